@@ -1,0 +1,49 @@
+# SureHA — build, install, test.
+#   make                      release build
+#   make install HAHOME=DIR   install the tree of DESIGN §2 (default /opt/sureha)
+#   make test                 every test (unit, simulation, cluster; cluster tests need root)
+#   make bench                idle footprint and timing benchmarks (medians of several runs)
+#   make demo                 two-node failover demo in network namespaces (root)
+
+HAHOME ?= /opt/sureha
+CARGO ?= cargo
+RELEASE = target/release
+PROGRAMS = hamond hasvrd haadm haapi
+API_TOOLS = APIOPEN.x APIOK.x APIERROR.x APICLOSE.x APICMD.x
+AGENTS = agents/ha_ag_tmp.sh agents/ha_ag_tmp.c
+
+.PHONY: all build install test bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+install: build
+	install -d -m 755 $(HAHOME)/bin $(HAHOME)/etc $(HAHOME)/include $(HAHOME)/lib $(HAHOME)/gui
+	install -d -m 700 $(HAHOME)/tmp
+	for p in $(PROGRAMS); do install -m 755 $(RELEASE)/$$p $(HAHOME)/bin/$$p; done
+	for t in $(API_TOOLS); do ln -sf haapi $(HAHOME)/bin/$$t; done
+	install -m 755 rc/S999sureha $(HAHOME)/bin/S999sureha
+	install -m 755 agents/ha_ag_tmp.sh $(HAHOME)/bin/ha_ag_tmp.sh
+	install -m 644 agents/ha_ag_tmp.c $(HAHOME)/bin/ha_ag_tmp.c
+	install -m 644 agents/clusterapi.h agents/hafile.h $(HAHOME)/include/
+	# Only the static library answers -lhaapi, so agents run without LD_LIBRARY_PATH;
+	# the shared one is there for -l:libhaapi.so.1 with an rpath.
+	install -m 644 $(RELEASE)/libsureha.a $(HAHOME)/lib/libhaapi.a
+	install -m 755 $(RELEASE)/libsureha.so $(HAHOME)/lib/libhaapi.so.1
+	install -m 644 rc/sureha.service $(HAHOME)/etc/sureha.service.sample
+	test -e $(HAHOME)/etc/sureha.conf || install -m 644 etc/sureha.conf $(HAHOME)/etc/sureha.conf
+	test -e $(HAHOME)/etc/passwd || install -m 600 /dev/null $(HAHOME)/etc/passwd
+	test -e $(HAHOME)/etc/authkey || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > $(HAHOME)/etc/authkey && echo >> $(HAHOME)/etc/authkey)
+	chmod 600 $(HAHOME)/etc/authkey $(HAHOME)/etc/passwd
+
+test:
+	$(CARGO) build --all-targets
+	$(CARGO) test -- --test-threads=2
+
+bench: build
+	bash bench/footprint.sh
+
+clean:
+	$(CARGO) clean

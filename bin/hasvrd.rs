@@ -1,0 +1,54 @@
+//! hasvrd — the SureHA engine of one node.
+//!
+//! Synopsis: `hasvrd [-n] [-f] [--partner R,W]`
+//!
+//! Runs the engine's `poll()` loop: reads requests on `$HAHOME/tmp/hasvrd.fifo`, runs start
+//! and stop scripts, agents and the volume and address helpers, and restarts hamond if it dies.
+//! Normally started by hamond, never by hand.
+//!
+//! Options: `-n` check the configuration and exit; `-f` also log to stderr;
+//! `--partner R,W` the lifeline descriptors from the daemon that started it.
+//!
+//! Exit status: 0 left on purpose, 1 failed, 2 usage, 3 invalid configuration (not respawned).
+//!
+//! Files: reads `etc/sureha.conf`; appends to `etc/sureha.log`; owns `tmp/hasvrd.fifo`,
+//! `tmp/hasvrd.pid`, `tmp/hasvrd.lock`, `tmp/hasvrd.state`, `tmp/out.*`; writes
+//! `tmp/shutdown` when it leaves on purpose.
+//!
+//! Signals: TERM, INT stop the services here and leave; QUIT leave without touching them
+//! (the next hasvrd adopts them); HUP validate and reload the configuration (keep the old one
+//! on error) and reopen the log; USR1 dump the state to the log.
+
+use sureha::error::{exit_with, Error, Result};
+use sureha::executor::{load_config, Hasvrd};
+use sureha::paths::{Daemon, Home};
+use sureha::supervise::{Partner, PARTNER_OPT};
+
+fn run(args: &[String]) -> Result<()> {
+    let mut opts = getopts::Options::new();
+    opts.optflag("n", "", "check the configuration and exit");
+    opts.optflag("f", "", "log to stderr too");
+    opts.optopt("", PARTNER_OPT, "lifeline descriptors", "R,W");
+    let m = opts
+        .parse(&args[1..])
+        .map_err(|e| Error::usage(format!("{e}\nusage: hasvrd [-n] [-f]")))?;
+    let home = Home::from_env();
+    let (config, text) = load_config(&home).map_err(Error::config)?;
+    config
+        .check_node(&home.node)
+        .map_err(|e| Error::config(format!("{}: {e}", home.config().display())))?;
+    if m.opt_present("n") {
+        println!("{}: OK", home.config().display());
+        return Ok(());
+    }
+    let partner = match m.opt_str(PARTNER_OPT) {
+        Some(spec) => Partner::inherited(Daemon::Hamond, &spec)?,
+        None => Partner::none(Daemon::Hamond),
+    };
+    Hasvrd::start(home, config, text, partner, m.opt_present("f"))?.run()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    exit_with("hasvrd", run(&args))
+}

@@ -1,0 +1,142 @@
+//! The agent API (DESIGN §6): the shell tools `APIOPEN.x APIOK.x APIERROR.x APICLOSE.x
+//! APICMD.x` and the C functions of `libhaapi` (`clusterapi.h`).
+//!
+//! Every call is one request on the FIFO and one reply. `apiok` is paced by hasvrd: the reply
+//! to an agent calling in a tight loop comes once a `check_interval`, so such an agent costs
+//! no CPU. While hasvrd is briefly away (it restarts within a second) calls wait for it
+//! rather than telling the agent to stop.
+
+use crate::error::{Error, Result};
+use crate::fifo::{self, Patience};
+use crate::paths::Home;
+use crate::request::{ApiCall, Status};
+use std::time::Duration;
+
+/// How long an API call waits for a hasvrd that is not running before giving up.
+const WHILE_DOWN: Duration = Duration::from_secs(120);
+
+/// The answer to an agent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Go on.
+    Go,
+    /// Stop: not wanted (anymore), or the call was refused.
+    Stop(String),
+}
+
+fn call(home: &Home, words: Vec<String>) -> Answer {
+    let patience = Patience {
+        reply: None,
+        while_down: WHILE_DOWN,
+        ask_again: true,
+    };
+    match fifo::call(home, &words, patience) {
+        Ok(r) => match r.status {
+            Status::Ok => Answer::Go,
+            Status::Stop => {
+                Answer::Stop("the service is not running here; the agent is not wanted".into())
+            }
+            Status::Err(m) => Answer::Stop(m),
+        },
+        Err(e) => Answer::Stop(e.message),
+    }
+}
+
+pub fn api(home: &Home, call_kind: ApiCall, service: &str) -> Answer {
+    let word = match call_kind {
+        ApiCall::Open => "apiopen",
+        ApiCall::Ok => "apiok",
+        ApiCall::Err => "apierr",
+        ApiCall::Close => "apiclose",
+    };
+    call(home, vec![word.into(), service.into()])
+}
+
+pub fn command(home: &Home, cmd: &str, service: &str) -> Answer {
+    call(home, vec!["apicmd".into(), cmd.into(), service.into()])
+}
+
+/// The shell tools: what `argv[0]` (or the first argument of `haapi`) names.
+pub fn tool_main(args: &[String]) -> Result<()> {
+    let prog = args
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+        .unwrap_or_default();
+    let (tool, rest): (String, &[String]) =
+        if prog.starts_with("API") {
+            (prog, &args[1.min(args.len())..])
+        } else {
+            match args.get(1) {
+                Some(t) => (t.clone(), &args[2.min(args.len())..]),
+                None => return Err(Error::usage(
+                    "usage: haapi APIOPEN.x|APIOK.x|APIERROR.x|APICLOSE.x SVC | APICMD.x CMD SVC",
+                )),
+            }
+        };
+    let home = Home::from_env();
+    let name = tool.trim_end_matches(".x").to_ascii_uppercase();
+    let answer = match (name.as_str(), rest) {
+        ("APIOPEN", [svc]) => api(&home, ApiCall::Open, svc),
+        ("APIOK", [svc]) => api(&home, ApiCall::Ok, svc),
+        ("APIERROR" | "APIERR", [svc]) => api(&home, ApiCall::Err, svc),
+        ("APICLOSE", [svc]) => api(&home, ApiCall::Close, svc),
+        ("APICMD", [cmd, svc]) => command(&home, cmd, svc),
+        ("APICMD", _) => {
+            return Err(Error::usage(format!(
+                "usage: {tool} BRINGIN|BRINGOUT|FAILOVER|TAKEOVER SERVICE"
+            )))
+        }
+        ("APIOPEN" | "APIOK" | "APIERROR" | "APIERR" | "APICLOSE", _) => {
+            return Err(Error::usage(format!("usage: {tool} SERVICE")))
+        }
+        _ => return Err(Error::usage(format!("unknown API tool '{tool}'"))),
+    };
+    match answer {
+        Answer::Go => Ok(()),
+        Answer::Stop(why) => Err(Error::failed(why)),
+    }
+}
+
+fn c_call(svc: *const libc::c_char, f: impl FnOnce(&Home, &str) -> Answer) -> libc::c_int {
+    let Some(svc) = crate::sys::c_string_arg(svc) else {
+        return -1;
+    };
+    let home = Home::from_env();
+    match crate::sys::without_sigpipe(|| f(&home, &svc)) {
+        Answer::Go => 0,
+        Answer::Stop(_) => -1,
+    }
+}
+
+/// Starts monitoring `svc`. 0, or -1: stop, you are not wanted.
+#[no_mangle]
+pub extern "C" fn apiopen(svc: *const libc::c_char) -> libc::c_int {
+    c_call(svc, |h, s| api(h, ApiCall::Open, s))
+}
+
+/// `svc` is well. Paced by hasvrd. 0, or -1: stop, you are no longer wanted.
+#[no_mangle]
+pub extern "C" fn apiok(svc: *const libc::c_char) -> libc::c_int {
+    c_call(svc, |h, s| api(h, ApiCall::Ok, s))
+}
+
+/// `svc` failed: hasvrd restarts it locally or fails it over. 0, or -1 as above.
+#[no_mangle]
+pub extern "C" fn apierr(svc: *const libc::c_char) -> libc::c_int {
+    c_call(svc, |h, s| api(h, ApiCall::Err, s))
+}
+
+/// Stops monitoring `svc`.
+#[no_mangle]
+pub extern "C" fn apiclose(svc: *const libc::c_char) -> libc::c_int {
+    c_call(svc, |h, s| api(h, ApiCall::Close, s))
+}
+
+/// Asks for "BRINGIN" "BRINGOUT" "FAILOVER" or "TAKEOVER" of `svc`; 0 when accepted.
+#[no_mangle]
+pub extern "C" fn apicmd(cmd: *const libc::c_char, svc: *const libc::c_char) -> libc::c_int {
+    let Some(cmd) = crate::sys::c_string_arg(cmd) else {
+        return -1;
+    };
+    c_call(svc, |h, s| command(h, &cmd, s))
+}

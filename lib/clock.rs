@@ -1,0 +1,55 @@
+//! Time as the engine sees it: milliseconds on a monotonic clock, passed in by the caller.
+//! Wall-clock time is only for log lines.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds on a monotonic clock. The engine never reads a clock itself.
+pub type Millis = u64;
+
+/// A monotonic clock whose zero is its creation.
+pub struct Clock {
+    origin: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Clock {
+            origin: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.origin.elapsed().as_millis() as Millis
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Local time as `YYYY-MM-DD HH:MM:SS`.
+pub fn local_timestamp() -> String {
+    let (y, mo, d, h, mi, s) = crate::sys::localtime(unix_seconds());
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+}
+
+/// A duration for people: `250ms`, `3s`, `1.5s`.
+pub fn human(ms: Millis) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}

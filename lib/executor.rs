@@ -1,0 +1,599 @@
+//! hasvrd's event loop: one `poll()` over the request FIFO, the signal pipe, the lifeline to
+//! hamond and slow reply FIFOs, with the nearest deadline as timeout. It executes the
+//! engine's actions and feeds their results back; it decides nothing itself.
+
+use crate::child::{self, Children, Spec};
+use crate::clock::{Clock, Millis};
+use crate::config::{self, Config};
+use crate::engine::{Action, AgentId, Engine, Input, Step, TaskId};
+use crate::error::Result;
+use crate::fifo::{FifoServer, Outbox};
+use crate::files;
+use crate::log::Logger;
+use crate::paths::{Daemon, Home};
+use crate::request::{self, Reply};
+use crate::signals::Signals;
+use crate::state;
+use crate::supervise::{self, Partner};
+use crate::sys;
+use std::collections::VecDeque;
+
+/// What a child of hasvrd is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Tag {
+    Task(TaskId, String, Step),
+    Agent(String, AgentId),
+    Partner,
+}
+
+/// An agent started by an earlier hasvrd: not our child, so watched by pid.
+struct Watched {
+    service: String,
+    agent: AgentId,
+    pid: u32,
+    token: u64,
+    term_sent: Option<Millis>,
+}
+
+pub struct Hasvrd {
+    home: Home,
+    clock: Clock,
+    log: Logger,
+    engine: Engine,
+    fifo: FifoServer,
+    outbox: Outbox,
+    delayed: Vec<(Millis, String, Reply)>,
+    signals: Signals,
+    partner: Partner,
+    children: Children<Tag>,
+    watched: Vec<Watched>,
+    next_sweep: Millis,
+    inputs: VecDeque<Input>,
+    boot_id: String,
+    _lock: files::InstanceLock,
+}
+
+/// Reads and parses the configuration file.
+pub fn load_config(home: &Home) -> std::result::Result<(Config, String), String> {
+    let path = home.config();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let cfg = config::parse(&path.display().to_string(), &text).map_err(|d| d.to_string())?;
+    Ok((cfg, text))
+}
+
+impl Hasvrd {
+    /// Start-up, in the documented order: lock, directories and FIFO, signals, state.
+    pub fn start(
+        home: Home,
+        config: Config,
+        text: String,
+        partner: Partner,
+        echo: bool,
+    ) -> Result<Hasvrd> {
+        let mut log = Logger::new(home.log(), &home.node, "hasvrd");
+        log.echo = echo;
+        files::ensure_dirs(&home)?;
+        let lock = files::InstanceLock::acquire(&home, Daemon::Hasvrd)?;
+        // The pid file first: a client that finds the FIFO served knows which hasvrd it asks.
+        files::write_pid(&home, Daemon::Hasvrd)?;
+        let fifo = FifoServer::open(&home.fifo())?;
+        let signals = Signals::new(&[
+            sys::SIGTERM,
+            sys::SIGINT,
+            sys::SIGHUP,
+            sys::SIGQUIT,
+            sys::SIGUSR1,
+            sys::SIGCHLD,
+        ])?;
+        let boot_id = files::boot_id();
+        let saved = match std::fs::read_to_string(home.state()) {
+            Ok(t) => match state::parse(&t, &boot_id) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    log.warning(&format!(
+                        "{}: {e}; starting with every service out of protection",
+                        home.state().display()
+                    ));
+                    None
+                }
+            },
+            Err(_) => None,
+        };
+        let clock = Clock::new();
+        let adopted = saved.as_ref().is_some_and(|s| {
+            !s.rebooted
+                && s.services
+                    .iter()
+                    .any(|p| p.phase != state::SavedPhase::Stopped)
+        });
+        log.info(&format!(
+            "hasvrd started (pid {}), {} service(s), {} link(s){}",
+            sys::getpid(),
+            config.services.len(),
+            config.links.len(),
+            if adopted {
+                ", adopting what the previous hasvrd ran"
+            } else {
+                ""
+            }
+        ));
+        let engine = Engine::new(&home.node, config, text, saved, clock.now());
+        // An inherited partner is our parent, not our child: the lifeline alone watches it.
+        let children = Children::default();
+        Ok(Hasvrd {
+            home,
+            clock,
+            log,
+            engine,
+            fifo,
+            outbox: Outbox::default(),
+            delayed: Vec::new(),
+            signals,
+            partner,
+            children,
+            watched: Vec::new(),
+            next_sweep: 0,
+            inputs: VecDeque::new(),
+            boot_id,
+            _lock: lock,
+        })
+    }
+
+    /// The event loop; returns when the engine has finished.
+    pub fn run(mut self) -> Result<()> {
+        self.feed(Input::Tick);
+        while !self.engine.has_exited() {
+            self.wait();
+            let now = self.clock.now();
+            for sig in self.signals.take() {
+                self.signal(sig);
+            }
+            self.read_requests();
+            self.reap();
+            self.watch_adopted(now);
+            self.supervise(now);
+            self.children.enforce(now);
+            self.send_due_replies(now);
+            self.outbox.flush();
+            if now >= self.next_sweep {
+                crate::fifo::sweep_stale_replies(&self.home);
+                self.next_sweep = now + 60_000;
+            }
+            self.feed(Input::Tick);
+        }
+        // Deliver the last replies (haadm stop waits for one).
+        let until = self.clock.now() + 2000;
+        self.send_due_replies(u64::MAX);
+        while !self.outbox.fds().is_empty() && self.clock.now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            self.outbox.flush();
+        }
+        let _ = files::write_atomic(&self.home.shutdown_marker(), b"", 0o600);
+        files::remove_pid(&self.home, Daemon::Hasvrd);
+        self.log.info("hasvrd leaves");
+        Ok(())
+    }
+
+    fn wait(&mut self) {
+        let now = self.clock.now();
+        let mut next = now + 1000;
+        for t in [
+            self.engine.next_wakeup(),
+            self.children.next_deadline(),
+            self.delayed.iter().map(|d| d.0).min(),
+            self.partner.respawn_due(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            next = next.min(t);
+        }
+        if !self.watched.is_empty() {
+            next = next.min(now + 250);
+        }
+        let mut fds = vec![
+            sys::PollFd {
+                fd: self.fifo.fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            },
+            sys::PollFd {
+                fd: self.signals.fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            },
+        ];
+        if let Some(fd) = self.partner.fd() {
+            fds.push(sys::PollFd {
+                fd,
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        for fd in self.outbox.fds() {
+            fds.push(sys::PollFd {
+                fd,
+                events: sys::POLLOUT,
+                revents: 0,
+            });
+            next = next.min(now + 100);
+        }
+        let timeout = next.saturating_sub(now).min(1000) as i32;
+        let _ = sys::poll(&mut fds, timeout);
+    }
+
+    fn signal(&mut self, sig: i32) {
+        match sig {
+            sys::SIGCHLD => {}
+            sys::SIGTERM | sys::SIGINT => self.feed(Input::Shutdown {
+                touch_resources: true,
+            }),
+            sys::SIGQUIT => self.feed(Input::Shutdown {
+                touch_resources: false,
+            }),
+            sys::SIGHUP => {
+                self.log.reopen();
+                self.log.info("SIGHUP: reloading the configuration");
+                self.feed(Input::Command {
+                    cmd: request::Command::Reload,
+                    reply: None,
+                });
+            }
+            sys::SIGUSR1 => self.feed(Input::Command {
+                cmd: request::Command::Dump,
+                reply: None,
+            }),
+            _ => {}
+        }
+    }
+
+    fn read_requests(&mut self) {
+        let (lines, dropped) = self.fifo.read_lines();
+        if dropped > 0 {
+            self.log.warning(&format!(
+                "request FIFO: dropped {dropped} line(s) longer than {} bytes",
+                request::MAX_LINE
+            ));
+        }
+        for line in lines {
+            let req = match request::decode(&line) {
+                Ok(r) => r,
+                Err(e) => {
+                    let shown: String = String::from_utf8_lossy(&line).chars().take(80).collect();
+                    self.log.warning(&format!(
+                        "request FIFO: ignored a bad line ({e}): '{shown}'"
+                    ));
+                    continue;
+                }
+            };
+            match request::parse_command(&req.words) {
+                Ok(cmd) => self.feed(Input::Command {
+                    cmd,
+                    reply: req.reply,
+                }),
+                Err(e) => {
+                    self.log
+                        .warning(&format!("request from pid {}: {e}", req.pid));
+                    if let Some(to) = req.reply {
+                        let _ = self.outbox.send(&self.home, &to, &Reply::err(e));
+                    }
+                }
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        for ended in self.children.reap() {
+            match ended.tag {
+                Tag::Task(task, service, step) => {
+                    let name = match step {
+                        Step::StartScript => Some("start"),
+                        Step::StopScript => Some("stop"),
+                        _ => None,
+                    };
+                    let out = self.home.output(&service, name.unwrap_or("step"));
+                    for line in child::read_output(&out, 16 * 1024)
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                    {
+                        self.log.info(&format!(
+                            "service {service}: {} says: {line}",
+                            name.unwrap_or("step")
+                        ));
+                    }
+                    let result = match (ended.timed_out, ended.status) {
+                        (true, _) => {
+                            Err("did not finish in time; its process group was killed".to_string())
+                        }
+                        (false, sys::ExitStatus::Code(0)) => Ok(()),
+                        (false, st) => Err(st.to_string()),
+                    };
+                    self.feed(Input::TaskDone { task, result });
+                }
+                Tag::Agent(service, agent) => {
+                    self.feed(Input::AgentExited {
+                        service,
+                        agent,
+                        how: ended.status.to_string(),
+                    });
+                }
+                Tag::Partner => {
+                    self.partner.reaped(ended.pid, ended.status);
+                }
+            }
+        }
+    }
+
+    fn watch_adopted(&mut self, now: Millis) {
+        let mut gone = Vec::new();
+        self.watched.retain_mut(|w| {
+            if !files::process_alive(w.pid, w.token) {
+                gone.push((w.service.clone(), w.agent));
+                return false;
+            }
+            if let Some(sent) = w.term_sent {
+                if now >= sent + child::KILL_GRACE {
+                    let _ = sys::kill_group(w.pid, sys::SIGKILL);
+                    let _ = sys::kill(w.pid, sys::SIGKILL);
+                }
+            }
+            true
+        });
+        for (service, agent) in gone {
+            self.feed(Input::AgentExited {
+                service,
+                agent,
+                how: "process gone".into(),
+            });
+        }
+    }
+
+    fn supervise(&mut self, now: Millis) {
+        if self.partner.fd().is_some() && self.partner.hung_up() {
+            match self.partner.died(&self.home, now, &["-f"]) {
+                supervise::Event::Restarted(pid, how) => {
+                    self.children.add(pid, Tag::Partner, None);
+                    self.log.warning(&format!(
+                        "hamond died ({how}); started a new one (pid {pid})"
+                    ));
+                }
+                supervise::Event::Delayed(at, how) => self.log.warning(&format!(
+                    "hamond died ({how}); restarting it in {}",
+                    crate::clock::human(at - now)
+                )),
+                supervise::Event::Left(why) => {
+                    self.log.info(&format!("{why}; hasvrd goes on alone"))
+                }
+            }
+        } else if self.partner.respawn_due().is_some_and(|t| now >= t) {
+            match self.partner.respawn(&self.home, now, &["-f"]) {
+                Ok(pid) => {
+                    self.children.add(pid, Tag::Partner, None);
+                    self.log.info(&format!("started a new hamond (pid {pid})"));
+                }
+                Err(e) => self
+                    .log
+                    .error(&format!("cannot start hamond: {e}; retrying")),
+            }
+        }
+    }
+
+    fn send_due_replies(&mut self, now: Millis) {
+        let mut i = 0;
+        while i < self.delayed.len() {
+            if self.delayed[i].0 <= now {
+                let (_, to, reply) = self.delayed.swap_remove(i);
+                let _ = self.outbox.send(&self.home, &to, &reply);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Feeds an input and executes the resulting actions, and whatever those feed back.
+    fn feed(&mut self, input: Input) {
+        self.inputs.push_back(input);
+        while let Some(input) = self.inputs.pop_front() {
+            let now = self.clock.now();
+            for action in self.engine.handle(now, input) {
+                self.execute(now, action);
+            }
+        }
+    }
+
+    fn execute(&mut self, now: Millis, action: Action) {
+        match action {
+            Action::Log { level, text } => self.log.log(level, &text),
+            Action::Reply { to, reply, at } => {
+                if at <= now {
+                    let _ = self.outbox.send(&self.home, &to, &reply);
+                } else {
+                    self.delayed.push((at, to, reply));
+                }
+            }
+            Action::Run {
+                task,
+                service,
+                step,
+                timeout,
+            } => self.run_step(now, task, service, step, timeout),
+            Action::StartAgent { service, agent } => self.start_agent(service, agent),
+            Action::StopAgent { service, agent } => self.stop_agent(now, service, agent),
+            Action::WatchAgent {
+                service,
+                agent,
+                pid,
+                token,
+            } => self.watched.push(Watched {
+                service,
+                agent,
+                pid,
+                token,
+                term_sent: None,
+            }),
+            Action::Persist(body) => {
+                let text = state::file_text(&self.boot_id, &body);
+                if let Err(e) = files::write_atomic(&self.home.state(), text.as_bytes(), 0o600) {
+                    self.log.error(&format!(
+                        "cannot save {}: {e}; a restarted hasvrd may not adopt running services",
+                        self.home.state().display()
+                    ));
+                }
+            }
+            Action::WriteConfig { expected, text } => {
+                let path = self.home.config();
+                let result = match std::fs::read_to_string(&path) {
+                    Ok(cur) if cur != expected => Err(format!("{} was changed on disk since hasvrd read it; run 'haadm reload' (or fix it) and try again", path.display())),
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot read {}: {e}", path.display())),
+                    _ => files::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| format!("cannot write {}: {e}", path.display())),
+                };
+                self.inputs.push_back(Input::ConfigWritten(result));
+            }
+            Action::ReadConfig => self
+                .inputs
+                .push_back(Input::Reload(load_config(&self.home))),
+            Action::Exit => {}
+        }
+    }
+
+    fn service_env(&self, service: &str) -> Vec<(String, String)> {
+        let mut env = child::base_env(&self.home);
+        if let Some(s) = self.engine.config().service(service) {
+            env.extend(s.environment());
+        }
+        env
+    }
+
+    fn run_step(
+        &mut self,
+        now: Millis,
+        task: TaskId,
+        service: String,
+        step: Step,
+        timeout: Millis,
+    ) {
+        let Some(cfg) = self.engine.config().service(&service).cloned() else {
+            return;
+        };
+        let node = self.home.node.clone();
+        let on_active = node == cfg.active_server;
+        let mut spec = match step {
+            Step::StartScript => {
+                let mut s = Spec::new(self.home.program(&cfg.start));
+                s.output = Some(self.home.output(&service, "start"));
+                s
+            }
+            Step::StopScript => {
+                let mut s = Spec::new(self.home.program(&cfg.stop));
+                s.output = Some(self.home.output(&service, "stop"));
+                s
+            }
+            Step::AddIps | Step::DelIps => {
+                let mut s = Spec::new(self.home.bin().join("havip"));
+                s.args
+                    .push(if step == Step::AddIps { "add" } else { "del" }.into());
+                s.args.push(
+                    cfg.active_ip
+                        .iter()
+                        .map(|ip| format!("{ip}/{}", cfg.prefix))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                s.args.extend(cfg.nics_on(&node).iter().cloned());
+                s.output = Some(self.home.output(&service, "step"));
+                s
+            }
+            Step::Mount(i) | Step::Umount(i) => {
+                let v = &cfg.volumes[i.min(cfg.volumes.len().saturating_sub(1))];
+                let dev = if on_active {
+                    &v.active_dev
+                } else {
+                    &v.backup_dev
+                };
+                let mut s = Spec::new(self.home.bin().join("havol"));
+                s.args = vec![
+                    if matches!(step, Step::Mount(_)) {
+                        "mount"
+                    } else {
+                        "umount"
+                    }
+                    .into(),
+                    dev.clone(),
+                    v.mount_point.clone(),
+                ];
+                s.output = Some(self.home.output(&service, "step"));
+                s
+            }
+            Step::StartAgent | Step::StopAgent => return,
+        };
+        if matches!(step, Step::StartScript | Step::StopScript) {
+            spec.args = vec![service.clone()];
+        }
+        spec.env = self.service_env(&service);
+        self.log
+            .info(&format!("service {service}: running {}", spec.describe()));
+        match child::spawn(&spec) {
+            Ok(pid) => self
+                .children
+                .add(pid, Tag::Task(task, service, step), Some(now + timeout)),
+            Err(e) => self.inputs.push_back(Input::TaskDone {
+                task,
+                result: Err(format!("cannot run {}: {e}", spec.program.display())),
+            }),
+        }
+    }
+
+    fn start_agent(&mut self, service: String, agent: AgentId) {
+        let Some(cfg) = self.engine.config().service(&service).cloned() else {
+            return;
+        };
+        let Some(program) = &cfg.agent else { return };
+        let mut spec = Spec::new(self.home.program(program));
+        spec.args = vec![service.clone(), cfg.agent_interval_secs().to_string()];
+        spec.env = child::base_env(&self.home);
+        spec.output = Some(self.home.output(&service, "agent"));
+        match child::spawn(&spec) {
+            Ok(pid) => {
+                self.log.info(&format!(
+                    "service {service}: agent {} started (pid {pid})",
+                    spec.describe()
+                ));
+                self.children
+                    .add(pid, Tag::Agent(service.clone(), agent), None);
+                let token = files::process_token(pid);
+                self.inputs.push_back(Input::AgentSpawned {
+                    service,
+                    agent,
+                    pid,
+                    token,
+                });
+            }
+            Err(e) => self.inputs.push_back(Input::AgentExited {
+                service,
+                agent,
+                how: format!("could not start {}: {e}", spec.program.display()),
+            }),
+        }
+    }
+
+    fn stop_agent(&mut self, now: Millis, service: String, agent: AgentId) {
+        if let Some(pid) = self.children.pid_of(&Tag::Agent(service.clone(), agent)) {
+            self.children.stop(pid, now);
+        } else if let Some(w) = self
+            .watched
+            .iter_mut()
+            .find(|w| w.service == service && w.agent == agent)
+        {
+            let _ = sys::kill_group(w.pid, sys::SIGTERM);
+            let _ = sys::kill(w.pid, sys::SIGTERM);
+            w.term_sent = Some(now);
+        } else {
+            self.inputs.push_back(Input::AgentExited {
+                service,
+                agent,
+                how: "not running".into(),
+            });
+        }
+    }
+}

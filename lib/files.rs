@@ -1,0 +1,184 @@
+//! Atomic file writes (`NAME.new`, fsync, rename), pid files and instance locks.
+
+use crate::error::{Context, Error, Result};
+use crate::paths::{Daemon, Home};
+use crate::sys;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Replaces `path` with `data` so readers see the old or the new file, never a mix.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// The pid a daemon's pid file names, if the file exists and that process lives.
+pub fn running_pid(home: &Home, daemon: Daemon) -> Option<u32> {
+    let text = std::fs::read_to_string(home.pid_file(daemon)).ok()?;
+    let pid: u32 = text.trim().parse().ok()?;
+    // A pid file alone proves nothing: the lock says whether the daemon still runs.
+    (sys::pid_exists(pid) && lock_is_held(home, daemon)).then_some(pid)
+}
+
+/// Whether some process holds the daemon's instance lock.
+pub fn lock_is_held(home: &Home, daemon: Daemon) -> bool {
+    let Ok(f) = sys::open(&home.lock_file(daemon), sys::O_RDONLY) else {
+        return false;
+    };
+    match sys::try_lock(&f) {
+        Ok(true) => false, // we got it, so nobody had it; dropping `f` releases it
+        _ => true,
+    }
+}
+
+/// A held instance lock; released when the process ends.
+pub struct InstanceLock {
+    _file: File,
+}
+
+impl InstanceLock {
+    pub fn acquire(home: &Home, daemon: Daemon) -> Result<InstanceLock> {
+        let path = home.lock_file(daemon);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .context(format!("cannot open {}", path.display()))?;
+        if !sys::try_lock(&file).context(format!("cannot lock {}", path.display()))? {
+            let pid = std::fs::read_to_string(home.pid_file(daemon)).unwrap_or_default();
+            return Err(Error::failed(format!(
+                "{} is already running for {} (pid {})",
+                daemon.name(),
+                home.root.display(),
+                pid.trim()
+            )));
+        }
+        Ok(InstanceLock { _file: file })
+    }
+}
+
+/// Makes `$HAHOME/tmp` (0700) and `$HAHOME/etc` if missing.
+pub fn ensure_dirs(home: &Home) -> Result<()> {
+    for (dir, mode) in [(home.etc(), 0o755), (home.tmp(), 0o700)] {
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir).context(format!("cannot create {}", dir.display()))?;
+        }
+        if dir == home.tmp() {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
+                .context(format!("cannot set the mode of {}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn write_pid(home: &Home, daemon: Daemon) -> Result<()> {
+    let path = home.pid_file(daemon);
+    write_atomic(&path, format!("{}\n", sys::getpid()).as_bytes(), 0o644)
+        .context(format!("cannot write {}", path.display()))
+}
+
+/// Removes our pid file, if it is still ours.
+pub fn remove_pid(home: &Home, daemon: Daemon) {
+    let path = home.pid_file(daemon);
+    if std::fs::read_to_string(&path).is_ok_and(|t| t.trim() == sys::getpid().to_string()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The kernel's id of this boot (Linux); elsewhere a constant, so state is always adopted.
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// What tells a process from a later one with the same pid: its start time (Linux).
+pub fn process_token(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // The command name may hold spaces and parentheses; fields resume after the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether the process `pid` with `token` (0: unknown) still lives. A zombie does not:
+/// its parent may be slow to reap it, but it will never report again.
+pub fn process_alive(pid: u32, token: u64) -> bool {
+    if !sys::pid_exists(pid) {
+        return false;
+    }
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        if stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        {
+            return false;
+        }
+    }
+    token == 0 || process_token(pid) == token
+}
+
+/// The pid in a daemon's pid file, alive or not.
+pub fn recorded_pid(home: &Home, daemon: Daemon) -> Option<u32> {
+    std::fs::read_to_string(home.pid_file(daemon))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces() {
+        let dir = std::env::temp_dir().join(format!("sureha-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("f");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        write_atomic(&p, b"two", 0o600).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
+        assert!(!dir.join("f.new").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn own_process_token_is_stable() {
+        let me = std::process::id();
+        let t = process_token(me);
+        if cfg!(target_os = "linux") {
+            assert!(t > 0);
+        }
+        assert!(process_alive(me, t));
+        assert_eq!(process_token(me), t);
+    }
+}

@@ -1,0 +1,30 @@
+//! SureHA: a two-node high-availability cluster manager, as small blocking Unix programs.
+//!
+//! Layers (a module uses only layers below it):
+//! 1. `sys` (the only `unsafe`), `clock`, `error`, `log`.
+//! 2. Mechanisms: `files` (atomic writes, locks, pid files), `fifo`, `signals`, `child`,
+//!    `supervise`, `config` (the parser).
+//! 3. Domain: `paths`, `request`, `state`, `engine` (the pure state machine), `executor`
+//!    (hasvrd's loop), `monitor` (hamond's loop), `api` (agents), `admin` (haadm).
+
+pub mod sys;
+
+pub mod clock;
+pub mod error;
+pub mod log;
+
+pub mod child;
+pub mod config;
+pub mod fifo;
+pub mod files;
+pub mod signals;
+pub mod supervise;
+
+pub mod admin;
+pub mod api;
+pub mod engine;
+pub mod executor;
+pub mod monitor;
+pub mod paths;
+pub mod request;
+pub mod state;

@@ -1,0 +1,201 @@
+//! hamond's loop: keep hasvrd running (and be kept running by it), pass signals on.
+//! The admin door for remote haadm joins this loop in a later issue.
+
+use crate::child::Children;
+use crate::clock::{human, Clock, Millis};
+use crate::error::{Error, Result};
+use crate::files;
+use crate::log::Logger;
+use crate::paths::{Daemon, Home};
+use crate::request;
+use crate::signals::Signals;
+use crate::supervise::{Event, Partner};
+use crate::sys;
+
+pub struct Hamond {
+    home: Home,
+    clock: Clock,
+    log: Logger,
+    signals: Signals,
+    partner: Partner,
+    children: Children<()>,
+    leaving: bool,
+    _lock: files::InstanceLock,
+}
+
+impl Hamond {
+    /// Takes the instance lock, writes the pid file, and starts (or adopts) hasvrd.
+    pub fn start(home: Home, partner: Option<Partner>, echo: bool) -> Result<Hamond> {
+        let mut log = Logger::new(home.log(), &home.node, "hamond");
+        log.echo = echo;
+        files::ensure_dirs(&home)?;
+        let lock = files::InstanceLock::acquire(&home, Daemon::Hamond)?;
+        let signals = Signals::new(&[
+            sys::SIGTERM,
+            sys::SIGINT,
+            sys::SIGHUP,
+            sys::SIGQUIT,
+            sys::SIGUSR1,
+            sys::SIGCHLD,
+        ])?;
+        files::write_pid(&home, Daemon::Hamond)?;
+        let clock = Clock::new();
+        let mut children = Children::default();
+        let partner = match partner {
+            Some(p) => {
+                log.info(&format!(
+                    "hamond started (pid {}) by hasvrd (pid {}), which it now watches",
+                    sys::getpid(),
+                    p.pid().unwrap_or(0)
+                ));
+                p
+            }
+            None => {
+                let _ = std::fs::remove_file(home.shutdown_marker());
+                let mut p = Partner::none(Daemon::Hasvrd);
+                let pid = p.spawn(&home, clock.now().max(1), &[])?;
+                children.add(pid, (), None);
+                log.info(&format!(
+                    "hamond started (pid {}); started hasvrd (pid {pid})",
+                    sys::getpid()
+                ));
+                p
+            }
+        };
+        Ok(Hamond {
+            home,
+            clock,
+            log,
+            signals,
+            partner,
+            children,
+            leaving: false,
+            _lock: lock,
+        })
+    }
+
+    pub fn hasvrd_pid(&self) -> Option<u32> {
+        self.partner.pid()
+    }
+
+    pub fn run(mut self) -> Result<()> {
+        loop {
+            let now = self.clock.now();
+            let mut timeout: Millis = 1000;
+            if let Some(t) = self.partner.respawn_due() {
+                timeout = timeout.min(t.saturating_sub(now));
+            }
+            let mut fds = vec![sys::PollFd {
+                fd: self.signals.fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            }];
+            if let Some(fd) = self.partner.fd() {
+                fds.push(sys::PollFd {
+                    fd,
+                    events: sys::POLLIN,
+                    revents: 0,
+                });
+            }
+            let _ = sys::poll(&mut fds, timeout as i32);
+            for sig in self.signals.take() {
+                self.signal(sig);
+            }
+            for ended in self.children.reap() {
+                self.partner.reaped(ended.pid, ended.status);
+            }
+            let now = self.clock.now();
+            if self.partner.fd().is_some() && self.partner.hung_up() {
+                match self.partner.died(&self.home, now, &[]) {
+                    Event::Restarted(pid, how) => {
+                        self.children.add(pid, (), None);
+                        self.log.warning(&format!("hasvrd died ({how}); started a new one (pid {pid}), which adopts the running services"));
+                    }
+                    Event::Delayed(at, how) => self.log.warning(&format!(
+                        "hasvrd died ({how}) soon after its start; restarting it in {}",
+                        human(at - now)
+                    )),
+                    Event::Left(why) => {
+                        self.log.info(&format!("{why}; hamond leaves too"));
+                        break;
+                    }
+                }
+            } else if self.partner.fd().is_none() && self.leaving {
+                break;
+            } else if self.partner.respawn_due().is_some_and(|t| now >= t) {
+                match self.partner.respawn(&self.home, now, &[]) {
+                    Ok(pid) => {
+                        self.children.add(pid, (), None);
+                        self.log.info(&format!("started a new hasvrd (pid {pid})"));
+                    }
+                    Err(e) => self
+                        .log
+                        .error(&format!("cannot start hasvrd: {e}; retrying")),
+                }
+            }
+        }
+        files::remove_pid(&self.home, Daemon::Hamond);
+        Ok(())
+    }
+
+    fn signal(&mut self, sig: i32) {
+        let pid = self.partner.pid();
+        match sig {
+            sys::SIGTERM | sys::SIGINT => {
+                self.log
+                    .info("asked to stop: telling hasvrd to stop the services here and leave");
+                self.leaving = true;
+                if let Ok(line) = request::encode(None, sys::getpid(), &["stop".to_string()]) {
+                    if let Ok(fifo) = sys::open(&self.home.fifo(), sys::O_WRONLY | sys::O_NONBLOCK)
+                    {
+                        let _ = sys::without_sigpipe(|| sys::write_some(&fifo, line.as_bytes()));
+                    }
+                }
+            }
+            sys::SIGQUIT => {
+                self.log
+                    .info("SIGQUIT: hasvrd and hamond leave; services keep running");
+                self.leaving = true;
+                if let Some(p) = pid {
+                    let _ = sys::kill(p, sys::SIGQUIT);
+                }
+            }
+            sys::SIGHUP => {
+                self.log.reopen();
+                if let Some(p) = pid {
+                    let _ = sys::kill(p, sys::SIGHUP);
+                }
+            }
+            sys::SIGUSR1 => self.log.info(&format!(
+                "dump: hamond pid {} watching hasvrd pid {:?}",
+                sys::getpid(),
+                pid
+            )),
+            _ => {}
+        }
+    }
+}
+
+/// Waits up to `limit` for hasvrd to serve its FIFO, or for `child` to die first.
+pub fn wait_ready(home: &Home, child: u32, limit: std::time::Duration) -> Result<()> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if crate::fifo::server_running(home) {
+            return Ok(());
+        }
+        if let Some((pid, st)) = sys::reap_any() {
+            if pid == child {
+                return Err(Error::failed(format!(
+                    "hamond ended during start-up ({st}); see {}",
+                    home.log().display()
+                )));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(Error::failed(format!(
+        "hasvrd did not start within {}s; see {}",
+        limit.as_secs(),
+        home.log().display()
+    )))
+}

@@ -1,0 +1,427 @@
+//! The request line written to `$HAHOME/tmp/hasvrd.fifo`, the reply read back, and the
+//! typed commands they carry. Pure: no I/O.
+//!
+//! Request: `sureha1 REPLY PID WORD...` on one line shorter than PIPE_BUF, where `REPLY` is the
+//! client's reply FIFO name under `tmp/` (or `-` for no reply), `PID` the client's pid, and
+//! each `WORD` percent-encoded (anything but `A-Za-z0-9` and `._~=/@:,+-` becomes `%XX`).
+//! The words are haadm's own arguments (`service bringin web`) or an agent call
+//! (`apiok web`), so the local tool, the remote door and the agents share one grammar.
+//!
+//! Reply: first line `OK`, `STOP` (an agent is no longer wanted) or `ERR message`; then the
+//! body, if any; then end of file.
+
+pub const VERSION: &str = "sureha1";
+/// Longest request line, newline included (POSIX guarantees PIPE_BUF >= 512; Linux has 4096).
+pub const MAX_LINE: usize = 4000;
+
+fn keep(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"._~=/@:,+-".contains(&b)
+}
+
+pub fn encode_word(w: &str) -> String {
+    let mut out = String::with_capacity(w.len());
+    for &b in w.as_bytes() {
+        if keep(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("%00");
+    }
+    out
+}
+
+pub fn decode_word(w: &str) -> Result<String, String> {
+    if w == "%00" {
+        return Ok(String::new());
+    }
+    let b = w.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = w
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad escape in '{w}'"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("'{w}' is not UTF-8"))
+}
+
+/// One decoded request line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub reply: Option<String>,
+    pub pid: u32,
+    pub words: Vec<String>,
+}
+
+pub fn encode(reply: Option<&str>, pid: u32, words: &[String]) -> Result<String, String> {
+    let mut line = format!("{VERSION} {} {pid}", reply.unwrap_or("-"));
+    for w in words {
+        line.push(' ');
+        line.push_str(&encode_word(w));
+    }
+    line.push('\n');
+    if line.len() > MAX_LINE {
+        return Err(format!(
+            "request too long ({} bytes, at most {MAX_LINE})",
+            line.len()
+        ));
+    }
+    Ok(line)
+}
+
+pub fn decode(line: &[u8]) -> Result<Request, String> {
+    let text = std::str::from_utf8(line).map_err(|_| "request is not UTF-8".to_string())?;
+    let mut it = text.split_ascii_whitespace();
+    match it.next() {
+        Some(VERSION) => {}
+        Some(v) => return Err(format!("unknown protocol '{v}' (expected {VERSION})")),
+        None => return Err("empty request".into()),
+    }
+    let reply = match it.next() {
+        Some("-") => None,
+        Some(r) if crate::paths::is_reply_name(r) => Some(r.to_string()),
+        Some(r) => return Err(format!("bad reply name '{r}'")),
+        None => return Err("request without reply name".into()),
+    };
+    let pid = it
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or("request without pid")?;
+    let words = it.map(decode_word).collect::<Result<Vec<_>, _>>()?;
+    if words.is_empty() {
+        return Err("request without a command".into());
+    }
+    Ok(Request { reply, pid, words })
+}
+
+/// How a reply begins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Stop,
+    Err(String),
+}
+
+/// A reply: its status and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub status: Status,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn ok(body: impl Into<String>) -> Reply {
+        Reply {
+            status: Status::Ok,
+            body: body.into(),
+        }
+    }
+    pub fn err(msg: impl Into<String>) -> Reply {
+        Reply {
+            status: Status::Err(msg.into()),
+            body: String::new(),
+        }
+    }
+    pub fn stop() -> Reply {
+        Reply {
+            status: Status::Stop,
+            body: String::new(),
+        }
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut s = match &self.status {
+            Status::Ok => "OK\n".to_string(),
+            Status::Stop => "STOP\n".to_string(),
+            Status::Err(m) => format!("ERR {}\n", m.replace('\n', " ")),
+        };
+        s.push_str(&self.body);
+        if !self.body.is_empty() && !self.body.ends_with('\n') {
+            s.push('\n');
+        }
+        s
+    }
+
+    pub fn parse(text: &str) -> Result<Reply, String> {
+        let (first, body) = text.split_once('\n').unwrap_or((text, ""));
+        let status = match first {
+            "OK" => Status::Ok,
+            "STOP" => Status::Stop,
+            _ => match first.strip_prefix("ERR ") {
+                Some(m) => Status::Err(m.to_string()),
+                None => return Err(format!("unexpected reply '{first}'")),
+            },
+        };
+        Ok(Reply {
+            status,
+            body: body.to_string(),
+        })
+    }
+}
+
+/// The agent API calls (DESIGN §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiCall {
+    Open,
+    Ok,
+    Err,
+    Close,
+}
+
+/// Operations an administrator or an agent (`apicmd`) asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    BringIn,
+    BringOut,
+    FailOver,
+    TakeOver,
+}
+
+impl Operation {
+    pub fn word(self) -> &'static str {
+        match self {
+            Operation::BringIn => "bringin",
+            Operation::BringOut => "bringout",
+            Operation::FailOver => "failover",
+            Operation::TakeOver => "takeover",
+        }
+    }
+    fn from_word(w: &str) -> Option<Operation> {
+        match w.to_ascii_lowercase().as_str() {
+            "bringin" => Some(Operation::BringIn),
+            "bringout" => Some(Operation::BringOut),
+            "failover" => Some(Operation::FailOver),
+            "takeover" => Some(Operation::TakeOver),
+            _ => None,
+        }
+    }
+}
+
+/// Everything hasvrd is asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Status,
+    ServiceState(String),
+    ServiceReview(String),
+    ServiceCreate(String, Vec<(String, String)>),
+    ServiceRemove(String),
+    Operate(Operation, String),
+    PrivnetState(String),
+    PrivnetReview(String),
+    PrivnetCreate(String, String, Vec<(String, String)>),
+    PrivnetRemove(String),
+    Stop,
+    Reload,
+    Dump,
+    Api(ApiCall, String),
+}
+
+impl Command {
+    /// Commands that change the configuration or a service (the remote door asks for a
+    /// login with write rights before relaying these).
+    pub fn changes_anything(&self) -> bool {
+        !matches!(
+            self,
+            Command::Status
+                | Command::ServiceState(_)
+                | Command::ServiceReview(_)
+                | Command::PrivnetState(_)
+                | Command::PrivnetReview(_)
+        )
+    }
+}
+
+pub const USAGE: &str = "\
+usage: haadm status
+       haadm check [FILE]
+       haadm service state|review|remove|bringin|bringout|takeover|failover NAME
+       haadm service create NAME KEY=VALUE...
+       haadm privnet state|review|remove NAME
+       haadm privnet create-socket|create-rs232 NAME KEY=VALUE...
+       haadm stop | reload
+       haadm            (interactive menus)";
+
+fn name_arg(words: &[String], what: &str) -> Result<String, String> {
+    match words {
+        [n] if crate::config::valid_name(n) => Ok(n.clone()),
+        [n] => Err(format!(
+            "'{}' is not a valid {what} name (1 to 32 letters, digits, '_' or '-')",
+            n.chars().take(40).collect::<String>()
+        )),
+        [] => Err(format!("missing {what} name")),
+        _ => Err(format!("too many arguments after the {what} name")),
+    }
+}
+
+/// Parses command words into a command; the error is a usage message.
+pub fn parse_command(words: &[String]) -> Result<Command, String> {
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    let rest = |n: usize| &words[n.min(words.len())..];
+    Ok(match w.as_slice() {
+        ["status"] => Command::Status,
+        ["stop"] => Command::Stop,
+        ["reload"] => Command::Reload,
+        ["dump"] => Command::Dump,
+        ["service", "state", ..] => Command::ServiceState(name_arg(rest(2), "service")?),
+        ["service", "review", ..] => Command::ServiceReview(name_arg(rest(2), "service")?),
+        ["service", "remove", ..] => Command::ServiceRemove(name_arg(rest(2), "service")?),
+        ["service", "create", ..] => {
+            let name = name_arg(&words[2..3.min(words.len())], "service")?;
+            let kvs = crate::config::parse_assignments(rest(3))?;
+            if kvs.is_empty() {
+                return Err("service create NAME KEY=VALUE...: no keys given".into());
+            }
+            Command::ServiceCreate(name, kvs)
+        }
+        ["service", op, ..] if Operation::from_word(op).is_some() => Command::Operate(
+            Operation::from_word(op).unwrap_or(Operation::BringIn),
+            name_arg(rest(2), "service")?,
+        ),
+        ["privnet", "state", ..] => Command::PrivnetState(name_arg(rest(2), "privnet")?),
+        ["privnet", "review", ..] => Command::PrivnetReview(name_arg(rest(2), "privnet")?),
+        ["privnet", "remove", ..] => Command::PrivnetRemove(name_arg(rest(2), "privnet")?),
+        ["privnet", kind @ ("create-socket" | "create-rs232"), ..] => {
+            let name = name_arg(&words[2..3.min(words.len())], "privnet")?;
+            let kvs = crate::config::parse_assignments(rest(3))?;
+            let ty = kind.trim_start_matches("create-").to_string();
+            Command::PrivnetCreate(ty, name, kvs)
+        }
+        [call @ ("apiopen" | "apiok" | "apierr" | "apierror" | "apiclose"), ..] => {
+            let c = match *call {
+                "apiopen" => ApiCall::Open,
+                "apiok" => ApiCall::Ok,
+                "apiclose" => ApiCall::Close,
+                _ => ApiCall::Err,
+            };
+            Command::Api(c, name_arg(rest(1), "service")?)
+        }
+        ["apicmd", cmd, ..] => {
+            let op = Operation::from_word(cmd).ok_or_else(|| {
+                format!("unknown command '{cmd}' (BRINGIN, BRINGOUT, FAILOVER or TAKEOVER)")
+            })?;
+            Command::Operate(op, name_arg(rest(2), "service")?)
+        }
+        ["service"] | ["privnet"] => return Err(format!("{}: missing subcommand", w[0])),
+        ["service", sub, ..] | ["privnet", sub, ..] => {
+            return Err(format!("{}: unknown subcommand '{sub}'", w[0]))
+        }
+        [] => return Err("no command".into()),
+        [other, ..] => return Err(format!("unknown command '{other}'")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn words_round_trip() {
+        for w in ["plain", "with space", "a=b c", "100%", "", "ünï", "x\ny"] {
+            assert_eq!(decode_word(&encode_word(w)).unwrap(), w);
+        }
+        assert!(decode_word("%G1").is_err());
+        assert!(decode_word("%4").is_err());
+    }
+
+    #[test]
+    fn lines_round_trip_and_reject_garbage() {
+        let ws = words("service create web active_ip=192.0.2.1%20192.0.2.2");
+        let line = encode(Some("reply.1.2"), 1, &ws).unwrap();
+        let r = decode(line.trim_end().as_bytes()).unwrap();
+        assert_eq!(r.words, ws);
+        assert_eq!(r.reply.as_deref(), Some("reply.1.2"));
+        for bad in [
+            "",
+            "hello",
+            "sureha1",
+            "sureha1 ../x 1 status",
+            "sureha1 - x status",
+            "sureha1 - 1",
+            "sureha2 - 1 status",
+        ] {
+            assert!(decode(bad.as_bytes()).is_err(), "{bad}");
+        }
+        assert!(decode(b"sureha1 - 1 \xff").is_err());
+        assert!(encode(None, 1, &[("x".repeat(5000))])
+            .unwrap_err()
+            .contains("too long"));
+    }
+
+    #[test]
+    fn replies() {
+        for r in [
+            Reply::ok(""),
+            Reply::ok("a\nb\n"),
+            Reply::stop(),
+            Reply::err("no such service"),
+        ] {
+            assert_eq!(Reply::parse(&r.to_text()).unwrap(), r);
+        }
+        assert!(Reply::parse("what\n").is_err());
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(
+            parse_command(&words("service bringin web")),
+            Ok(Command::Operate(Operation::BringIn, "web".into()))
+        );
+        assert_eq!(
+            parse_command(&words("apicmd FAILOVER web")),
+            Ok(Command::Operate(Operation::FailOver, "web".into()))
+        );
+        assert_eq!(
+            parse_command(&words("apiok web")),
+            Ok(Command::Api(ApiCall::Ok, "web".into()))
+        );
+        assert_eq!(
+            parse_command(&words("service create web a=1 b=2")),
+            Ok(Command::ServiceCreate(
+                "web".into(),
+                vec![("a".into(), "1".into()), ("b".into(), "2".into())]
+            ))
+        );
+        assert!(parse_command(&words("service bringin"))
+            .unwrap_err()
+            .contains("missing service name"));
+        assert!(parse_command(&words("service bringin a b"))
+            .unwrap_err()
+            .contains("too many"));
+        assert!(parse_command(&words("service frob web"))
+            .unwrap_err()
+            .contains("unknown subcommand"));
+        assert!(parse_command(&words("apiok ../../etc"))
+            .unwrap_err()
+            .contains("not a valid service name"));
+        assert!(parse_command(&[format!("apiok {}", "x".repeat(40))]).is_err());
+        assert!(parse_command(&words(
+            "apiok aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        ))
+        .unwrap_err()
+        .contains("not a valid"));
+        assert!(parse_command(&words("apicmd EXPLODE web"))
+            .unwrap_err()
+            .contains("unknown command"));
+        assert!(parse_command(&words("service create web"))
+            .unwrap_err()
+            .contains("no keys"));
+        assert!(parse_command(&words("frobnicate"))
+            .unwrap_err()
+            .contains("unknown command"));
+    }
+}

@@ -1,0 +1,151 @@
+//! `$HAHOME/tmp/hasvrd.state`: what hasvrd runs, so a restarted hasvrd adopts it instead of
+//! starting it again. Written atomically on every change. Format, version first:
+//!
+//! ```text
+//! sureha-state 1
+//! boot 5f2c…                (the kernel's boot id: after a reboot nothing is adopted)
+//! service web protected=1 primary=alpha error=0 phase=running agent_pid=4242 agent_token=981
+//! ```
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavedPhase {
+    Stopped,
+    Running,
+    /// Starting or stopping: how far it got is unknown.
+    Transition,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersistedService {
+    pub name: String,
+    pub protected: bool,
+    pub primary: String,
+    pub error: bool,
+    pub phase: SavedPhase,
+    pub agent_pid: Option<u32>,
+    pub agent_token: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Persisted {
+    /// Saved before the machine last booted: processes it names are gone.
+    pub rebooted: bool,
+    pub services: Vec<PersistedService>,
+}
+
+const MAGIC: &str = "sureha-state 1";
+
+impl Persisted {
+    /// The service lines (the caller adds the header with the boot id).
+    pub fn to_text(&self) -> String {
+        let mut t = String::new();
+        for s in &self.services {
+            let phase = match s.phase {
+                SavedPhase::Stopped => "stopped",
+                SavedPhase::Running => "running",
+                SavedPhase::Transition => "transition",
+            };
+            t.push_str(&format!(
+                "service {} protected={} primary={} error={} phase={phase} agent_pid={} agent_token={}\n",
+                s.name,
+                s.protected as u8,
+                s.primary,
+                s.error as u8,
+                s.agent_pid.unwrap_or(0),
+                s.agent_token
+            ));
+        }
+        t
+    }
+}
+
+/// The whole file.
+pub fn file_text(boot_id: &str, body: &str) -> String {
+    format!("{MAGIC}\nboot {boot_id}\n{body}")
+}
+
+/// Parses the file; `boot_id` is this boot's. Unknown or broken lines are reported.
+pub fn parse(text: &str, boot_id: &str) -> Result<Persisted, String> {
+    let mut lines = text.lines();
+    if lines.next() != Some(MAGIC) {
+        return Err(format!(
+            "not a state file of this version (expected '{MAGIC}')"
+        ));
+    }
+    let mut p = Persisted::default();
+    for (i, line) in lines.enumerate() {
+        let n = i + 2;
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("boot") => p.rebooted = words.next() != Some(boot_id),
+            Some("service") => {
+                let name = words
+                    .next()
+                    .ok_or(format!("line {n}: service without name"))?;
+                let mut s = PersistedService {
+                    name: name.to_string(),
+                    protected: false,
+                    primary: String::new(),
+                    error: false,
+                    phase: SavedPhase::Stopped,
+                    agent_pid: None,
+                    agent_token: 0,
+                };
+                for w in words {
+                    let (k, v) = w
+                        .split_once('=')
+                        .ok_or(format!("line {n}: '{w}' is not key=value"))?;
+                    let bad = || format!("line {n}: bad value '{v}' for {k}");
+                    match k {
+                        "protected" => s.protected = v == "1",
+                        "primary" => s.primary = v.to_string(),
+                        "error" => s.error = v == "1",
+                        "phase" => {
+                            s.phase = match v {
+                                "stopped" => SavedPhase::Stopped,
+                                "running" => SavedPhase::Running,
+                                "transition" => SavedPhase::Transition,
+                                _ => return Err(bad()),
+                            }
+                        }
+                        "agent_pid" => {
+                            s.agent_pid = Some(v.parse().map_err(|_| bad())?).filter(|&p| p > 0)
+                        }
+                        "agent_token" => s.agent_token = v.parse().map_err(|_| bad())?,
+                        _ => {}
+                    }
+                }
+                p.services.push(s);
+            }
+            None => {}
+            Some(other) => return Err(format!("line {n}: unknown record '{other}'")),
+        }
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_reboot() {
+        let p = Persisted {
+            rebooted: false,
+            services: vec![PersistedService {
+                name: "web".into(),
+                protected: true,
+                primary: "alpha".into(),
+                error: false,
+                phase: SavedPhase::Running,
+                agent_pid: Some(42),
+                agent_token: 7,
+            }],
+        };
+        let text = file_text("b1", &p.to_text());
+        assert_eq!(parse(&text, "b1").unwrap(), p);
+        assert!(parse(&text, "b2").unwrap().rebooted);
+        assert!(parse("garbage", "b1").is_err());
+        assert!(parse("sureha-state 1\nservice web phase=dancing\n", "b1").is_err());
+    }
+}
