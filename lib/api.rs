@@ -12,8 +12,10 @@ use crate::paths::Home;
 use crate::request::{ApiCall, Status};
 use std::time::Duration;
 
-/// How long an API call waits for a hasvrd that is not running before giving up.
+/// How long an API call waits for a hasvrd that is expected back (it died, or left with
+/// QUIT: its pid file is still there), and for one that left on purpose.
 const WHILE_DOWN: Duration = Duration::from_secs(120);
+const WHILE_GONE: Duration = Duration::from_secs(2);
 
 /// The answer to an agent.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,9 +27,14 @@ pub enum Answer {
 }
 
 fn call(home: &Home, words: Vec<String>) -> Answer {
+    let expected_back = home.pid_file(crate::paths::Daemon::Hasvrd).exists();
     let patience = Patience {
         reply: None,
-        while_down: WHILE_DOWN,
+        while_down: if expected_back {
+            WHILE_DOWN
+        } else {
+            WHILE_GONE
+        },
         ask_again: true,
     };
     match fifo::call(home, &words, patience) {

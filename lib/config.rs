@@ -915,23 +915,29 @@ fn cross_check(cfg: &Config, sections: &[Section], err: &mut impl FnMut(usize, S
     let mut seen_ip: BTreeMap<Ipv4Addr, &Service> = BTreeMap::new();
     let mut seen_mount: BTreeMap<&str, &Service> = BTreeMap::new();
     let mut groups: BTreeMap<&str, &Service> = BTreeMap::new();
-    for s in &cfg.services {
-        if let Some(n) = nodes {
-            for (k, v) in [
-                ("active_server", &s.active_server),
-                ("standby_server", &s.standby_server),
-            ] {
-                if !n.contains(&v.as_str()) {
+    // On the raw sections, so a service with other errors still gets this one reported.
+    for sec in sections
+        .iter()
+        .filter(|s| s.kind == SectionKind::Service && !s.name.is_empty())
+    {
+        let Some(n) = nodes else { break };
+        for k in ["active_server", "standby_server"] {
+            if let Some((v, _)) = sec.get(k) {
+                if valid_node(v) && !n.contains(&v) {
                     err(
-                        s.line,
+                        sec.line,
                         format!(
-                            "[service {}]: {k} '{v}' is not joined by any [privnet] (the links join {} and {})",
-                            s.name, n[0], n[1]
+                            "{}: {k} '{v}' is not joined by any [privnet] (the links join {} and {})",
+                            sec.label(),
+                            n[0],
+                            n[1]
                         ),
                     );
                 }
             }
         }
+    }
+    for s in &cfg.services {
         for ip in &s.active_ip {
             if let Some(o) = seen_ip.insert(*ip, s) {
                 err(

@@ -350,6 +350,10 @@ impl Engine {
                 if p.phase == SavedPhase::Running {
                     s.phase = Phase::Running;
                     s.started_steps = start_plan(&cfg);
+                    if cfg.agent.is_some() && s.agent.is_none() {
+                        // Killed between spawning the agent and saving its pid: a new one.
+                        s.plan.push_back(Step::StartAgent);
+                    }
                 } else {
                     // We do not know how far it got: stop everything, then decide afresh.
                     s.phase = Phase::Stopping;
@@ -398,6 +402,11 @@ impl Engine {
         self.exited
     }
 
+    /// Leaving with QUIT: services keep running for the next hasvrd to adopt.
+    pub fn leaves_resources_untouched(&self) -> bool {
+        self.shutting_down == Some(false)
+    }
+
     /// Feeds one input at time `now`; returns the actions to execute, in order.
     pub fn handle(&mut self, now: Millis, input: Input) -> Vec<Action> {
         self.now = now.max(self.now);
@@ -441,8 +450,13 @@ impl Engine {
         }
         self.settle_waiters();
         self.maybe_exit();
-        self.persist_if_changed();
-        std::mem::take(&mut self.out)
+        let mut out = std::mem::take(&mut self.out);
+        // Write-ahead: the state is on disk before anything of this step is done or seen,
+        // so a hasvrd killed at any point is succeeded by one that knows what runs.
+        if let Some(p) = self.persist_if_changed() {
+            out.insert(0, p);
+        }
+        out
     }
 
     /// The nearest time something is due (agent silence, end of grace).
@@ -1202,7 +1216,6 @@ impl Engine {
             };
             self.reply(Some(w.to), r);
         }
-        self.persist_if_changed();
         self.out.push(Action::Exit);
         self.exited = true;
     }
@@ -1454,12 +1467,13 @@ impl Engine {
         }
     }
 
-    fn persist_if_changed(&mut self) {
+    fn persist_if_changed(&mut self) -> Option<Action> {
         let text = self.persisted().to_text();
-        if text != self.last_persisted {
-            self.last_persisted = text.clone();
-            self.out.push(Action::Persist(text));
+        if text == self.last_persisted {
+            return None;
         }
+        self.last_persisted = text.clone();
+        Some(Action::Persist(text))
     }
 }
 

@@ -170,7 +170,10 @@ impl Hasvrd {
             self.outbox.flush();
         }
         let _ = files::write_atomic(&self.home.shutdown_marker(), b"", 0o600);
-        files::remove_pid(&self.home, Daemon::Hasvrd);
+        // After QUIT the pid file stays: agents keep waiting for the next hasvrd.
+        if !self.engine.leaves_resources_untouched() {
+            files::remove_pid(&self.home, Daemon::Hasvrd);
+        }
         self.log.info("hasvrd leaves");
         Ok(())
     }
@@ -351,6 +354,13 @@ impl Hasvrd {
 
     fn supervise(&mut self, now: Millis) {
         if self.partner.fd().is_some() && self.partner.hung_up() {
+            for _ in 0..20 {
+                if !self.partner.awaiting_status() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                self.reap();
+            }
             match self.partner.died(&self.home, now, &["-f"]) {
                 supervise::Event::Restarted(pid, how) => {
                     self.children.add(pid, Tag::Partner, None);

@@ -65,6 +65,10 @@ impl FifoServer {
                 self.discarding = false;
                 continue;
             }
+            if line.len() > request::MAX_LINE {
+                dropped += 1;
+                continue;
+            }
             lines.push(line[..line.len() - 1].to_vec());
         }
         if self.buf.len() > request::MAX_LINE {

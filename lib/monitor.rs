@@ -106,6 +106,15 @@ impl Hamond {
             }
             let now = self.clock.now();
             if self.partner.fd().is_some() && self.partner.hung_up() {
+                for _ in 0..20 {
+                    if !self.partner.awaiting_status() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    for ended in self.children.reap() {
+                        self.partner.reaped(ended.pid, ended.status);
+                    }
+                }
                 match self.partner.died(&self.home, now, &[]) {
                     Event::Restarted(pid, how) => {
                         self.children.add(pid, (), None);

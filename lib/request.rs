@@ -85,7 +85,10 @@ pub fn decode(line: &[u8]) -> Result<Request, String> {
     let mut it = text.split_ascii_whitespace();
     match it.next() {
         Some(VERSION) => {}
-        Some(v) => return Err(format!("unknown protocol '{v}' (expected {VERSION})")),
+        Some(v) => {
+            let shown: String = v.chars().take(20).collect();
+            return Err(format!("unknown protocol '{shown}' (expected {VERSION})"));
+        }
         None => return Err("empty request".into()),
     }
     let reply = match it.next() {

@@ -133,6 +133,12 @@ impl Partner {
         }
     }
 
+    /// A child partner whose lifeline hung up but whose exit was not reaped yet: the kernel
+    /// closes a dying process's descriptors a moment before it can be reaped.
+    pub fn awaiting_status(&self) -> bool {
+        self.is_child && self.exit_status.is_none()
+    }
+
     /// Whether the lifeline hung up (after poll said it is readable or hung up).
     pub fn hung_up(&self) -> bool {
         let Some(fd) = &self.from_partner else {

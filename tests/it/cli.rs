@@ -1,0 +1,221 @@
+//! haadm and the daemons facing bad input: configuration errors, usage, garbage requests.
+//! Not tested here: the interactive menus beyond one round trip (they send the same words).
+
+use crate::harness::*;
+use std::time::Duration;
+
+#[test]
+fn check_reports_every_error_with_file_and_line() {
+    let n = Node::new("alpha", &base_config());
+    let bad = n.path("etc/bad.conf");
+    std::fs::write(&bad, format!("{}interval = 99s\n[service web]\nactive_server = alpha\nstandby_server = gamma\nstart = a\nbogus = 1\n", base_config())).unwrap();
+    let r = n.haadm(&["check", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let f = bad.display();
+    assert_eq!(r.stderr, format!(
+        "haadm: {f}:10: [privnet lan]: 'interval' is given twice (first at line 8)\n\
+         {f}:11: [service web]: 'stop' is required\n\
+         {f}:11: [service web]: standby_server 'gamma' is not joined by any [privnet] (the links join alpha and beta)\n\
+         {f}:15: unknown key 'bogus' in [service web] (known: type active_server standby_server active_nic standby_nic active_ip subnetmask agent start stop check_interval start_timeout restart_times switchback groupid volume sid server_name username path description)\n"
+    ));
+    let r = n.haadm(&["check"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r
+        .stdout
+        .ends_with("sureha.conf: OK (1 link(s), 0 service(s))\n"));
+}
+
+#[test]
+fn daemons_refuse_a_bad_configuration_with_a_distinct_status() {
+    let n = Node::new("alpha", "[service x]\n");
+    let r = n.run("hamond", &[]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("sureha.conf:1: [service x]: 'active_server' is required"),
+        "{r:?}"
+    );
+    let r = n.run("hasvrd", &["-n"]);
+    assert_eq!(r.code, 3);
+    // A node the configuration does not name.
+    let n = Node::new("gamma", &base_config());
+    let r = n.run("hamond", &[]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("this node is 'gamma'"), "{r:?}");
+}
+
+#[test]
+fn commands_without_a_running_hasvrd_say_so_and_usage_errors_exit_2() {
+    let n = Node::new("alpha", &base_config());
+    let r = n.haadm(&["status"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("hasvrd is not running on this node"),
+        "{r:?}"
+    );
+    for args in [
+        &["service", "bringin"][..],
+        &["service", "frob", "x"],
+        &["frobnicate"],
+        &["service", "state", "../../x"],
+    ] {
+        let r = n.haadm(args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.starts_with("haadm: "), "{r:?}");
+    }
+    let r = n.run("APIOK.x", &["web"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.is_empty(), "API tools print nothing on stdout");
+}
+
+#[test]
+fn a_second_hamond_refuses_and_garbage_on_the_fifo_harms_nothing() {
+    let n = Node::new(
+        "alpha",
+        &(base_config() + &service("web", Some("ha_ag_tmp.sh"), "")),
+    );
+    std::fs::write(n.path("tmp/agent.web"), "").unwrap();
+    n.start();
+    n.ok(&["service", "bringin", "web"]);
+    let r = n.run("hamond", &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("already running"), "{r:?}");
+
+    let fifo = n.path("tmp/hasvrd.fifo");
+    let mut junk = Vec::new();
+    junk.extend_from_slice(b"hello\n\xff\xfe\nsureha1 - 1\nsureha1 ../../etc/passwd 1 status\nsureha1 - 1 apiok ../../x\n");
+    junk.extend_from_slice(b"sureha1 - 1 apiok %ZZ\nsureha1 - 1 service bringout nosuch\n");
+    junk.extend(std::iter::repeat_n(b'x', 9000));
+    junk.extend_from_slice(b"\nsureha1 - 1 apicmd EXPLODE web\n");
+    std::fs::write(&fifo, &junk).unwrap();
+    let r = n.run("APIOK.x", &["nosuch"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no service named 'nosuch'"), "{r:?}");
+    let r = n.run("APICMD.x", &["EXPLODE", "web"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    n.wait_for("the warnings in the log", Duration::from_secs(5), || {
+        n.log().contains("longer than 4000 bytes")
+    });
+    let log = n.log();
+    assert!(log.contains("WARNING request FIFO: ignored a bad line (unknown protocol 'hello' (expected sureha1))"), "{log}");
+    assert!(log.contains("bad reply name '../../etc/passwd'"), "{log}");
+    assert_eq!(n.state("web"), "ACTIVEACT");
+    assert_eq!(n.events(), vec!["start web"], "nothing was restarted");
+    let status = n.ok(&["status"]);
+    assert!(
+        status.contains("SERVICE web USERDEF alpha=ACTIVEACT beta=UNKNOWN"),
+        "{status}"
+    );
+}
+
+#[test]
+fn services_are_created_reviewed_and_removed_through_haadm() {
+    let n = Node::new("alpha", &base_config());
+    n.start();
+    n.ok(&[
+        "service",
+        "create",
+        "db",
+        "type=oracle",
+        "active_server=beta",
+        "standby_server=alpha",
+        "start=svc.start",
+        "stop=svc.stop",
+        "sid=ORCL",
+    ]);
+    assert_eq!(n.state("db"), "OUTSTB");
+    let review = n.ok(&["service", "review", "db"]);
+    assert!(
+        review.starts_with("[service db]\ntype = oracle\nactive_server = beta\n"),
+        "{review}"
+    );
+    let r = n.haadm(&[
+        "service",
+        "create",
+        "db2",
+        "active_server=alpha",
+        "check_interval=5ms",
+        "start=a",
+        "stop=b",
+        "standby_server=beta",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("check_interval: 5ms is out of range 100ms–120s"),
+        "{r:?}"
+    );
+    let conf = std::fs::read_to_string(n.path("etc/sureha.conf")).unwrap();
+    assert!(conf.contains("sid = ORCL") && !conf.contains("db2"));
+    n.ok(&["service", "remove", "db"]);
+    assert_eq!(n.haadm(&["service", "state", "db"]).code, 1);
+    // Edits by hand are not overwritten behind the administrator's back.
+    std::fs::write(n.path("etc/sureha.conf"), base_config() + "# hand edit\n").unwrap();
+    let r = n.haadm(&[
+        "service",
+        "create",
+        "x",
+        "active_server=alpha",
+        "standby_server=beta",
+        "start=a",
+        "stop=b",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("changed on disk"), "{r:?}");
+    n.ok(&["reload"]);
+    n.ok(&[
+        "service",
+        "create",
+        "x",
+        "active_server=alpha",
+        "standby_server=beta",
+        "start=a",
+        "stop=b",
+    ]);
+    assert!(std::fs::read_to_string(n.path("etc/sureha.conf"))
+        .unwrap()
+        .contains("# hand edit\n\n[service x]"));
+}
+
+#[test]
+fn hup_reload_keeps_the_running_configuration_when_the_new_one_is_invalid() {
+    let n = Node::new("alpha", &(base_config() + &service("web", None, "")));
+    n.start();
+    n.ok(&["service", "bringin", "web"]);
+    std::fs::write(
+        n.path("etc/sureha.conf"),
+        base_config() + "[service web]\nstart = x\n",
+    )
+    .unwrap();
+    let hasvrd = n.pid("hasvrd").unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &hasvrd.to_string()])
+        .status();
+    n.wait_for("the reload error", Duration::from_secs(5), || {
+        n.log()
+            .contains("configuration not reloaded, keeping the running one")
+    });
+    assert_eq!(n.state("web"), "ACTIVEACT");
+    let _ = std::process::Command::new("kill")
+        .args(["-USR1", &hasvrd.to_string()])
+        .status();
+    n.wait_for("the dump", Duration::from_secs(5), || {
+        n.log().contains("dump: service web state ACTIVEACT")
+    });
+    let menu = n
+        .cmd("haadm")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"1\n0\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let out = String::from_utf8_lossy(&menu.stdout);
+    assert!(
+        out.contains("1) Status") && out.contains("SERVICE web USERDEF alpha=ACTIVEACT"),
+        "{out}"
+    );
+}

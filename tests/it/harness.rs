@@ -1,0 +1,345 @@
+//! The test harness: a `Node` is one SureHA installation in a unique temporary directory,
+//! with the programs of this build, the agent templates (the C one compiled with exactly the
+//! documented command), and helpers to run haadm and wait for states with deadlines. On
+//! drop it kills, by pid, every process whose environment names its `HAHOME`, and on a
+//! failing test it prints the log and the state files first.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub const PROGRAMS: [(&str, &str); 4] = [
+    ("hamond", env!("CARGO_BIN_EXE_hamond")),
+    ("hasvrd", env!("CARGO_BIN_EXE_hasvrd")),
+    ("haadm", env!("CARGO_BIN_EXE_haadm")),
+    ("haapi", env!("CARGO_BIN_EXE_haapi")),
+];
+pub const API_TOOLS: [&str; 5] = [
+    "APIOPEN.x",
+    "APIOK.x",
+    "APIERROR.x",
+    "APICLOSE.x",
+    "APICMD.x",
+];
+
+/// A two-node cluster's configuration with one socket link, as seen from `alpha`.
+pub fn base_config() -> String {
+    "[privnet lan]\ntype = socket\nhost1 = alpha\nhost2 = beta\nip1 = 127.0.0.1\nip2 = 127.0.0.2\nport = 3999\ninterval = 100ms\nmaxmiss = 3\n".to_string()
+}
+
+/// A service section with the test scripts.
+pub fn service(name: &str, agent: Option<&str>, extra: &str) -> String {
+    let mut s = format!(
+        "\n[service {name}]\nactive_server = alpha\nstandby_server = beta\nstart = svc.start\nstop = svc.stop\ncheck_interval = 1s\n"
+    );
+    if !extra.contains("start_timeout") {
+        s.push_str("start_timeout = 10s\n");
+    }
+    if let Some(a) = agent {
+        s.push_str(&format!("agent = {a}\n"));
+    }
+    s.push_str(extra);
+    s
+}
+
+/// What `haadm` (or any program) did.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Ran {
+    fn from(o: Output) -> Ran {
+        Ran {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\nstdout: {}\nstderr: {}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub struct Node {
+    pub name: String,
+    pub home: PathBuf,
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_haadm"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The start and stop scripts of the tests: they record what ran in `tmp/events`.
+const START: &str = "#!/bin/sh\necho \"start $1 on $HANODE\"\necho \"start $1\" >> \"$HAHOME/tmp/events\"\n[ -x \"$HAHOME/bin/$1.start-hook\" ] && exec \"$HAHOME/bin/$1.start-hook\" \"$1\"\nexit 0\n";
+const STOP: &str = "#!/bin/sh\necho \"stop $1\"\necho \"stop $1\" >> \"$HAHOME/tmp/events\"\n[ -x \"$HAHOME/bin/$1.stop-hook\" ] && exec \"$HAHOME/bin/$1.stop-hook\" \"$1\"\nexit 0\n";
+
+impl Node {
+    /// A fresh installation for node `name` with this configuration.
+    pub fn new(name: &str, config: &str) -> Node {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let home =
+            std::env::temp_dir().join(format!("sureha-it-{}-{n}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&home);
+        for d in ["bin", "etc", "tmp", "include", "lib"] {
+            fs::create_dir_all(home.join(d)).unwrap();
+        }
+        fs::set_permissions(home.join("tmp"), fs::Permissions::from_mode(0o700)).unwrap();
+        for (prog, path) in PROGRAMS {
+            symlink(path, home.join("bin").join(prog)).unwrap();
+        }
+        for t in API_TOOLS {
+            symlink(env!("CARGO_BIN_EXE_haapi"), home.join("bin").join(t)).unwrap();
+        }
+        for h in ["clusterapi.h", "hafile.h"] {
+            fs::copy(repo().join("agents").join(h), home.join("include").join(h)).unwrap();
+        }
+        symlink(
+            target_dir().join("libsureha.a"),
+            home.join("lib/libhaapi.a"),
+        )
+        .unwrap();
+        fs::copy(
+            repo().join("agents/ha_ag_tmp.sh"),
+            home.join("bin/ha_ag_tmp.sh"),
+        )
+        .unwrap();
+        fs::copy(
+            repo().join("agents/ha_ag_tmp.c"),
+            home.join("bin/ha_ag_tmp.c"),
+        )
+        .unwrap();
+        let node = Node {
+            name: name.to_string(),
+            home,
+        };
+        node.write_script("svc.start", START);
+        node.write_script("svc.stop", STOP);
+        node.write_config(config);
+        node
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.home.join(rel)
+    }
+
+    pub fn write_config(&self, text: &str) {
+        fs::write(self.path("etc/sureha.conf"), text).unwrap();
+    }
+
+    pub fn write_script(&self, name: &str, text: &str) {
+        let p = self.path("bin").join(name);
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Compiles the C template agent with exactly the command the manual gives.
+    pub fn build_c_agent(&self) {
+        let home = self.home.display().to_string();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "cc ha_ag_tmp.c -o ha_ag_tmp.x -I{home}/include -L{home}/lib -lhaapi"
+            ))
+            .current_dir(self.path("bin"))
+            .output()
+            .expect("cc must be installed");
+        assert!(
+            out.status.success(),
+            "building the C template failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(self.path("bin").join(program));
+        c.env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HAHOME", &self.home)
+            .env("HANODE", &self.name);
+        c
+    }
+
+    pub fn run(&self, program: &str, args: &[&str]) -> Ran {
+        self.cmd(program).args(args).output().unwrap().into()
+    }
+
+    pub fn haadm(&self, args: &[&str]) -> Ran {
+        self.run("haadm", args)
+    }
+
+    /// haadm that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.haadm(args);
+        assert_eq!(r.code, 0, "haadm {args:?} failed: {r:?}");
+        r.stdout
+    }
+
+    pub fn start(&self) {
+        let r = self.run("hamond", &[]);
+        assert_eq!(r.code, 0, "hamond failed to start: {r:?}");
+    }
+
+    pub fn state(&self, svc: &str) -> String {
+        self.haadm(&["service", "state", svc])
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// Waits (bounded) until `check` holds; panics with `what` otherwise.
+    pub fn wait_for(&self, what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if check() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out after {limit:?} waiting for {what}");
+    }
+
+    pub fn wait_state(&self, svc: &str, want: &str, limit: Duration) {
+        let mut last = String::new();
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            last = self.state(svc);
+            if last == want {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "service {svc} on {}: wanted {want}, still {last} after {limit:?}",
+            self.name
+        );
+    }
+
+    pub fn pid(&self, daemon: &str) -> Option<u32> {
+        fs::read_to_string(self.path(&format!("tmp/{daemon}.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.path("etc/sureha.log")).unwrap_or_default()
+    }
+
+    pub fn events(&self) -> Vec<String> {
+        fs::read_to_string(self.path("tmp/events"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every live process whose environment names this HAHOME.
+    pub fn processes(&self) -> Vec<u32> {
+        let needle = format!("HAHOME={}\0", self.home.display());
+        let mut pids = Vec::new();
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+                continue;
+            };
+            let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| {
+                    s.rsplit_once(')')
+                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(true);
+            if !zombie && env.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    /// The command line of a process.
+    pub fn cmdline(pid: u32) -> String {
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn ppid(pid: u32) -> u32 {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    pub fn kill9(pid: u32) {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+
+    fn dump(&self) {
+        eprintln!("===== node {} ({}) =====", self.name, self.home.display());
+        eprintln!("--- sureha.log ---\n{}", self.log());
+        for f in ["tmp/hasvrd.state", "tmp/events"] {
+            eprintln!(
+                "--- {f} ---\n{}",
+                fs::read_to_string(self.path(f)).unwrap_or_default()
+            );
+        }
+        for p in self.processes() {
+            eprintln!("process {p}: {}", Node::cmdline(p));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump();
+        }
+        // Bounded: a few rounds of kill -9 by pid, until nothing of this node is left.
+        for _ in 0..20 {
+            let pids = self.processes();
+            if pids.is_empty() {
+                break;
+            }
+            for p in pids {
+                Node::kill9(p);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.home);
+        }
+    }
+}
