@@ -436,3 +436,72 @@ pub(crate) fn c_string_arg(ptr: *const libc::c_char) -> Option<String> {
     }
     std::str::from_utf8(bytes).ok().map(str::to_string)
 }
+
+/// Sends one gratuitous ARP (an ARP request for `ip` from `ip`, broadcast) on interface
+/// `ifname` with source MAC `mac`, so neighbours update their caches at once. Needs
+/// CAP_NET_RAW.
+#[cfg(target_os = "linux")]
+pub fn send_gratuitous_arp(ifname: &str, mac: [u8; 6], ip: std::net::Ipv4Addr) -> io::Result<()> {
+    let cname = CString::new(ifname)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"))?;
+    // SAFETY: `cname` is a valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if ifindex == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let proto = (libc::ETH_P_ARP as u16).to_be();
+    // SAFETY: plain socket(2) call.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            proto as i32,
+        )
+    })?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let ipb = ip.octets();
+    let mut f = Vec::with_capacity(42);
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0x08, 0x06]); // ARP
+    f.extend_from_slice(&[0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01]); // Ethernet/IPv4, request
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&ipb);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&ipb);
+    // SAFETY: sockaddr_ll is plain data; every field we rely on is set below.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = proto;
+    addr.sll_ifindex = ifindex as i32;
+    addr.sll_halen = 6;
+    addr.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    // SAFETY: `f` and `addr` are valid for the lengths given.
+    let n = unsafe {
+        libc::sendto(
+            sock.as_raw_fd(),
+            f.as_ptr().cast(),
+            f.len(),
+            0,
+            (&addr as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn send_gratuitous_arp(
+    _ifname: &str,
+    _mac: [u8; 6],
+    _ip: std::net::Ipv4Addr,
+) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "gratuitous ARP is implemented for Linux only",
+    ))
+}

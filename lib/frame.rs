@@ -1,0 +1,489 @@
+//! Heartbeat frames (DESIGN §7). Pure: building and checking bytes, no I/O.
+//!
+//! Envelope, big-endian, the same on every link:
+//!
+//! ```text
+//!  0  'S' 'H'            magic
+//!  2  u8   version       1
+//!  3  u8   flags         bit 0: an HMAC tag follows the CRC
+//!  4  u64  boot id       the sender's hasvrd instance (grows across restarts)
+//! 12  u64  sequence      grows with every frame of that instance
+//! 20  u16  length        of the payload
+//! 22  ...  payload       a `Message`
+//!  n  u32  CRC-32        (ISO-HDLC, as Ethernet) of bytes 0..n
+//! n+4 [16] tag           first 16 bytes of HMAC-SHA256(authkey, bytes 0..n+4), if flagged
+//! ```
+//!
+//! A receiver drops a frame whose CRC or tag is wrong, that is unsigned while it has a key, or
+//! whose (boot id, sequence) is not newer than the last it accepted (`ReplayGuard`).
+//!
+//! Payload: `u8 kind`, then
+//! - kind 1, beat: `str8 sender`, `u64 config generation`, `u32 config digest`, `u16 count`,
+//!   then `count` service records of 12 bytes: `u16 index` (in the configuration, valid when
+//!   the digests agree), `u8 state word` (`WORDS`), `u8 phase`, `u8 flags` (bit 0 protected,
+//!   bit 1 error, bit 2 the error happened while active), `u8 primary` (0: host1, 1: host2),
+//!   `u32 epoch`, `u16 resets`. The whole state is in every beat, so a lost beat loses nothing.
+//! - kind 2, configuration: `str8 sender`, `u64 generation`, `str32 text`.
+
+use hmac::{KeyInit, Mac};
+
+pub const VERSION: u8 = 1;
+const HEADER: usize = 22;
+const TAG: usize = 16;
+/// The largest frame: a UDP datagram's worth.
+pub const MAX_FRAME: usize = 65_000;
+
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+pub fn crc32(bytes: &[u8]) -> u32 {
+    CRC32.checksum(bytes)
+}
+
+fn tag(key: &[u8], bytes: &[u8]) -> [u8; TAG] {
+    // HMAC takes keys of any length; this cannot fail.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(bytes);
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; TAG];
+    out.copy_from_slice(&full[..TAG]);
+    out
+}
+
+/// Why a frame was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bad {
+    Malformed,
+    Crc,
+    Tag,
+    Unsigned,
+    Replay,
+}
+
+impl Bad {
+    pub fn word(self) -> &'static str {
+        match self {
+            Bad::Malformed => "malformed",
+            Bad::Crc => "crc",
+            Bad::Tag => "tag",
+            Bad::Unsigned => "unsigned",
+            Bad::Replay => "replay",
+        }
+    }
+}
+
+/// A checked frame's header and payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub boot: u64,
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+/// Builds a frame; signed when there is a key.
+pub fn seal(key: Option<&[u8]>, boot: u64, seq: u64, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(HEADER + payload.len() + 4 + TAG);
+    f.extend_from_slice(b"SH");
+    f.push(VERSION);
+    f.push(key.is_some() as u8);
+    f.extend_from_slice(&boot.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&(payload.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    f.extend_from_slice(payload);
+    let c = crc32(&f);
+    f.extend_from_slice(&c.to_be_bytes());
+    if let Some(k) = key {
+        let t = tag(k, &f);
+        f.extend_from_slice(&t);
+    }
+    f
+}
+
+/// The length of the whole frame that starts `bytes`, once its header is there (for byte
+/// streams); `None` if the header is incomplete, `Err` if it cannot be a frame.
+pub fn frame_len(bytes: &[u8]) -> Result<Option<usize>, Bad> {
+    if bytes.len() < HEADER {
+        return Ok(None);
+    }
+    if &bytes[..2] != b"SH" || bytes[2] != VERSION || bytes[3] > 1 {
+        return Err(Bad::Malformed);
+    }
+    let len = u16::from_be_bytes([bytes[20], bytes[21]]) as usize;
+    Ok(Some(
+        HEADER + len + 4 + if bytes[3] & 1 == 1 { TAG } else { 0 },
+    ))
+}
+
+/// Checks a frame.
+pub fn open(key: Option<&[u8]>, bytes: &[u8]) -> Result<Opened, Bad> {
+    let total = frame_len(bytes)?.ok_or(Bad::Malformed)?;
+    if bytes.len() != total {
+        return Err(Bad::Malformed);
+    }
+    let signed = bytes[3] & 1 == 1;
+    let body_end = total - 4 - if signed { TAG } else { 0 };
+    let crc = u32::from_be_bytes(
+        bytes[body_end..body_end + 4]
+            .try_into()
+            .map_err(|_| Bad::Malformed)?,
+    );
+    if crc32(&bytes[..body_end]) != crc {
+        return Err(Bad::Crc);
+    }
+    match (key, signed) {
+        (Some(_), false) => return Err(Bad::Unsigned),
+        (Some(k), true) => {
+            let mut mac =
+                <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(k).map_err(|_| Bad::Tag)?;
+            mac.update(&bytes[..body_end + 4]);
+            mac.verify_truncated_left(&bytes[body_end + 4..])
+                .map_err(|_| Bad::Tag)?;
+        }
+        // Without a key of our own a signature cannot be checked: only CRC protects.
+        (None, _) => {}
+    }
+    let boot = u64::from_be_bytes(bytes[4..12].try_into().map_err(|_| Bad::Malformed)?);
+    let seq = u64::from_be_bytes(bytes[12..20].try_into().map_err(|_| Bad::Malformed)?);
+    Ok(Opened {
+        boot,
+        seq,
+        payload: bytes[HEADER..body_end].to_vec(),
+    })
+}
+
+/// Accepts only frames newer than the last accepted: a replay, or a frame of an older hasvrd
+/// instance (stale boot id), is refused.
+#[derive(Default, Clone, Debug)]
+pub struct ReplayGuard {
+    last: Option<(u64, u64)>,
+}
+
+impl ReplayGuard {
+    pub fn accept(&mut self, boot: u64, seq: u64) -> Result<(), Bad> {
+        if self.last.is_some_and(|last| (boot, seq) <= last) {
+            return Err(Bad::Replay);
+        }
+        self.last = Some((boot, seq));
+        Ok(())
+    }
+}
+
+/// The state words of DESIGN §4, by their code in a beat.
+pub const WORDS: [&str; 9] = [
+    "UNKNOWN",
+    "ACTIVE",
+    "ACTIVESTB",
+    "ACTIVEACT",
+    "STANDBY",
+    "OUTACT",
+    "OUTSTB",
+    "ERRORACT",
+    "ERRORSTB",
+];
+
+pub fn word_code(w: &str) -> u8 {
+    WORDS.iter().position(|x| *x == w).unwrap_or(0) as u8
+}
+
+pub fn word_of(code: u8) -> &'static str {
+    WORDS.get(code as usize).copied().unwrap_or("UNKNOWN")
+}
+
+/// One service as its sender sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRecord {
+    pub index: u16,
+    pub word: u8,
+    /// 0 stopped, 1 starting, 2 running, 3 stopping.
+    pub phase: u8,
+    pub protected: bool,
+    pub error: bool,
+    pub error_was_active: bool,
+    /// 0: the first link's host1, 1: its host2.
+    pub primary: u8,
+    pub epoch: u32,
+    pub resets: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Beat {
+    pub sender: String,
+    pub generation: u64,
+    pub digest: u32,
+    pub services: Vec<ServiceRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    Beat(Beat),
+    Config {
+        sender: String,
+        generation: u64,
+        text: String,
+    },
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Bad> {
+        let s = self.b.get(self.at..self.at + n).ok_or(Bad::Malformed)?;
+        self.at += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, Bad> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, Bad> {
+        Ok(u16::from_be_bytes(
+            self.take(2)?.try_into().map_err(|_| Bad::Malformed)?,
+        ))
+    }
+    fn u32(&mut self) -> Result<u32, Bad> {
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().map_err(|_| Bad::Malformed)?,
+        ))
+    }
+    fn u64(&mut self) -> Result<u64, Bad> {
+        Ok(u64::from_be_bytes(
+            self.take(8)?.try_into().map_err(|_| Bad::Malformed)?,
+        ))
+    }
+    fn str8(&mut self) -> Result<String, Bad> {
+        let n = self.u8()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| Bad::Malformed)
+    }
+    fn str32(&mut self) -> Result<String, Bad> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| Bad::Malformed)
+    }
+}
+
+fn put_str8(out: &mut Vec<u8>, s: &str) {
+    let b = &s.as_bytes()[..s.len().min(255)];
+    out.push(b.len() as u8);
+    out.extend_from_slice(b);
+}
+
+impl Message {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut o = Vec::new();
+        match self {
+            Message::Beat(b) => {
+                o.push(1);
+                put_str8(&mut o, &b.sender);
+                o.extend_from_slice(&b.generation.to_be_bytes());
+                o.extend_from_slice(&b.digest.to_be_bytes());
+                o.extend_from_slice(&(b.services.len() as u16).to_be_bytes());
+                for s in &b.services {
+                    o.extend_from_slice(&s.index.to_be_bytes());
+                    o.push(s.word);
+                    o.push(s.phase);
+                    o.push(
+                        s.protected as u8 | (s.error as u8) << 1 | (s.error_was_active as u8) << 2,
+                    );
+                    o.push(s.primary);
+                    o.extend_from_slice(&s.epoch.to_be_bytes());
+                    o.extend_from_slice(&s.resets.to_be_bytes());
+                }
+            }
+            Message::Config {
+                sender,
+                generation,
+                text,
+            } => {
+                o.push(2);
+                put_str8(&mut o, sender);
+                o.extend_from_slice(&generation.to_be_bytes());
+                o.extend_from_slice(&(text.len() as u32).to_be_bytes());
+                o.extend_from_slice(text.as_bytes());
+            }
+        }
+        o
+    }
+
+    pub fn decode(p: &[u8]) -> Result<Message, Bad> {
+        let mut r = Reader { b: p, at: 0 };
+        let m = match r.u8()? {
+            1 => {
+                let sender = r.str8()?;
+                let generation = r.u64()?;
+                let digest = r.u32()?;
+                let n = r.u16()? as usize;
+                let mut services = Vec::with_capacity(n.min(4096));
+                for _ in 0..n {
+                    let index = r.u16()?;
+                    let word = r.u8()?;
+                    let phase = r.u8()?;
+                    let flags = r.u8()?;
+                    let primary = r.u8()?;
+                    let epoch = r.u32()?;
+                    let resets = r.u16()?;
+                    if phase > 3 || primary > 1 || word as usize >= WORDS.len() {
+                        return Err(Bad::Malformed);
+                    }
+                    services.push(ServiceRecord {
+                        index,
+                        word,
+                        phase,
+                        protected: flags & 1 != 0,
+                        error: flags & 2 != 0,
+                        error_was_active: flags & 4 != 0,
+                        primary,
+                        epoch,
+                        resets,
+                    });
+                }
+                Message::Beat(Beat {
+                    sender,
+                    generation,
+                    digest,
+                    services,
+                })
+            }
+            2 => Message::Config {
+                sender: r.str8()?,
+                generation: r.u64()?,
+                text: r.str32()?,
+            },
+            _ => return Err(Bad::Malformed),
+        };
+        if r.at != p.len() {
+            return Err(Bad::Malformed);
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beat() -> Message {
+        Message::Beat(Beat {
+            sender: "alpha".into(),
+            generation: 7,
+            digest: 0xdead_beef,
+            services: vec![ServiceRecord {
+                index: 3,
+                word: 1,
+                phase: 2,
+                protected: true,
+                error: false,
+                error_was_active: true,
+                primary: 1,
+                epoch: 42,
+                resets: 2,
+            }],
+        })
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        for m in [
+            beat(),
+            Message::Config {
+                sender: "beta".into(),
+                generation: 9,
+                text: "[privnet x]\n".into(),
+            },
+        ] {
+            assert_eq!(Message::decode(&m.encode()), Ok(m));
+        }
+    }
+
+    #[test]
+    fn sealed_frames_open_with_the_key_only() {
+        let key = b"secret".as_slice();
+        let p = beat().encode();
+        let f = seal(Some(key), 5, 6, &p);
+        assert_eq!(
+            open(Some(key), &f),
+            Ok(Opened {
+                boot: 5,
+                seq: 6,
+                payload: p.clone()
+            })
+        );
+        assert_eq!(open(Some(b"other"), &f), Err(Bad::Tag), "wrong key");
+        let unsigned = seal(None, 5, 6, &p);
+        assert_eq!(open(Some(key), &unsigned), Err(Bad::Unsigned));
+        assert!(open(None, &unsigned).is_ok());
+        assert_eq!(frame_len(&f), Ok(Some(f.len())));
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_caught() {
+        let key = b"k".as_slice();
+        let f = seal(Some(key), 1, 2, &beat().encode());
+        for i in 0..f.len() * 8 {
+            let mut g = f.clone();
+            g[i / 8] ^= 1 << (i % 8);
+            assert!(open(Some(key), &g).is_err(), "bit {i} flipped and accepted");
+        }
+        let f = seal(None, 1, 2, &beat().encode());
+        for i in 0..f.len() * 8 {
+            let mut g = f.clone();
+            g[i / 8] ^= 1 << (i % 8);
+            assert!(
+                open(None, &g).is_err(),
+                "bit {i} flipped and accepted (CRC only)"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_payloads_and_truncations_are_refused_not_panicked_on() {
+        let p = beat().encode();
+        for n in 0..p.len() {
+            assert!(Message::decode(&p[..n]).is_err());
+        }
+        let f = seal(None, 1, 2, &p);
+        for n in 0..f.len() {
+            assert!(open(None, &f[..n]).is_err());
+        }
+        let mut junk = p.clone();
+        junk.push(0);
+        assert_eq!(
+            Message::decode(&junk),
+            Err(Bad::Malformed),
+            "trailing bytes"
+        );
+        assert_eq!(Message::decode(&[9]), Err(Bad::Malformed), "unknown kind");
+        // A bad state word, phase or primary.
+        for (at, v) in [(23, 200u8), (24, 9), (26, 5)] {
+            let mut q = p.clone();
+            q[at] = v;
+            assert_eq!(Message::decode(&q), Err(Bad::Malformed), "byte {at}");
+        }
+        // Pseudo-random garbage never panics.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            let len = (x % 80) as usize;
+            let g: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = Message::decode(&g);
+            let _ = open(Some(b"k"), &g);
+        }
+    }
+
+    #[test]
+    fn replays_and_stale_boot_ids_are_refused() {
+        let mut g = ReplayGuard::default();
+        assert!(g.accept(10, 1).is_ok());
+        assert!(g.accept(10, 2).is_ok());
+        assert_eq!(g.accept(10, 2), Err(Bad::Replay));
+        assert_eq!(g.accept(10, 1), Err(Bad::Replay));
+        assert_eq!(g.accept(9, 100), Err(Bad::Replay), "stale boot id");
+        assert!(g.accept(11, 1).is_ok(), "a restarted sender");
+    }
+}

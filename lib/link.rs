@@ -1,0 +1,305 @@
+//! Heartbeat link processes (one per `[privnet]`), and the records they exchange with hasvrd
+//! over their stdin and stdout: `u8 kind`, `u32 length`, data. Kind `F` is a sealed frame
+//! (hasvrd → link: send it; link → hasvrd: a checked frame from the peer); kind `S` is a line
+//! of counters from the link (`rx=… crc=… tag=… unsigned=… replay=… malformed=… foreign=…
+//! txerr=…`), sent when they change.
+//!
+//! The link process is a dumb transport: it sends what hasvrd gives it, and passes up only
+//! frames whose CRC, tag and sequence check out; everything else is dropped and counted.
+
+use crate::config::{Link, LinkKind};
+use crate::error::{Context, Error, Result};
+use crate::frame::{self, Bad, ReplayGuard};
+use crate::log::Logger;
+use crate::paths::Home;
+use crate::sys;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+
+pub const FRAME: u8 = b'F';
+pub const STATS: u8 = b'S';
+
+pub fn record(kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut r = Vec::with_capacity(5 + data.len());
+    r.push(kind);
+    r.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    r.extend_from_slice(data);
+    r
+}
+
+/// Splits a byte stream into records.
+#[derive(Default)]
+pub struct Records {
+    buf: Vec<u8>,
+}
+
+impl Records {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete record; `Err` when the stream cannot be records (then it is reset).
+    pub fn next_record(&mut self) -> std::result::Result<Option<(u8, Vec<u8>)>, String> {
+        if self.buf.len() < 5 {
+            return Ok(None);
+        }
+        let kind = self.buf[0];
+        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        if (kind != FRAME && kind != STATS) || len > frame::MAX_FRAME + 64 {
+            self.buf.clear();
+            return Err(format!("bad record (kind {kind}, length {len})"));
+        }
+        if self.buf.len() < 5 + len {
+            return Ok(None);
+        }
+        let data = self.buf[5..5 + len].to_vec();
+        self.buf.drain(..5 + len);
+        Ok(Some((kind, data)))
+    }
+}
+
+/// The authentication key, `$HAHOME/etc/authkey`: `None` when absent (frames then carry a
+/// CRC only); an error when others may read it.
+pub fn load_key(home: &Home) -> Result<Option<Vec<u8>>> {
+    let path = home.authkey();
+    match sys::mode_of(&path) {
+        Err(_) => Ok(None),
+        Ok(mode) if mode & 0o077 != 0 => Err(Error::config(format!(
+            "{} is readable by others (mode {mode:o}); run: chmod 600 {}",
+            path.display(),
+            path.display()
+        ))),
+        Ok(_) => {
+            let text = std::fs::read(&path).context(format!("cannot read {}", path.display()))?;
+            let key: Vec<u8> = text.trim_ascii().to_vec();
+            if key.is_empty() {
+                return Err(Error::config(format!("{} is empty", path.display())));
+            }
+            Ok(Some(key))
+        }
+    }
+}
+
+/// What a link process counts.
+#[derive(Default, Clone, PartialEq, Eq)]
+pub struct Counters {
+    pub rx: u64,
+    pub txerr: u64,
+    pub foreign: u64,
+    pub bad: BTreeMap<&'static str, u64>,
+}
+
+impl Counters {
+    pub fn line(&self) -> String {
+        let b = |k: &str| self.bad.get(k).copied().unwrap_or(0);
+        format!(
+            "rx={} crc={} tag={} unsigned={} replay={} malformed={} foreign={} txerr={}",
+            self.rx,
+            b("crc"),
+            b("tag"),
+            b("unsigned"),
+            b("replay"),
+            b("malformed"),
+            self.foreign,
+            self.txerr
+        )
+    }
+    pub fn count(&mut self, bad: Bad) {
+        *self.bad.entry(bad.word()).or_default() += 1;
+    }
+}
+
+/// Checks a frame from the peer: CRC, tag, then sequence.
+pub fn check(
+    key: Option<&[u8]>,
+    guard: &mut ReplayGuard,
+    bytes: &[u8],
+) -> std::result::Result<(), Bad> {
+    let f = frame::open(key, bytes)?;
+    guard.accept(f.boot, f.seq)
+}
+
+/// This node's and the peer's address on a socket link.
+pub fn socket_ends(link: &Link, node: &str) -> Result<(SocketAddr, SocketAddr)> {
+    let LinkKind::Socket { ip1, ip2, port } = &link.kind else {
+        return Err(Error::config(format!(
+            "link {}: not a socket link",
+            link.name
+        )));
+    };
+    let (a, b) = if node == link.host1 {
+        (ip1, ip2)
+    } else if node == link.host2 {
+        (ip2, ip1)
+    } else {
+        return Err(Error::config(format!(
+            "link {}: node {node} is neither host1 nor host2",
+            link.name
+        )));
+    };
+    Ok((
+        SocketAddr::V4(SocketAddrV4::new(*a, *port)),
+        SocketAddr::V4(SocketAddrV4::new(*b, *port)),
+    ))
+}
+
+/// hahb-sock: UDP between this node's and the peer's address of the link.
+pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
+    let mut log = Logger::new(home.log(), &home.node, "hahb-sock");
+    let key = load_key(home)?;
+    let (local, peer) = socket_ends(link, &home.node)?;
+    let name = &link.name;
+    let stdin = std::io::stdin();
+    sys::set_nonblock(&stdin, true).context("stdin")?;
+    let mut stdout = std::io::stdout().lock();
+    let mut sock: Option<UdpSocket> = None;
+    let mut bind_error: Option<String> = None;
+    let mut next_bind = std::time::Instant::now();
+    let mut records = Records::default();
+    let mut guard = ReplayGuard::default();
+    let mut counters = Counters::default();
+    let mut reported = Counters::default();
+    let mut last_report = std::time::Instant::now();
+    let mut buf = vec![0u8; 70_000];
+    loop {
+        if sock.is_none() && std::time::Instant::now() >= next_bind {
+            match UdpSocket::bind(local).and_then(|s| s.set_nonblocking(true).map(|_| s)) {
+                Ok(s) => {
+                    log.info(&format!("link {name}: listening on {local}, peer {peer}"));
+                    bind_error = None;
+                    sock = Some(s);
+                }
+                Err(e) => {
+                    // The address may come back (an interface being brought up): retry.
+                    let msg = e.to_string();
+                    if bind_error.as_deref() != Some(msg.as_str()) {
+                        log.warning(&format!(
+                            "link {name}: cannot listen on {local}: {msg}; retrying every second"
+                        ));
+                        bind_error = Some(msg);
+                    }
+                    next_bind = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                }
+            }
+        }
+        let mut fds = vec![sys::PollFd {
+            fd: stdin.as_raw_fd(),
+            events: sys::POLLIN,
+            revents: 0,
+        }];
+        if let Some(s) = &sock {
+            fds.push(sys::PollFd {
+                fd: s.as_raw_fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        let _ = sys::poll(&mut fds, 500);
+        // Frames from hasvrd go out.
+        loop {
+            match sys::read_some(&stdin, &mut buf) {
+                Ok(0) => return Ok(()), // hasvrd is gone: so are we
+                Ok(n) => records.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::failed(format!(
+                        "link {name}: reading from hasvrd: {e}"
+                    )))
+                }
+            }
+        }
+        loop {
+            match records.next_record() {
+                Ok(Some((FRAME, f))) => {
+                    if let Some(s) = &sock {
+                        if s.send_to(&f, peer).is_err() {
+                            counters.txerr += 1;
+                        }
+                    } else {
+                        counters.txerr += 1;
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => log.error(&format!("link {name}: from hasvrd: {e}")),
+            }
+        }
+        // Frames from the peer come in, checked.
+        if let Some(s) = &sock {
+            loop {
+                match s.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        if from.ip() != peer.ip() {
+                            counters.foreign += 1;
+                            continue;
+                        }
+                        match check(key.as_deref(), &mut guard, &buf[..n]) {
+                            Ok(()) => {
+                                counters.rx += 1;
+                                stdout
+                                    .write_all(&record(FRAME, &buf[..n]))
+                                    .and_then(|_| stdout.flush())
+                                    .map_err(|e| {
+                                        Error::failed(format!(
+                                            "link {name}: writing to hasvrd: {e}"
+                                        ))
+                                    })?;
+                            }
+                            Err(bad) => counters.count(bad),
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        // The interface went away (e.g. address removed): bind again later.
+                        sock = None;
+                        next_bind = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                        break;
+                    }
+                }
+            }
+        }
+        if counters != reported && last_report.elapsed() >= std::time::Duration::from_millis(500) {
+            stdout
+                .write_all(&record(STATS, counters.line().as_bytes()))
+                .and_then(|_| stdout.flush())
+                .map_err(|e| Error::failed(format!("link {name}: writing to hasvrd: {e}")))?;
+            if counters.bad.values().sum::<u64>() > reported.bad.values().sum::<u64>() {
+                log.warning(&format!(
+                    "link {name}: dropped bad frames: {}",
+                    counters.line()
+                ));
+            }
+            reported = counters.clone();
+            last_report = std::time::Instant::now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_split_a_stream_in_any_pieces() {
+        let mut stream = record(FRAME, b"hello");
+        stream.extend(record(STATS, b"rx=1"));
+        let mut r = Records::default();
+        let mut got = Vec::new();
+        for b in &stream {
+            r.push(&[*b]);
+            while let Some(x) = r.next_record().unwrap() {
+                got.push(x);
+            }
+        }
+        assert_eq!(
+            got,
+            vec![(FRAME, b"hello".to_vec()), (STATS, b"rx=1".to_vec())]
+        );
+        let mut r = Records::default();
+        r.push(b"Xjunkjunk");
+        assert!(r.next_record().is_err());
+    }
+}
