@@ -90,6 +90,46 @@ pub fn spawn(spec: &Spec) -> std::io::Result<u32> {
     Ok(child.id())
 }
 
+/// Starts a child like `spawn`, with its stdin and stdout on pipes to us (non-blocking, and
+/// close-on-exec on our side so no other child inherits them).
+pub fn spawn_piped(
+    spec: &Spec,
+) -> std::io::Result<(u32, std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().cloned());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    match &spec.output {
+        Some(path) => {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)?;
+            cmd.stderr(f);
+        }
+        None => {
+            cmd.stderr(Stdio::null());
+        }
+    }
+    sys::child_setup(&mut cmd, spec.keep_fds.clone());
+    let mut child = cmd.spawn()?;
+    let stdin: std::os::fd::OwnedFd = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdin pipe"))?
+        .into();
+    let stdout: std::os::fd::OwnedFd = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout pipe"))?
+        .into();
+    sys::set_nonblock(&stdin, true)?;
+    sys::set_nonblock(&stdout, true)?;
+    Ok((child.id(), stdin, stdout))
+}
+
 struct Tracked<T> {
     tag: T,
     deadline: Option<Millis>,

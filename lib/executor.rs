@@ -9,6 +9,7 @@ use crate::engine::{Action, AgentId, Engine, Input, Step, TaskId};
 use crate::error::Result;
 use crate::fifo::{FifoServer, Outbox};
 use crate::files;
+use crate::link;
 use crate::log::Logger;
 use crate::paths::{Daemon, Home};
 use crate::request::{self, Reply};
@@ -16,14 +17,35 @@ use crate::signals::Signals;
 use crate::state;
 use crate::supervise::{self, Partner};
 use crate::sys;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// Milliseconds within the current second, so boot ids of quick restarts still grow.
+fn clock_ms_fraction() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_millis())
+        .unwrap_or(0)
+}
 
 /// What a child of hasvrd is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Tag {
     Task(TaskId, String, Step),
     Agent(String, AgentId),
+    Link(String),
     Partner,
+}
+
+/// A heartbeat link process and our ends of its pipes.
+struct LinkProc {
+    pid: Option<u32>,
+    to: Option<OwnedFd>,
+    from: Option<OwnedFd>,
+    records: link::Records,
+    started: Millis,
+    young_deaths: u32,
+    respawn_at: Millis,
 }
 
 /// An agent started by an earlier hasvrd: not our child, so watched by pid.
@@ -47,6 +69,11 @@ pub struct Hasvrd {
     partner: Partner,
     children: Children<Tag>,
     watched: Vec<Watched>,
+    links: BTreeMap<String, LinkProc>,
+    key: Option<Vec<u8>>,
+    boot: u64,
+    seq: u64,
+    frames_dropped: u64,
     next_sweep: Millis,
     inputs: VecDeque<Input>,
     boot_id: String,
@@ -78,6 +105,13 @@ impl Hasvrd {
         // The pid file first: a client that finds the FIFO served knows which hasvrd it asks.
         files::write_pid(&home, Daemon::Hasvrd)?;
         let fifo = FifoServer::open(&home.fifo())?;
+        let key = link::load_key(&home)?;
+        if key.is_none() {
+            log.warning(&format!(
+                "{} is missing: heartbeats carry a CRC but are not authenticated",
+                home.authkey().display()
+            ));
+        }
         let signals = Signals::new(&[
             sys::SIGTERM,
             sys::SIGINT,
@@ -133,6 +167,11 @@ impl Hasvrd {
             partner,
             children,
             watched: Vec::new(),
+            links: BTreeMap::new(),
+            key,
+            boot: (crate::clock::unix_seconds().max(0) as u64) * 1000 + clock_ms_fraction() as u64,
+            seq: 0,
+            frames_dropped: 0,
             next_sweep: 0,
             inputs: VecDeque::new(),
             boot_id,
@@ -150,7 +189,9 @@ impl Hasvrd {
                 self.signal(sig);
             }
             self.read_requests();
+            self.read_links();
             self.reap();
+            self.sync_links(now);
             self.watch_adopted(now);
             self.supervise(now);
             self.children.enforce(now);
@@ -207,6 +248,18 @@ impl Hasvrd {
                 revents: 0,
             },
         ];
+        for l in self.links.values() {
+            if let Some(fd) = &l.from {
+                fds.push(sys::PollFd {
+                    fd: fd.as_raw_fd(),
+                    events: sys::POLLIN,
+                    revents: 0,
+                });
+            }
+            if l.pid.is_none() {
+                next = next.min(l.respawn_at.max(now));
+            }
+        }
         if let Some(fd) = self.partner.fd() {
             fds.push(sys::PollFd {
                 fd,
@@ -324,6 +377,7 @@ impl Hasvrd {
                 Tag::Partner => {
                     self.partner.reaped(ended.pid, ended.status);
                 }
+                Tag::Link(name) => self.link_died(&name, ended.status.to_string()),
             }
         }
     }
@@ -463,6 +517,7 @@ impl Hasvrd {
             Action::ReadConfig => self
                 .inputs
                 .push_back(Input::Reload(load_config(&self.home))),
+            Action::Send { link, payload } => self.send(link.as_deref(), &payload),
             Action::Exit => {}
         }
     }
@@ -604,6 +659,187 @@ impl Hasvrd {
                 agent,
                 how: "not running".into(),
             });
+        }
+    }
+
+    /// Starts link processes the configuration names and that do not run; stops the others.
+    fn sync_links(&mut self, now: Millis) {
+        let wanted: Vec<(String, &'static str)> = self
+            .engine
+            .config()
+            .links
+            .iter()
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    if l.type_name() == "socket" {
+                        "hahb-sock"
+                    } else {
+                        "hahb-serial"
+                    },
+                )
+            })
+            .collect();
+        let gone: Vec<String> = self
+            .links
+            .keys()
+            .filter(|n| !wanted.iter().any(|(w, _)| w == *n))
+            .cloned()
+            .collect();
+        for n in gone {
+            if let Some(l) = self.links.remove(&n) {
+                if let Some(pid) = l.pid {
+                    self.children.stop(pid, now);
+                }
+                self.log.info(&format!(
+                    "link {n}: no longer configured; its process stops"
+                ));
+            }
+        }
+        for (name, program) in wanted {
+            let l = self.links.entry(name.clone()).or_insert(LinkProc {
+                pid: None,
+                to: None,
+                from: None,
+                records: link::Records::default(),
+                started: 0,
+                young_deaths: 0,
+                respawn_at: now,
+            });
+            if l.pid.is_some() || now < l.respawn_at {
+                continue;
+            }
+            let path = self.home.bin().join(program);
+            let exe_dir = std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(|d| d.join(program)));
+            let mut spec = Spec::new(exe_dir.filter(|p| p.exists()).unwrap_or(path));
+            spec.args = vec![name.clone()];
+            spec.env = child::base_env(&self.home);
+            spec.output = Some(self.home.output(&name, "link"));
+            match child::spawn_piped(&spec) {
+                Ok((pid, to, from)) => {
+                    l.pid = Some(pid);
+                    l.to = Some(to);
+                    l.from = Some(from);
+                    l.records = link::Records::default();
+                    l.started = now;
+                    self.children.add(pid, Tag::Link(name.clone()), None);
+                    self.log
+                        .info(&format!("link {name}: {program} started (pid {pid})"));
+                }
+                Err(e) => {
+                    l.respawn_at = now + 5000;
+                    self.log.error(&format!(
+                        "link {name}: cannot start {}: {e}; retrying in 5s",
+                        spec.program.display()
+                    ));
+                }
+            }
+        }
+    }
+
+    fn link_died(&mut self, name: &str, how: String) {
+        let now = self.clock.now();
+        let Some(l) = self.links.get_mut(name) else {
+            return;
+        };
+        l.pid = None;
+        l.to = None;
+        l.from = None;
+        l.young_deaths = if now.saturating_sub(l.started) < 10_000 {
+            l.young_deaths + 1
+        } else {
+            0
+        };
+        let delay = (500u64 << l.young_deaths.min(6)).min(30_000);
+        l.respawn_at = now + delay;
+        let out = child::read_output(&self.home.output(name, "link"), 2048);
+        let last = out.lines().last().unwrap_or("").to_string();
+        self.log.error(&format!(
+            "link {name}: its process ended ({how}){}; restarting it in {}",
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {last}")
+            },
+            crate::clock::human(delay)
+        ));
+    }
+
+    /// Frames and counters from the link processes.
+    fn read_links(&mut self) {
+        let mut inputs = Vec::new();
+        let mut buf = vec![0u8; 70_000];
+        for (name, l) in self.links.iter_mut() {
+            let Some(fd) = &l.from else { continue };
+            loop {
+                match sys::read_some(fd, &mut buf) {
+                    Ok(0) => {
+                        l.from = None;
+                        break;
+                    }
+                    Ok(n) => l.records.push(&buf[..n]),
+                    Err(_) => break,
+                }
+            }
+            loop {
+                match l.records.next_record() {
+                    Ok(Some((link::FRAME, bytes))) => {
+                        // Checked by the link process; the header gives boot and sequence.
+                        if let Ok(f) = crate::frame::open(None, &bytes) {
+                            inputs.push(Input::Frame {
+                                link: name.clone(),
+                                boot: f.boot,
+                                seq: f.seq,
+                                payload: f.payload,
+                            });
+                        }
+                    }
+                    Ok(Some((_, line))) => inputs.push(Input::LinkStats {
+                        link: name.clone(),
+                        line: String::from_utf8_lossy(&line).into_owned(),
+                    }),
+                    Ok(None) => break,
+                    Err(_) => break,
+                }
+            }
+        }
+        for i in inputs {
+            self.feed(i);
+        }
+    }
+
+    /// Seals a message once and hands it to one link or to all.
+    fn send(&mut self, only: Option<&str>, payload: &[u8]) {
+        self.seq += 1;
+        let frame = crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload);
+        let rec = link::record(link::FRAME, &frame);
+        let now = self.clock.now();
+        let mut stuck = Vec::new();
+        for (name, l) in self.links.iter_mut() {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let Some(to) = &l.to else { continue };
+            // A link process that does not keep up loses a beat, never blocks hasvrd; one
+            // that took part of a record is out of step and is restarted.
+            match sys::write_some(to, &rec) {
+                Ok(n) if n == rec.len() => {}
+                Ok(_) => {
+                    l.to = None;
+                    if let Some(pid) = l.pid {
+                        stuck.push((name.clone(), pid));
+                    }
+                }
+                Err(_) => self.frames_dropped += 1,
+            }
+        }
+        for (name, pid) in stuck {
+            self.log.error(&format!(
+                "link {name}: its process does not keep up with hasvrd; restarting it"
+            ));
+            self.children.stop(pid, now);
         }
     }
 }

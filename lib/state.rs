@@ -4,7 +4,8 @@
 //! ```text
 //! sureha-state 1
 //! boot 5f2c…                (the kernel's boot id: after a reboot nothing is adopted)
-//! service web protected=1 primary=alpha error=0 phase=running agent_pid=4242 agent_token=981
+//! config generation=3
+//! service web protected=1 primary=alpha epoch=7 resets=1 error=0 error_act=0 phase=running agent_pid=4242 agent_token=981
 //! ```
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub struct PersistedService {
     pub protected: bool,
     pub primary: String,
     pub error: bool,
+    pub error_was_active: bool,
+    pub epoch: u32,
+    pub resets: u16,
     pub phase: SavedPhase,
     pub agent_pid: Option<u32>,
     pub agent_token: u64,
@@ -30,6 +34,8 @@ pub struct PersistedService {
 pub struct Persisted {
     /// Saved before the machine last booted: processes it names are gone.
     pub rebooted: bool,
+    /// The configuration's generation (see `engine`).
+    pub generation: u64,
     pub services: Vec<PersistedService>,
 }
 
@@ -38,7 +44,7 @@ const MAGIC: &str = "sureha-state 1";
 impl Persisted {
     /// The service lines (the caller adds the header with the boot id).
     pub fn to_text(&self) -> String {
-        let mut t = String::new();
+        let mut t = format!("config generation={}\n", self.generation);
         for s in &self.services {
             let phase = match s.phase {
                 SavedPhase::Stopped => "stopped",
@@ -46,11 +52,14 @@ impl Persisted {
                 SavedPhase::Transition => "transition",
             };
             t.push_str(&format!(
-                "service {} protected={} primary={} error={} phase={phase} agent_pid={} agent_token={}\n",
+                "service {} protected={} primary={} epoch={} resets={} error={} error_act={} phase={phase} agent_pid={} agent_token={}\n",
                 s.name,
                 s.protected as u8,
                 s.primary,
+                s.epoch,
+                s.resets,
                 s.error as u8,
+                s.error_was_active as u8,
                 s.agent_pid.unwrap_or(0),
                 s.agent_token
             ));
@@ -78,6 +87,15 @@ pub fn parse(text: &str, boot_id: &str) -> Result<Persisted, String> {
         let mut words = line.split_whitespace();
         match words.next() {
             Some("boot") => p.rebooted = words.next() != Some(boot_id),
+            Some("config") => {
+                for w in words {
+                    if let Some(g) = w.strip_prefix("generation=") {
+                        p.generation = g
+                            .parse()
+                            .map_err(|_| format!("line {n}: bad generation '{g}'"))?;
+                    }
+                }
+            }
             Some("service") => {
                 let name = words
                     .next()
@@ -87,6 +105,9 @@ pub fn parse(text: &str, boot_id: &str) -> Result<Persisted, String> {
                     protected: false,
                     primary: String::new(),
                     error: false,
+                    error_was_active: false,
+                    epoch: 0,
+                    resets: 0,
                     phase: SavedPhase::Stopped,
                     agent_pid: None,
                     agent_token: 0,
@@ -100,6 +121,9 @@ pub fn parse(text: &str, boot_id: &str) -> Result<Persisted, String> {
                         "protected" => s.protected = v == "1",
                         "primary" => s.primary = v.to_string(),
                         "error" => s.error = v == "1",
+                        "error_act" => s.error_was_active = v == "1",
+                        "epoch" => s.epoch = v.parse().map_err(|_| bad())?,
+                        "resets" => s.resets = v.parse().map_err(|_| bad())?,
                         "phase" => {
                             s.phase = match v {
                                 "stopped" => SavedPhase::Stopped,
@@ -132,11 +156,15 @@ mod tests {
     fn round_trip_and_reboot() {
         let p = Persisted {
             rebooted: false,
+            generation: 4,
             services: vec![PersistedService {
                 name: "web".into(),
                 protected: true,
                 primary: "alpha".into(),
                 error: false,
+                error_was_active: true,
+                epoch: 9,
+                resets: 2,
                 phase: SavedPhase::Running,
                 agent_pid: Some(42),
                 agent_token: 7,

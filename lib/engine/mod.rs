@@ -87,6 +87,15 @@ pub enum Input {
         agent: AgentId,
         how: String,
     },
+    /// A checked frame from the peer arrived on a link (the same frame may come on several).
+    Frame {
+        link: String,
+        boot: u64,
+        seq: u64,
+        payload: Vec<u8>,
+    },
+    /// A link process's counters of dropped frames.
+    LinkStats { link: String, line: String },
     /// The configuration file was written (or not) after `WriteConfig`.
     ConfigWritten(Result<(), String>),
     /// A new configuration was read and parsed (after `haadm reload` or SIGHUP).
@@ -129,6 +138,11 @@ pub enum Action {
         text: String,
     },
     Persist(String),
+    /// Send a message to the peer: on one link, or on every link (`None`).
+    Send {
+        link: Option<String>,
+        payload: Vec<u8>,
+    },
     /// Replace the configuration file, if it still holds `expected`.
     WriteConfig {
         expected: String,
@@ -173,10 +187,16 @@ struct Agent {
 
 #[derive(Clone, Debug)]
 struct Svc {
+    /// Cluster-wide intent, agreed with the peer: the highest epoch wins.
     protected: bool,
     primary: String,
+    epoch: u32,
+    /// Bumped by every BringIn: a node that sees a higher count clears its ERROR.
+    resets: u16,
+    /// This node's part.
     phase: Phase,
     error: bool,
+    error_was_active: bool,
     last_failure: Option<String>,
     failures: Vec<Millis>,
     agent: Option<Agent>,
@@ -196,8 +216,10 @@ impl Svc {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum WaitFor {
-    Running,
-    Stopped,
+    RunningHere,
+    RunningSomewhere,
+    RunningOnPeer,
+    StoppedEverywhere,
     Exit,
 }
 
@@ -207,6 +229,7 @@ struct Waiter {
     to: ReplyTo,
     until: WaitFor,
     done_text: String,
+    deadline: Millis,
 }
 
 /// What this node knows of its peer.
@@ -222,6 +245,10 @@ pub struct Engine {
     node: String,
     config: Config,
     config_text: String,
+    /// crc32 of the configuration text: peers compare services by index only when equal.
+    digest: u32,
+    /// Grows with every configuration change; the higher one wins between the nodes.
+    generation: u64,
     services: BTreeMap<String, Svc>,
     now: Millis,
     grace_until: Millis,
@@ -229,12 +256,27 @@ pub struct Engine {
     next_agent: AgentId,
     tasks: BTreeMap<TaskId, String>,
     waiters: Vec<Waiter>,
-    pending_write: Option<(Config, String, Option<ReplyTo>, String)>,
+    pending_write: Option<PendingWrite>,
     pending_reload: Vec<ReplyTo>,
     shutting_down: Option<bool>,
     exited: bool,
     last_persisted: String,
+    links: BTreeMap<String, peer::LinkView>,
+    peer: Option<peer::PeerView>,
+    peer_was: PeerStatus,
+    last_beat: Vec<u8>,
+    config_sent_at: Option<Millis>,
+    conflict_logged: Option<(u64, u32)>,
     out: Vec<Action>,
+}
+
+/// A configuration change on its way to the disk.
+struct PendingWrite {
+    config: Config,
+    text: String,
+    reply: Option<ReplyTo>,
+    what: String,
+    generation: u64,
 }
 
 /// How long the peer may stay silent at start-up before it counts as down.
@@ -257,9 +299,12 @@ impl Engine {
         saved: Option<Persisted>,
         now: Millis,
     ) -> Engine {
+        let links = peer::link_views(&config, now);
         let mut e = Engine {
             node: node.to_string(),
             grace_until: now + grace_of(&config),
+            digest: crate::frame::crc32(text.as_bytes()),
+            generation: saved.as_ref().map_or(1, |s| s.generation.max(1)),
             config,
             config_text: text,
             services: BTreeMap::new(),
@@ -273,6 +318,12 @@ impl Engine {
             shutting_down: None,
             exited: false,
             last_persisted: String::new(),
+            links,
+            peer: None,
+            peer_was: PeerStatus::Unknown,
+            last_beat: Vec::new(),
+            config_sent_at: None,
+            conflict_logged: None,
             out: Vec::new(),
         };
         let names: Vec<String> = e.config.services.iter().map(|s| s.name.clone()).collect();
@@ -294,8 +345,11 @@ impl Engine {
         Svc {
             protected: false,
             primary,
+            epoch: 0,
+            resets: 0,
             phase: Phase::Stopped,
             error: false,
+            error_was_active: false,
             last_failure: None,
             failures: Vec::new(),
             agent: None,
@@ -330,6 +384,9 @@ impl Engine {
                 s.primary = p.primary.clone();
             }
             s.error = p.error;
+            s.error_was_active = p.error_was_active;
+            s.epoch = p.epoch;
+            s.resets = p.resets;
             let mut watch = None;
             if p.phase != SavedPhase::Stopped && !saved.rebooted {
                 if let (Some(pid), Some(_)) = (p.agent_pid, &cfg.agent) {
@@ -402,6 +459,11 @@ impl Engine {
         self.exited
     }
 
+    /// This node's phase of a service (Stopped for an unknown one).
+    pub fn phase_of(&self, name: &str) -> Phase {
+        self.services.get(name).map_or(Phase::Stopped, |s| s.phase)
+    }
+
     /// Leaving with QUIT: services keep running for the next hasvrd to adopt.
     pub fn leaves_resources_untouched(&self) -> bool {
         self.shutting_down == Some(false)
@@ -439,6 +501,17 @@ impl Engine {
                 agent,
                 how,
             } => self.agent_exited(&service, agent, how),
+            Input::Frame {
+                link,
+                boot,
+                seq,
+                payload,
+            } => self.on_frame(&link, boot, seq, &payload),
+            Input::LinkStats { link, line } => {
+                if let Some(l) = self.links.get_mut(&link) {
+                    l.stats = line;
+                }
+            }
             Input::ConfigWritten(r) => self.config_written(r),
             Input::Reload(r) => self.reload(r),
             Input::Shutdown { touch_resources } => self.shutdown(touch_resources, None),
@@ -449,6 +522,8 @@ impl Engine {
             self.reconcile(n);
         }
         self.settle_waiters();
+        self.note_transitions();
+        self.send_beats();
         self.maybe_exit();
         let mut out = std::mem::take(&mut self.out);
         // Write-ahead: the state is on disk before anything of this step is done or seen,
@@ -459,9 +534,10 @@ impl Engine {
         out
     }
 
-    /// The nearest time something is due (agent silence, end of grace).
+    /// The nearest time something is due (agent silence, end of grace, beats, link deaths,
+    /// waiters' deadlines).
     pub fn next_wakeup(&self) -> Option<Millis> {
-        let mut t: Option<Millis> = None;
+        let mut t: Option<Millis> = self.link_wakeup();
         let mut at = |x: Millis| t = Some(t.map_or(x, |y| y.min(x)));
         if self.now < self.grace_until {
             at(self.grace_until);
@@ -472,6 +548,9 @@ impl Engine {
                     at(a.last_ok.unwrap_or(a.started) + 3 * cfg.check_interval + 1);
                 }
             }
+        }
+        for w in &self.waiters {
+            at(w.deadline);
         }
         t
     }
@@ -484,15 +563,6 @@ impl Engine {
         if let Some(to) = to {
             let at = self.now;
             self.out.push(Action::Reply { to, reply, at });
-        }
-    }
-
-    pub fn peer_status(&self) -> PeerStatus {
-        if self.now < self.grace_until {
-            PeerStatus::Unknown
-        } else {
-            // Heartbeats arrive with the next issue; until then the peer is never heard.
-            PeerStatus::Down
         }
     }
 
@@ -510,7 +580,11 @@ impl Engine {
         };
         let act = s.primary == self.node;
         if s.phase != Phase::Stopped {
-            if self.peer_status() != PeerStatus::Up {
+            let peer_can_take_over = self
+                .group_of(name)
+                .iter()
+                .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && p.protected));
+            if !peer_can_take_over {
                 "ACTIVEACT"
             } else if act {
                 "ACTIVE"
@@ -518,7 +592,7 @@ impl Engine {
                 "ACTIVESTB"
             }
         } else if s.error {
-            if act {
+            if s.error_was_active {
                 "ERRORACT"
             } else {
                 "ERRORSTB"
@@ -534,21 +608,68 @@ impl Engine {
         }
     }
 
-    /// Should this service run here, elsewhere, or is it too early to say?
-    fn placement(&self, s: &Svc) -> Option<bool> {
+    /// Should this service run here (true) or not (false), and why; `None`: leave it as it
+    /// is for now (too early to know, or the nodes do not agree yet).
+    fn placement(&self, name: &str) -> Option<(bool, String)> {
+        let s = self.services.get(name)?;
         match self.shutting_down {
-            Some(true) => return Some(false),
+            Some(true) => return Some((false, "SureHA is stopping on this node".into())),
             // Leaving without touching resources: whatever runs keeps running.
             Some(false) => return None,
             None => {}
         }
-        if !s.protected || s.error {
-            return Some(false);
+        if !s.protected {
+            return Some((false, "brought out of protection".into()));
         }
+        let group = self.group_of(name);
+        if group
+            .iter()
+            .any(|g| self.services.get(g).is_none_or(|x| x.error))
+        {
+            return Some((false, "it, or a service of its group, failed here".into()));
+        }
+        let peer = self.peer_name();
         match self.peer_status() {
             PeerStatus::Unknown => None,
-            PeerStatus::Down => Some(true),
-            PeerStatus::Up => None,
+            PeerStatus::Down if s.primary == self.node => {
+                Some((true, "protected, and the peer is down".into()))
+            }
+            PeerStatus::Down => Some((true, format!("{peer} is down: taking it over"))),
+            PeerStatus::Up => {
+                if !self.peer_in_sync() {
+                    return None;
+                }
+                // Both nodes agree on the intent of the whole group before anything moves.
+                for g in &group {
+                    let (x, p) = (self.services.get(g)?, self.peer_svc(g)?);
+                    if (x.protected, &x.primary, x.epoch) != (p.protected, &p.primary, p.epoch) {
+                        return None;
+                    }
+                }
+                let peer_able = group
+                    .iter()
+                    .all(|g| self.peer_svc(g).is_some_and(|p| !p.error));
+                if s.primary != self.node && peer_able {
+                    return Some((false, format!("it belongs on {peer}")));
+                }
+                if s.phase != Phase::Stopped {
+                    return Some((true, String::new()));
+                }
+                // Start only once the peer has the whole group stopped.
+                if group
+                    .iter()
+                    .all(|g| self.peer_svc(g).is_some_and(|p| p.phase == Phase::Stopped))
+                {
+                    let why = if s.primary == self.node {
+                        "protected; the peer stands by".to_string()
+                    } else {
+                        format!("{peer} cannot run it: taking it over")
+                    };
+                    Some((true, why))
+                } else {
+                    None
+                }
+            }
         }
     }
 
@@ -564,16 +685,12 @@ impl Engine {
             self.advance(name);
             return;
         }
+        let phase = s.phase;
         let Some(cfg) = self.config.service(name).cloned() else {
             return;
         };
-        match (s.phase, self.placement(s)) {
-            (Phase::Stopped, Some(true)) => {
-                let why = if s.primary == self.node {
-                    "protected, and the peer is down"
-                } else {
-                    "protected, and the peer is down: taking it over"
-                };
+        match (phase, self.placement(name)) {
+            (Phase::Stopped, Some((true, why))) => {
                 self.log(
                     Level::Info,
                     format!("service {name}: starting here ({why})"),
@@ -585,12 +702,7 @@ impl Engine {
                     AfterStop::Rest,
                 );
             }
-            (Phase::Running, Some(false)) => {
-                let why = if self.shutting_down.is_some() {
-                    "SureHA is stopping on this node"
-                } else {
-                    "brought out of protection"
-                };
+            (Phase::Running, Some((false, why))) => {
                 self.log(
                     Level::Info,
                     format!("service {name}: stopping here ({why})"),
@@ -645,6 +757,13 @@ impl Engine {
                     Phase::Starting => {
                         s.phase = Phase::Running;
                         s.phase_since = self.now;
+                        let took_over = s.primary != self.node;
+                        if took_over && !cfg.switchback && s.protected {
+                            // Without switchback a takeover swaps the roles for good.
+                            let me = self.node.clone();
+                            let group = self.group_of(name);
+                            self.bump(&group, |x| x.primary = me.clone());
+                        }
                         self.log(
                             Level::Info,
                             format!("service {name}: running here ({})", self.state_word(name)),
@@ -843,6 +962,7 @@ impl Engine {
             }
             AfterStop::Error => {
                 s.error = true;
+                s.error_was_active = s.primary == self.node;
                 s.after_stop = AfterStop::Rest;
                 let word = self.state_word(name);
                 self.log(Level::Error, format!("service {name}: stopped here, state {word}; bring it in again once the cause is fixed"));
@@ -1062,66 +1182,138 @@ impl Engine {
             return;
         }
         let peer = self.peer_name();
-        let peer_up = self.peer_status() == PeerStatus::Up;
-        let Some(s) = self.services.get_mut(name) else {
-            return;
+        let me = self.node.clone();
+        let group = self.group_of(name);
+        let with = if group.len() > 1 {
+            format!(" (with its group: {})", group.join(" "))
+        } else {
+            String::new()
+        };
+        let running_here = self
+            .services
+            .get(name)
+            .is_some_and(|s| s.phase != Phase::Stopped);
+        let running_there = self
+            .peer_svc(name)
+            .is_some_and(|p| p.phase != Phase::Stopped);
+        let error_here = group
+            .iter()
+            .any(|g| self.services.get(g).is_some_and(|s| s.error));
+        let error_there = group
+            .iter()
+            .any(|g| self.peer_svc(g).is_some_and(|p| p.error));
+        let protected = self.services.get(name).is_some_and(|s| s.protected);
+        let refuse = |e: &mut Engine, why: String| {
+            e.reply(
+                reply.clone(),
+                Reply::err(format!("cannot {} service {name}: {why}", op.word())),
+            )
         };
         match op {
             Operation::BringIn => {
-                if s.protected && !s.error && s.phase == Phase::Running {
-                    self.reply(
-                        reply,
-                        Reply::ok(format!(
-                            "service {name} is already in protection and runs here\n"
-                        )),
-                    );
+                if protected && !error_here && !error_there && (running_here || running_there) {
+                    let r = Reply::ok(format!(
+                        "service {name} is already in protection and runs on {}\n",
+                        if running_here { &me } else { &peer }
+                    ));
+                    self.reply(reply, r);
                     return;
                 }
-                s.protected = true;
-                s.error = false;
-                s.failures.clear();
-                s.last_failure = None;
+                self.bump(&group, |s| {
+                    s.protected = true;
+                    s.resets = s.resets.wrapping_add(1);
+                });
+                for g in &group {
+                    if let Some(s) = self.services.get_mut(g) {
+                        s.error = false;
+                        s.failures.clear();
+                        s.last_failure = None;
+                    }
+                }
                 self.log(
                     Level::Info,
-                    format!("service {name}: brought into protection by the administrator"),
+                    format!("service {name}: brought into protection by the administrator{with}"),
                 );
                 self.wait(
                     reply,
                     Some(name),
-                    WaitFor::Running,
+                    WaitFor::RunningSomewhere,
                     format!("service {name} brought in\n"),
                 );
             }
             Operation::BringOut => {
-                let was_running = s.phase != Phase::Stopped;
-                s.protected = false;
-                s.error = false;
+                self.bump(&group, |s| s.protected = false);
+                for g in &group {
+                    if let Some(s) = self.services.get_mut(g) {
+                        s.error = false;
+                    }
+                }
                 self.log(
                     Level::Info,
-                    format!("service {name}: brought out of protection by the administrator"),
+                    format!("service {name}: brought out of protection by the administrator{with}"),
                 );
-                if was_running {
-                    self.wait(
-                        reply,
-                        Some(name),
-                        WaitFor::Stopped,
-                        format!("service {name} brought out\n"),
-                    );
-                } else {
-                    self.reply(reply, Reply::ok(format!("service {name} brought out\n")));
-                }
+                self.wait(
+                    reply,
+                    Some(name),
+                    WaitFor::StoppedEverywhere,
+                    format!("service {name} brought out\n"),
+                );
             }
-            Operation::FailOver | Operation::TakeOver if !peer_up => {
+            Operation::FailOver | Operation::TakeOver if self.peer_status() != PeerStatus::Up => {
+                refuse(self, format!("peer {peer} is not reachable"));
+            }
+            Operation::FailOver | Operation::TakeOver if !self.peer_in_sync() => {
+                refuse(
+                    self,
+                    format!(
+                        "the configuration differs from {peer}'s; wait for it to be synchronised"
+                    ),
+                );
+            }
+            Operation::FailOver if !running_here => {
+                refuse(
+                    self,
+                    format!(
+                        "it does not run here ({}); fail it over on the node that runs it",
+                        self.state_word(name)
+                    ),
+                );
+            }
+            Operation::FailOver if error_there => refuse(
+                self,
+                format!("it is in ERROR on {peer}; bring it in again first"),
+            ),
+            Operation::FailOver => {
+                self.bump(&group, |s| s.primary = peer.clone());
+                self.log(Level::Info, format!("service {name}: failing over to {peer} at the administrator's request{with}"));
+                self.wait(
+                    reply,
+                    Some(name),
+                    WaitFor::RunningOnPeer,
+                    format!("service {name} now runs on {peer}\n"),
+                );
+            }
+            Operation::TakeOver if !protected => {
+                refuse(self, "it is out of protection; bring it in first".into())
+            }
+            Operation::TakeOver if error_here => {
+                refuse(self, "it is in ERROR here; bring it in again first".into())
+            }
+            Operation::TakeOver if running_here => {
                 self.reply(
                     reply,
-                    Reply::err(format!(
-                        "cannot {} service {name}: peer {peer} is not reachable",
-                        op.word()
-                    )),
+                    Reply::ok(format!("service {name} already runs here\n")),
                 );
             }
-            Operation::FailOver | Operation::TakeOver => {
-                self.reply(reply, Reply::err(format!("cannot {} service {name}: moving services between nodes is not available yet", op.word())));
+            Operation::TakeOver => {
+                self.bump(&group, |s| s.primary = me.clone());
+                self.log(Level::Info, format!("service {name}: taking it over from {peer} at the administrator's request{with}"));
+                self.wait(
+                    reply,
+                    Some(name),
+                    WaitFor::RunningHere,
+                    format!("service {name} now runs here\n"),
+                );
             }
         }
     }
@@ -1133,39 +1325,86 @@ impl Engine {
         until: WaitFor,
         done_text: String,
     ) {
-        if let Some(to) = reply {
-            self.waiters.push(Waiter {
-                service: service.map(str::to_string),
-                to,
-                until,
-                done_text,
+        let Some(to) = reply else { return };
+        let limit = service
+            .and_then(|n| self.config.service(n))
+            .map_or(60_000, |c| {
+                2 * c.start_timeout * (c.restart_times as Millis + 2) + 30_000
             });
-        }
+        self.waiters.push(Waiter {
+            service: service.map(str::to_string),
+            to,
+            until,
+            done_text,
+            deadline: self.now + limit,
+        });
     }
 
     fn settle_waiters(&mut self) {
         let waiters = std::mem::take(&mut self.waiters);
+        let peer = self.peer_name();
         for w in waiters {
-            let s = w.service.as_ref().and_then(|n| self.services.get(n));
+            let name = w.service.clone().unwrap_or_default();
+            let s = self.services.get(&name);
+            let p = self.peer_svc(&name);
+            let peer_down = self.peer_status() == PeerStatus::Down;
+            let failed_here = || {
+                format!(
+                    "service {name} failed here ({}): {}",
+                    self.state_word(&name),
+                    s.and_then(|s| s.last_failure.as_deref())
+                        .unwrap_or("see the log")
+                )
+            };
             let outcome: Option<Reply> = match (&w.until, s) {
                 (WaitFor::Exit, _) => None,
                 (_, None) => Some(Reply::err("the service was removed meanwhile")),
-                (WaitFor::Running, Some(s)) if s.error => Some(Reply::err(format!(
-                    "service {} failed here ({}): {}",
-                    w.service.as_deref().unwrap_or(""),
-                    self.state_word(w.service.as_deref().unwrap_or("")),
-                    s.last_failure.as_deref().unwrap_or("see the log")
+                (_, Some(_)) if self.now >= w.deadline => Some(Reply::err(format!(
+                    "service {name}: not done in the time allowed; it is {} here; see the log",
+                    self.state_word(&name)
                 ))),
-                (WaitFor::Running, Some(s)) if !s.protected => {
+                (WaitFor::RunningHere, Some(s)) if s.phase == Phase::Running && !s.busy() => {
+                    Some(Reply::ok(w.done_text.clone()))
+                }
+                (WaitFor::RunningHere, Some(s)) if s.error => Some(Reply::err(failed_here())),
+                (WaitFor::RunningSomewhere, Some(s)) if s.phase == Phase::Running && !s.busy() => {
+                    Some(Reply::ok(w.done_text.clone()))
+                }
+                (WaitFor::RunningSomewhere, Some(_))
+                    if p.is_some_and(|p| p.phase == Phase::Running) =>
+                {
+                    Some(Reply::ok(w.done_text.clone()))
+                }
+                (WaitFor::RunningSomewhere, Some(s))
+                    if s.error && (peer_down || p.is_some_and(|p| p.error)) =>
+                {
+                    Some(Reply::err(failed_here()))
+                }
+                (WaitFor::RunningSomewhere | WaitFor::RunningHere, Some(s)) if !s.protected => {
                     Some(Reply::err("brought out again before it started"))
                 }
-                (WaitFor::Running, Some(s)) if s.phase == Phase::Running && !s.busy() => {
+                (WaitFor::RunningOnPeer, Some(_))
+                    if p.is_some_and(|p| p.phase == Phase::Running) =>
+                {
                     Some(Reply::ok(w.done_text.clone()))
                 }
-                (WaitFor::Stopped, Some(s)) if s.phase == Phase::Stopped => {
+                (WaitFor::RunningOnPeer, Some(_)) if p.is_some_and(|p| p.error) => {
+                    Some(Reply::err(format!(
+                        "service {name} failed to start on {peer}; see the log there"
+                    )))
+                }
+                (WaitFor::RunningOnPeer, Some(_)) if peer_down => Some(Reply::err(format!(
+                    "{peer} went down during the move; the service stays here"
+                ))),
+                (WaitFor::StoppedEverywhere, Some(s))
+                    if s.phase == Phase::Stopped
+                        && (peer_down
+                            || self.peer_status() == PeerStatus::Unknown
+                            || p.is_none_or(|p| p.phase == Phase::Stopped)) =>
+                {
                     Some(Reply::ok(w.done_text.clone()))
                 }
-                (WaitFor::Stopped, Some(s)) if s.protected => {
+                (WaitFor::StoppedEverywhere, Some(s)) if s.protected => {
                     Some(Reply::err("brought in again before it stopped"))
                 }
                 _ => None,
@@ -1220,11 +1459,6 @@ impl Engine {
         self.exited = true;
     }
 
-    fn link_word(&self, _name: &str) -> &'static str {
-        // Heartbeat processes come with the next issue; no link carries frames yet.
-        "ERR"
-    }
-
     pub fn status_text(&self) -> String {
         let mut t = String::new();
         let peer = self.peer_name();
@@ -1236,20 +1470,36 @@ impl Engine {
         };
         t.push_str(&format!("NODE {peer} {ps}\n"));
         for l in &self.config.links {
+            let stats = self.links.get(&l.name).map_or("", |v| v.stats.as_str());
+            let stats = if stats.is_empty() {
+                String::new()
+            } else {
+                format!(" {stats}")
+            };
             t.push_str(&format!(
-                "LINK {} {} {}\n",
+                "LINK {} {} {}{stats}\n",
                 l.name,
                 l.type_name(),
                 self.link_word(&l.name)
             ));
         }
+        let sync = match &self.peer {
+            _ if self.peer_status() != PeerStatus::Up => "UNKNOWN",
+            Some(p) if p.digest == self.digest => "SAME",
+            Some(p) if p.generation > self.generation => "PEER-NEWER",
+            Some(p) if p.generation < self.generation => "PEER-OLDER",
+            _ => "CONFLICT",
+        };
+        t.push_str(&format!("CONFIG generation={} {sync}\n", self.generation));
         for s in &self.config.services {
-            let peer_word = "UNKNOWN";
-            let (a, b) = (self.node.clone(), peer.clone());
+            let peer_word = self
+                .peer_svc(&s.name)
+                .map_or("UNKNOWN", |p| crate::frame::word_of(p.word));
             t.push_str(&format!(
-                "SERVICE {} {} {a}={} {b}={peer_word}\n",
+                "SERVICE {} {} {}={} {peer}={peer_word}\n",
                 s.name,
                 s.stype,
+                self.node,
                 self.state_word(&s.name)
             ));
         }
@@ -1289,6 +1539,15 @@ impl Engine {
                 reply,
                 Reply::err("another configuration change is in progress; try again"),
             );
+            return;
+        }
+        let peer = self.peer_name();
+        if self.peer_status() != PeerStatus::Up {
+            self.reply(reply, Reply::err(format!("peer {peer} is not reachable: creating or removing a service or link needs both nodes, so that they keep one configuration")));
+            return;
+        }
+        if !self.peer_in_sync() {
+            self.reply(reply, Reply::err(format!("the configuration differs from {peer}'s (see haadm status); wait for it to be synchronised")));
             return;
         }
         let (text, what) = match &edit {
@@ -1353,25 +1612,42 @@ impl Engine {
                     expected: self.config_text.clone(),
                     text: text.clone(),
                 });
-                self.pending_write = Some((cfg, text, reply, what));
+                let generation = self.generation + 1;
+                self.pending_write = Some(PendingWrite {
+                    config: cfg,
+                    text,
+                    reply,
+                    what,
+                    generation,
+                });
             }
         }
     }
 
     fn config_written(&mut self, r: Result<(), String>) {
-        let Some((cfg, text, reply, what)) = self.pending_write.take() else {
+        let Some(w) = self.pending_write.take() else {
             return;
         };
         match r {
             Ok(()) => {
-                self.apply_config(cfg, text);
+                self.apply_config(w.config, w.text);
+                self.generation = w.generation;
                 self.log(
                     Level::Info,
-                    format!("configuration: {what} by the administrator"),
+                    format!("configuration: {} (generation {})", w.what, w.generation),
                 );
-                self.reply(reply, Reply::ok(format!("{what}\n")));
+                self.reply(w.reply, Reply::ok(format!("{}\n", w.what)));
             }
-            Err(e) => self.reply(reply, Reply::err(format!("configuration not changed: {e}"))),
+            Err(e) => {
+                self.log(
+                    Level::Error,
+                    format!("configuration: {} not written: {e}", w.what),
+                );
+                self.reply(
+                    w.reply,
+                    Reply::err(format!("configuration not changed: {e}")),
+                );
+            }
         }
     }
 
@@ -1400,11 +1676,13 @@ impl Engine {
                 let changed = text != self.config_text;
                 self.apply_config(cfg, text);
                 let msg = if changed {
-                    "configuration reloaded"
+                    // A change by hand wins over the peer's copy, which follows.
+                    self.generation += 1;
+                    format!("configuration reloaded (generation {})", self.generation)
                 } else {
-                    "configuration reloaded (unchanged)"
+                    "configuration reloaded (unchanged)".to_string()
                 };
-                self.log(Level::Info, msg.to_string());
+                self.log(Level::Info, msg.clone());
                 for w in waiters {
                     self.reply(Some(w), Reply::ok(format!("{msg}\n")));
                 }
@@ -1427,6 +1705,7 @@ impl Engine {
     }
 
     fn apply_config(&mut self, cfg: Config, text: String) {
+        self.digest = crate::frame::crc32(text.as_bytes());
         self.config = cfg;
         self.config_text = text;
         let names: Vec<String> = self
@@ -1442,11 +1721,26 @@ impl Engine {
                 self.services.insert(n, svc);
             }
         }
+        let fresh = peer::link_views(&self.config, self.now);
+        let old = std::mem::take(&mut self.links);
+        self.links = fresh
+            .into_iter()
+            .map(|(n, v)| {
+                let kept = old.get(&n).map(|o| peer::LinkView {
+                    interval: v.interval,
+                    dead_after: v.dead_after,
+                    priority: v.priority,
+                    ..o.clone()
+                });
+                (n, kept.unwrap_or(v))
+            })
+            .collect();
     }
 
     fn persisted(&self) -> Persisted {
         Persisted {
             rebooted: false,
+            generation: self.generation,
             services: self
                 .services
                 .iter()
@@ -1454,7 +1748,10 @@ impl Engine {
                     name: n.clone(),
                     protected: s.protected,
                     primary: s.primary.clone(),
+                    epoch: s.epoch,
+                    resets: s.resets,
                     error: s.error,
+                    error_was_active: s.error_was_active,
                     phase: match s.phase {
                         Phase::Stopped => SavedPhase::Stopped,
                         Phase::Running if !s.busy() => SavedPhase::Running,
@@ -1505,507 +1802,9 @@ pub fn stop_plan(cfg: &Service, agent: bool) -> Vec<Step> {
     p
 }
 
+mod peer;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::request::Status;
-
-    const BASE: &str = "[privnet lan]\ntype = socket\nhost1 = alpha\nhost2 = beta\nip1 = 10.0.0.1\nip2 = 10.0.0.2\ninterval = 100ms\n";
-
-    fn svc(extra: &str) -> String {
-        format!("{BASE}\n[service web]\nactive_server = alpha\nstandby_server = beta\nstart = web.start\nstop = web.stop\nagent = web.agent\ncheck_interval = 1s\nstart_timeout = 10s\n{extra}")
-    }
-
-    struct T {
-        e: Engine,
-        now: Millis,
-    }
-
-    impl T {
-        fn new(text: &str) -> T {
-            let cfg = config::parse("t", text).unwrap();
-            T {
-                e: Engine::new("alpha", cfg, text.to_string(), None, 0),
-                now: 0,
-            }
-        }
-        fn at(&mut self, t: Millis, i: Input) -> Vec<Action> {
-            self.now = t;
-            self.e.handle(t, i)
-        }
-        fn cmd(&mut self, t: Millis, words: &str, reply: Option<&str>) -> Vec<Action> {
-            let w: Vec<String> = words.split(' ').map(str::to_string).collect();
-            let cmd = crate::request::parse_command(&w).unwrap();
-            self.at(
-                t,
-                Input::Command {
-                    cmd,
-                    reply: reply.map(str::to_string),
-                },
-            )
-        }
-        fn state(&self) -> &'static str {
-            self.e.state_word("web")
-        }
-        /// Completes every step the engine asks for (agents spawn as pid 100+id).
-        fn run_plan(&mut self, t: Millis, mut acts: Vec<Action>) -> (Vec<Step>, Vec<Action>) {
-            let mut steps = Vec::new();
-            let mut all = Vec::new();
-            for _ in 0..50 {
-                let mut next = Vec::new();
-                for a in &acts {
-                    match a {
-                        Action::Run { task, step, .. } => {
-                            steps.push(*step);
-                            next.push(Input::TaskDone {
-                                task: *task,
-                                result: Ok(()),
-                            });
-                        }
-                        Action::StartAgent { service, agent } => {
-                            steps.push(Step::StartAgent);
-                            next.push(Input::AgentSpawned {
-                                service: service.clone(),
-                                agent: *agent,
-                                pid: 100 + *agent as u32,
-                                token: 1,
-                            });
-                        }
-                        Action::StopAgent { service, agent } => {
-                            steps.push(Step::StopAgent);
-                            next.push(Input::AgentExited {
-                                service: service.clone(),
-                                agent: *agent,
-                                how: "TERM".into(),
-                            });
-                        }
-                        _ => {}
-                    }
-                }
-                all.extend(acts);
-                if next.is_empty() {
-                    break;
-                }
-                acts = next.into_iter().flat_map(|i| self.at(t, i)).collect();
-            }
-            (steps, all)
-        }
-    }
-
-    fn replies(acts: &[Action]) -> Vec<(String, Status, Millis)> {
-        acts.iter()
-            .filter_map(|a| match a {
-                Action::Reply { to, reply, at } => Some((to.clone(), reply.status.clone(), *at)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn ok(to: &str, at: Millis) -> (String, Status, Millis) {
-        (to.into(), Status::Ok, at)
-    }
-
-    /// Brings web in at t=0 and starts it after the grace period.
-    fn running(extra: &str) -> T {
-        let mut t = T::new(&svc(extra));
-        t.cmd(0, "service bringin web", Some("r"));
-        let acts = t.at(1000, Input::Tick);
-        t.run_plan(1000, acts);
-        assert_eq!(t.state(), "ACTIVEACT");
-        t
-    }
-
-    #[test]
-    fn bring_in_waits_for_the_grace_period_then_starts_in_order_and_replies() {
-        let text = svc("active_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\nvolume = /dev/a /dev/b /m1\nvolume = /dev/c /dev/d /m2\n");
-        let mut t = T::new(&text);
-        assert_eq!(t.state(), "OUTACT");
-        let acts = t.cmd(0, "service bringin web", Some("r"));
-        assert!(replies(&acts).is_empty(), "replies only once it runs");
-        assert!(
-            !acts.iter().any(|a| matches!(a, Action::Run { .. })),
-            "nothing starts while the peer may be alive"
-        );
-        assert_eq!(t.state(), "STANDBY");
-        let acts = t.at(1000, Input::Tick);
-        let (steps, all) = t.run_plan(1000, acts);
-        assert_eq!(
-            steps,
-            vec![
-                Step::Mount(0),
-                Step::Mount(1),
-                Step::AddIps,
-                Step::StartScript,
-                Step::StartAgent
-            ]
-        );
-        assert_eq!(replies(&all), vec![ok("r", 1000)]);
-        assert_eq!(t.state(), "ACTIVEACT");
-        let acts = t.cmd(2000, "service bringout web", Some("o"));
-        let (steps, all) = t.run_plan(2000, acts);
-        assert_eq!(
-            steps,
-            vec![
-                Step::StopAgent,
-                Step::StopScript,
-                Step::DelIps,
-                Step::Umount(1),
-                Step::Umount(0)
-            ]
-        );
-        assert_eq!(replies(&all), vec![ok("o", 2000)]);
-        assert_eq!(t.state(), "OUTACT");
-    }
-
-    #[test]
-    fn apiok_is_paced_to_one_reply_per_check_interval() {
-        let mut t = running("");
-        let mut ats = Vec::new();
-        for i in 0..4 {
-            let acts = t.cmd(2000 + i, "apiok web", Some("a"));
-            ats.extend(replies(&acts).into_iter().map(|r| r.2));
-        }
-        assert_eq!(ats, vec![2000, 3000, 4000, 5000]);
-    }
-
-    #[test]
-    fn api_calls_for_unknown_or_stopped_services() {
-        let mut t = T::new(&svc(""));
-        let r = replies(&t.cmd(0, "apiok nope", Some("a")));
-        assert!(matches!(&r[0].1, Status::Err(m) if m.contains("no service named 'nope'")));
-        let r = replies(&t.cmd(0, "apiok web", Some("a")));
-        assert_eq!(
-            r[0].1,
-            Status::Stop,
-            "an agent of a service that is out is not wanted"
-        );
-    }
-
-    #[test]
-    fn apierr_restarts_then_gives_up_into_error() {
-        let mut t = running("restart_times = 1\n");
-        let acts = t.cmd(2000, "apierr web", Some("e"));
-        assert_eq!(replies(&acts), vec![ok("e", 2000)]);
-        let (steps, _) = t.run_plan(2000, acts);
-        assert_eq!(
-            steps,
-            vec![
-                Step::StopAgent,
-                Step::StopScript,
-                Step::StartScript,
-                Step::StartAgent
-            ]
-        );
-        assert_eq!(t.state(), "ACTIVEACT");
-        let acts = t.cmd(3000, "apierr web", None);
-        let (steps, _) = t.run_plan(3000, acts);
-        assert_eq!(steps, vec![Step::StopAgent, Step::StopScript]);
-        assert_eq!(t.state(), "ERRORACT");
-        // Not started again until brought in anew.
-        let acts = t.at(60_000, Input::Tick);
-        assert!(!acts.iter().any(|a| matches!(a, Action::Run { .. })));
-        let acts = t.cmd(61_000, "service bringin web", Some("b"));
-        let (steps, all) = t.run_plan(61_000, acts);
-        assert_eq!(steps, vec![Step::StartScript, Step::StartAgent]);
-        assert_eq!(replies(&all), vec![ok("b", 61_000)]);
-    }
-
-    #[test]
-    fn failures_outside_the_start_timeout_window_are_forgotten() {
-        let mut t = running("restart_times = 1\n");
-        let acts = t.cmd(2000, "apierr web", None);
-        t.run_plan(2000, acts);
-        let acts = t.cmd(
-            2000 + 11_000,
-            "apok web".replace("apok", "apiok").as_str(),
-            None,
-        );
-        t.run_plan(13_000, acts);
-        let acts = t.cmd(13_500, "apierr web", None);
-        let (steps, _) = t.run_plan(13_500, acts);
-        assert_eq!(
-            steps,
-            vec![
-                Step::StopAgent,
-                Step::StopScript,
-                Step::StartScript,
-                Step::StartAgent
-            ],
-            "a restart again, 11.5 s > start_timeout later"
-        );
-    }
-
-    #[test]
-    fn a_silent_agent_is_a_failure_after_three_intervals() {
-        let mut t = running("");
-        t.cmd(1500, "apiok web", None);
-        let acts = t.at(4400, Input::Tick);
-        assert!(acts.is_empty() || !acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
-        assert_eq!(t.e.next_wakeup(), Some(1500 + 3000 + 1));
-        let acts = t.at(4501, Input::Tick);
-        let (steps, all) = t.run_plan(4501, acts);
-        assert_eq!(steps, vec![Step::StopAgent, Step::StopScript]);
-        assert!(all.iter().any(
-            |a| matches!(a, Action::Log { text, .. } if text.contains("agent silent for 3.0s"))
-        ));
-        assert_eq!(t.state(), "ERRORACT");
-    }
-
-    #[test]
-    fn an_agent_that_exits_is_a_failure_unless_it_closed_first() {
-        let mut t = running("");
-        let acts = t.at(
-            1500,
-            Input::AgentExited {
-                service: "web".into(),
-                agent: 1,
-                how: "exit status 1".into(),
-            },
-        );
-        t.run_plan(1500, acts);
-        assert_eq!(t.state(), "ERRORACT");
-
-        let mut t = running("");
-        t.cmd(1500, "apiclose web", Some("c"));
-        let acts = t.at(
-            1600,
-            Input::AgentExited {
-                service: "web".into(),
-                agent: 1,
-                how: "exit status 0".into(),
-            },
-        );
-        assert!(!acts.iter().any(|a| matches!(a, Action::Run { .. })));
-        assert_eq!(t.state(), "ACTIVEACT");
-        // A stale agent's exit changes nothing.
-        let acts = t.at(
-            1700,
-            Input::AgentExited {
-                service: "web".into(),
-                agent: 99,
-                how: "x".into(),
-            },
-        );
-        assert!(!acts.iter().any(|a| matches!(a, Action::Run { .. })));
-    }
-
-    #[test]
-    fn a_start_script_that_fails_or_times_out_leads_to_error_and_a_failed_reply() {
-        let mut t = T::new(&svc(""));
-        t.cmd(0, "service bringin web", Some("r"));
-        let acts = t.at(1000, Input::Tick);
-        let task = acts
-            .iter()
-            .find_map(|a| match a {
-                Action::Run {
-                    task,
-                    step: Step::StartScript,
-                    timeout,
-                    ..
-                } => {
-                    assert_eq!(*timeout, 10_000);
-                    Some(*task)
-                }
-                _ => None,
-            })
-            .unwrap();
-        let acts = t.at(
-            11_000,
-            Input::TaskDone {
-                task,
-                result: Err("did not finish in time".into()),
-            },
-        );
-        let (steps, all) = t.run_plan(11_000, acts);
-        assert_eq!(
-            steps,
-            vec![Step::StopScript],
-            "no agent ran, no address was added"
-        );
-        let r = replies(&all);
-        assert!(
-            matches!(&r[0].1, Status::Err(m) if m.contains("ERRORACT") && m.contains("did not finish in time")),
-            "{r:?}"
-        );
-    }
-
-    #[test]
-    fn a_failed_stop_step_is_a_warning_but_a_stuck_volume_is_an_error() {
-        let mut t = running("volume = /dev/a /dev/b /m1\n");
-        let mut acts = t.cmd(2000, "service bringout web", Some("o"));
-        let mut all = Vec::new();
-        for _ in 0..10 {
-            let mut next = Vec::new();
-            for a in &acts {
-                match a {
-                    Action::Run { task, step, .. } => next.push(Input::TaskDone {
-                        task: *task,
-                        result: if *step == Step::StopScript || matches!(step, Step::Umount(_)) {
-                            Err("exit status 1".into())
-                        } else {
-                            Ok(())
-                        },
-                    }),
-                    Action::StopAgent { service, agent } => next.push(Input::AgentExited {
-                        service: service.clone(),
-                        agent: *agent,
-                        how: "TERM".into(),
-                    }),
-                    _ => {}
-                }
-            }
-            all.extend(acts);
-            acts = next.into_iter().flat_map(|i| t.at(2000, i)).collect();
-        }
-        assert!(all.iter().any(|a| matches!(a, Action::Log { level: Level::Warning, text } if text.contains("stop script web.stop failed"))));
-        assert!(all.iter().any(|a| matches!(a, Action::Log { level: Level::Error, text } if text.contains("unmount /m1 failed"))));
-        assert_eq!(t.state(), "ERRORACT");
-    }
-
-    #[test]
-    fn shutdown_stops_everything_then_exits_and_quit_touches_nothing() {
-        let mut t = running("");
-        let acts = t.cmd(2000, "stop", Some("s"));
-        let (steps, all) = t.run_plan(2000, acts);
-        assert_eq!(steps, vec![Step::StopAgent, Step::StopScript]);
-        assert!(all.contains(&Action::Exit));
-        assert!(replies(&all).contains(&ok("s", 2000)));
-        assert!(t.e.has_exited());
-
-        let mut t = running("");
-        let acts = t.at(
-            2000,
-            Input::Shutdown {
-                touch_resources: false,
-            },
-        );
-        assert!(acts.contains(&Action::Exit));
-        assert!(!acts
-            .iter()
-            .any(|a| matches!(a, Action::Run { .. } | Action::StopAgent { .. })));
-    }
-
-    #[test]
-    fn a_restarted_engine_adopts_what_runs_and_cleans_up_what_was_half_done() {
-        let t = running("");
-        let saved = t.e.persisted();
-        assert_eq!(saved.services[0].agent_pid, Some(101));
-        let text = svc("");
-        let cfg = config::parse("t", &text).unwrap();
-        let mut e = Engine::new("alpha", cfg.clone(), text.clone(), Some(saved.clone()), 0);
-        let acts = e.handle(0, Input::Tick);
-        assert!(acts.iter().any(|a| matches!(
-            a,
-            Action::WatchAgent {
-                pid: 101,
-                token: 1,
-                ..
-            }
-        )));
-        assert!(
-            !acts.iter().any(|a| matches!(a, Action::Run { .. })),
-            "nothing restarted"
-        );
-        assert_eq!(e.state_word("web"), "ACTIVEACT");
-        let acts = e.handle(2000, Input::Tick);
-        assert!(
-            !acts
-                .iter()
-                .any(|a| matches!(a, Action::Run { .. } | Action::StopAgent { .. })),
-            "the end of the grace period does not stop an adopted service"
-        );
-
-        let mut half = saved.clone();
-        half.services[0].phase = SavedPhase::Transition;
-        let mut e = Engine::new("alpha", cfg.clone(), text.clone(), Some(half), 0);
-        let acts = e.handle(0, Input::Tick);
-        let agent = acts
-            .iter()
-            .find_map(|a| match a {
-                Action::StopAgent { agent, .. } => Some(*agent),
-                _ => None,
-            })
-            .expect("its agent is stopped first");
-        let acts = e.handle(
-            10,
-            Input::AgentExited {
-                service: "web".into(),
-                agent,
-                how: "TERM".into(),
-            },
-        );
-        assert!(acts.iter().any(|a| matches!(
-            a,
-            Action::Run {
-                step: Step::StopScript,
-                ..
-            }
-        )));
-
-        let mut rebooted = saved;
-        rebooted.rebooted = true;
-        let mut e = Engine::new("alpha", cfg, text, Some(rebooted), 0);
-        assert_eq!(
-            e.state_word("web"),
-            "STANDBY",
-            "after a reboot nothing runs, but it stays protected"
-        );
-        let acts = e.handle(1000, Input::Tick);
-        assert!(acts.iter().any(|a| matches!(
-            a,
-            Action::Run {
-                step: Step::StartScript,
-                ..
-            }
-        )));
-    }
-
-    #[test]
-    fn configuration_edits_are_validated_and_refused_while_in_protection() {
-        let mut t = running("");
-        let r = replies(&t.cmd(2000, "service remove web", Some("x")));
-        assert!(matches!(&r[0].1, Status::Err(m) if m.contains("bring it out first")));
-        let r = replies(&t.cmd(2000, "service create db active_server=alpha", Some("x")));
-        assert!(
-            matches!(&r[0].1, Status::Err(m) if m.contains("'standby_server' is required")),
-            "{r:?}"
-        );
-        let acts = t.cmd(
-            2000,
-            "service create db active_server=beta standby_server=alpha start=a stop=b",
-            Some("c"),
-        );
-        let text = acts
-            .iter()
-            .find_map(|a| match a {
-                Action::WriteConfig { text, .. } => Some(text.clone()),
-                _ => None,
-            })
-            .unwrap();
-        assert!(text.ends_with(
-            "[service db]\nactive_server = beta\nstandby_server = alpha\nstart = a\nstop = b\n"
-        ));
-        let acts = t.at(2000, Input::ConfigWritten(Ok(())));
-        assert_eq!(replies(&acts), vec![ok("c", 2000)]);
-        assert_eq!(t.e.state_word("db"), "OUTSTB");
-        let r = replies(&t.cmd(
-            2000,
-            "service create db active_server=beta standby_server=alpha start=a stop=b",
-            Some("x"),
-        ));
-        assert!(matches!(&r[0].1, Status::Err(m) if m.contains("already exists")));
-        // A reload that drops a protected service is refused whole.
-        let r = t.at(
-            2000,
-            Input::Reload(Ok((config::parse("t", BASE).unwrap(), BASE.into()))),
-        );
-        assert!(r.iter().any(|a| matches!(a, Action::Log { level: Level::Error, text } if text.contains("keeping the running one"))));
-        assert_eq!(t.state(), "ACTIVEACT");
-    }
-
-    #[test]
-    fn status_lists_nodes_links_and_services() {
-        let t = running("");
-        assert_eq!(t.e.status_text(), "NODE alpha UP local\nNODE beta DOWN\nLINK lan socket ERR\nSERVICE web USERDEF alpha=ACTIVEACT beta=UNKNOWN\n");
-    }
-}
+pub(crate) mod sim;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,478 @@
+//! The engine's view of the other node: link liveness, the peer's state from its beats, the
+//! cluster-wide intent both nodes agree on, and configuration sync.
+//!
+//! A link is up while frames arrive on it (silent for `interval × maxmiss`: down); the peer
+//! is up while any link is. Every beat carries the sender's whole view, so a lost one loses
+//! nothing; a beat goes out at every `interval` of each link and at once on any change.
+//!
+//! The intent of a service (protected, primary, epoch, resets) is changed by one node at a
+//! time with a higher epoch; the higher epoch wins, and on a tie the intent of the node whose
+//! name sorts first. A node starts a service only when both agree on the intent and the peer
+//! reports it stopped (or the peer is down), which is what keeps a service from running twice.
+
+use super::{Engine, PeerStatus, Phase, Svc};
+use crate::clock::{human, Millis};
+use crate::config::Config;
+use crate::frame::{self, Beat, Message, ServiceRecord};
+use crate::log::Level;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+pub(super) struct LinkView {
+    pub last_rx: Option<Millis>,
+    pub next_beat: Millis,
+    pub interval: Millis,
+    pub dead_after: Millis,
+    pub priority: u32,
+    pub stats: String,
+    pub was_up: bool,
+}
+
+pub(super) fn link_views(config: &Config, now: Millis) -> BTreeMap<String, LinkView> {
+    config
+        .links
+        .iter()
+        .map(|l| {
+            (
+                l.name.clone(),
+                LinkView {
+                    last_rx: None,
+                    next_beat: now,
+                    interval: l.interval,
+                    dead_after: l.dead_after(),
+                    priority: l.priority,
+                    stats: String::new(),
+                    was_up: false,
+                },
+            )
+        })
+        .collect()
+}
+
+/// One service as the peer reports it.
+#[derive(Clone, Debug)]
+pub(super) struct PeerSvc {
+    pub word: u8,
+    pub phase: Phase,
+    pub protected: bool,
+    pub error: bool,
+    pub primary: String,
+    pub epoch: u32,
+    pub resets: u16,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct PeerView {
+    pub boot: u64,
+    pub seq: u64,
+    pub generation: u64,
+    pub digest: u32,
+    /// By name; filled only while the peer's configuration digest equals ours.
+    pub services: BTreeMap<String, PeerSvc>,
+}
+
+fn phase_code(p: Phase) -> u8 {
+    match p {
+        Phase::Stopped => 0,
+        Phase::Starting => 1,
+        Phase::Running => 2,
+        Phase::Stopping => 3,
+    }
+}
+
+fn phase_of(c: u8) -> Phase {
+    match c {
+        1 => Phase::Starting,
+        2 => Phase::Running,
+        3 => Phase::Stopping,
+        _ => Phase::Stopped,
+    }
+}
+
+impl Engine {
+    pub(super) fn link_up(&self, name: &str) -> bool {
+        self.links.get(name).is_some_and(|l| {
+            l.last_rx
+                .is_some_and(|t| self.now.saturating_sub(t) < l.dead_after)
+        })
+    }
+
+    pub(super) fn link_word(&self, name: &str) -> &'static str {
+        if self.link_up(name) {
+            "OK"
+        } else {
+            "ERR"
+        }
+    }
+
+    pub fn peer_status(&self) -> PeerStatus {
+        if self.links.keys().any(|l| self.link_up(l)) {
+            PeerStatus::Up
+        } else if self.now < self.grace_until && self.peer.is_none() {
+            PeerStatus::Unknown
+        } else {
+            PeerStatus::Down
+        }
+    }
+
+    /// The peer's view of a service, while it is up and shares our configuration.
+    pub(super) fn peer_svc(&self, name: &str) -> Option<&PeerSvc> {
+        if self.peer_status() != PeerStatus::Up {
+            return None;
+        }
+        let p = self.peer.as_ref()?;
+        (p.digest == self.digest).then(|| p.services.get(name))?
+    }
+
+    /// Whether the peer shares our configuration and reports everything.
+    pub(super) fn peer_in_sync(&self) -> bool {
+        self.peer_status() == PeerStatus::Up
+            && self.peer.as_ref().is_some_and(|p| p.digest == self.digest)
+    }
+
+    /// The services that move with this one (its `groupid`), itself included.
+    pub(super) fn group_of(&self, name: &str) -> Vec<String> {
+        let group = self.config.service(name).and_then(|s| s.groupid.clone());
+        match group {
+            None => vec![name.to_string()],
+            Some(g) => self
+                .config
+                .services
+                .iter()
+                .filter(|s| s.groupid.as_deref() == Some(g.as_str()))
+                .map(|s| s.name.clone())
+                .collect(),
+        }
+    }
+
+    /// Changes the intent of a group and gives it an epoch above any either node has seen.
+    pub(super) fn bump(&mut self, names: &[String], change: impl Fn(&mut Svc)) {
+        let mut top = 0;
+        for n in names {
+            top = top.max(self.services.get(n).map_or(0, |s| s.epoch));
+            top = top.max(
+                self.peer
+                    .as_ref()
+                    .and_then(|p| p.services.get(n))
+                    .map_or(0, |p| p.epoch),
+            );
+        }
+        for n in names {
+            if let Some(s) = self.services.get_mut(n) {
+                change(s);
+                s.epoch = top + 1;
+            }
+        }
+    }
+
+    fn node_index(&self, node: &str) -> u8 {
+        match self.config.nodes() {
+            Some((_, b)) if b == node => 1,
+            _ => 0,
+        }
+    }
+
+    fn node_of(&self, index: u8) -> String {
+        match self.config.nodes() {
+            Some((a, b)) => if index == 1 { b } else { a }.to_string(),
+            None => String::new(),
+        }
+    }
+
+    pub(super) fn beat_payload(&self) -> Vec<u8> {
+        let services = self
+            .config
+            .services
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let s = self.services.get(&c.name)?;
+                Some(ServiceRecord {
+                    index: i as u16,
+                    word: frame::word_code(self.state_word(&c.name)),
+                    phase: phase_code(s.phase),
+                    protected: s.protected,
+                    error: s.error,
+                    error_was_active: s.error_was_active,
+                    primary: self.node_index(&s.primary),
+                    epoch: s.epoch,
+                    resets: s.resets,
+                })
+            })
+            .collect();
+        Message::Beat(Beat {
+            sender: self.node.clone(),
+            generation: self.generation,
+            digest: self.digest,
+            services,
+        })
+        .encode()
+    }
+
+    /// Beats: at once on every change, else at each link's interval.
+    pub(super) fn send_beats(&mut self) {
+        if self.shutting_down.is_some() && self.exited {
+            return;
+        }
+        let payload = self.beat_payload();
+        let now = self.now;
+        if payload != self.last_beat {
+            self.last_beat = payload.clone();
+            for l in self.links.values_mut() {
+                l.next_beat = now + l.interval;
+            }
+            self.out.push(super::Action::Send {
+                link: None,
+                payload,
+            });
+            return;
+        }
+        let due: Vec<String> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.next_beat <= now)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in due {
+            if let Some(l) = self.links.get_mut(&name) {
+                l.next_beat = now + l.interval;
+            }
+            self.out.push(super::Action::Send {
+                link: Some(name),
+                payload: payload.clone(),
+            });
+        }
+    }
+
+    /// The live link of highest priority, for control traffic (configuration).
+    pub(super) fn best_link(&self) -> Option<String> {
+        self.links
+            .iter()
+            .filter(|(n, _)| self.link_up(n))
+            .max_by_key(|(_, l)| l.priority)
+            .map(|(n, _)| n.clone())
+    }
+
+    pub(super) fn on_frame(&mut self, link: &str, boot: u64, seq: u64, payload: &[u8]) {
+        let now = self.now;
+        match self.links.get_mut(link) {
+            Some(l) => l.last_rx = Some(now),
+            None => return,
+        }
+        // The same frame arrives on every link: act on it once.
+        if self
+            .peer
+            .as_ref()
+            .is_some_and(|p| (boot, seq) <= (p.boot, p.seq))
+        {
+            return;
+        }
+        let msg = match Message::decode(payload) {
+            Ok(m) => m,
+            Err(_) => {
+                self.log(
+                    Level::Warning,
+                    format!(
+                        "link {link}: a frame with a valid tag but an unreadable payload; ignored"
+                    ),
+                );
+                return;
+            }
+        };
+        let peer = self.peer_name();
+        let sender = match &msg {
+            Message::Beat(b) => &b.sender,
+            Message::Config { sender, .. } => sender,
+        };
+        if *sender != peer {
+            self.log(
+                Level::Warning,
+                format!("link {link}: a frame from '{sender}', but the peer is '{peer}'; ignored"),
+            );
+            return;
+        }
+        match msg {
+            Message::Beat(b) => self.on_beat(link, boot, seq, b),
+            Message::Config {
+                generation, text, ..
+            } => {
+                if let Some(p) = self.peer.as_mut() {
+                    p.boot = boot;
+                    p.seq = seq;
+                }
+                self.on_config(generation, text);
+            }
+        }
+    }
+
+    fn on_beat(&mut self, link: &str, boot: u64, seq: u64, b: Beat) {
+        let restarted = self.peer.as_ref().is_some_and(|p| p.boot != boot);
+        if restarted {
+            self.log(
+                Level::Info,
+                format!("peer {}: its hasvrd restarted (link {link})", b.sender),
+            );
+        }
+        let mut services = BTreeMap::new();
+        if b.digest == self.digest {
+            for r in &b.services {
+                let Some(c) = self.config.services.get(r.index as usize) else {
+                    continue;
+                };
+                services.insert(
+                    c.name.clone(),
+                    PeerSvc {
+                        word: r.word,
+                        phase: phase_of(r.phase),
+                        protected: r.protected,
+                        error: r.error,
+                        primary: self.node_of(r.primary),
+                        epoch: r.epoch,
+                        resets: r.resets,
+                    },
+                );
+            }
+        }
+        self.peer = Some(PeerView {
+            boot,
+            seq,
+            generation: b.generation,
+            digest: b.digest,
+            services,
+        });
+        if b.digest == self.digest {
+            self.conflict_logged = None;
+            self.merge_intents();
+        } else {
+            self.config_differs(b.generation, b.digest);
+        }
+    }
+
+    /// Adopts the peer's intent where it is newer (or equal and the peer's name sorts first).
+    fn merge_intents(&mut self) {
+        let peer = self.peer_name();
+        let peer_first = peer < self.node;
+        let Some(view) = self.peer.clone() else {
+            return;
+        };
+        for (name, p) in &view.services {
+            let Some(s) = self.services.get_mut(name) else {
+                continue;
+            };
+            let differs =
+                (s.protected, &s.primary, s.resets) != (p.protected, &p.primary, p.resets);
+            if p.epoch > s.epoch || (p.epoch == s.epoch && differs && peer_first) {
+                if p.resets > s.resets && s.error {
+                    s.error = false;
+                    s.failures.clear();
+                    s.last_failure = None;
+                }
+                s.protected = p.protected;
+                s.primary = p.primary.clone();
+                s.epoch = p.epoch;
+                s.resets = s.resets.max(p.resets);
+            }
+        }
+    }
+
+    fn config_differs(&mut self, generation: u64, digest: u32) {
+        if generation < self.generation {
+            // Ours is newer: send it, at most once a second.
+            if self
+                .config_sent_at
+                .is_some_and(|t| self.now.saturating_sub(t) < 1000)
+            {
+                return;
+            }
+            if let Some(link) = self.best_link() {
+                self.config_sent_at = Some(self.now);
+                let payload = Message::Config {
+                    sender: self.node.clone(),
+                    generation: self.generation,
+                    text: self.config_text.clone(),
+                }
+                .encode();
+                self.log(Level::Info, format!("configuration: peer {} has generation {generation}, we have {}; sending ours over link {link}", self.peer_name(), self.generation));
+                self.out.push(super::Action::Send {
+                    link: Some(link),
+                    payload,
+                });
+            }
+        } else if generation == self.generation
+            && self.conflict_logged != Some((generation, digest))
+        {
+            self.conflict_logged = Some((generation, digest));
+            self.log(Level::Error, format!("configuration conflict: this node and {} both have generation {generation} but different contents; services do not move until it is resolved: fix sureha.conf on one node and run 'haadm reload' there (the higher generation wins)", self.peer_name()));
+        }
+    }
+
+    fn on_config(&mut self, generation: u64, text: String) {
+        if generation <= self.generation || self.pending_write.is_some() {
+            return;
+        }
+        let peer = self.peer_name();
+        match crate::config::parse("sureha.conf", &text) {
+            Err(d) => self.log(Level::Error, format!("configuration generation {generation} from {peer} is invalid here, keeping ours: {}", d.to_string().replace('\n', "; "))),
+            Ok(cfg) => match self.acceptable(&cfg) {
+                Err(e) => self.log(Level::Error, format!("configuration generation {generation} from {peer} refused, keeping ours: {e}")),
+                Ok(()) => {
+                    self.out.push(super::Action::WriteConfig { expected: self.config_text.clone(), text: text.clone() });
+                    self.pending_write = Some(super::PendingWrite {
+                        config: cfg,
+                        text,
+                        reply: None,
+                        what: format!("generation {generation} received from {peer}"),
+                        generation,
+                    });
+                }
+            },
+        }
+    }
+
+    /// Logs links and the peer going up or down.
+    pub(super) fn note_transitions(&mut self) {
+        let names: Vec<String> = self.links.keys().cloned().collect();
+        for n in names {
+            let up = self.link_up(&n);
+            let Some(l) = self.links.get_mut(&n) else {
+                continue;
+            };
+            if up != l.was_up {
+                l.was_up = up;
+                let dead = l.dead_after;
+                if up {
+                    self.log(
+                        Level::Info,
+                        format!("link {n}: OK, frames from the peer arrive"),
+                    );
+                } else {
+                    self.log(
+                        Level::Warning,
+                        format!("link {n}: ERR, no frame from the peer for {}", human(dead)),
+                    );
+                }
+            }
+        }
+        let now = self.peer_status();
+        if now != self.peer_was {
+            let peer = self.peer_name();
+            match now {
+                PeerStatus::Up => self.log(Level::Info, format!("peer {peer} is up")),
+                PeerStatus::Down if self.peer_was == PeerStatus::Up => self.log(Level::Error, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
+                PeerStatus::Down => self.log(Level::Warning, format!("peer {peer} not heard since this hasvrd started; taking it as down")),
+                PeerStatus::Unknown => {}
+            }
+            self.peer_was = now;
+        }
+    }
+
+    /// The nearest moment a link may die or a beat is due.
+    pub(super) fn link_wakeup(&self) -> Option<Millis> {
+        self.links
+            .values()
+            .flat_map(|l| [Some(l.next_beat), l.last_rx.map(|t| t + l.dead_after)])
+            .flatten()
+            .filter(|&t| t > self.now)
+            .min()
+    }
+}

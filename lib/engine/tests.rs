@@ -1,0 +1,676 @@
+//! The engine, state by event, deterministic: no clock, no I/O.
+use super::*;
+use crate::request::Status;
+
+const BASE: &str = "[privnet lan]\ntype = socket\nhost1 = alpha\nhost2 = beta\nip1 = 10.0.0.1\nip2 = 10.0.0.2\ninterval = 100ms\n";
+
+fn svc(extra: &str) -> String {
+    format!("{BASE}\n[service web]\nactive_server = alpha\nstandby_server = beta\nstart = web.start\nstop = web.stop\nagent = web.agent\ncheck_interval = 1s\nstart_timeout = 10s\n{extra}")
+}
+
+struct T {
+    e: Engine,
+    now: Millis,
+}
+
+impl T {
+    fn new(text: &str) -> T {
+        let cfg = config::parse("t", text).unwrap();
+        T {
+            e: Engine::new("alpha", cfg, text.to_string(), None, 0),
+            now: 0,
+        }
+    }
+    fn at(&mut self, t: Millis, i: Input) -> Vec<Action> {
+        self.now = t;
+        self.e.handle(t, i)
+    }
+    fn cmd(&mut self, t: Millis, words: &str, reply: Option<&str>) -> Vec<Action> {
+        let w: Vec<String> = words.split(' ').map(str::to_string).collect();
+        let cmd = crate::request::parse_command(&w).unwrap();
+        self.at(
+            t,
+            Input::Command {
+                cmd,
+                reply: reply.map(str::to_string),
+            },
+        )
+    }
+    fn state(&self) -> &'static str {
+        self.e.state_word("web")
+    }
+    /// Completes every step the engine asks for (agents spawn as pid 100+id).
+    fn run_plan(&mut self, t: Millis, mut acts: Vec<Action>) -> (Vec<Step>, Vec<Action>) {
+        let mut steps = Vec::new();
+        let mut all = Vec::new();
+        for _ in 0..50 {
+            let mut next = Vec::new();
+            for a in &acts {
+                match a {
+                    Action::Run { task, step, .. } => {
+                        steps.push(*step);
+                        next.push(Input::TaskDone {
+                            task: *task,
+                            result: Ok(()),
+                        });
+                    }
+                    Action::StartAgent { service, agent } => {
+                        steps.push(Step::StartAgent);
+                        next.push(Input::AgentSpawned {
+                            service: service.clone(),
+                            agent: *agent,
+                            pid: 100 + *agent as u32,
+                            token: 1,
+                        });
+                    }
+                    Action::StopAgent { service, agent } => {
+                        steps.push(Step::StopAgent);
+                        next.push(Input::AgentExited {
+                            service: service.clone(),
+                            agent: *agent,
+                            how: "TERM".into(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            all.extend(acts);
+            if next.is_empty() {
+                break;
+            }
+            acts = next.into_iter().flat_map(|i| self.at(t, i)).collect();
+        }
+        (steps, all)
+    }
+}
+
+fn replies(acts: &[Action]) -> Vec<(String, Status, Millis)> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Reply { to, reply, at } => Some((to.clone(), reply.status.clone(), *at)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ok(to: &str, at: Millis) -> (String, Status, Millis) {
+    (to.into(), Status::Ok, at)
+}
+
+/// Brings web in at t=0 and starts it after the grace period.
+fn running(extra: &str) -> T {
+    let mut t = T::new(&svc(extra));
+    t.cmd(0, "service bringin web", Some("r"));
+    let acts = t.at(1000, Input::Tick);
+    t.run_plan(1000, acts);
+    assert_eq!(t.state(), "ACTIVEACT");
+    t
+}
+
+#[test]
+fn bring_in_waits_for_the_grace_period_then_starts_in_order_and_replies() {
+    let text = svc("active_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\nvolume = /dev/a /dev/b /m1\nvolume = /dev/c /dev/d /m2\n");
+    let mut t = T::new(&text);
+    assert_eq!(t.state(), "OUTACT");
+    let acts = t.cmd(0, "service bringin web", Some("r"));
+    assert!(replies(&acts).is_empty(), "replies only once it runs");
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Run { .. })),
+        "nothing starts while the peer may be alive"
+    );
+    assert_eq!(t.state(), "STANDBY");
+    let acts = t.at(1000, Input::Tick);
+    let (steps, all) = t.run_plan(1000, acts);
+    assert_eq!(
+        steps,
+        vec![
+            Step::Mount(0),
+            Step::Mount(1),
+            Step::AddIps,
+            Step::StartScript,
+            Step::StartAgent
+        ]
+    );
+    assert_eq!(replies(&all), vec![ok("r", 1000)]);
+    assert_eq!(t.state(), "ACTIVEACT");
+    let acts = t.cmd(2000, "service bringout web", Some("o"));
+    let (steps, all) = t.run_plan(2000, acts);
+    assert_eq!(
+        steps,
+        vec![
+            Step::StopAgent,
+            Step::StopScript,
+            Step::DelIps,
+            Step::Umount(1),
+            Step::Umount(0)
+        ]
+    );
+    assert_eq!(replies(&all), vec![ok("o", 2000)]);
+    assert_eq!(t.state(), "OUTACT");
+}
+
+#[test]
+fn apiok_is_paced_to_one_reply_per_check_interval() {
+    let mut t = running("");
+    let mut ats = Vec::new();
+    for i in 0..4 {
+        let acts = t.cmd(2000 + i, "apiok web", Some("a"));
+        ats.extend(replies(&acts).into_iter().map(|r| r.2));
+    }
+    assert_eq!(ats, vec![2000, 3000, 4000, 5000]);
+}
+
+#[test]
+fn api_calls_for_unknown_or_stopped_services() {
+    let mut t = T::new(&svc(""));
+    let r = replies(&t.cmd(0, "apiok nope", Some("a")));
+    assert!(matches!(&r[0].1, Status::Err(m) if m.contains("no service named 'nope'")));
+    let r = replies(&t.cmd(0, "apiok web", Some("a")));
+    assert_eq!(
+        r[0].1,
+        Status::Stop,
+        "an agent of a service that is out is not wanted"
+    );
+}
+
+#[test]
+fn apierr_restarts_then_gives_up_into_error() {
+    let mut t = running("restart_times = 1\n");
+    let acts = t.cmd(2000, "apierr web", Some("e"));
+    assert_eq!(replies(&acts), vec![ok("e", 2000)]);
+    let (steps, _) = t.run_plan(2000, acts);
+    assert_eq!(
+        steps,
+        vec![
+            Step::StopAgent,
+            Step::StopScript,
+            Step::StartScript,
+            Step::StartAgent
+        ]
+    );
+    assert_eq!(t.state(), "ACTIVEACT");
+    let acts = t.cmd(3000, "apierr web", None);
+    let (steps, _) = t.run_plan(3000, acts);
+    assert_eq!(steps, vec![Step::StopAgent, Step::StopScript]);
+    assert_eq!(t.state(), "ERRORACT");
+    // Not started again until brought in anew.
+    let acts = t.at(60_000, Input::Tick);
+    assert!(!acts.iter().any(|a| matches!(a, Action::Run { .. })));
+    let acts = t.cmd(61_000, "service bringin web", Some("b"));
+    let (steps, all) = t.run_plan(61_000, acts);
+    assert_eq!(steps, vec![Step::StartScript, Step::StartAgent]);
+    assert_eq!(replies(&all), vec![ok("b", 61_000)]);
+}
+
+#[test]
+fn failures_outside_the_start_timeout_window_are_forgotten() {
+    let mut t = running("restart_times = 1\n");
+    let acts = t.cmd(2000, "apierr web", None);
+    t.run_plan(2000, acts);
+    let acts = t.cmd(
+        2000 + 11_000,
+        "apok web".replace("apok", "apiok").as_str(),
+        None,
+    );
+    t.run_plan(13_000, acts);
+    let acts = t.cmd(13_500, "apierr web", None);
+    let (steps, _) = t.run_plan(13_500, acts);
+    assert_eq!(
+        steps,
+        vec![
+            Step::StopAgent,
+            Step::StopScript,
+            Step::StartScript,
+            Step::StartAgent
+        ],
+        "a restart again, 11.5 s > start_timeout later"
+    );
+}
+
+#[test]
+fn a_silent_agent_is_a_failure_after_three_intervals() {
+    let mut t = running("");
+    t.cmd(1500, "apiok web", None);
+    let acts = t.at(4400, Input::Tick);
+    assert!(acts.is_empty() || !acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
+    assert!(t.e.next_wakeup().is_some_and(|w| w <= 1500 + 3000 + 1));
+    let acts = t.at(4501, Input::Tick);
+    let (steps, all) = t.run_plan(4501, acts);
+    assert_eq!(steps, vec![Step::StopAgent, Step::StopScript]);
+    assert!(all
+        .iter()
+        .any(|a| matches!(a, Action::Log { text, .. } if text.contains("agent silent for 3.0s"))));
+    assert_eq!(t.state(), "ERRORACT");
+}
+
+#[test]
+fn an_agent_that_exits_is_a_failure_unless_it_closed_first() {
+    let mut t = running("");
+    let acts = t.at(
+        1500,
+        Input::AgentExited {
+            service: "web".into(),
+            agent: 1,
+            how: "exit status 1".into(),
+        },
+    );
+    t.run_plan(1500, acts);
+    assert_eq!(t.state(), "ERRORACT");
+
+    let mut t = running("");
+    t.cmd(1500, "apiclose web", Some("c"));
+    let acts = t.at(
+        1600,
+        Input::AgentExited {
+            service: "web".into(),
+            agent: 1,
+            how: "exit status 0".into(),
+        },
+    );
+    assert!(!acts.iter().any(|a| matches!(a, Action::Run { .. })));
+    assert_eq!(t.state(), "ACTIVEACT");
+    // A stale agent's exit changes nothing.
+    let acts = t.at(
+        1700,
+        Input::AgentExited {
+            service: "web".into(),
+            agent: 99,
+            how: "x".into(),
+        },
+    );
+    assert!(!acts.iter().any(|a| matches!(a, Action::Run { .. })));
+}
+
+#[test]
+fn a_start_script_that_fails_or_times_out_leads_to_error_and_a_failed_reply() {
+    let mut t = T::new(&svc(""));
+    t.cmd(0, "service bringin web", Some("r"));
+    let acts = t.at(1000, Input::Tick);
+    let task = acts
+        .iter()
+        .find_map(|a| match a {
+            Action::Run {
+                task,
+                step: Step::StartScript,
+                timeout,
+                ..
+            } => {
+                assert_eq!(*timeout, 10_000);
+                Some(*task)
+            }
+            _ => None,
+        })
+        .unwrap();
+    let acts = t.at(
+        11_000,
+        Input::TaskDone {
+            task,
+            result: Err("did not finish in time".into()),
+        },
+    );
+    let (steps, all) = t.run_plan(11_000, acts);
+    assert_eq!(
+        steps,
+        vec![Step::StopScript],
+        "no agent ran, no address was added"
+    );
+    let r = replies(&all);
+    assert!(
+        matches!(&r[0].1, Status::Err(m) if m.contains("ERRORACT") && m.contains("did not finish in time")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_failed_stop_step_is_a_warning_but_a_stuck_volume_is_an_error() {
+    let mut t = running("volume = /dev/a /dev/b /m1\n");
+    let mut acts = t.cmd(2000, "service bringout web", Some("o"));
+    let mut all = Vec::new();
+    for _ in 0..10 {
+        let mut next = Vec::new();
+        for a in &acts {
+            match a {
+                Action::Run { task, step, .. } => next.push(Input::TaskDone {
+                    task: *task,
+                    result: if *step == Step::StopScript || matches!(step, Step::Umount(_)) {
+                        Err("exit status 1".into())
+                    } else {
+                        Ok(())
+                    },
+                }),
+                Action::StopAgent { service, agent } => next.push(Input::AgentExited {
+                    service: service.clone(),
+                    agent: *agent,
+                    how: "TERM".into(),
+                }),
+                _ => {}
+            }
+        }
+        all.extend(acts);
+        acts = next.into_iter().flat_map(|i| t.at(2000, i)).collect();
+    }
+    assert!(all.iter().any(|a| matches!(a, Action::Log { level: Level::Warning, text } if text.contains("stop script web.stop failed"))));
+    assert!(all.iter().any(|a| matches!(a, Action::Log { level: Level::Error, text } if text.contains("unmount /m1 failed"))));
+    assert_eq!(t.state(), "ERRORACT");
+}
+
+#[test]
+fn shutdown_stops_everything_then_exits_and_quit_touches_nothing() {
+    let mut t = running("");
+    let acts = t.cmd(2000, "stop", Some("s"));
+    let (steps, all) = t.run_plan(2000, acts);
+    assert_eq!(steps, vec![Step::StopAgent, Step::StopScript]);
+    assert!(all.contains(&Action::Exit));
+    assert!(replies(&all).contains(&ok("s", 2000)));
+    assert!(t.e.has_exited());
+
+    let mut t = running("");
+    let acts = t.at(
+        2000,
+        Input::Shutdown {
+            touch_resources: false,
+        },
+    );
+    assert!(acts.contains(&Action::Exit));
+    assert!(!acts
+        .iter()
+        .any(|a| matches!(a, Action::Run { .. } | Action::StopAgent { .. })));
+}
+
+#[test]
+fn a_restarted_engine_adopts_what_runs_and_cleans_up_what_was_half_done() {
+    let t = running("");
+    let saved = t.e.persisted();
+    assert_eq!(saved.services[0].agent_pid, Some(101));
+    let text = svc("");
+    let cfg = config::parse("t", &text).unwrap();
+    let mut e = Engine::new("alpha", cfg.clone(), text.clone(), Some(saved.clone()), 0);
+    let acts = e.handle(0, Input::Tick);
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::WatchAgent {
+            pid: 101,
+            token: 1,
+            ..
+        }
+    )));
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Run { .. })),
+        "nothing restarted"
+    );
+    assert_eq!(e.state_word("web"), "ACTIVEACT");
+    let acts = e.handle(2000, Input::Tick);
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::Run { .. } | Action::StopAgent { .. })),
+        "the end of the grace period does not stop an adopted service"
+    );
+
+    let mut half = saved.clone();
+    half.services[0].phase = SavedPhase::Transition;
+    let mut e = Engine::new("alpha", cfg.clone(), text.clone(), Some(half), 0);
+    let acts = e.handle(0, Input::Tick);
+    let agent = acts
+        .iter()
+        .find_map(|a| match a {
+            Action::StopAgent { agent, .. } => Some(*agent),
+            _ => None,
+        })
+        .expect("its agent is stopped first");
+    let acts = e.handle(
+        10,
+        Input::AgentExited {
+            service: "web".into(),
+            agent,
+            how: "TERM".into(),
+        },
+    );
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::Run {
+            step: Step::StopScript,
+            ..
+        }
+    )));
+
+    let mut rebooted = saved;
+    rebooted.rebooted = true;
+    let mut e = Engine::new("alpha", cfg, text, Some(rebooted), 0);
+    assert_eq!(
+        e.state_word("web"),
+        "STANDBY",
+        "after a reboot nothing runs, but it stays protected"
+    );
+    let acts = e.handle(1000, Input::Tick);
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::Run {
+            step: Step::StartScript,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn configuration_edits_need_the_peer() {
+    let mut t = running("");
+    let r = replies(&t.cmd(
+        2000,
+        "service create db active_server=beta standby_server=alpha start=a stop=b",
+        Some("x"),
+    ));
+    assert!(
+        matches!(&r[0].1, Status::Err(m) if m.contains("peer beta is not reachable")),
+        "{r:?}"
+    );
+    // A reload that drops a protected service is refused whole.
+    let r = t.at(
+        2000,
+        Input::Reload(Ok((config::parse("t", BASE).unwrap(), BASE.into()))),
+    );
+    assert!(r.iter().any(|a| matches!(a, Action::Log { level: Level::Error, text } if text.contains("keeping the running one"))));
+    assert_eq!(t.state(), "ACTIVEACT");
+}
+
+#[test]
+fn status_lists_nodes_links_and_services() {
+    let t = running("");
+    assert_eq!(t.e.status_text(), "NODE alpha UP local\nNODE beta DOWN\nLINK lan socket ERR\nCONFIG generation=1 UNKNOWN\nSERVICE web USERDEF alpha=ACTIVEACT beta=UNKNOWN\n");
+}
+
+mod two_nodes {
+    use super::super::sim::*;
+    use crate::request::Status;
+
+    fn ok(s: &Sim, n: usize, to: &str) {
+        match s.reply(n, to) {
+            Some(r) if r.status == Status::Ok => {}
+            other => panic!(
+                "reply {to} on {}: {other:?}\n{}",
+                NAMES[n],
+                s.trace.join("\n")
+            ),
+        }
+    }
+
+    fn words(s: &Sim, svc: &str) -> (&'static str, &'static str) {
+        (s.word(ALPHA, svc), s.word(BETA, svc))
+    }
+
+    /// Two nodes, web brought in on alpha and running there.
+    fn cluster(extra: &str) -> Sim {
+        let mut s = Sim::new(&config_text(&service("web", extra)));
+        s.run(100);
+        assert_eq!(s.engines[0].peer_status(), super::super::PeerStatus::Up);
+        s.command(ALPHA, "service bringin web", Some("in"));
+        s.run(100);
+        ok(&s, ALPHA, "in");
+        assert_eq!(words(&s, "web"), ("ACTIVE", "STANDBY"));
+        s
+    }
+
+    #[test]
+    fn bring_in_on_the_standby_starts_it_on_the_active_server() {
+        let mut s = Sim::new(&config_text(&service("web", "")));
+        s.run(100);
+        s.command(BETA, "service bringin web", Some("in"));
+        s.run(100);
+        ok(&s, BETA, "in");
+        assert_eq!(s.running_on("web"), vec!["alpha"]);
+        assert_eq!(words(&s, "web"), ("ACTIVE", "STANDBY"));
+        s.command(BETA, "service bringout web", Some("out"));
+        s.run(100);
+        ok(&s, BETA, "out");
+        assert_eq!(words(&s, "web"), ("OUTACT", "OUTSTB"));
+        assert!(s.running_on("web").is_empty());
+    }
+
+    #[test]
+    fn planned_moves_stop_first_then_start_and_swap_roles() {
+        let mut s = cluster("");
+        s.command(ALPHA, "service failover web", Some("fo"));
+        s.run(100);
+        ok(&s, ALPHA, "fo");
+        assert_eq!(s.running_on("web"), vec!["beta"]);
+        assert_eq!(words(&s, "web"), ("STANDBY", "ACTIVE"));
+        // The stop on alpha ended before the start on beta began (the invariant checked every
+        // tick says never both; the trace says the order).
+        let stop = s
+            .trace
+            .iter()
+            .position(|l| l.contains("alpha web StopScript"))
+            .unwrap();
+        let start = s
+            .trace
+            .iter()
+            .position(|l| l.contains("beta web StartScript"))
+            .unwrap();
+        assert!(stop < start);
+        s.command(ALPHA, "service takeover web", Some("to"));
+        s.run(100);
+        ok(&s, ALPHA, "to");
+        assert_eq!(words(&s, "web"), ("ACTIVE", "STANDBY"));
+        // Refusals say why.
+        s.command(BETA, "service failover web", Some("bad"));
+        assert!(
+            matches!(s.reply(BETA, "bad").map(|r| r.status), Some(Status::Err(m)) if m.contains("does not run here (STANDBY)"))
+        );
+    }
+
+    #[test]
+    fn a_crashed_node_is_replaced_and_without_switchback_the_roles_stay_swapped() {
+        let mut s = cluster("");
+        s.crash(ALPHA);
+        s.run(400);
+        assert_eq!(s.running_on("web"), vec!["beta"]);
+        assert_eq!(s.word(BETA, "web"), "ACTIVEACT");
+        assert!(s.log(BETA).iter().any(|l| l.contains("peer alpha is down")));
+        s.boot(ALPHA);
+        s.run(1500);
+        assert_eq!(s.running_on("web"), vec!["beta"], "no switchback");
+        assert_eq!(words(&s, "web"), ("STANDBY", "ACTIVE"));
+    }
+
+    #[test]
+    fn with_switchback_the_service_returns_to_its_active_server() {
+        let mut s = cluster("switchback = yes\n");
+        s.crash(ALPHA);
+        s.run(400);
+        assert_eq!(s.word(BETA, "web"), "ACTIVEACT");
+        s.boot(ALPHA);
+        s.run(1500);
+        assert_eq!(s.running_on("web"), vec!["alpha"]);
+        assert_eq!(words(&s, "web"), ("ACTIVE", "STANDBY"));
+    }
+
+    #[test]
+    fn a_failed_service_goes_to_the_peer_and_comes_back_by_hand() {
+        let mut s = cluster("restart_times = 1\n");
+        s.sick.push((ALPHA, "web".into()));
+        s.run(1000);
+        assert_eq!(s.running_on("web"), vec!["beta"]);
+        assert_eq!(words(&s, "web"), ("ERRORACT", "ACTIVEACT"));
+        assert_eq!(
+            s.steps(ALPHA)
+                .iter()
+                .filter(|(_, st)| *st == super::super::Step::StartScript)
+                .count(),
+            2,
+            "one local restart first"
+        );
+        s.sick.clear();
+        s.command(ALPHA, "service bringin web", Some("in"));
+        s.run(200);
+        ok(&s, ALPHA, "in");
+        assert_eq!(words(&s, "web"), ("STANDBY", "ACTIVE"));
+        s.command(ALPHA, "service takeover web", Some("to"));
+        s.run(200);
+        ok(&s, ALPHA, "to");
+        assert_eq!(words(&s, "web"), ("ACTIVE", "STANDBY"));
+    }
+
+    #[test]
+    fn services_of_a_group_move_together() {
+        let text = config_text(
+            &(service("web", "groupid = g\n")
+                + &service("db", "groupid = g\n")
+                + &service("solo", "")),
+        );
+        let mut s = Sim::new(&text);
+        s.run(100);
+        for svc in ["web", "db", "solo"] {
+            s.command(ALPHA, &format!("service bringin {svc}"), None);
+        }
+        s.run(200);
+        assert_eq!(
+            (s.running_on("web"), s.running_on("db")),
+            (vec!["alpha"], vec!["alpha"])
+        );
+        s.command(ALPHA, "service failover web", Some("fo"));
+        s.run(200);
+        ok(&s, ALPHA, "fo");
+        assert_eq!(
+            (
+                s.running_on("web"),
+                s.running_on("db"),
+                s.running_on("solo")
+            ),
+            (vec!["beta"], vec!["beta"], vec!["alpha"])
+        );
+        s.sick.push((BETA, "db".into()));
+        s.run(1000);
+        assert_eq!(
+            (s.running_on("web"), s.running_on("db")),
+            (vec!["alpha"], vec!["alpha"]),
+            "db failed on beta: the whole group moves"
+        );
+        assert_eq!(s.word(BETA, "db"), "ERRORACT");
+        assert_eq!(s.word(BETA, "web"), "STANDBY");
+    }
+
+    #[test]
+    fn configuration_changes_reach_the_peer() {
+        let mut s = Sim::new(&config_text(""));
+        s.run(100);
+        s.command(
+            BETA,
+            "service create db active_server=beta standby_server=alpha start=a stop=b",
+            Some("c"),
+        );
+        s.run(100);
+        ok(&s, BETA, "c");
+        assert!(
+            s.engines[ALPHA].config().service("db").is_some(),
+            "alpha took beta's newer configuration"
+        );
+        assert!(s.engines[ALPHA]
+            .status_text()
+            .contains("CONFIG generation=2 SAME"));
+        assert_eq!(words(&s, "db"), ("OUTSTB", "OUTACT"));
+        s.command(ALPHA, "service remove db", Some("r"));
+        s.run(100);
+        ok(&s, ALPHA, "r");
+        assert!(s.engines[BETA].config().service("db").is_none());
+    }
+}
