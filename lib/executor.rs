@@ -134,6 +134,21 @@ impl Hasvrd {
             },
             Err(_) => None,
         };
+        let saved = saved.map(|mut p| {
+            // A service is adopted only with evidence that it still runs: its agent. If the
+            // agent died with the previous hasvrd, the whole node went down (a crash without
+            // reboot): clean up and decide again rather than claim it runs.
+            for s in p.services.iter_mut().filter(|s| s.phase == state::SavedPhase::Running && !p.rebooted) {
+                if let Some(pid) = s.agent_pid {
+                    if !files::process_alive(pid, s.agent_token) {
+                        log.warning(&format!("service {}: its agent (pid {pid}) died with the previous hasvrd; stopping what may be left of it instead of adopting it", s.name));
+                        s.phase = state::SavedPhase::Transition;
+                        s.agent_pid = None;
+                    }
+                }
+            }
+            p
+        });
         let clock = Clock::new();
         let adopted = saved.as_ref().is_some_and(|s| {
             !s.rebooted

@@ -29,10 +29,25 @@ pub const API_TOOLS: [&str; 5] = [
     "APICMD.x",
 ];
 
-/// A two-node cluster's configuration with one socket link, as seen from `alpha`.
-pub fn base_config() -> String {
-    "[privnet lan]\ntype = socket\nhost1 = alpha\nhost2 = beta\nip1 = 127.0.0.1\nip2 = 127.0.0.2\nport = 3999\ninterval = 100ms\nmaxmiss = 3\n".to_string()
+/// A UDP port of this test run's own, so tests in parallel never hear each other.
+pub fn unique_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    20_000
+        + (std::process::id() % 400) as u16 * 100
+        + NEXT.fetch_add(1, Ordering::SeqCst) as u16 % 100
 }
+
+/// A two-node cluster's configuration with one socket link on loopback
+/// (alpha 127.0.0.1, beta 127.0.0.2), 100 ms heartbeats.
+pub fn base_config() -> String {
+    format!(
+        "[privnet lan]\ntype = socket\nhost1 = alpha\nhost2 = beta\nip1 = 127.0.0.1\nip2 = 127.0.0.2\nport = {}\ninterval = 100ms\nmaxmiss = 3\n",
+        unique_port()
+    )
+}
+
+/// The key both nodes of a test share.
+pub const AUTHKEY: &str = "0123456789abcdef0123456789abcdef\n";
 
 /// A service section with the test scripts.
 pub fn service(name: &str, agent: Option<&str>, extra: &str) -> String {
@@ -138,6 +153,9 @@ impl Node {
         node.write_script("svc.start", START);
         node.write_script("svc.stop", STOP);
         node.write_config(config);
+        let key = node.path("etc/authkey");
+        fs::write(&key, AUTHKEY).unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
         node
     }
 
@@ -340,6 +358,67 @@ impl Drop for Node {
         }
         if !std::thread::panicking() {
             let _ = fs::remove_dir_all(&self.home);
+        }
+    }
+}
+
+/// Two nodes on loopback, alpha and beta, with one configuration.
+pub struct Cluster {
+    pub alpha: Node,
+    pub beta: Node,
+}
+
+impl Cluster {
+    pub fn new(config: &str) -> Cluster {
+        Cluster {
+            alpha: Node::new("alpha", config),
+            beta: Node::new("beta", config),
+        }
+    }
+
+    pub fn start(&self) {
+        self.alpha.start();
+        self.beta.start();
+        for n in [&self.alpha, &self.beta] {
+            n.wait_for("the peer to be up", Duration::from_secs(10), || {
+                n.haadm(&["status"])
+                    .stdout
+                    .contains("UP\nLINK lan socket OK")
+            });
+        }
+    }
+
+    pub fn words(&self, svc: &str) -> (String, String) {
+        (self.alpha.state(svc), self.beta.state(svc))
+    }
+
+    pub fn wait_words(&self, svc: &str, a: &str, b: &str, limit: Duration) {
+        let start = Instant::now();
+        let mut last = (String::new(), String::new());
+        while start.elapsed() < limit {
+            last = self.words(svc);
+            if last.0 == a && last.1 == b {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "service {svc}: wanted alpha={a} beta={b}, still alpha={} beta={} after {limit:?}",
+            last.0, last.1
+        );
+    }
+
+    /// Kills every process of a node at once, as a crash would.
+    pub fn crash(node: &Node) {
+        for _ in 0..10 {
+            let pids = node.processes();
+            if pids.is_empty() {
+                break;
+            }
+            for p in pids {
+                Node::kill9(p);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

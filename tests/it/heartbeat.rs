@@ -1,0 +1,202 @@
+//! Two real nodes on loopback (alpha 127.0.0.1, beta 127.0.0.2), heartbeats over UDP, no
+//! root needed. Not tested here: floating addresses and clients (see the namespace cluster
+//! tests), serial links.
+
+use crate::harness::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+fn web() -> String {
+    base_config() + &service("web", Some("ha_ag_tmp.sh"), "")
+}
+
+#[test]
+fn two_nodes_see_each_other_and_move_a_service_both_ways() {
+    let c = Cluster::new(&web());
+    for n in [&c.alpha, &c.beta] {
+        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
+    }
+    c.start();
+    let status = c.alpha.ok(&["status"]);
+    assert!(
+        status.starts_with("NODE alpha UP local\nNODE beta UP\nLINK lan socket OK"),
+        "{status}"
+    );
+    assert!(status.contains("CONFIG generation=1 SAME"), "{status}");
+    c.beta.ok(&["service", "bringin", "web"]);
+    assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
+    assert_eq!(c.alpha.events(), vec!["start web"]);
+    assert!(c.beta.events().is_empty());
+    assert!(c
+        .alpha
+        .ok(&["status"])
+        .contains("SERVICE web USERDEF alpha=ACTIVE beta=STANDBY"));
+    assert_eq!(c.alpha.ok(&["privnet", "state", "lan"]), "OK\n");
+
+    c.alpha.ok(&["service", "failover", "web"]);
+    assert_eq!(c.words("web"), ("STANDBY".into(), "ACTIVE".into()));
+    assert_eq!(c.alpha.events(), vec!["start web", "stop web"]);
+    assert_eq!(c.beta.events(), vec!["start web"]);
+    c.alpha.ok(&["service", "takeover", "web"]);
+    assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
+    assert_eq!(c.beta.events(), vec!["start web", "stop web"]);
+    c.beta.ok(&["service", "bringout", "web"]);
+    assert_eq!(c.words("web"), ("OUTACT".into(), "OUTSTB".into()));
+    assert_eq!(c.alpha.events().last().unwrap(), "stop web");
+}
+
+#[test]
+fn a_crashed_node_is_taken_over_and_roles_stay_swapped_without_switchback() {
+    let c = Cluster::new(&web());
+    for n in [&c.alpha, &c.beta] {
+        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
+    }
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    Cluster::crash(&c.alpha);
+    c.beta.wait_state("web", "ACTIVEACT", T);
+    assert!(
+        c.beta.log().contains("ERROR peer alpha is down"),
+        "{}",
+        c.beta.log()
+    );
+    assert!(c
+        .beta
+        .ok(&["status"])
+        .contains("NODE alpha DOWN\nLINK lan socket ERR"));
+    // alpha comes back (its services died with it; the state file says it ran web).
+    c.alpha.start();
+    c.wait_words("web", "STANDBY", "ACTIVE", T);
+}
+
+#[test]
+fn configuration_changes_reach_the_peer_and_need_it() {
+    let c = Cluster::new(&base_config());
+    c.start();
+    c.beta.ok(&[
+        "service",
+        "create",
+        "db",
+        "type=oracle",
+        "active_server=beta",
+        "standby_server=alpha",
+        "start=svc.start",
+        "stop=svc.stop",
+        "sid=ORCL",
+    ]);
+    c.alpha.wait_for("the new service on alpha", T, || {
+        c.alpha.haadm(&["service", "state", "db"]).stdout == "OUTSTB\n"
+    });
+    let conf = std::fs::read_to_string(c.alpha.path("etc/sureha.conf")).unwrap();
+    assert!(
+        conf.contains("[service db]\ntype = oracle\nactive_server = beta\n"),
+        "{conf}"
+    );
+    assert!(
+        c.alpha
+            .log()
+            .contains("configuration: generation 2 received from beta"),
+        "{}",
+        c.alpha.log()
+    );
+    let review = c.alpha.ok(&["service", "review", "db"]);
+    assert!(review.contains("sid = ORCL"), "{review}");
+    let r = c.alpha.haadm(&[
+        "service",
+        "create",
+        "db2",
+        "active_server=alpha",
+        "check_interval=5ms",
+        "start=a",
+        "stop=b",
+        "standby_server=beta",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("check_interval: 5ms is out of range 100ms–120s"),
+        "{r:?}"
+    );
+    c.alpha.ok(&["service", "remove", "db"]);
+    c.beta.wait_for("the removal on beta", T, || {
+        c.beta.haadm(&["service", "state", "db"]).code == 1
+    });
+    // With the peer gone, changes are refused.
+    Cluster::crash(&c.beta);
+    c.alpha.wait_for("beta down", T, || {
+        c.alpha.ok(&["status"]).contains("NODE beta DOWN")
+    });
+    let r = c.alpha.haadm(&[
+        "service",
+        "create",
+        "x",
+        "active_server=alpha",
+        "standby_server=beta",
+        "start=a",
+        "stop=b",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("peer beta is not reachable"), "{r:?}");
+}
+
+#[test]
+fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted() {
+    use sureha::frame::{seal, Beat, Message};
+    let cfg = web();
+    let port: u16 = cfg
+        .lines()
+        .find_map(|l| l.strip_prefix("port = "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let c = Cluster::new(&cfg);
+    for n in [&c.alpha, &c.beta] {
+        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
+    }
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    // Frames "from alpha" (127.0.0.1) to beta, each saying alpha has stopped everything.
+    let lie = Message::Beat(Beat {
+        sender: "alpha".into(),
+        generation: 99,
+        digest: 0,
+        services: vec![],
+    })
+    .encode();
+    let key = AUTHKEY.trim().as_bytes();
+    let good_boot = u64::MAX / 2;
+    let mut flipped = seal(Some(key), good_boot, 1, &lie);
+    flipped[30] ^= 0x10;
+    let frames: Vec<(&str, Vec<u8>)> = vec![
+        ("malformed", b"hello, I am alpha".to_vec()),
+        ("tag", seal(Some(b"wrong key"), good_boot, 1, &lie)),
+        ("unsigned", seal(None, good_boot, 1, &lie)),
+        ("crc", flipped),
+        ("replay", seal(Some(key), 1, 1, &lie)),
+    ];
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (_, f) in &frames {
+        for _ in 0..3 {
+            sock.send_to(f, ("127.0.0.2", port)).unwrap();
+        }
+    }
+    c.beta.wait_for("the counters", T, || {
+        let s = c.beta.ok(&["status"]);
+        ["crc=3", "tag=3", "unsigned=3", "replay=3", "malformed=3"]
+            .iter()
+            .all(|k| s.contains(k))
+    });
+    assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
+    assert!(
+        c.beta.ok(&["status"]).contains("CONFIG generation=1 SAME"),
+        "the lie of generation 99 was not believed"
+    );
+    assert!(
+        c.beta
+            .log()
+            .contains("WARNING link lan: dropped bad frames"),
+        "{}",
+        c.beta.log()
+    );
+}
