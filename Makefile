@@ -12,7 +12,7 @@ PROGRAMS = hamond hasvrd haadm haapi
 API_TOOLS = APIOPEN.x APIOK.x APIERROR.x APICLOSE.x APICMD.x
 AGENTS = agents/ha_ag_tmp.sh agents/ha_ag_tmp.c
 
-.PHONY: all build install test bench clean
+.PHONY: all build install test bench demo sim clean
 
 all: build
 
@@ -44,6 +44,13 @@ test:
 
 bench: build
 	bash bench/footprint.sh
+	$(CARGO) test -q --release --test it bench_ -- --ignored --nocapture --test-threads=1
+
+# Two nodes and a client in network namespaces, a crash and a failover, narrated (root).
+demo:
+	@test "$$(id -u)" = 0 || { echo "make demo needs root (network namespaces)"; exit 1; }
+	@command -v socat >/dev/null || { echo "make demo needs socat (apt-get install socat)"; exit 1; }
+	$(CARGO) test -q --release --test it demo -- --ignored --nocapture --test-threads=1
 
 clean:
 	$(CARGO) clean

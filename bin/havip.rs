@@ -36,10 +36,14 @@ fn run(args: &[String]) -> Result<()> {
             Ok(())
         }
         "announce" => {
+            use sureha::vip::Backend;
             for _ in 0..3 {
                 std::thread::sleep(Duration::from_millis(300));
                 for &a in &addrs {
-                    let _ = sureha::vip::Backend::announce(&b, &nics[0], a);
+                    // Released meanwhile (a quick move back): announcing it would steal it.
+                    if b.has(&nics[0], a) {
+                        let _ = b.announce(&nics[0], a);
+                    }
                 }
             }
             Ok(())

@@ -37,10 +37,16 @@ pub fn unix_seconds() -> i64 {
         .unwrap_or(0)
 }
 
-/// Local time as `YYYY-MM-DD HH:MM:SS`.
+/// Local time as `YYYY-MM-DD HH:MM:SS.mmm` (milliseconds: failovers are that quick).
 pub fn local_timestamp() -> String {
-    let (y, mo, d, h, mi, s) = crate::sys::localtime(unix_seconds());
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let (y, mo, d, h, mi, s) = crate::sys::localtime(now.as_secs() as i64);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{:03}",
+        now.subsec_millis()
+    )
 }
 
 /// A duration for people: `250ms`, `3s`, `1.5s`.

@@ -1,5 +1,5 @@
 //! The log, `$HAHOME/etc/sureha.log`: one line an event,
-//! `YYYY-MM-DD HH:MM:SS NODE PROGRAM LEVEL subject: what happened; what SureHA did`.
+//! `YYYY-MM-DD HH:MM:SS.mmm NODE PROGRAM LEVEL subject: what happened; what SureHA did`.
 //! Each line is one `write` on an `O_APPEND` descriptor, so daemons never interleave.
 
 use std::fmt;

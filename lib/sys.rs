@@ -505,3 +505,12 @@ pub fn send_gratuitous_arp(
         "gratuitous ARP is implemented for Linux only",
     ))
 }
+
+/// Moves the calling thread into the network namespace at `path` (`/run/netns/NAME`).
+/// Sockets it creates afterwards live there; other threads are unaffected (Linux).
+#[cfg(target_os = "linux")]
+pub fn enter_netns(path: &Path) -> io::Result<()> {
+    let f = open(path, libc::O_RDONLY)?;
+    // SAFETY: setns on a namespace descriptor we own; affects only this thread.
+    check(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }).map(|_| ())
+}

@@ -77,10 +77,17 @@ impl Backend for LinuxIp {
             .unwrap_or(false)
     }
     fn add(&self, nic: &str, a: Address) -> Result<()> {
-        ip(&["addr", "add", &format!("{}/{}", a.ip, a.prefix), "dev", nic]).map(|_| ())
+        match ip(&["addr", "add", &format!("{}/{}", a.ip, a.prefix), "dev", nic]) {
+            // Already there (a restart, an adopted service): done.
+            Err(e) if e.message.contains("File exists") => Ok(()),
+            r => r.map(|_| ()),
+        }
     }
     fn del(&self, nic: &str, a: Address) -> Result<()> {
-        ip(&["addr", "del", &format!("{}/{}", a.ip, a.prefix), "dev", nic]).map(|_| ())
+        match ip(&["addr", "del", &format!("{}/{}", a.ip, a.prefix), "dev", nic]) {
+            Err(e) if e.message.contains("Cannot assign requested address") => Ok(()),
+            r => r.map(|_| ()),
+        }
     }
     fn announce(&self, nic: &str, a: Address) -> Result<()> {
         let mac = sysfs(nic, "address").unwrap_or_default();
@@ -103,15 +110,13 @@ pub fn add(b: &dyn Backend, addrs: &[Address], nics: &[String]) -> Result<String
         .find(|n| b.nic_healthy(n))
         .ok_or_else(|| Error::failed(format!("no healthy NIC among {}", nics.join(" "))))?;
     for &a in addrs {
-        // Already here (a restart, or an adopted service): fine; elsewhere on our list: move it.
+        // On another NIC of our list (a local NIC failover): move it.
         for other in nics.iter().filter(|n| *n != nic) {
             if b.has(other, a) {
                 b.del(other, a)?;
             }
         }
-        if !b.has(nic, a) {
-            b.add(nic, a)?;
-        }
+        b.add(nic, a)?;
         b.announce(nic, a)?;
     }
     Ok(nic.clone())
@@ -121,9 +126,7 @@ pub fn add(b: &dyn Backend, addrs: &[Address], nics: &[String]) -> Result<String
 pub fn del(b: &dyn Backend, addrs: &[Address], nics: &[String]) -> Result<()> {
     for &a in addrs {
         for nic in nics {
-            if b.has(nic, a) {
-                b.del(nic, a)?;
-            }
+            b.del(nic, a)?;
         }
     }
     Ok(())
@@ -154,7 +157,9 @@ mod tests {
             self.on.borrow().contains(&(nic.to_string(), a.ip))
         }
         fn add(&self, nic: &str, a: Address) -> Result<()> {
-            self.on.borrow_mut().push((nic.into(), a.ip));
+            if !self.has(nic, a) {
+                self.on.borrow_mut().push((nic.into(), a.ip));
+            }
             Ok(())
         }
         fn del(&self, nic: &str, a: Address) -> Result<()> {

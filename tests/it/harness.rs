@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-pub const PROGRAMS: [(&str, &str); 4] = [
+pub const PROGRAMS: [(&str, &str); 6] = [
     ("hamond", env!("CARGO_BIN_EXE_hamond")),
     ("hasvrd", env!("CARGO_BIN_EXE_hasvrd")),
     ("haadm", env!("CARGO_BIN_EXE_haadm")),
     ("haapi", env!("CARGO_BIN_EXE_haapi")),
+    ("havip", env!("CARGO_BIN_EXE_havip")),
+    ("hahb-sock", env!("CARGO_BIN_EXE_hahb-sock")),
 ];
 pub const API_TOOLS: [&str; 5] = [
     "APIOPEN.x",
@@ -94,6 +96,8 @@ impl std::fmt::Debug for Ran {
 pub struct Node {
     pub name: String,
     pub home: PathBuf,
+    /// The network namespace its programs run in, if any.
+    pub netns: Option<String>,
 }
 
 fn target_dir() -> PathBuf {
@@ -146,9 +150,13 @@ impl Node {
             home.join("bin/ha_ag_tmp.c"),
         )
         .unwrap();
+        for f in ["demo-web.start", "demo-web.stop", "demo-web.agent"] {
+            fs::copy(repo().join("agents").join(f), home.join("bin").join(f)).unwrap();
+        }
         let node = Node {
             name: name.to_string(),
             home,
+            netns: None,
         };
         node.write_script("svc.start", START);
         node.write_script("svc.stop", STOP);
@@ -192,7 +200,15 @@ impl Node {
     }
 
     pub fn cmd(&self, program: &str) -> Command {
-        let mut c = Command::new(self.path("bin").join(program));
+        let mut c = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns])
+                    .arg(self.path("bin").join(program));
+                c
+            }
+            None => Command::new(self.path("bin").join(program)),
+        };
         c.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("HAHOME", &self.home)
@@ -419,6 +435,358 @@ impl Cluster {
                 Node::kill9(p);
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The namespace topology of DESIGN §8: nodes alpha and beta and a client, on a public
+/// bridge (192.0.2.0/24) in a namespace of its own, and one direct private link
+/// (198.51.100.0/24) between the nodes. Nothing routes out. Removed on drop.
+pub struct Topology {
+    prefix: String,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("iproute2 (ip) must be installed");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub const VIP: &str = "192.0.2.100";
+
+impl Topology {
+    pub fn new() -> Topology {
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let root = status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+        assert!(
+            root,
+            "this cluster test needs root (network namespaces); CI runs as root"
+        );
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let t = Topology {
+            prefix: format!("sh{}x{n}", std::process::id() % 100_000),
+        };
+        for ns in ["a", "b", "c", "r"] {
+            ip(&["netns", "add", &t.ns(ns)]);
+            ip(&["-n", &t.ns(ns), "link", "set", "lo", "up"]);
+        }
+        let r = t.ns("r");
+        ip(&["-n", &r, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &r, "link", "set", "br0", "up"]);
+        for (ns, port, addr) in [
+            ("a", "pa", "192.0.2.1/24"),
+            ("b", "pb", "192.0.2.2/24"),
+            ("c", "pc", "192.0.2.10/24"),
+        ] {
+            ip(&[
+                "link",
+                "add",
+                "eth0",
+                "netns",
+                &t.ns(ns),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                port,
+                "netns",
+                &r,
+            ]);
+            ip(&["-n", &r, "link", "set", port, "master", "br0", "up"]);
+            ip(&["-n", &t.ns(ns), "link", "set", "eth0", "up"]);
+            ip(&["-n", &t.ns(ns), "addr", "add", addr, "dev", "eth0"]);
+        }
+        ip(&[
+            "link",
+            "add",
+            "priv0",
+            "netns",
+            &t.ns("a"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "priv0",
+            "netns",
+            &t.ns("b"),
+        ]);
+        for (ns, addr) in [("a", "198.51.100.1/24"), ("b", "198.51.100.2/24")] {
+            ip(&["-n", &t.ns(ns), "link", "set", "priv0", "up"]);
+            ip(&["-n", &t.ns(ns), "addr", "add", addr, "dev", "priv0"]);
+        }
+        t
+    }
+
+    /// The namespace of "a" (alpha), "b" (beta), "c" (client) or "r" (the bridge).
+    pub fn ns(&self, which: &str) -> String {
+        format!("{}{which}", self.prefix)
+    }
+
+    pub fn node_ns(&self, node: &str) -> String {
+        self.ns(if node == "alpha" { "a" } else { "b" })
+    }
+
+    pub fn set_link(&self, node: &str, dev: &str, up: bool) {
+        ip(&[
+            "-n",
+            &self.node_ns(node),
+            "link",
+            "set",
+            dev,
+            if up { "up" } else { "down" },
+        ]);
+    }
+
+    /// Whether the floating address is on the node's eth0.
+    pub fn has_vip(&self, node: &str) -> bool {
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &self.node_ns(node),
+                "-o",
+                "-4",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in ["a", "b", "c", "r"] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(ns)])
+                .output();
+        }
+    }
+}
+
+/// The service of the cluster tests: demo-web on the floating address 192.0.2.100.
+pub fn web_service(extra: &str) -> String {
+    format!("\n[service web]\ntype = WWW\nactive_server = alpha\nstandby_server = beta\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\nstart = demo-web.start\nstop = demo-web.stop\nagent = demo-web.agent\ncheck_interval = 1s\nstart_timeout = 10s\n{extra}")
+}
+
+/// The cluster configuration over the private link, with `interval` heartbeats.
+pub fn ns_config(interval: &str, services: &str) -> String {
+    format!("[privnet priv]\ntype = socket\nhost1 = alpha\nhost2 = beta\nip1 = 198.51.100.1\nip2 = 198.51.100.2\nport = 3000\ninterval = {interval}\nmaxmiss = 3\n{services}")
+}
+
+/// Two nodes in their namespaces. Fields drop in order: nodes (processes) before the
+/// topology (namespaces).
+pub struct NsCluster {
+    pub alpha: Node,
+    pub beta: Node,
+    pub topo: Topology,
+}
+
+impl NsCluster {
+    pub fn new(config: &str) -> NsCluster {
+        let topo = Topology::new();
+        let mut alpha = Node::new("alpha", config);
+        let mut beta = Node::new("beta", config);
+        alpha.netns = Some(topo.ns("a"));
+        beta.netns = Some(topo.ns("b"));
+        NsCluster { alpha, beta, topo }
+    }
+
+    pub fn node(&self, name: &str) -> &Node {
+        if name == "alpha" {
+            &self.alpha
+        } else {
+            &self.beta
+        }
+    }
+
+    pub fn start(&self) {
+        self.alpha.start();
+        self.beta.start();
+        for n in [&self.alpha, &self.beta] {
+            n.wait_for("the peer to be up", Duration::from_secs(10), || {
+                n.haadm(&["status"])
+                    .stdout
+                    .contains("UP\nLINK priv socket OK")
+            });
+        }
+    }
+
+    pub fn words(&self, svc: &str) -> (String, String) {
+        (self.alpha.state(svc), self.beta.state(svc))
+    }
+
+    pub fn wait_words(&self, svc: &str, a: &str, b: &str, limit: Duration) {
+        let start = Instant::now();
+        let mut last = (String::new(), String::new());
+        while start.elapsed() < limit {
+            last = self.words(svc);
+            if last.0 == a && last.1 == b {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "service {svc}: wanted alpha={a} beta={b}, still alpha={} beta={} after {limit:?}",
+            last.0, last.1
+        );
+    }
+
+    /// A crash: every process of the node killed at once, its interfaces down.
+    pub fn crash(&self, name: &str) {
+        Cluster::crash(self.node(name));
+        self.topo.set_link(name, "eth0", false);
+        self.topo.set_link(name, "priv0", false);
+    }
+
+    /// The crashed node's cables back in and SureHA started again.
+    pub fn revive(&self, name: &str) {
+        self.topo.set_link(name, "eth0", true);
+        self.topo.set_link(name, "priv0", true);
+        self.node(name).start();
+    }
+}
+
+/// One answer (or none) of the client's probe.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub at: Instant,
+    pub who: Option<String>,
+    /// What happened: "ok", "connect: ...", "read: ...".
+    pub how: String,
+}
+
+/// A client in its namespace connecting to the floating address every `every`, recording
+/// which node answered. Bounded: it stops on drop or after ten minutes.
+pub struct Probe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    samples: std::sync::Arc<std::sync::Mutex<Vec<Sample>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Probe {
+    pub fn start(client_ns: &str, every: Duration) -> Probe {
+        use std::sync::{atomic::AtomicBool, Arc, Mutex};
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let (s2, st2) = (samples.clone(), stop.clone());
+        let path = PathBuf::from(format!("/run/netns/{client_ns}"));
+        let handle = std::thread::spawn(move || {
+            sureha::sys::enter_netns(&path).expect("cannot enter the client namespace");
+            let addr: std::net::SocketAddr = format!("{VIP}:8080").parse().unwrap();
+            let began = Instant::now();
+            let mut next = Instant::now();
+            while !st2.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600) {
+                let at = Instant::now();
+                let (who, how) =
+                    match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(20)) {
+                        Err(e) => (None, format!("connect: {e}")),
+                        Ok(mut c) => {
+                            use std::io::Read;
+                            let _ = c.set_read_timeout(Some(Duration::from_millis(200)));
+                            let mut s = String::new();
+                            match c.read_to_string(&mut s) {
+                                Ok(_) if !s.trim().is_empty() => {
+                                    (Some(s.trim().to_string()), "ok".to_string())
+                                }
+                                Ok(_) => (None, "read: empty".to_string()),
+                                Err(e) => (None, format!("read: {e}")),
+                            }
+                        }
+                    };
+                s2.lock().unwrap().push(Sample { at, who, how });
+                next += every;
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else {
+                    next = now;
+                }
+            }
+        });
+        Probe {
+            stop,
+            samples,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn samples(&self) -> Vec<Sample> {
+        self.samples.lock().unwrap().clone()
+    }
+
+    /// The last node that answered.
+    pub fn last(&self) -> Option<String> {
+        self.samples().iter().rev().find_map(|s| s.who.clone())
+    }
+
+    pub fn wait_for(&self, who: &str, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.samples().last().and_then(|s| s.who.clone()).as_deref() == Some(who) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "the client was not served by {who} within {limit:?} (last answer: {:?})",
+            self.last()
+        );
+    }
+
+    /// The longest time without an answer between two answers after `since` (the
+    /// client-observed outage), counted from the last answer before `since`.
+    pub fn outage_since(&self, since: Instant) -> Duration {
+        let answered: Vec<Instant> = self
+            .samples()
+            .iter()
+            .filter(|x| x.who.is_some())
+            .map(|x| x.at)
+            .collect();
+        let mut prev = answered
+            .iter()
+            .rev()
+            .find(|&&t| t <= since)
+            .copied()
+            .unwrap_or(since);
+        let mut worst = Duration::ZERO;
+        for &t in answered.iter().filter(|&&t| t > since) {
+            worst = worst.max(t - prev);
+            prev = t;
+        }
+        worst
+    }
+
+    /// Which nodes answered after `since`, each change once.
+    pub fn answered_by(&self, since: Instant) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for s in self.samples().into_iter().filter(|s| s.at >= since) {
+            if let Some(w) = s.who {
+                if v.last() != Some(&w) {
+                    v.push(w);
+                }
+            }
+        }
+        v
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
         }
     }
 }

@@ -4,7 +4,10 @@
 mod harness;
 
 mod api;
+mod bench;
 mod cli;
+mod demo;
+mod failover;
 mod heartbeat;
 mod lifecycle;
 mod supervision;

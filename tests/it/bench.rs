@@ -1,0 +1,101 @@
+//! Timing figures (not tests: machines are shared and noisy). Run by `make bench` with
+//! `--ignored` on a release build; each prints the median of several runs.
+
+use crate::harness::*;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+
+fn runs() -> usize {
+    std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Client-observed outage when the active node crashes, per heartbeat interval.
+#[test]
+#[ignore]
+fn bench_crash_outage() {
+    for interval in ["100ms", "1s"] {
+        let mut outages = Vec::new();
+        for _ in 0..runs() {
+            let c = NsCluster::new(&ns_config(interval, &web_service("")));
+            c.start();
+            let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+            c.alpha.ok(&["service", "bringin", "web"]);
+            probe.wait_for("alpha", T);
+            std::thread::sleep(Duration::from_millis(500));
+            let t0 = Instant::now();
+            c.crash("alpha");
+            probe.wait_for("beta", T);
+            outages.push(probe.outage_since(t0));
+        }
+        println!(
+            "crash of the active node, interval {interval}, maxmiss 3: client outage median {} (runs: {})",
+            ms(median(outages.clone())),
+            outages.iter().map(|d| ms(*d)).collect::<Vec<_>>().join(", ")
+        );
+    }
+}
+
+/// Client-observed outage of a planned FailOver with instant scripts.
+#[test]
+#[ignore]
+fn bench_planned_failover() {
+    let c = NsCluster::new(&ns_config("100ms", &web_service("")));
+    c.start();
+    let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+    c.alpha.ok(&["service", "bringin", "web"]);
+    probe.wait_for("alpha", T);
+    let mut outages = Vec::new();
+    let mut on = "alpha";
+    for _ in 0..runs() {
+        std::thread::sleep(Duration::from_millis(500));
+        let t0 = Instant::now();
+        c.node(on).ok(&["service", "failover", "web"]);
+        on = if on == "alpha" { "beta" } else { "alpha" };
+        probe.wait_for(on, T);
+        std::thread::sleep(Duration::from_millis(200));
+        outages.push(probe.outage_since(t0));
+    }
+    if std::env::var_os("SHOW_LOGS").is_some() {
+        let mut lines: Vec<String> = c
+            .alpha
+            .log()
+            .lines()
+            .chain(c.beta.log().lines())
+            .map(String::from)
+            .collect();
+        lines.sort();
+        println!(
+            "{}",
+            lines
+                .iter()
+                .rev()
+                .take(40)
+                .rev()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    println!(
+        "planned FailOver: client outage median {} (runs: {})",
+        ms(median(outages.clone())),
+        outages
+            .iter()
+            .map(|d| ms(*d))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
