@@ -31,3 +31,4 @@ pub mod paths;
 pub mod request;
 pub mod state;
 pub mod vip;
+pub mod volume;

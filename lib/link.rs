@@ -278,6 +278,299 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
     }
 }
 
+/// The largest frame accepted from a serial stream: a corrupted length must not make the
+/// receiver wait for a minute of bytes at 9600 baud.
+pub const MAX_SERIAL_FRAME: usize = 4096;
+
+/// Finds frames in a byte stream that may carry noise: scans for the magic, checks each
+/// candidate, and on any failure skips one byte and looks again, so it regains sync at the
+/// next frame whatever the line did.
+#[derive(Default)]
+pub struct StreamFramer {
+    buf: Vec<u8>,
+    in_noise: bool,
+}
+
+/// What came out of the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    Frame(Vec<u8>),
+    Bad(Bad),
+}
+
+impl StreamFramer {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes waiting for the rest of a frame.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Gives up on a frame that never completes (a corrupted length): skips a byte.
+    pub fn skip_stalled(&mut self) -> Option<Found> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        self.buf.remove(0);
+        Some(Found::Bad(Bad::Malformed))
+    }
+
+    /// The next frame or bad frame; `None` until more bytes arrive.
+    pub fn next_found(&mut self, key: Option<&[u8]>, guard: &mut ReplayGuard) -> Option<Found> {
+        loop {
+            let start = self
+                .buf
+                .windows(3)
+                .position(|w| w == [b'S', b'H', frame::VERSION]);
+            match start {
+                None => {
+                    // Keep a possible partial magic at the end.
+                    let keep = self.buf.len().min(2);
+                    let drop = self.buf.len() - keep;
+                    if drop > 0 {
+                        self.buf.drain(..drop);
+                        if !self.in_noise {
+                            self.in_noise = true;
+                            return Some(Found::Bad(Bad::Malformed));
+                        }
+                    }
+                    return None;
+                }
+                Some(0) => {}
+                Some(n) => {
+                    self.buf.drain(..n);
+                    if !self.in_noise {
+                        self.in_noise = true;
+                        return Some(Found::Bad(Bad::Malformed));
+                    }
+                }
+            }
+            self.in_noise = false;
+            let len = match frame::frame_len(&self.buf) {
+                Ok(None) => return None,
+                Ok(Some(n)) if n <= MAX_SERIAL_FRAME => n,
+                _ => {
+                    self.buf.remove(0);
+                    self.in_noise = true;
+                    return Some(Found::Bad(Bad::Malformed));
+                }
+            };
+            if self.buf.len() < len {
+                return None;
+            }
+            let candidate: Vec<u8> = self.buf[..len].to_vec();
+            match frame::open(key, &candidate).and_then(|f| guard.accept(f.boot, f.seq)) {
+                Ok(()) => {
+                    self.buf.drain(..len);
+                    return Some(Found::Frame(candidate));
+                }
+                Err(bad) => {
+                    // Maybe a false magic inside noise: look again one byte further.
+                    self.buf.remove(0);
+                    self.in_noise = true;
+                    return Some(Found::Bad(bad));
+                }
+            }
+        }
+    }
+}
+
+/// hahb-serial: the same frames over an RS-232 line (`device1`/`device2`, `baudrate`, raw
+/// mode), found again in the byte stream by `StreamFramer`.
+pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
+    let LinkKind::Rs232 {
+        device1,
+        device2,
+        baudrate,
+    } = &link.kind
+    else {
+        return Err(Error::config(format!(
+            "link {}: not an rs232 link",
+            link.name
+        )));
+    };
+    let device = if home.node == link.host1 {
+        device1
+    } else if home.node == link.host2 {
+        device2
+    } else {
+        return Err(Error::config(format!(
+            "link {}: node {} is neither host1 nor host2",
+            link.name, home.node
+        )));
+    };
+    let mut log = Logger::new(home.log(), &home.node, "hahb-serial");
+    let key = load_key(home)?;
+    let name = &link.name;
+    let stdin = std::io::stdin();
+    sys::set_nonblock(&stdin, true).context("stdin")?;
+    let mut stdout = std::io::stdout().lock();
+    let mut port: Option<serialport::TTYPort> = None;
+    let mut open_error: Option<String> = None;
+    let mut next_open = std::time::Instant::now();
+    let mut records = Records::default();
+    let mut framer = StreamFramer::default();
+    let mut guard = ReplayGuard::default();
+    let mut counters = Counters::default();
+    let mut reported = Counters::default();
+    let mut last_report = std::time::Instant::now();
+    let mut last_rx = std::time::Instant::now();
+    let mut buf = vec![0u8; 8192];
+    // Ten bits a byte on the line.
+    let byte_time = std::time::Duration::from_micros(10_000_000 / *baudrate as u64);
+    loop {
+        if port.is_none() && std::time::Instant::now() >= next_open {
+            match serialport::new(device.as_str(), *baudrate).open_native() {
+                Ok(p) => {
+                    let _ = sys::set_nonblock(&p, true);
+                    log.info(&format!("link {name}: {device} open at {baudrate} baud"));
+                    open_error = None;
+                    port = Some(p);
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    if open_error.as_deref() != Some(msg.as_str()) {
+                        log.warning(&format!(
+                            "link {name}: cannot open {device}: {msg}; retrying every second"
+                        ));
+                        open_error = Some(msg);
+                    }
+                    next_open = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                }
+            }
+        }
+        let mut fds = vec![sys::PollFd {
+            fd: stdin.as_raw_fd(),
+            events: sys::POLLIN,
+            revents: 0,
+        }];
+        if let Some(p) = &port {
+            fds.push(sys::PollFd {
+                fd: p.as_raw_fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        let _ = sys::poll(&mut fds, 200);
+        loop {
+            match sys::read_some(&stdin, &mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => records.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::failed(format!(
+                        "link {name}: reading from hasvrd: {e}"
+                    )))
+                }
+            }
+        }
+        loop {
+            match records.next_record() {
+                Ok(Some((FRAME, f))) => match &port {
+                    Some(p) => {
+                        if !write_all_bounded(
+                            p,
+                            &f,
+                            byte_time * f.len() as u32 * 2 + std::time::Duration::from_millis(200),
+                        ) {
+                            counters.txerr += 1;
+                        }
+                    }
+                    None => counters.txerr += 1,
+                },
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => log.error(&format!("link {name}: from hasvrd: {e}")),
+            }
+        }
+        if let Some(p) = &port {
+            loop {
+                match sys::read_some(p, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        framer.push(&buf[..n]);
+                        last_rx = std::time::Instant::now();
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        log.warning(&format!("link {name}: reading {device}: {e}; reopening"));
+                        port = None;
+                        next_open = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                        break;
+                    }
+                }
+            }
+        }
+        // A frame that stops half-way (a corrupted length) is given up after twice its time.
+        if framer.pending() > 0
+            && last_rx.elapsed()
+                > byte_time * MAX_SERIAL_FRAME as u32 * 2 + std::time::Duration::from_millis(500)
+        {
+            if let Some(Found::Bad(b)) = framer.skip_stalled() {
+                counters.count(b);
+            }
+            last_rx = std::time::Instant::now();
+        }
+        while let Some(found) = framer.next_found(key.as_deref(), &mut guard) {
+            match found {
+                Found::Frame(f) => {
+                    counters.rx += 1;
+                    stdout
+                        .write_all(&record(FRAME, &f))
+                        .and_then(|_| stdout.flush())
+                        .map_err(|e| {
+                            Error::failed(format!("link {name}: writing to hasvrd: {e}"))
+                        })?;
+                }
+                Found::Bad(b) => counters.count(b),
+            }
+        }
+        if counters != reported && last_report.elapsed() >= std::time::Duration::from_millis(500) {
+            stdout
+                .write_all(&record(STATS, counters.line().as_bytes()))
+                .and_then(|_| stdout.flush())
+                .map_err(|e| Error::failed(format!("link {name}: writing to hasvrd: {e}")))?;
+            if counters.bad.values().sum::<u64>() > reported.bad.values().sum::<u64>() {
+                log.warning(&format!(
+                    "link {name}: dropped bad frames: {}",
+                    counters.line()
+                ));
+            }
+            reported = counters.clone();
+            last_report = std::time::Instant::now();
+        }
+    }
+}
+
+/// Writes a whole frame to a non-blocking descriptor, waiting for room up to `limit`.
+fn write_all_bounded(fd: &impl AsRawFd, mut data: &[u8], limit: std::time::Duration) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while !data.is_empty() {
+        match sys::write_some(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                let mut p = [sys::PollFd {
+                    fd: fd.as_raw_fd(),
+                    events: sys::POLLOUT,
+                    revents: 0,
+                }];
+                let _ = sys::poll(&mut p, left.as_millis().max(1) as i32);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +594,61 @@ mod tests {
         let mut r = Records::default();
         r.push(b"Xjunkjunk");
         assert!(r.next_record().is_err());
+    }
+
+    #[test]
+    fn a_stream_with_noise_and_bit_flips_yields_every_good_frame_and_counts_the_bad() {
+        let key = b"k".as_slice();
+        let payload = crate::frame::Message::Beat(crate::frame::Beat {
+            sender: "a".into(),
+            generation: 1,
+            digest: 2,
+            services: vec![],
+        })
+        .encode();
+        let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload);
+        let mut stream = b"\x00\xffgarbage SH".to_vec();
+        stream.extend(good(1));
+        let mut flipped = good(2);
+        flipped[25] ^= 0x04;
+        stream.extend(&flipped);
+        stream.extend(b"SH\x01noise");
+        stream.extend(good(3));
+        stream.extend(good(3)); // a replay
+        stream.extend(good(4));
+        let mut f = StreamFramer::default();
+        let mut g = ReplayGuard::default();
+        let mut frames = 0;
+        let mut bad = Vec::new();
+        // In pieces of every size, as a serial line delivers them.
+        for chunk in stream.chunks(7) {
+            f.push(chunk);
+            while let Some(x) = f.next_found(Some(key), &mut g) {
+                match x {
+                    Found::Frame(_) => frames += 1,
+                    Found::Bad(b) => bad.push(b),
+                }
+            }
+        }
+        assert_eq!(frames, 3, "frames 1, 3 and 4");
+        assert!(
+            bad.contains(&Bad::Crc) && bad.contains(&Bad::Replay) && bad.contains(&Bad::Malformed),
+            "{bad:?}"
+        );
+        // Pure noise never panics and never yields a frame.
+        let mut x: u64 = 42;
+        let noise: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let mut f = StreamFramer::default();
+        f.push(&noise);
+        while let Some(found) = f.next_found(Some(key), &mut g) {
+            assert!(!matches!(found, Found::Frame(_)));
+        }
     }
 }

@@ -514,3 +514,37 @@ pub fn enter_netns(path: &Path) -> io::Result<()> {
     // SAFETY: setns on a namespace descriptor we own; affects only this thread.
     check(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }).map(|_| ())
 }
+
+/// A new pseudo-terminal: our master side, and the path of the slave side (a serial line
+/// for tests and demos).
+#[cfg(target_os = "linux")]
+pub fn open_pty() -> io::Result<(OwnedFd, std::path::PathBuf)> {
+    // SAFETY: posix_openpt returns a new descriptor or -1.
+    let fd = check(unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })?;
+    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+    let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: grantpt/unlockpt on our master descriptor.
+    check(unsafe { libc::grantpt(master.as_raw_fd()) })?;
+    // SAFETY: as above.
+    check(unsafe { libc::unlockpt(master.as_raw_fd()) })?;
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: `name` is valid for its length; ptsname_r writes a NUL-terminated string.
+    let r = unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    // SAFETY: ptsname_r succeeded, so `name` holds a NUL-terminated string.
+    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+    let path = std::path::PathBuf::from(path.to_string_lossy().into_owned());
+    // Raw from the start: a slave's default echo would bounce bytes back to the master.
+    let slave = open(&path, libc::O_RDWR | libc::O_NOCTTY)?;
+    // SAFETY: termios is plain data, filled by tcgetattr before use.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor and pointer.
+    check(unsafe { libc::tcgetattr(slave.as_raw_fd(), &mut t) })?;
+    // SAFETY: `t` is a valid termios.
+    unsafe { libc::cfmakeraw(&mut t) };
+    // SAFETY: valid descriptor and pointer.
+    check(unsafe { libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t) })?;
+    Ok((master, path))
+}

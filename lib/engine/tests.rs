@@ -686,12 +686,26 @@ fn a_configuration_conflict_is_reported_not_merged() {
         let t = format!("{text}{extra}");
         let cfg = crate::config::parse("t", &t).unwrap();
         let acts = s.engines[n].handle(s.now, Input::Reload(Ok((cfg, t))));
-        assert!(acts.iter().any(|a| matches!(a, Action::Log { text, .. } if text.contains("generation 2"))));
+        assert!(acts
+            .iter()
+            .any(|a| matches!(a, Action::Log { text, .. } if text.contains("generation 2"))));
     }
     s.run(300);
-    assert!(s.engines[ALPHA].status_text().contains("CONFIG generation=2 CONFLICT"), "{}", s.engines[ALPHA].status_text());
-    assert!(s.log(ALPHA).iter().any(|l| l.contains("configuration conflict: this node and beta both have generation 2")));
+    assert!(
+        s.engines[ALPHA]
+            .status_text()
+            .contains("CONFIG generation=2 CONFLICT"),
+        "{}",
+        s.engines[ALPHA].status_text()
+    );
+    assert!(s
+        .log(ALPHA)
+        .iter()
+        .any(|l| l.contains("configuration conflict: this node and beta both have generation 2")));
     s.command(ALPHA, "service bringin web", Some("in"));
     s.run(300);
-    assert!(s.running_on("web").is_empty(), "nothing moves while the nodes disagree");
+    assert!(
+        s.running_on("web").is_empty(),
+        "nothing moves while the nodes disagree"
+    );
 }

@@ -34,7 +34,9 @@ fn bench_crash_outage() {
             let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
             c.alpha.ok(&["service", "bringin", "web"]);
             probe.wait_for("alpha", T);
-            std::thread::sleep(Duration::from_millis(500));
+            // Steady state: alpha's own spaced announcements (900 ms) are over; a neighbour
+            // ignores a new claim within its ARP locktime (1 s) of the last one.
+            std::thread::sleep(Duration::from_millis(1500));
             let t0 = Instant::now();
             c.crash("alpha");
             probe.wait_for("beta", T);

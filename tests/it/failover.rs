@@ -185,3 +185,49 @@ fn switchback_yes_returns_to_the_revived_node_and_no_stays() {
         );
     }
 }
+
+#[test]
+fn a_shared_volume_follows_the_service_and_is_never_mounted_twice() {
+    let disk = SharedDisk::new();
+    let c = cluster(&format!(
+        "volume = {d} {d} {m}\n",
+        d = disk.device,
+        m = disk.mount_point
+    ));
+    let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+    c.alpha.ok(&["service", "bringin", "web"]);
+    probe.wait_for("alpha", T);
+    assert_eq!(disk.mounts(), 1);
+    std::fs::write(format!("{}/data", disk.mount_point), "written on alpha").unwrap();
+    c.alpha.ok(&["service", "failover", "web"]);
+    probe.wait_for("beta", T);
+    assert_eq!(
+        disk.mounts(),
+        1,
+        "unmounted on alpha before beta mounted it"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{}/data", disk.mount_point)).unwrap(),
+        "written on alpha"
+    );
+    c.beta.ok(&["service", "bringout", "web"]);
+    assert_eq!(disk.mounts(), 0);
+    let log = c.alpha.log();
+    let order: Vec<&str> = [
+        "havol mount",
+        "havip add",
+        "demo-web.start",
+        "demo-web.stop",
+        "havip del",
+        "havol umount",
+    ]
+    .into_iter()
+    .filter(|k| log.contains(k))
+    .collect();
+    let pos = |k: &str| log.find(k).unwrap();
+    assert_eq!(order.len(), 6, "{log}");
+    assert!(
+        order.windows(2).all(|w| pos(w[0]) < pos(w[1])),
+        "start: volumes, IPs, script; stop: reverse\n{log}"
+    );
+}

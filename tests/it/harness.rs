@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-pub const PROGRAMS: [(&str, &str); 6] = [
+pub const PROGRAMS: [(&str, &str); 8] = [
+    ("hahb-serial", env!("CARGO_BIN_EXE_hahb-serial")),
+    ("havol", env!("CARGO_BIN_EXE_havol")),
     ("hamond", env!("CARGO_BIN_EXE_hamond")),
     ("hasvrd", env!("CARGO_BIN_EXE_hasvrd")),
     ("haadm", env!("CARGO_BIN_EXE_haadm")),
@@ -783,6 +785,190 @@ impl Probe {
 }
 
 impl Drop for Probe {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A shared disk for the cluster tests: a loop device with an ext4 file system, and its
+/// mount point. Detached and removed on drop.
+pub struct SharedDisk {
+    pub device: String,
+    pub mount_point: String,
+    image: PathBuf,
+}
+
+impl SharedDisk {
+    pub fn new() -> SharedDisk {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let image =
+            std::env::temp_dir().join(format!("sureha-disk-{}-{n}.img", std::process::id()));
+        let f = fs::File::create(&image).unwrap();
+        f.set_len(16 << 20).unwrap();
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&image)
+            .output()
+            .expect("losetup must be installed");
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let device = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let mk = Command::new("mkfs.ext4")
+            .args(["-q", "-F", &device])
+            .output()
+            .expect("mkfs.ext4 (e2fsprogs) must be installed");
+        assert!(
+            mk.status.success(),
+            "mkfs.ext4: {}",
+            String::from_utf8_lossy(&mk.stderr)
+        );
+        let mount_point = std::env::temp_dir()
+            .join(format!("sureha-mnt-{}-{n}", std::process::id()))
+            .display()
+            .to_string();
+        SharedDisk {
+            device,
+            mount_point,
+            image,
+        }
+    }
+
+    /// How many times the mount point is mounted now.
+    pub fn mounts(&self) -> usize {
+        fs::read_to_string("/proc/mounts")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(self.mount_point.as_str()))
+            .count()
+    }
+}
+
+impl Drop for SharedDisk {
+    fn drop(&mut self) {
+        for _ in 0..5 {
+            if self.mounts() == 0 {
+                break;
+            }
+            let _ = Command::new("umount").arg(&self.mount_point).output();
+        }
+        let _ = Command::new("losetup").args(["-d", &self.device]).output();
+        let _ = fs::remove_file(&self.image);
+        let _ = fs::remove_dir(&self.mount_point);
+    }
+}
+
+/// An RS-232 line between the nodes for tests: two pseudo-terminals whose masters this
+/// harness joins with a relay thread, so a test can cut the line, inject noise, or flip
+/// bits. The nodes use `device_a` and `device_b`. The relay stops on drop (bounded anyway).
+pub struct SerialLine {
+    pub device_a: String,
+    pub device_b: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    flip_every: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    inject: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SerialLine {
+    pub fn new() -> SerialLine {
+        use std::sync::atomic::{AtomicBool, AtomicU32};
+        use std::sync::{Arc, Mutex};
+        let (ma, pa) = sureha::sys::open_pty().expect("a pseudo-terminal");
+        let (mb, pb) = sureha::sys::open_pty().expect("a pseudo-terminal");
+        let cut = Arc::new(AtomicBool::new(false));
+        let flip_every = Arc::new(AtomicU32::new(0));
+        let inject: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, f, i, s) = (
+            cut.clone(),
+            flip_every.clone(),
+            inject.clone(),
+            stop.clone(),
+        );
+        let handle = std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let _ = sureha::sys::set_nonblock(&ma, true);
+            let _ = sureha::sys::set_nonblock(&mb, true);
+            let mut buf = [0u8; 4096];
+            let mut count: u64 = 0;
+            let began = Instant::now();
+            while !s.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600) {
+                let mut fds = [
+                    sureha::sys::PollFd {
+                        fd: ma.as_raw_fd(),
+                        events: sureha::sys::POLLIN,
+                        revents: 0,
+                    },
+                    sureha::sys::PollFd {
+                        fd: mb.as_raw_fd(),
+                        events: sureha::sys::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                let _ = sureha::sys::poll(&mut fds, 20);
+                let junk: Vec<u8> = std::mem::take(&mut *i.lock().unwrap());
+                if !junk.is_empty() {
+                    let _ = sureha::sys::write_some(&mb, &junk);
+                }
+                for (from, to) in [(&ma, &mb), (&mb, &ma)] {
+                    while let Ok(n) = sureha::sys::read_some(from, &mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        if c.load(Ordering::SeqCst) {
+                            continue;
+                        }
+                        let every = f.load(Ordering::SeqCst) as u64;
+                        for b in &mut buf[..n] {
+                            count += 1;
+                            if every > 0 && count % every == 0 {
+                                *b ^= 0x08;
+                            }
+                        }
+                        let _ = sureha::sys::write_some(to, &buf[..n]);
+                    }
+                }
+            }
+        });
+        SerialLine {
+            device_a: pa.display().to_string(),
+            device_b: pb.display().to_string(),
+            cut,
+            flip_every,
+            inject,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::SeqCst);
+    }
+
+    /// Flips one bit in every `n` bytes (0: none).
+    pub fn flip_every(&self, n: u32) {
+        self.flip_every.store(n, Ordering::SeqCst);
+    }
+
+    /// Writes noise into the line towards node b.
+    pub fn inject(&self, bytes: &[u8]) {
+        self.inject.lock().unwrap().extend_from_slice(bytes);
+    }
+
+    /// The configuration section of this line.
+    pub fn privnet(&self, name: &str, interval: &str) -> String {
+        format!("\n[privnet {name}]\ntype = rs232\nhost1 = alpha\nhost2 = beta\ndevice1 = {}\ndevice2 = {}\nbaudrate = 115200\ninterval = {interval}\nmaxmiss = 3\n", self.device_a, self.device_b)
+    }
+}
+
+impl Drop for SerialLine {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.handle.take() {

@@ -204,10 +204,16 @@ fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted(
 #[test]
 fn heartbeats_keep_flowing_while_a_slow_start_script_runs() {
     let c = Cluster::new(&(base_config() + &service("web", None, "")));
-    c.alpha.write_script("web.start-hook", "#!/bin/sh\nsleep 2\n");
+    c.alpha
+        .write_script("web.start-hook", "#!/bin/sh\nsleep 2\n");
     c.start();
     let started = std::time::Instant::now();
-    let bringin = c.alpha.cmd("haadm").args(["service", "bringin", "web"]).spawn().unwrap();
+    let bringin = c
+        .alpha
+        .cmd("haadm")
+        .args(["service", "bringin", "web"])
+        .spawn()
+        .unwrap();
     let mut seen_down = false;
     while started.elapsed() < Duration::from_millis(1800) {
         seen_down |= !c.beta.ok(&["status"]).contains("NODE alpha UP");
@@ -215,7 +221,10 @@ fn heartbeats_keep_flowing_while_a_slow_start_script_runs() {
     }
     let out = bringin.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert!(!seen_down, "a 2 s start script made alpha look dead with 300 ms detection");
+    assert!(
+        !seen_down,
+        "a 2 s start script made alpha look dead with 300 ms detection"
+    );
     assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
 }
 
@@ -224,12 +233,30 @@ fn a_link_created_on_one_node_runs_on_both() {
     let c = Cluster::new(&base_config());
     c.start();
     let port = unique_port().to_string();
-    c.alpha.ok(&["privnet", "create-socket", "lan2", "host1=alpha", "host2=beta", "ip1=127.0.0.1", "ip2=127.0.0.2", &format!("port={port}"), "interval=100ms", "priority=80"]);
+    c.alpha.ok(&[
+        "privnet",
+        "create-socket",
+        "lan2",
+        "host1=alpha",
+        "host2=beta",
+        "ip1=127.0.0.1",
+        "ip2=127.0.0.2",
+        &format!("port={port}"),
+        "interval=100ms",
+        "priority=80",
+    ]);
     for n in [&c.alpha, &c.beta] {
-        n.wait_for("the new link up", T, || n.ok(&["status"]).contains("LINK lan2 socket OK"));
+        n.wait_for("the new link up", T, || {
+            n.ok(&["status"]).contains("LINK lan2 socket OK")
+        });
         assert_eq!(n.ok(&["privnet", "state", "lan2"]), "OK\n");
     }
-    assert!(c.beta.ok(&["privnet", "review", "lan2"]).contains("priority = 80"));
+    assert!(c
+        .beta
+        .ok(&["privnet", "review", "lan2"])
+        .contains("priority = 80"));
     c.beta.ok(&["privnet", "remove", "lan2"]);
-    c.alpha.wait_for("the link gone", T, || !c.alpha.ok(&["status"]).contains("lan2"));
+    c.alpha.wait_for("the link gone", T, || {
+        !c.alpha.ok(&["status"]).contains("lan2")
+    });
 }

@@ -189,3 +189,26 @@ fn agent_templates_answer_one_shot_checks() {
     assert_eq!(n.run("ha_ag_tmp.x", &["web", "0"]).code, 1, "available");
     assert_eq!(n.run("ha_ag_tmp.sh", &["web", "0"]).code, 1, "available");
 }
+
+#[test]
+fn the_rc_script_starts_reports_and_stops_sureha() {
+    let n = Node::new("alpha", &base_config());
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rc/S999sureha"),
+        n.path("bin/S999sureha"),
+    )
+    .unwrap();
+    let r = n.run("S999sureha", &["status"]);
+    assert_eq!(r.code, 3, "not running: LSB status 3: {r:?}");
+    assert_eq!(n.run("S999sureha", &["start"]).code, 0);
+    let r = n.run("S999sureha", &["status"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("hamond is running") && r.stdout.contains("NODE alpha UP local"),
+        "{r:?}"
+    );
+    let r = n.run("S999sureha", &["stop"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(n.processes().is_empty());
+    assert_eq!(n.run("S999sureha", &["bogus"]).code, 2);
+}

@@ -10,4 +10,5 @@ mod demo;
 mod failover;
 mod heartbeat;
 mod lifecycle;
+mod links;
 mod supervision;
