@@ -319,59 +319,44 @@ impl StreamFramer {
 
     /// The next frame or bad frame; `None` until more bytes arrive.
     pub fn next_found(&mut self, key: Option<&[u8]>, guard: &mut ReplayGuard) -> Option<Found> {
-        loop {
-            let start = self
-                .buf
-                .windows(3)
-                .position(|w| w == [b'S', b'H', frame::VERSION]);
-            match start {
-                None => {
-                    // Keep a possible partial magic at the end.
-                    let keep = self.buf.len().min(2);
-                    let drop = self.buf.len() - keep;
-                    if drop > 0 {
-                        self.buf.drain(..drop);
-                        if !self.in_noise {
-                            self.in_noise = true;
-                            return Some(Found::Bad(Bad::Malformed));
-                        }
-                    }
-                    return None;
-                }
-                Some(0) => {}
-                Some(n) => {
-                    self.buf.drain(..n);
-                    if !self.in_noise {
-                        self.in_noise = true;
-                        return Some(Found::Bad(Bad::Malformed));
-                    }
-                }
+        let start = self
+            .buf
+            .windows(3)
+            .position(|w| w == [b'S', b'H', frame::VERSION]);
+        // Noise before a magic (or no magic at all: keep a possible partial one at the end).
+        let drop = start.unwrap_or(self.buf.len().saturating_sub(2));
+        if drop > 0 {
+            self.buf.drain(..drop);
+            if !self.in_noise {
+                self.in_noise = true;
+                return Some(Found::Bad(Bad::Malformed));
             }
-            self.in_noise = false;
-            let len = match frame::frame_len(&self.buf) {
-                Ok(None) => return None,
-                Ok(Some(n)) if n <= MAX_SERIAL_FRAME => n,
-                _ => {
-                    self.buf.remove(0);
-                    self.in_noise = true;
-                    return Some(Found::Bad(Bad::Malformed));
-                }
-            };
-            if self.buf.len() < len {
-                return None;
+        }
+        start?;
+        self.in_noise = false;
+        let len = match frame::frame_len(&self.buf) {
+            Ok(None) => return None,
+            Ok(Some(n)) if n <= MAX_SERIAL_FRAME => n,
+            _ => {
+                self.buf.remove(0);
+                self.in_noise = true;
+                return Some(Found::Bad(Bad::Malformed));
             }
-            let candidate: Vec<u8> = self.buf[..len].to_vec();
-            match frame::open(key, &candidate).and_then(|f| guard.accept(f.boot, f.seq)) {
-                Ok(()) => {
-                    self.buf.drain(..len);
-                    return Some(Found::Frame(candidate));
-                }
-                Err(bad) => {
-                    // Maybe a false magic inside noise: look again one byte further.
-                    self.buf.remove(0);
-                    self.in_noise = true;
-                    return Some(Found::Bad(bad));
-                }
+        };
+        if self.buf.len() < len {
+            return None;
+        }
+        let candidate: Vec<u8> = self.buf[..len].to_vec();
+        match frame::open(key, &candidate).and_then(|f| guard.accept(f.boot, f.seq)) {
+            Ok(()) => {
+                self.buf.drain(..len);
+                Some(Found::Frame(candidate))
+            }
+            Err(bad) => {
+                // Maybe a false magic inside noise: look again one byte further.
+                self.buf.remove(0);
+                self.in_noise = true;
+                Some(Found::Bad(bad))
             }
         }
     }

@@ -928,7 +928,7 @@ impl SerialLine {
                         let every = f.load(Ordering::SeqCst) as u64;
                         for b in &mut buf[..n] {
                             count += 1;
-                            if every > 0 && count % every == 0 {
+                            if every > 0 && count.is_multiple_of(every) {
                                 *b ^= 0x08;
                             }
                         }
