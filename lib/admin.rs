@@ -70,7 +70,7 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
         Some("check") if words.len() <= 2 => check(home, words.get(1).map(String::as_str)),
         Some("check") => Err(Error::usage("usage: haadm check [FILE]")),
         Some("stop") if words.len() == 1 => stop(home),
-        Some(w @ ("network" | "license" | "lock" | "unlock")) => Err(Error::failed(format!(
+        Some(w @ ("license" | "lock" | "unlock")) => Err(Error::failed(format!(
             "'haadm {w}' is not available in this version yet"
         ))),
         Some("help") => Ok(format!("{}\n", request::USAGE)),

@@ -172,6 +172,33 @@ impl Config {
             .first()
             .map(|l| (l.host1.as_str(), l.host2.as_str()))
     }
+    /// The UDP port of the public-network check: the first socket link's port plus one
+    /// (3001 with serial links only).
+    pub fn public_port(&self) -> u16 {
+        self.links
+            .iter()
+            .find_map(|l| match l.kind {
+                LinkKind::Socket { port, .. } => Some(port.wrapping_add(1)),
+                _ => None,
+            })
+            .unwrap_or(3001)
+    }
+
+    /// Every NIC this node's services may hold addresses on, in order.
+    pub fn nics_of(&self, node: &str) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for s in &self.services {
+            if s.active_server == node || s.standby_server == node {
+                for n in s.nics_on(node) {
+                    if !v.contains(n) {
+                        v.push(n.clone());
+                    }
+                }
+            }
+        }
+        v
+    }
+
     /// The other node of the cluster.
     pub fn peer_of(&self, node: &str) -> Option<&str> {
         let (a, b) = self.nodes()?;

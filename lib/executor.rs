@@ -70,6 +70,12 @@ pub struct Hasvrd {
     children: Children<Tag>,
     watched: Vec<Watched>,
     links: BTreeMap<String, LinkProc>,
+    /// The public-network check: our socket, and a replay guard for the peer's frames there.
+    public: Option<std::net::UdpSocket>,
+    public_guard: crate::frame::ReplayGuard,
+    next_public_bind: Millis,
+    nics_seen: Vec<crate::engine::NicState>,
+    next_nic_poll: Millis,
     key: Option<Vec<u8>>,
     boot: u64,
     seq: u64,
@@ -183,6 +189,11 @@ impl Hasvrd {
             children,
             watched: Vec::new(),
             links: BTreeMap::new(),
+            public: None,
+            public_guard: crate::frame::ReplayGuard::default(),
+            next_public_bind: 0,
+            nics_seen: Vec::new(),
+            next_nic_poll: 0,
             key,
             boot: (crate::clock::unix_seconds().max(0) as u64) * 1000 + clock_ms_fraction() as u64,
             seq: 0,
@@ -205,6 +216,8 @@ impl Hasvrd {
             }
             self.read_requests();
             self.read_links();
+            self.read_public(now);
+            self.poll_nics(now);
             self.reap();
             self.sync_links(now);
             self.watch_adopted(now);
@@ -275,6 +288,14 @@ impl Hasvrd {
                 next = next.min(l.respawn_at.max(now));
             }
         }
+        if let Some(s) = &self.public {
+            fds.push(sys::PollFd {
+                fd: s.as_raw_fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        next = next.min(self.next_nic_poll.max(now));
         if let Some(fd) = self.partner.fd() {
             fds.push(sys::PollFd {
                 fd,
@@ -496,7 +517,9 @@ impl Hasvrd {
                 service,
                 step,
                 timeout,
-            } => self.run_step(now, task, service, step, timeout),
+                nic,
+            } => self.run_step(now, task, service, step, timeout, nic),
+            Action::SendPublic { to, payload } => self.send_public(&to, &payload),
             Action::StartAgent { service, agent } => self.start_agent(service, agent),
             Action::StopAgent { service, agent } => self.stop_agent(now, service, agent),
             Action::WatchAgent {
@@ -552,6 +575,7 @@ impl Hasvrd {
         service: String,
         step: Step,
         timeout: Millis,
+        nic: Option<String>,
     ) {
         let Some(cfg) = self.engine.config().service(&service).cloned() else {
             return;
@@ -580,7 +604,11 @@ impl Hasvrd {
                         .collect::<Vec<_>>()
                         .join(","),
                 );
-                s.args.extend(cfg.nics_on(&node).iter().cloned());
+                // Added on the NIC the engine chose; removed from any NIC of the list.
+                match nic {
+                    Some(n) if step == Step::AddIps => s.args.push(n),
+                    _ => s.args.extend(cfg.nics_on(&node).iter().cloned()),
+                }
                 s.output = Some(self.home.output(&service, "step"));
                 s
             }
@@ -855,6 +883,84 @@ impl Hasvrd {
                 "link {name}: its process does not keep up with hasvrd; restarting it"
             ));
             self.children.stop(pid, now);
+        }
+    }
+
+    /// Reads the configured NICs' state (every 200 ms) and tells the engine of changes.
+    fn poll_nics(&mut self, now: Millis) {
+        if now < self.next_nic_poll {
+            return;
+        }
+        self.next_nic_poll = now + 200;
+        let names = self.engine.config().nics_of(&self.home.node);
+        if names.is_empty() {
+            return;
+        }
+        let addrs = sys::interface_addresses();
+        let backend = crate::vip::LinuxIp;
+        let state: Vec<crate::engine::NicState> = names
+            .into_iter()
+            .map(|name| crate::engine::NicState {
+                ok: crate::vip::Backend::nic_healthy(&backend, &name),
+                addrs: addrs
+                    .iter()
+                    .filter(|(n, _, _)| *n == name)
+                    .map(|(_, a, _)| *a)
+                    .collect(),
+                name,
+            })
+            .collect();
+        if state != self.nics_seen {
+            self.nics_seen = state.clone();
+            self.feed(Input::Nics(state));
+        }
+    }
+
+    /// The peer's beats over the public network (checked like any frame).
+    fn read_public(&mut self, now: Millis) {
+        // Without NICs in the configuration there is no public network to ask over.
+        let wanted = !self.engine.config().nics_of(&self.home.node).is_empty();
+        if wanted && self.public.is_none() && now >= self.next_public_bind {
+            let port = self.engine.config().public_port();
+            match std::net::UdpSocket::bind(("0.0.0.0", port))
+                .and_then(|s| s.set_nonblocking(true).map(|_| s))
+            {
+                Ok(s) => self.public = Some(s),
+                Err(e) => {
+                    self.log.warning(&format!("public-network check: cannot listen on UDP port {port}: {e}; retrying in 5s"));
+                    self.next_public_bind = now + 5000;
+                }
+            }
+        }
+        let mut frames = Vec::new();
+        if let Some(sock) = &self.public {
+            let mut buf = vec![0u8; 70_000];
+            while let Ok((n, _)) = sock.recv_from(&mut buf) {
+                if let Ok(f) = crate::frame::open(self.key.as_deref(), &buf[..n]) {
+                    if self.public_guard.accept(f.boot, f.seq).is_ok() {
+                        frames.push(f);
+                    }
+                }
+            }
+        }
+        for f in frames {
+            self.feed(Input::Frame {
+                link: "public".into(),
+                boot: f.boot,
+                seq: f.seq,
+                payload: f.payload,
+            });
+        }
+    }
+
+    /// Seals a message and sends it to the peer's public addresses.
+    fn send_public(&mut self, to: &[std::net::Ipv4Addr], payload: &[u8]) {
+        let Some(sock) = &self.public else { return };
+        self.seq += 1;
+        let frame = crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload);
+        let port = self.engine.config().public_port();
+        for a in to {
+            let _ = sock.send_to(&frame, (*a, port));
         }
     }
 }

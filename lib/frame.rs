@@ -22,7 +22,10 @@
 //!   then `count` service records of 12 bytes: `u16 index` (in the configuration, valid when
 //!   the digests agree), `u8 state word` (`WORDS`), `u8 phase`, `u8 flags` (bit 0 protected,
 //!   bit 1 error, bit 2 the error happened while active), `u8 primary` (0: host1, 1: host2),
-//!   `u32 epoch`, `u16 resets`. The whole state is in every beat, so a lost beat loses nothing.
+//!   `u32 epoch`, `u16 resets` (flags bit 3: it cannot run on the sender, no healthy NIC);
+//!   then `u8 count` NIC records: `str8 name`, `u8 ok`, `u8 count`, that many `u32 IPv4`
+//!   (the sender's own addresses: where to ask it over the public network). The whole state
+//!   is in every beat, so a lost beat loses nothing.
 //! - kind 2, configuration: `str8 sender`, `u64 generation`, `str32 text`.
 
 use hmac::{KeyInit, Mac};
@@ -199,6 +202,8 @@ pub struct ServiceRecord {
     pub protected: bool,
     pub error: bool,
     pub error_was_active: bool,
+    /// It cannot run on the sender (no healthy NIC for its addresses).
+    pub unable: bool,
     /// 0: the first link's host1, 1: its host2.
     pub primary: u8,
     pub epoch: u32,
@@ -211,6 +216,15 @@ pub struct Beat {
     pub generation: u64,
     pub digest: u32,
     pub services: Vec<ServiceRecord>,
+    pub nics: Vec<NicRecord>,
+}
+
+/// One NIC of the sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NicRecord {
+    pub name: String,
+    pub ok: bool,
+    pub addrs: Vec<std::net::Ipv4Addr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -283,11 +297,23 @@ impl Message {
                     o.push(s.word);
                     o.push(s.phase);
                     o.push(
-                        s.protected as u8 | (s.error as u8) << 1 | (s.error_was_active as u8) << 2,
+                        s.protected as u8
+                            | (s.error as u8) << 1
+                            | (s.error_was_active as u8) << 2
+                            | (s.unable as u8) << 3,
                     );
                     o.push(s.primary);
                     o.extend_from_slice(&s.epoch.to_be_bytes());
                     o.extend_from_slice(&s.resets.to_be_bytes());
+                }
+                o.push(b.nics.len().min(255) as u8);
+                for n in b.nics.iter().take(255) {
+                    put_str8(&mut o, &n.name);
+                    o.push(n.ok as u8);
+                    o.push(n.addrs.len().min(255) as u8);
+                    for a in n.addrs.iter().take(255) {
+                        o.extend_from_slice(&a.octets());
+                    }
                 }
             }
             Message::Config {
@@ -332,16 +358,28 @@ impl Message {
                         protected: flags & 1 != 0,
                         error: flags & 2 != 0,
                         error_was_active: flags & 4 != 0,
+                        unable: flags & 8 != 0,
                         primary,
                         epoch,
                         resets,
                     });
+                }
+                let mut nics = Vec::new();
+                for _ in 0..r.u8()? {
+                    let name = r.str8()?;
+                    let ok = r.u8()? != 0;
+                    let mut addrs = Vec::new();
+                    for _ in 0..r.u8()? {
+                        addrs.push(std::net::Ipv4Addr::from(r.u32()?));
+                    }
+                    nics.push(NicRecord { name, ok, addrs });
                 }
                 Message::Beat(Beat {
                     sender,
                     generation,
                     digest,
                     services,
+                    nics,
                 })
             }
             2 => Message::Config {
@@ -374,9 +412,15 @@ mod tests {
                 protected: true,
                 error: false,
                 error_was_active: true,
+                unable: true,
                 primary: 1,
                 epoch: 42,
                 resets: 2,
+            }],
+            nics: vec![NicRecord {
+                name: "eth0".into(),
+                ok: true,
+                addrs: vec!["192.0.2.1".parse().unwrap()],
             }],
         })
     }

@@ -589,6 +589,7 @@ mod tests {
             generation: 1,
             digest: 2,
             services: vec![],
+            nics: vec![],
         })
         .encode();
         let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload);

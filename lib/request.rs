@@ -215,6 +215,8 @@ impl Operation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Status,
+    /// Both servers' NICs, their state and addresses (the manual's AutoGet).
+    Network,
     ServiceState(String),
     ServiceReview(String),
     ServiceCreate(String, Vec<(String, String)>),
@@ -237,6 +239,7 @@ impl Command {
         !matches!(
             self,
             Command::Status
+                | Command::Network
                 | Command::ServiceState(_)
                 | Command::ServiceReview(_)
                 | Command::PrivnetState(_)
@@ -273,6 +276,7 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
     let rest = |n: usize| &words[n.min(words.len())..];
     Ok(match w.as_slice() {
         ["status"] => Command::Status,
+        ["network"] => Command::Network,
         ["stop"] => Command::Stop,
         ["reload"] => Command::Reload,
         ["dump"] => Command::Dump,

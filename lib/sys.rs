@@ -548,3 +548,105 @@ pub fn open_pty() -> io::Result<(OwnedFd, std::path::PathBuf)> {
     check(unsafe { libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t) })?;
     Ok((master, path))
 }
+
+/// Every IPv4 address of every interface: (interface, address, prefix length).
+pub fn interface_addresses() -> Vec<(String, std::net::Ipv4Addr, u8)> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return out;
+    }
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` points into the list getifaddrs returned, valid until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        // SAFETY: as above; a non-null ifa_addr points to a sockaddr of its family.
+        if !ifa.ifa_addr.is_null()
+            && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET
+        {
+            // SAFETY: the family is AF_INET, so these are sockaddr_in; the name is a C string.
+            let (addr, mask, name) = unsafe {
+                let a = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                let m = if ifa.ifa_netmask.is_null() {
+                    0
+                } else {
+                    (*(ifa.ifa_netmask as *const libc::sockaddr_in))
+                        .sin_addr
+                        .s_addr
+                };
+                (
+                    a.sin_addr.s_addr,
+                    m,
+                    std::ffi::CStr::from_ptr(ifa.ifa_name)
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            };
+            out.push((
+                name,
+                std::net::Ipv4Addr::from(u32::from_be(addr)),
+                u32::from_be(mask).leading_ones() as u8,
+            ));
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    out
+}
+
+fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() >= req.ifr_name.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad interface name",
+        ));
+    }
+    for (d, s) in req.ifr_name.iter_mut().zip(b) {
+        *d = *s as libc::c_char;
+    }
+    Ok(req)
+}
+
+fn inet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call.
+    let fd =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An interface's state in this process's network namespace: (administratively up,
+/// running: link and carrier). `None` if there is no such interface.
+pub fn nic_flags(name: &str) -> Option<(bool, bool)> {
+    let sock = inet_socket().ok()?;
+    let mut req = ifreq(name).ok()?;
+    // SAFETY: SIOCGIFFLAGS fills the ifreq we pass; the socket is ours.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return None;
+    }
+    // SAFETY: after SIOCGIFFLAGS the union holds the flags.
+    let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
+    Some((flags & libc::IFF_UP != 0, flags & libc::IFF_RUNNING != 0))
+}
+
+/// An interface's hardware (MAC) address.
+pub fn nic_mac(name: &str) -> Option<[u8; 6]> {
+    let sock = inet_socket().ok()?;
+    let mut req = ifreq(name).ok()?;
+    // SAFETY: SIOCGIFHWADDR fills the ifreq we pass; the socket is ours.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) } < 0 {
+        return None;
+    }
+    // SAFETY: after SIOCGIFHWADDR the union holds a sockaddr with the address.
+    let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
+    let mut mac = [0u8; 6];
+    for (m, d) in mac.iter_mut().zip(data.iter()) {
+        *m = *d as u8;
+    }
+    Some(mac)
+}

@@ -1,6 +1,6 @@
 //! Floating addresses: add, remove and check an address on the first healthy NIC of a list,
 //! and announce it with gratuitous ARP. The system-specific part is the `Backend` trait; the
-//! Linux backend drives `ip(8)` and reads `/sys/class/net`.
+//! Linux backend drives `ip(8)` and asks the kernel for link state with ioctls.
 
 use crate::error::{Error, Result};
 use std::net::Ipv4Addr;
@@ -43,12 +43,6 @@ pub trait Backend {
 
 pub struct LinuxIp;
 
-fn sysfs(nic: &str, file: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/sys/class/net/{nic}/{file}"))
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
 fn ip(args: &[&str]) -> Result<String> {
     let out = Command::new("ip")
         .args(args)
@@ -67,9 +61,8 @@ fn ip(args: &[&str]) -> Result<String> {
 
 impl Backend for LinuxIp {
     fn nic_healthy(&self, nic: &str) -> bool {
-        let oper = sysfs(nic, "operstate");
-        let carrier = sysfs(nic, "carrier");
-        matches!(oper.as_deref(), Some("up") | Some("unknown")) && carrier.as_deref() != Some("0")
+        // From the network namespace itself (sysfs may show another one's interfaces).
+        crate::sys::nic_flags(nic).is_some_and(|(up, running)| up && running)
     }
     fn has(&self, nic: &str, a: Address) -> bool {
         ip(&["-o", "-4", "addr", "show", "dev", nic])
@@ -85,19 +78,19 @@ impl Backend for LinuxIp {
     }
     fn del(&self, nic: &str, a: Address) -> Result<()> {
         match ip(&["addr", "del", &format!("{}/{}", a.ip, a.prefix), "dev", nic]) {
-            Err(e) if e.message.contains("Cannot assign requested address") => Ok(()),
+            // Not there (iproute2 words it either way): already gone.
+            Err(e)
+                if e.message.contains("Cannot assign requested address")
+                    || e.message.contains("Address not found") =>
+            {
+                Ok(())
+            }
             r => r.map(|_| ()),
         }
     }
     fn announce(&self, nic: &str, a: Address) -> Result<()> {
-        let mac = sysfs(nic, "address").unwrap_or_default();
-        let bytes: Vec<u8> = mac
-            .split(':')
-            .filter_map(|h| u8::from_str_radix(h, 16).ok())
-            .collect();
-        let mac: [u8; 6] = bytes
-            .try_into()
-            .map_err(|_| Error::failed(format!("{nic}: no MAC address")))?;
+        let mac = crate::sys::nic_mac(nic)
+            .ok_or_else(|| Error::failed(format!("{nic}: no MAC address")))?;
         crate::sys::send_gratuitous_arp(nic, mac, a.ip)
             .map_err(|e| Error::failed(format!("gratuitous ARP for {} on {nic}: {e}", a.ip)))
     }

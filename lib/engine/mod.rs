@@ -96,6 +96,8 @@ pub enum Input {
     },
     /// A link process's counters of dropped frames.
     LinkStats { link: String, line: String },
+    /// This node's NICs named in the configuration, when any changed.
+    Nics(Vec<NicState>),
     /// The configuration file was written (or not) after `WriteConfig`.
     ConfigWritten(Result<(), String>),
     /// A new configuration was read and parsed (after `haadm reload` or SIGHUP).
@@ -111,6 +113,13 @@ pub enum Action {
         service: String,
         step: Step,
         timeout: Millis,
+        /// For AddIps: the NIC chosen for the addresses.
+        nic: Option<String>,
+    },
+    /// Send a message to the peer over the public network, to these addresses.
+    SendPublic {
+        to: Vec<std::net::Ipv4Addr>,
+        payload: Vec<u8>,
     },
     StartAgent {
         service: String,
@@ -206,6 +215,8 @@ struct Svc {
     phase_since: Millis,
     /// A start plan brings up what is listed here, so a failed start stops only that.
     started_steps: Vec<Step>,
+    /// The NIC holding its addresses here.
+    vip_nic: Option<String>,
 }
 
 impl Svc {
@@ -239,6 +250,16 @@ pub enum PeerStatus {
     Unknown,
     Up,
     Down,
+    /// Every private link is silent but the peer answers on the public network.
+    Partitioned,
+}
+
+/// The state of one of this node's NICs, as the executor reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NicState {
+    pub name: String,
+    pub ok: bool,
+    pub addrs: Vec<std::net::Ipv4Addr>,
 }
 
 pub struct Engine {
@@ -264,6 +285,11 @@ pub struct Engine {
     links: BTreeMap<String, peer::LinkView>,
     peer: Option<peer::PeerView>,
     peer_was: PeerStatus,
+    /// This node's NICs named in the configuration (empty until the executor reports).
+    nics: Vec<NicState>,
+    /// The last frame from the peer over the public network.
+    public_rx: Option<Millis>,
+    next_public_beat: Millis,
     last_beat: Vec<u8>,
     config_sent_at: Option<Millis>,
     conflict_logged: Option<(u64, u32)>,
@@ -321,6 +347,9 @@ impl Engine {
             links,
             peer: None,
             peer_was: PeerStatus::Unknown,
+            nics: Vec::new(),
+            public_rx: None,
+            next_public_beat: now,
             last_beat: Vec::new(),
             config_sent_at: None,
             conflict_logged: None,
@@ -358,6 +387,7 @@ impl Engine {
             after_stop: AfterStop::Rest,
             phase_since: self.now,
             started_steps: Vec::new(),
+            vip_nic: None,
         }
     }
 
@@ -507,6 +537,7 @@ impl Engine {
                 seq,
                 payload,
             } => self.on_frame(&link, boot, seq, &payload),
+            Input::Nics(nics) => self.nics_changed(nics),
             Input::LinkStats { link, line } => {
                 if let Some(l) = self.links.get_mut(&link) {
                     l.stats = line;
@@ -580,10 +611,10 @@ impl Engine {
         };
         let act = s.primary == self.node;
         if s.phase != Phase::Stopped {
-            let peer_can_take_over = self
-                .group_of(name)
-                .iter()
-                .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && p.protected));
+            let peer_can_take_over = self.group_of(name).iter().all(|g| {
+                self.peer_svc(g)
+                    .is_some_and(|p| !p.error && !p.unable && p.protected)
+            });
             if !peer_can_take_over {
                 "ACTIVEACT"
             } else if act {
@@ -628,9 +659,12 @@ impl Engine {
         {
             return Some((false, "it, or a service of its group, failed here".into()));
         }
+        if !group.iter().all(|g| self.able_here(g)) {
+            return Some((false, "no healthy NIC here for its addresses".into()));
+        }
         let peer = self.peer_name();
         match self.peer_status() {
-            PeerStatus::Unknown => None,
+            PeerStatus::Unknown | PeerStatus::Partitioned => None,
             PeerStatus::Down if s.primary == self.node => {
                 Some((true, "protected, and the peer is down".into()))
             }
@@ -648,7 +682,7 @@ impl Engine {
                 }
                 let peer_able = group
                     .iter()
-                    .all(|g| self.peer_svc(g).is_some_and(|p| !p.error));
+                    .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
                 if s.primary != self.node && peer_able {
                     return Some((false, format!("it belongs on {peer}")));
                 }
@@ -817,11 +851,24 @@ impl Engine {
                         Step::StartScript | Step::StopScript => cfg.start_timeout,
                         _ => cfg.start_timeout.max(30_000),
                     };
+                    let nic = if step == Step::AddIps {
+                        self.pick_nic(name)
+                    } else {
+                        None
+                    };
+                    if let Some(s) = self.services.get_mut(name) {
+                        match step {
+                            Step::AddIps => s.vip_nic = nic.clone(),
+                            Step::DelIps => s.vip_nic = None,
+                            _ => {}
+                        }
+                    }
                     self.out.push(Action::Run {
                         task,
                         service: name.to_string(),
                         step,
                         timeout,
+                        nic,
                     });
                     return;
                 }
@@ -847,7 +894,7 @@ impl Engine {
                 s.started_steps.push(step);
                 self.advance(&name);
             }
-            (Phase::Starting, Err(why)) => {
+            (Phase::Starting | Phase::Running, Err(why)) => {
                 let what = format!("{} failed: {why}", step.describe(&cfg));
                 self.failure(&name, what);
             }
@@ -1101,6 +1148,10 @@ impl Engine {
             Command::Api(call, name) => self.api(call, &name, reply),
             Command::Status => {
                 let text = self.status_text();
+                self.reply(reply, Reply::ok(text));
+            }
+            Command::Network => {
+                let text = self.nic_lines(true);
                 self.reply(reply, Reply::ok(text));
             }
             Command::ServiceState(name) => match self.services.contains_key(&name) {
@@ -1467,8 +1518,14 @@ impl Engine {
             PeerStatus::Up => "UP",
             PeerStatus::Down => "DOWN",
             PeerStatus::Unknown => "UNKNOWN",
+            PeerStatus::Partitioned => "PARTITIONED",
         };
         t.push_str(&format!("NODE {peer} {ps}\n"));
+        if self.peer_status() == PeerStatus::Partitioned {
+            t.push_str(
+                "CLUSTER PARTITIONED private links down, the peer answers on the public network\n",
+            );
+        }
         for l in &self.config.links {
             let stats = self.links.get(&l.name).map_or("", |v| v.stats.as_str());
             let stats = if stats.is_empty() {
@@ -1490,6 +1547,7 @@ impl Engine {
             Some(p) if p.generation < self.generation => "PEER-OLDER",
             _ => "CONFLICT",
         };
+        t.push_str(&self.nic_lines(false));
         t.push_str(&format!("CONFIG generation={} {sync}\n", self.generation));
         for s in &self.config.services {
             let peer_word = self

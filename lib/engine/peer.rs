@@ -56,6 +56,7 @@ pub(super) struct PeerSvc {
     pub phase: Phase,
     pub protected: bool,
     pub error: bool,
+    pub unable: bool,
     pub primary: String,
     pub epoch: u32,
     pub resets: u16,
@@ -69,7 +70,11 @@ pub(super) struct PeerView {
     pub digest: u32,
     /// By name; filled only while the peer's configuration digest equals ours.
     pub services: BTreeMap<String, PeerSvc>,
+    pub nics: Vec<frame::NicRecord>,
 }
+
+/// The pseudo-link name of the public network.
+pub const PUBLIC: &str = "public";
 
 fn phase_code(p: Phase) -> u8 {
     match p {
@@ -106,13 +111,91 @@ impl Engine {
     }
 
     pub fn peer_status(&self) -> PeerStatus {
+        let dead = self.links.values().map(|l| l.dead_after).max().unwrap_or(0);
         if self.links.keys().any(|l| self.link_up(l)) {
             PeerStatus::Up
+        } else if self
+            .public_rx
+            .is_some_and(|t| self.now.saturating_sub(t) < dead)
+        {
+            PeerStatus::Partitioned
         } else if self.now < self.grace_until && self.peer.is_none() {
             PeerStatus::Unknown
         } else {
             PeerStatus::Down
         }
+    }
+
+    /// The first healthy NIC of the service's list on this node (unknown NICs count as
+    /// healthy until the first report).
+    pub(super) fn pick_nic(&self, name: &str) -> Option<String> {
+        let cfg = self.config.service(name)?;
+        cfg.nics_on(&self.node)
+            .iter()
+            .find(|n| {
+                self.nics
+                    .iter()
+                    .find(|x| &x.name == *n)
+                    .is_none_or(|x| x.ok)
+            })
+            .cloned()
+    }
+
+    /// Whether this node can hold the service's addresses (and so run it).
+    pub(super) fn able_here(&self, name: &str) -> bool {
+        self.config
+            .service(name)
+            .is_none_or(|c| c.active_ip.is_empty() || self.pick_nic(name).is_some())
+    }
+
+    pub(super) fn nics_changed(&mut self, nics: Vec<super::NicState>) {
+        for n in &nics {
+            let before = self.nics.iter().find(|x| x.name == n.name).map(|x| x.ok);
+            match (before, n.ok) {
+                (Some(true), false) | (None, false) => self.log(
+                    Level::Error,
+                    format!("NIC {}: ERR (no link or no carrier)", n.name),
+                ),
+                (Some(false), true) => self.log(Level::Info, format!("NIC {}: OK again", n.name)),
+                _ => {}
+            }
+        }
+        self.nics = nics;
+        // A running service whose NIC failed moves its addresses to the next healthy one.
+        let names: Vec<String> = self.services.keys().cloned().collect();
+        for name in names {
+            let Some(s) = self.services.get(&name) else {
+                continue;
+            };
+            if s.phase != Phase::Running || s.busy() {
+                continue;
+            }
+            let Some(held) = s.vip_nic.clone() else {
+                continue;
+            };
+            if self.nics.iter().any(|x| x.name == held && !x.ok) {
+                if let Some(next) = self.pick_nic(&name) {
+                    self.log(Level::Warning, format!("service {name}: NIC {held} failed; moving its addresses to {next} (local NIC failover)"));
+                    self.begin(
+                        &name,
+                        Phase::Running,
+                        vec![super::Step::DelIps, super::Step::AddIps].into(),
+                        super::AfterStop::Rest,
+                    );
+                } else {
+                    self.log(Level::Error, format!("service {name}: NIC {held} failed and no other NIC of its list is healthy; handing it to {}", self.peer_name()));
+                }
+            }
+        }
+    }
+
+    fn public_addresses(&self) -> Vec<std::net::Ipv4Addr> {
+        self.peer.as_ref().map_or_else(Vec::new, |p| {
+            p.nics
+                .iter()
+                .flat_map(|n| n.addrs.iter().copied())
+                .collect()
+        })
     }
 
     /// The peer's view of a service, while it is up and shares our configuration.
@@ -194,10 +277,32 @@ impl Engine {
                     protected: s.protected,
                     error: s.error,
                     error_was_active: s.error_was_active,
+                    unable: !self.able_here(&c.name),
                     primary: self.node_index(&s.primary),
                     epoch: s.epoch,
                     resets: s.resets,
                 })
+            })
+            .collect();
+        // Our own addresses, floating ones excepted: where the peer may ask us.
+        let floating: Vec<std::net::Ipv4Addr> = self
+            .config
+            .services
+            .iter()
+            .flat_map(|s| s.active_ip.iter().copied())
+            .collect();
+        let nics = self
+            .nics
+            .iter()
+            .map(|n| frame::NicRecord {
+                name: n.name.clone(),
+                ok: n.ok,
+                addrs: n
+                    .addrs
+                    .iter()
+                    .copied()
+                    .filter(|a| !floating.contains(a))
+                    .collect(),
             })
             .collect();
         Message::Beat(Beat {
@@ -205,6 +310,7 @@ impl Engine {
             generation: self.generation,
             digest: self.digest,
             services,
+            nics,
         })
         .encode()
     }
@@ -216,6 +322,22 @@ impl Engine {
         }
         let payload = self.beat_payload();
         let now = self.now;
+        // The public network carries the same beats, so that when every private link is
+        // silent the peer's answer there tells a partition from a dead peer.
+        let to = self.public_addresses();
+        let interval = self
+            .links
+            .values()
+            .map(|l| l.interval)
+            .min()
+            .unwrap_or(1000);
+        if !to.is_empty() && (payload != self.last_beat || self.next_public_beat <= now) {
+            self.next_public_beat = now + interval;
+            self.out.push(super::Action::SendPublic {
+                to,
+                payload: payload.clone(),
+            });
+        }
         if payload != self.last_beat {
             self.last_beat = payload.clone();
             for l in self.links.values_mut() {
@@ -257,6 +379,7 @@ impl Engine {
         let now = self.now;
         match self.links.get_mut(link) {
             Some(l) => l.last_rx = Some(now),
+            None if link == PUBLIC => self.public_rx = Some(now),
             None => return,
         }
         // The same frame arrives on every link: act on it once.
@@ -326,6 +449,7 @@ impl Engine {
                         phase: phase_of(r.phase),
                         protected: r.protected,
                         error: r.error,
+                        unable: r.unable,
                         primary: self.node_of(r.primary),
                         epoch: r.epoch,
                         resets: r.resets,
@@ -339,6 +463,7 @@ impl Engine {
             generation: b.generation,
             digest: b.digest,
             services,
+            nics: b.nics.clone(),
         });
         if b.digest == self.digest {
             self.conflict_logged = None;
@@ -460,6 +585,7 @@ impl Engine {
                 PeerStatus::Up => self.log(Level::Info, format!("peer {peer} is up")),
                 PeerStatus::Down if self.peer_was == PeerStatus::Up => self.log(Level::Error, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
                 PeerStatus::Down => self.log(Level::Warning, format!("peer {peer} not heard since this hasvrd started; taking it as down")),
+                                PeerStatus::Partitioned => self.log(Level::Error, format!("private network down: no private link carries frames, but {peer} answers on the public network; the cluster is partitioned and nothing moves until a private link is back")),
                 PeerStatus::Unknown => {}
             }
             self.peer_was = now;
@@ -472,7 +598,47 @@ impl Engine {
             .values()
             .flat_map(|l| [Some(l.next_beat), l.last_rx.map(|t| t + l.dead_after)])
             .flatten()
+            .chain(
+                self.public_rx
+                    .map(|t| t + self.links.values().map(|l| l.dead_after).max().unwrap_or(0)),
+            )
+            .chain(Some(self.next_public_beat))
             .filter(|&t| t > self.now)
             .min()
+    }
+}
+
+impl Engine {
+    /// `NIC NODE NAME OK|ERR [addresses]` for both nodes (the peer's as it last reported).
+    pub(super) fn nic_lines(&self, with_addresses: bool) -> String {
+        let mut t = String::new();
+        let fmt = |node: &str, name: &str, ok: bool, addrs: Vec<String>| {
+            let a = if with_addresses && !addrs.is_empty() {
+                format!(" {}", addrs.join(" "))
+            } else {
+                String::new()
+            };
+            format!("NIC {node} {name} {}{a}\n", if ok { "OK" } else { "ERR" })
+        };
+        for n in &self.nics {
+            t.push_str(&fmt(
+                &self.node,
+                &n.name,
+                n.ok,
+                n.addrs.iter().map(|a| a.to_string()).collect(),
+            ));
+        }
+        if let Some(p) = &self.peer {
+            let peer = self.peer_name();
+            for n in &p.nics {
+                t.push_str(&fmt(
+                    &peer,
+                    &n.name,
+                    n.ok,
+                    n.addrs.iter().map(|a| a.to_string()).collect(),
+                ));
+            }
+        }
+        t
     }
 }

@@ -36,9 +36,10 @@ pub const API_TOOLS: [&str; 5] = [
 /// A UDP port of this test run's own, so tests in parallel never hear each other.
 pub fn unique_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Two apart: a link's port plus one is the public-network check's.
     20_000
         + (std::process::id() % 400) as u16 * 100
-        + NEXT.fetch_add(1, Ordering::SeqCst) as u16 % 100
+        + (NEXT.fetch_add(1, Ordering::SeqCst) as u16 * 2) % 100
 }
 
 /// A two-node cluster's configuration with one socket link on loopback
@@ -204,8 +205,10 @@ impl Node {
     pub fn cmd(&self, program: &str) -> Command {
         let mut c = match &self.netns {
             Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns])
+                // nsenter, not `ip netns exec`: the nodes must share the mount table (shared
+                // disks), and only the network namespace changes.
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}"))
                     .arg(self.path("bin").join(program));
                 c
             }
@@ -548,6 +551,76 @@ impl Topology {
         ]);
     }
 
+    /// A second public NIC for alpha, eth1 (192.0.2.3), on the same bridge (port pa2).
+    pub fn add_second_nic(&self) {
+        let r = self.ns("r");
+        ip(&[
+            "link",
+            "add",
+            "eth1",
+            "netns",
+            &self.ns("a"),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "pa2",
+            "netns",
+            &r,
+        ]);
+        ip(&["-n", &r, "link", "set", "pa2", "master", "br0", "up"]);
+        ip(&["-n", &self.ns("a"), "link", "set", "eth1", "up"]);
+        ip(&[
+            "-n",
+            &self.ns("a"),
+            "addr",
+            "add",
+            "192.0.2.3/24",
+            "dev",
+            "eth1",
+        ]);
+        // Two NICs in one subnet: replies must not keep leaving by the one without carrier.
+        ip(&[
+            "netns",
+            "exec",
+            &self.ns("a"),
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.conf.all.ignore_routes_with_linkdown=1",
+        ]);
+    }
+
+    /// Pulls (or plugs back) a node's public cable at the switch: its NIC loses carrier.
+    pub fn set_cable(&self, port: &str, up: bool) {
+        ip(&[
+            "-n",
+            &self.ns("r"),
+            "link",
+            "set",
+            port,
+            if up { "up" } else { "down" },
+        ]);
+    }
+
+    /// Whether the floating address is on a node's NIC.
+    pub fn has_vip_on(&self, node: &str, dev: &str) -> bool {
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &self.node_ns(node),
+                "-o",
+                "-4",
+                "addr",
+                "show",
+                "dev",
+                dev,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
+    }
+
     /// Whether the floating address is on the node's eth0.
     pub fn has_vip(&self, node: &str) -> bool {
         let out = Command::new("ip")
@@ -745,6 +818,22 @@ impl Probe {
             "the client was not served by {who} within {limit:?} (last answer: {:?})",
             self.last()
         );
+    }
+
+    /// Waits for an answer from `who` to a connection made after `since`.
+    pub fn wait_since(&self, who: &str, since: Instant, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self
+                .samples()
+                .iter()
+                .any(|s| s.at > since && s.who.as_deref() == Some(who))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the client got no answer from {who} within {limit:?} after the event (last answer: {:?})", self.last());
     }
 
     /// The longest time without an answer between two answers after `since` (the

@@ -162,6 +162,7 @@ fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted(
         generation: 99,
         digest: 0,
         services: vec![],
+        nics: vec![],
     })
     .encode();
     let key = AUTHKEY.trim().as_bytes();

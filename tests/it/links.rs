@@ -107,3 +107,118 @@ fn noise_and_bit_flips_on_the_serial_line_are_dropped_and_counted_and_the_link_s
         .log()
         .contains("WARNING link ser: dropped bad frames"));
 }
+
+fn web_cluster(extra: &str, second_nic: bool) -> NsCluster {
+    let services = if second_nic {
+        web_service(extra).replace("active_nic = eth0", "active_nic = eth0 eth1")
+    } else {
+        web_service(extra)
+    };
+    let c = NsCluster::new(&ns_config("100ms", &services));
+    if second_nic {
+        c.topo.add_second_nic();
+    }
+    c.start();
+    c
+}
+
+#[test]
+fn every_private_link_cut_is_a_partition_nothing_moves_then_a_crash_is_taken_over() {
+    let c = web_cluster("", false);
+    let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+    c.alpha.ok(&["service", "bringin", "web"]);
+    probe.wait_for("alpha", T);
+    // The peers learn each other's public addresses from the beats.
+    c.alpha.wait_for("beta's NICs", T, || {
+        c.alpha
+            .ok(&["network"])
+            .contains("NIC beta eth0 OK 192.0.2.2")
+    });
+    assert!(c
+        .beta
+        .ok(&["network"])
+        .contains("NIC alpha eth0 OK 192.0.2.1"));
+
+    c.topo.set_link("alpha", "priv0", false);
+    for (n, peer) in [(&c.alpha, "beta"), (&c.beta, "alpha")] {
+        n.wait_for("the partition", T, || {
+            n.ok(&["status"])
+                .contains(&format!("NODE {peer} PARTITIONED\nCLUSTER PARTITIONED"))
+        });
+        assert!(
+            n.log().contains("ERROR private network down"),
+            "{}",
+            n.log()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(probe.last().as_deref(), Some("alpha"));
+    assert!(
+        c.topo.has_vip("alpha") && !c.topo.has_vip("beta"),
+        "no takeover during a partition"
+    );
+    assert_eq!(c.beta.state("web"), "STANDBY");
+
+    // Now the active node really dies: nothing answers anywhere, the standby takes over.
+    c.crash("alpha");
+    probe.wait_for("beta", T);
+    assert_eq!(c.beta.state("web"), "ACTIVEACT");
+}
+
+#[test]
+fn the_active_nodes_public_cable_pulled_hands_the_service_over_and_it_returns_with_switchback() {
+    let c = web_cluster("switchback = yes\n", false);
+    let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+    c.alpha.ok(&["service", "bringin", "web"]);
+    probe.wait_for("alpha", T);
+    c.topo.set_cable("pa", false);
+    probe.wait_for("beta", T);
+    c.alpha.wait_for("the NIC error", T, || {
+        c.alpha.ok(&["status"]).contains("NIC alpha eth0 ERR")
+    });
+    assert!(
+        c.beta.ok(&["status"]).contains("NIC alpha eth0 ERR"),
+        "the peer sees it too"
+    );
+    assert_eq!(c.beta.state("web"), "ACTIVEACT");
+    c.topo.set_cable("pa", true);
+    probe.wait_for("alpha", T);
+    assert_eq!(
+        (c.alpha.state("web"), c.beta.state("web")),
+        ("ACTIVE".into(), "STANDBY".into())
+    );
+    assert!(c.alpha.log().contains("NIC eth0: OK again"));
+}
+
+#[test]
+fn a_nic_losing_carrier_moves_the_address_to_the_next_nic_without_failover() {
+    let c = web_cluster("", true);
+    let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+    c.alpha.ok(&["service", "bringin", "web"]);
+    probe.wait_for("alpha", T);
+    assert!(c.topo.has_vip_on("alpha", "eth0"));
+    // Steady state: the first announcements are over (a client ignores a new ARP claim
+    // within its 1 s locktime).
+    std::thread::sleep(Duration::from_millis(1500));
+    let t0 = std::time::Instant::now();
+    c.topo.set_cable("pa", false);
+    c.alpha.wait_for("the address on eth1", T, || {
+        c.topo.has_vip_on("alpha", "eth1")
+    });
+    probe.wait_since("alpha", std::time::Instant::now(), T);
+    eprintln!(
+        "client outage on a local NIC failover: {:?}",
+        probe.outage_since(t0)
+    );
+    assert!(!c.topo.has_vip_on("alpha", "eth0"));
+    assert_eq!(
+        (c.alpha.state("web"), c.beta.state("web")),
+        ("ACTIVE".into(), "STANDBY".into()),
+        "no failover"
+    );
+    assert_eq!(probe.answered_by(t0), vec!["alpha"]);
+    assert!(c
+        .alpha
+        .log()
+        .contains("moving its addresses to eth1 (local NIC failover)"));
+}
