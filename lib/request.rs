@@ -255,7 +255,7 @@ usage: haadm status
        haadm service create NAME KEY=VALUE...
        haadm privnet state|review|remove NAME
        haadm privnet create-socket|create-rs232 NAME KEY=VALUE...
-       haadm stop | reload
+       haadm network | stop | reload
        haadm            (interactive menus)";
 
 fn name_arg(words: &[String], what: &str) -> Result<String, String> {

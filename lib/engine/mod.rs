@@ -293,6 +293,9 @@ pub struct Engine {
     last_beat: Vec<u8>,
     config_sent_at: Option<Millis>,
     conflict_logged: Option<(u64, u32)>,
+    /// Configuration pieces being received (generation, count, pieces) and the next to send.
+    parts_in: (u64, u16, BTreeMap<u16, Vec<u8>>),
+    parts_out: usize,
     out: Vec<Action>,
 }
 
@@ -353,6 +356,8 @@ impl Engine {
             last_beat: Vec::new(),
             config_sent_at: None,
             conflict_logged: None,
+            parts_in: (0, 0, BTreeMap::new()),
+            parts_out: 0,
             out: Vec::new(),
         };
         let names: Vec<String> = e.config.services.iter().map(|s| s.name.clone()).collect();

@@ -26,7 +26,12 @@ pub(super) struct LinkView {
     pub priority: u32,
     pub stats: String,
     pub was_up: bool,
+    /// An RS-232 line: bulky messages go in pieces.
+    pub serial: bool,
 }
+
+/// The size of a configuration piece on a serial line.
+pub const CONFIG_PIECE: usize = 256;
 
 pub(super) fn link_views(config: &Config, now: Millis) -> BTreeMap<String, LinkView> {
     config
@@ -43,6 +48,7 @@ pub(super) fn link_views(config: &Config, now: Millis) -> BTreeMap<String, LinkV
                     priority: l.priority,
                     stats: String::new(),
                     was_up: false,
+                    serial: l.type_name() == "rs232",
                 },
             )
         })
@@ -405,7 +411,7 @@ impl Engine {
         let peer = self.peer_name();
         let sender = match &msg {
             Message::Beat(b) => &b.sender,
-            Message::Config { sender, .. } => sender,
+            Message::Config { sender, .. } | Message::ConfigPart { sender, .. } => sender,
         };
         if *sender != peer {
             self.log(
@@ -424,6 +430,32 @@ impl Engine {
                     p.seq = seq;
                 }
                 self.on_config(generation, text);
+            }
+            Message::ConfigPart {
+                generation,
+                index,
+                count,
+                data,
+                ..
+            } => {
+                if let Some(p) = self.peer.as_mut() {
+                    p.boot = boot;
+                    p.seq = seq;
+                }
+                if self.parts_in.0 != generation || self.parts_in.1 != count {
+                    self.parts_in = (generation, count, BTreeMap::new());
+                }
+                self.parts_in.2.insert(index, data);
+                if self.parts_in.2.len() == count as usize {
+                    let bytes: Vec<u8> = std::mem::take(&mut self.parts_in.2)
+                        .into_values()
+                        .flatten()
+                        .collect();
+                    match String::from_utf8(bytes) {
+                        Ok(text) => self.on_config(generation, text),
+                        Err(_) => self.log(Level::Warning, format!("configuration generation {generation} from {peer}: the pieces do not make text; ignored")),
+                    }
+                }
             }
         }
     }
@@ -502,14 +534,45 @@ impl Engine {
 
     fn config_differs(&mut self, generation: u64, digest: u32) {
         if generation < self.generation {
-            // Ours is newer: send it, at most once a second.
+            let Some(link) = self.best_link() else { return };
+            if self.links.get(&link).is_some_and(|l| l.serial) {
+                // A slow line: one piece with each beat, round and round until the peer has it,
+                // so beats never wait behind a whole configuration.
+                let chunks: Vec<Vec<u8>> = self
+                    .config_text
+                    .as_bytes()
+                    .chunks(CONFIG_PIECE)
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                let count = chunks.len().max(1) as u16;
+                let index = (self.parts_out % count as usize) as u16;
+                self.parts_out += 1;
+                if index == 0 {
+                    self.log(Level::Info, format!("configuration: peer {} has generation {generation}, we have {}; sending ours in {count} pieces over link {link}", self.peer_name(), self.generation));
+                }
+                let data = chunks.get(index as usize).cloned().unwrap_or_default();
+                let payload = Message::ConfigPart {
+                    sender: self.node.clone(),
+                    generation: self.generation,
+                    index,
+                    count,
+                    data,
+                }
+                .encode();
+                self.out.push(super::Action::Send {
+                    link: Some(link),
+                    payload,
+                });
+                return;
+            }
+            // Ours is newer: send it whole, at most once a second.
             if self
                 .config_sent_at
                 .is_some_and(|t| self.now.saturating_sub(t) < 1000)
             {
                 return;
             }
-            if let Some(link) = self.best_link() {
+            {
                 self.config_sent_at = Some(self.now);
                 let payload = Message::Config {
                     sender: self.node.clone(),

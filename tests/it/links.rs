@@ -222,3 +222,38 @@ fn a_nic_losing_carrier_moves_the_address_to_the_next_nic_without_failover() {
         .log()
         .contains("moving its addresses to eth1 (local NIC failover)"));
 }
+
+#[test]
+fn over_a_serial_line_alone_a_configuration_change_arrives_in_pieces() {
+    let line = SerialLine::new();
+    let mut cfg = line.privnet("ser", "100ms");
+    for i in 0..4 {
+        cfg.push_str(&service(
+            &format!("svc{i}"),
+            None,
+            "path = /a/rather/long/path/so/that/the/configuration/needs/several/pieces\n",
+        ));
+    }
+    let c = Cluster::new(&cfg);
+    c.alpha.start();
+    c.beta.start();
+    for n in [&c.alpha, &c.beta] {
+        n.wait_for("the serial link up", T, || link_state(n, "ser") == "OK");
+    }
+    c.beta.ok(&[
+        "service",
+        "create",
+        "db",
+        "active_server=beta",
+        "standby_server=alpha",
+        "start=svc.start",
+        "stop=svc.stop",
+    ]);
+    c.alpha.wait_for("the new service on alpha", T, || {
+        c.alpha.haadm(&["service", "state", "db"]).stdout == "OUTSTB\n"
+    });
+    let log = c.beta.log();
+    assert!(log.contains("pieces over link ser"), "{log}");
+    assert_eq!(link_state(&c.alpha, "ser"), "OK", "beats kept flowing");
+    assert!(c.alpha.ok(&["status"]).contains("CONFIG generation=2 SAME"));
+}
