@@ -38,9 +38,16 @@ install: build
 	test -e $(HAHOME)/etc/authkey || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > $(HAHOME)/etc/authkey && echo >> $(HAHOME)/etc/authkey)
 	chmod 600 $(HAHOME)/etc/authkey $(HAHOME)/etc/passwd
 
+SEEDS ?= 100000
+
 test:
 	$(CARGO) build --all-targets
 	$(CARGO) test -- --test-threads=2
+	SIM_SEEDS=10000 $(CARGO) test --profile sim --lib random_schedules -- --nocapture
+
+# More simulated schedules: make sim SEEDS=N (SIM_FIRST=K to start elsewhere).
+sim:
+	SIM_SEEDS=$(SEEDS) $(CARGO) test --profile sim --lib random_schedules -- --nocapture
 
 bench: build
 	bash bench/footprint.sh

@@ -991,6 +991,9 @@ fn cross_check(cfg: &Config, sections: &[Section], err: &mut impl FnMut(usize, S
         }
         if let Some(g) = &s.groupid {
             if let Some(o) = groups.get(g.as_str()) {
+                if o.switchback != s.switchback {
+                    err(s.line, format!("[service {}]: group '{g}' moves together, but its switchback differs from [service {}] (line {})", s.name, o.name, o.line));
+                }
                 if o.active_server != s.active_server || o.standby_server != s.standby_server {
                     err(s.line, format!("[service {}]: group '{g}' moves together, but its servers differ from [service {}] (line {})", s.name, o.name, o.line));
                 }
@@ -1278,6 +1281,15 @@ path = /var/www
             "f.conf:15: [service s]: subnetmask: netmask '255.0.255.0' is not contiguous",
             "f.conf:16: [service s]: active_ip: '192.0.2.300' is not an IPv4 address",
         ]);
+    }
+
+    #[test]
+    fn a_group_must_agree_on_servers_and_switchback() {
+        let text = format!(
+            "{}[service a]\nactive_server = a\nstandby_server = b\nstart = x\nstop = y\ngroupid = g\nswitchback = yes\n[service b]\nactive_server = a\nstandby_server = b\nstart = x\nstop = y\ngroupid = g\n",
+            base_link()
+        );
+        assert_eq!(errors(&text), vec!["f.conf:14: [service b]: group 'g' moves together, but its switchback differs from [service a] (line 7)"]);
     }
 
     #[test]

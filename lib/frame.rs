@@ -22,6 +22,7 @@
 //!   then `count` service records of 12 bytes: `u16 index` (in the configuration, valid when
 //!   the digests agree), `u8 state word` (`WORDS`), `u8 phase`, `u8 flags` (bit 0 protected,
 //!   bit 1 error, bit 2 the error happened while active), `u8 primary` (0: host1, 1: host2),
+//!   `u8 runner` (who should run it now: 0 host1, 1 host2, 2 neither),
 //!   `u32 epoch`, `u16 resets` (flags bit 3: it cannot run on the sender, no healthy NIC);
 //!   then `u8 count` NIC records: `str8 name`, `u8 ok`, `u8 count`, that many `u32 IPv4`
 //!   (the sender's own addresses: where to ask it over the public network). The whole state
@@ -208,6 +209,8 @@ pub struct ServiceRecord {
     pub unable: bool,
     /// 0: the first link's host1, 1: its host2.
     pub primary: u8,
+    /// Who should run it now: 0 host1, 1 host2, 2 neither.
+    pub runner: u8,
     pub epoch: u32,
     pub resets: u16,
 }
@@ -312,6 +315,7 @@ impl Message {
                             | (s.unable as u8) << 3,
                     );
                     o.push(s.primary);
+                    o.push(s.runner);
                     o.extend_from_slice(&s.epoch.to_be_bytes());
                     o.extend_from_slice(&s.resets.to_be_bytes());
                 }
@@ -370,9 +374,10 @@ impl Message {
                     let phase = r.u8()?;
                     let flags = r.u8()?;
                     let primary = r.u8()?;
+                    let runner = r.u8()?;
                     let epoch = r.u32()?;
                     let resets = r.u16()?;
-                    if phase > 3 || primary > 1 || word as usize >= WORDS.len() {
+                    if phase > 3 || primary > 1 || runner > 2 || word as usize >= WORDS.len() {
                         return Err(Bad::Malformed);
                     }
                     services.push(ServiceRecord {
@@ -384,6 +389,7 @@ impl Message {
                         error_was_active: flags & 4 != 0,
                         unable: flags & 8 != 0,
                         primary,
+                        runner,
                         epoch,
                         resets,
                     });
@@ -453,6 +459,7 @@ mod tests {
                 error_was_active: true,
                 unable: true,
                 primary: 1,
+                runner: 0,
                 epoch: 42,
                 resets: 2,
             }],
@@ -544,7 +551,7 @@ mod tests {
         );
         assert_eq!(Message::decode(&[9]), Err(Bad::Malformed), "unknown kind");
         // A bad state word, phase or primary.
-        for (at, v) in [(23, 200u8), (24, 9), (26, 5)] {
+        for (at, v) in [(23, 200u8), (24, 9), (26, 5), (27, 7)] {
             let mut q = p.clone();
             q[at] = v;
             assert_eq!(Message::decode(&q), Err(Bad::Malformed), "byte {at}");
@@ -589,6 +596,7 @@ mod tests {
                 error_was_active: false,
                 unable: false,
                 primary: 0,
+                runner: 0,
                 epoch: 1000,
                 resets: 3,
             })

@@ -471,10 +471,25 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
                 Err(e) => log.error(&format!("link {name}: from hasvrd: {e}")),
             }
         }
+        // A hang-up (the other end of a pty gone, a USB adapter unplugged) reads as end of
+        // file: close the device and open it again in a second, instead of spinning.
+        let hung_up = fds
+            .get(1)
+            .is_some_and(|f| f.revents & (sys::POLLHUP | sys::POLLERR) != 0);
         if let Some(p) = &port {
             loop {
                 match sys::read_some(p, &mut buf) {
-                    Ok(0) => break,
+                    Ok(0) => {
+                        if hung_up {
+                            log.warning(&format!(
+                                "link {name}: {device} hung up; reopening it every second"
+                            ));
+                            port = None;
+                            next_open =
+                                std::time::Instant::now() + std::time::Duration::from_secs(1);
+                        }
+                        break;
+                    }
                     Ok(n) => {
                         framer.push(&buf[..n]);
                         last_rx = std::time::Instant::now();

@@ -21,6 +21,7 @@ pub struct PersistedService {
     pub name: String,
     pub protected: bool,
     pub primary: String,
+    pub runner: String,
     pub error: bool,
     pub error_was_active: bool,
     pub epoch: u32,
@@ -52,10 +53,11 @@ impl Persisted {
                 SavedPhase::Transition => "transition",
             };
             t.push_str(&format!(
-                "service {} protected={} primary={} epoch={} resets={} error={} error_act={} phase={phase} agent_pid={} agent_token={}\n",
+                                "service {} protected={} primary={} runner={} epoch={} resets={} error={} error_act={} phase={phase} agent_pid={} agent_token={}\n",
                 s.name,
                 s.protected as u8,
                 s.primary,
+                if s.runner.is_empty() { "-" } else { &s.runner },
                 s.epoch,
                 s.resets,
                 s.error as u8,
@@ -104,6 +106,7 @@ pub fn parse(text: &str, boot_id: &str) -> Result<Persisted, String> {
                     name: name.to_string(),
                     protected: false,
                     primary: String::new(),
+                    runner: String::new(),
                     error: false,
                     error_was_active: false,
                     epoch: 0,
@@ -120,6 +123,13 @@ pub fn parse(text: &str, boot_id: &str) -> Result<Persisted, String> {
                     match k {
                         "protected" => s.protected = v == "1",
                         "primary" => s.primary = v.to_string(),
+                        "runner" => {
+                            s.runner = if v == "-" {
+                                String::new()
+                            } else {
+                                v.to_string()
+                            }
+                        }
                         "error" => s.error = v == "1",
                         "error_act" => s.error_was_active = v == "1",
                         "epoch" => s.epoch = v.parse().map_err(|_| bad())?,
@@ -161,6 +171,7 @@ mod tests {
                 name: "web".into(),
                 protected: true,
                 primary: "alpha".into(),
+                runner: "alpha".into(),
                 error: false,
                 error_was_active: true,
                 epoch: 9,

@@ -199,6 +199,8 @@ struct Svc {
     /// Cluster-wide intent, agreed with the peer: the highest epoch wins.
     protected: bool,
     primary: String,
+    /// Who should run it now (empty: neither can); agreed like the rest of the intent.
+    runner: String,
     epoch: u32,
     /// Bumped by every BringIn: a node that sees a higher count clears its ERROR.
     resets: u16,
@@ -378,6 +380,7 @@ impl Engine {
             .map_or_else(String::new, |s| s.active_server.clone());
         Svc {
             protected: false,
+            runner: primary.clone(),
             primary,
             epoch: 0,
             resets: 0,
@@ -417,6 +420,12 @@ impl Engine {
             s.protected = p.protected;
             if p.primary == cfg.active_server || p.primary == cfg.standby_server {
                 s.primary = p.primary.clone();
+            }
+            if p.runner.is_empty()
+                || p.runner == cfg.active_server
+                || p.runner == cfg.standby_server
+            {
+                s.runner = p.runner.clone();
             }
             s.error = p.error;
             s.error_was_active = p.error_was_active;
@@ -494,6 +503,23 @@ impl Engine {
         self.exited
     }
 
+    /// The node that is the service's active server now.
+    pub fn primary_of(&self, name: &str) -> String {
+        self.services
+            .get(name)
+            .map_or_else(String::new, |s| s.primary.clone())
+    }
+
+    /// Whether the service is in protection, as this node knows.
+    pub fn protected(&self, name: &str) -> bool {
+        self.services.get(name).is_some_and(|s| s.protected)
+    }
+
+    /// Whether the service is in ERROR on this node.
+    pub fn in_error(&self, name: &str) -> bool {
+        self.services.get(name).is_some_and(|s| s.error)
+    }
+
     /// This node's phase of a service (Stopped for an unknown one).
     pub fn phase_of(&self, name: &str) -> Phase {
         self.services.get(name).map_or(Phase::Stopped, |s| s.phase)
@@ -553,6 +579,7 @@ impl Engine {
             Input::Shutdown { touch_resources } => self.shutdown(touch_resources, None),
         }
         self.check_agents();
+        self.propose_runners();
         let names: Vec<String> = self.services.keys().cloned().collect();
         for n in &names {
             self.reconcile(n);
@@ -675,21 +702,16 @@ impl Engine {
             }
             PeerStatus::Down => Some((true, format!("{peer} is down: taking it over"))),
             PeerStatus::Up => {
-                if !self.peer_in_sync() {
+                if s.runner != self.node {
+                    // Stopping is always safe; starting waits for agreement.
+                    return if s.phase == Phase::Stopped {
+                        None
+                    } else {
+                        Some((false, format!("it belongs on {peer}")))
+                    };
+                }
+                if !self.peer_in_sync() || !self.agreed(&group) {
                     return None;
-                }
-                // Both nodes agree on the intent of the whole group before anything moves.
-                for g in &group {
-                    let (x, p) = (self.services.get(g)?, self.peer_svc(g)?);
-                    if (x.protected, &x.primary, x.epoch) != (p.protected, &p.primary, p.epoch) {
-                        return None;
-                    }
-                }
-                let peer_able = group
-                    .iter()
-                    .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
-                if s.primary != self.node && peer_able {
-                    return Some((false, format!("it belongs on {peer}")));
                 }
                 if s.phase != Phase::Stopped {
                     return Some((true, String::new()));
@@ -796,13 +818,6 @@ impl Engine {
                     Phase::Starting => {
                         s.phase = Phase::Running;
                         s.phase_since = self.now;
-                        let took_over = s.primary != self.node;
-                        if took_over && !cfg.switchback && s.protected {
-                            // Without switchback a takeover swaps the roles for good.
-                            let me = self.node.clone();
-                            let group = self.group_of(name);
-                            self.bump(&group, |x| x.primary = me.clone());
-                        }
                         self.log(
                             Level::Info,
                             format!("service {name}: running here ({})", self.state_word(name)),
@@ -1340,7 +1355,10 @@ impl Engine {
                 format!("it is in ERROR on {peer}; bring it in again first"),
             ),
             Operation::FailOver => {
-                self.bump(&group, |s| s.primary = peer.clone());
+                self.bump(&group, |s| {
+                    s.primary = peer.clone();
+                    s.runner = peer.clone();
+                });
                 self.log(Level::Info, format!("service {name}: failing over to {peer} at the administrator's request{with}"));
                 self.wait(
                     reply,
@@ -1362,7 +1380,10 @@ impl Engine {
                 );
             }
             Operation::TakeOver => {
-                self.bump(&group, |s| s.primary = me.clone());
+                self.bump(&group, |s| {
+                    s.primary = me.clone();
+                    s.runner = me.clone();
+                });
                 self.log(Level::Info, format!("service {name}: taking it over from {peer} at the administrator's request{with}"));
                 self.wait(
                     reply,
@@ -1811,6 +1832,7 @@ impl Engine {
                     name: n.clone(),
                     protected: s.protected,
                     primary: s.primary.clone(),
+                    runner: s.runner.clone(),
                     epoch: s.epoch,
                     resets: s.resets,
                     error: s.error,

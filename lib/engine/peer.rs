@@ -64,6 +64,7 @@ pub(super) struct PeerSvc {
     pub error: bool,
     pub unable: bool,
     pub primary: String,
+    pub runner: String,
     pub epoch: u32,
     pub resets: u16,
 }
@@ -285,6 +286,11 @@ impl Engine {
                     error_was_active: s.error_was_active,
                     unable: !self.able_here(&c.name),
                     primary: self.node_index(&s.primary),
+                    runner: if s.runner.is_empty() {
+                        2
+                    } else {
+                        self.node_index(&s.runner)
+                    },
                     epoch: s.epoch,
                     resets: s.resets,
                 })
@@ -483,6 +489,11 @@ impl Engine {
                         error: r.error,
                         unable: r.unable,
                         primary: self.node_of(r.primary),
+                        runner: if r.runner == 2 {
+                            String::new()
+                        } else {
+                            self.node_of(r.runner)
+                        },
                         epoch: r.epoch,
                         resets: r.resets,
                     },
@@ -516,8 +527,8 @@ impl Engine {
             let Some(s) = self.services.get_mut(name) else {
                 continue;
             };
-            let differs =
-                (s.protected, &s.primary, s.resets) != (p.protected, &p.primary, p.resets);
+            let differs = (s.protected, &s.primary, &s.runner, s.resets)
+                != (p.protected, &p.primary, &p.runner, p.resets);
             if p.epoch > s.epoch || (p.epoch == s.epoch && differs && peer_first) {
                 if p.resets > s.resets && s.error {
                     s.error = false;
@@ -526,6 +537,7 @@ impl Engine {
                 }
                 s.protected = p.protected;
                 s.primary = p.primary.clone();
+                s.runner = p.runner.clone();
                 s.epoch = p.epoch;
                 s.resets = s.resets.max(p.resets);
             }
@@ -703,5 +715,91 @@ impl Engine {
             }
         }
         t
+    }
+}
+
+impl Engine {
+    /// Whether this node can run the whole group: no ERROR here, a healthy NIC for each.
+    pub(super) fn group_able_here(&self, group: &[String]) -> bool {
+        group
+            .iter()
+            .all(|g| self.services.get(g).is_some_and(|s| !s.error) && self.able_here(g))
+    }
+
+    /// Whether both nodes hold the same intent for the whole group.
+    pub(super) fn agreed(&self, group: &[String]) -> bool {
+        group
+            .iter()
+            .all(|g| match (self.services.get(g), self.peer_svc(g)) {
+                (Some(x), Some(p)) => {
+                    (x.protected, &x.primary, &x.runner, x.epoch)
+                        == (p.protected, &p.primary, &p.runner, p.epoch)
+                }
+                _ => false,
+            })
+    }
+
+    /// Proposes who should run each protected group now, from what this node knows of both
+    /// nodes' ability: the primary when it can, else the other. A proposal is a new epoch of
+    /// the intent; two proposals at once converge by the tie-break of `merge_intents`, and no
+    /// node starts before both agree, so a stale view of the peer can cost a move, never a
+    /// double start. With the peer down this node takes over alone.
+    pub(super) fn propose_runners(&mut self) {
+        if self.shutting_down.is_some() {
+            return;
+        }
+        let me = self.node.clone();
+        let peer = self.peer_name();
+        let mut done: Vec<String> = Vec::new();
+        let names: Vec<String> = self.services.keys().cloned().collect();
+        for name in names {
+            if done.contains(&name) {
+                continue;
+            }
+            let group = self.group_of(&name);
+            done.extend(group.iter().cloned());
+            let Some(s) = self.services.get(&name) else {
+                continue;
+            };
+            if !s.protected {
+                continue;
+            }
+            let (primary, runner) = (s.primary.clone(), s.runner.clone());
+            let switchback = self.config.service(&name).is_some_and(|c| c.switchback);
+            let me_able = self.group_able_here(&group);
+            let desired = match self.peer_status() {
+                PeerStatus::Down if me_able => me.clone(),
+                PeerStatus::Up if self.peer_in_sync() && self.agreed(&group) => {
+                    let peer_able = group
+                        .iter()
+                        .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
+                    let able = |n: &str| if n == me { me_able } else { peer_able };
+                    let other = if primary == me {
+                        peer.clone()
+                    } else {
+                        me.clone()
+                    };
+                    if able(&primary) {
+                        primary.clone()
+                    } else if able(&other) {
+                        other
+                    } else {
+                        String::new()
+                    }
+                }
+                _ => continue,
+            };
+            if desired == runner {
+                continue;
+            }
+            // Without switchback a takeover swaps the roles for good.
+            let swap = !switchback && !desired.is_empty() && desired != primary;
+            self.bump(&group, |x| {
+                x.runner = desired.clone();
+                if swap {
+                    x.primary = desired.clone();
+                }
+            });
+        }
     }
 }

@@ -343,7 +343,25 @@ impl Node {
     }
 
     pub fn kill9(pid: u32) {
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        let _ = sureha::sys::kill(pid, sureha::sys::SIGKILL);
+    }
+
+    /// Kills every process of this node: all frozen first (SIGSTOP), then killed, so that
+    /// hamond and hasvrd cannot restart each other in between. Bounded rounds.
+    pub fn kill_all(&self) {
+        for _ in 0..20 {
+            let pids = self.processes();
+            if pids.is_empty() {
+                return;
+            }
+            for &p in &pids {
+                let _ = sureha::sys::kill(p, libc::SIGSTOP);
+            }
+            for &p in &pids {
+                Node::kill9(p);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn dump(&self) {
@@ -366,17 +384,7 @@ impl Drop for Node {
         if std::thread::panicking() {
             self.dump();
         }
-        // Bounded: a few rounds of kill -9 by pid, until nothing of this node is left.
-        for _ in 0..20 {
-            let pids = self.processes();
-            if pids.is_empty() {
-                break;
-            }
-            for p in pids {
-                Node::kill9(p);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.kill_all();
         if !std::thread::panicking() {
             let _ = fs::remove_dir_all(&self.home);
         }
@@ -431,16 +439,7 @@ impl Cluster {
 
     /// Kills every process of a node at once, as a crash would.
     pub fn crash(node: &Node) {
-        for _ in 0..10 {
-            let pids = node.processes();
-            if pids.is_empty() {
-                break;
-            }
-            for p in pids {
-                Node::kill9(p);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        node.kill_all();
     }
 }
 
