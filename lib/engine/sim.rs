@@ -285,9 +285,20 @@ impl Sim {
             }
             Action::Send { payload, .. } => self.send(n, 0, payload),
             Action::SendPublic { payload, .. } => self.send(n, 1, payload),
-            Action::WriteConfig { text, .. } => {
+                        Action::WriteConfig { text, .. } => {
                 self.text = text;
                 self.feed(n, Input::ConfigWritten(Ok(())));
+            }
+            Action::ReadConfig => {
+                let text = self.text.clone();
+                let r = config::parse("sim", &text).map(|c| (c, text)).map_err(|d| d.to_string());
+                self.feed(n, Input::Reload(r));
+            }
+            Action::Exit => {
+                // `haadm stop`: the node's daemons are gone (the engine's saved state stays).
+                self.trace.push(format!("{now} {} EXIT", NAMES[n]));
+                self.hosts[n].up = false;
+                self.wire.retain(|w| w.1 != n);
             }
             _ => {}
         }
@@ -808,10 +819,47 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
                     s.sick.push((n, svc));
                 }
             }
-            7 => {
+                        7 => {
                 let n = r.below(2) as usize;
                 let ok = s.nic_down[n];
                 s.set_nic(n, ok);
+            }
+            8 => {
+                // An agent dies on its own.
+                let n = r.below(2) as usize;
+                if let Some((svc, (agent, _))) = s.hosts[n].agents.iter().next().map(|(k, v)| (k.clone(), *v)) {
+                    s.hosts[n].agents.remove(&svc);
+                    s.trace.push(format!("{} {} agent of {svc} dies", s.now, NAMES[n]));
+                    s.feed(n, Input::AgentExited { service: svc, agent, how: "killed by signal 9".into() });
+                }
+            }
+            9 => {
+                // Configuration: a service created or removed, or a reload.
+                let n = r.below(2) as usize;
+                let cmd = match r.below(3) {
+                    0 => "service create extra active_server=beta standby_server=alpha start=a stop=b".to_string(),
+                    1 => "service remove extra".to_string(),
+                    _ => "reload".to_string(),
+                };
+                if s.is_up(n) {
+                    s.command(n, &cmd, None);
+                }
+            }
+            10 => {
+                // SureHA stopped on a node (haadm stop), started again later by a boot.
+                let n = r.below(2) as usize;
+                if s.is_up(n) && s.is_up(1 - n) {
+                    s.command(n, "stop", None);
+                }
+            }
+            11 => {
+                let n = r.below(2) as usize;
+                let svc = &names[r.below(names.len() as u64) as usize];
+                let call = ["apiopen", "apiclose"][r.below(2) as usize];
+                if s.is_up(n) {
+                    s.command(n, &format!("{call} {svc}"), None);
+                }
+                s.feed(n, Input::LinkStats { link: "lan".into(), line: "rx=1 crc=0".into() });
             }
             _ => {
                 let n = r.below(2) as usize;
