@@ -18,7 +18,8 @@
 //! whose (boot id, sequence) is not newer than the last it accepted (`ReplayGuard`).
 //!
 //! Payload: `u8 kind`, then
-//! - kind 1, beat: `str8 sender`, `u64 config generation`, `u32 config digest`, `u16 count`,
+//! - kind 1, beat: `str8 sender`, `u64 config generation`, `u32 config digest`, `u8 hears
+//!   you` (the sender hears the receiver: configuration changes need both ways), `u16 count`,
 //!   then `count` service records of 12 bytes: `u16 index` (in the configuration, valid when
 //!   the digests agree), `u8 state word` (`WORDS`), `u8 phase`, `u8 flags` (bit 0 protected,
 //!   bit 1 error, bit 2 the error happened while active), `u8 primary` (0: host1, 1: host2),
@@ -220,6 +221,8 @@ pub struct Beat {
     pub sender: String,
     pub generation: u64,
     pub digest: u32,
+    /// The sender hears the receiver (two-way contact, for configuration changes).
+    pub hears_you: bool,
     pub services: Vec<ServiceRecord>,
     pub nics: Vec<NicRecord>,
 }
@@ -303,6 +306,7 @@ impl Message {
                 put_str8(&mut o, &b.sender);
                 o.extend_from_slice(&b.generation.to_be_bytes());
                 o.extend_from_slice(&b.digest.to_be_bytes());
+                o.push(b.hears_you as u8);
                 o.extend_from_slice(&(b.services.len() as u16).to_be_bytes());
                 for s in &b.services {
                     o.extend_from_slice(&s.index.to_be_bytes());
@@ -366,6 +370,7 @@ impl Message {
                 let sender = r.str8()?;
                 let generation = r.u64()?;
                 let digest = r.u32()?;
+                let hears_you = r.u8()? != 0;
                 let n = r.u16()? as usize;
                 let mut services = Vec::with_capacity(n.min(4096));
                 for _ in 0..n {
@@ -408,6 +413,7 @@ impl Message {
                     sender,
                     generation,
                     digest,
+                    hears_you,
                     services,
                     nics,
                 })
@@ -450,6 +456,7 @@ mod tests {
             sender: "alpha".into(),
             generation: 7,
             digest: 0xdead_beef,
+            hears_you: true,
             services: vec![ServiceRecord {
                 index: 3,
                 word: 1,
@@ -551,7 +558,7 @@ mod tests {
         );
         assert_eq!(Message::decode(&[9]), Err(Bad::Malformed), "unknown kind");
         // A bad state word, phase or primary.
-        for (at, v) in [(23, 200u8), (24, 9), (26, 5), (27, 7)] {
+        for (at, v) in [(24, 200u8), (25, 9), (27, 5), (28, 7)] {
             let mut q = p.clone();
             q[at] = v;
             assert_eq!(Message::decode(&q), Err(Bad::Malformed), "byte {at}");
@@ -612,6 +619,7 @@ mod tests {
             sender: "alpha-server-01".into(),
             generation: 12,
             digest: 1,
+            hears_you: true,
             services,
             nics,
         })

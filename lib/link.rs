@@ -603,6 +603,7 @@ mod tests {
             sender: "a".into(),
             generation: 1,
             digest: 2,
+            hears_you: true,
             services: vec![],
             nics: vec![],
         })

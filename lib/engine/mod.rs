@@ -1634,6 +1634,10 @@ impl Engine {
             self.reply(reply, Reply::err(format!("the configuration differs from {peer}'s (see haadm status); wait for it to be synchronised")));
             return;
         }
+        if !self.peer.as_ref().is_some_and(|p| p.hears_me) {
+            self.reply(reply, Reply::err(format!("{peer} does not hear this node (a one-way link?): configuration changes need both nodes to hear each other")));
+            return;
+        }
         let (text, what) = match &edit {
             Edit::Create(kind, name, kvs) => {
                 let exists = if *kind == "service" {

@@ -78,6 +78,8 @@ pub(super) struct PeerView {
     /// By name; filled only while the peer's configuration digest equals ours.
     pub services: BTreeMap<String, PeerSvc>,
     pub nics: Vec<frame::NicRecord>,
+    /// The peer hears us (its last beat said so).
+    pub hears_me: bool,
 }
 
 /// The pseudo-link name of the public network.
@@ -321,6 +323,7 @@ impl Engine {
             sender: self.node.clone(),
             generation: self.generation,
             digest: self.digest,
+            hears_you: self.peer_status() == PeerStatus::Up,
             services,
             nics,
         })
@@ -507,6 +510,7 @@ impl Engine {
             digest: b.digest,
             services,
             nics: b.nics.clone(),
+            hears_me: b.hears_you,
         });
         if b.digest == self.digest {
             self.conflict_logged = None;

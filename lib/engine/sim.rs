@@ -943,6 +943,20 @@ mod seeds {
     /// (default 10,000, what `make test` runs); `make sim SEEDS=N` runs more, optimised.
     #[test]
     #[ignore]
+    fn how_often_the_administrator_is_needed() {
+        let n = (1..=2000)
+            .filter(|&seed| {
+                random_run(seed, CHAOS)
+                    .trace
+                    .iter()
+                    .any(|l| l.contains("admin resolves"))
+            })
+            .count();
+        println!("{n} of 2000 seeds needed the administrator for a configuration conflict");
+    }
+
+    #[test]
+    #[ignore]
     fn one_seed_cost() {
         let t = std::time::Instant::now();
         let s = random_run(3, CHAOS);

@@ -709,3 +709,35 @@ fn a_configuration_conflict_is_reported_not_merged() {
         "nothing moves while the nodes disagree"
     );
 }
+
+#[test]
+fn configuration_changes_need_two_way_contact() {
+    use super::sim::*;
+    let mut s = Sim::new(&config_text(""));
+    s.run(200);
+    // alpha's frames no longer reach beta; alpha still hears beta.
+    s.paths[0][ALPHA].up = false;
+    s.paths[1][ALPHA].up = false;
+    s.run(600);
+    s.command(
+        ALPHA,
+        "service create db active_server=beta standby_server=alpha start=a stop=b",
+        Some("c"),
+    );
+    match s.reply(ALPHA, "c").map(|r| r.status) {
+        Some(Status::Err(m)) => assert!(m.contains("beta does not hear this node"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    s.paths[0][ALPHA].up = true;
+    s.paths[1][ALPHA].up = true;
+    s.run(600);
+    s.command(
+        ALPHA,
+        "service create db active_server=beta standby_server=alpha start=a stop=b",
+        Some("c2"),
+    );
+    assert!(matches!(
+        s.reply(ALPHA, "c2").map(|r| r.status),
+        Some(Status::Ok)
+    ));
+}

@@ -161,6 +161,7 @@ fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted(
         sender: "alpha".into(),
         generation: 99,
         digest: 0,
+        hears_you: true,
         services: vec![],
         nics: vec![],
     })
