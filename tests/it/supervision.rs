@@ -83,3 +83,17 @@ fn kill_9_of_either_daemon_is_repaired_and_services_are_neither_restarted_nor_st
         || n.processes().is_empty(),
     );
 }
+
+#[test]
+fn sigterm_to_hamond_stops_the_services_here_then_both_daemons() {
+    let n = Node::new("alpha", &(base_config() + &service("web", None, "")));
+    n.start();
+    n.ok(&["service", "bringin", "web"]);
+    let hamond = n.pid("hamond").unwrap();
+    let _ = sureha::sys::kill(hamond, sureha::sys::SIGTERM);
+    n.wait_for("every process of the node to end", Duration::from_secs(10), || n.processes().is_empty());
+    assert_eq!(n.events(), vec!["start web", "stop web"]);
+    let log = n.log();
+    assert!(log.contains("asked to stop: telling hasvrd to stop the services here and leave"), "{log}");
+    assert!(log.contains("hamond leaves too"), "{log}");
+}
