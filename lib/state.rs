@@ -37,6 +37,8 @@ pub struct Persisted {
     pub rebooted: bool,
     /// The configuration's generation (see `engine`).
     pub generation: u64,
+    /// The peer's own addresses, for the public-network check after a restart.
+    pub peer_public: Vec<std::net::Ipv4Addr>,
     pub services: Vec<PersistedService>,
 }
 
@@ -46,6 +48,10 @@ impl Persisted {
     /// The service lines (the caller adds the header with the boot id).
     pub fn to_text(&self) -> String {
         let mut t = format!("config generation={}\n", self.generation);
+        if !self.peer_public.is_empty() {
+            let a: Vec<String> = self.peer_public.iter().map(|a| a.to_string()).collect();
+            t.push_str(&format!("peer public={}\n", a.join(",")));
+        }
         for s in &self.services {
             let phase = match s.phase {
                 SavedPhase::Stopped => "stopped",
@@ -89,6 +95,13 @@ pub fn parse(text: &str, boot_id: &str) -> Result<Persisted, String> {
         let mut words = line.split_whitespace();
         match words.next() {
             Some("boot") => p.rebooted = words.next() != Some(boot_id),
+            Some("peer") => {
+                for w in words {
+                    if let Some(list) = w.strip_prefix("public=") {
+                        p.peer_public = list.split(',').filter_map(|a| a.parse().ok()).collect();
+                    }
+                }
+            }
             Some("config") => {
                 for w in words {
                     if let Some(g) = w.strip_prefix("generation=") {
@@ -167,6 +180,7 @@ mod tests {
         let p = Persisted {
             rebooted: false,
             generation: 4,
+            peer_public: vec!["192.0.2.2".parse().unwrap()],
             services: vec![PersistedService {
                 name: "web".into(),
                 protected: true,

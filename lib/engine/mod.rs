@@ -291,6 +291,8 @@ pub struct Engine {
     nics: Vec<NicState>,
     /// The last frame from the peer over the public network.
     public_rx: Option<Millis>,
+    /// The peer's own addresses, from its beats (kept across restarts).
+    known_public: Vec<std::net::Ipv4Addr>,
     next_public_beat: Millis,
     last_beat: Vec<u8>,
     config_sent_at: Option<Millis>,
@@ -354,6 +356,9 @@ impl Engine {
             peer_was: PeerStatus::Unknown,
             nics: Vec::new(),
             public_rx: None,
+            known_public: saved
+                .as_ref()
+                .map_or_else(Vec::new, |s| s.peer_public.clone()),
             next_public_beat: now,
             last_beat: Vec::new(),
             config_sent_at: None,
@@ -1829,6 +1834,7 @@ impl Engine {
         Persisted {
             rebooted: false,
             generation: self.generation,
+            peer_public: self.known_public.clone(),
             services: self
                 .services
                 .iter()

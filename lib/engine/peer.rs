@@ -199,12 +199,7 @@ impl Engine {
     }
 
     fn public_addresses(&self) -> Vec<std::net::Ipv4Addr> {
-        self.peer.as_ref().map_or_else(Vec::new, |p| {
-            p.nics
-                .iter()
-                .flat_map(|n| n.addrs.iter().copied())
-                .collect()
-        })
+        self.known_public.clone()
     }
 
     /// The peer's view of a service, while it is up and shares our configuration.
@@ -502,6 +497,14 @@ impl Engine {
                     },
                 );
             }
+        }
+        let addrs: Vec<std::net::Ipv4Addr> = b
+            .nics
+            .iter()
+            .flat_map(|n| n.addrs.iter().copied())
+            .collect();
+        if !addrs.is_empty() {
+            self.known_public = addrs;
         }
         self.peer = Some(PeerView {
             boot,

@@ -741,3 +741,29 @@ fn configuration_changes_need_two_way_contact() {
         Some(Status::Ok)
     ));
 }
+
+#[test]
+fn a_restarted_engine_still_knows_where_to_ask_the_peer_over_the_public_network() {
+    use super::sim::*;
+    let text = config_text("");
+    let mut s = Sim::new(&text);
+    s.run(300);
+    let saved = s.engines[ALPHA].persisted();
+    assert_eq!(
+        saved.peer_public,
+        vec![std::net::Ipv4Addr::new(192, 0, 2, 2)]
+    );
+    let parsed = crate::state::parse(&crate::state::file_text("b", &saved.to_text()), "b").unwrap();
+    let mut e = Engine::new(
+        "alpha",
+        config::parse("t", &text).unwrap(),
+        text,
+        Some(parsed),
+        0,
+    );
+    let acts = e.handle(0, Input::Tick);
+    assert!(
+        acts.iter().any(|a| matches!(a, Action::SendPublic { to, .. } if to == &vec![std::net::Ipv4Addr::new(192, 0, 2, 2)])),
+        "{acts:?}"
+    );
+}

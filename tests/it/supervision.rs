@@ -91,9 +91,16 @@ fn sigterm_to_hamond_stops_the_services_here_then_both_daemons() {
     n.ok(&["service", "bringin", "web"]);
     let hamond = n.pid("hamond").unwrap();
     let _ = sureha::sys::kill(hamond, sureha::sys::SIGTERM);
-    n.wait_for("every process of the node to end", Duration::from_secs(10), || n.processes().is_empty());
+    n.wait_for(
+        "every process of the node to end",
+        Duration::from_secs(10),
+        || n.processes().is_empty(),
+    );
     assert_eq!(n.events(), vec!["start web", "stop web"]);
     let log = n.log();
-    assert!(log.contains("asked to stop: telling hasvrd to stop the services here and leave"), "{log}");
+    assert!(
+        log.contains("asked to stop: telling hasvrd to stop the services here and leave"),
+        "{log}"
+    );
     assert!(log.contains("hamond leaves too"), "{log}");
 }
