@@ -453,13 +453,12 @@ impl Engine {
                     });
                     watch = Some((id, pid, p.agent_token));
                 }
-                if p.phase == SavedPhase::Running {
+                // Killed between spawning the agent and saving its pid: no evidence that it
+                // still runs, so it is handled like a half-finished plan.
+                let unproven = cfg.agent.is_some() && s.agent.is_none();
+                if p.phase == SavedPhase::Running && !unproven {
                     s.phase = Phase::Running;
                     s.started_steps = start_plan(&cfg);
-                    if cfg.agent.is_some() && s.agent.is_none() {
-                        // Killed between spawning the agent and saving its pid: a new one.
-                        s.plan.push_back(Step::StartAgent);
-                    }
                 } else {
                     // We do not know how far it got: stop everything, then decide afresh.
                     s.phase = Phase::Stopping;
@@ -551,15 +550,20 @@ impl Engine {
                 pid,
                 token,
             } => {
-                if let Some(a) = self
-                    .services
-                    .get_mut(&service)
-                    .and_then(|s| s.agent.as_mut())
-                {
-                    if a.id == agent {
+                let mut started = false;
+                if let Some(s) = self.services.get_mut(&service) {
+                    if let Some(a) = s.agent.as_mut().filter(|a| a.id == agent) {
                         a.pid = Some(pid);
                         a.token = token;
+                        if matches!(s.inflight, Some((Step::StartAgent, _))) {
+                            s.inflight = None;
+                            s.started_steps.push(Step::StartAgent);
+                            started = true;
+                        }
                     }
+                }
+                if started {
+                    self.advance(&service);
                 }
             }
             Input::AgentExited {
@@ -847,12 +851,14 @@ impl Engine {
                         closed: false,
                         stopping: false,
                     });
-                    s.started_steps.push(step);
+                    // Done when the executor reports its pid: the state says "running" only
+                    // once the agent that proves it is on disk too.
+                    s.inflight = Some((step, 0));
                     self.out.push(Action::StartAgent {
                         service: name.to_string(),
                         agent: id,
                     });
-                    continue;
+                    return;
                 }
                 Step::StopAgent => {
                     // Wait for its exit: the executor reports one even for an agent it lost.
@@ -1102,6 +1108,10 @@ impl Engine {
         }
         let closed = a.closed;
         s.agent = None;
+        if matches!(s.inflight, Some((Step::StartAgent, _))) {
+            // It could not start at all.
+            s.inflight = None;
+        }
         if closed {
             self.log(Level::Info, format!("service {name}: agent ended ({how}) after apiclose; the service is no longer monitored"));
             return;

@@ -767,3 +767,30 @@ fn a_restarted_engine_still_knows_where_to_ask_the_peer_over_the_public_network(
         "{acts:?}"
     );
 }
+
+#[test]
+fn a_running_service_without_a_saved_agent_pid_is_cleaned_up_not_adopted() {
+    let t = running("");
+    let mut saved = t.e.persisted();
+    saved.services[0].agent_pid = None;
+    let text = svc("");
+    let mut e = Engine::new(
+        "alpha",
+        config::parse("t", &text).unwrap(),
+        text,
+        Some(saved),
+        0,
+    );
+    let acts = e.handle(0, Input::Tick);
+    assert!(
+        acts.iter().any(|a| matches!(
+            a,
+            Action::Run {
+                step: Step::StopScript,
+                ..
+            }
+        )),
+        "{acts:?}"
+    );
+    assert!(acts.iter().any(|a| matches!(a, Action::Log { text, .. } if text.contains("in the middle of starting or stopping"))));
+}

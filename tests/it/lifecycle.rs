@@ -170,6 +170,7 @@ fn haadm_stop_leaves_no_process_and_the_next_start_brings_protected_services_bac
     );
     assert_eq!(n.events(), vec!["start web", "stop web"]);
     n.start();
+    n.wait_for("the start script to run again", T, || n.events().len() == 3);
     n.wait_state("web", "ACTIVEACT", T);
     assert_eq!(n.events(), vec!["start web", "stop web", "start web"]);
 }
