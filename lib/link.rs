@@ -145,23 +145,107 @@ pub fn socket_ends(link: &Link, node: &str) -> Result<(SocketAddr, SocketAddr)> 
     ))
 }
 
+/// A link process's side of its pipes to hasvrd: frames to send arrive on stdin; checked
+/// frames from the peer and the counters go out on stdout.
+struct Upstream {
+    name: String,
+    stdin: std::io::Stdin,
+    stdout: std::io::StdoutLock<'static>,
+    records: Records,
+    reported: Counters,
+    last_report: std::time::Instant,
+}
+
+impl Upstream {
+    fn new(name: &str) -> Result<Upstream> {
+        let stdin = std::io::stdin();
+        sys::set_nonblock(&stdin, true).context("stdin")?;
+        Ok(Upstream {
+            name: name.to_string(),
+            stdin,
+            stdout: std::io::stdout().lock(),
+            records: Records::default(),
+            reported: Counters::default(),
+            last_report: std::time::Instant::now(),
+        })
+    }
+
+    fn fd(&self) -> std::os::fd::RawFd {
+        self.stdin.as_raw_fd()
+    }
+
+    /// The frames hasvrd wants sent; `None` once hasvrd is gone (stdin closed).
+    fn frames(&mut self, log: &mut Logger, buf: &mut [u8]) -> Result<Option<Vec<Vec<u8>>>> {
+        loop {
+            match sys::read_some(&self.stdin, buf) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.records.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::failed(format!(
+                        "link {}: reading from hasvrd: {e}",
+                        self.name
+                    )))
+                }
+            }
+        }
+        let mut frames = Vec::new();
+        loop {
+            match self.records.next_record() {
+                Ok(Some((FRAME, f))) => frames.push(f),
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(Some(frames)),
+                Err(e) => log.error(&format!("link {}: from hasvrd: {e}", self.name)),
+            }
+        }
+    }
+
+    fn write(&mut self, kind: u8, data: &[u8]) -> Result<()> {
+        self.stdout
+            .write_all(&record(kind, data))
+            .and_then(|_| self.stdout.flush())
+            .map_err(|e| Error::failed(format!("link {}: writing to hasvrd: {e}", self.name)))
+    }
+
+    /// Passes a checked frame from the peer up.
+    fn deliver(&mut self, frame: &[u8]) -> Result<()> {
+        self.write(FRAME, frame)
+    }
+
+    /// Reports the counters when they changed, at most twice a second.
+    fn report(&mut self, counters: &Counters, log: &mut Logger) -> Result<()> {
+        if *counters == self.reported
+            || self.last_report.elapsed() < std::time::Duration::from_millis(500)
+        {
+            return Ok(());
+        }
+        self.write(STATS, counters.line().as_bytes())?;
+        if counters.bad.values().sum::<u64>() > self.reported.bad.values().sum::<u64>() {
+            log.warning(&format!(
+                "link {}: dropped bad frames: {}",
+                self.name,
+                counters.line()
+            ));
+        }
+        self.reported = counters.clone();
+        self.last_report = std::time::Instant::now();
+        Ok(())
+    }
+}
+
 /// hahb-sock: UDP between this node's and the peer's address of the link.
 pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
     let mut log = Logger::new(home.log(), &home.node, "hahb-sock");
     let key = load_key(home)?;
     let (local, peer) = socket_ends(link, &home.node)?;
     let name = &link.name;
-    let stdin = std::io::stdin();
-    sys::set_nonblock(&stdin, true).context("stdin")?;
-    let mut stdout = std::io::stdout().lock();
+    let mut up = Upstream::new(name)?;
     let mut sock: Option<UdpSocket> = None;
     let mut bind_error: Option<String> = None;
     let mut next_bind = std::time::Instant::now();
-    let mut records = Records::default();
     let mut guard = ReplayGuard::default();
     let mut counters = Counters::default();
-    let mut reported = Counters::default();
-    let mut last_report = std::time::Instant::now();
     let mut buf = vec![0u8; 70_000];
     loop {
         if sock.is_none() && std::time::Instant::now() >= next_bind {
@@ -185,7 +269,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
             }
         }
         let mut fds = vec![sys::PollFd {
-            fd: stdin.as_raw_fd(),
+            fd: up.fd(),
             events: sys::POLLIN,
             revents: 0,
         }];
@@ -197,60 +281,28 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
             });
         }
         let _ = sys::poll(&mut fds, 500);
-        // Frames from hasvrd go out.
-        loop {
-            match sys::read_some(&stdin, &mut buf) {
-                Ok(0) => return Ok(()), // hasvrd is gone: so are we
-                Ok(n) => records.push(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Error::failed(format!(
-                        "link {name}: reading from hasvrd: {e}"
-                    )))
-                }
-            }
-        }
-        loop {
-            match records.next_record() {
-                Ok(Some((FRAME, f))) => {
-                    if let Some(s) = &sock {
-                        if s.send_to(&f, peer).is_err() {
-                            counters.txerr += 1;
-                        }
-                    } else {
-                        counters.txerr += 1;
-                    }
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(e) => log.error(&format!("link {name}: from hasvrd: {e}")),
+        // Frames from hasvrd go out; once hasvrd is gone, so are we.
+        let Some(frames) = up.frames(&mut log, &mut buf)? else {
+            return Ok(());
+        };
+        for f in frames {
+            match &sock {
+                Some(s) if s.send_to(&f, peer).is_ok() => {}
+                _ => counters.txerr += 1,
             }
         }
         // Frames from the peer come in, checked.
         if let Some(s) = &sock {
             loop {
                 match s.recv_from(&mut buf) {
-                    Ok((n, from)) => {
-                        if from.ip() != peer.ip() {
-                            counters.foreign += 1;
-                            continue;
+                    Ok((_, from)) if from.ip() != peer.ip() => counters.foreign += 1,
+                    Ok((n, _)) => match check(key.as_deref(), &mut guard, &buf[..n]) {
+                        Ok(()) => {
+                            counters.rx += 1;
+                            up.deliver(&buf[..n])?;
                         }
-                        match check(key.as_deref(), &mut guard, &buf[..n]) {
-                            Ok(()) => {
-                                counters.rx += 1;
-                                stdout
-                                    .write_all(&record(FRAME, &buf[..n]))
-                                    .and_then(|_| stdout.flush())
-                                    .map_err(|e| {
-                                        Error::failed(format!(
-                                            "link {name}: writing to hasvrd: {e}"
-                                        ))
-                                    })?;
-                            }
-                            Err(bad) => counters.count(bad),
-                        }
-                    }
+                        Err(bad) => counters.count(bad),
+                    },
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(_) => {
                         // The interface went away (e.g. address removed): bind again later.
@@ -261,20 +313,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
                 }
             }
         }
-        if counters != reported && last_report.elapsed() >= std::time::Duration::from_millis(500) {
-            stdout
-                .write_all(&record(STATS, counters.line().as_bytes()))
-                .and_then(|_| stdout.flush())
-                .map_err(|e| Error::failed(format!("link {name}: writing to hasvrd: {e}")))?;
-            if counters.bad.values().sum::<u64>() > reported.bad.values().sum::<u64>() {
-                log.warning(&format!(
-                    "link {name}: dropped bad frames: {}",
-                    counters.line()
-                ));
-            }
-            reported = counters.clone();
-            last_report = std::time::Instant::now();
-        }
+        up.report(&counters, &mut log)?;
     }
 }
 
@@ -389,18 +428,13 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
     let mut log = Logger::new(home.log(), &home.node, "hahb-serial");
     let key = load_key(home)?;
     let name = &link.name;
-    let stdin = std::io::stdin();
-    sys::set_nonblock(&stdin, true).context("stdin")?;
-    let mut stdout = std::io::stdout().lock();
+    let mut up = Upstream::new(name)?;
     let mut port: Option<serialport::TTYPort> = None;
     let mut open_error: Option<String> = None;
     let mut next_open = std::time::Instant::now();
-    let mut records = Records::default();
     let mut framer = StreamFramer::default();
     let mut guard = ReplayGuard::default();
     let mut counters = Counters::default();
-    let mut reported = Counters::default();
-    let mut last_report = std::time::Instant::now();
     let mut last_rx = std::time::Instant::now();
     let mut buf = vec![0u8; 8192];
     // Ten bits a byte on the line.
@@ -427,7 +461,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
             }
         }
         let mut fds = vec![sys::PollFd {
-            fd: stdin.as_raw_fd(),
+            fd: up.fd(),
             events: sys::POLLIN,
             revents: 0,
         }];
@@ -439,36 +473,15 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
             });
         }
         let _ = sys::poll(&mut fds, 200);
-        loop {
-            match sys::read_some(&stdin, &mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => records.push(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Error::failed(format!(
-                        "link {name}: reading from hasvrd: {e}"
-                    )))
-                }
-            }
-        }
-        loop {
-            match records.next_record() {
-                Ok(Some((FRAME, f))) => match &port {
-                    Some(p) => {
-                        if !write_all_bounded(
-                            p,
-                            &f,
-                            byte_time * f.len() as u32 * 2 + std::time::Duration::from_millis(200),
-                        ) {
-                            counters.txerr += 1;
-                        }
-                    }
-                    None => counters.txerr += 1,
-                },
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(e) => log.error(&format!("link {name}: from hasvrd: {e}")),
+        // Frames from hasvrd go out; once hasvrd is gone, so are we.
+        let Some(frames) = up.frames(&mut log, &mut buf)? else {
+            return Ok(());
+        };
+        for f in frames {
+            let limit = byte_time * f.len() as u32 * 2 + std::time::Duration::from_millis(200);
+            match &port {
+                Some(p) if write_all_bounded(p, &f, limit) => {}
+                _ => counters.txerr += 1,
             }
         }
         // A hang-up (the other end of a pty gone, a USB adapter unplugged) reads as end of
@@ -519,30 +532,12 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
             match found {
                 Found::Frame(f) => {
                     counters.rx += 1;
-                    stdout
-                        .write_all(&record(FRAME, &f))
-                        .and_then(|_| stdout.flush())
-                        .map_err(|e| {
-                            Error::failed(format!("link {name}: writing to hasvrd: {e}"))
-                        })?;
+                    up.deliver(&f)?;
                 }
                 Found::Bad(b) => counters.count(b),
             }
         }
-        if counters != reported && last_report.elapsed() >= std::time::Duration::from_millis(500) {
-            stdout
-                .write_all(&record(STATS, counters.line().as_bytes()))
-                .and_then(|_| stdout.flush())
-                .map_err(|e| Error::failed(format!("link {name}: writing to hasvrd: {e}")))?;
-            if counters.bad.values().sum::<u64>() > reported.bad.values().sum::<u64>() {
-                log.warning(&format!(
-                    "link {name}: dropped bad frames: {}",
-                    counters.line()
-                ));
-            }
-            reported = counters.clone();
-            last_report = std::time::Instant::now();
-        }
+        up.report(&counters, &mut log)?;
     }
 }
 

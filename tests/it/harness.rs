@@ -422,19 +422,7 @@ impl Cluster {
     }
 
     pub fn wait_words(&self, svc: &str, a: &str, b: &str, limit: Duration) {
-        let start = Instant::now();
-        let mut last = (String::new(), String::new());
-        while start.elapsed() < limit {
-            last = self.words(svc);
-            if last.0 == a && last.1 == b {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "service {svc}: wanted alpha={a} beta={b}, still alpha={} beta={} after {limit:?}",
-            last.0, last.1
-        );
+        wait_words(svc, a, b, limit, || self.words(svc));
     }
 
     /// Kills every process of a node at once, as a crash would.
@@ -702,19 +690,7 @@ impl NsCluster {
     }
 
     pub fn wait_words(&self, svc: &str, a: &str, b: &str, limit: Duration) {
-        let start = Instant::now();
-        let mut last = (String::new(), String::new());
-        while start.elapsed() < limit {
-            last = self.words(svc);
-            if last.0 == a && last.1 == b {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "service {svc}: wanted alpha={a} beta={b}, still alpha={} beta={} after {limit:?}",
-            last.0, last.1
-        );
+        wait_words(svc, a, b, limit, || self.words(svc));
     }
 
     /// A crash: every process of the node killed at once, its interfaces down.
@@ -1063,4 +1039,21 @@ impl Drop for SerialLine {
             let _ = h.join();
         }
     }
+}
+
+/// Waits (bounded) until a service shows `a` on alpha and `b` on beta.
+fn wait_words(svc: &str, a: &str, b: &str, limit: Duration, words: impl Fn() -> (String, String)) {
+    let start = Instant::now();
+    let mut last = (String::new(), String::new());
+    while start.elapsed() < limit {
+        last = words();
+        if last.0 == a && last.1 == b {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "service {svc}: wanted alpha={a} beta={b}, still alpha={} beta={} after {limit:?}",
+        last.0, last.1
+    );
 }
