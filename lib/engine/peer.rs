@@ -694,29 +694,32 @@ impl Engine {
     /// `NIC NODE NAME OK|ERR [addresses]` for both nodes (the peer's as it last reported).
     pub(super) fn nic_lines(&self, with_addresses: bool) -> String {
         let mut t = String::new();
-        let fmt = |node: &str, name: &str, ok: bool, addrs: Vec<String>| {
+        let fmt = |node: &str, name: &str, word: &str, addrs: Vec<String>| {
             let a = if with_addresses && !addrs.is_empty() {
                 format!(" {}", addrs.join(" "))
             } else {
                 String::new()
             };
-            format!("NIC {node} {name} {}{a}\n", if ok { "OK" } else { "ERR" })
+            format!("NIC {node} {name} {word}{a}\n")
         };
+        let word = |ok: bool| if ok { "OK" } else { "ERR" };
         for n in &self.nics {
             t.push_str(&fmt(
                 &self.node,
                 &n.name,
-                n.ok,
+                word(n.ok),
                 n.addrs.iter().map(|a| a.to_string()).collect(),
             ));
         }
+        // A peer that is down reports nothing: its NICs' state is unknown, not what it last said.
+        let peer_heard = matches!(self.peer_status(), PeerStatus::Up | PeerStatus::Partitioned);
         if let Some(p) = &self.peer {
             let peer = self.peer_name();
             for n in &p.nics {
                 t.push_str(&fmt(
                     &peer,
                     &n.name,
-                    n.ok,
+                    if peer_heard { word(n.ok) } else { "UNKNOWN" },
                     n.addrs.iter().map(|a| a.to_string()).collect(),
                 ));
             }
