@@ -177,14 +177,6 @@ impl<T: Clone + PartialEq> Children<T> {
             .map(|(pid, _)| *pid)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
     /// TERM to the child's whole group now; KILL follows after the grace period.
     pub fn stop(&mut self, pid: u32, now: Millis) {
         if let Some(t) = self.map.get_mut(&pid) {

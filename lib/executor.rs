@@ -79,7 +79,8 @@ pub struct Hasvrd {
     key: Option<Vec<u8>>,
     boot: u64,
     seq: u64,
-    frames_dropped: u64,
+    /// Links whose process could not take the last frame (logged once a stretch).
+    dropping: Vec<String>,
     next_sweep: Millis,
     inputs: VecDeque<Input>,
     boot_id: String,
@@ -141,16 +142,13 @@ impl Hasvrd {
             Err(_) => None,
         };
         let saved = saved.map(|mut p| {
-            // A service is adopted only with evidence that it still runs: its agent. If the
-            // agent died with the previous hasvrd, the whole node went down (a crash without
-            // reboot): clean up and decide again rather than claim it runs.
-            for s in p.services.iter_mut().filter(|s| s.phase == state::SavedPhase::Running && !p.rebooted) {
-                if let Some(pid) = s.agent_pid {
-                    if !files::process_alive(pid, s.agent_token) {
-                        log.warning(&format!("service {}: its agent (pid {pid}) died with the previous hasvrd; stopping what may be left of it instead of adopting it", s.name));
-                        s.phase = state::SavedPhase::Transition;
-                        s.agent_pid = None;
-                    }
+            // The engine adopts a running service only on the evidence of a live agent; what
+            // is dead is reported as such and the engine decides.
+            for s in p.services.iter_mut() {
+                if s.agent_pid
+                    .is_some_and(|pid| !files::process_alive(pid, s.agent_token))
+                {
+                    s.agent_pid = None;
                 }
             }
             p
@@ -197,7 +195,7 @@ impl Hasvrd {
             key,
             boot: (crate::clock::unix_seconds().max(0) as u64) * 1000 + clock_ms_fraction() as u64,
             seq: 0,
-            frames_dropped: 0,
+            dropping: Vec::new(),
             next_sweep: 0,
             inputs: VecDeque::new(),
             boot_id,
@@ -868,14 +866,18 @@ impl Hasvrd {
             // A link process that does not keep up loses a beat, never blocks hasvrd; one
             // that took part of a record is out of step and is restarted.
             match sys::write_some(to, &rec) {
-                Ok(n) if n == rec.len() => {}
+                Ok(n) if n == rec.len() => self.dropping.retain(|d| d != name),
                 Ok(_) => {
                     l.to = None;
                     if let Some(pid) = l.pid {
                         stuck.push((name.clone(), pid));
                     }
                 }
-                Err(_) => self.frames_dropped += 1,
+                Err(_) if !self.dropping.contains(name) => {
+                    self.dropping.push(name.clone());
+                    self.log.warning(&format!("link {name}: its process does not take frames; beats are lost until it does"));
+                }
+                Err(_) => {}
             }
         }
         for (name, pid) in stuck {

@@ -564,17 +564,10 @@ mod tests {
             assert_eq!(Message::decode(&q), Err(Bad::Malformed), "byte {at}");
         }
         // Pseudo-random garbage never panics.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::engine::sim::Rng::new(1);
         for _ in 0..2000 {
-            let len = (x % 80) as usize;
-            let g: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let len = rng.below(80) as usize;
+            let g: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
             let _ = Message::decode(&g);
             let _ = open(Some(b"k"), &g);
         }

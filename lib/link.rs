@@ -633,15 +633,8 @@ mod tests {
             "{bad:?}"
         );
         // Pure noise never panics and never yields a frame.
-        let mut x: u64 = 42;
-        let noise: Vec<u8> = (0..20_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let mut rng = crate::engine::sim::Rng::new(42);
+        let noise: Vec<u8> = (0..20_000).map(|_| rng.next() as u8).collect();
         let mut f = StreamFramer::default();
         f.push(&noise);
         while let Some(found) = f.next_found(Some(key), &mut g) {

@@ -1,7 +1,7 @@
 //! The only home of `unsafe` and raw libc calls. Everything here is a thin, safe wrapper;
 //! callers above this layer never see a raw pointer.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -379,14 +379,6 @@ pub fn read_some(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// Duplicates a descriptor we own into an independent owned one (close-on-exec).
-pub fn dup(fd: &impl AsRawFd) -> io::Result<OwnedFd> {
-    // SAFETY: fcntl F_DUPFD_CLOEXEC on a live descriptor returns a new one we own.
-    let n = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
-    // SAFETY: `n` is a fresh descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(n) })
-}
-
 /// Takes ownership of a descriptor number handed down by our parent (lifeline pipes).
 /// Verifies it is open first, so a wrong number is an error and not undefined behaviour.
 pub fn adopt_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
@@ -408,16 +400,6 @@ pub fn adopt_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
 pub fn mode_of(path: &Path) -> io::Result<u32> {
     use std::os::unix::fs::MetadataExt;
     Ok(std::fs::symlink_metadata(path)?.mode() & 0o7777)
-}
-
-pub fn os_str_bytes(s: &OsStr) -> &[u8] {
-    s.as_bytes()
-}
-
-/// Sets the process umask; returns the old one.
-pub fn umask(mask: u32) -> u32 {
-    // SAFETY: umask cannot fail.
-    unsafe { libc::umask(mask as libc::mode_t) as u32 }
 }
 
 /// Copies a C string argument; `None` for a null pointer or one that is not UTF-8.

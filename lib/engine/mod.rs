@@ -214,7 +214,6 @@ struct Svc {
     plan: VecDeque<Step>,
     inflight: Option<(Step, TaskId)>,
     after_stop: AfterStop,
-    phase_since: Millis,
     /// A start plan brings up what is listed here, so a failed start stops only that.
     started_steps: Vec<Step>,
     /// The NIC holding its addresses here.
@@ -398,7 +397,6 @@ impl Engine {
             plan: VecDeque::new(),
             inflight: None,
             after_stop: AfterStop::Rest,
-            phase_since: self.now,
             started_steps: Vec::new(),
             vip_nic: None,
         }
@@ -488,7 +486,7 @@ impl Engine {
                     );
                 }
                 (Phase::Stopping, _) => {
-                    self.log(Level::Warning, format!("service {}: the previous hasvrd died in the middle of starting or stopping it; stopping it cleanly before deciding again", p.name));
+                    self.log(Level::Warning, format!("service {}: the previous hasvrd died in the middle of starting or stopping it, or its agent is gone (it died with the previous hasvrd, or was never recorded); stopping what may be left of it before deciding again", p.name));
                 }
                 _ => {}
             }
@@ -797,10 +795,8 @@ impl Engine {
     }
 
     fn begin(&mut self, name: &str, phase: Phase, plan: VecDeque<Step>, after: AfterStop) {
-        let now = self.now;
         if let Some(s) = self.services.get_mut(name) {
             s.phase = phase;
-            s.phase_since = now;
             s.plan = plan;
             s.after_stop = after;
             if phase == Phase::Starting {
@@ -826,7 +822,6 @@ impl Engine {
                 match s.phase {
                     Phase::Starting => {
                         s.phase = Phase::Running;
-                        s.phase_since = self.now;
                         self.log(
                             Level::Info,
                             format!("service {name}: running here ({})", self.state_word(name)),
@@ -1013,7 +1008,6 @@ impl Engine {
     }
 
     fn finish_stop(&mut self, name: &str) {
-        let now = self.now;
         let Some(cfg) = self.config.service(name).cloned() else {
             return;
         };
@@ -1021,7 +1015,6 @@ impl Engine {
             return;
         };
         s.phase = Phase::Stopped;
-        s.phase_since = now;
         s.agent = None;
         s.started_steps.clear();
         match s.after_stop {

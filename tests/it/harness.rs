@@ -395,24 +395,46 @@ impl Drop for Node {
 pub struct Cluster {
     pub alpha: Node,
     pub beta: Node,
+    /// The first link of the configuration: up on both nodes means they see each other.
+    link: String,
 }
 
 impl Cluster {
     pub fn new(config: &str) -> Cluster {
+        let link = config
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("[privnet ")
+                    .and_then(|r| r.strip_suffix(']'))
+            })
+            .unwrap_or("lan")
+            .to_string();
         Cluster {
             alpha: Node::new("alpha", config),
             beta: Node::new("beta", config),
+            link,
+        }
+    }
+
+    pub fn node(&self, name: &str) -> &Node {
+        if name == "alpha" {
+            &self.alpha
+        } else {
+            &self.beta
         }
     }
 
     pub fn start(&self) {
         self.alpha.start();
         self.beta.start();
+        // The peer's NODE line says UP, and the first link is OK (of either type).
+        let up = format!("UP\nLINK {} ", self.link);
         for n in [&self.alpha, &self.beta] {
             n.wait_for("the peer to be up", Duration::from_secs(10), || {
-                n.haadm(&["status"])
-                    .stdout
-                    .contains("UP\nLINK lan socket OK")
+                let s = n.haadm(&["status"]).stdout;
+                ["socket OK", "rs232 OK"]
+                    .iter()
+                    .any(|t| s.contains(&format!("{up}{t}")))
             });
         }
     }
@@ -650,47 +672,24 @@ pub fn ns_config(interval: &str, services: &str) -> String {
 /// Two nodes in their namespaces. Fields drop in order: nodes (processes) before the
 /// topology (namespaces).
 pub struct NsCluster {
-    pub alpha: Node,
-    pub beta: Node,
+    pub nodes: Cluster,
     pub topo: Topology,
+}
+
+impl std::ops::Deref for NsCluster {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.nodes
+    }
 }
 
 impl NsCluster {
     pub fn new(config: &str) -> NsCluster {
         let topo = Topology::new();
-        let mut alpha = Node::new("alpha", config);
-        let mut beta = Node::new("beta", config);
-        alpha.netns = Some(topo.ns("a"));
-        beta.netns = Some(topo.ns("b"));
-        NsCluster { alpha, beta, topo }
-    }
-
-    pub fn node(&self, name: &str) -> &Node {
-        if name == "alpha" {
-            &self.alpha
-        } else {
-            &self.beta
-        }
-    }
-
-    pub fn start(&self) {
-        self.alpha.start();
-        self.beta.start();
-        for n in [&self.alpha, &self.beta] {
-            n.wait_for("the peer to be up", Duration::from_secs(10), || {
-                n.haadm(&["status"])
-                    .stdout
-                    .contains("UP\nLINK priv socket OK")
-            });
-        }
-    }
-
-    pub fn words(&self, svc: &str) -> (String, String) {
-        (self.alpha.state(svc), self.beta.state(svc))
-    }
-
-    pub fn wait_words(&self, svc: &str, a: &str, b: &str, limit: Duration) {
-        wait_words(svc, a, b, limit, || self.words(svc));
+        let mut nodes = Cluster::new(config);
+        nodes.alpha.netns = Some(topo.ns("a"));
+        nodes.beta.netns = Some(topo.ns("b"));
+        NsCluster { nodes, topo }
     }
 
     /// A crash: every process of the node killed at once, its interfaces down.
