@@ -632,20 +632,7 @@ impl Topology {
 
     /// Whether the floating address is on the node's eth0.
     pub fn has_vip(&self, node: &str) -> bool {
-        let out = Command::new("ip")
-            .args([
-                "-n",
-                &self.node_ns(node),
-                "-o",
-                "-4",
-                "addr",
-                "show",
-                "dev",
-                "eth0",
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
+        self.has_vip_on(node, "eth0")
     }
 }
 
