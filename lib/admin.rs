@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 /// haadm waits for hasvrd as long as it lives; a restart of hasvrd is waited out.
 const PATIENCE: Patience = Patience {
+    taken: Duration::from_secs(10),
     reply: None,
     while_down: Duration::from_secs(3),
     ask_again: false,
@@ -21,16 +22,21 @@ pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
     let path = file
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| home.config());
-    let text = std::fs::read_to_string(&path)
+    let text = files::read_regular_text(&path, crate::config::MAX_FILE)
         .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
+    let key = crate::link::load_key(home).err().map(|e| e.message);
     match crate::config::parse(&path.display().to_string(), &text) {
+        Ok(_) if key.is_some() => Err(Error::failed(key.unwrap_or_default())),
+        Err(d) => Err(Error::failed(match key {
+            Some(k) => format!("{d}\n{k}"),
+            None => d.to_string(),
+        })),
         Ok(c) => Ok(format!(
             "{}: OK ({} link(s), {} service(s))\n",
             path.display(),
             c.links.len(),
             c.services.len()
         )),
-        Err(d) => Err(Error::failed(d.to_string())),
     }
 }
 

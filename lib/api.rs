@@ -16,6 +16,8 @@ use std::time::Duration;
 /// QUIT: its pid file is still there), and for one that left on purpose.
 const WHILE_DOWN: Duration = Duration::from_secs(120);
 const WHILE_GONE: Duration = Duration::from_secs(2);
+/// hasvrd takes a request within milliseconds; this long means it lost it.
+const TAKEN_WITHIN: Duration = Duration::from_secs(10);
 
 /// The answer to an agent.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,8 +29,11 @@ pub enum Answer {
 }
 
 fn call(home: &Home, words: Vec<String>) -> Answer {
-    let expected_back = home.pid_file(crate::paths::Daemon::Hasvrd).exists();
+    // A missing tmp/ was removed by somebody: hasvrd puts it back within a second.
+    let expected_back =
+        home.pid_file(crate::paths::Daemon::Hasvrd).exists() || !home.tmp().is_dir();
     let patience = Patience {
+        taken: TAKEN_WITHIN,
         reply: None,
         while_down: if expected_back {
             WHILE_DOWN
@@ -87,7 +92,12 @@ pub fn tool_main(args: &[String]) -> Result<()> {
         ("APIOK", [svc]) => api(&home, ApiCall::Ok, svc),
         ("APIERROR" | "APIERR", [svc]) => api(&home, ApiCall::Err, svc),
         ("APICLOSE", [svc]) => api(&home, ApiCall::Close, svc),
-        ("APICMD", [cmd, svc]) => command(&home, cmd, svc),
+        ("APICMD", [cmd, svc])
+            if ["BRINGIN", "BRINGOUT", "FAILOVER", "TAKEOVER"]
+                .contains(&cmd.to_ascii_uppercase().as_str()) =>
+        {
+            command(&home, cmd, svc)
+        }
         ("APICMD", _) => {
             return Err(Error::usage(format!(
                 "usage: {tool} BRINGIN|BRINGOUT|FAILOVER|TAKEOVER SERVICE"

@@ -102,6 +102,8 @@ pub fn spawn_piped(
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
     match &spec.output {
         Some(path) => {
+            // A fresh file each time, so what is read after it dies is its own last words.
+            let _ = std::fs::remove_file(path);
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)

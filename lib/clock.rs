@@ -37,6 +37,21 @@ pub fn unix_seconds() -> i64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The boot id of a new hasvrd instance: the wall clock in milliseconds, but always above
+/// the previous instance's, so a peer's replay guard recognises a restart even after the
+/// clock was stepped back.
+pub fn next_instance(previous: Option<u64>, wall_ms: u64) -> u64 {
+    wall_ms.max(previous.map_or(0, |p| p.saturating_add(1)))
+}
+
 /// Local time as `YYYY-MM-DD HH:MM:SS.mmm` (milliseconds: failovers are that quick).
 pub fn local_timestamp() -> String {
     let now = SystemTime::now()

@@ -6,9 +6,31 @@
 //! comments and order survive, and the result is parsed again before it is used.
 
 use crate::clock::Millis;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::Ipv4Addr;
+
+/// The largest configuration file read or accepted from the peer. It travels to the peer in
+/// pieces (`frame`), so every size up to this works; a larger one is refused with this error.
+pub const MAX_FILE: usize = 1 << 20;
+/// The longest line: a value longer than this is a mistake, not a setting.
+pub const MAX_LINE: usize = 4096;
+/// At most this many services and links: a beat carries every service and must stay small
+/// enough for a serial line (`link::MAX_SERIAL_FRAME`).
+pub const MAX_SERVICES: usize = 256;
+pub const MAX_LINKS: usize = 16;
+/// Errors reported for one file; past this a last line says how many more there were.
+const MAX_DIAGS: usize = 100;
+
+/// Text of a value or line as an error quotes it: at most 60 characters, control
+/// characters escaped, so a huge or binary value cannot flood the log.
+pub fn shown(v: &str) -> String {
+    let mut out: String = v.chars().take(60).flat_map(char::escape_debug).collect();
+    if v.chars().count() > 60 {
+        out.push('…');
+    }
+    out
+}
 
 /// One configuration problem.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -312,9 +334,11 @@ pub fn mask_to_prefix(v: &str) -> Result<u8, String> {
 }
 
 fn parse_int(v: &str, lo: u64, hi: u64) -> Result<u64, String> {
-    let n: u64 = v
-        .parse()
-        .map_err(|_| format!("'{v}' is not a whole number"))?;
+    // Digits only: no sign, no blanks (str::parse would take "+5").
+    let n: u64 = Some(v)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("'{}' is not a whole number", shown(v)))?;
     if n < lo || n > hi {
         return Err(format!("{n} is out of range {lo}–{hi}"));
     }
@@ -380,7 +404,7 @@ const SERVICE_KEYS: [&str; 21] = [
 const REPEATABLE: [&str; 1] = ["volume"];
 const BAUD_RATES: [u32; 8] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200];
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum SectionKind {
     Privnet,
     Service,
@@ -414,12 +438,20 @@ impl Section {
     }
 }
 
-/// Strips a comment: `#` at the start or after white space.
+/// Strips a comment. A line whose first non-blank character is `#` is a comment, and so is
+/// what follows a section header's `]`; in `key = value` lines every character after `=` is
+/// the value, so a value may hold `#` (a path, a password) and is never cut.
 fn strip_comment(line: &str) -> &str {
-    let bytes = line.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
-            return &line[..i];
+    let t = line.trim_start();
+    if t.starts_with('#') {
+        return "";
+    }
+    if t.starts_with('[') {
+        if let Some(end) = line.find(']') {
+            let rest = line[end + 1..].trim_start();
+            if rest.is_empty() || rest.starts_with('#') {
+                return &line[..end + 1];
+            }
         }
     }
     line
@@ -458,28 +490,63 @@ fn parse_header(t: &str) -> Result<(SectionKind, String), String> {
 
 /// Parses and validates a configuration; `file` is how errors name it.
 pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
+    if text.len() > MAX_FILE {
+        return Err(Diags {
+            file: file.to_string(),
+            list: vec![Diag {
+                line: 1,
+                message: format!(
+                    "the file has {} bytes; a configuration holds at most {MAX_FILE} bytes",
+                    text.len()
+                ),
+            }],
+        });
+    }
     let mut diags: Vec<Diag> = Vec::new();
     let mut err = |line: usize, message: String| diags.push(Diag { line, message });
     let mut sections: Vec<Section> = Vec::new();
+    // Linear in the number of sections, whatever the file holds.
+    let mut first_at: HashMap<(SectionKind, String), usize> = HashMap::new();
 
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
+        if raw.len() > MAX_LINE {
+            err(
+                n,
+                format!(
+                    "the line has {} bytes; a line holds at most {MAX_LINE}",
+                    raw.len()
+                ),
+            );
+            continue;
+        }
         let t = strip_comment(raw).trim();
         if t.is_empty() {
+            continue;
+        }
+        if let Some(c) = t.chars().find(|c| c.is_control() && *c != '\t') {
+            err(
+                n,
+                format!(
+                    "the line holds the control character {:?}; values are plain text",
+                    c
+                ),
+            );
             continue;
         }
         if t.starts_with('[') {
             match parse_header(t) {
                 Ok((kind, name)) => {
-                    if let Some(prev) = sections.iter().find(|s| s.kind == kind && s.name == name) {
+                    if let Some(prev) = first_at.get(&(kind, name.clone())) {
                         err(
                             n,
                             format!(
-                                "[{} {name}] is defined twice (first at line {})",
+                                "[{} {name}] is defined twice (first at line {prev})",
                                 kind.word(),
-                                prev.line
                             ),
                         );
+                    } else {
+                        first_at.insert((kind, name.clone()), n);
                     }
                     sections.push(Section {
                         kind,
@@ -502,7 +569,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
             continue;
         }
         let Some((k, v)) = t.split_once('=') else {
-            err(n, format!("expected 'key = value', found '{t}'"));
+            err(n, format!("expected 'key = value', found '{}'", shown(t)));
             continue;
         };
         let key = k.trim().to_ascii_lowercase();
@@ -527,7 +594,8 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
             err(
                 n,
                 format!(
-                    "unknown key '{key}' in {} (known: {})",
+                    "unknown key '{}' in {} (known: {})",
+                    shown(&key),
                     sec.label(),
                     allowed.join(" ")
                 ),
@@ -553,27 +621,48 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
         sec.entries.push((key, value, n));
     }
 
+    let count = |k: SectionKind| sections.iter().filter(|s| s.kind == k).count();
+    let (services, links) = (count(SectionKind::Service), count(SectionKind::Privnet));
     let mut cfg = Config::default();
-    for sec in sections.iter().filter(|s| !s.name.is_empty()) {
-        match sec.kind {
-            SectionKind::Privnet => {
-                if let Some(l) = build_link(sec, &mut err) {
-                    cfg.links.push(l);
+    if services > MAX_SERVICES || links > MAX_LINKS {
+        // Too big to be a mistake worth checking section by section.
+        err(
+            1,
+            format!(
+                "{services} services and {links} links; a cluster has at most {MAX_SERVICES} services and {MAX_LINKS} links"
+            ),
+        );
+    } else {
+        for sec in sections.iter().filter(|s| !s.name.is_empty()) {
+            match sec.kind {
+                SectionKind::Privnet => {
+                    if let Some(l) = build_link(sec, &mut err) {
+                        cfg.links.push(l);
+                    }
                 }
-            }
-            SectionKind::Service => {
-                if let Some(s) = build_service(sec, &mut err) {
-                    cfg.services.push(s);
+                SectionKind::Service => {
+                    if let Some(s) = build_service(sec, &mut err) {
+                        cfg.services.push(s);
+                    }
                 }
             }
         }
+        cross_check(&cfg, &sections, &mut err);
     }
-    cross_check(&cfg, &sections, &mut err);
 
     if diags.is_empty() {
         Ok(cfg)
     } else {
         diags.sort_by_key(|d| d.line);
+        if diags.len() > MAX_DIAGS {
+            let more = diags.len() - MAX_DIAGS;
+            diags.truncate(MAX_DIAGS);
+            let line = diags.last().map_or(1, |d| d.line);
+            diags.push(Diag {
+                line,
+                message: format!("... and {more} more errors"),
+            });
+        }
         Err(Diags {
             file: file.to_string(),
             list: diags,

@@ -6,7 +6,7 @@ use crate::child::{self, Children, Spec};
 use crate::clock::{Clock, Millis};
 use crate::config::{self, Config};
 use crate::engine::{Action, AgentId, Engine, Input, Step, TaskId};
-use crate::error::Result;
+use crate::error::{Context, Result};
 use crate::fifo::{FifoServer, Outbox};
 use crate::files;
 use crate::link;
@@ -20,12 +20,16 @@ use crate::sys;
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-/// Milliseconds within the current second, so boot ids of quick restarts still grow.
-fn clock_ms_fraction() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_millis())
-        .unwrap_or(0)
+/// This instance's boot id, recorded before any frame carries it (see `clock::next_instance`).
+fn new_instance(home: &Home) -> Result<u64> {
+    let path = home.instance();
+    let previous = files::read_regular_text(&path, 64)
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    let boot = crate::clock::next_instance(previous, crate::clock::unix_millis());
+    files::write_atomic(&path, format!("{boot}\n").as_bytes(), 0o600)
+        .context(format!("cannot write {}", path.display()))?;
+    Ok(boot)
 }
 
 /// What a child of hasvrd is.
@@ -84,13 +88,16 @@ pub struct Hasvrd {
     next_sweep: Millis,
     inputs: VecDeque<Input>,
     boot_id: String,
-    _lock: files::InstanceLock,
+    lock: files::InstanceLock,
+    /// The last state written, to write again should `tmp/` vanish.
+    last_state: String,
+    next_tmp_check: Millis,
 }
 
 /// Reads and parses the configuration file.
 pub fn load_config(home: &Home) -> std::result::Result<(Config, String), String> {
     let path = home.config();
-    let text = std::fs::read_to_string(&path)
+    let text = files::read_regular_text(&path, config::MAX_FILE)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let cfg = config::parse(&path.display().to_string(), &text).map_err(|d| d.to_string())?;
     Ok((cfg, text))
@@ -112,13 +119,13 @@ impl Hasvrd {
         // The pid file first: a client that finds the FIFO served knows which hasvrd it asks.
         files::write_pid(&home, Daemon::Hasvrd)?;
         let fifo = FifoServer::open(&home.fifo())?;
-        let key = link::load_key(&home)?;
-        if key.is_none() {
-            log.warning(&format!(
-                "{} is missing: heartbeats carry a CRC but are not authenticated",
-                home.authkey().display()
-            ));
-        }
+        let key = match link::load_key(&home) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                log.error(&e.message);
+                return Err(e);
+            }
+        };
         let signals = Signals::new(&[
             sys::SIGTERM,
             sys::SIGINT,
@@ -128,7 +135,7 @@ impl Hasvrd {
             sys::SIGCHLD,
         ])?;
         let boot_id = files::boot_id();
-        let saved = match std::fs::read_to_string(home.state()) {
+        let saved = match files::read_regular_text(&home.state(), state::MAX_FILE) {
             Ok(t) => match state::parse(&t, &boot_id) {
                 Ok(p) => Some(p),
                 Err(e) => {
@@ -153,6 +160,7 @@ impl Hasvrd {
             }
             p
         });
+        let boot = new_instance(&home)?;
         let clock = Clock::new();
         let adopted = saved.as_ref().is_some_and(|s| {
             !s.rebooted
@@ -193,13 +201,15 @@ impl Hasvrd {
             nics_seen: Vec::new(),
             next_nic_poll: 0,
             key,
-            boot: (crate::clock::unix_seconds().max(0) as u64) * 1000 + clock_ms_fraction() as u64,
+            boot,
             seq: 0,
             dropping: Vec::new(),
             next_sweep: 0,
             inputs: VecDeque::new(),
             boot_id,
-            _lock: lock,
+            lock,
+            last_state: String::new(),
+            next_tmp_check: 0,
         })
     }
 
@@ -226,6 +236,10 @@ impl Hasvrd {
             if now >= self.next_sweep {
                 crate::fifo::sweep_stale_replies(&self.home);
                 self.next_sweep = now + 60_000;
+            }
+            if now >= self.next_tmp_check {
+                self.restore_tmp();
+                self.next_tmp_check = now + 500;
             }
             self.feed(Input::Tick);
         }
@@ -328,49 +342,119 @@ impl Hasvrd {
                 self.feed(Input::Command {
                     cmd: request::Command::Reload,
                     reply: None,
+                    caller: None,
                 });
             }
             sys::SIGUSR1 => self.feed(Input::Command {
                 cmd: request::Command::Dump,
                 reply: None,
+                caller: None,
             }),
             _ => {}
         }
     }
 
     fn read_requests(&mut self) {
-        let (lines, dropped) = self.fifo.read_lines();
-        if dropped > 0 {
+        let got = self.fifo.read_lines();
+        if got.overlong > 0 {
             self.log.warning(&format!(
-                "request FIFO: dropped {dropped} line(s) longer than {} bytes",
+                "request FIFO: dropped {} line(s) longer than {} bytes",
+                got.overlong,
                 request::MAX_LINE
             ));
         }
-        for line in lines {
-            let req = match request::decode(&line) {
-                Ok(r) => r,
-                Err(e) => {
-                    let shown: String = String::from_utf8_lossy(&line).chars().take(80).collect();
+        if got.partial > 0 {
+            self.log.warning(
+                "request FIFO: dropped bytes written without a newline (not a request); the next request is read whole",
+            );
+        }
+        for line in got.lines {
+            let req = match request::decode_resync(&line) {
+                Ok((0, r)) => r,
+                Ok((skipped, r)) => {
                     self.log.warning(&format!(
-                        "request FIFO: ignored a bad line ({e}): '{shown}'"
+                        "request FIFO: dropped {skipped} stray byte(s) before a request"
+                    ));
+                    r
+                }
+                Err(e) => {
+                    self.log.warning(&format!(
+                        "request FIFO: ignored a bad line ({e}): '{}'",
+                        crate::config::shown(&String::from_utf8_lossy(&line))
                     ));
                     continue;
                 }
             };
-            match request::parse_command(&req.words) {
-                Ok(cmd) => self.feed(Input::Command {
-                    cmd,
-                    reply: req.reply,
-                }),
-                Err(e) => {
-                    self.log
-                        .warning(&format!("request from pid {}: {e}", req.pid));
-                    if let Some(to) = req.reply {
-                        let _ = self.outbox.send(&self.home, &to, &Reply::err(e));
-                    }
+            let Some(to) = req.reply.clone() else {
+                self.take_request(req, None);
+                continue;
+            };
+            if let Err(e) = self.outbox.acknowledge(&self.home, &to) {
+                // The client is gone already: nobody to answer, nothing to do for it.
+                self.log.warning(&format!(
+                    "request from pid {}: its reply FIFO {to} cannot be opened ({e}); ignored",
+                    req.pid
+                ));
+                continue;
+            }
+            self.take_request(req, Some(to));
+        }
+    }
+
+    fn take_request(&mut self, req: request::Request, reply: Option<String>) {
+        match request::parse_command(&req.words) {
+            Ok(cmd) => {
+                let caller = Some(sys::process_group(req.pid).unwrap_or(0));
+                self.feed(Input::Command { cmd, reply, caller })
+            }
+            Err(e) => {
+                self.log
+                    .warning(&format!("request from pid {}: {e}", req.pid));
+                if let Some(to) = reply {
+                    let _ = self.outbox.send(&self.home, &to, &Reply::err(e));
                 }
             }
         }
+    }
+
+    /// Somebody removed or moved `tmp/` (or our entries in it): put back the FIFO, the lock,
+    /// the pid, instance and state files, so clients, agents and the next hasvrd find them.
+    /// Running services are untouched.
+    fn restore_tmp(&mut self) {
+        let mut restored = match files::restore_tmp(&self.home, Daemon::Hasvrd, &mut self.lock) {
+            Ok(r) => r,
+            Err(e) => {
+                self.log.error(&format!("{}; retrying", e.message));
+                return;
+            }
+        };
+        let fifo = self.home.fifo();
+        if !self.fifo.still_at(&fifo) {
+            let _ = std::fs::remove_file(&fifo);
+            match FifoServer::open(&fifo) {
+                Ok(f) => {
+                    self.fifo = f;
+                    restored.push(fifo.display().to_string());
+                }
+                Err(e) => self.log.error(&format!("{}; retrying", e.message)),
+            }
+        }
+        if restored.is_empty() {
+            return;
+        }
+        let _ = files::write_atomic(
+            &self.home.instance(),
+            format!("{}\n", self.boot).as_bytes(),
+            0o600,
+        );
+        if !self.last_state.is_empty() {
+            let text = state::file_text(&self.boot_id, &self.last_state);
+            let _ = files::write_atomic(&self.home.state(), text.as_bytes(), 0o600);
+        }
+        self.log.warning(&format!(
+            "{} had disappeared (removed or moved away); recreated it with the running state; services are untouched",
+            restored.join(", ")
+        ));
     }
 
     fn reap(&mut self) {
@@ -534,6 +618,7 @@ impl Hasvrd {
             }),
             Action::Persist(body) => {
                 let text = state::file_text(&self.boot_id, &body);
+                self.last_state = body;
                 if let Err(e) = files::write_atomic(&self.home.state(), text.as_bytes(), 0o600) {
                     self.log.error(&format!(
                         "cannot save {}: {e}; a restarted hasvrd may not adopt running services",
@@ -543,7 +628,7 @@ impl Hasvrd {
             }
             Action::WriteConfig { expected, text } => {
                 let path = self.home.config();
-                let result = match std::fs::read_to_string(&path) {
+                let result = match files::read_regular_text(&path, config::MAX_FILE) {
                     Ok(cur) if cur != expected => Err(format!("{} was changed on disk since hasvrd read it; run 'haadm reload' (or fix it) and try again", path.display())),
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot read {}: {e}", path.display())),
                     _ => files::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| format!("cannot write {}: {e}", path.display())),
@@ -814,7 +899,8 @@ impl Hasvrd {
         let mut buf = vec![0u8; 70_000];
         for (name, l) in self.links.iter_mut() {
             let Some(fd) = &l.from else { continue };
-            loop {
+            // A bounded turn: a link that never stops talking cannot hold the loop.
+            for _ in 0..8 {
                 match sys::read_some(fd, &mut buf) {
                     Ok(0) => {
                         l.from = None;
@@ -854,7 +940,10 @@ impl Hasvrd {
     /// Seals a message once and hands it to one link or to all.
     fn send(&mut self, only: Option<&str>, payload: &[u8]) {
         self.seq += 1;
-        let frame = crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload);
+        let frame = match crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload) {
+            Ok(f) => f,
+            Err(e) => return self.log.error(&format!("heartbeat not sent: {e}")),
+        };
         let rec = link::record(link::FRAME, &frame);
         let now = self.clock.now();
         let mut stuck = Vec::new();
@@ -896,6 +985,11 @@ impl Hasvrd {
         self.next_nic_poll = now + 200;
         let names = self.engine.config().nics_of(&self.home.node);
         if names.is_empty() {
+            // The last NIC left the configuration: say so once (the peer drops its record).
+            if !self.nics_seen.is_empty() {
+                self.nics_seen.clear();
+                self.feed(Input::Nics(Vec::new()));
+            }
             return;
         }
         let addrs = sys::interface_addresses();
@@ -937,7 +1031,11 @@ impl Hasvrd {
         let mut frames = Vec::new();
         if let Some(sock) = &self.public {
             let mut buf = vec![0u8; 70_000];
-            while let Ok((n, _)) = sock.recv_from(&mut buf) {
+            // A bounded turn, like every reader of the loop.
+            for _ in 0..64 {
+                let Ok((n, _)) = sock.recv_from(&mut buf) else {
+                    break;
+                };
                 if let Ok(f) = crate::frame::open(self.key.as_deref(), &buf[..n]) {
                     if self.public_guard.accept(f.boot, f.seq).is_ok() {
                         frames.push(f);
@@ -959,7 +1057,10 @@ impl Hasvrd {
     fn send_public(&mut self, to: &[std::net::Ipv4Addr], payload: &[u8]) {
         let Some(sock) = &self.public else { return };
         self.seq += 1;
-        let frame = crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload);
+        let Ok(frame) = crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload)
+        else {
+            return;
+        };
         let port = self.engine.config().public_port();
         for a in to {
             let _ = sock.send_to(&frame, (*a, port));

@@ -10,6 +10,7 @@ use crate::files;
 use crate::paths::{Daemon, Home};
 use crate::request::{self, Reply};
 use crate::sys;
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,38 +49,86 @@ impl FifoServer {
         self.read.as_raw_fd()
     }
 
-    /// Reads what is there; returns complete lines, and a note for each overlong one dropped.
-    pub fn read_lines(&mut self) -> (Vec<Vec<u8>>, usize) {
+    /// Whether `path` is still this FIFO (tmp/ may have been removed or moved away).
+    pub fn still_at(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let here = std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        let ours = sys::file_identity(&self.read).ok();
+        here.is_some() && here == ours
+    }
+
+    /// Reads what is there, up to a budget, so a writer flooding the FIFO cannot hold the
+    /// loop: heartbeats and timers come first, the rest is read on the next turn.
+    ///
+    /// Every client writes a whole line at once (shorter than PIPE_BUF, so atomic): once the
+    /// FIFO is drained, bytes without their newline are a stray write, not the start of a
+    /// request. They are dropped there, at that clear boundary, and the next request is
+    /// read whole.
+    pub fn read_lines(&mut self) -> Lines {
         let mut chunk = [0u8; 8192];
-        let mut dropped = 0;
-        let mut lines = Vec::new();
-        loop {
+        let mut out = Lines::default();
+        let mut budget = READ_BUDGET;
+        let drained = loop {
+            if budget == 0 {
+                break false;
+            }
             match sys::read_some(&self.read, &mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(0) => break true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break true,
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
             }
-        }
-        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=pos).collect();
-            if self.discarding {
-                self.discarding = false;
+        };
+        let mut start = 0;
+        while let Some(pos) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            let line = &self.buf[start..start + pos];
+            start += pos + 1;
+            if std::mem::take(&mut self.discarding) {
                 continue;
             }
-            if line.len() > request::MAX_LINE {
-                dropped += 1;
+            if line.len() + 1 > request::MAX_LINE {
+                out.overlong += 1;
                 continue;
             }
-            lines.push(line[..line.len() - 1].to_vec());
+            out.lines.push(line.to_vec());
         }
-        if self.buf.len() > request::MAX_LINE {
+        self.buf.drain(..start);
+        if drained && !self.buf.is_empty() {
+            if !self.discarding {
+                out.partial += 1;
+            }
+            self.buf.clear();
+            self.discarding = false;
+        } else if self.buf.len() > request::MAX_LINE {
             self.buf.clear();
             if !self.discarding {
-                dropped += 1;
+                out.overlong += 1;
             }
             self.discarding = true;
         }
-        (lines, dropped)
+        out.more = !drained;
+        out
     }
+}
+
+/// How much the loop reads from the FIFO in one turn.
+const READ_BUDGET: usize = 64 * 1024;
+
+/// What one turn read from the request FIFO.
+#[derive(Default, Debug)]
+pub struct Lines {
+    pub lines: Vec<Vec<u8>>,
+    /// Lines longer than `request::MAX_LINE`, dropped.
+    pub overlong: usize,
+    /// Bytes without a newline left once the FIFO was drained, dropped.
+    pub partial: usize,
+    /// The budget ran out: more is waiting.
+    pub more: bool,
 }
 
 /// A reply still being written to a slow client.
@@ -90,21 +139,52 @@ struct Pending {
     deadline: Instant,
 }
 
+/// What hasvrd writes to a client's reply FIFO as soon as it has read the request: the client
+/// then knows it was taken, and waits for the answer (which may come much later: a bring-in,
+/// a paced `apiok`) instead of giving up.
+pub const TAKEN: &[u8] = b"TAKEN\n";
+
+/// Reply FIFOs held open between the acknowledgement and the answer; past this many, the
+/// oldest is closed (its client sees hasvrd drop the request, and says so).
+const MAX_HELD: usize = 1024;
+
 /// Replies hasvrd writes to clients, never blocking on them.
 #[derive(Default)]
 pub struct Outbox {
     pending: Vec<Pending>,
+    held: VecDeque<(String, OwnedFd)>,
+}
+
+fn open_reply(home: &Home, name: &str) -> std::io::Result<OwnedFd> {
+    let fd = sys::open(&home.reply(name), sys::O_WRONLY | sys::O_NONBLOCK)?;
+    if !sys::is_fifo(&fd)? {
+        return Err(std::io::Error::other("reply path is not a FIFO"));
+    }
+    Ok(fd)
 }
 
 impl Outbox {
+    /// Tells the client its request was taken, and holds its FIFO open for the answer.
+    pub fn acknowledge(&mut self, home: &Home, name: &str) -> std::io::Result<()> {
+        let fd = open_reply(home, name)?;
+        sys::write_some(&fd, TAKEN)?;
+        if self.held.len() >= MAX_HELD {
+            self.held.pop_front();
+        }
+        self.held.push_back((name.to_string(), fd));
+        Ok(())
+    }
+
     /// Starts delivering `reply` to the client's FIFO `name`. A client that went away is not
     /// an error worth more than a return value.
     pub fn send(&mut self, home: &Home, name: &str, reply: &Reply) -> std::io::Result<()> {
-        let path = home.reply(name);
-        let fd = sys::open(&path, sys::O_WRONLY | sys::O_NONBLOCK)?;
-        if !sys::is_fifo(&fd)? {
-            return Err(std::io::Error::other("reply path is not a FIFO"));
-        }
+        let fd = match self.held.iter().position(|(n, _)| n == name) {
+            Some(i) => match self.held.remove(i) {
+                Some((_, fd)) => fd,
+                None => open_reply(home, name)?,
+            },
+            None => open_reply(home, name)?,
+        };
         let mut p = Pending {
             fd,
             data: reply.to_text().into_bytes(),
@@ -181,7 +261,10 @@ impl Drop for ReplyFifo {
 /// How long a client waits and what it does while hasvrd is away.
 #[derive(Clone, Copy, Debug)]
 pub struct Patience {
-    /// Give up after this long without a reply (None: wait as long as hasvrd lives).
+    /// Give up when hasvrd has not taken the request (`TAKEN`) within this long.
+    pub taken: Duration,
+    /// Once taken, give up after this long without the answer (None: as long as hasvrd
+    /// lives; it answers every request it took within the request's own deadline).
     pub reply: Option<Duration>,
     /// Keep retrying this long while hasvrd is not running (it restarts within a second).
     pub while_down: Duration,
@@ -206,7 +289,7 @@ fn not_running(home: &Home) -> Error {
 pub fn call(home: &Home, words: &[String], patience: Patience) -> Result<Reply> {
     let mut down_since = Instant::now();
     loop {
-        match call_once(home, words, patience.reply) {
+        match call_once(home, words, patience) {
             Err(Gone::NotRunning) if down_since.elapsed() < patience.while_down => {
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -230,7 +313,7 @@ enum Gone {
 fn call_once(
     home: &Home,
     words: &[String],
-    timeout: Option<Duration>,
+    patience: Patience,
 ) -> std::result::Result<Reply, Gone> {
     let pid = sys::getpid();
     let name = crate::paths::reply_name(pid, SEQ.fetch_add(1, Ordering::Relaxed));
@@ -258,7 +341,7 @@ fn call_once(
     // hasvrd writes its pid file before it opens the FIFO, so this is the one we ask.
     let server = files::recorded_pid(home, Daemon::Hasvrd);
     send_line(home, &line)?;
-    read_reply(home, &reply, timeout, server)
+    read_reply(home, &reply, patience, server)
 }
 
 fn send_line(home: &Home, line: &str) -> std::result::Result<(), Gone> {
@@ -286,7 +369,7 @@ fn send_line(home: &Home, line: &str) -> std::result::Result<(), Gone> {
 fn read_reply(
     home: &Home,
     reply: &ReplyFifo,
-    timeout: Option<Duration>,
+    patience: Patience,
     server: Option<u32>,
 ) -> std::result::Result<Reply, Gone> {
     let started = Instant::now();
@@ -302,11 +385,21 @@ fn read_reply(
         loop {
             match sys::read_some(&reply.fd, &mut chunk) {
                 Ok(0) if !data.is_empty() => {
-                    let text = String::from_utf8_lossy(&data);
+                    let answer = data.strip_prefix(TAKEN).unwrap_or(&data);
+                    if answer.is_empty() {
+                        // Taken, then the FIFO closed without an answer: that hasvrd is gone.
+                        return Err(Gone::DiedWaiting);
+                    }
+                    let text = String::from_utf8_lossy(answer);
                     return Reply::parse(&text).map_err(|e| Gone::Failed(Error::failed(e)));
                 }
                 Ok(0) => break,
-                Ok(n) => data.extend_from_slice(&chunk[..n]),
+                Ok(n) if data.len() + n <= MAX_REPLY => data.extend_from_slice(&chunk[..n]),
+                Ok(_) => {
+                    return Err(Gone::Failed(Error::failed(format!(
+                        "the reply of hasvrd is longer than {MAX_REPLY} bytes"
+                    ))))
+                }
                 Err(_) => break,
             }
         }
@@ -316,15 +409,28 @@ fn read_reply(
             if asked_died || !server_running(home) {
                 return Err(Gone::DiedWaiting);
             }
-            if timeout.is_some_and(|t| started.elapsed() > t) {
-                return Err(Gone::Failed(Error::failed(format!(
-                    "no answer from hasvrd within {}s",
-                    timeout.map_or(0, |t| t.as_secs())
-                ))));
-            }
         } else if fds[0].revents & sys::POLLHUP != 0 && data.is_empty() {
             // Some systems report hang-up before any writer came; do not spin on it.
             std::thread::sleep(Duration::from_millis(10));
         }
+        let waited = started.elapsed();
+        if data.is_empty() && waited > patience.taken {
+            return Err(Gone::Failed(Error::failed(format!(
+                "hasvrd did not take the request within {}s (it is overloaded, or the request \
+                 was lost); see {}",
+                patience.taken.as_secs(),
+                home.log().display()
+            ))));
+        }
+        if patience.reply.is_some_and(|t| waited > t) {
+            return Err(Gone::Failed(Error::failed(format!(
+                "hasvrd took the request but did not answer within {}s; see {}",
+                patience.reply.map_or(0, |t| t.as_secs()),
+                home.log().display()
+            ))));
+        }
     }
 }
+
+/// The longest reply a client reads (a status of 256 services is far shorter).
+const MAX_REPLY: usize = 1 << 20;

@@ -33,6 +33,36 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
     Ok(())
 }
 
+/// Reads a regular file of at most `max` bytes. The open never blocks (a FIFO put in the
+/// file's place) and never reads without end (`/dev/zero`): anything but a regular file, or
+/// a larger one, is an error that says so.
+pub fn read_regular(path: &Path, max: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let fd = sys::open(path, sys::O_RDONLY | sys::O_NONBLOCK)?;
+    let (kind, size) = sys::file_kind_and_size(&fd)?;
+    if kind != sys::S_IFREG {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if size > max as u64 {
+        return Err(std::io::Error::other(format!(
+            "{size} bytes, more than the {max} allowed"
+        )));
+    }
+    let mut data = Vec::new();
+    File::from(fd).take(max as u64 + 1).read_to_end(&mut data)?;
+    if data.len() > max {
+        return Err(std::io::Error::other(format!(
+            "grew past the {max} bytes allowed while being read"
+        )));
+    }
+    Ok(data)
+}
+
+/// `read_regular` for text.
+pub fn read_regular_text(path: &Path, max: usize) -> std::io::Result<String> {
+    String::from_utf8(read_regular(path, max)?).map_err(|_| std::io::Error::other("not UTF-8 text"))
+}
+
 /// The pid a daemon's pid file names, if the file exists and that process lives.
 pub fn running_pid(home: &Home, daemon: Daemon) -> Option<u32> {
     let text = std::fs::read_to_string(home.pid_file(daemon)).ok()?;
@@ -54,7 +84,48 @@ pub fn lock_is_held(home: &Home, daemon: Daemon) -> bool {
 
 /// A held instance lock; released when the process ends.
 pub struct InstanceLock {
-    _file: File,
+    file: File,
+}
+
+/// Device and inode of a path (not following a final symlink), if it exists.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Device and inode of an open file.
+pub fn identity_of(file: &File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether `path` is still the file open as `file` (it may have been removed or replaced).
+pub fn still_at(path: &Path, file: &File) -> bool {
+    identity(path).is_some_and(|id| identity_of(file) == Some(id))
+}
+
+/// Puts back what a running daemon keeps under `tmp/` after somebody removed or moved it:
+/// the directory, the instance lock (so no second instance starts) and the pid file. Returns
+/// what was restored, for the log; empty when all was in place.
+pub fn restore_tmp(home: &Home, daemon: Daemon, lock: &mut InstanceLock) -> Result<Vec<String>> {
+    let mut restored = Vec::new();
+    if !home.tmp().is_dir() {
+        ensure_dirs(home)?;
+        restored.push(format!("{}/", home.tmp().display()));
+    }
+    if !still_at(&home.lock_file(daemon), &lock.file) {
+        *lock = InstanceLock::acquire(home, daemon)?;
+        restored.push(format!("{}", home.lock_file(daemon).display()));
+    }
+    let pid_ok = std::fs::read_to_string(home.pid_file(daemon))
+        .is_ok_and(|t| t.trim() == sys::getpid().to_string());
+    if !pid_ok {
+        write_pid(home, daemon)?;
+        restored.push(format!("{}", home.pid_file(daemon).display()));
+    }
+    Ok(restored)
 }
 
 impl InstanceLock {
@@ -78,7 +149,7 @@ impl InstanceLock {
                 pid.trim()
             )));
         }
-        Ok(InstanceLock { _file: file })
+        Ok(InstanceLock { file })
     }
 }
 

@@ -87,15 +87,26 @@ pub struct Opened {
     pub payload: Vec<u8>,
 }
 
-/// Builds a frame; signed when there is a key.
-pub fn seal(key: Option<&[u8]>, boot: u64, seq: u64, payload: &[u8]) -> Vec<u8> {
+/// The largest payload: what fits a frame of `MAX_FRAME` bytes. Larger messages (a big
+/// configuration) travel in pieces.
+pub const MAX_PAYLOAD: usize = MAX_FRAME - HEADER - 4 - TAG;
+
+/// Builds a frame; signed when there is a key. A payload over `MAX_PAYLOAD` is refused: its
+/// length would not fit the header.
+pub fn seal(key: Option<&[u8]>, boot: u64, seq: u64, payload: &[u8]) -> Result<Vec<u8>, String> {
+    if payload.len() > MAX_PAYLOAD {
+        return Err(format!(
+            "a message of {} bytes does not fit a frame (at most {MAX_PAYLOAD})",
+            payload.len()
+        ));
+    }
     let mut f = Vec::with_capacity(HEADER + payload.len() + 4 + TAG);
     f.extend_from_slice(b"SH");
     f.push(VERSION);
     f.push(key.is_some() as u8);
     f.extend_from_slice(&boot.to_be_bytes());
     f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&(payload.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
     f.extend_from_slice(payload);
     let c = crc32(&f);
     f.extend_from_slice(&c.to_be_bytes());
@@ -103,7 +114,7 @@ pub fn seal(key: Option<&[u8]>, boot: u64, seq: u64, payload: &[u8]) -> Vec<u8> 
         let t = tag(k, &f);
         f.extend_from_slice(&t);
     }
-    f
+    Ok(f)
 }
 
 /// The length of the whole frame that starts `bytes`, once its header is there (for byte
@@ -503,7 +514,7 @@ mod tests {
     fn sealed_frames_open_with_the_key_only() {
         let key = b"secret".as_slice();
         let p = beat().encode();
-        let f = seal(Some(key), 5, 6, &p);
+        let f = seal(Some(key), 5, 6, &p).unwrap();
         assert_eq!(
             open(Some(key), &f),
             Ok(Opened {
@@ -513,7 +524,7 @@ mod tests {
             })
         );
         assert_eq!(open(Some(b"other"), &f), Err(Bad::Tag), "wrong key");
-        let unsigned = seal(None, 5, 6, &p);
+        let unsigned = seal(None, 5, 6, &p).unwrap();
         assert_eq!(open(Some(key), &unsigned), Err(Bad::Unsigned));
         assert!(open(None, &unsigned).is_ok());
         assert_eq!(frame_len(&f), Ok(Some(f.len())));
@@ -522,13 +533,13 @@ mod tests {
     #[test]
     fn every_single_bit_flip_is_caught() {
         let key = b"k".as_slice();
-        let f = seal(Some(key), 1, 2, &beat().encode());
+        let f = seal(Some(key), 1, 2, &beat().encode()).unwrap();
         for i in 0..f.len() * 8 {
             let mut g = f.clone();
             g[i / 8] ^= 1 << (i % 8);
             assert!(open(Some(key), &g).is_err(), "bit {i} flipped and accepted");
         }
-        let f = seal(None, 1, 2, &beat().encode());
+        let f = seal(None, 1, 2, &beat().encode()).unwrap();
         for i in 0..f.len() * 8 {
             let mut g = f.clone();
             g[i / 8] ^= 1 << (i % 8);
@@ -545,7 +556,7 @@ mod tests {
         for n in 0..p.len() {
             assert!(Message::decode(&p[..n]).is_err());
         }
-        let f = seal(None, 1, 2, &p);
+        let f = seal(None, 1, 2, &p).unwrap();
         for n in 0..f.len() {
             assert!(open(None, &f[..n]).is_err());
         }
@@ -617,7 +628,7 @@ mod tests {
             nics,
         })
         .encode();
-        let frame = seal(Some(b"key"), 1, 1, &beat);
+        let frame = seal(Some(b"key"), 1, 1, &beat).unwrap();
         // 9600 baud with start and stop bits: 960 bytes a second.
         assert!(frame.len() < 960, "{} bytes", frame.len());
     }

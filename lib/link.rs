@@ -60,26 +60,35 @@ impl Records {
     }
 }
 
-/// The authentication key, `$HAHOME/etc/authkey`: `None` when absent (frames then carry a
-/// CRC only); an error when others may read it.
-pub fn load_key(home: &Home) -> Result<Option<Vec<u8>>> {
+/// The authentication key, `$HAHOME/etc/authkey`. Without it there is no cluster traffic at
+/// all (frames could be forged), so a missing, empty or world-readable key is a configuration
+/// error that says how to fix it.
+pub fn load_key(home: &Home) -> Result<Vec<u8>> {
     let path = home.authkey();
-    match sys::mode_of(&path) {
-        Err(_) => Ok(None),
-        Ok(mode) if mode & 0o077 != 0 => Err(Error::config(format!(
-            "{} is readable by others (mode {mode:o}); run: chmod 600 {}",
-            path.display(),
-            path.display()
-        ))),
-        Ok(_) => {
-            let text = std::fs::read(&path).context(format!("cannot read {}", path.display()))?;
-            let key: Vec<u8> = text.trim_ascii().to_vec();
-            if key.is_empty() {
-                return Err(Error::config(format!("{} is empty", path.display())));
-            }
-            Ok(Some(key))
+    let shown = path.display();
+    let mode = match sys::mode_of(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::config(format!(
+                "{shown} is missing: heartbeats cannot be authenticated, so this node takes no \
+                 part in the cluster; 'make install' creates one (or run: umask 077; od -An -tx1 \
+                 -N32 /dev/urandom | tr -d ' \\n' > {shown}), then copy it to the other server"
+            )))
         }
+        Err(e) => return Err(Error::config(format!("cannot read {shown}: {e}"))),
+    };
+    if mode & 0o077 != 0 {
+        return Err(Error::config(format!(
+            "{shown} is readable by others (mode {mode:o}); run: chmod 600 {shown}"
+        )));
     }
+    let text = crate::files::read_regular(&path, 4096)
+        .map_err(|e| Error::config(format!("cannot read {shown}: {e}")))?;
+    let key: Vec<u8> = text.trim_ascii().to_vec();
+    if key.is_empty() {
+        return Err(Error::config(format!("{shown} is empty")));
+    }
+    Ok(key)
 }
 
 /// What a link process counts.
@@ -237,7 +246,7 @@ impl Upstream {
 /// hahb-sock: UDP between this node's and the peer's address of the link.
 pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
     let mut log = Logger::new(home.log(), &home.node, "hahb-sock");
-    let key = load_key(home)?;
+    let key = Some(load_key(home)?);
     let (local, peer) = socket_ends(link, &home.node)?;
     let name = &link.name;
     let mut up = Upstream::new(name)?;
@@ -293,7 +302,8 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
         }
         // Frames from the peer come in, checked.
         if let Some(s) = &sock {
-            loop {
+            // A bounded turn: a flood of datagrams cannot keep hasvrd's frames from going out.
+            for _ in 0..256 {
                 match s.recv_from(&mut buf) {
                     Ok((_, from)) if from.ip() != peer.ip() => counters.foreign += 1,
                     Ok((n, _)) => match check(key.as_deref(), &mut guard, &buf[..n]) {
@@ -383,6 +393,14 @@ impl StreamFramer {
             }
         };
         if self.buf.len() < len {
+            // A corrupted length makes the candidate look long. Should a whole good frame
+            // already stand after it, the candidate was noise: resynchronise there now
+            // rather than wait for its false length to fill (dozens of beats on a slow line).
+            if let Some(next) = self.good_frame_after_start(key) {
+                self.buf.drain(..next);
+                self.in_noise = false;
+                return Some(Found::Bad(Bad::Malformed));
+            }
             return None;
         }
         let candidate: Vec<u8> = self.buf[..len].to_vec();
@@ -400,6 +418,33 @@ impl StreamFramer {
         }
     }
 }
+
+impl StreamFramer {
+    /// Where the first complete frame with a good CRC and tag begins after position 0.
+    fn good_frame_after_start(&self, key: Option<&[u8]>) -> Option<usize> {
+        let mut at = 1;
+        while let Some(p) = self.buf[at..]
+            .windows(3)
+            .position(|w| w == [b'S', b'H', frame::VERSION])
+        {
+            let q = at + p;
+            if let Ok(Some(n)) = frame::frame_len(&self.buf[q..]) {
+                if n <= MAX_SERIAL_FRAME
+                    && q + n <= self.buf.len()
+                    && frame::open(key, &self.buf[q..q + n]).is_ok()
+                {
+                    return Some(q);
+                }
+            }
+            at = q + 1;
+        }
+        None
+    }
+}
+
+/// After opening the line, bytes are discarded this long: what a relay or modem still
+/// carries from before (a dead peer instance's frames) is not taken as live.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// hahb-serial: the same frames over an RS-232 line (`device1`/`device2`, `baudrate`, raw
 /// mode), found again in the byte stream by `StreamFramer`.
@@ -426,7 +471,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
         )));
     };
     let mut log = Logger::new(home.log(), &home.node, "hahb-serial");
-    let key = load_key(home)?;
+    let key = Some(load_key(home)?);
     let name = &link.name;
     let mut up = Upstream::new(name)?;
     let mut port: Option<serialport::TTYPort> = None;
@@ -436,6 +481,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
     let mut guard = ReplayGuard::default();
     let mut counters = Counters::default();
     let mut last_rx = std::time::Instant::now();
+    let mut opened = std::time::Instant::now();
     let mut buf = vec![0u8; 8192];
     // Ten bits a byte on the line.
     let byte_time = std::time::Duration::from_micros(10_000_000 / *baudrate as u64);
@@ -444,6 +490,10 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
             match serialport::new(device.as_str(), *baudrate).open_native() {
                 Ok(p) => {
                     let _ = sys::set_nonblock(&p, true);
+                    // Whatever waited in the input buffer was sent to an earlier session.
+                    let _ = serialport::SerialPort::clear(&p, serialport::ClearBuffer::Input);
+                    opened = std::time::Instant::now();
+                    framer = StreamFramer::default();
                     log.info(&format!("link {name}: {device} open at {baudrate} baud"));
                     open_error = None;
                     port = Some(p);
@@ -503,6 +553,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
                         }
                         break;
                     }
+                    Ok(_) if opened.elapsed() < SETTLE => {}
                     Ok(n) => {
                         framer.push(&buf[..n]);
                         last_rx = std::time::Instant::now();
@@ -592,6 +643,29 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupted_length_costs_one_frame_not_dozens() {
+        let key = b"k".as_slice();
+        let payload = vec![7u8; 60];
+        let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload).unwrap();
+        let mut broken = good(1);
+        broken[20] = 0x0f; // length 3900-odd: the receiver would wait for ~40 beats
+        let mut f = StreamFramer::default();
+        let mut g = ReplayGuard::default();
+        f.push(&broken);
+        assert!(matches!(
+            f.next_found(Some(key), &mut g),
+            None | Some(Found::Bad(_))
+        ));
+        // The very next beat is delivered as soon as it is whole.
+        f.push(&good(2));
+        let mut got = Vec::new();
+        while let Some(x) = f.next_found(Some(key), &mut g) {
+            got.push(x);
+        }
+        assert!(got.contains(&Found::Frame(good(2))), "{got:?}");
+    }
+
+    #[test]
     fn a_stream_with_noise_and_bit_flips_yields_every_good_frame_and_counts_the_bad() {
         let key = b"k".as_slice();
         let payload = crate::frame::Message::Beat(crate::frame::Beat {
@@ -603,7 +677,7 @@ mod tests {
             nics: vec![],
         })
         .encode();
-        let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload);
+        let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload).unwrap();
         let mut stream = b"\x00\xffgarbage SH".to_vec();
         stream.extend(good(1));
         let mut flipped = good(2);

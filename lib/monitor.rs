@@ -20,7 +20,7 @@ pub struct Hamond {
     partner: Partner,
     children: Children<()>,
     leaving: bool,
-    _lock: files::InstanceLock,
+    lock: files::InstanceLock,
 }
 
 impl Hamond {
@@ -70,7 +70,7 @@ impl Hamond {
             partner,
             children,
             leaving: false,
-            _lock: lock,
+            lock,
         })
     }
 
@@ -105,6 +105,14 @@ impl Hamond {
                 self.partner.reaped(ended.pid, ended.status);
             }
             let now = self.clock.now();
+            match files::restore_tmp(&self.home, Daemon::Hamond, &mut self.lock) {
+                Ok(r) if !r.is_empty() => self.log.warning(&format!(
+                    "{} had disappeared (removed or moved away); recreated it",
+                    r.join(", ")
+                )),
+                Ok(_) => {}
+                Err(e) => self.log.error(&format!("{}; retrying", e.message)),
+            }
             if self.partner.fd().is_some() && self.partner.hung_up() {
                 for _ in 0..20 {
                     if !self.partner.awaiting_status() {

@@ -12,6 +12,7 @@
 //! | `hamond.pid`, `hasvrd.pid` | file | that daemon, atomically | haadm, rc script | pid and a newline | 0644 |
 //! | `hamond.lock`, `hasvrd.lock` | file | that daemon holds a `flock` | the other instance | empty | 0600 |
 //! | `hasvrd.state` | file | hasvrd, atomically | hasvrd after a restart | `state` module, versioned | 0600 |
+//! | `hasvrd.instance` | file | hasvrd at start, atomically | the next hasvrd | the last boot id its frames carried, decimal | 0600 |
 //! | `shutdown` | file | the daemon leaving on purpose | its partner, which then leaves too | empty | 0600 |
 //! | `out.SVC.start`, `out.SVC.stop` | file | the script (stdout, stderr) | hasvrd, which logs it | free text | 0600 |
 //! | `out.SVC.agent` | file | the agent (stdout, stderr) | people | free text | 0600 |
@@ -74,6 +75,9 @@ impl Home {
     }
     pub fn state(&self) -> PathBuf {
         self.tmp().join("hasvrd.state")
+    }
+    pub fn instance(&self) -> PathBuf {
+        self.tmp().join("hasvrd.instance")
     }
     pub fn shutdown_marker(&self) -> PathBuf {
         self.tmp().join("shutdown")

@@ -42,8 +42,10 @@ pub fn decode_word(w: &str) -> Result<String, String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
+            // Two hex digits exactly (from_str_radix alone would take "+F").
             let hex = w
                 .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or_else(|| format!("bad escape in '{w}'"))?;
             out.push(hex);
@@ -106,6 +108,32 @@ pub fn decode(line: &[u8]) -> Result<Request, String> {
         return Err("request without a command".into());
     }
     Ok(Request { reply, pid, words })
+}
+
+/// Decodes a line, skipping stray bytes glued before the request (a write without its
+/// newline that arrived together with the next request): the request is the first place where
+/// the protocol word begins a line that decodes. Returns how many bytes were skipped.
+pub fn decode_resync(line: &[u8]) -> Result<(usize, Request), String> {
+    let first = decode(line);
+    if let Ok(r) = first {
+        return Ok((0, r));
+    }
+    let marker = format!("{VERSION} ");
+    let m = marker.as_bytes();
+    let mut at = 1;
+    while at + m.len() <= line.len() {
+        match line[at..].windows(m.len()).position(|w| w == m) {
+            Some(p) => {
+                let start = at + p;
+                if let Ok(r) = decode(&line[start..]) {
+                    return Ok((start, r));
+                }
+                at = start + 1;
+            }
+            None => break,
+        }
+    }
+    first.map(|r| (0, r))
 }
 
 /// How a reply begins.
@@ -180,6 +208,17 @@ pub enum ApiCall {
     Ok,
     Err,
     Close,
+}
+
+impl ApiCall {
+    pub fn word(self) -> &'static str {
+        match self {
+            ApiCall::Open => "apiopen",
+            ApiCall::Ok => "apiok",
+            ApiCall::Err => "apierr",
+            ApiCall::Close => "apiclose",
+        }
+    }
 }
 
 /// Operations an administrator or an agent (`apicmd`) asks for.
@@ -280,6 +319,12 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
         ["stop"] => Command::Stop,
         ["reload"] => Command::Reload,
         ["dump"] => Command::Dump,
+        [w @ ("status" | "network" | "stop" | "reload" | "dump"), extra, ..] => {
+            return Err(format!(
+                "{w} takes no arguments (found '{}')",
+                crate::config::shown(extra)
+            ))
+        }
         ["service", "state", ..] => Command::ServiceState(name_arg(rest(2), "service")?),
         ["service", "review", ..] => Command::ServiceReview(name_arg(rest(2), "service")?),
         ["service", "remove", ..] => Command::ServiceRemove(name_arg(rest(2), "service")?),
@@ -302,6 +347,16 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
             let name = name_arg(&words[2..3.min(words.len())], "privnet")?;
             let kvs = crate::config::parse_assignments(rest(3))?;
             let ty = kind.trim_start_matches("create-").to_string();
+            if let Some((_, t)) = kvs
+                .iter()
+                .find(|(k, v)| k == "type" && !v.eq_ignore_ascii_case(&ty))
+            {
+                return Err(format!(
+                    "privnet {kind} makes a {ty} link, but type={} was given; use create-{}",
+                    crate::config::shown(t),
+                    if ty == "socket" { "rs232" } else { "socket" }
+                ));
+            }
             Command::PrivnetCreate(ty, name, kvs)
         }
         [call @ ("apiopen" | "apiok" | "apierr" | "apierror" | "apiclose"), ..] => {
@@ -324,7 +379,7 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
             return Err(format!("{}: unknown subcommand '{sub}'", w[0]))
         }
         [] => return Err("no command".into()),
-        [other, ..] => return Err(format!("unknown command '{other}'")),
+        [other, ..] => return Err(format!("unknown command '{}'", crate::config::shown(other))),
     })
 }
 

@@ -43,6 +43,8 @@ pub struct Persisted {
 }
 
 const MAGIC: &str = "sureha-state 1";
+/// The largest state file read back (256 services take about 50 KB).
+pub const MAX_FILE: usize = 512 * 1024;
 
 impl Persisted {
     /// The service lines (the caller adds the header with the boot id).

@@ -61,6 +61,29 @@ pub fn is_fifo(fd: &impl AsRawFd) -> io::Result<bool> {
     Ok(st.st_mode & libc::S_IFMT == libc::S_IFIFO)
 }
 
+/// The descriptor's file type bits (`S_IFMT`) and size.
+// mode_t is u32 on Linux but u16 on some Unixes: the casts are for those.
+#[allow(clippy::unnecessary_cast)]
+pub fn file_kind_and_size(fd: &impl AsRawFd) -> io::Result<(u32, u64)> {
+    // SAFETY: `st` is plain data fully written by fstat on success.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is a live descriptor and `st` a valid out-pointer.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok((st.st_mode as u32 & libc::S_IFMT as u32, st.st_size as u64))
+}
+
+#[allow(clippy::unnecessary_cast)]
+pub const S_IFREG: u32 = libc::S_IFREG as u32;
+
+/// Device and inode of an open descriptor.
+pub fn file_identity(fd: &impl AsRawFd) -> io::Result<(u64, u64)> {
+    // SAFETY: `st` is plain data fully written by fstat on success.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is a live descriptor and `st` a valid out-pointer.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
 /// A pipe whose both ends are close-on-exec.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
@@ -226,6 +249,16 @@ pub fn group_exists(pgid: u32) -> bool {
         Ok(()) => true,
         Err(e) => e.raw_os_error() == Some(libc::EPERM),
     }
+}
+
+/// The process group of `pid`, if that process exists.
+pub fn process_group(pid: u32) -> Option<u32> {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return None;
+    }
+    // SAFETY: getpgid only reads the process table.
+    let g = unsafe { libc::getpgid(pid as libc::pid_t) };
+    (g > 0).then_some(g as u32)
 }
 
 pub fn getpid() -> u32 {

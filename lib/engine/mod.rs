@@ -68,6 +68,9 @@ pub enum Input {
     Command {
         cmd: Command,
         reply: Option<ReplyTo>,
+        /// The process group of the local process that asked (0: it could not be told):
+        /// an agent's calls count only from the agent's own group.
+        caller: Option<u32>,
     },
     /// A step's program ended.
     TaskDone {
@@ -192,6 +195,9 @@ struct Agent {
     next_reply: Millis,
     closed: bool,
     stopping: bool,
+    /// When a process other than the agent last had its API call refused (logged once a
+    /// minute at most).
+    intruder_logged: Option<Millis>,
 }
 
 #[derive(Clone, Debug)]
@@ -448,6 +454,7 @@ impl Engine {
                         next_reply: now,
                         closed: false,
                         stopping: false,
+                        intruder_logged: None,
                     });
                     watch = Some((id, pid, p.agent_token));
                 }
@@ -517,6 +524,11 @@ impl Engine {
         self.services.get(name).is_some_and(|s| s.protected)
     }
 
+    /// The pid of the service's agent here, once it runs.
+    pub fn agent_pid(&self, name: &str) -> Option<u32> {
+        self.services.get(name)?.agent.as_ref()?.pid
+    }
+
     /// Whether the service is in ERROR on this node.
     pub fn in_error(&self, name: &str) -> bool {
         self.services.get(name).is_some_and(|s| s.error)
@@ -540,7 +552,7 @@ impl Engine {
         }
         match input {
             Input::Tick => {}
-            Input::Command { cmd, reply } => self.command(cmd, reply),
+            Input::Command { cmd, reply, caller } => self.command(cmd, reply, caller),
             Input::TaskDone { task, result } => self.task_done(task, result),
             Input::AgentSpawned {
                 service,
@@ -845,6 +857,7 @@ impl Engine {
                         next_reply: self.now,
                         closed: false,
                         stopping: false,
+                        intruder_logged: None,
                     });
                     // Done when the executor reports its pid: the state says "running" only
                     // once the agent that proves it is on disk too.
@@ -1114,7 +1127,7 @@ impl Engine {
         }
     }
 
-    fn api(&mut self, call: ApiCall, name: &str, reply: Option<ReplyTo>) {
+    fn api(&mut self, call: ApiCall, name: &str, reply: Option<ReplyTo>, caller: Option<u32>) {
         let now = self.now;
         let Some(cfg) = self.config.service(name).cloned() else {
             self.reply(reply, Reply::err(format!("no service named '{name}'")));
@@ -1129,6 +1142,27 @@ impl Engine {
             self.reply(reply, Reply::stop());
             return;
         };
+        // Only the agent hasvrd started (its process group) reports for the service: a
+        // second caller must neither take the agent's paced replies nor vouch for its health.
+        if a.pid.is_none() || caller != a.pid {
+            let agent = a
+                .pid
+                .map_or_else(|| "not started yet".to_string(), |p| format!("pid {p}"));
+            let from = caller.filter(|&c| c != 0).map_or_else(
+                || "an unknown process".to_string(),
+                |c| format!("process group {c}"),
+            );
+            let log_now = a.intruder_logged.is_none_or(|t| now >= t + 60_000);
+            if log_now {
+                a.intruder_logged = Some(now);
+            }
+            let text = format!("service {name}: {} from {from} ignored: only the service's agent ({agent}) reports its health; use APICMD.x for commands", call.word());
+            if log_now {
+                self.log(Level::Warning, text.clone());
+            }
+            self.reply(reply, Reply::err(text));
+            return;
+        }
         match call {
             ApiCall::Open => {
                 a.closed = false;
@@ -1164,7 +1198,7 @@ impl Engine {
         }
     }
 
-    fn command(&mut self, cmd: Command, reply: Option<ReplyTo>) {
+    fn command(&mut self, cmd: Command, reply: Option<ReplyTo>, caller: Option<u32>) {
         if self.shutting_down.is_some()
             && cmd.changes_anything()
             && !matches!(cmd, Command::Api(..) | Command::Stop)
@@ -1173,7 +1207,7 @@ impl Engine {
             return;
         }
         match cmd {
-            Command::Api(call, name) => self.api(call, &name, reply),
+            Command::Api(call, name) => self.api(call, &name, reply, caller),
             Command::Status => {
                 let text = self.status_text();
                 self.reply(reply, Reply::ok(text));

@@ -32,6 +32,8 @@ pub(super) struct LinkView {
 
 /// The size of a configuration piece on a serial line.
 pub const CONFIG_PIECE: usize = 256;
+/// Pieces of a configuration too big for one frame, over a fast link.
+pub const CONFIG_PIECE_FAST: usize = 32 * 1024;
 
 pub(super) fn link_views(config: &Config, now: Millis) -> BTreeMap<String, LinkView> {
     config
@@ -449,6 +451,12 @@ impl Engine {
                 if self.parts_in.0 != generation || self.parts_in.1 != count {
                     self.parts_in = (generation, count, BTreeMap::new());
                 }
+                // No more than a configuration may hold, whatever the pieces claim.
+                let held: usize = self.parts_in.2.values().map(Vec::len).sum();
+                if index >= count || held + data.len() > crate::config::MAX_FILE {
+                    self.parts_in = (0, 0, BTreeMap::new());
+                    return;
+                }
                 self.parts_in.2.insert(index, data);
                 if self.parts_in.2.len() == count as usize {
                     let bytes: Vec<u8> = std::mem::take(&mut self.parts_in.2)
@@ -557,59 +565,68 @@ impl Engine {
             if self.links.get(&link).is_some_and(|l| l.serial) {
                 // A slow line: one piece with each beat, round and round until the peer has it,
                 // so beats never wait behind a whole configuration.
-                let chunks: Vec<Vec<u8>> = self
-                    .config_text
-                    .as_bytes()
-                    .chunks(CONFIG_PIECE)
-                    .map(<[u8]>::to_vec)
-                    .collect();
-                let count = chunks.len().max(1) as u16;
-                let index = (self.parts_out % count as usize) as u16;
+                let count = self.config_text.len().div_ceil(CONFIG_PIECE).max(1);
+                let index = self.parts_out % count;
                 self.parts_out += 1;
                 if index == 0 {
                     self.log(Level::Info, format!("configuration: peer {} has generation {generation}, we have {}; sending ours in {count} pieces over link {link}", self.peer_name(), self.generation));
                 }
-                let data = chunks.get(index as usize).cloned().unwrap_or_default();
-                let payload = Message::ConfigPart {
-                    sender: self.node.clone(),
-                    generation: self.generation,
-                    index,
-                    count,
-                    data,
-                }
-                .encode();
-                self.out.push(super::Action::Send {
-                    link: Some(link),
-                    payload,
-                });
+                self.send_config_pieces(&link, CONFIG_PIECE, index..index + 1);
                 return;
             }
-            // Ours is newer: send it whole, at most once a second.
+            // Ours is newer: send it, at most once a second; whole when it fits one frame.
             if self
                 .config_sent_at
                 .is_some_and(|t| self.now.saturating_sub(t) < 1000)
             {
                 return;
             }
-            {
-                self.config_sent_at = Some(self.now);
-                let payload = Message::Config {
-                    sender: self.node.clone(),
-                    generation: self.generation,
-                    text: self.config_text.clone(),
-                }
-                .encode();
-                self.log(Level::Info, format!("configuration: peer {} has generation {generation}, we have {}; sending ours over link {link}", self.peer_name(), self.generation));
-                self.out.push(super::Action::Send {
-                    link: Some(link),
-                    payload,
-                });
+            self.config_sent_at = Some(self.now);
+            self.log(Level::Info, format!("configuration: peer {} has generation {generation}, we have {}; sending ours over link {link}", self.peer_name(), self.generation));
+            if self.config_text.len() + 300 > crate::frame::MAX_PAYLOAD {
+                let count = self.config_text.len().div_ceil(CONFIG_PIECE_FAST);
+                self.send_config_pieces(&link, CONFIG_PIECE_FAST, 0..count);
+                return;
             }
+            let payload = Message::Config {
+                sender: self.node.clone(),
+                generation: self.generation,
+                text: self.config_text.clone(),
+            }
+            .encode();
+            self.out.push(super::Action::Send {
+                link: Some(link),
+                payload,
+            });
         } else if generation == self.generation
             && self.conflict_logged != Some((generation, digest))
         {
             self.conflict_logged = Some((generation, digest));
             self.log(Level::Error, format!("configuration conflict: this node and {} both have generation {generation} but different contents; services do not move until it is resolved: fix sureha.conf on one node and run 'haadm reload' there (the higher generation wins)", self.peer_name()));
+        }
+    }
+
+    /// Sends pieces `which` of our configuration, cut in pieces of `size` bytes.
+    fn send_config_pieces(&mut self, link: &str, size: usize, which: std::ops::Range<usize>) {
+        let bytes = self.config_text.as_bytes();
+        let count = bytes.len().div_ceil(size).max(1) as u16;
+        for index in which {
+            let data = bytes
+                .get(index * size..((index + 1) * size).min(bytes.len()))
+                .unwrap_or_default()
+                .to_vec();
+            let payload = Message::ConfigPart {
+                sender: self.node.clone(),
+                generation: self.generation,
+                index: index as u16,
+                count,
+                data,
+            }
+            .encode();
+            self.out.push(super::Action::Send {
+                link: Some(link.to_string()),
+                payload,
+            });
         }
     }
 

@@ -410,11 +410,17 @@ impl Sim {
         }
         self.trace
             .push(format!("{} {} admin {words}", self.now, NAMES[n]));
+        // The simulated agents call from their own process group, as real ones do.
+        let caller = match &cmd {
+            crate::request::Command::Api(_, svc) => self.engines[n].agent_pid(svc),
+            _ => None,
+        };
         self.feed(
             n,
             Input::Command {
                 cmd,
                 reply: reply.map(str::to_string),
+                caller,
             },
         );
     }

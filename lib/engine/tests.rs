@@ -33,6 +33,8 @@ impl T {
             Input::Command {
                 cmd,
                 reply: reply.map(str::to_string),
+                // Agent calls come from the agent (the tests' agents run as pid 100 + id).
+                caller: self.e.agent_pid("web"),
             },
         )
     }
@@ -158,6 +160,47 @@ fn apiok_is_paced_to_one_reply_per_check_interval() {
         ats.extend(replies(&acts).into_iter().map(|r| r.2));
     }
     assert_eq!(ats, vec![2000, 3000, 4000, 5000]);
+}
+
+#[test]
+fn a_second_caller_is_told_plainly_and_takes_nothing_from_the_agent() {
+    let mut t = running("");
+    let intruder = |t: &mut T, at: Millis, call: ApiCall| {
+        replies(&t.at(
+            at,
+            Input::Command {
+                cmd: Command::Api(call, "web".into()),
+                reply: Some("x".into()),
+                caller: Some(4242),
+            },
+        ))
+    };
+    t.cmd(2000, "apiok web", Some("a"));
+    // An extra APIOK.x in a loop: refused at once, never paced, never delaying the agent.
+    for i in 0..10 {
+        let r = intruder(&mut t, 2001 + i, ApiCall::Ok);
+        assert!(
+            matches!(&r[0].1, Status::Err(m) if m.contains("only the service's agent")),
+            "{r:?}"
+        );
+        assert_eq!(r[0].2, 2001 + i, "answered at once");
+    }
+    let r = replies(&t.cmd(2500, "apiok web", Some("a")));
+    assert_eq!(r, vec![ok("a", 3000)], "the agent keeps its own pace");
+    // An intruder's apierr restarts nothing.
+    intruder(&mut t, 2600, ApiCall::Err);
+    assert_eq!(t.state(), "ACTIVEACT");
+    assert!(!t
+        .at(2700, Input::Tick)
+        .iter()
+        .any(|a| matches!(a, Action::StopAgent { .. })));
+    // Nor do its calls keep a silent agent alive: 3 intervals after the agent's last call,
+    // the service fails whatever the intruder says.
+    for at in [3000, 4000, 5000] {
+        intruder(&mut t, at, ApiCall::Ok);
+    }
+    let acts = t.at(5501, Input::Tick);
+    assert!(acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
 }
 
 #[test]

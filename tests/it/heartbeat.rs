@@ -168,14 +168,14 @@ fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted(
     .encode();
     let key = AUTHKEY.trim().as_bytes();
     let good_boot = u64::MAX / 2;
-    let mut flipped = seal(Some(key), good_boot, 1, &lie);
+    let mut flipped = seal(Some(key), good_boot, 1, &lie).unwrap();
     flipped[30] ^= 0x10;
     let frames: Vec<(&str, Vec<u8>)> = vec![
         ("malformed", b"hello, I am alpha".to_vec()),
-        ("tag", seal(Some(b"wrong key"), good_boot, 1, &lie)),
-        ("unsigned", seal(None, good_boot, 1, &lie)),
+        ("tag", seal(Some(b"wrong key"), good_boot, 1, &lie).unwrap()),
+        ("unsigned", seal(None, good_boot, 1, &lie).unwrap()),
         ("crc", flipped),
-        ("replay", seal(Some(key), 1, 1, &lie)),
+        ("replay", seal(Some(key), 1, 1, &lie).unwrap()),
     ];
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for (_, f) in &frames {
