@@ -183,11 +183,16 @@ impl Upstream {
         self.stdin.as_raw_fd()
     }
 
-    /// The frames hasvrd wants sent; `None` once hasvrd is gone (stdin closed).
-    fn frames(&mut self, log: &mut Logger, buf: &mut [u8]) -> Result<Option<Vec<Vec<u8>>>> {
+    /// The frames hasvrd wants sent, and whether hasvrd is gone (stdin closed): its last
+    /// frames (the beat saying its services stopped) still go out.
+    fn frames(&mut self, log: &mut Logger, buf: &mut [u8]) -> Result<(Vec<Vec<u8>>, bool)> {
+        let mut closed = false;
         loop {
             match sys::read_some(&self.stdin, buf) {
-                Ok(0) => return Ok(None),
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
                 Ok(n) => self.records.push(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -204,7 +209,7 @@ impl Upstream {
             match self.records.next_record() {
                 Ok(Some((FRAME, f))) => frames.push(f),
                 Ok(Some(_)) => {}
-                Ok(None) => return Ok(Some(frames)),
+                Ok(None) => return Ok((frames, closed)),
                 Err(e) => log.error(&format!("link {}: from hasvrd: {e}", self.name)),
             }
         }
@@ -291,14 +296,15 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
         }
         let _ = sys::poll(&mut fds, 500);
         // Frames from hasvrd go out; once hasvrd is gone, so are we.
-        let Some(frames) = up.frames(&mut log, &mut buf)? else {
-            return Ok(());
-        };
+        let (frames, closed) = up.frames(&mut log, &mut buf)?;
         for f in frames {
             match &sock {
                 Some(s) if s.send_to(&f, peer).is_ok() => {}
                 _ => counters.txerr += 1,
             }
+        }
+        if closed {
+            return Ok(());
         }
         // Frames from the peer come in, checked.
         if let Some(s) = &sock {
@@ -524,15 +530,16 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
         }
         let _ = sys::poll(&mut fds, 200);
         // Frames from hasvrd go out; once hasvrd is gone, so are we.
-        let Some(frames) = up.frames(&mut log, &mut buf)? else {
-            return Ok(());
-        };
+        let (frames, closed) = up.frames(&mut log, &mut buf)?;
         for f in frames {
             let limit = byte_time * f.len() as u32 * 2 + std::time::Duration::from_millis(200);
             match &port {
                 Some(p) if write_all_bounded(p, &f, limit) => {}
                 _ => counters.txerr += 1,
             }
+        }
+        if closed {
+            return Ok(());
         }
         // A hang-up (the other end of a pty gone, a USB adapter unplugged) reads as end of
         // file: close the device and open it again in a second, instead of spinning.

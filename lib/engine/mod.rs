@@ -296,6 +296,8 @@ pub struct Engine {
     nics: Vec<NicState>,
     /// The last frame from the peer over the public network.
     public_rx: Option<Millis>,
+    /// Since when the public network has carried the peer's frames without a gap.
+    public_since: Option<Millis>,
     /// The peer's own addresses, from its beats (kept across restarts).
     known_public: Vec<std::net::Ipv4Addr>,
     next_public_beat: Millis,
@@ -361,6 +363,7 @@ impl Engine {
             peer_was: PeerStatus::Unknown,
             nics: Vec::new(),
             public_rx: None,
+            public_since: None,
             known_public: saved
                 .as_ref()
                 .map_or_else(Vec::new, |s| s.peer_public.clone()),
@@ -1536,6 +1539,11 @@ impl Engine {
     }
 
     fn shutdown(&mut self, touch: bool, reply: Option<ReplyTo>) {
+        if self.shutting_down.is_none() && touch {
+            // An orderly stop is a planned move: the peer takes every service over as soon
+            // as it is stopped here, instead of noticing our silence much later.
+            self.hand_over_all();
+        }
         if self.shutting_down.is_none() {
             self.shutting_down = Some(touch);
             let what = if touch {

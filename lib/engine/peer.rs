@@ -123,17 +123,75 @@ impl Engine {
 
     pub fn peer_status(&self) -> PeerStatus {
         let dead = self.links.values().map(|l| l.dead_after).max().unwrap_or(0);
+        let never_heard_privately = self.links.values().all(|l| l.last_rx.is_none());
+        let public_recent = self
+            .public_rx
+            .is_some_and(|t| self.now.saturating_sub(t) < dead);
         if self.links.keys().any(|l| self.link_up(l)) {
             PeerStatus::Up
-        } else if self
-            .public_rx
-            .is_some_and(|t| self.now.saturating_sub(t) < dead)
-        {
+        } else if public_recent && never_heard_privately && !self.public_settled() {
+            // A starting peer's public beat outruns its link processes: wait for them.
+            PeerStatus::Unknown
+        } else if public_recent {
             PeerStatus::Partitioned
-        } else if self.now < self.grace_until && self.peer.is_none() {
+        } else if self.now < self.grace_until && never_heard_privately {
             PeerStatus::Unknown
         } else {
             PeerStatus::Down
+        }
+    }
+
+    /// The public network has carried the peer's frames for longer than a private beat
+    /// takes: silence on every private link then means a partition, not a peer starting.
+    fn public_settled(&self) -> bool {
+        let beat = self.links.values().map(|l| l.interval).max().unwrap_or(0);
+        self.public_since
+            .is_some_and(|t| self.now.saturating_sub(t) >= beat + 1000)
+    }
+
+    /// On an orderly stop: hands every service this node would run to the peer, as a
+    /// FailOver does (the roles swap for good without switchback), when the peer can take it.
+    pub(super) fn hand_over_all(&mut self) {
+        if self.peer_status() != PeerStatus::Up || !self.peer_in_sync() {
+            return;
+        }
+        let me = self.node.clone();
+        let peer = self.peer_name();
+        let mut done: Vec<String> = Vec::new();
+        let names: Vec<String> = self.services.keys().cloned().collect();
+        for name in names {
+            if done.contains(&name) {
+                continue;
+            }
+            let group = self.group_of(&name);
+            done.extend(group.iter().cloned());
+            let mine = group
+                .iter()
+                .any(|g| self.services.get(g).is_some_and(|s| s.protected && s.runner == me));
+            let peer_able = group
+                .iter()
+                .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
+            if !mine || !peer_able {
+                continue;
+            }
+            let switchback = self.config.service(&name).is_some_and(|c| c.switchback);
+            self.bump(&group, |x| {
+                x.runner = peer.clone();
+                if !switchback {
+                    x.primary = peer.clone();
+                }
+            });
+            self.log(
+                Level::Info,
+                format!(
+                    "service {name}: handed over to {peer}, as SureHA stops on this node{}",
+                    if switchback {
+                        " (it returns here with switchback)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
         }
     }
 
@@ -391,7 +449,13 @@ impl Engine {
         let now = self.now;
         match self.links.get_mut(link) {
             Some(l) => l.last_rx = Some(now),
-            None if link == PUBLIC => self.public_rx = Some(now),
+            None if link == PUBLIC => {
+                let dead = self.links.values().map(|l| l.dead_after).max().unwrap_or(0);
+                if self.public_rx.is_none_or(|t| now.saturating_sub(t) >= dead) {
+                    self.public_since = Some(now);
+                }
+                self.public_rx = Some(now);
+            }
             None => return,
         }
         // The same frame arrives on every link: act on it once.
@@ -677,7 +741,12 @@ impl Engine {
                 }
             }
         }
-        let now = self.peer_status();
+        let mut now = self.peer_status();
+        if now == PeerStatus::Partitioned && !self.public_settled() {
+            // A peer coming back is heard on the public network a moment before its links:
+            // no partition to report unless it lasts (nothing moves meanwhile either way).
+            now = self.peer_was;
+        }
         if now != self.peer_was {
             let peer = self.peer_name();
             match now {

@@ -602,6 +602,18 @@ mod two_nodes {
     }
 
     #[test]
+    fn an_orderly_stop_hands_every_service_over_at_once() {
+        let mut s = cluster("");
+        s.command(ALPHA, "stop", Some("stop"));
+        // Well within the 300 ms a silent peer takes to be declared down.
+        s.run(200);
+        assert_eq!(s.running_on("web"), vec!["beta"], "{}", s.trace.join("\n"));
+        assert!(s.log(ALPHA).iter().any(|l| l.contains("handed over to beta")));
+        assert!(!s.log(BETA).iter().any(|l| l.contains("peer alpha is down")));
+        assert_eq!(s.word(BETA, "web"), "ACTIVE", "without switchback the roles swap");
+    }
+
+    #[test]
     fn a_crashed_node_is_replaced_and_without_switchback_the_roles_stay_swapped() {
         let mut s = cluster("");
         s.crash(ALPHA);
