@@ -165,9 +165,11 @@ impl Engine {
             }
             let group = self.group_of(&name);
             done.extend(group.iter().cloned());
-            let mine = group
-                .iter()
-                .any(|g| self.services.get(g).is_some_and(|s| s.protected && s.runner == me));
+            let mine = group.iter().any(|g| {
+                self.services
+                    .get(g)
+                    .is_some_and(|s| s.protected && s.runner == me)
+            });
             let peer_able = group
                 .iter()
                 .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));

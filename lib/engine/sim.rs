@@ -513,7 +513,18 @@ impl Sim {
     }
 
     fn fail(&self, what: String) -> ! {
-        let tail: Vec<&String> = self.trace.iter().rev().filter(|l| !l.contains(" apiok ")).take(std::env::var("SIM_TRACE").ok().and_then(|v| v.parse().ok()).unwrap_or(60)).collect();
+        let tail: Vec<&String> = self
+            .trace
+            .iter()
+            .rev()
+            .filter(|l| !l.contains(" apiok "))
+            .take(
+                std::env::var("SIM_TRACE")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(60),
+            )
+            .collect();
         let tail: Vec<&str> = tail.into_iter().rev().map(String::as_str).collect();
         panic!(
             "t={}: {what}\n--- last events ---\n{}",

@@ -608,9 +608,16 @@ mod two_nodes {
         // Well within the 300 ms a silent peer takes to be declared down.
         s.run(200);
         assert_eq!(s.running_on("web"), vec!["beta"], "{}", s.trace.join("\n"));
-        assert!(s.log(ALPHA).iter().any(|l| l.contains("handed over to beta")));
+        assert!(s
+            .log(ALPHA)
+            .iter()
+            .any(|l| l.contains("handed over to beta")));
         assert!(!s.log(BETA).iter().any(|l| l.contains("peer alpha is down")));
-        assert_eq!(s.word(BETA, "web"), "ACTIVE", "without switchback the roles swap");
+        assert_eq!(
+            s.word(BETA, "web"),
+            "ACTIVE",
+            "without switchback the roles swap"
+        );
     }
 
     #[test]

@@ -11,4 +11,5 @@ mod failover;
 mod heartbeat;
 mod lifecycle;
 mod links;
+mod robustness;
 mod supervision;
