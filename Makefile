@@ -4,6 +4,7 @@
 #   make test                 every test (unit, simulation, cluster; cluster tests need root)
 #   make bench                idle footprint and timing benchmarks (medians of several runs)
 #   make demo                 two-node failover demo in network namespaces (root)
+#   make fuzz                 the fuzz targets, long (FUZZ_ITERS inputs a target; make test runs 20,000)
 
 HAHOME ?= /opt/sureha
 CARGO ?= cargo
@@ -12,7 +13,7 @@ PROGRAMS = hamond hasvrd haadm haapi hahb-sock hahb-serial havip havol
 API_TOOLS = APIOPEN.x APIOK.x APIERROR.x APICLOSE.x APICMD.x
 AGENTS = agents/ha_ag_tmp.sh agents/ha_ag_tmp.c
 
-.PHONY: all build install test bench demo sim clean
+.PHONY: all build install test bench demo sim fuzz clean
 
 all: build
 
@@ -52,6 +53,12 @@ sim:
 bench: build
 	bash bench/footprint.sh
 	$(CARGO) test -q --release --test it bench_ -- --ignored --nocapture --test-threads=1
+
+FUZZ_ITERS ?= 5000000
+
+# Every parser and decoder under mutated inputs (tests/fuzz); a failure prints FUZZ_SEED.
+fuzz:
+	FUZZ_ITERS=$(FUZZ_ITERS) $(CARGO) test --release --test fuzz -- --nocapture --test-threads=2
 
 # Two nodes and a client in network namespaces, a crash and a failover, narrated (root).
 demo:

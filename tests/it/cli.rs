@@ -92,7 +92,7 @@ fn a_second_hamond_refuses_and_garbage_on_the_fifo_harms_nothing() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no service named 'nosuch'"), "{r:?}");
     let r = n.run("APICMD.x", &["EXPLODE", "web"]);
-    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.code, 2, "an unknown command is a usage error: {r:?}");
     n.wait_for("the warnings in the log", Duration::from_secs(5), || {
         n.log().contains("longer than 4000 bytes")
     });
