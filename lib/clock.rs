@@ -74,3 +74,16 @@ pub fn human(ms: Millis) -> String {
         format!("{:.1}s", ms as f64 / 1000.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_grow_whatever_the_clock_does() {
+        assert_eq!(next_instance(None, 1000), 1000);
+        assert_eq!(next_instance(Some(500), 1000), 1000);
+        // The clock was stepped back an hour: the id still grows.
+        assert_eq!(next_instance(Some(3_601_000), 1000), 3_601_001);
+    }
+}

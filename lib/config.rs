@@ -1280,6 +1280,48 @@ path = /var/www
     }
 
     #[test]
+    fn bad_bytes_huge_lines_and_signs_are_refused_and_hash_in_values_kept() {
+        let base = GOOD.replace("path = /var/www", "path = /var/www #1");
+        let c = parse("f", &base).unwrap();
+        assert!(c.services[0]
+            .keys
+            .contains(&("path".into(), "/var/www #1".into())));
+        let e = errors(&GOOD.replace("path = /var/www", "path = /var\0www"));
+        assert!(e[0].contains("control character"), "{e:?}");
+        let long = format!("path = {}", "x".repeat(MAX_LINE));
+        let e = errors(&GOOD.replace("path = /var/www", &long));
+        assert!(e[0].contains("a line holds at most"), "{e:?}");
+        assert!(e.iter().all(|m| m.len() < 300), "no error echoes the line");
+        let e = errors(&GOOD.replace("restart_times = 2", "restart_times = +2"));
+        assert!(e[0].contains("not a whole number"), "{e:?}");
+        let e = errors(&format!("{GOOD}\nfoo {}\n", "y".repeat(3000)));
+        assert!(e[0].len() < 200, "{e:?}");
+    }
+
+    #[test]
+    fn size_limits_are_errors_not_stalls() {
+        let too_big = format!("{GOOD}{}", "#\n".repeat(MAX_FILE));
+        assert!(errors(&too_big)[0].contains("at most 1048576 bytes"));
+        // Many sections: refused by count, in linear time.
+        let mut many = GOOD.to_string();
+        for i in 0..50_000 {
+            many.push_str(&format!("[service s{i}]\n"));
+        }
+        let t = std::time::Instant::now();
+        let e = errors(&many);
+        assert!(e[0].contains("at most 256 services"), "{e:?}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(2));
+        // Many errors: the first hundred, then how many more.
+        let mut bad = GOOD.to_string();
+        for _ in 0..500 {
+            bad.push_str("nonsense\n");
+        }
+        let e = errors(&bad);
+        assert_eq!(e.len(), 101);
+        assert!(e[100].contains("and 400 more errors"), "{:?}", e[100]);
+    }
+
+    #[test]
     fn structure_errors() {
         assert_eq!(
             errors("key = 1\n"),

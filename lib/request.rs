@@ -50,10 +50,17 @@ pub fn decode_word(w: &str) -> Result<String, String> {
                 .ok_or_else(|| format!("bad escape in '{w}'"))?;
             out.push(hex);
             i += 3;
-        } else {
+        } else if keep(b[i]) {
             out.push(b[i]);
             i += 1;
+        } else {
+            // Strict: what the encoder escapes must come escaped.
+            return Err(format!("unescaped byte 0x{:02x} in a word", b[i]));
         }
+    }
+    // No argument can hold a NUL (C strings), and "%00" alone is the empty word.
+    if out.contains(&0) {
+        return Err("a word holds a NUL byte".into());
     }
     String::from_utf8(out).map_err(|_| format!("'{w}' is not UTF-8"))
 }
@@ -422,6 +429,25 @@ mod tests {
         assert!(encode(None, 1, &[("x".repeat(5000))])
             .unwrap_err()
             .contains("too long"));
+    }
+
+    #[test]
+    fn stray_bytes_before_a_request_are_skipped_and_escapes_are_strict() {
+        let (skipped, r) = decode_resync(b"x\x00junk sureha1 reply.1.2 7 status").unwrap();
+        assert_eq!((skipped, r.words), (7, vec!["status".to_string()]));
+        // A word that happens to be the protocol word is not a place to resync.
+        let (skipped, r) = decode_resync(b"sureha1 - 7 service state sureha1").unwrap();
+        assert_eq!(skipped, 0);
+        assert_eq!(r.words.len(), 3);
+        assert!(decode_resync(b"nothing here").is_err());
+        assert!(decode_word("%+F").is_err());
+        assert!(decode_word("%-1").is_err());
+        assert!(parse_command(&words("status extra"))
+            .unwrap_err()
+            .contains("status takes no arguments"));
+        assert!(parse_command(&words("privnet create-socket l type=rs232"))
+            .unwrap_err()
+            .contains("use create-rs232"));
     }
 
     #[test]
