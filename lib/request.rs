@@ -7,8 +7,14 @@
 //! The words are haadm's own arguments (`service bringin web`) or an agent call
 //! (`apiok web`), so the local tool, the remote door and the agents share one grammar.
 //!
-//! Reply: first line `OK`, `STOP` (an agent is no longer wanted) or `ERR message`; then the
-//! body, if any; then end of file.
+//! Reply: hasvrd first writes `TAKEN` and a newline as soon as it has read the request (the
+//! client then waits for the answer, however long a bring-in takes; without it, it gives up
+//! after 10 s); then the answer: first line `OK`, `STOP` (an agent is no longer wanted) or
+//! `ERR message`; then the body, if any; then end of file.
+//!
+//! Words are strict: bytes outside the kept set come as `%XX` with two hex digits; `%00`
+//! alone is the empty word, and no word holds a NUL. Stray bytes written before a request
+//! (without their newline) are skipped up to the protocol word.
 
 pub const VERSION: &str = "sureha1";
 /// Longest request line, newline included (POSIX guarantees PIPE_BUF >= 512; Linux has 4096).
