@@ -283,6 +283,15 @@ impl Sim {
                 self.trace.push(format!("{now} {} log {text}", NAMES[n]));
                 self.hosts[n].log.push(text);
             }
+            // What the engine sends must fit a frame: the executor could not seal it.
+            Action::Send { payload, .. } | Action::SendPublic { payload, .. }
+                if payload.len() > crate::frame::MAX_PAYLOAD =>
+            {
+                self.fail(format!(
+                    "a message of {} bytes does not fit a frame",
+                    payload.len()
+                ))
+            }
             Action::Send { payload, .. } => self.send(n, 0, payload),
             Action::SendPublic { payload, .. } => self.send(n, 1, payload),
             Action::WriteConfig { text, .. } => {

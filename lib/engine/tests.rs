@@ -712,6 +712,30 @@ mod two_nodes {
     }
 
     #[test]
+    fn a_configuration_too_big_for_one_frame_reaches_the_peer_in_pieces() {
+        // 300 KB of comments: five times what one frame carries.
+        let big = format!(
+            "{}{}",
+            config_text(""),
+            "# padding padding padding\n".repeat(12_000)
+        );
+        assert!(big.len() > 4 * crate::frame::MAX_PAYLOAD);
+        let mut s = Sim::new(&big);
+        s.run(100);
+        s.command(
+            BETA,
+            "service create db active_server=beta standby_server=alpha start=a stop=b",
+            Some("c"),
+        );
+        s.run(500);
+        ok(&s, BETA, "c");
+        assert!(s.engines[ALPHA].config().service("db").is_some());
+        assert!(s.engines[ALPHA]
+            .status_text()
+            .contains("CONFIG generation=2 SAME"));
+    }
+
+    #[test]
     fn configuration_changes_reach_the_peer() {
         let mut s = Sim::new(&config_text(""));
         s.run(100);

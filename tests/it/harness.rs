@@ -138,11 +138,16 @@ impl Node {
         for h in ["clusterapi.h", "hafile.h"] {
             fs::copy(repo().join("agents").join(h), home.join("include").join(h)).unwrap();
         }
-        symlink(
+        // `cargo test` alone leaves the static library in deps/; `cargo build` also copies
+        // it up. The one in deps/ is the one this test build made.
+        let lib = [
+            target_dir().join("deps/libsureha.a"),
             target_dir().join("libsureha.a"),
-            home.join("lib/libhaapi.a"),
-        )
-        .unwrap();
+        ]
+        .into_iter()
+        .find(|p| p.exists())
+        .expect("libsureha.a is built with the tests (crate-type staticlib)");
+        symlink(lib, home.join("lib/libhaapi.a")).unwrap();
         fs::copy(
             repo().join("agents/ha_ag_tmp.sh"),
             home.join("bin/ha_ag_tmp.sh"),
