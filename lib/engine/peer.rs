@@ -149,6 +149,21 @@ impl Engine {
             .is_some_and(|t| self.now.saturating_sub(t) >= beat + 1000)
     }
 
+    /// Every group of services once, by its first member's name (a lone service is a group).
+    fn groups(&self) -> Vec<(String, Vec<String>)> {
+        let mut done: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+        for name in self.services.keys() {
+            if done.contains(name) {
+                continue;
+            }
+            let group = self.group_of(name);
+            done.extend(group.iter().cloned());
+            out.push((name.clone(), group));
+        }
+        out
+    }
+
     /// On an orderly stop: hands every service this node would run to the peer, as a
     /// FailOver does (the roles swap for good without switchback), when the peer can take it.
     pub(super) fn hand_over_all(&mut self) {
@@ -157,14 +172,7 @@ impl Engine {
         }
         let me = self.node.clone();
         let peer = self.peer_name();
-        let mut done: Vec<String> = Vec::new();
-        let names: Vec<String> = self.services.keys().cloned().collect();
-        for name in names {
-            if done.contains(&name) {
-                continue;
-            }
-            let group = self.group_of(&name);
-            done.extend(group.iter().cloned());
+        for (name, group) in self.groups() {
             let mine = group.iter().any(|g| {
                 self.services
                     .get(g)
@@ -848,14 +856,7 @@ impl Engine {
         }
         let me = self.node.clone();
         let peer = self.peer_name();
-        let mut done: Vec<String> = Vec::new();
-        let names: Vec<String> = self.services.keys().cloned().collect();
-        for name in names {
-            if done.contains(&name) {
-                continue;
-            }
-            let group = self.group_of(&name);
-            done.extend(group.iter().cloned());
+        for (name, group) in self.groups() {
             let Some(s) = self.services.get(&name) else {
                 continue;
             };
