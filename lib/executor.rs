@@ -89,6 +89,8 @@ pub struct Hasvrd {
     inputs: VecDeque<Input>,
     boot_id: String,
     lock: files::InstanceLock,
+    /// Request lines dropped so far (reported to the engine for status).
+    requests_dropped: u64,
     /// The last state written, to write again should `tmp/` vanish.
     last_state: String,
     next_tmp_check: Millis,
@@ -209,6 +211,7 @@ impl Hasvrd {
             boot_id,
             lock,
             last_state: String::new(),
+            requests_dropped: 0,
             next_tmp_check: 0,
         })
     }
@@ -356,6 +359,8 @@ impl Hasvrd {
 
     fn read_requests(&mut self) {
         let got = self.fifo.read_lines();
+        let dropped_before = self.requests_dropped;
+        self.requests_dropped += (got.overlong + got.partial) as u64;
         if got.overlong > 0 {
             self.log.warning(&format!(
                 "request FIFO: dropped {} line(s) longer than {} bytes",
@@ -372,12 +377,14 @@ impl Hasvrd {
             let req = match request::decode_resync(&line) {
                 Ok((0, r)) => r,
                 Ok((skipped, r)) => {
+                    self.requests_dropped += 1;
                     self.log.warning(&format!(
                         "request FIFO: dropped {skipped} stray byte(s) before a request"
                     ));
                     r
                 }
                 Err(e) => {
+                    self.requests_dropped += 1;
                     self.log.warning(&format!(
                         "request FIFO: ignored a bad line ({e}): '{}'",
                         crate::config::shown(&String::from_utf8_lossy(&line))
@@ -398,6 +405,9 @@ impl Hasvrd {
                 continue;
             }
             self.take_request(req, Some(to));
+        }
+        if self.requests_dropped != dropped_before {
+            self.feed(Input::RequestsDropped(self.requests_dropped));
         }
     }
 

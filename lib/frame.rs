@@ -18,8 +18,9 @@
 //! whose (boot id, sequence) is not newer than the last it accepted (`ReplayGuard`).
 //!
 //! Payload: `u8 kind`, then
-//! - kind 1, beat: `str8 sender`, `u64 config generation`, `u32 config digest`, `u8 hears
-//!   you` (the sender hears the receiver: configuration changes need both ways), `u16 count`,
+//! - kind 1, beat: `str8 sender`, `u64 config generation`, `u32 config digest`, `u8 link
+//!   flags` (bit 0: the sender hears the receiver, configuration changes need both ways; bit
+//!   1: the sender is leaving on purpose, its services handed over), `u16 count`,
 //!   then `count` service records of 12 bytes: `u16 index` (in the configuration, valid when
 //!   the digests agree), `u8 state word` (`WORDS`), `u8 phase`, `u8 flags` (bit 0 protected,
 //!   bit 1 error, bit 2 the error happened while active), `u8 primary` (0: host1, 1: host2),
@@ -234,6 +235,9 @@ pub struct Beat {
     pub digest: u32,
     /// The sender hears the receiver (two-way contact, for configuration changes).
     pub hears_you: bool,
+    /// The sender's SureHA is stopping on purpose (`haadm stop`, TERM): its silence that
+    /// follows is a departure, not a crash.
+    pub leaving: bool,
     pub services: Vec<ServiceRecord>,
     pub nics: Vec<NicRecord>,
 }
@@ -317,7 +321,7 @@ impl Message {
                 put_str8(&mut o, &b.sender);
                 o.extend_from_slice(&b.generation.to_be_bytes());
                 o.extend_from_slice(&b.digest.to_be_bytes());
-                o.push(b.hears_you as u8);
+                o.push(b.hears_you as u8 | (b.leaving as u8) << 1);
                 o.extend_from_slice(&(b.services.len() as u16).to_be_bytes());
                 for s in &b.services {
                     o.extend_from_slice(&s.index.to_be_bytes());
@@ -381,7 +385,8 @@ impl Message {
                 let sender = r.str8()?;
                 let generation = r.u64()?;
                 let digest = r.u32()?;
-                let hears_you = r.u8()? != 0;
+                let link_flags = r.u8()?;
+                let (hears_you, leaving) = (link_flags & 1 != 0, link_flags & 2 != 0);
                 let n = r.u16()? as usize;
                 let mut services = Vec::with_capacity(n.min(4096));
                 for _ in 0..n {
@@ -425,6 +430,7 @@ impl Message {
                     generation,
                     digest,
                     hears_you,
+                    leaving,
                     services,
                     nics,
                 })
@@ -468,6 +474,7 @@ mod tests {
             generation: 7,
             digest: 0xdead_beef,
             hears_you: true,
+            leaving: false,
             services: vec![ServiceRecord {
                 index: 3,
                 word: 1,
@@ -624,6 +631,7 @@ mod tests {
             generation: 12,
             digest: 1,
             hears_you: true,
+            leaving: false,
             services,
             nics,
         })

@@ -680,6 +680,7 @@ mod tests {
             generation: 1,
             digest: 2,
             hears_you: true,
+            leaving: false,
             services: vec![],
             nics: vec![],
         })

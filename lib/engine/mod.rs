@@ -99,6 +99,9 @@ pub enum Input {
     },
     /// A link process's counters of dropped frames.
     LinkStats { link: String, line: String },
+    /// How many request lines the executor has dropped so far (stray bytes, overlong or
+    /// unreadable lines), for status.
+    RequestsDropped(u64),
     /// This node's NICs named in the configuration, when any changed.
     Nics(Vec<NicState>),
     /// The configuration file was written (or not) after `WriteConfig`.
@@ -298,6 +301,9 @@ pub struct Engine {
     public_rx: Option<Millis>,
     /// Since when the public network has carried the peer's frames without a gap.
     public_since: Option<Millis>,
+    /// Request lines dropped by the executor, and agent calls refused from other processes.
+    requests_dropped: u64,
+    api_refused: u64,
     /// The peer's own addresses, from its beats (kept across restarts).
     known_public: Vec<std::net::Ipv4Addr>,
     next_public_beat: Millis,
@@ -364,6 +370,8 @@ impl Engine {
             nics: Vec::new(),
             public_rx: None,
             public_since: None,
+            requests_dropped: 0,
+            api_refused: 0,
             known_public: saved
                 .as_ref()
                 .map_or_else(Vec::new, |s| s.peer_public.clone()),
@@ -591,6 +599,7 @@ impl Engine {
                 payload,
             } => self.on_frame(&link, boot, seq, &payload),
             Input::Nics(nics) => self.nics_changed(nics),
+            Input::RequestsDropped(n) => self.requests_dropped = n,
             Input::LinkStats { link, line } => {
                 if let Some(l) = self.links.get_mut(&link) {
                     l.stats = line;
@@ -1148,6 +1157,7 @@ impl Engine {
         // Only the agent hasvrd started (its process group) reports for the service: a
         // second caller must neither take the agent's paced replies nor vouch for its health.
         if a.pid.is_none() || caller != a.pid {
+            self.api_refused += 1;
             let agent = a
                 .pid
                 .map_or_else(|| "not started yet".to_string(), |p| format!("pid {p}"));
@@ -1625,6 +1635,13 @@ impl Engine {
         };
         t.push_str(&self.nic_lines(false));
         t.push_str(&format!("CONFIG generation={} {sync}\n", self.generation));
+        if self.requests_dropped + self.api_refused > 0 {
+            // What reached the FIFO and was not acted on (details in the log).
+            t.push_str(&format!(
+                "REQUESTS dropped={} refused={}\n",
+                self.requests_dropped, self.api_refused
+            ));
+        }
         for s in &self.config.services {
             let peer_word = self
                 .peer_svc(&s.name)

@@ -82,6 +82,8 @@ pub(super) struct PeerView {
     pub nics: Vec<frame::NicRecord>,
     /// The peer hears us (its last beat said so).
     pub hears_me: bool,
+    /// Its last beat said it was stopping on purpose.
+    pub leaving: bool,
 }
 
 /// The pseudo-link name of the public network.
@@ -389,6 +391,7 @@ impl Engine {
             generation: self.generation,
             digest: self.digest,
             hears_you: self.peer_status() == PeerStatus::Up,
+            leaving: self.shutting_down == Some(true),
             services,
             nics,
         })
@@ -596,6 +599,7 @@ impl Engine {
             services,
             nics: b.nics.clone(),
             hears_me: b.hears_you,
+            leaving: b.leaving,
         });
         if b.digest == self.digest {
             self.conflict_logged = None;
@@ -761,6 +765,12 @@ impl Engine {
             let peer = self.peer_name();
             match now {
                 PeerStatus::Up => self.log(Level::Info, format!("peer {peer} is up")),
+                PeerStatus::Down
+                    if self.peer_was == PeerStatus::Up
+                        && self.peer.as_ref().is_some_and(|p| p.leaving) =>
+                {
+                    self.log(Level::Info, format!("peer {peer} left: SureHA was stopped there on purpose; this node runs the protected services it can"))
+                }
                 PeerStatus::Down if self.peer_was == PeerStatus::Up => self.log(Level::Error, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
                 PeerStatus::Down => self.log(Level::Warning, format!("peer {peer} not heard since this hasvrd started; taking it as down")),
                                 PeerStatus::Partitioned => self.log(Level::Error, format!("private network down: no private link carries frames, but {peer} answers on the public network; the cluster is partitioned and nothing moves until a private link is back")),

@@ -618,6 +618,9 @@ mod two_nodes {
             "ACTIVE",
             "without switchback the roles swap"
         );
+        s.run(500);
+        assert!(s.log(BETA).iter().any(|l| l.contains("peer alpha left")));
+        assert!(!s.log(BETA).iter().any(|l| l.contains("peer alpha is down")));
     }
 
     #[test]

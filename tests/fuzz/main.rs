@@ -135,6 +135,7 @@ fn beat() -> frame::Message {
         generation: 3,
         digest: 9,
         hears_you: true,
+        leaving: false,
         services: (0..3)
             .map(|i| frame::ServiceRecord {
                 index: i,

@@ -162,6 +162,7 @@ fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted(
         generation: 99,
         digest: 0,
         hears_you: true,
+        leaving: false,
         services: vec![],
         nics: vec![],
     })

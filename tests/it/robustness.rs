@@ -92,6 +92,10 @@ fn a_running_cluster_survives_everything_a_stray_program_or_operator_sends() {
     assert!(r.stderr.contains("only the service's agent"), "{r:?}");
     std::thread::sleep(Duration::from_secs(4)); // longer than 3 × check_interval
     healthy(&c, 1, "extra API callers");
+    // Status tells what was refused.
+    let status = c.alpha.ok(&["status"]);
+    assert!(status.contains("REQUESTS dropped="), "{status}");
+    assert!(status.contains(" refused=21\n"), "{status}");
 
     // 3. A flood on the FIFO for 3 s: haadm still answers, beats keep their pace.
     let fifo = c.alpha.path("tmp/hasvrd.fifo");
@@ -252,4 +256,10 @@ fn haadm_stop_on_the_active_node_hands_its_services_over_at_once() {
         "ACTIVE",
         "the roles swapped, as for a FailOver"
     );
+    // Its silence that follows is a departure, told as such, not a crash.
+    c.beta.wait_for("the departure in the log", T, || {
+        c.beta.log().contains("INFO peer alpha left")
+    });
+    assert!(!c.beta.log().contains("ERROR peer alpha is down"));
+    c.beta.wait_state("web", "ACTIVEACT", T);
 }
