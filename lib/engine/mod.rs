@@ -1669,11 +1669,15 @@ impl Engine {
         )];
         for (n, s) in &self.services {
             v.push(format!(
-                "dump: service {n} state {} phase {:?} protected {} primary {} error {} failures {} plan {:?} inflight {:?} agent {}",
+                "dump: service {n} state {} phase {:?} protected {} primary {} runner {:?} epoch {} resets {} peer {:?} error {} failures {} plan {:?} inflight {:?} agent {}",
                 self.state_word(n),
                 s.phase,
                 s.protected,
                 s.primary,
+                s.runner,
+                s.epoch,
+                s.resets,
+                self.peer_svc(n).map(|p| (p.phase, p.protected, p.error, p.unable, p.primary.clone(), p.runner.clone(), p.epoch, p.resets)),
                 s.error,
                 s.failures.len(),
                 s.plan,
