@@ -21,7 +21,9 @@ use crate::config::{self, Config, Service};
 use crate::log::Level;
 use crate::request::{ApiCall, Command, Operation, Reply};
 use crate::state::{Persisted, PersistedService, SavedPhase};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 pub type TaskId = u64;
 pub type AgentId = u64;
@@ -274,7 +276,10 @@ pub struct NicState {
 
 pub struct Engine {
     node: String,
-    config: Config,
+    /// Shared, so a decision can hold a service's settings while it changes the engine.
+    config: Arc<Config>,
+    /// The services and their groups, from the configuration.
+    layout: Arc<peer::Layout>,
     config_text: String,
     /// crc32 of the configuration text: peers compare services by index only when equal.
     digest: u32,
@@ -291,7 +296,8 @@ pub struct Engine {
     pending_reload: Vec<ReplyTo>,
     shutting_down: Option<bool>,
     exited: bool,
-    last_persisted: String,
+    /// What was last handed out to be saved; compared as data, formatted only on change.
+    last_persisted: Option<Persisted>,
     links: BTreeMap<String, peer::LinkView>,
     peer: Option<peer::PeerView>,
     peer_was: PeerStatus,
@@ -351,7 +357,8 @@ impl Engine {
             grace_until: now + grace_of(&config),
             digest: crate::frame::crc32(text.as_bytes()),
             generation: saved.as_ref().map_or(1, |s| s.generation.max(1)),
-            config,
+            layout: Arc::new(peer::Layout::of(&config)),
+            config: Arc::new(config),
             config_text: text,
             services: BTreeMap::new(),
             now,
@@ -363,7 +370,7 @@ impl Engine {
             pending_reload: Vec::new(),
             shutting_down: None,
             exited: false,
-            last_persisted: String::new(),
+            last_persisted: None,
             links,
             peer: None,
             peer_was: PeerStatus::Unknown,
@@ -423,7 +430,8 @@ impl Engine {
     fn adopt(&mut self, saved: Persisted) {
         for p in saved.services {
             let now = self.now;
-            let Some(cfg) = self.config.service(&p.name).cloned() else {
+            let config = Arc::clone(&self.config);
+            let Some(cfg) = config.service(&p.name) else {
                 self.log(
                     Level::Warning,
                     format!(
@@ -474,11 +482,11 @@ impl Engine {
                 let unproven = cfg.agent.is_some() && s.agent.is_none();
                 if p.phase == SavedPhase::Running && !unproven {
                     s.phase = Phase::Running;
-                    s.started_steps = start_plan(&cfg);
+                    s.started_steps = start_plan(cfg);
                 } else {
                     // We do not know how far it got: stop everything, then decide afresh.
                     s.phase = Phase::Stopping;
-                    s.plan = stop_plan(&cfg, s.agent.is_some()).into();
+                    s.plan = stop_plan(cfg, s.agent.is_some()).into();
                 }
             }
             if let Some((agent, pid, token)) = watch {
@@ -521,6 +529,16 @@ impl Engine {
 
     pub fn has_exited(&self) -> bool {
         self.exited
+    }
+
+    /// The configuration, shared (a caller may hold it while the engine changes).
+    pub fn shared_config(&self) -> Arc<Config> {
+        Arc::clone(&self.config)
+    }
+
+    /// The node that is the service's active server now ("" for an unknown service).
+    pub fn primary_ref(&self, name: &str) -> &str {
+        self.services.get(name).map_or("", |s| s.primary.as_str())
     }
 
     /// The node that is the service's active server now.
@@ -611,8 +629,8 @@ impl Engine {
         }
         self.check_agents();
         self.propose_runners();
-        let names: Vec<String> = self.services.keys().cloned().collect();
-        for n in &names {
+        let layout = Arc::clone(&self.layout);
+        for n in &layout.names {
             self.reconcile(n);
         }
         self.settle_waiters();
@@ -704,7 +722,7 @@ impl Engine {
 
     /// Should this service run here (true) or not (false), and why; `None`: leave it as it
     /// is for now (too early to know, or the nodes do not agree yet).
-    fn placement(&self, name: &str) -> Option<(bool, String)> {
+    fn placement(&self, name: &str) -> Option<(bool, Cow<'static, str>)> {
         let s = self.services.get(name)?;
         match self.shutting_down {
             Some(true) => return Some((false, "SureHA is stopping on this node".into())),
@@ -725,37 +743,38 @@ impl Engine {
         if !group.iter().all(|g| self.able_here(g)) {
             return Some((false, "no healthy NIC here for its addresses".into()));
         }
-        let peer = self.peer_name();
+        // Asked for every service at every step: reasons are static unless they name the peer.
+        let peer = || self.peer_name();
         match self.peer_status() {
             PeerStatus::Unknown | PeerStatus::Partitioned => None,
             PeerStatus::Down if s.primary == self.node => {
                 Some((true, "protected, and the peer is down".into()))
             }
-            PeerStatus::Down => Some((true, format!("{peer} is down: taking it over"))),
+            PeerStatus::Down => Some((true, format!("{} is down: taking it over", peer()).into())),
             PeerStatus::Up => {
                 if s.runner != self.node {
                     // Stopping is always safe; starting waits for agreement.
                     return if s.phase == Phase::Stopped {
                         None
                     } else {
-                        Some((false, format!("it belongs on {peer}")))
+                        Some((false, format!("it belongs on {}", peer()).into()))
                     };
                 }
                 if !self.peer_in_sync() || !self.agreed(&group) {
                     return None;
                 }
                 if s.phase != Phase::Stopped {
-                    return Some((true, String::new()));
+                    return Some((true, "".into()));
                 }
                 // Start only once the peer has the whole group stopped.
                 if group
                     .iter()
                     .all(|g| self.peer_svc(g).is_some_and(|p| p.phase == Phase::Stopped))
                 {
-                    let why = if s.primary == self.node {
-                        "protected; the peer stands by".to_string()
+                    let why: Cow<'static, str> = if s.primary == self.node {
+                        "protected; the peer stands by".into()
                     } else {
-                        format!("{peer} cannot run it: taking it over")
+                        format!("{} cannot run it: taking it over", peer()).into()
                     };
                     Some((true, why))
                 } else {
@@ -778,7 +797,8 @@ impl Engine {
             return;
         }
         let phase = s.phase;
-        let Some(cfg) = self.config.service(name).cloned() else {
+        let config = Arc::clone(&self.config);
+        let Some(cfg) = config.service(name) else {
             return;
         };
         match (phase, self.placement(name)) {
@@ -790,7 +810,7 @@ impl Engine {
                 self.begin(
                     name,
                     Phase::Starting,
-                    start_plan(&cfg).into(),
+                    start_plan(cfg).into(),
                     AfterStop::Rest,
                 );
             }
@@ -802,7 +822,7 @@ impl Engine {
                 self.begin(
                     name,
                     Phase::Stopping,
-                    stop_plan(&cfg, self.has_agent(name)).into(),
+                    stop_plan(cfg, self.has_agent(name)).into(),
                     AfterStop::Rest,
                 );
             }
@@ -833,7 +853,8 @@ impl Engine {
     /// Runs the next step of the service's plan, or finishes the plan.
     fn advance(&mut self, name: &str) {
         loop {
-            let Some(cfg) = self.config.service(name).cloned() else {
+            let config = Arc::clone(&self.config);
+            let Some(cfg) = config.service(name) else {
                 return;
             };
             let Some(s) = self.services.get_mut(name) else {
@@ -931,7 +952,8 @@ impl Engine {
         let Some(name) = self.tasks.remove(&task) else {
             return;
         };
-        let Some(cfg) = self.config.service(&name).cloned() else {
+        let config = Arc::clone(&self.config);
+        let Some(cfg) = config.service(&name) else {
             return;
         };
         let Some(s) = self.services.get_mut(&name) else {
@@ -946,21 +968,21 @@ impl Engine {
                 self.advance(&name);
             }
             (Phase::Starting | Phase::Running, Err(why)) => {
-                let what = format!("{} failed: {why}", step.describe(&cfg));
+                let what = format!("{} failed: {why}", step.describe(cfg));
                 self.failure(&name, what);
             }
             (_, Ok(())) => self.advance(&name),
             (_, Err(why)) => {
                 if matches!(step, Step::Umount(_)) {
                     s.after_stop = AfterStop::Error;
-                    s.last_failure = Some(format!("{} failed: {why}", step.describe(&cfg)));
-                    self.log(Level::Error, format!("service {name}: {} failed: {why}; the volume stays here, so the service is left in ERROR and will not move", step.describe(&cfg)));
+                    s.last_failure = Some(format!("{} failed: {why}", step.describe(cfg)));
+                    self.log(Level::Error, format!("service {name}: {} failed: {why}; the volume stays here, so the service is left in ERROR and will not move", step.describe(cfg)));
                 } else {
                     self.log(
                         Level::Warning,
                         format!(
                             "service {name}: {} failed: {why}; going on with the stop",
-                            step.describe(&cfg)
+                            step.describe(cfg)
                         ),
                     );
                 }
@@ -972,7 +994,8 @@ impl Engine {
     /// A failure of a running or starting service: restart locally while allowed, else give up here.
     fn failure(&mut self, name: &str, what: String) {
         let now = self.now;
-        let Some(cfg) = self.config.service(name).cloned() else {
+        let config = Arc::clone(&self.config);
+        let Some(cfg) = config.service(name) else {
             return;
         };
         let Some(s) = self.services.get_mut(name) else {
@@ -989,7 +1012,7 @@ impl Engine {
         let started: Vec<Step> = std::mem::take(&mut s.started_steps);
         let plan: VecDeque<Step> = if s.phase == Phase::Starting {
             // Undo only what this start brought up, plus the stop script, in reverse.
-            stop_plan(&cfg, s.agent.is_some())
+            stop_plan(cfg, s.agent.is_some())
                 .into_iter()
                 .filter(|st| match st {
                     Step::StopScript | Step::StopAgent => true,
@@ -999,7 +1022,7 @@ impl Engine {
                 })
                 .collect()
         } else {
-            stop_plan(&cfg, s.agent.is_some()).into()
+            stop_plan(cfg, s.agent.is_some()).into()
         };
         if n <= cfg.restart_times {
             self.log(
@@ -1033,7 +1056,8 @@ impl Engine {
     }
 
     fn finish_stop(&mut self, name: &str) {
-        let Some(cfg) = self.config.service(name).cloned() else {
+        let config = Arc::clone(&self.config);
+        let Some(cfg) = config.service(name) else {
             return;
         };
         let Some(s) = self.services.get_mut(name) else {
@@ -1052,7 +1076,7 @@ impl Engine {
                 self.begin(
                     name,
                     Phase::Starting,
-                    start_plan(&cfg).into(),
+                    start_plan(cfg).into(),
                     AfterStop::Rest,
                 );
             }
@@ -1141,7 +1165,8 @@ impl Engine {
 
     fn api(&mut self, call: ApiCall, name: &str, reply: Option<ReplyTo>, caller: Option<u32>) {
         let now = self.now;
-        let Some(cfg) = self.config.service(name).cloned() else {
+        let config = Arc::clone(&self.config);
+        let Some(cfg) = config.service(name) else {
             self.reply(reply, Reply::err(format!("no service named '{name}'")));
             return;
         };
@@ -1349,7 +1374,7 @@ impl Engine {
                     s.protected = true;
                     s.resets = s.resets.wrapping_add(1);
                 });
-                for g in &group {
+                for g in group.iter() {
                     if let Some(s) = self.services.get_mut(g) {
                         s.error = false;
                         s.failures.clear();
@@ -1369,7 +1394,7 @@ impl Engine {
             }
             Operation::BringOut => {
                 self.bump(&group, |s| s.protected = false);
-                for g in &group {
+                for g in group.iter() {
                     if let Some(s) = self.services.get_mut(g) {
                         s.error = false;
                     }
@@ -1865,7 +1890,8 @@ impl Engine {
 
     fn apply_config(&mut self, cfg: Config, text: String) {
         self.digest = crate::frame::crc32(text.as_bytes());
-        self.config = cfg;
+        self.layout = Arc::new(peer::Layout::of(&cfg));
+        self.config = Arc::new(cfg);
         self.config_text = text;
         let names: Vec<String> = self
             .config
@@ -1926,11 +1952,12 @@ impl Engine {
     }
 
     fn persist_if_changed(&mut self) -> Option<Action> {
-        let text = self.persisted().to_text();
-        if text == self.last_persisted {
+        let now = self.persisted();
+        if self.last_persisted.as_ref() == Some(&now) {
             return None;
         }
-        self.last_persisted = text.clone();
+        let text = now.to_text();
+        self.last_persisted = Some(now);
         Some(Action::Persist(text))
     }
 }

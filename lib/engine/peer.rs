@@ -16,6 +16,56 @@ use crate::config::Config;
 use crate::frame::{self, Beat, Message, ServiceRecord};
 use crate::log::Level;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The services and their groups, computed once a configuration: every step walks them.
+pub(super) struct Layout {
+    /// Every service, in name order (the order of `Engine::services`).
+    pub names: Vec<String>,
+    /// Each service's group (itself alone when it has no `groupid`).
+    pub groups: BTreeMap<String, Arc<[String]>>,
+    /// Every group once, by its first member in name order.
+    pub group_list: Vec<(String, Arc<[String]>)>,
+}
+
+impl Layout {
+    pub fn of(config: &Config) -> Layout {
+        let mut by_id: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for s in &config.services {
+            if let Some(g) = &s.groupid {
+                by_id.entry(g).or_default().push(s.name.clone());
+            }
+        }
+        let shared: BTreeMap<&str, Arc<[String]>> =
+            by_id.into_iter().map(|(g, v)| (g, Arc::from(v))).collect();
+        let groups: BTreeMap<String, Arc<[String]>> = config
+            .services
+            .iter()
+            .map(|s| {
+                let group = match s.groupid.as_deref().and_then(|g| shared.get(g)) {
+                    Some(g) => g.clone(),
+                    None => Arc::from(vec![s.name.clone()]),
+                };
+                (s.name.clone(), group)
+            })
+            .collect();
+        let names: Vec<String> = groups.keys().cloned().collect();
+        let mut done: Vec<&str> = Vec::new();
+        let mut group_list = Vec::new();
+        for (name, group) in &groups {
+            if done.contains(&name.as_str()) {
+                continue;
+            }
+            done.extend(group.iter().map(String::as_str));
+            group_list.push((name.clone(), group.clone()));
+        }
+        Layout {
+            names,
+            groups,
+            group_list,
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub(super) struct LinkView {
@@ -124,14 +174,20 @@ impl Engine {
     }
 
     pub fn peer_status(&self) -> PeerStatus {
+        // Asked many times a step: the usual answer first, without lookups.
+        let now = self.now;
+        if self.links.values().any(|l| {
+            l.last_rx
+                .is_some_and(|t| now.saturating_sub(t) < l.dead_after)
+        }) {
+            return PeerStatus::Up;
+        }
         let dead = self.links.values().map(|l| l.dead_after).max().unwrap_or(0);
         let never_heard_privately = self.links.values().all(|l| l.last_rx.is_none());
         let public_recent = self
             .public_rx
             .is_some_and(|t| self.now.saturating_sub(t) < dead);
-        if self.links.keys().any(|l| self.link_up(l)) {
-            PeerStatus::Up
-        } else if public_recent && never_heard_privately && !self.public_settled() {
+        if public_recent && never_heard_privately && !self.public_settled() {
             // A starting peer's public beat outruns its link processes: wait for them.
             PeerStatus::Unknown
         } else if public_recent {
@@ -151,21 +207,6 @@ impl Engine {
             .is_some_and(|t| self.now.saturating_sub(t) >= beat + 1000)
     }
 
-    /// Every group of services once, by its first member's name (a lone service is a group).
-    fn groups(&self) -> Vec<(String, Vec<String>)> {
-        let mut done: Vec<String> = Vec::new();
-        let mut out = Vec::new();
-        for name in self.services.keys() {
-            if done.contains(name) {
-                continue;
-            }
-            let group = self.group_of(name);
-            done.extend(group.iter().cloned());
-            out.push((name.clone(), group));
-        }
-        out
-    }
-
     /// On an orderly stop: hands every service this node would run to the peer, as a
     /// FailOver does (the roles swap for good without switchback), when the peer can take it.
     pub(super) fn hand_over_all(&mut self) {
@@ -174,7 +215,8 @@ impl Engine {
         }
         let me = self.node.clone();
         let peer = self.peer_name();
-        for (name, group) in self.groups() {
+        let layout = Arc::clone(&self.layout);
+        for (name, group) in &layout.group_list {
             let mine = group.iter().any(|g| {
                 self.services
                     .get(g)
@@ -186,8 +228,8 @@ impl Engine {
             if !mine || !peer_able {
                 continue;
             }
-            let switchback = self.config.service(&name).is_some_and(|c| c.switchback);
-            self.bump(&group, |x| {
+            let switchback = self.config.service(name).is_some_and(|c| c.switchback);
+            self.bump(group, |x| {
                 x.runner = peer.clone();
                 if !switchback {
                     x.primary = peer.clone();
@@ -243,9 +285,9 @@ impl Engine {
         }
         self.nics = nics;
         // A running service whose NIC failed moves its addresses to the next healthy one.
-        let names: Vec<String> = self.services.keys().cloned().collect();
-        for name in names {
-            let Some(s) = self.services.get(&name) else {
+        let layout = Arc::clone(&self.layout);
+        for name in &layout.names {
+            let Some(s) = self.services.get(name) else {
                 continue;
             };
             if s.phase != Phase::Running || s.busy() {
@@ -255,10 +297,10 @@ impl Engine {
                 continue;
             };
             if self.nics.iter().any(|x| x.name == held && !x.ok) {
-                if let Some(next) = self.pick_nic(&name) {
+                if let Some(next) = self.pick_nic(name) {
                     self.log(Level::Warning, format!("service {name}: NIC {held} failed; moving its addresses to {next} (local NIC failover)"));
                     self.begin(
-                        &name,
+                        name,
                         Phase::Running,
                         vec![super::Step::DelIps, super::Step::AddIps].into(),
                         super::AfterStop::Rest,
@@ -290,18 +332,12 @@ impl Engine {
     }
 
     /// The services that move with this one (its `groupid`), itself included.
-    pub(super) fn group_of(&self, name: &str) -> Vec<String> {
-        let group = self.config.service(name).and_then(|s| s.groupid.clone());
-        match group {
-            None => vec![name.to_string()],
-            Some(g) => self
-                .config
-                .services
-                .iter()
-                .filter(|s| s.groupid.as_deref() == Some(g.as_str()))
-                .map(|s| s.name.clone())
-                .collect(),
-        }
+    pub(super) fn group_of(&self, name: &str) -> Arc<[String]> {
+        self.layout
+            .groups
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(vec![name.to_string()]))
     }
 
     /// Changes the intent of a group and gives it an epoch above any either node has seen.
@@ -733,26 +769,31 @@ impl Engine {
 
     /// Logs links and the peer going up or down.
     pub(super) fn note_transitions(&mut self) {
-        let names: Vec<String> = self.links.keys().cloned().collect();
-        for n in names {
-            let up = self.link_up(&n);
-            let Some(l) = self.links.get_mut(&n) else {
-                continue;
-            };
-            if up != l.was_up {
-                l.was_up = up;
-                let dead = l.dead_after;
-                if up {
-                    self.log(
-                        Level::Info,
-                        format!("link {n}: OK, frames from the peer arrive"),
-                    );
-                } else {
-                    self.log(
-                        Level::Warning,
-                        format!("link {n}: ERR, no frame from the peer for {}", human(dead)),
-                    );
-                }
+        let at = self.now;
+        let changed: Vec<(String, bool, Millis)> = self
+            .links
+            .iter_mut()
+            .filter_map(|(n, l)| {
+                let up = l
+                    .last_rx
+                    .is_some_and(|t| at.saturating_sub(t) < l.dead_after);
+                (up != l.was_up).then(|| {
+                    l.was_up = up;
+                    (n.clone(), up, l.dead_after)
+                })
+            })
+            .collect();
+        for (n, up, dead) in changed {
+            if up {
+                self.log(
+                    Level::Info,
+                    format!("link {n}: OK, frames from the peer arrive"),
+                );
+            } else {
+                self.log(
+                    Level::Warning,
+                    format!("link {n}: ERR, no frame from the peer for {}", human(dead)),
+                );
             }
         }
         let mut now = self.peer_status();
@@ -866,19 +907,20 @@ impl Engine {
         }
         let me = self.node.clone();
         let peer = self.peer_name();
-        for (name, group) in self.groups() {
-            let Some(s) = self.services.get(&name) else {
+        let layout = Arc::clone(&self.layout);
+        for (name, group) in &layout.group_list {
+            let Some(s) = self.services.get(name) else {
                 continue;
             };
             if !s.protected {
                 continue;
             }
             let (primary, runner) = (s.primary.clone(), s.runner.clone());
-            let switchback = self.config.service(&name).is_some_and(|c| c.switchback);
-            let me_able = self.group_able_here(&group);
+            let switchback = self.config.service(name).is_some_and(|c| c.switchback);
+            let me_able = self.group_able_here(group);
             let desired = match self.peer_status() {
                 PeerStatus::Down if me_able => me.clone(),
-                PeerStatus::Up if self.peer_in_sync() && self.agreed(&group) => {
+                PeerStatus::Up if self.peer_in_sync() && self.agreed(group) => {
                     let peer_able = group
                         .iter()
                         .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
@@ -903,7 +945,7 @@ impl Engine {
             }
             // Without switchback a takeover swaps the roles for good.
             let swap = !switchback && !desired.is_empty() && desired != primary;
-            self.bump(&group, |x| {
+            self.bump(group, |x| {
                 x.runner = desired.clone();
                 if swap {
                     x.primary = desired.clone();

@@ -23,7 +23,7 @@
 use super::{Action, Engine, Input, NicState, Phase, Step};
 use crate::clock::Millis;
 use crate::config;
-use crate::request::{parse_command, Reply};
+use crate::request::{parse_command, ApiCall, Reply};
 use std::collections::BTreeMap;
 
 pub const ALPHA: usize = 0;
@@ -51,6 +51,14 @@ impl Rng {
     /// True with probability p (in thousandths).
     pub fn chance(&mut self, per_mille: u64) -> bool {
         self.below(1000) < per_mille
+    }
+}
+
+/// Sets `map[key]` without allocating a key that is already there; returns the old value.
+fn set<V>(map: &mut BTreeMap<String, V>, key: &str, value: V) -> Option<V> {
+    match map.get_mut(key) {
+        Some(v) => Some(std::mem::replace(v, value)),
+        None => map.insert(key.to_string(), value),
     }
 }
 
@@ -94,6 +102,9 @@ pub struct Sim {
     /// when sent, as the executor seals them), payload.
     wire: Vec<(Millis, usize, String, u64, u64, Vec<u8>)>,
     seq: [u64; 2],
+    /// When each engine last handled an input (a tick then is redundant: every input
+    /// already runs the time-driven work).
+    handled_at: [Millis; 2],
     boot: [u64; 2],
     /// [private, public] × direction (0: alpha → beta, 1: beta → alpha).
     pub paths: [[Path; 2]; 2],
@@ -114,8 +125,8 @@ pub struct Sim {
     /// Invariant bookkeeping.
     since_link_up: Option<Millis>,
     conflict: BTreeMap<String, bool>,
-    phases: BTreeMap<(usize, String), Phase>,
-    primaries: BTreeMap<String, String>,
+    phases: [BTreeMap<String, Phase>; 2],
+    primaries: [BTreeMap<String, String>; 2],
     moved_by_admin: BTreeMap<String, bool>,
     last_kind: BTreeMap<(usize, String), (bool, i64)>,
     pub checks: u64,
@@ -154,6 +165,7 @@ impl Sim {
             hosts,
             wire: Vec::new(),
             seq: [0; 2],
+            handled_at: [Millis::MAX; 2],
             boot: [1, 1],
             paths: [[Path::default(); 2]; 2],
             cut: false,
@@ -167,8 +179,8 @@ impl Sim {
             trace: Vec::new(),
             since_link_up: Some(0),
             conflict: BTreeMap::new(),
-            phases: BTreeMap::new(),
-            primaries: BTreeMap::new(),
+            phases: Default::default(),
+            primaries: Default::default(),
             moved_by_admin: BTreeMap::new(),
             last_kind: BTreeMap::new(),
             checks: 0,
@@ -183,6 +195,7 @@ impl Sim {
         if !self.hosts[n].up {
             return;
         }
+        self.handled_at[n] = self.now;
         let acts = self.engines[n].handle(self.now, input);
         for a in acts {
             self.act(n, a);
@@ -345,13 +358,17 @@ impl Sim {
     }
 
     /// Runs the world for `ms` milliseconds of virtual time.
+    // `n` indexes hosts, engines and names together, and `feed` needs `&mut self`.
+    #[allow(clippy::needless_range_loop)]
     pub fn run(&mut self, ms: Millis) {
         let end = self.now + ms;
         while self.now < end {
             self.now = self.next_due().min(end);
             let now = self.now;
-            let due: Vec<_> = self.wire.iter().filter(|w| w.0 <= now).cloned().collect();
-            self.wire.retain(|w| w.0 > now);
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.wire)
+                .into_iter()
+                .partition(|w| w.0 <= now);
+            self.wire = later;
             for (_, to, link, boot, seq, payload) in due {
                 self.feed(
                     to,
@@ -398,14 +415,29 @@ impl Sim {
                     .map(|(s, _)| s.clone())
                     .collect();
                 for s in agents {
-                    let call = if self.sick.contains(&(n, s.clone())) {
-                        "apierr"
-                    } else {
-                        "apiok"
-                    };
-                    self.command(n, &format!("{call} {s}"), None);
+                    // The agents' own calls, from their process group (only apierr traced).
+                    let sick = self.sick.contains(&(n, s.clone()));
+                    if sick {
+                        self.trace
+                            .push(format!("{now} {} admin apierr {s}", NAMES[n]));
+                    }
+                    let caller = self.engines[n].agent_pid(&s);
+                    let call = if sick { ApiCall::Err } else { ApiCall::Ok };
+                    self.feed(
+                        n,
+                        Input::Command {
+                            cmd: crate::request::Command::Api(call, s),
+                            reply: None,
+                            caller,
+                        },
+                    );
                 }
-                self.feed(n, Input::Tick);
+                // Time passes for the engine as the executor lets it: a tick when something
+                // is due and nothing else was handled at this instant.
+                let due = self.engines[n].next_wakeup().is_some_and(|w| w <= now);
+                if due && self.handled_at[n] != now {
+                    self.feed(n, Input::Tick);
+                }
             }
             self.check();
         }
@@ -415,8 +447,11 @@ impl Sim {
         let w: Vec<String> = words.split(' ').map(str::to_string).collect();
         let cmd = parse_command(&w).expect("a valid command");
         if words.contains("failover") || words.contains("takeover") {
-            for g in self.engines[n].group_of(w.last().map_or("", String::as_str)) {
-                self.moved_by_admin.insert(g, true);
+            for g in self.engines[n]
+                .group_of(w.last().map_or("", String::as_str))
+                .iter()
+            {
+                self.moved_by_admin.insert(g.clone(), true);
             }
         }
         self.trace
@@ -604,40 +639,38 @@ impl Sim {
         let stable = self
             .since_link_up
             .is_some_and(|t| now.saturating_sub(t) >= 300);
-        let names: Vec<String> = self.engines[0]
-            .config()
-            .services
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
-        for s in &names {
+        // Checked at every step: no allocation for what did not change.
+        let config = self.engines[0].shared_config();
+        for s in config.services.iter().map(|c| &c.name) {
+            let s = s.as_str();
             let on = self.running_on(s);
             // Both may have started while deaf to each other; that conflict is allowed to
             // drain (one stops), never to arise while they hear each other.
             if !self.link_both_ways() {
-                self.conflict.insert(s.clone(), true);
+                set(&mut self.conflict, s, true);
             } else if on.len() < 2 {
-                self.conflict.insert(s.clone(), false);
+                set(&mut self.conflict, s, false);
             }
-            if on.len() == 2 && !self.conflict.get(s).copied().unwrap_or(false) {
+            let conflict = self.conflict.get(s).copied().unwrap_or(false);
+            if on.len() == 2 && !conflict {
                 self.fail(format!(
                     "invariant 1: service {s} runs on both nodes while they hear each other"
                 ));
             }
             for n in 0..2 {
                 if !self.hosts[n].up {
-                    self.phases.remove(&(n, s.clone()));
+                    self.phases[n].remove(s);
                     continue;
                 }
                 let p = self.engines[n].phase_of(s);
-                let was = self.phases.insert((n, s.clone()), p);
+                let was = set(&mut self.phases[n], s, p);
                 let other = 1 - n;
                 if p == Phase::Starting
                     && was == Some(Phase::Stopped)
                     && stable
                     && self.hosts[other].up
                     && self.engines[other].phase_of(s) != Phase::Stopped
-                    && !self.conflict.get(s).copied().unwrap_or(false)
+                    && !conflict
                 {
                     self.fail(format!(
                         "invariant 2: {} starts {s} while {} has it {:?}",
@@ -665,21 +698,23 @@ impl Sim {
                 }
             }
             // Switchback: the primary changes only by an administrator's move.
-            let sb = self.engines[0]
-                .config()
-                .service(s)
-                .is_some_and(|c| c.switchback);
+            let sb = config.service(s).is_some_and(|c| c.switchback);
             for n in 0..2 {
                 if !self.hosts[n].up {
                     continue;
                 }
-                let prim = self.engines[n].primary_of(s);
-                let key = format!("{n}:{s}");
-                if let Some(old) = self.primaries.insert(key, prim.clone()) {
-                    if sb && old != prim && !self.moved_by_admin.get(s).copied().unwrap_or(false) {
+                let prim = self.engines[n].primary_ref(s);
+                let old = self.primaries[n].get(s);
+                if old.is_some_and(|o| o == prim) {
+                    continue;
+                }
+                if let Some(old) = old {
+                    if sb && !self.moved_by_admin.get(s).copied().unwrap_or(false) {
                         self.fail(format!("invariant 6: with switchback, the primary of {s} changed from {old} to {prim} without an administrator's move"));
                     }
                 }
+                let prim = prim.to_string();
+                self.primaries[n].insert(s.to_string(), prim);
             }
         }
         if stable {
@@ -1037,38 +1072,75 @@ mod seeds {
             .unwrap_or(1);
         let started = std::time::Instant::now();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        // Every thread takes every `threads`-th seed; the first failure is reported.
-        let results: Vec<Result<u64, (u64, String)>> = std::thread::scope(|scope| {
+        // A failing seed panics inside its thread: keep the default report for every other
+        // thread, silence these (they are reported below, grouped).
+        let previous = std::sync::Arc::new(std::panic::take_hook());
+        let chained = std::sync::Arc::clone(&previous);
+        std::panic::set_hook(Box::new(move |info| {
+            let ours = std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("sim-seeds-"));
+            if !ours {
+                chained(info);
+            }
+        }));
+        // Every thread takes every `threads`-th seed and goes on past failures.
+        let results: Vec<(u64, Vec<(u64, String)>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
-                    scope.spawn(move || {
-                        let mut checks = 0;
-                        for seed in (first + t..first + count).step_by(threads as usize) {
-                            match std::panic::catch_unwind(|| random_run(seed, CHAOS).checks) {
-                                Ok(c) => checks += c,
-                                Err(e) => {
-                                    return Err((
+                    std::thread::Builder::new()
+                        .name(format!("sim-seeds-{t}"))
+                        .spawn_scoped(scope, move || {
+                            let mut checks = 0;
+                            let mut failed = Vec::new();
+                            for seed in (first + t..first + count).step_by(threads as usize) {
+                                match std::panic::catch_unwind(|| random_run(seed, CHAOS).checks) {
+                                    Ok(c) => checks += c,
+                                    Err(e) => failed.push((
                                         seed,
                                         e.downcast_ref::<String>().cloned().unwrap_or_default(),
-                                    ))
+                                    )),
                                 }
                             }
-                        }
-                        Ok(checks)
-                    })
+                            (checks, failed)
+                        })
+                        .expect("a simulator thread starts")
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or(Err((0, "thread died".into()))))
+                .map(|h| h.join().unwrap_or((0, vec![(0, "thread died".into())])))
                 .collect()
         });
-        let mut checks = 0;
-        for r in results {
-            match r {
-                Ok(c) => checks += c,
-                Err((seed, msg)) => panic!("seed {seed} failed (replay: SIM_SEED={seed} cargo test --lib random_schedules -- --nocapture)\n{msg}"),
+        let _ = std::panic::take_hook();
+        if let Ok(previous) = std::sync::Arc::try_unwrap(previous) {
+            std::panic::set_hook(previous);
+        }
+        let checks: u64 = results.iter().map(|r| r.0).sum();
+        let mut failed: Vec<(u64, String)> = results.into_iter().flat_map(|r| r.1).collect();
+        failed.sort();
+        if !failed.is_empty() {
+            // Grouped by invariant (the message's first words), with the first seed's report.
+            let mut groups: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+            for (seed, msg) in &failed {
+                let what = msg.split(": ").nth(1).map_or_else(
+                    || "panic".to_string(),
+                    |w| w.split_whitespace().take(2).collect::<Vec<_>>().join(" "),
+                );
+                groups.entry(what).or_default().push(*seed);
             }
+            let mut report = format!("{} of {count} seeds failed:\n", failed.len());
+            for (what, seeds) in &groups {
+                let shown: Vec<String> = seeds.iter().take(20).map(u64::to_string).collect();
+                let more = if seeds.len() > 20 { " …" } else { "" };
+                report.push_str(&format!(
+                    "  {what}: {} seed(s): {}{more}\n",
+                    seeds.len(),
+                    shown.join(" ")
+                ));
+            }
+            let (seed, msg) = &failed[0];
+            panic!("{report}first: seed {seed} (replay: SIM_SEED={seed} cargo test --lib random_schedules -- --nocapture)\n{msg}");
         }
         println!(
             "{count} seeds, {checks} checked steps, {:.1}s on {threads} threads",
