@@ -766,6 +766,11 @@ impl Engine {
                 if s.phase != Phase::Stopped {
                     return Some((true, "".into()));
                 }
+                // Start only in two-way contact: a peer that does not hear us yet (we just
+                // booted, or a link is one-way) may be taking the service over this moment.
+                if !self.peer.as_ref().is_some_and(|p| p.hears_me) {
+                    return None;
+                }
                 // Start only once the peer has the whole group stopped.
                 if group
                     .iter()

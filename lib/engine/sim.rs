@@ -1048,7 +1048,11 @@ mod seeds {
         //    drop the new instance's beats as duplicates, so it never saw the service free
         //    (fixed in the simulator: a frame carries the boot id it was sent with, as the
         //    executor seals it).
-        for seed in [2, 123, 356, 5435, 262118] {
+        // 818352: a node booted just as its peer, not yet hearing it, took the group over;
+        //    on the peer's first (older) beat the booted node started it too, and the group
+        //    ended split while that drained (fixed: a start needs two-way contact, the
+        //    peer's beat must say it hears us).
+        for seed in [2, 123, 356, 5435, 262118, 818352] {
             random_run(seed, CHAOS);
         }
     }
