@@ -12,13 +12,29 @@ RELEASE = target/release
 PROGRAMS = hamond hasvrd haadm haapi hahb-sock hahb-serial havip havol
 API_TOOLS = APIOPEN.x APIOK.x APIERROR.x APICLOSE.x APICMD.x
 AGENTS = agents/ha_ag_tmp.sh agents/ha_ag_tmp.c
+CC ?= cc
+AR ?= ar
+HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1
+HAAPI_CFLAGS = -Os -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC -Iagents
 
 .PHONY: all build install test bench demo sim fuzz clean
 
 all: build
 
-build:
+build: $(HAAPI)
 	$(CARGO) build --release
+
+# libhaapi: the C agents' API, a small C shim over the request FIFO (agents/libhaapi.c), so
+# an agent linked with the manual's `cc ... -lhaapi` weighs kilobytes.
+
+target/c/libhaapi.a: agents/libhaapi.c agents/clusterapi.h
+	mkdir -p target/c
+	$(CC) $(HAAPI_CFLAGS) -c agents/libhaapi.c -o target/c/libhaapi.o
+	rm -f $@ && $(AR) rcs $@ target/c/libhaapi.o
+
+target/c/libhaapi.so.1: agents/libhaapi.c agents/clusterapi.h
+	mkdir -p target/c
+	$(CC) $(HAAPI_CFLAGS) -shared -Wl,-soname,libhaapi.so.1 agents/libhaapi.c -o $@
 
 install: build
 	install -d -m 755 $(HAHOME)/bin $(HAHOME)/etc $(HAHOME)/include $(HAHOME)/lib $(HAHOME)/gui
@@ -31,8 +47,8 @@ install: build
 	install -m 644 agents/clusterapi.h agents/hafile.h $(HAHOME)/include/
 	# Only the static library answers -lhaapi, so agents run without LD_LIBRARY_PATH;
 	# the shared one is there for -l:libhaapi.so.1 with an rpath.
-	install -m 644 $(RELEASE)/libsureha.a $(HAHOME)/lib/libhaapi.a
-	install -m 755 $(RELEASE)/libsureha.so $(HAHOME)/lib/libhaapi.so.1
+	install -m 644 target/c/libhaapi.a $(HAHOME)/lib/libhaapi.a
+	install -m 755 target/c/libhaapi.so.1 $(HAHOME)/lib/libhaapi.so.1
 	install -m 644 rc/sureha.service $(HAHOME)/etc/sureha.service.sample
 	test -e $(HAHOME)/etc/sureha.conf || install -m 644 etc/sureha.conf $(HAHOME)/etc/sureha.conf
 	test -e $(HAHOME)/etc/passwd || install -m 600 /dev/null $(HAHOME)/etc/passwd

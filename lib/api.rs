@@ -1,5 +1,6 @@
-//! The agent API (DESIGN §6): the shell tools `APIOPEN.x APIOK.x APIERROR.x APICLOSE.x
-//! APICMD.x` and the C functions of `libhaapi` (`clusterapi.h`).
+//! The agent API (DESIGN §6) for shell agents: the tools `APIOPEN.x APIOK.x APIERROR.x
+//! APICLOSE.x APICMD.x`. C agents link `agents/libhaapi.c` (`clusterapi.h`), which speaks the
+//! same protocol with the same patience.
 //!
 //! Every call is one request on the FIFO and one reply. `apiok` is paced by hasvrd: the reply
 //! to an agent calling in a tight loop comes once a `check_interval`, so such an agent costs
@@ -112,48 +113,4 @@ pub fn tool_main(args: &[String]) -> Result<()> {
         Answer::Go => Ok(()),
         Answer::Stop(why) => Err(Error::failed(why)),
     }
-}
-
-fn c_call(svc: *const libc::c_char, f: impl FnOnce(&Home, &str) -> Answer) -> libc::c_int {
-    let Some(svc) = crate::sys::c_string_arg(svc) else {
-        return -1;
-    };
-    let home = Home::from_env();
-    match crate::sys::without_sigpipe(|| f(&home, &svc)) {
-        Answer::Go => 0,
-        Answer::Stop(_) => -1,
-    }
-}
-
-/// Starts monitoring `svc`. 0, or -1: stop, you are not wanted.
-#[no_mangle]
-pub extern "C" fn apiopen(svc: *const libc::c_char) -> libc::c_int {
-    c_call(svc, |h, s| api(h, ApiCall::Open, s))
-}
-
-/// `svc` is well. Paced by hasvrd. 0, or -1: stop, you are no longer wanted.
-#[no_mangle]
-pub extern "C" fn apiok(svc: *const libc::c_char) -> libc::c_int {
-    c_call(svc, |h, s| api(h, ApiCall::Ok, s))
-}
-
-/// `svc` failed: hasvrd restarts it locally or fails it over. 0, or -1 as above.
-#[no_mangle]
-pub extern "C" fn apierr(svc: *const libc::c_char) -> libc::c_int {
-    c_call(svc, |h, s| api(h, ApiCall::Err, s))
-}
-
-/// Stops monitoring `svc`.
-#[no_mangle]
-pub extern "C" fn apiclose(svc: *const libc::c_char) -> libc::c_int {
-    c_call(svc, |h, s| api(h, ApiCall::Close, s))
-}
-
-/// Asks for "BRINGIN" "BRINGOUT" "FAILOVER" or "TAKEOVER" of `svc`; 0 when accepted.
-#[no_mangle]
-pub extern "C" fn apicmd(cmd: *const libc::c_char, svc: *const libc::c_char) -> libc::c_int {
-    let Some(cmd) = crate::sys::c_string_arg(cmd) else {
-        return -1;
-    };
-    c_call(svc, |h, s| command(h, &cmd, s))
 }

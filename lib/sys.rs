@@ -435,23 +435,6 @@ pub fn mode_of(path: &Path) -> io::Result<u32> {
     Ok(std::fs::symlink_metadata(path)?.mode() & 0o7777)
 }
 
-/// Copies a C string argument; `None` for a null pointer or one that is not UTF-8.
-///
-/// The caller (a C agent) promises a valid NUL-terminated string, as `clusterapi.h` says.
-pub(crate) fn c_string_arg(ptr: *const libc::c_char) -> Option<String> {
-    if ptr.is_null() {
-        return None;
-    }
-    // SAFETY: non-null, and by the C API's contract a NUL-terminated string valid for the call.
-    let s = unsafe { std::ffi::CStr::from_ptr(ptr) };
-    // Bound what we copy: a service name is at most 32 bytes, anything far longer is garbage.
-    let bytes = s.to_bytes();
-    if bytes.len() > 256 {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok().map(str::to_string)
-}
-
 /// Sends one gratuitous ARP (an ARP request for `ip` from `ip`, broadcast) on interface
 /// `ifname` with source MAC `mac`, so neighbours update their caches at once. Needs
 /// CAP_NET_RAW.
@@ -562,6 +545,43 @@ pub fn open_pty() -> io::Result<(OwnedFd, std::path::PathBuf)> {
     // SAFETY: valid descriptor and pointer.
     check(unsafe { libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t) })?;
     Ok((master, path))
+}
+
+/// A netlink socket subscribed to link and IPv4 address changes: it becomes readable the
+/// moment a NIC loses its carrier or an address comes or goes (Linux).
+#[cfg(target_os = "linux")]
+pub fn nic_events() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the descriptor is owned below.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    })?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    addr.nl_groups = (libc::RTMGRP_LINK | libc::RTMGRP_IPV4_IFADDR) as u32;
+    // SAFETY: `addr` is a valid sockaddr_nl and the length is its size.
+    check(unsafe {
+        libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    })?;
+    Ok(owned)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn nic_events() -> io::Result<OwnedFd> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no netlink here",
+    ))
 }
 
 /// Every IPv4 address of every interface: (interface, address, prefix length).

@@ -110,6 +110,53 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// The C agents' libhaapi (agents/libhaapi.c), compiled once per test run as the Makefile
+/// does, so `cargo test` alone needs nothing built beforehand.
+fn libhaapi() -> PathBuf {
+    static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let dir = target_dir().join(format!("haapi-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let obj = dir.join("libhaapi.o");
+        let agents = repo().join("agents");
+        let out = Command::new("cc")
+            .args([
+                "-Os",
+                "-std=c99",
+                "-D_POSIX_C_SOURCE=200809L",
+                "-Wall",
+                "-Werror",
+                "-c",
+            ])
+            .arg(agents.join("libhaapi.c"))
+            .arg("-I")
+            .arg(&agents)
+            .arg("-o")
+            .arg(&obj)
+            .output()
+            .expect("cc must be installed");
+        assert!(
+            out.status.success(),
+            "compiling agents/libhaapi.c: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lib = dir.join("libhaapi.a");
+        let out = Command::new("ar")
+            .arg("rcs")
+            .arg(&lib)
+            .arg(&obj)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ar: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lib
+    })
+    .clone()
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -138,15 +185,7 @@ impl Node {
         for h in ["clusterapi.h", "hafile.h"] {
             fs::copy(repo().join("agents").join(h), home.join("include").join(h)).unwrap();
         }
-        // `cargo test` alone leaves the static library in deps/; `cargo build` also copies
-        // it up. The one in deps/ is the one this test build made.
-        let lib = [
-            target_dir().join("deps/libsureha.a"),
-            target_dir().join("libsureha.a"),
-        ]
-        .into_iter()
-        .find(|p| p.exists())
-        .expect("libsureha.a is built with the tests (crate-type staticlib)");
+        let lib = libhaapi();
         symlink(lib, home.join("lib/libhaapi.a")).unwrap();
         fs::copy(
             repo().join("agents/ha_ag_tmp.sh"),
