@@ -32,6 +32,10 @@ fn new_instance(home: &Home) -> Result<u64> {
     Ok(boot)
 }
 
+/// How often NICs are read without netlink events, and with them (a safety net).
+const NIC_POLL: Millis = 200;
+const NIC_SAFETY_POLL: Millis = 5000;
+
 /// What a child of hasvrd is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Tag {
@@ -80,6 +84,8 @@ pub struct Hasvrd {
     next_public_bind: Millis,
     nics_seen: Vec<crate::engine::NicState>,
     next_nic_poll: Millis,
+    /// Link and address changes as they happen (netlink); without it, NICs are polled.
+    nic_events: Option<OwnedFd>,
     key: Option<Vec<u8>>,
     boot: u64,
     seq: u64,
@@ -163,6 +169,15 @@ impl Hasvrd {
             p
         });
         let boot = new_instance(&home)?;
+        let nic_events = match sys::nic_events() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                log.warning(&format!(
+                    "NIC watch: no netlink events ({e}); polling NICs every {NIC_POLL}ms instead"
+                ));
+                None
+            }
+        };
         let clock = Clock::new();
         let adopted = saved.as_ref().is_some_and(|s| {
             !s.rebooted
@@ -202,6 +217,7 @@ impl Hasvrd {
             next_public_bind: 0,
             nics_seen: Vec::new(),
             next_nic_poll: 0,
+            nic_events,
             key,
             boot,
             seq: 0,
@@ -220,16 +236,46 @@ impl Hasvrd {
     pub fn run(mut self) -> Result<()> {
         self.feed(Input::Tick);
         while !self.engine.has_exited() {
-            self.wait();
+            // Only what poll says is ready is read: an idle node makes no futile syscalls.
+            let ready = self.wait();
             let now = self.clock.now();
+            let mut child_exited = false;
             for sig in self.signals.take() {
+                child_exited |= sig == sys::SIGCHLD;
                 self.signal(sig);
             }
-            self.read_requests();
-            self.read_links();
-            self.read_public(now);
+            if ready.contains(&self.fifo.fd()) {
+                self.read_requests();
+            }
+            self.read_links(&ready);
+            if self
+                .public
+                .as_ref()
+                .is_some_and(|s| ready.contains(&s.as_raw_fd()))
+            {
+                self.read_public();
+            }
+            self.bind_public(now);
+            if let Some(fd) = self
+                .nic_events
+                .as_ref()
+                .filter(|f| ready.contains(&f.as_raw_fd()))
+            {
+                // Which NIC changed does not matter: read them all now.
+                let mut buf = [0u8; 8192];
+                for _ in 0..64 {
+                    match sys::read_some(fd, &mut buf) {
+                        Ok(n) if n > 0 => {}
+                        Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {}
+                        _ => break,
+                    }
+                }
+                self.next_nic_poll = now;
+            }
             self.poll_nics(now);
-            self.reap();
+            if child_exited || self.children.next_deadline().is_some_and(|t| t <= now) {
+                self.reap();
+            }
             self.sync_links(now);
             self.watch_adopted(now);
             self.supervise(now);
@@ -262,7 +308,8 @@ impl Hasvrd {
         Ok(())
     }
 
-    fn wait(&mut self) {
+    /// Sleeps until something is due or a descriptor is ready; returns the ready ones.
+    fn wait(&mut self) -> Vec<std::os::fd::RawFd> {
         let now = self.clock.now();
         let mut next = now + 1000;
         for t in [
@@ -311,6 +358,13 @@ impl Hasvrd {
             });
         }
         next = next.min(self.next_nic_poll.max(now));
+        if let Some(fd) = &self.nic_events {
+            fds.push(sys::PollFd {
+                fd: fd.as_raw_fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
         if let Some(fd) = self.partner.fd() {
             fds.push(sys::PollFd {
                 fd,
@@ -328,6 +382,10 @@ impl Hasvrd {
         }
         let timeout = next.saturating_sub(now).min(1000) as i32;
         let _ = sys::poll(&mut fds, timeout);
+        fds.iter()
+            .filter(|f| f.revents != 0)
+            .map(|f| f.fd)
+            .collect()
     }
 
     fn signal(&mut self, sig: i32) {
@@ -904,11 +962,17 @@ impl Hasvrd {
     }
 
     /// Frames and counters from the link processes.
-    fn read_links(&mut self) {
+    fn read_links(&mut self, ready: &[std::os::fd::RawFd]) {
         let mut inputs = Vec::new();
-        let mut buf = vec![0u8; 70_000];
+        let mut buf = Vec::new();
         for (name, l) in self.links.iter_mut() {
             let Some(fd) = &l.from else { continue };
+            if !ready.contains(&fd.as_raw_fd()) {
+                continue;
+            }
+            if buf.is_empty() {
+                buf = vec![0u8; 70_000];
+            }
             // A bounded turn: a link that never stops talking cannot hold the loop.
             for _ in 0..8 {
                 match sys::read_some(fd, &mut buf) {
@@ -987,12 +1051,19 @@ impl Hasvrd {
         }
     }
 
-    /// Reads the configured NICs' state (every 200 ms) and tells the engine of changes.
+    /// Reads the configured NICs' state when netlink says something changed (or the safety
+    /// poll is due) and tells the engine of changes.
     fn poll_nics(&mut self, now: Millis) {
         if now < self.next_nic_poll {
             return;
         }
-        self.next_nic_poll = now + 200;
+        // Events say when to look; the slow poll is a safety net.
+        self.next_nic_poll = now
+            + if self.nic_events.is_some() {
+                NIC_SAFETY_POLL
+            } else {
+                NIC_POLL
+            };
         let names = self.engine.config().nics_of(&self.home.node);
         if names.is_empty() {
             // The last NIC left the configuration: say so once (the peer drops its record).
@@ -1022,22 +1093,32 @@ impl Hasvrd {
         }
     }
 
-    /// The peer's beats over the public network (checked like any frame).
-    fn read_public(&mut self, now: Millis) {
+    /// Opens the public-network check's socket once the configuration names NICs.
+    fn bind_public(&mut self, now: Millis) {
         // Without NICs in the configuration there is no public network to ask over.
-        let wanted = !self.engine.config().nics_of(&self.home.node).is_empty();
-        if wanted && self.public.is_none() && now >= self.next_public_bind {
-            let port = self.engine.config().public_port();
-            match std::net::UdpSocket::bind(("0.0.0.0", port))
-                .and_then(|s| s.set_nonblocking(true).map(|_| s))
-            {
-                Ok(s) => self.public = Some(s),
-                Err(e) => {
-                    self.log.warning(&format!("public-network check: cannot listen on UDP port {port}: {e}; retrying in 5s"));
-                    self.next_public_bind = now + 5000;
-                }
+        if self.public.is_some() || now < self.next_public_bind {
+            return;
+        }
+        if self.engine.config().nics_of(&self.home.node).is_empty() {
+            self.next_public_bind = now + 1000;
+            return;
+        }
+        let port = self.engine.config().public_port();
+        match std::net::UdpSocket::bind(("0.0.0.0", port))
+            .and_then(|s| s.set_nonblocking(true).map(|_| s))
+        {
+            Ok(s) => self.public = Some(s),
+            Err(e) => {
+                self.log.warning(&format!(
+                    "public-network check: cannot listen on UDP port {port}: {e}; retrying in 5s"
+                ));
+                self.next_public_bind = now + 5000;
             }
         }
+    }
+
+    /// The peer's beats over the public network (checked like any frame).
+    fn read_public(&mut self) {
         let mut frames = Vec::new();
         if let Some(sock) = &self.public {
             let mut buf = vec![0u8; 70_000];

@@ -381,7 +381,18 @@ fn read_reply(
             events: sys::POLLIN,
             revents: 0,
         }];
-        let _ = sys::poll(&mut fds, 1000);
+        // Until hasvrd takes the request, look after it every second. Once taken, it holds
+        // our FIFO open until it answers, and its death closes it: sleep until either (a
+        // paced apiok costs no wake-up meanwhile).
+        let wait = match (data.is_empty(), patience.reply) {
+            (true, _) => 1000,
+            (false, None) => -1,
+            (false, Some(t)) => t
+                .saturating_sub(started.elapsed())
+                .as_millis()
+                .clamp(1, 60_000) as i32,
+        };
+        let _ = sys::poll(&mut fds, wait);
         loop {
             match sys::read_some(&reply.fd, &mut chunk) {
                 Ok(0) if !data.is_empty() => {
