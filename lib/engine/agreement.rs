@@ -1,0 +1,238 @@
+//! Have both nodes agreed, and who should run what: service groups, the intent and its epochs,
+//! merging the peer's, proposing runners, and handing everything over on an orderly stop.
+//!
+//! The intent of a service (protected, primary, runner, epoch, resets) is changed by one node
+//! at a time with a higher epoch; the higher epoch wins, and on a tie the intent of the node
+//! whose name sorts first. A node starts a service only when both agree on the intent, the
+//! peer hears it, and the peer reports it stopped (or the peer is down), which is what keeps a
+//! service from running twice.
+
+use super::*;
+
+/// The services and their groups, computed once a configuration: every step walks them.
+pub(super) struct Layout {
+    /// Every service, in name order (the order of `Engine::services`).
+    pub names: Vec<String>,
+    /// Each service's group (itself alone when it has no `groupid`).
+    pub groups: BTreeMap<String, Arc<[String]>>,
+    /// Every group once, by its first member in name order.
+    pub group_list: Vec<(String, Arc<[String]>)>,
+}
+
+impl Layout {
+    pub fn of(config: &Config) -> Layout {
+        let mut by_id: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for s in &config.services {
+            if let Some(g) = &s.groupid {
+                by_id.entry(g).or_default().push(s.name.clone());
+            }
+        }
+        let shared: BTreeMap<&str, Arc<[String]>> =
+            by_id.into_iter().map(|(g, v)| (g, Arc::from(v))).collect();
+        let groups: BTreeMap<String, Arc<[String]>> = config
+            .services
+            .iter()
+            .map(|s| {
+                let group = match s.groupid.as_deref().and_then(|g| shared.get(g)) {
+                    Some(g) => g.clone(),
+                    None => Arc::from(vec![s.name.clone()]),
+                };
+                (s.name.clone(), group)
+            })
+            .collect();
+        let names: Vec<String> = groups.keys().cloned().collect();
+        let mut done: Vec<&str> = Vec::new();
+        let mut group_list = Vec::new();
+        for (name, group) in &groups {
+            if done.contains(&name.as_str()) {
+                continue;
+            }
+            done.extend(group.iter().map(String::as_str));
+            group_list.push((name.clone(), group.clone()));
+        }
+        Layout {
+            names,
+            groups,
+            group_list,
+        }
+    }
+}
+
+impl Engine {
+    /// On an orderly stop: hands every service this node would run to the peer, as a
+    /// FailOver does (the roles swap for good without switchback), when the peer can take it.
+    pub(super) fn hand_over_all(&mut self) {
+        if self.peer_status() != PeerStatus::Up || !self.peer_in_sync() {
+            return;
+        }
+        let me = self.node.clone();
+        let peer = self.peer_name();
+        let layout = Arc::clone(&self.layout);
+        for (name, group) in &layout.group_list {
+            let mine = group.iter().any(|g| {
+                self.services
+                    .get(g)
+                    .is_some_and(|s| s.protected && s.runner == me)
+            });
+            let peer_able = group
+                .iter()
+                .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
+            if !mine || !peer_able {
+                continue;
+            }
+            let switchback = self.config.service(name).is_some_and(|c| c.switchback);
+            self.bump(group, |x| {
+                x.runner = peer.clone();
+                if !switchback {
+                    x.primary = peer.clone();
+                }
+            });
+            self.log(
+                Level::Info,
+                format!(
+                    "service {name}: handed over to {peer}, as SureHA stops on this node{}",
+                    if switchback {
+                        " (it returns here with switchback)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+    }
+
+    /// The services that move with this one (its `groupid`), itself included.
+    pub(super) fn group_of(&self, name: &str) -> Arc<[String]> {
+        self.layout
+            .groups
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(vec![name.to_string()]))
+    }
+
+    /// Changes the intent of a group and gives it an epoch above any either node has seen.
+    pub(super) fn bump(&mut self, names: &[String], change: impl Fn(&mut Svc)) {
+        let mut top = 0;
+        for n in names {
+            top = top.max(self.services.get(n).map_or(0, |s| s.epoch));
+            top = top.max(
+                self.peer
+                    .as_ref()
+                    .and_then(|p| p.services.get(n))
+                    .map_or(0, |p| p.epoch),
+            );
+        }
+        for n in names {
+            if let Some(s) = self.services.get_mut(n) {
+                change(s);
+                s.epoch = top + 1;
+            }
+        }
+    }
+
+    /// Adopts the peer's intent where it is newer (or equal and the peer's name sorts first).
+    pub(super) fn merge_intents(&mut self) {
+        let peer = self.peer_name();
+        let peer_first = peer < self.node;
+        let Some(view) = self.peer.clone() else {
+            return;
+        };
+        for (name, p) in &view.services {
+            let Some(s) = self.services.get_mut(name) else {
+                continue;
+            };
+            let differs = (s.protected, &s.primary, &s.runner, s.resets)
+                != (p.protected, &p.primary, &p.runner, p.resets);
+            if p.epoch > s.epoch || (p.epoch == s.epoch && differs && peer_first) {
+                if p.resets > s.resets && s.error {
+                    s.error = false;
+                    s.failures.clear();
+                    s.last_failure = None;
+                }
+                s.protected = p.protected;
+                s.primary = p.primary.clone();
+                s.runner = p.runner.clone();
+                s.epoch = p.epoch;
+                s.resets = s.resets.max(p.resets);
+            }
+        }
+    }
+
+    /// Whether this node can run the whole group: no ERROR here, a healthy NIC for each.
+    pub(super) fn group_able_here(&self, group: &[String]) -> bool {
+        group
+            .iter()
+            .all(|g| self.services.get(g).is_some_and(|s| !s.error) && self.able_here(g))
+    }
+
+    /// Whether both nodes hold the same intent for the whole group.
+    pub(super) fn agreed(&self, group: &[String]) -> bool {
+        group
+            .iter()
+            .all(|g| match (self.services.get(g), self.peer_svc(g)) {
+                (Some(x), Some(p)) => {
+                    (x.protected, &x.primary, &x.runner, x.epoch)
+                        == (p.protected, &p.primary, &p.runner, p.epoch)
+                }
+                _ => false,
+            })
+    }
+
+    /// Proposes who should run each protected group now, from what this node knows of both
+    /// nodes' ability: the primary when it can, else the other. A proposal is a new epoch of
+    /// the intent; two proposals at once converge by the tie-break of `merge_intents`, and no
+    /// node starts before both agree, so a stale view of the peer can cost a move, never a
+    /// double start. With the peer down this node takes over alone.
+    pub(super) fn propose_runners(&mut self) {
+        if self.shutting_down.is_some() {
+            return;
+        }
+        let me = self.node.clone();
+        let peer = self.peer_name();
+        let layout = Arc::clone(&self.layout);
+        for (name, group) in &layout.group_list {
+            let Some(s) = self.services.get(name) else {
+                continue;
+            };
+            if !s.protected {
+                continue;
+            }
+            let (primary, runner) = (s.primary.clone(), s.runner.clone());
+            let switchback = self.config.service(name).is_some_and(|c| c.switchback);
+            let me_able = self.group_able_here(group);
+            let desired = match self.peer_status() {
+                PeerStatus::Down if me_able => me.clone(),
+                PeerStatus::Up if self.peer_in_sync() && self.agreed(group) => {
+                    let peer_able = group
+                        .iter()
+                        .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
+                    let able = |n: &str| if n == me { me_able } else { peer_able };
+                    let other = if primary == me {
+                        peer.clone()
+                    } else {
+                        me.clone()
+                    };
+                    if able(&primary) {
+                        primary.clone()
+                    } else if able(&other) {
+                        other
+                    } else {
+                        String::new()
+                    }
+                }
+                _ => continue,
+            };
+            if desired == runner {
+                continue;
+            }
+            // Without switchback a takeover swaps the roles for good.
+            let swap = !switchback && !desired.is_empty() && desired != primary;
+            self.bump(group, |x| {
+                x.runner = desired.clone();
+                if swap {
+                    x.primary = desired.clone();
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! What administrators and agents ask: the agent API, commands and operations, who waits for which
+//! reply, and leaving.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn api(
+        &mut self,
+        call: ApiCall,
+        name: &str,
+        reply: Option<ReplyTo>,
+        caller: Option<u32>,
+    ) {
+        let now = self.now;
+        let config = Arc::clone(&self.config);
+        let Some(cfg) = config.service(name) else {
+            self.reply(reply, Reply::err(format!("no service named '{name}'")));
+            return;
+        };
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        let live = s.phase == Phase::Running && !s.busy();
+        let Some(a) = s.agent.as_mut().filter(|a| live && !a.stopping) else {
+            // Not running here, or being stopped: the agent is not wanted.
+            self.reply(reply, Reply::stop());
+            return;
+        };
+        // Only the agent hasvrd started (its process group) reports for the service: a
+        // second caller must neither take the agent's paced replies nor vouch for its health.
+        if a.pid.is_none() || caller != a.pid {
+            self.api_refused += 1;
+            let agent = a
+                .pid
+                .map_or_else(|| "not started yet".to_string(), |p| format!("pid {p}"));
+            let from = caller.filter(|&c| c != 0).map_or_else(
+                || "an unknown process".to_string(),
+                |c| format!("process group {c}"),
+            );
+            let log_now = a.intruder_logged.is_none_or(|t| now >= t + 60_000);
+            if log_now {
+                a.intruder_logged = Some(now);
+            }
+            let text = format!("service {name}: {} from {from} ignored: only the service's agent ({agent}) reports its health; use APICMD.x for commands", call.word());
+            if log_now {
+                self.log(Level::Warning, text.clone());
+            }
+            self.reply(reply, Reply::err(text));
+            return;
+        }
+        match call {
+            ApiCall::Open => {
+                a.closed = false;
+                a.last_ok = Some(now);
+                self.reply(reply, Reply::ok(""));
+            }
+            ApiCall::Ok => {
+                a.last_ok = Some(now);
+                a.closed = false;
+                // Pacing: an agent calling in a tight loop is answered once a check_interval.
+                let at = a.next_reply.max(now);
+                a.next_reply = at + cfg.check_interval;
+                if let Some(to) = reply {
+                    self.out.push(Action::Reply {
+                        to,
+                        reply: Reply::ok(""),
+                        at,
+                    });
+                }
+            }
+            ApiCall::Close => {
+                a.closed = true;
+                self.log(
+                    Level::Info,
+                    format!("service {name}: agent called apiclose; monitoring stops"),
+                );
+                self.reply(reply, Reply::ok(""));
+            }
+            ApiCall::Err => {
+                self.reply(reply, Reply::ok(""));
+                self.failure(name, "agent reported an error (apierr)".into());
+            }
+        }
+    }
+
+    pub(super) fn command(&mut self, cmd: Command, reply: Option<ReplyTo>, caller: Option<u32>) {
+        if self.shutting_down.is_some()
+            && cmd.changes_anything()
+            && !matches!(cmd, Command::Api(..) | Command::Stop)
+        {
+            self.reply(reply, Reply::err("SureHA is stopping on this node"));
+            return;
+        }
+        match cmd {
+            Command::Api(call, name) => self.api(call, &name, reply, caller),
+            Command::Status => {
+                let text = self.status_text();
+                self.reply(reply, Reply::ok(text));
+            }
+            Command::Network => {
+                let text = self.nic_lines(true);
+                self.reply(reply, Reply::ok(text));
+            }
+            Command::ServiceState(name) => match self.services.contains_key(&name) {
+                true => {
+                    let w = self.state_word(&name);
+                    self.reply(reply, Reply::ok(format!("{w}\n")));
+                }
+                false => self.reply(reply, Reply::err(format!("no service named '{name}'"))),
+            },
+            Command::ServiceReview(name) => match self.config.service(&name) {
+                Some(s) => {
+                    let mut text = format!("[service {name}]\n");
+                    for (k, v) in &s.keys {
+                        text.push_str(&format!("{k} = {v}\n"));
+                    }
+                    text.push_str(&format!("# state here: {}\n", self.state_word(&name)));
+                    self.reply(reply, Reply::ok(text));
+                }
+                None => self.reply(reply, Reply::err(format!("no service named '{name}'"))),
+            },
+            Command::PrivnetReview(name) => match self.config.link(&name) {
+                Some(l) => {
+                    let mut text = format!("[privnet {name}]\n");
+                    text.push_str(&format!("type = {}\npriority = {}\ninterval = {}\nmaxmiss = {}\nhost1 = {}\nhost2 = {}\n", l.type_name(), l.priority, human(l.interval), l.maxmiss, l.host1, l.host2));
+                    match &l.kind {
+                        config::LinkKind::Socket { ip1, ip2, port } => {
+                            text.push_str(&format!("ip1 = {ip1}\nip2 = {ip2}\nport = {port}\n"))
+                        }
+                        config::LinkKind::Rs232 {
+                            device1,
+                            device2,
+                            baudrate,
+                        } => text.push_str(&format!(
+                            "device1 = {device1}\ndevice2 = {device2}\nbaudrate = {baudrate}\n"
+                        )),
+                    }
+                    self.reply(reply, Reply::ok(text));
+                }
+                None => self.reply(reply, Reply::err(format!("no privnet named '{name}'"))),
+            },
+            Command::PrivnetState(name) => match self.config.link(&name) {
+                Some(_) => {
+                    let w = self.link_word(&name);
+                    self.reply(reply, Reply::ok(format!("{w}\n")));
+                }
+                None => self.reply(reply, Reply::err(format!("no privnet named '{name}'"))),
+            },
+            Command::ServiceCreate(name, kvs) => {
+                self.edit_config(reply, Edit::Create("service", name, kvs))
+            }
+            Command::PrivnetCreate(ty, name, mut kvs) => {
+                kvs.retain(|(k, _)| k != "type");
+                kvs.insert(0, ("type".into(), ty));
+                self.edit_config(reply, Edit::Create("privnet", name, kvs))
+            }
+            Command::ServiceRemove(name) => self.edit_config(reply, Edit::Remove("service", name)),
+            Command::PrivnetRemove(name) => self.edit_config(reply, Edit::Remove("privnet", name)),
+            Command::Operate(op, name) => self.operate(op, &name, reply),
+            Command::Stop => self.shutdown(true, reply),
+            Command::Reload => {
+                if let Some(r) = reply {
+                    self.pending_reload.push(r);
+                }
+                self.out.push(Action::ReadConfig);
+            }
+            Command::Dump => {
+                for line in self.dump() {
+                    self.log(Level::Info, line);
+                }
+                let text = self.dump().join("\n");
+                self.reply(reply, Reply::ok(text));
+            }
+        }
+    }
+
+    pub(super) fn operate(&mut self, op: Operation, name: &str, reply: Option<ReplyTo>) {
+        if !self.services.contains_key(name) {
+            self.reply(reply, Reply::err(format!("no service named '{name}'")));
+            return;
+        }
+        let peer = self.peer_name();
+        let me = self.node.clone();
+        let group = self.group_of(name);
+        let with = if group.len() > 1 {
+            format!(" (with its group: {})", group.join(" "))
+        } else {
+            String::new()
+        };
+        let running_here = self
+            .services
+            .get(name)
+            .is_some_and(|s| s.phase != Phase::Stopped);
+        let running_there = self
+            .peer_svc(name)
+            .is_some_and(|p| p.phase != Phase::Stopped);
+        let error_here = group
+            .iter()
+            .any(|g| self.services.get(g).is_some_and(|s| s.error));
+        let error_there = group
+            .iter()
+            .any(|g| self.peer_svc(g).is_some_and(|p| p.error));
+        let protected = self.services.get(name).is_some_and(|s| s.protected);
+        let refuse = |e: &mut Engine, why: String| {
+            e.reply(
+                reply.clone(),
+                Reply::err(format!("cannot {} service {name}: {why}", op.word())),
+            )
+        };
+        match op {
+            Operation::BringIn => {
+                if protected && !error_here && !error_there && (running_here || running_there) {
+                    let r = Reply::ok(format!(
+                        "service {name} is already in protection and runs on {}\n",
+                        if running_here { &me } else { &peer }
+                    ));
+                    self.reply(reply, r);
+                    return;
+                }
+                self.bump(&group, |s| {
+                    s.protected = true;
+                    s.resets = s.resets.wrapping_add(1);
+                });
+                for g in group.iter() {
+                    if let Some(s) = self.services.get_mut(g) {
+                        s.error = false;
+                        s.failures.clear();
+                        s.last_failure = None;
+                    }
+                }
+                self.log(
+                    Level::Info,
+                    format!("service {name}: brought into protection by the administrator{with}"),
+                );
+                self.wait(
+                    reply,
+                    Some(name),
+                    WaitFor::RunningSomewhere,
+                    format!("service {name} brought in\n"),
+                );
+            }
+            Operation::BringOut => {
+                self.bump(&group, |s| s.protected = false);
+                for g in group.iter() {
+                    if let Some(s) = self.services.get_mut(g) {
+                        s.error = false;
+                    }
+                }
+                self.log(
+                    Level::Info,
+                    format!("service {name}: brought out of protection by the administrator{with}"),
+                );
+                self.wait(
+                    reply,
+                    Some(name),
+                    WaitFor::StoppedEverywhere,
+                    format!("service {name} brought out\n"),
+                );
+            }
+            Operation::FailOver | Operation::TakeOver if self.peer_status() != PeerStatus::Up => {
+                refuse(self, format!("peer {peer} is not reachable"));
+            }
+            Operation::FailOver | Operation::TakeOver if !self.peer_in_sync() => {
+                refuse(
+                    self,
+                    format!(
+                        "the configuration differs from {peer}'s; wait for it to be synchronised"
+                    ),
+                );
+            }
+            Operation::FailOver if !running_here => {
+                refuse(
+                    self,
+                    format!(
+                        "it does not run here ({}); fail it over on the node that runs it",
+                        self.state_word(name)
+                    ),
+                );
+            }
+            Operation::FailOver if error_there => refuse(
+                self,
+                format!("it is in ERROR on {peer}; bring it in again first"),
+            ),
+            Operation::FailOver => {
+                self.bump(&group, |s| {
+                    s.primary = peer.clone();
+                    s.runner = peer.clone();
+                });
+                self.log(Level::Info, format!("service {name}: failing over to {peer} at the administrator's request{with}"));
+                self.wait(
+                    reply,
+                    Some(name),
+                    WaitFor::RunningOnPeer,
+                    format!("service {name} now runs on {peer}\n"),
+                );
+            }
+            Operation::TakeOver if !protected => {
+                refuse(self, "it is out of protection; bring it in first".into())
+            }
+            Operation::TakeOver if error_here => {
+                refuse(self, "it is in ERROR here; bring it in again first".into())
+            }
+            Operation::TakeOver if running_here => {
+                self.reply(
+                    reply,
+                    Reply::ok(format!("service {name} already runs here\n")),
+                );
+            }
+            Operation::TakeOver => {
+                self.bump(&group, |s| {
+                    s.primary = me.clone();
+                    s.runner = me.clone();
+                });
+                self.log(Level::Info, format!("service {name}: taking it over from {peer} at the administrator's request{with}"));
+                self.wait(
+                    reply,
+                    Some(name),
+                    WaitFor::RunningHere,
+                    format!("service {name} now runs here\n"),
+                );
+            }
+        }
+    }
+
+    pub(super) fn wait(
+        &mut self,
+        reply: Option<ReplyTo>,
+        service: Option<&str>,
+        until: WaitFor,
+        done_text: String,
+    ) {
+        let Some(to) = reply else { return };
+        let limit = service
+            .and_then(|n| self.config.service(n))
+            .map_or(60_000, |c| {
+                2 * c.start_timeout * (c.restart_times as Millis + 2) + 30_000
+            });
+        self.waiters.push(Waiter {
+            service: service.map(str::to_string),
+            to,
+            until,
+            done_text,
+            deadline: self.now + limit,
+        });
+    }
+
+    pub(super) fn settle_waiters(&mut self) {
+        let waiters = std::mem::take(&mut self.waiters);
+        let peer = self.peer_name();
+        for w in waiters {
+            let name = w.service.clone().unwrap_or_default();
+            let s = self.services.get(&name);
+            let p = self.peer_svc(&name);
+            let peer_down = self.peer_status() == PeerStatus::Down;
+            let failed_here = || {
+                format!(
+                    "service {name} failed here ({}): {}",
+                    self.state_word(&name),
+                    s.and_then(|s| s.last_failure.as_deref())
+                        .unwrap_or("see the log")
+                )
+            };
+            let outcome: Option<Reply> = match (&w.until, s) {
+                (WaitFor::Exit, _) => None,
+                (_, None) => Some(Reply::err("the service was removed meanwhile")),
+                (_, Some(_)) if self.now >= w.deadline => Some(Reply::err(format!(
+                    "service {name}: not done in the time allowed; it is {} here; see the log",
+                    self.state_word(&name)
+                ))),
+                (WaitFor::RunningHere, Some(s)) if s.phase == Phase::Running && !s.busy() => {
+                    Some(Reply::ok(w.done_text.clone()))
+                }
+                (WaitFor::RunningHere, Some(s)) if s.error => Some(Reply::err(failed_here())),
+                (WaitFor::RunningSomewhere, Some(s)) if s.phase == Phase::Running && !s.busy() => {
+                    Some(Reply::ok(w.done_text.clone()))
+                }
+                (WaitFor::RunningSomewhere, Some(_))
+                    if p.is_some_and(|p| p.phase == Phase::Running) =>
+                {
+                    Some(Reply::ok(w.done_text.clone()))
+                }
+                (WaitFor::RunningSomewhere, Some(s))
+                    if s.error && (peer_down || p.is_some_and(|p| p.error)) =>
+                {
+                    Some(Reply::err(failed_here()))
+                }
+                (WaitFor::RunningSomewhere | WaitFor::RunningHere, Some(s)) if !s.protected => {
+                    Some(Reply::err("brought out again before it started"))
+                }
+                (WaitFor::RunningOnPeer, Some(_))
+                    if p.is_some_and(|p| p.phase == Phase::Running) =>
+                {
+                    Some(Reply::ok(w.done_text.clone()))
+                }
+                (WaitFor::RunningOnPeer, Some(_)) if p.is_some_and(|p| p.error) => {
+                    Some(Reply::err(format!(
+                        "service {name} failed to start on {peer}; see the log there"
+                    )))
+                }
+                (WaitFor::RunningOnPeer, Some(_)) if peer_down => Some(Reply::err(format!(
+                    "{peer} went down during the move; the service stays here"
+                ))),
+                (WaitFor::StoppedEverywhere, Some(s))
+                    if s.phase == Phase::Stopped
+                        && (peer_down
+                            || self.peer_status() == PeerStatus::Unknown
+                            || p.is_none_or(|p| p.phase == Phase::Stopped)) =>
+                {
+                    Some(Reply::ok(w.done_text.clone()))
+                }
+                (WaitFor::StoppedEverywhere, Some(s)) if s.protected => {
+                    Some(Reply::err("brought in again before it stopped"))
+                }
+                _ => None,
+            };
+            match outcome {
+                Some(r) => self.reply(Some(w.to), r),
+                None => self.waiters.push(w),
+            }
+        }
+    }
+
+    pub(super) fn shutdown(&mut self, touch: bool, reply: Option<ReplyTo>) {
+        if self.shutting_down.is_none() && touch {
+            // An orderly stop is a planned move: the peer takes every service over as soon
+            // as it is stopped here, instead of noticing our silence much later.
+            self.hand_over_all();
+        }
+        if self.shutting_down.is_none() {
+            self.shutting_down = Some(touch);
+            let what = if touch {
+                "stopping the services running here, then leaving"
+            } else {
+                "leaving without touching services (they keep running and are adopted at the next start)"
+            };
+            self.log(Level::Info, format!("SureHA stops on this node: {what}"));
+        }
+        self.wait(
+            reply,
+            None,
+            WaitFor::Exit,
+            "SureHA stopped on this node\n".into(),
+        );
+    }
+
+    pub(super) fn maybe_exit(&mut self) {
+        let Some(touch) = self.shutting_down else {
+            return;
+        };
+        if touch
+            && self
+                .services
+                .values()
+                .any(|s| s.phase != Phase::Stopped || s.busy())
+        {
+            return;
+        }
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            let r = if w.until == WaitFor::Exit {
+                Reply::ok(w.done_text)
+            } else {
+                Reply::err("SureHA stopped on this node before this finished")
+            };
+            self.reply(Some(w.to), r);
+        }
+        self.out.push(Action::Exit);
+        self.exited = true;
+    }
+}

@@ -1,0 +1,112 @@
+//! Configuration sync with the peer: sending ours when the peer has an older one (whole, or in
+//! pieces), and taking a newer one.
+
+use super::*;
+use crate::frame::Message;
+
+/// The size of a configuration piece on a serial line.
+pub const CONFIG_PIECE: usize = 256;
+
+/// Pieces of a configuration too big for one frame, over a fast link.
+pub const CONFIG_PIECE_FAST: usize = 32 * 1024;
+
+impl Engine {
+    pub(super) fn config_differs(&mut self, generation: u64, digest: u32) {
+        if generation < self.generation {
+            let Some(link) = self.best_link() else { return };
+            if self.links.get(&link).is_some_and(|l| l.serial) {
+                // A slow line: one piece with each beat, round and round until the peer has it,
+                // so beats never wait behind a whole configuration.
+                let count = self.config_text.len().div_ceil(CONFIG_PIECE).max(1);
+                let index = self.parts_out % count;
+                self.parts_out += 1;
+                if index == 0 {
+                    self.log(Level::Info, format!("configuration: peer {} has generation {generation}, we have {}; sending ours in {count} pieces over link {link}", self.peer_name(), self.generation));
+                }
+                self.send_config_pieces(&link, CONFIG_PIECE, index..index + 1);
+                return;
+            }
+            // Ours is newer: send it, at most once a second; whole when it fits one frame.
+            if self
+                .config_sent_at
+                .is_some_and(|t| self.now.saturating_sub(t) < 1000)
+            {
+                return;
+            }
+            self.config_sent_at = Some(self.now);
+            self.log(Level::Info, format!("configuration: peer {} has generation {generation}, we have {}; sending ours over link {link}", self.peer_name(), self.generation));
+            if self.config_text.len() + 300 > crate::frame::MAX_PAYLOAD {
+                let count = self.config_text.len().div_ceil(CONFIG_PIECE_FAST);
+                self.send_config_pieces(&link, CONFIG_PIECE_FAST, 0..count);
+                return;
+            }
+            let payload = Message::Config {
+                sender: self.node.clone(),
+                generation: self.generation,
+                text: self.config_text.clone(),
+            }
+            .encode();
+            self.out.push(super::Action::Send {
+                link: Some(link),
+                payload,
+            });
+        } else if generation == self.generation
+            && self.conflict_logged != Some((generation, digest))
+        {
+            self.conflict_logged = Some((generation, digest));
+            self.log(Level::Error, format!("configuration conflict: this node and {} both have generation {generation} but different contents; services do not move until it is resolved: fix sureha.conf on one node and run 'haadm reload' there (the higher generation wins)", self.peer_name()));
+        }
+    }
+
+    /// Sends pieces `which` of our configuration, cut in pieces of `size` bytes.
+    pub(super) fn send_config_pieces(
+        &mut self,
+        link: &str,
+        size: usize,
+        which: std::ops::Range<usize>,
+    ) {
+        let bytes = self.config_text.as_bytes();
+        let count = bytes.len().div_ceil(size).max(1) as u16;
+        for index in which {
+            let data = bytes
+                .get(index * size..((index + 1) * size).min(bytes.len()))
+                .unwrap_or_default()
+                .to_vec();
+            let payload = Message::ConfigPart {
+                sender: self.node.clone(),
+                generation: self.generation,
+                index: index as u16,
+                count,
+                data,
+            }
+            .encode();
+            self.out.push(super::Action::Send {
+                link: Some(link.to_string()),
+                payload,
+            });
+        }
+    }
+
+    pub(super) fn on_config(&mut self, generation: u64, text: String) {
+        if generation <= self.generation || self.pending_write.is_some() {
+            return;
+        }
+        let peer = self.peer_name();
+        match crate::config::parse("sureha.conf", &text) {
+            Err(d) => self.log(Level::Error, format!("configuration generation {generation} from {peer} is invalid here, keeping ours: {}", d.to_string().replace('\n', "; "))),
+            Ok(cfg) => match self.acceptable(&cfg) {
+                Err(e) => self.log(Level::Error, format!("configuration generation {generation} from {peer} refused, keeping ours: {e}")),
+                Ok(()) => {
+                    self.out.push(super::Action::WriteConfig { expected: self.config_text.clone(), text: text.clone() });
+                    self.pending_write = Some(super::PendingWrite {
+                        config: cfg,
+                        text,
+                        reply: None,
+                        what: format!("generation {generation} received from {peer}"),
+                        generation,
+                    });
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! A service on this node: where it should run (placement), its start and stop plans step by step,
+//! failures and local restarts, and its agent.
+
+use super::*;
+
+impl Engine {
+    /// Should this service run here (true) or not (false), and why; `None`: leave it as it
+    /// is for now (too early to know, or the nodes do not agree yet).
+    pub(super) fn placement(&self, name: &str) -> Option<(bool, Cow<'static, str>)> {
+        let s = self.services.get(name)?;
+        match self.shutting_down {
+            Some(true) => return Some((false, "SureHA is stopping on this node".into())),
+            // Leaving without touching resources: whatever runs keeps running.
+            Some(false) => return None,
+            None => {}
+        }
+        if !s.protected {
+            return Some((false, "brought out of protection".into()));
+        }
+        let group = self.group_of(name);
+        if group
+            .iter()
+            .any(|g| self.services.get(g).is_none_or(|x| x.error))
+        {
+            return Some((false, "it, or a service of its group, failed here".into()));
+        }
+        if !group.iter().all(|g| self.able_here(g)) {
+            return Some((false, "no healthy NIC here for its addresses".into()));
+        }
+        // Asked for every service at every step: reasons are static unless they name the peer.
+        let peer = || self.peer_name();
+        match self.peer_status() {
+            PeerStatus::Unknown | PeerStatus::Partitioned => None,
+            PeerStatus::Down if s.primary == self.node => {
+                Some((true, "protected, and the peer is down".into()))
+            }
+            PeerStatus::Down => Some((true, format!("{} is down: taking it over", peer()).into())),
+            PeerStatus::Up => {
+                if s.runner != self.node {
+                    // Stopping is always safe; starting waits for agreement.
+                    return if s.phase == Phase::Stopped {
+                        None
+                    } else {
+                        Some((false, format!("it belongs on {}", peer()).into()))
+                    };
+                }
+                if !self.peer_in_sync() || !self.agreed(&group) {
+                    return None;
+                }
+                if s.phase != Phase::Stopped {
+                    return Some((true, "".into()));
+                }
+                // Start only in two-way contact: a peer that does not hear us yet (we just
+                // booted, or a link is one-way) may be taking the service over this moment.
+                if !self.peer.as_ref().is_some_and(|p| p.hears_me) {
+                    return None;
+                }
+                // Start only once the peer has the whole group stopped.
+                if group
+                    .iter()
+                    .all(|g| self.peer_svc(g).is_some_and(|p| p.phase == Phase::Stopped))
+                {
+                    let why: Cow<'static, str> = if s.primary == self.node {
+                        "protected; the peer stands by".into()
+                    } else {
+                        format!("{} cannot run it: taking it over", peer()).into()
+                    };
+                    Some((true, why))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    pub(super) fn reconcile(&mut self, name: &str) {
+        let Some(s) = self.services.get(name) else {
+            return;
+        };
+        if s.inflight.is_some() {
+            return;
+        }
+        if !s.plan.is_empty() {
+            // A plan adopted from a previous hasvrd has not begun yet.
+            self.advance(name);
+            return;
+        }
+        let phase = s.phase;
+        let config = Arc::clone(&self.config);
+        let Some(cfg) = config.service(name) else {
+            return;
+        };
+        match (phase, self.placement(name)) {
+            (Phase::Stopped, Some((true, why))) => {
+                self.log(
+                    Level::Info,
+                    format!("service {name}: starting here ({why})"),
+                );
+                self.begin(
+                    name,
+                    Phase::Starting,
+                    start_plan(cfg).into(),
+                    AfterStop::Rest,
+                );
+            }
+            (Phase::Running, Some((false, why))) => {
+                self.log(
+                    Level::Info,
+                    format!("service {name}: stopping here ({why})"),
+                );
+                self.begin(
+                    name,
+                    Phase::Stopping,
+                    stop_plan(cfg, self.has_agent(name)).into(),
+                    AfterStop::Rest,
+                );
+            }
+            (Phase::Stopping, _) => {
+                // An adopted half-finished plan that ran out: it is stopped now.
+                self.finish_stop(name);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn has_agent(&self, name: &str) -> bool {
+        self.services.get(name).is_some_and(|s| s.agent.is_some())
+    }
+
+    pub(super) fn begin(
+        &mut self,
+        name: &str,
+        phase: Phase,
+        plan: VecDeque<Step>,
+        after: AfterStop,
+    ) {
+        if let Some(s) = self.services.get_mut(name) {
+            s.phase = phase;
+            s.plan = plan;
+            s.after_stop = after;
+            if phase == Phase::Starting {
+                s.started_steps.clear();
+            }
+        }
+        self.advance(name);
+    }
+
+    /// Runs the next step of the service's plan, or finishes the plan.
+    pub(super) fn advance(&mut self, name: &str) {
+        loop {
+            let config = Arc::clone(&self.config);
+            let Some(cfg) = config.service(name) else {
+                return;
+            };
+            let Some(s) = self.services.get_mut(name) else {
+                return;
+            };
+            if s.inflight.is_some() {
+                return;
+            }
+            let Some(step) = s.plan.pop_front() else {
+                match s.phase {
+                    Phase::Starting => {
+                        s.phase = Phase::Running;
+                        self.log(
+                            Level::Info,
+                            format!("service {name}: running here ({})", self.state_word(name)),
+                        );
+                    }
+                    Phase::Stopping => self.finish_stop(name),
+                    _ => {}
+                }
+                return;
+            };
+            match step {
+                Step::StartAgent => {
+                    let id = self.next_agent;
+                    self.next_agent += 1;
+                    s.agent = Some(Agent {
+                        id,
+                        pid: None,
+                        token: 0,
+                        started: self.now,
+                        last_ok: None,
+                        next_reply: self.now,
+                        closed: false,
+                        stopping: false,
+                        intruder_logged: None,
+                    });
+                    // Done when the executor reports its pid: the state says "running" only
+                    // once the agent that proves it is on disk too.
+                    s.inflight = Some((step, 0));
+                    self.out.push(Action::StartAgent {
+                        service: name.to_string(),
+                        agent: id,
+                    });
+                    return;
+                }
+                Step::StopAgent => {
+                    // Wait for its exit: the executor reports one even for an agent it lost.
+                    let Some(a) = s.agent.as_mut() else { continue };
+                    a.stopping = true;
+                    let id = a.id;
+                    s.inflight = Some((step, 0));
+                    self.out.push(Action::StopAgent {
+                        service: name.to_string(),
+                        agent: id,
+                    });
+                    return;
+                }
+                Step::AddIps | Step::DelIps if cfg.active_ip.is_empty() => continue,
+                _ => {
+                    let task = self.next_task;
+                    self.next_task += 1;
+                    s.inflight = Some((step, task));
+                    self.tasks.insert(task, name.to_string());
+                    let timeout = match step {
+                        Step::StartScript | Step::StopScript => cfg.start_timeout,
+                        _ => cfg.start_timeout.max(30_000),
+                    };
+                    let nic = if step == Step::AddIps {
+                        self.pick_nic(name)
+                    } else {
+                        None
+                    };
+                    if let Some(s) = self.services.get_mut(name) {
+                        match step {
+                            Step::AddIps => s.vip_nic = nic.clone(),
+                            Step::DelIps => s.vip_nic = None,
+                            _ => {}
+                        }
+                    }
+                    self.out.push(Action::Run {
+                        task,
+                        service: name.to_string(),
+                        step,
+                        timeout,
+                        nic,
+                    });
+                    return;
+                }
+            }
+        }
+    }
+
+    pub(super) fn task_done(&mut self, task: TaskId, result: Result<(), String>) {
+        let Some(name) = self.tasks.remove(&task) else {
+            return;
+        };
+        let config = Arc::clone(&self.config);
+        let Some(cfg) = config.service(&name) else {
+            return;
+        };
+        let Some(s) = self.services.get_mut(&name) else {
+            return;
+        };
+        let Some((step, _)) = s.inflight.take() else {
+            return;
+        };
+        match (s.phase, result) {
+            (Phase::Starting, Ok(())) => {
+                s.started_steps.push(step);
+                self.advance(&name);
+            }
+            (Phase::Starting | Phase::Running, Err(why)) => {
+                let what = format!("{} failed: {why}", step.describe(cfg));
+                self.failure(&name, what);
+            }
+            (_, Ok(())) => self.advance(&name),
+            (_, Err(why)) => {
+                if matches!(step, Step::Umount(_)) {
+                    s.after_stop = AfterStop::Error;
+                    s.last_failure = Some(format!("{} failed: {why}", step.describe(cfg)));
+                    self.log(Level::Error, format!("service {name}: {} failed: {why}; the volume stays here, so the service is left in ERROR and will not move", step.describe(cfg)));
+                } else {
+                    self.log(
+                        Level::Warning,
+                        format!(
+                            "service {name}: {} failed: {why}; going on with the stop",
+                            step.describe(cfg)
+                        ),
+                    );
+                }
+                self.advance(&name);
+            }
+        }
+    }
+
+    /// A failure of a running or starting service: restart locally while allowed, else give up here.
+    pub(super) fn failure(&mut self, name: &str, what: String) {
+        let now = self.now;
+        let config = Arc::clone(&self.config);
+        let Some(cfg) = config.service(name) else {
+            return;
+        };
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        if matches!(s.phase, Phase::Stopping | Phase::Stopped) {
+            return;
+        }
+        s.failures
+            .retain(|&t| now.saturating_sub(t) < cfg.start_timeout);
+        s.failures.push(now);
+        s.last_failure = Some(what.clone());
+        let n = s.failures.len() as u32;
+        let started: Vec<Step> = std::mem::take(&mut s.started_steps);
+        let plan: VecDeque<Step> = if s.phase == Phase::Starting {
+            // Undo only what this start brought up, plus the stop script, in reverse.
+            stop_plan(cfg, s.agent.is_some())
+                .into_iter()
+                .filter(|st| match st {
+                    Step::StopScript | Step::StopAgent => true,
+                    Step::DelIps => started.contains(&Step::AddIps),
+                    Step::Umount(i) => started.contains(&Step::Mount(*i)),
+                    _ => false,
+                })
+                .collect()
+        } else {
+            stop_plan(cfg, s.agent.is_some()).into()
+        };
+        if n <= cfg.restart_times {
+            self.log(
+                Level::Warning,
+                format!(
+                    "service {name}: {what}; restarting it here (restart {n} of {} within {})",
+                    cfg.restart_times,
+                    human(cfg.start_timeout)
+                ),
+            );
+            self.begin(name, Phase::Stopping, plan, AfterStop::Restart);
+        } else {
+            let why = if cfg.restart_times == 0 {
+                "no local restarts configured".to_string()
+            } else {
+                format!(
+                    "{} restarts within {} used up",
+                    cfg.restart_times,
+                    human(cfg.start_timeout)
+                )
+            };
+            let peer = self.peer_name();
+            let next = if self.peer_status() == PeerStatus::Up {
+                format!("handing it to {peer}")
+            } else {
+                format!("{peer} is down, so it stays stopped")
+            };
+            self.log(Level::Error, format!("service {name}: {what}; {why}: stopping it here and leaving it in ERROR; {next}"));
+            self.begin(name, Phase::Stopping, plan, AfterStop::Error);
+        }
+    }
+
+    pub(super) fn finish_stop(&mut self, name: &str) {
+        let config = Arc::clone(&self.config);
+        let Some(cfg) = config.service(name) else {
+            return;
+        };
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        s.phase = Phase::Stopped;
+        s.agent = None;
+        s.started_steps.clear();
+        match s.after_stop {
+            AfterStop::Restart if s.protected && !s.error && self.shutting_down.is_none() => {
+                s.after_stop = AfterStop::Rest;
+                self.log(
+                    Level::Info,
+                    format!("service {name}: stopped; starting it again"),
+                );
+                self.begin(
+                    name,
+                    Phase::Starting,
+                    start_plan(cfg).into(),
+                    AfterStop::Rest,
+                );
+            }
+            AfterStop::Error => {
+                s.error = true;
+                s.error_was_active = s.primary == self.node;
+                s.after_stop = AfterStop::Rest;
+                let word = self.state_word(name);
+                self.log(Level::Error, format!("service {name}: stopped here, state {word}; bring it in again once the cause is fixed"));
+            }
+            _ => {
+                s.after_stop = AfterStop::Rest;
+                let word = self.state_word(name);
+                self.log(
+                    Level::Info,
+                    format!("service {name}: stopped here ({word})"),
+                );
+            }
+        }
+    }
+
+    pub(super) fn check_agents(&mut self) {
+        let now = self.now;
+        let mut silent = Vec::new();
+        for (name, s) in &self.services {
+            if s.phase != Phase::Running || s.busy() {
+                continue;
+            }
+            let (Some(a), Some(cfg)) = (&s.agent, self.config.service(name)) else {
+                continue;
+            };
+            if a.closed || a.stopping {
+                continue;
+            }
+            let since = a.last_ok.unwrap_or(a.started);
+            if now.saturating_sub(since) > 3 * cfg.check_interval {
+                let what = match a.last_ok {
+                    Some(_) => format!(
+                        "agent silent for {} (3 × check_interval {})",
+                        human(now - since),
+                        human(cfg.check_interval)
+                    ),
+                    None => format!(
+                        "agent has not reported within {} of its start (3 × check_interval)",
+                        human(now - since)
+                    ),
+                };
+                silent.push((name.clone(), what));
+            }
+        }
+        for (name, what) in silent {
+            self.failure(&name, what);
+        }
+    }
+
+    pub(super) fn agent_exited(&mut self, name: &str, agent: AgentId, how: String) {
+        let Some(s) = self.services.get_mut(name) else {
+            return;
+        };
+        let Some(a) = s.agent.as_ref() else { return };
+        if a.id != agent {
+            return;
+        }
+        if a.stopping {
+            s.agent = None;
+            if matches!(s.inflight, Some((Step::StopAgent, _))) {
+                s.inflight = None;
+                self.advance(name);
+            }
+            return;
+        }
+        let closed = a.closed;
+        s.agent = None;
+        if matches!(s.inflight, Some((Step::StartAgent, _))) {
+            // It could not start at all.
+            s.inflight = None;
+        }
+        if closed {
+            self.log(Level::Info, format!("service {name}: agent ended ({how}) after apiclose; the service is no longer monitored"));
+            return;
+        }
+        if s.phase == Phase::Running || s.phase == Phase::Starting {
+            self.failure(name, format!("agent ended ({how})"));
+        }
+    }
+}
+
+/// Volumes, addresses, start script, agent.
+pub fn start_plan(cfg: &Service) -> Vec<Step> {
+    let mut p: Vec<Step> = (0..cfg.volumes.len()).map(Step::Mount).collect();
+    p.push(Step::AddIps);
+    p.push(Step::StartScript);
+    if cfg.agent.is_some() {
+        p.push(Step::StartAgent);
+    }
+    p
+}
+
+/// The reverse: agent, stop script, addresses, volumes.
+pub fn stop_plan(cfg: &Service, agent: bool) -> Vec<Step> {
+    let mut p = Vec::new();
+    if agent {
+        p.push(Step::StopAgent);
+    }
+    p.push(Step::StopScript);
+    p.push(Step::DelIps);
+    p.extend((0..cfg.volumes.len()).rev().map(Step::Umount));
+    p
+}

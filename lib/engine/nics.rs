@@ -1,0 +1,104 @@
+//! This node's NICs: which may hold a service's addresses, local NIC failover, and the NIC records.
+
+use super::*;
+
+impl Engine {
+    /// The first healthy NIC of the service's list on this node (unknown NICs count as
+    /// healthy until the first report).
+    pub(super) fn pick_nic(&self, name: &str) -> Option<String> {
+        let cfg = self.config.service(name)?;
+        cfg.nics_on(&self.node)
+            .iter()
+            .find(|n| {
+                self.nics
+                    .iter()
+                    .find(|x| &x.name == *n)
+                    .is_none_or(|x| x.ok)
+            })
+            .cloned()
+    }
+
+    /// Whether this node can hold the service's addresses (and so run it).
+    pub(super) fn able_here(&self, name: &str) -> bool {
+        self.config
+            .service(name)
+            .is_none_or(|c| c.active_ip.is_empty() || self.pick_nic(name).is_some())
+    }
+
+    pub(super) fn nics_changed(&mut self, nics: Vec<super::NicState>) {
+        for n in &nics {
+            let before = self.nics.iter().find(|x| x.name == n.name).map(|x| x.ok);
+            match (before, n.ok) {
+                (Some(true), false) | (None, false) => self.log(
+                    Level::Error,
+                    format!("NIC {}: ERR (no link or no carrier)", n.name),
+                ),
+                (Some(false), true) => self.log(Level::Info, format!("NIC {}: OK again", n.name)),
+                _ => {}
+            }
+        }
+        self.nics = nics;
+        // A running service whose NIC failed moves its addresses to the next healthy one.
+        let layout = Arc::clone(&self.layout);
+        for name in &layout.names {
+            let Some(s) = self.services.get(name) else {
+                continue;
+            };
+            if s.phase != Phase::Running || s.busy() {
+                continue;
+            }
+            let Some(held) = s.vip_nic.clone() else {
+                continue;
+            };
+            if self.nics.iter().any(|x| x.name == held && !x.ok) {
+                if let Some(next) = self.pick_nic(name) {
+                    self.log(Level::Warning, format!("service {name}: NIC {held} failed; moving its addresses to {next} (local NIC failover)"));
+                    self.begin(
+                        name,
+                        Phase::Running,
+                        vec![super::Step::DelIps, super::Step::AddIps].into(),
+                        super::AfterStop::Rest,
+                    );
+                } else {
+                    self.log(Level::Error, format!("service {name}: NIC {held} failed and no other NIC of its list is healthy; handing it to {}", self.peer_name()));
+                }
+            }
+        }
+    }
+
+    /// `NIC NODE NAME OK|ERR [addresses]` for both nodes (the peer's as it last reported).
+    pub(super) fn nic_lines(&self, with_addresses: bool) -> String {
+        let mut t = String::new();
+        let fmt = |node: &str, name: &str, word: &str, addrs: Vec<String>| {
+            let a = if with_addresses && !addrs.is_empty() {
+                format!(" {}", addrs.join(" "))
+            } else {
+                String::new()
+            };
+            format!("NIC {node} {name} {word}{a}\n")
+        };
+        let word = |ok: bool| if ok { "OK" } else { "ERR" };
+        for n in &self.nics {
+            t.push_str(&fmt(
+                &self.node,
+                &n.name,
+                word(n.ok),
+                n.addrs.iter().map(|a| a.to_string()).collect(),
+            ));
+        }
+        // A peer that is down reports nothing: its NICs' state is unknown, not what it last said.
+        let peer_heard = matches!(self.peer_status(), PeerStatus::Up | PeerStatus::Partitioned);
+        if let Some(p) = &self.peer {
+            let peer = self.peer_name();
+            for n in &p.nics {
+                t.push_str(&fmt(
+                    &peer,
+                    &n.name,
+                    if peer_heard { word(n.ok) } else { "UNKNOWN" },
+                    n.addrs.iter().map(|a| a.to_string()).collect(),
+                ));
+            }
+        }
+        t
+    }
+}

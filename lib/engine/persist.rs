@@ -1,0 +1,137 @@
+//! What survives a restart: adopting what a previous hasvrd ran, and the state to save.
+
+use super::*;
+
+impl Engine {
+    /// Takes over what a previous hasvrd ran: running services stay running, untouched.
+    pub(super) fn adopt(&mut self, saved: Persisted) {
+        for p in saved.services {
+            let now = self.now;
+            let config = Arc::clone(&self.config);
+            let Some(cfg) = config.service(&p.name) else {
+                self.log(
+                    Level::Warning,
+                    format!(
+                        "service {}: in the saved state but no longer configured; ignored",
+                        p.name
+                    ),
+                );
+                continue;
+            };
+            let next_agent = &mut self.next_agent;
+            let Some(s) = self.services.get_mut(&p.name) else {
+                continue;
+            };
+            s.protected = p.protected;
+            if p.primary == cfg.active_server || p.primary == cfg.standby_server {
+                s.primary = p.primary.clone();
+            }
+            if p.runner.is_empty()
+                || p.runner == cfg.active_server
+                || p.runner == cfg.standby_server
+            {
+                s.runner = p.runner.clone();
+            }
+            s.error = p.error;
+            s.error_was_active = p.error_was_active;
+            s.epoch = p.epoch;
+            s.resets = p.resets;
+            let mut watch = None;
+            if p.phase != SavedPhase::Stopped && !saved.rebooted {
+                if let (Some(pid), Some(_)) = (p.agent_pid, &cfg.agent) {
+                    let id = *next_agent;
+                    *next_agent += 1;
+                    s.agent = Some(Agent {
+                        id,
+                        pid: Some(pid),
+                        token: p.agent_token,
+                        started: now,
+                        last_ok: None,
+                        next_reply: now,
+                        closed: false,
+                        stopping: false,
+                        intruder_logged: None,
+                    });
+                    watch = Some((id, pid, p.agent_token));
+                }
+                // Killed between spawning the agent and saving its pid: no evidence that it
+                // still runs, so it is handled like a half-finished plan.
+                let unproven = cfg.agent.is_some() && s.agent.is_none();
+                if p.phase == SavedPhase::Running && !unproven {
+                    s.phase = Phase::Running;
+                    s.started_steps = start_plan(cfg);
+                } else {
+                    // We do not know how far it got: stop everything, then decide afresh.
+                    s.phase = Phase::Stopping;
+                    s.plan = stop_plan(cfg, s.agent.is_some()).into();
+                }
+            }
+            if let Some((agent, pid, token)) = watch {
+                self.out.push(Action::WatchAgent {
+                    service: p.name.clone(),
+                    agent,
+                    pid,
+                    token,
+                });
+            }
+            let phase = s.phase;
+            match (phase, watch) {
+                (Phase::Running, Some((_, pid, _))) => {
+                    self.log(Level::Info, format!("service {}: adopted, running since before this hasvrd started (agent pid {pid})", p.name));
+                }
+                (Phase::Running, None) => {
+                    self.log(
+                        Level::Info,
+                        format!(
+                            "service {}: adopted, running since before this hasvrd started",
+                            p.name
+                        ),
+                    );
+                }
+                (Phase::Stopping, _) => {
+                    self.log(Level::Warning, format!("service {}: the previous hasvrd died in the middle of starting or stopping it, or its agent is gone (it died with the previous hasvrd, or was never recorded); stopping what may be left of it before deciding again", p.name));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub(super) fn persisted(&self) -> Persisted {
+        Persisted {
+            rebooted: false,
+            generation: self.generation,
+            peer_public: self.known_public.clone(),
+            services: self
+                .services
+                .iter()
+                .map(|(n, s)| PersistedService {
+                    name: n.clone(),
+                    protected: s.protected,
+                    primary: s.primary.clone(),
+                    runner: s.runner.clone(),
+                    epoch: s.epoch,
+                    resets: s.resets,
+                    error: s.error,
+                    error_was_active: s.error_was_active,
+                    phase: match s.phase {
+                        Phase::Stopped => SavedPhase::Stopped,
+                        Phase::Running if !s.busy() => SavedPhase::Running,
+                        _ => SavedPhase::Transition,
+                    },
+                    agent_pid: s.agent.as_ref().and_then(|a| a.pid),
+                    agent_token: s.agent.as_ref().map_or(0, |a| a.token),
+                })
+                .collect(),
+        }
+    }
+
+    pub(super) fn persist_if_changed(&mut self) -> Option<Action> {
+        let now = self.persisted();
+        if self.last_persisted.as_ref() == Some(&now) {
+            return None;
+        }
+        let text = now.to_text();
+        self.last_persisted = Some(now);
+        Some(Action::Persist(text))
+    }
+}

@@ -1,0 +1,97 @@
+//! What `haadm status` and SIGUSR1 say.
+
+use super::*;
+
+impl Engine {
+    pub fn status_text(&self) -> String {
+        let mut t = String::new();
+        let peer = self.peer_name();
+        t.push_str(&format!("NODE {} UP local\n", self.node));
+        let ps = match self.peer_status() {
+            PeerStatus::Up => "UP",
+            PeerStatus::Down => "DOWN",
+            PeerStatus::Unknown => "UNKNOWN",
+            PeerStatus::Partitioned => "PARTITIONED",
+        };
+        t.push_str(&format!("NODE {peer} {ps}\n"));
+        if self.peer_status() == PeerStatus::Partitioned {
+            t.push_str(
+                "CLUSTER PARTITIONED private links down, the peer answers on the public network\n",
+            );
+        }
+        for l in &self.config.links {
+            let stats = self.links.get(&l.name).map_or("", |v| v.stats.as_str());
+            let stats = if stats.is_empty() {
+                String::new()
+            } else {
+                format!(" {stats}")
+            };
+            t.push_str(&format!(
+                "LINK {} {} {}{stats}\n",
+                l.name,
+                l.type_name(),
+                self.link_word(&l.name)
+            ));
+        }
+        let sync = match &self.peer {
+            _ if self.peer_status() != PeerStatus::Up => "UNKNOWN",
+            Some(p) if p.digest == self.digest => "SAME",
+            Some(p) if p.generation > self.generation => "PEER-NEWER",
+            Some(p) if p.generation < self.generation => "PEER-OLDER",
+            _ => "CONFLICT",
+        };
+        t.push_str(&self.nic_lines(false));
+        t.push_str(&format!("CONFIG generation={} {sync}\n", self.generation));
+        if self.requests_dropped + self.api_refused > 0 {
+            // What reached the FIFO and was not acted on (details in the log).
+            t.push_str(&format!(
+                "REQUESTS dropped={} refused={}\n",
+                self.requests_dropped, self.api_refused
+            ));
+        }
+        for s in &self.config.services {
+            let peer_word = self
+                .peer_svc(&s.name)
+                .map_or("UNKNOWN", |p| crate::frame::word_of(p.word));
+            t.push_str(&format!(
+                "SERVICE {} {} {}={} {peer}={peer_word}\n",
+                s.name,
+                s.stype,
+                self.node,
+                self.state_word(&s.name)
+            ));
+        }
+        t
+    }
+
+    /// A readable picture of the engine's state (SIGUSR1).
+    pub fn dump(&self) -> Vec<String> {
+        let mut v = vec![format!(
+            "dump: node {} peer {:?} shutting_down {:?} tasks in flight {} waiters {}",
+            self.node,
+            self.peer_status(),
+            self.shutting_down,
+            self.tasks.len(),
+            self.waiters.len()
+        )];
+        for (n, s) in &self.services {
+            v.push(format!(
+                "dump: service {n} state {} phase {:?} protected {} primary {} runner {:?} epoch {} resets {} peer {:?} error {} failures {} plan {:?} inflight {:?} agent {}",
+                self.state_word(n),
+                s.phase,
+                s.protected,
+                s.primary,
+                s.runner,
+                s.epoch,
+                s.resets,
+                self.peer_svc(n).map(|p| (p.phase, p.protected, p.error, p.unable, p.primary.clone(), p.runner.clone(), p.epoch, p.resets)),
+                s.error,
+                s.failures.len(),
+                s.plan,
+                s.inflight.map(|(st, _)| st),
+                s.agent.as_ref().map_or("none".to_string(), |a| format!("id {} pid {:?} last_ok {:?} closed {}", a.id, a.pid, a.last_ok.map(|t| self.now.saturating_sub(t)), a.closed)),
+            ));
+        }
+        v
+    }
+}
