@@ -1,0 +1,283 @@
+//! `$HAHOME/etc/sureha.conf` (DESIGN §3): parsing, validation and section edits.
+//!
+//! INI-like: `key = value` lines, `#` comments (whole lines, or after a section header: a value
+//! may hold `#`), sections `[privnet NAME]` and `[service NAME]`. Every problem of a file is
+//! collected and reported at once as `FILE:LINE: message`. Edits (`haadm service create`,
+//! `remove`) work on the text, so comments and order survive, and the result is parsed again
+//! before it is used.
+//!
+//! Here the types and limits; `parse` the file's structure, `build` sections into links and
+//! services and the checks across them, `values` the value syntaxes, `edit` the text edits.
+
+use crate::clock::Millis;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// The largest configuration file read or accepted from the peer. It travels to the peer in
+/// pieces (`frame`), so every size up to this works; a larger one is refused with this error.
+pub const MAX_FILE: usize = 1 << 20;
+/// The longest line: a value longer than this is a mistake, not a setting.
+pub const MAX_LINE: usize = 4096;
+/// At most this many services and links: a beat carries every service and must stay small
+/// enough for a serial line (`link::MAX_SERIAL_FRAME`).
+pub const MAX_SERVICES: usize = 256;
+pub const MAX_LINKS: usize = 16;
+/// Errors reported for one file; past this a last line says how many more there were.
+pub(super) const MAX_DIAGS: usize = 100;
+
+/// Text of a value or line as an error quotes it: at most 60 characters, control
+/// characters escaped, so a huge or binary value cannot flood the log.
+pub fn shown(v: &str) -> String {
+    let mut out: String = v.chars().take(60).flat_map(char::escape_debug).collect();
+    if v.chars().count() > 60 {
+        out.push('…');
+    }
+    out
+}
+
+/// One configuration problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diag {
+    pub line: usize,
+    pub message: String,
+}
+
+/// All problems of one file, printed one a line as `FILE:LINE: message`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diags {
+    pub file: String,
+    pub list: Vec<Diag>,
+}
+
+impl fmt::Display for Diags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.list.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}:{}: {}", self.file, d.line, d.message)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    Socket {
+        ip1: Ipv4Addr,
+        ip2: Ipv4Addr,
+        port: u16,
+    },
+    Rs232 {
+        device1: String,
+        device2: String,
+        baudrate: u32,
+    },
+}
+
+/// A `[privnet NAME]` heartbeat link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    pub line: usize,
+    pub kind: LinkKind,
+    pub priority: u32,
+    pub interval: Millis,
+    pub maxmiss: u32,
+    pub host1: String,
+    pub host2: String,
+}
+
+impl Link {
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            LinkKind::Socket { .. } => "socket",
+            LinkKind::Rs232 { .. } => "rs232",
+        }
+    }
+    /// How long the link may stay silent before it is down.
+    pub fn dead_after(&self) -> Millis {
+        self.interval * self.maxmiss as Millis
+    }
+}
+
+/// A shared-disk volume of a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Volume {
+    pub active_dev: String,
+    pub backup_dev: String,
+    pub mount_point: String,
+}
+
+pub const SERVICE_TYPES: [&str; 6] = ["NFS", "ORACLE", "SYBASE", "INFORMIX", "WWW", "USERDEF"];
+
+/// A `[service NAME]` protected service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    pub line: usize,
+    pub stype: String,
+    pub active_server: String,
+    pub standby_server: String,
+    pub active_nic: Vec<String>,
+    pub standby_nic: Vec<String>,
+    pub active_ip: Vec<Ipv4Addr>,
+    pub prefix: u8,
+    pub agent: Option<String>,
+    pub start: String,
+    pub stop: String,
+    pub check_interval: Millis,
+    pub start_timeout: Millis,
+    pub restart_times: u32,
+    pub switchback: bool,
+    pub groupid: Option<String>,
+    pub volumes: Vec<Volume>,
+    /// Every key as written, in file order (for `review` and the scripts' `HA_*`).
+    pub keys: Vec<(String, String)>,
+}
+
+impl Service {
+    /// The other server of this service.
+    pub fn other_server(&self, node: &str) -> &str {
+        if node == self.active_server {
+            &self.standby_server
+        } else {
+            &self.active_server
+        }
+    }
+
+    /// NICs, in order of preference, that may hold the addresses on `node`.
+    pub fn nics_on(&self, node: &str) -> &[String] {
+        if node == self.active_server {
+            &self.active_nic
+        } else {
+            &self.standby_nic
+        }
+    }
+
+    /// `HA_KEY=value` for the scripts; repeated keys are joined with `;`.
+    pub fn environment(&self) -> Vec<(String, String)> {
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in &self.keys {
+            let key = format!("HA_{}", k.to_ascii_uppercase());
+            env.entry(key)
+                .and_modify(|old| {
+                    old.push(';');
+                    old.push_str(v)
+                })
+                .or_insert_with(|| v.clone());
+        }
+        env.insert("HA_NAME".into(), self.name.clone());
+        env.into_iter().collect()
+    }
+
+    /// The agent's `INTERVAL` argument: check_interval in whole seconds, rounded up, at least 1.
+    pub fn agent_interval_secs(&self) -> u64 {
+        self.check_interval.div_ceil(1000).max(1)
+    }
+}
+
+/// A whole, valid configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Config {
+    pub links: Vec<Link>,
+    pub services: Vec<Service>,
+}
+
+impl Config {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+    pub fn link(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.name == name)
+    }
+    /// The cluster's two node names, as the first link names them.
+    pub fn nodes(&self) -> Option<(&str, &str)> {
+        self.links
+            .first()
+            .map(|l| (l.host1.as_str(), l.host2.as_str()))
+    }
+    /// The UDP port of the public-network check: the first socket link's port plus one
+    /// (3001 with serial links only).
+    pub fn public_port(&self) -> u16 {
+        self.links
+            .iter()
+            .find_map(|l| match l.kind {
+                LinkKind::Socket { port, .. } => Some(port.wrapping_add(1)),
+                _ => None,
+            })
+            .unwrap_or(3001)
+    }
+
+    /// Every NIC this node's services may hold addresses on, in order.
+    pub fn nics_of(&self, node: &str) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for s in &self.services {
+            if s.active_server == node || s.standby_server == node {
+                for n in s.nics_on(node) {
+                    if !v.contains(n) {
+                        v.push(n.clone());
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// The other node of the cluster.
+    pub fn peer_of(&self, node: &str) -> Option<&str> {
+        let (a, b) = self.nodes()?;
+        if node == a {
+            Some(b)
+        } else if node == b {
+            Some(a)
+        } else {
+            None
+        }
+    }
+    /// Checks that `node` may run this configuration.
+    pub fn check_node(&self, node: &str) -> Result<(), String> {
+        match self.nodes() {
+            None => Err("no [privnet] section: a node cannot know its peer without a link".into()),
+            Some((a, b)) if node != a && node != b => Err(format!(
+                "this node is '{node}' (HANODE or uname -n), but the configuration's nodes are '{a}' and '{b}'"
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// Names of sections, services and links: what fits a file name and a log line.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Node names as `uname -n` gives them.
+pub(super) fn valid_node(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+mod build;
+mod edit;
+mod parse;
+mod values;
+
+use build::*;
+pub use edit::{add_section, parse_assignments, remove_section};
+pub use parse::parse;
+use parse::*;
+use values::*;
+pub use values::{mask_to_prefix, parse_addresses, parse_duration};
+
+#[cfg(test)]
+mod tests;
