@@ -345,6 +345,9 @@ impl Engine {
     }
 
     pub(super) fn settle_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
         let waiters = std::mem::take(&mut self.waiters);
         let peer = self.peer_name();
         for w in waiters {

@@ -113,11 +113,7 @@ impl Engine {
                     resets: s.resets,
                     error: s.error,
                     error_was_active: s.error_was_active,
-                    phase: match s.phase {
-                        Phase::Stopped => SavedPhase::Stopped,
-                        Phase::Running if !s.busy() => SavedPhase::Running,
-                        _ => SavedPhase::Transition,
-                    },
+                    phase: saved_phase(s),
                     agent_pid: s.agent.as_ref().and_then(|a| a.pid),
                     agent_token: s.agent.as_ref().map_or(0, |a| a.token),
                 })
@@ -125,13 +121,46 @@ impl Engine {
         }
     }
 
+    /// Whether `last` still says what `persisted()` would (checked at every step, so without
+    /// building anything).
+    fn still_persisted(&self, last: &Persisted) -> bool {
+        last.generation == self.generation
+            && last.peer_public == self.known_public
+            && last.services.len() == self.services.len()
+            && last.services.iter().zip(&self.services).all(|(p, (n, s))| {
+                p.name == *n
+                    && p.protected == s.protected
+                    && p.primary == s.primary
+                    && p.runner == s.runner
+                    && p.epoch == s.epoch
+                    && p.resets == s.resets
+                    && p.error == s.error
+                    && p.error_was_active == s.error_was_active
+                    && p.phase == saved_phase(s)
+                    && p.agent_pid == s.agent.as_ref().and_then(|a| a.pid)
+                    && p.agent_token == s.agent.as_ref().map_or(0, |a| a.token)
+            })
+    }
+
     pub(super) fn persist_if_changed(&mut self) -> Option<Action> {
-        let now = self.persisted();
-        if self.last_persisted.as_ref() == Some(&now) {
+        if self
+            .last_persisted
+            .as_ref()
+            .is_some_and(|last| self.still_persisted(last))
+        {
             return None;
         }
+        let now = self.persisted();
         let text = now.to_text();
         self.last_persisted = Some(now);
         Some(Action::Persist(text))
+    }
+}
+
+fn saved_phase(s: &Svc) -> SavedPhase {
+    match s.phase {
+        Phase::Stopped => SavedPhase::Stopped,
+        Phase::Running if !s.busy() => SavedPhase::Running,
+        _ => SavedPhase::Transition,
     }
 }

@@ -105,6 +105,8 @@ pub struct Sim {
     /// When each engine last handled an input (a tick then is redundant: every input
     /// already runs the time-driven work).
     handled_at: [Millis; 2],
+    /// Each engine's next wake-up, until it handles another input.
+    wakeup: [Option<Option<Millis>>; 2],
     boot: [u64; 2],
     /// [private, public] × direction (0: alpha → beta, 1: beta → alpha).
     pub paths: [[Path; 2]; 2],
@@ -166,6 +168,7 @@ impl Sim {
             wire: Vec::new(),
             seq: [0; 2],
             handled_at: [Millis::MAX; 2],
+            wakeup: [None; 2],
             boot: [1, 1],
             paths: [[Path::default(); 2]; 2],
             cut: false,
@@ -196,6 +199,7 @@ impl Sim {
             return;
         }
         self.handled_at[n] = self.now;
+        self.wakeup[n] = None;
         let acts = self.engines[n].handle(self.now, input);
         for a in acts {
             self.act(n, a);
@@ -350,7 +354,7 @@ impl Sim {
             for (_, started) in h.agents.values() {
                 t = t.min(started + ((self.now.saturating_sub(*started)) / 500 + 1) * 500);
             }
-            if let Some(w) = self.engines[n].next_wakeup() {
+            if let Some(w) = self.wakeup[n].unwrap_or_else(|| self.engines[n].next_wakeup()) {
                 t = t.min(w);
             }
         }
@@ -434,7 +438,9 @@ impl Sim {
                 }
                 // Time passes for the engine as the executor lets it: a tick when something
                 // is due and nothing else was handled at this instant.
-                let due = self.engines[n].next_wakeup().is_some_and(|w| w <= now);
+                let wakeup = self.wakeup[n].unwrap_or_else(|| self.engines[n].next_wakeup());
+                self.wakeup[n] = Some(wakeup);
+                let due = wakeup.is_some_and(|w| w <= now);
                 if due && self.handled_at[n] != now {
                     self.feed(n, Input::Tick);
                 }
@@ -521,6 +527,7 @@ impl Sim {
         )
         .ok();
         self.engines[n] = Engine::new(NAMES[n], cfg, self.text.clone(), saved, self.now);
+        self.wakeup[n] = None;
         self.hosts[n] = Host {
             up: true,
             ..Host::default()
@@ -641,18 +648,21 @@ impl Sim {
             .is_some_and(|t| now.saturating_sub(t) >= 300);
         // Checked at every step: no allocation for what did not change.
         let config = self.engines[0].shared_config();
+        let both_ways = self.link_both_ways();
         for s in config.services.iter().map(|c| &c.name) {
             let s = s.as_str();
-            let on = self.running_on(s);
+            let on = (0..2)
+                .filter(|&n| self.hosts[n].up && self.engines[n].phase_of(s) != Phase::Stopped)
+                .count();
             // Both may have started while deaf to each other; that conflict is allowed to
             // drain (one stops), never to arise while they hear each other.
-            if !self.link_both_ways() {
+            if !both_ways {
                 set(&mut self.conflict, s, true);
-            } else if on.len() < 2 {
+            } else if on < 2 {
                 set(&mut self.conflict, s, false);
             }
             let conflict = self.conflict.get(s).copied().unwrap_or(false);
-            if on.len() == 2 && !conflict {
+            if on == 2 && !conflict {
                 self.fail(format!(
                     "invariant 1: service {s} runs on both nodes while they hear each other"
                 ));
