@@ -101,3 +101,34 @@ fn bench_planned_failover() {
             .join(", ")
     );
 }
+
+/// Client-observed outage when the NIC holding the address loses its carrier and the address
+/// moves to the second NIC of the same node (local NIC failover, no move to the peer).
+#[test]
+#[ignore]
+fn bench_nic_failover() {
+    let mut outages = Vec::new();
+    for _ in 0..runs() {
+        let c = crate::links::web_cluster("", true);
+        let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+        c.alpha.ok(&["service", "bringin", "web"]);
+        probe.wait_for("alpha", T);
+        std::thread::sleep(Duration::from_millis(1500));
+        let t0 = Instant::now();
+        c.topo.set_cable("pa", false);
+        c.alpha.wait_for("the address on eth1", T, || {
+            c.topo.has_vip_on("alpha", "eth1")
+        });
+        probe.wait_since("alpha", Instant::now(), T);
+        outages.push(probe.outage_since(t0));
+    }
+    println!(
+        "local NIC failover (carrier lost): client outage median {} (runs: {})",
+        ms(median(outages.clone())),
+        outages
+            .iter()
+            .map(|d| ms(*d))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}

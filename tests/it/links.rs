@@ -108,7 +108,7 @@ fn noise_and_bit_flips_on_the_serial_line_are_dropped_and_counted_and_the_link_s
         .contains("WARNING link ser: dropped bad frames"));
 }
 
-fn web_cluster(extra: &str, second_nic: bool) -> NsCluster {
+pub(crate) fn web_cluster(extra: &str, second_nic: bool) -> NsCluster {
     let services = if second_nic {
         web_service(extra).replace("active_nic = eth0", "active_nic = eth0 eth1")
     } else {

@@ -1,0 +1,246 @@
+//! The invariants, checked after every step of the world (see the module doc).
+
+use super::*;
+
+impl Sim {
+    /// The nodes are in contact: the private link delivers every frame both ways, and each
+    /// engine sees the other up. (A lossy link may lose three beats in a row and look dead:
+    /// that, like a cut, opens a window in which both may start a service.)
+    pub(super) fn link_both_ways(&self) -> bool {
+        let reliable = |p: &Path| p.up && p.loss == 0;
+        !self.cut
+            && reliable(&self.paths[0][0])
+            && reliable(&self.paths[0][1])
+            && self.hosts[0].up
+            && self.hosts[1].up
+            && self
+                .engines
+                .iter()
+                .all(|e| e.peer_status() == crate::engine::PeerStatus::Up)
+    }
+
+    pub(super) fn fail(&self, what: String) -> ! {
+        let tail: Vec<&String> = self
+            .trace
+            .iter()
+            .rev()
+            .filter(|l| !l.contains(" apiok "))
+            .take(
+                std::env::var("SIM_TRACE")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(60),
+            )
+            .collect();
+        let tail: Vec<&str> = tail.into_iter().rev().map(String::as_str).collect();
+        let dumps: Vec<String> = self.engines.iter().flat_map(|e| e.dump()).collect();
+        panic!(
+            "t={}: {what}\n--- last events ---\n{}\n--- engines ---\n{}",
+            self.now,
+            tail.join("\n"),
+            dumps.join("\n")
+        );
+    }
+
+    /// Invariant 3, as each step begins: within one run of start steps (or of stop steps)
+    /// the steps come in the canonical order.
+    pub(super) fn order_check(&mut self, n: usize, svc: &str, step: Step) {
+        let (start, rank): (bool, i64) = match step {
+            Step::Mount(i) => (true, i as i64),
+            Step::AddIps => (true, 1000),
+            Step::StartScript => (true, 1001),
+            Step::StartAgent => (true, 1002),
+            Step::StopAgent => (false, 0),
+            Step::StopScript => (false, 1),
+            Step::DelIps => (false, 2),
+            Step::Umount(i) => (false, 1000 - i as i64),
+        };
+        let key = (n, svc.to_string());
+        if let Some(&(was_start, was_rank)) = self.last_kind.get(&key) {
+            if was_start == start && rank <= was_rank {
+                self.fail(format!("invariant 3: {} ran {step:?} of service {svc} after a later step of the same plan", NAMES[n]));
+            }
+        }
+        // A start script runs only with the service's addresses up.
+        if step == Step::StartScript {
+            let cfg = self.engines[n].config().service(svc).cloned();
+            let plan_added = self.hosts[n]
+                .steps
+                .iter()
+                .rev()
+                .take_while(|(s, st)| {
+                    s != svc
+                        || !matches!(
+                            st,
+                            Step::StopAgent | Step::StopScript | Step::DelIps | Step::Umount(_)
+                        )
+                })
+                .any(|(s, st)| s == svc && *st == Step::AddIps);
+            if cfg.is_some_and(|c| !c.active_ip.is_empty()) && !plan_added {
+                self.fail(format!(
+                    "invariant 3: {} ran the start script of {svc} before adding its addresses",
+                    NAMES[n]
+                ));
+            }
+        }
+        self.last_kind.insert(key, (start, rank));
+    }
+
+    /// Invariants 1, 2, 5 and 6, after every step.
+    // `n` names a node: it indexes hosts, engines and names, and `1 - n` is its peer.
+    #[allow(clippy::needless_range_loop)]
+    pub(super) fn check(&mut self) {
+        self.checks += 1;
+        let now = self.now;
+        if self.link_both_ways() {
+            self.since_link_up.get_or_insert(now);
+        } else {
+            self.since_link_up = None;
+        }
+        let stable = self
+            .since_link_up
+            .is_some_and(|t| now.saturating_sub(t) >= 300);
+        // Checked at every step: no allocation for what did not change.
+        let config = self.engines[0].shared_config();
+        let both_ways = self.link_both_ways();
+        for s in config.services.iter().map(|c| &c.name) {
+            let s = s.as_str();
+            let on = (0..2)
+                .filter(|&n| self.hosts[n].up && self.engines[n].phase_of(s) != Phase::Stopped)
+                .count();
+            // Both may have started while deaf to each other; that conflict is allowed to
+            // drain (one stops), never to arise while they hear each other.
+            if !both_ways {
+                set(&mut self.conflict, s, true);
+            } else if on < 2 {
+                set(&mut self.conflict, s, false);
+            }
+            let conflict = self.conflict.get(s).copied().unwrap_or(false);
+            if on == 2 && !conflict {
+                self.fail(format!(
+                    "invariant 1: service {s} runs on both nodes while they hear each other"
+                ));
+            }
+            for n in 0..2 {
+                if !self.hosts[n].up {
+                    self.phases[n].remove(s);
+                    continue;
+                }
+                let p = self.engines[n].phase_of(s);
+                let was = set(&mut self.phases[n], s, p);
+                let other = 1 - n;
+                if p == Phase::Starting
+                    && was == Some(Phase::Stopped)
+                    && stable
+                    && self.hosts[other].up
+                    && self.engines[other].phase_of(s) != Phase::Stopped
+                    && !conflict
+                {
+                    self.fail(format!(
+                        "invariant 2: {} starts {s} while {} has it {:?}",
+                        NAMES[n],
+                        NAMES[other],
+                        self.engines[other].phase_of(s)
+                    ));
+                }
+                if self.engines[n].config().service(s).is_none() {
+                    // Not yet (or no longer) in this node's configuration: the sync is on its way.
+                    continue;
+                }
+                let w = self.engines[n].state_word(s);
+                let ok = match p {
+                    Phase::Stopped => {
+                        ["STANDBY", "OUTACT", "OUTSTB", "ERRORACT", "ERRORSTB"].contains(&w)
+                    }
+                    _ => ["ACTIVE", "ACTIVESTB", "ACTIVEACT"].contains(&w),
+                };
+                if !ok {
+                    self.fail(format!(
+                        "invariant 6: {} shows {w} for {s} in phase {p:?}",
+                        NAMES[n]
+                    ));
+                }
+            }
+            // Switchback: the primary changes only by an administrator's move.
+            let sb = config.service(s).is_some_and(|c| c.switchback);
+            for n in 0..2 {
+                if !self.hosts[n].up {
+                    continue;
+                }
+                let prim = self.engines[n].primary_ref(s);
+                let old = self.primaries[n].get(s);
+                if old.is_some_and(|o| o == prim) {
+                    continue;
+                }
+                if let Some(old) = old {
+                    if sb && !self.moved_by_admin.get(s).copied().unwrap_or(false) {
+                        self.fail(format!("invariant 6: with switchback, the primary of {s} changed from {old} to {prim} without an administrator's move"));
+                    }
+                }
+                let prim = prim.to_string();
+                self.primaries[n].insert(s.to_string(), prim);
+            }
+        }
+        if stable {
+            let groups: BTreeMap<String, Vec<String>> = self.engines[0]
+                .config()
+                .services
+                .iter()
+                .filter_map(|s| s.groupid.clone().map(|g| (g, s.name.clone())))
+                .fold(BTreeMap::new(), |mut m, (g, n)| {
+                    m.entry(g).or_default().push(n);
+                    m
+                });
+            for (g, members) in groups {
+                let mut nodes: Vec<&str> =
+                    members.iter().flat_map(|m| self.running_on(m)).collect();
+                nodes.sort();
+                nodes.dedup();
+                if nodes.len() > 1
+                    && !members
+                        .iter()
+                        .any(|m| self.conflict.get(m).copied().unwrap_or(false))
+                {
+                    self.fail(format!("invariant 5: group {g} runs on both nodes"));
+                }
+            }
+        }
+    }
+
+    /// Invariant 4 and the rest of 6, once the world has been quiet for `SETTLE`.
+    pub fn check_at_rest(&self) {
+        for c in &self.engines[0].config().services {
+            let s = &c.name;
+            let protected = (0..2)
+                .filter(|&n| self.hosts[n].up)
+                .any(|n| self.engines[n].protected(s));
+            let able: Vec<usize> = (0..2)
+                .filter(|&n| {
+                    self.hosts[n].up
+                        && !self.engines[n]
+                            .group_of(s)
+                            .iter()
+                            .any(|g| self.engines[n].in_error(g))
+                })
+                .collect();
+            let on = self.running_on(s);
+            if protected && !able.is_empty() && on.len() != 1 {
+                self.fail(format!("invariant 4: service {s} is in protection and can run on {:?}, but runs on {on:?} after the faults ended", able.iter().map(|&n| NAMES[n]).collect::<Vec<_>>()));
+            }
+            if !protected && !on.is_empty() {
+                self.fail(format!(
+                    "invariant 4: service {s} is out of protection but runs on {on:?}"
+                ));
+            }
+            if able.len() == 2 && on.len() == 1 {
+                let runner = on[0];
+                let primary = self.engines[0].primary_of(s);
+                if runner != primary {
+                    self.fail(format!(
+                        "invariant 6: at rest {s} runs on {runner}, not on its primary {primary}"
+                    ));
+                }
+            }
+        }
+    }
+}

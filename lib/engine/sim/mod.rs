@@ -1,0 +1,558 @@
+//! Two engines on a simulated network with a virtual clock (test-only), in the manner of
+//! FoundationDB's and TigerBeetle's simulators. Deterministic: a seed decides everything.
+//!
+//! The world: a private link and a public network, each direction of which can lose,
+//! delay, duplicate, reorder or drop frames; steps (scripts, addresses, volumes) that take
+//! time and sometimes fail; agents that report every 500 ms, or report errors when sick;
+//! NICs that fail; nodes that crash and boot again with what their engine persisted; and an
+//! administrator issuing commands at random times. Time jumps to the next thing due.
+//!
+//! The invariants (`check`), after every step:
+//! 1. a service never comes to run on both nodes while the private link works both ways
+//!    (it may have started on both while they could not hear each other at all; then one
+//!    must stop, and no third start may happen until it has);
+//! 2. a node starts a service only when the other has it stopped, if they can hear each other;
+//! 3. start steps run in the order volumes, addresses, script, agent; stop steps in reverse;
+//! 4. after the faults end, every service in protection and able to run somewhere runs on
+//!    exactly one node within `SETTLE` (detection 300 ms + boot grace + steps ≤ 1 s each);
+//! 5. the services of a group never run on different nodes while the link works;
+//! 6. state words are the eight of DESIGN §4 and agree with the phase; at rest the service
+//!    runs on its primary when both nodes can run it; with switchback the primary changes
+//!    only by an administrator's move.
+
+use super::{Action, Engine, Input, NicState, Phase, Step};
+use crate::clock::Millis;
+use crate::config;
+use crate::request::{parse_command, ApiCall, Reply};
+use std::collections::BTreeMap;
+
+pub const ALPHA: usize = 0;
+pub const BETA: usize = 1;
+pub const NAMES: [&str; 2] = ["alpha", "beta"];
+
+/// A small deterministic generator (xorshift64*).
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// In 0..n.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    /// True with probability p (in thousandths).
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+/// Sets `map[key]` without allocating a key that is already there; returns the old value.
+fn set<V>(map: &mut BTreeMap<String, V>, key: &str, value: V) -> Option<V> {
+    match map.get_mut(key) {
+        Some(v) => Some(std::mem::replace(v, value)),
+        None => map.insert(key.to_string(), value),
+    }
+}
+
+/// What a node runs besides its engine.
+#[derive(Default)]
+struct Host {
+    tasks: Vec<(Millis, u64, Result<(), String>)>,
+    agents: BTreeMap<String, (u64, Millis)>,
+    stopping: Vec<(Millis, String, u64)>,
+    replies: Vec<(String, Reply)>,
+    log: Vec<String>,
+    steps: Vec<(String, Step)>,
+    up: bool,
+}
+
+/// One direction of a channel.
+#[derive(Clone, Copy)]
+pub struct Path {
+    pub up: bool,
+    pub loss: u64,
+    pub dup: u64,
+    pub delay_max: Millis,
+}
+
+impl Default for Path {
+    fn default() -> Path {
+        Path {
+            up: true,
+            loss: 0,
+            dup: 0,
+            delay_max: 1,
+        }
+    }
+}
+
+pub struct Sim {
+    pub now: Millis,
+    pub engines: Vec<Engine>,
+    hosts: Vec<Host>,
+    /// Frames in flight: due time, receiver, link, sender's boot id and sequence (stamped
+    /// when sent, as the executor seals them), payload.
+    wire: Vec<(Millis, usize, String, u64, u64, Vec<u8>)>,
+    seq: [u64; 2],
+    /// When each engine last handled an input (a tick then is redundant: every input
+    /// already runs the time-driven work).
+    handled_at: [Millis; 2],
+    /// Each engine's next wake-up, until it handles another input.
+    wakeup: [Option<Option<Millis>>; 2],
+    boot: [u64; 2],
+    /// [private, public] × direction (0: alpha → beta, 1: beta → alpha).
+    pub paths: [[Path; 2]; 2],
+    /// Legacy switch for the hand-written tests: every private frame lost.
+    pub cut: bool,
+    pub latency: Millis,
+    pub step_time: Millis,
+    /// Randomised world (None for the hand-written tests).
+    pub rng: Option<Rng>,
+    /// Step failure chance, per mille.
+    pub step_failures: u64,
+    /// Services whose agent reports an error, per node.
+    pub sick: Vec<(usize, String)>,
+    /// NICs that have failed, per node.
+    pub nic_down: [bool; 2],
+    pub text: String,
+    pub trace: Vec<String>,
+    /// Invariant bookkeeping.
+    since_link_up: Option<Millis>,
+    conflict: BTreeMap<String, bool>,
+    phases: [BTreeMap<String, Phase>; 2],
+    primaries: [BTreeMap<String, String>; 2],
+    moved_by_admin: BTreeMap<String, bool>,
+    last_kind: BTreeMap<(usize, String), (bool, i64)>,
+    pub checks: u64,
+}
+
+pub fn config_text(extra: &str) -> String {
+    format!("[privnet lan]\ntype = socket\nhost1 = alpha\nhost2 = beta\nip1 = 10.0.0.1\nip2 = 10.0.0.2\ninterval = 100ms\nmaxmiss = 3\n{extra}")
+}
+
+pub fn service(name: &str, extra: &str) -> String {
+    format!("\n[service {name}]\nactive_server = alpha\nstandby_server = beta\nstart = s.start\nstop = s.stop\nagent = s.agent\ncheck_interval = 1s\nstart_timeout = 10s\n{extra}")
+}
+
+fn nics(n: usize, ok: bool) -> Vec<NicState> {
+    vec![NicState {
+        name: "eth0".into(),
+        ok,
+        addrs: vec![std::net::Ipv4Addr::new(192, 0, 2, 1 + n as u8)],
+    }]
+}
+
+impl Sim {
+    pub fn new(text: &str) -> Sim {
+        let cfg = config::parse("sim", text).expect("valid configuration");
+        let engines = NAMES
+            .iter()
+            .map(|n| Engine::new(n, cfg.clone(), text.to_string(), None, 0))
+            .collect();
+        let mut hosts: Vec<Host> = (0..2).map(|_| Host::default()).collect();
+        for h in &mut hosts {
+            h.up = true;
+        }
+        let mut s = Sim {
+            now: 0,
+            engines,
+            hosts,
+            wire: Vec::new(),
+            seq: [0; 2],
+            handled_at: [Millis::MAX; 2],
+            wakeup: [None; 2],
+            boot: [1, 1],
+            paths: [[Path::default(); 2]; 2],
+            cut: false,
+            latency: 1,
+            step_time: 5,
+            rng: None,
+            step_failures: 0,
+            sick: Vec::new(),
+            nic_down: [false; 2],
+            text: text.to_string(),
+            trace: Vec::new(),
+            since_link_up: Some(0),
+            conflict: BTreeMap::new(),
+            phases: Default::default(),
+            primaries: Default::default(),
+            moved_by_admin: BTreeMap::new(),
+            last_kind: BTreeMap::new(),
+            checks: 0,
+        };
+        for n in 0..2 {
+            s.feed(n, Input::Nics(nics(n, true)));
+        }
+        s
+    }
+
+    fn feed(&mut self, n: usize, input: Input) {
+        if !self.hosts[n].up {
+            return;
+        }
+        self.handled_at[n] = self.now;
+        self.wakeup[n] = None;
+        let acts = self.engines[n].handle(self.now, input);
+        for a in acts {
+            self.act(n, a);
+        }
+    }
+
+    fn send(&mut self, from: usize, channel: usize, payload: Vec<u8>) {
+        self.seq[from] += 1;
+        let seq = self.seq[from];
+        let path = self.paths[channel][from];
+        if !path.up || (channel == 0 && self.cut) {
+            return;
+        }
+        let link = if channel == 0 { "lan" } else { "public" };
+        let copies = match &mut self.rng {
+            Some(r) => {
+                if r.chance(path.loss) {
+                    0
+                } else if r.chance(path.dup) {
+                    2
+                } else {
+                    1
+                }
+            }
+            None => 1,
+        };
+        for _ in 0..copies {
+            let delay = match &mut self.rng {
+                Some(r) => 1 + r.below(path.delay_max),
+                None => self.latency,
+            };
+            self.wire.push((
+                self.now + delay,
+                1 - from,
+                link.into(),
+                self.boot[from],
+                seq,
+                payload.clone(),
+            ));
+        }
+    }
+
+    fn act(&mut self, n: usize, a: Action) {
+        let now = self.now;
+        match a {
+            Action::Run {
+                task,
+                service,
+                step,
+                ..
+            } => {
+                self.order_check(n, &service, step);
+                self.hosts[n].steps.push((service.clone(), step));
+                self.trace
+                    .push(format!("{now} {} {service} {step:?}", NAMES[n]));
+                let (time, result) = match &mut self.rng {
+                    Some(r) => {
+                        let t = if r.chance(100) {
+                            200 + r.below(800)
+                        } else {
+                            1 + r.below(50)
+                        };
+                        let fail = r.chance(self.step_failures);
+                        (
+                            t,
+                            if fail {
+                                Err("exit status 1".to_string())
+                            } else {
+                                Ok(())
+                            },
+                        )
+                    }
+                    None => (self.step_time, Ok(())),
+                };
+                self.hosts[n].tasks.push((now + time, task, result));
+            }
+            Action::StartAgent { service, agent } => {
+                self.order_check(n, &service, Step::StartAgent);
+                self.hosts[n]
+                    .steps
+                    .push((service.clone(), Step::StartAgent));
+                self.hosts[n].agents.insert(service.clone(), (agent, now));
+                self.feed(
+                    n,
+                    Input::AgentSpawned {
+                        service,
+                        agent,
+                        pid: 1000 + agent as u32,
+                        token: 1,
+                    },
+                );
+            }
+            Action::StopAgent { service, agent } => {
+                self.order_check(n, &service, Step::StopAgent);
+                self.hosts[n].steps.push((service.clone(), Step::StopAgent));
+                self.hosts[n].agents.remove(&service);
+                self.hosts[n].stopping.push((now + 1, service, agent));
+            }
+            Action::Reply { to, reply, .. } => self.hosts[n].replies.push((to, reply)),
+            Action::Log { text, .. } => {
+                self.trace.push(format!("{now} {} log {text}", NAMES[n]));
+                self.hosts[n].log.push(text);
+            }
+            // What the engine sends must fit a frame: the executor could not seal it.
+            Action::Send { payload, .. } | Action::SendPublic { payload, .. }
+                if payload.len() > crate::frame::MAX_PAYLOAD =>
+            {
+                self.fail(format!(
+                    "a message of {} bytes does not fit a frame",
+                    payload.len()
+                ))
+            }
+            Action::Send { payload, .. } => self.send(n, 0, payload),
+            Action::SendPublic { payload, .. } => self.send(n, 1, payload),
+            Action::WriteConfig { text, .. } => {
+                self.text = text;
+                self.feed(n, Input::ConfigWritten(Ok(())));
+            }
+            Action::ReadConfig => {
+                let text = self.text.clone();
+                let r = config::parse("sim", &text)
+                    .map(|c| (c, text))
+                    .map_err(|d| d.to_string());
+                self.feed(n, Input::Reload(r));
+            }
+            Action::Exit => {
+                // `haadm stop`: the node's daemons are gone (the engine's saved state stays).
+                self.trace.push(format!("{now} {} EXIT", NAMES[n]));
+                self.hosts[n].up = false;
+                self.wire.retain(|w| w.1 != n);
+            }
+            _ => {}
+        }
+    }
+
+    /// The next moment anything is due.
+    fn next_due(&self) -> Millis {
+        let mut t = Millis::MAX;
+        for w in &self.wire {
+            t = t.min(w.0);
+        }
+        for (n, h) in self.hosts.iter().enumerate() {
+            if !h.up {
+                continue;
+            }
+            for x in &h.tasks {
+                t = t.min(x.0);
+            }
+            for x in &h.stopping {
+                t = t.min(x.0);
+            }
+            for (_, started) in h.agents.values() {
+                t = t.min(started + ((self.now.saturating_sub(*started)) / 500 + 1) * 500);
+            }
+            if let Some(w) = self.wakeup[n].unwrap_or_else(|| self.engines[n].next_wakeup()) {
+                t = t.min(w);
+            }
+        }
+        t.max(self.now + 1)
+    }
+
+    /// Runs the world for `ms` milliseconds of virtual time.
+    // `n` indexes hosts, engines and names together, and `feed` needs `&mut self`.
+    #[allow(clippy::needless_range_loop)]
+    pub fn run(&mut self, ms: Millis) {
+        let end = self.now + ms;
+        while self.now < end {
+            self.now = self.next_due().min(end);
+            let now = self.now;
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.wire)
+                .into_iter()
+                .partition(|w| w.0 <= now);
+            self.wire = later;
+            for (_, to, link, boot, seq, payload) in due {
+                self.feed(
+                    to,
+                    Input::Frame {
+                        link,
+                        boot,
+                        seq,
+                        payload,
+                    },
+                );
+            }
+            for n in 0..2 {
+                let done: Vec<_> = self.hosts[n]
+                    .tasks
+                    .iter()
+                    .filter(|t| t.0 <= now)
+                    .cloned()
+                    .collect();
+                self.hosts[n].tasks.retain(|t| t.0 > now);
+                for (_, task, result) in done {
+                    self.feed(n, Input::TaskDone { task, result });
+                }
+                let exits: Vec<_> = self.hosts[n]
+                    .stopping
+                    .iter()
+                    .filter(|t| t.0 <= now)
+                    .cloned()
+                    .collect();
+                self.hosts[n].stopping.retain(|t| t.0 > now);
+                for (_, service, agent) in exits {
+                    self.feed(
+                        n,
+                        Input::AgentExited {
+                            service,
+                            agent,
+                            how: "TERM".into(),
+                        },
+                    );
+                }
+                let agents: Vec<_> = self.hosts[n]
+                    .agents
+                    .iter()
+                    .filter(|(_, (_, t))| now > *t && (now - t).is_multiple_of(500))
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                for s in agents {
+                    // The agents' own calls, from their process group (only apierr traced).
+                    let sick = self.sick.contains(&(n, s.clone()));
+                    if sick {
+                        self.trace
+                            .push(format!("{now} {} admin apierr {s}", NAMES[n]));
+                    }
+                    let caller = self.engines[n].agent_pid(&s);
+                    let call = if sick { ApiCall::Err } else { ApiCall::Ok };
+                    self.feed(
+                        n,
+                        Input::Command {
+                            cmd: crate::request::Command::Api(call, s),
+                            reply: None,
+                            caller,
+                        },
+                    );
+                }
+                // Time passes for the engine as the executor lets it: a tick when something
+                // is due and nothing else was handled at this instant.
+                let wakeup = self.wakeup[n].unwrap_or_else(|| self.engines[n].next_wakeup());
+                self.wakeup[n] = Some(wakeup);
+                let due = wakeup.is_some_and(|w| w <= now);
+                if due && self.handled_at[n] != now {
+                    self.feed(n, Input::Tick);
+                }
+            }
+            self.check();
+        }
+    }
+
+    pub fn command(&mut self, n: usize, words: &str, reply: Option<&str>) {
+        let w: Vec<String> = words.split(' ').map(str::to_string).collect();
+        let cmd = parse_command(&w).expect("a valid command");
+        if words.contains("failover") || words.contains("takeover") {
+            for g in self.engines[n]
+                .group_of(w.last().map_or("", String::as_str))
+                .iter()
+            {
+                self.moved_by_admin.insert(g.clone(), true);
+            }
+        }
+        self.trace
+            .push(format!("{} {} admin {words}", self.now, NAMES[n]));
+        // The simulated agents call from their own process group, as real ones do.
+        let caller = match &cmd {
+            crate::request::Command::Api(_, svc) => self.engines[n].agent_pid(svc),
+            _ => None,
+        };
+        self.feed(
+            n,
+            Input::Command {
+                cmd,
+                reply: reply.map(str::to_string),
+                caller,
+            },
+        );
+    }
+
+    /// The reply to `to` on node `n`, if it came.
+    pub fn reply(&self, n: usize, to: &str) -> Option<Reply> {
+        self.hosts[n]
+            .replies
+            .iter()
+            .find(|(t, _)| t == to)
+            .map(|(_, r)| r.clone())
+    }
+
+    pub fn word(&self, n: usize, svc: &str) -> &'static str {
+        self.engines[n].state_word(svc)
+    }
+
+    pub fn running_on(&self, svc: &str) -> Vec<&'static str> {
+        (0..2)
+            .filter(|&n| self.hosts[n].up && self.engines[n].phase_of(svc) != Phase::Stopped)
+            .map(|n| NAMES[n])
+            .collect()
+    }
+
+    pub fn log(&self, n: usize) -> &[String] {
+        &self.hosts[n].log
+    }
+
+    pub fn steps(&self, n: usize) -> &[(String, Step)] {
+        &self.hosts[n].steps
+    }
+
+    pub fn is_up(&self, n: usize) -> bool {
+        self.hosts[n].up
+    }
+
+    /// Kills node `n` at once: its engine and everything it ran are gone.
+    pub fn crash(&mut self, n: usize) {
+        self.trace.push(format!("{} {} CRASH", self.now, NAMES[n]));
+        self.hosts[n] = Host::default();
+        self.wire.retain(|w| w.1 != n);
+        self.last_kind.retain(|(m, _), _| *m != n);
+    }
+
+    /// Boots node `n` again with its saved state (after a reboot: nothing runs).
+    pub fn boot(&mut self, n: usize) {
+        self.trace.push(format!("{} {} BOOT", self.now, NAMES[n]));
+        let cfg = config::parse("sim", &self.text).expect("valid configuration");
+        let saved = crate::state::parse(
+            &crate::state::file_text("b", &self.engines[n].persisted().to_text()),
+            "other-boot",
+        )
+        .ok();
+        self.engines[n] = Engine::new(NAMES[n], cfg, self.text.clone(), saved, self.now);
+        self.wakeup[n] = None;
+        self.hosts[n] = Host {
+            up: true,
+            ..Host::default()
+        };
+        self.boot[n] += 1;
+        self.seq[n] = 0;
+        let ok = !self.nic_down[n];
+        self.feed(n, Input::Nics(nics(n, ok)));
+    }
+
+    pub fn set_nic(&mut self, n: usize, ok: bool) {
+        self.nic_down[n] = !ok;
+        self.trace.push(format!(
+            "{} {} NIC {}",
+            self.now,
+            NAMES[n],
+            if ok { "up" } else { "down" }
+        ));
+        self.feed(n, Input::Nics(nics(n, ok)));
+    }
+}
+
+mod invariants;
+mod random;
+pub use random::{random_run, CHAOS};
+
+#[cfg(test)]
+mod seeds;

@@ -1,0 +1,222 @@
+//! Random worlds: a configuration, faults and administrator commands drawn from a seed.
+
+use super::*;
+
+/// How long the world needs, once quiet, to settle: a boot's grace (2 s), detection
+/// (1.5 s), and a restart's and a move's steps (each at most 1 s here).
+pub const SETTLE: Millis = 12_000;
+
+/// One randomised run: faults and commands for `chaos` ms, then everything healed.
+pub fn random_run(seed: u64, chaos: Millis) -> Sim {
+    let mut r = Rng::new(seed);
+    let mut text = String::new();
+    let n_services = 1 + r.below(3);
+    let group_switchback = r.chance(500);
+    for i in 0..n_services {
+        let mut extra = format!("restart_times = {}\n", r.below(3));
+        let grouped = i > 0 && r.chance(400);
+        if grouped {
+            extra.push_str("groupid = g\n");
+            if group_switchback {
+                extra.push_str("switchback = yes\n");
+            }
+        } else if r.chance(500) {
+            extra.push_str("switchback = yes\n");
+        }
+        if r.chance(400) {
+            extra.push_str(&format!(
+                "active_ip = 192.0.2.{}\nactive_nic = eth0\nstandby_nic = eth0\n",
+                100 + i
+            ));
+        }
+        if r.chance(300) {
+            extra.push_str(&format!("volume = /dev/a{i} /dev/b{i} /srv/{i}\n"));
+        }
+        let s = service(&format!("s{i}"), &extra);
+        text.push_str(&s.replace(
+            "active_server = alpha\nstandby_server = beta",
+            if !grouped && r.chance(300) {
+                "active_server = beta\nstandby_server = alpha"
+            } else {
+                "active_server = alpha\nstandby_server = beta"
+            },
+        ));
+    }
+    // A group shares its servers and its switchback setting (as the configuration demands).
+    // Heartbeats of 500 ms (down after 1.5 s): faults are timed against that window.
+    let text = config_text(&text).replace("interval = 100ms", "interval = 500ms");
+    let cfg = match config::parse("sim", &text) {
+        Ok(_) => text,
+        Err(_) => config_text(&service("s0", "")),
+    };
+    let mut s = Sim::new(&cfg);
+    s.step_failures = r.below(40);
+    s.trace
+        .push(format!("seed {seed}: {}", cfg.replace('\n', " | ")));
+    s.rng = Some(Rng::new(seed ^ 0xdead_beef));
+    let names: Vec<String> = s.engines[0]
+        .config()
+        .services
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    s.run(600);
+    for n in &names {
+        s.command(ALPHA, &format!("service bringin {n}"), None);
+    }
+    let end = s.now + chaos;
+    while s.now < end {
+        let wait = 1 + r.below(2000);
+        s.run(wait);
+        match r.below(20) {
+            0 | 1 => {
+                let n = r.below(2) as usize;
+                if s.is_up(n) && s.is_up(1 - n) {
+                    s.crash(n);
+                } else if !s.is_up(n) {
+                    s.boot(n);
+                }
+            }
+            2 | 3 => {
+                let (ch, dir) = (r.below(2) as usize, r.below(2) as usize);
+                s.paths[ch][dir].up = !s.paths[ch][dir].up;
+                s.trace.push(format!(
+                    "{} path {} {} {}",
+                    s.now,
+                    ["private", "public"][ch],
+                    ["alpha->beta", "beta->alpha"][dir],
+                    if s.paths[ch][dir].up { "up" } else { "CUT" }
+                ));
+            }
+            4 => {
+                for ch in 0..2 {
+                    for dir in 0..2 {
+                        s.paths[ch][dir] = Path {
+                            up: s.paths[ch][dir].up,
+                            loss: r.below(300),
+                            dup: r.below(100),
+                            delay_max: 1 + r.below(80),
+                        };
+                    }
+                }
+            }
+            5 | 6 => {
+                let (n, svc) = (
+                    r.below(2) as usize,
+                    names[r.below(names.len() as u64) as usize].clone(),
+                );
+                if let Some(i) = s.sick.iter().position(|x| *x == (n, svc.clone())) {
+                    s.sick.remove(i);
+                } else {
+                    s.sick.push((n, svc));
+                }
+            }
+            7 => {
+                let n = r.below(2) as usize;
+                let ok = s.nic_down[n];
+                s.set_nic(n, ok);
+            }
+            8 => {
+                // An agent dies on its own.
+                let n = r.below(2) as usize;
+                if let Some((svc, (agent, _))) = s.hosts[n]
+                    .agents
+                    .iter()
+                    .next()
+                    .map(|(k, v)| (k.clone(), *v))
+                {
+                    s.hosts[n].agents.remove(&svc);
+                    s.trace
+                        .push(format!("{} {} agent of {svc} dies", s.now, NAMES[n]));
+                    s.feed(
+                        n,
+                        Input::AgentExited {
+                            service: svc,
+                            agent,
+                            how: "killed by signal 9".into(),
+                        },
+                    );
+                }
+            }
+            9 => {
+                // Configuration: a service created or removed, or a reload.
+                let n = r.below(2) as usize;
+                let cmd = match r.below(3) {
+                    0 => "service create extra active_server=beta standby_server=alpha start=a stop=b".to_string(),
+                    1 => "service remove extra".to_string(),
+                    _ => "reload".to_string(),
+                };
+                if s.is_up(n) {
+                    s.command(n, &cmd, None);
+                }
+            }
+            10 => {
+                // SureHA stopped on a node (haadm stop), started again later by a boot.
+                let n = r.below(2) as usize;
+                if s.is_up(n) && s.is_up(1 - n) {
+                    s.command(n, "stop", None);
+                }
+            }
+            11 => {
+                let n = r.below(2) as usize;
+                let svc = &names[r.below(names.len() as u64) as usize];
+                let call = ["apiopen", "apiclose"][r.below(2) as usize];
+                if s.is_up(n) {
+                    s.command(n, &format!("{call} {svc}"), None);
+                }
+                s.feed(
+                    n,
+                    Input::LinkStats {
+                        link: "lan".into(),
+                        line: "rx=1 crc=0".into(),
+                    },
+                );
+            }
+            _ => {
+                let n = r.below(2) as usize;
+                let svc = &names[r.below(names.len() as u64) as usize];
+                let op =
+                    ["bringin", "bringout", "failover", "takeover", "bringin"][r.below(5) as usize];
+                if s.is_up(n) {
+                    s.command(n, &format!("service {op} {svc}"), None);
+                }
+            }
+        }
+    }
+    // The faults end: everything healed, nodes up, agents well, then the world settles.
+    s.trace.push(format!("{} --- faults end ---", s.now));
+    s.paths = [[Path::default(); 2]; 2];
+    s.sick.clear();
+    for n in 0..2 {
+        if !s.is_up(n) {
+            s.boot(n);
+        }
+        if s.nic_down[n] {
+            s.set_nic(n, true);
+        }
+    }
+    s.step_failures = 0;
+    // A configuration conflict (both nodes changed it while one could not hear the other)
+    // waits for the administrator by design: play that part as the log tells, by making
+    // alpha's file beta's and reloading it there (the higher generation wins).
+    s.run(3_000);
+    if s.engines[0].digest != s.engines[1].digest
+        && s.engines[0].generation == s.engines[1].generation
+    {
+        let text = s.engines[1].config_text.clone();
+        s.trace.push(format!(
+            "{} admin resolves a configuration conflict: alpha takes beta's file and reloads",
+            s.now
+        ));
+        if let Ok(cfg) = config::parse("sim", &text) {
+            s.text = text.clone();
+            s.feed(ALPHA, Input::Reload(Ok((cfg, text))));
+        }
+    }
+    s.run(SETTLE);
+    s.check_at_rest();
+    s
+}
+
+/// How long the faults last in a randomised run.
+pub const CHAOS: Millis = 12_000;

@@ -1,0 +1,265 @@
+//! Heartbeat links: their processes, frames to and from them, and the public-network check.
+
+use super::*;
+
+impl Hasvrd {
+    /// Starts link processes the configuration names and that do not run; stops the others.
+    pub(super) fn sync_links(&mut self, now: Millis) {
+        let wanted: Vec<(String, &'static str)> = self
+            .engine
+            .config()
+            .links
+            .iter()
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    if l.type_name() == "socket" {
+                        "hahb-sock"
+                    } else {
+                        "hahb-serial"
+                    },
+                )
+            })
+            .collect();
+        let gone: Vec<String> = self
+            .links
+            .keys()
+            .filter(|n| !wanted.iter().any(|(w, _)| w == *n))
+            .cloned()
+            .collect();
+        for n in gone {
+            if let Some(l) = self.links.remove(&n) {
+                if let Some(pid) = l.pid {
+                    self.children.stop(pid, now);
+                }
+                self.log.info(&format!(
+                    "link {n}: no longer configured; its process stops"
+                ));
+            }
+        }
+        for (name, program) in wanted {
+            let l = self.links.entry(name.clone()).or_insert(LinkProc {
+                pid: None,
+                to: None,
+                from: None,
+                records: link::Records::default(),
+                started: 0,
+                young_deaths: 0,
+                respawn_at: now,
+            });
+            if l.pid.is_some() || now < l.respawn_at {
+                continue;
+            }
+            let path = self.home.bin().join(program);
+            let exe_dir = std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(|d| d.join(program)));
+            let mut spec = Spec::new(exe_dir.filter(|p| p.exists()).unwrap_or(path));
+            spec.args = vec![name.clone()];
+            spec.env = child::base_env(&self.home);
+            spec.output = Some(self.home.output(&name, "link"));
+            match child::spawn_piped(&spec) {
+                Ok((pid, to, from)) => {
+                    l.pid = Some(pid);
+                    l.to = Some(to);
+                    l.from = Some(from);
+                    l.records = link::Records::default();
+                    l.started = now;
+                    self.children.add(pid, Tag::Link(name.clone()), None);
+                    self.log
+                        .info(&format!("link {name}: {program} started (pid {pid})"));
+                }
+                Err(e) => {
+                    l.respawn_at = now + 5000;
+                    self.log.error(&format!(
+                        "link {name}: cannot start {}: {e}; retrying in 5s",
+                        spec.program.display()
+                    ));
+                }
+            }
+        }
+    }
+
+    pub(super) fn link_died(&mut self, name: &str, how: String) {
+        let now = self.clock.now();
+        let Some(l) = self.links.get_mut(name) else {
+            return;
+        };
+        l.pid = None;
+        l.to = None;
+        l.from = None;
+        l.young_deaths = if now.saturating_sub(l.started) < 10_000 {
+            l.young_deaths + 1
+        } else {
+            0
+        };
+        let delay = (500u64 << l.young_deaths.min(6)).min(30_000);
+        l.respawn_at = now + delay;
+        let out = child::read_output(&self.home.output(name, "link"), 2048);
+        let last = out.lines().last().unwrap_or("").to_string();
+        self.log.error(&format!(
+            "link {name}: its process ended ({how}){}; restarting it in {}",
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {last}")
+            },
+            crate::clock::human(delay)
+        ));
+    }
+
+    /// Frames and counters from the link processes.
+    pub(super) fn read_links(&mut self, ready: &[std::os::fd::RawFd]) {
+        let mut inputs = Vec::new();
+        let mut buf = Vec::new();
+        for (name, l) in self.links.iter_mut() {
+            let Some(fd) = &l.from else { continue };
+            if !ready.contains(&fd.as_raw_fd()) {
+                continue;
+            }
+            if buf.is_empty() {
+                buf = vec![0u8; 70_000];
+            }
+            // A bounded turn: a link that never stops talking cannot hold the loop.
+            for _ in 0..8 {
+                match sys::read_some(fd, &mut buf) {
+                    Ok(0) => {
+                        l.from = None;
+                        break;
+                    }
+                    Ok(n) => l.records.push(&buf[..n]),
+                    Err(_) => break,
+                }
+            }
+            loop {
+                match l.records.next_record() {
+                    Ok(Some((link::FRAME, bytes))) => {
+                        // Checked by the link process; the header gives boot and sequence.
+                        if let Ok(f) = crate::frame::open(None, &bytes) {
+                            inputs.push(Input::Frame {
+                                link: name.clone(),
+                                boot: f.boot,
+                                seq: f.seq,
+                                payload: f.payload,
+                            });
+                        }
+                    }
+                    Ok(Some((_, line))) => inputs.push(Input::LinkStats {
+                        link: name.clone(),
+                        line: String::from_utf8_lossy(&line).into_owned(),
+                    }),
+                    Ok(None) => break,
+                    Err(_) => break,
+                }
+            }
+        }
+        for i in inputs {
+            self.feed(i);
+        }
+    }
+
+    /// Seals a message once and hands it to one link or to all.
+    pub(super) fn send(&mut self, only: Option<&str>, payload: &[u8]) {
+        self.seq += 1;
+        let frame = match crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload) {
+            Ok(f) => f,
+            Err(e) => return self.log.error(&format!("heartbeat not sent: {e}")),
+        };
+        let rec = link::record(link::FRAME, &frame);
+        let now = self.clock.now();
+        let mut stuck = Vec::new();
+        for (name, l) in self.links.iter_mut() {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let Some(to) = &l.to else { continue };
+            // A link process that does not keep up loses a beat, never blocks hasvrd; one
+            // that took part of a record is out of step and is restarted.
+            match sys::write_some(to, &rec) {
+                Ok(n) if n == rec.len() => self.dropping.retain(|d| d != name),
+                Ok(_) => {
+                    l.to = None;
+                    if let Some(pid) = l.pid {
+                        stuck.push((name.clone(), pid));
+                    }
+                }
+                Err(_) if !self.dropping.contains(name) => {
+                    self.dropping.push(name.clone());
+                    self.log.warning(&format!("link {name}: its process does not take frames; beats are lost until it does"));
+                }
+                Err(_) => {}
+            }
+        }
+        for (name, pid) in stuck {
+            self.log.error(&format!(
+                "link {name}: its process does not keep up with hasvrd; restarting it"
+            ));
+            self.children.stop(pid, now);
+        }
+    }
+
+    /// Opens the public-network check's socket once the configuration names NICs.
+    pub(super) fn bind_public(&mut self, now: Millis) {
+        // Without NICs in the configuration there is no public network to ask over.
+        if self.public.is_some() || now < self.next_public_bind {
+            return;
+        }
+        if self.engine.config().nics_of(&self.home.node).is_empty() {
+            self.next_public_bind = now + 1000;
+            return;
+        }
+        let port = self.engine.config().public_port();
+        match std::net::UdpSocket::bind(("0.0.0.0", port))
+            .and_then(|s| s.set_nonblocking(true).map(|_| s))
+        {
+            Ok(s) => self.public = Some(s),
+            Err(e) => {
+                self.log.warning(&format!(
+                    "public-network check: cannot listen on UDP port {port}: {e}; retrying in 5s"
+                ));
+                self.next_public_bind = now + 5000;
+            }
+        }
+    }
+
+    /// The peer's beats over the public network (checked like any frame).
+    pub(super) fn read_public(&mut self) {
+        let mut frames = Vec::new();
+        if let Some(sock) = &self.public {
+            let mut buf = vec![0u8; 70_000];
+            // A bounded turn, like every reader of the loop.
+            for _ in 0..64 {
+                let Ok((n, _)) = sock.recv_from(&mut buf) else {
+                    break;
+                };
+                if let Ok(f) = crate::frame::open(self.key.as_deref(), &buf[..n]) {
+                    if self.public_guard.accept(f.boot, f.seq).is_ok() {
+                        frames.push(f);
+                    }
+                }
+            }
+        }
+        for f in frames {
+            self.feed(Input::Frame {
+                link: "public".into(),
+                boot: f.boot,
+                seq: f.seq,
+                payload: f.payload,
+            });
+        }
+    }
+
+    /// Seals a message and sends it to the peer's public addresses.
+    pub(super) fn send_public(&mut self, to: &[std::net::Ipv4Addr], payload: &[u8]) {
+        let Some(sock) = &self.public else { return };
+        self.seq += 1;
+        let Ok(frame) = crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload)
+        else {
+            return;
+        };
+        let port = self.engine.config().public_port();
+        for a in to {
+            let _ = sock.send_to(&frame, (*a, port));
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! hasvrd's event loop: one `poll()` over the request FIFO, the signal pipe, the lifeline to
+//! hamond and slow reply FIFOs, with the nearest deadline as timeout. It executes the
+//! engine's actions and feeds their results back; it decides nothing itself.
+//!
+//! Here the loop, the actions and `tmp/` upkeep; `requests` the FIFO, `processes` scripts,
+//! steps and agents, `links` the link processes and the public network, `nics` the NIC watch.
+
+use crate::child::{self, Children, Spec};
+use crate::clock::{Clock, Millis};
+use crate::config::{self, Config};
+use crate::engine::{Action, AgentId, Engine, Input, Step, TaskId};
+use crate::error::{Context, Result};
+use crate::fifo::{FifoServer, Outbox};
+use crate::files;
+use crate::link;
+use crate::log::Logger;
+use crate::paths::{Daemon, Home};
+use crate::request::{self, Reply};
+use crate::signals::Signals;
+use crate::state;
+use crate::supervise::{self, Partner};
+use crate::sys;
+use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+mod links;
+mod nics;
+mod processes;
+mod requests;
+
+/// This instance's boot id, recorded before any frame carries it (see `clock::next_instance`).
+fn new_instance(home: &Home) -> Result<u64> {
+    let path = home.instance();
+    let previous = files::read_regular_text(&path, 64)
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    let boot = crate::clock::next_instance(previous, crate::clock::unix_millis());
+    files::write_atomic(&path, format!("{boot}\n").as_bytes(), 0o600)
+        .context(format!("cannot write {}", path.display()))?;
+    Ok(boot)
+}
+
+/// How often NICs are read without netlink events, and with them (a safety net).
+const NIC_POLL: Millis = 200;
+const NIC_SAFETY_POLL: Millis = 5000;
+
+/// What a child of hasvrd is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Tag {
+    Task(TaskId, String, Step),
+    Agent(String, AgentId),
+    Link(String),
+    Partner,
+}
+
+/// A heartbeat link process and our ends of its pipes.
+struct LinkProc {
+    pid: Option<u32>,
+    to: Option<OwnedFd>,
+    from: Option<OwnedFd>,
+    records: link::Records,
+    started: Millis,
+    young_deaths: u32,
+    respawn_at: Millis,
+}
+
+/// An agent started by an earlier hasvrd: not our child, so watched by pid.
+struct Watched {
+    service: String,
+    agent: AgentId,
+    pid: u32,
+    token: u64,
+    term_sent: Option<Millis>,
+}
+
+pub struct Hasvrd {
+    home: Home,
+    clock: Clock,
+    log: Logger,
+    engine: Engine,
+    fifo: FifoServer,
+    outbox: Outbox,
+    delayed: Vec<(Millis, String, Reply)>,
+    signals: Signals,
+    partner: Partner,
+    children: Children<Tag>,
+    watched: Vec<Watched>,
+    links: BTreeMap<String, LinkProc>,
+    /// The public-network check: our socket, and a replay guard for the peer's frames there.
+    public: Option<std::net::UdpSocket>,
+    public_guard: crate::frame::ReplayGuard,
+    next_public_bind: Millis,
+    nics_seen: Vec<crate::engine::NicState>,
+    next_nic_poll: Millis,
+    /// Link and address changes as they happen (netlink); without it, NICs are polled.
+    nic_events: Option<OwnedFd>,
+    key: Option<Vec<u8>>,
+    boot: u64,
+    seq: u64,
+    /// Links whose process could not take the last frame (logged once a stretch).
+    dropping: Vec<String>,
+    next_sweep: Millis,
+    inputs: VecDeque<Input>,
+    boot_id: String,
+    lock: files::InstanceLock,
+    /// Request lines dropped so far (reported to the engine for status).
+    requests_dropped: u64,
+    /// The last state written, to write again should `tmp/` vanish.
+    last_state: String,
+    next_tmp_check: Millis,
+}
+
+/// Reads and parses the configuration file.
+pub fn load_config(home: &Home) -> std::result::Result<(Config, String), String> {
+    let path = home.config();
+    let text = files::read_regular_text(&path, config::MAX_FILE)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let cfg = config::parse(&path.display().to_string(), &text).map_err(|d| d.to_string())?;
+    Ok((cfg, text))
+}
+
+impl Hasvrd {
+    /// Start-up, in the documented order: lock, directories and FIFO, signals, state.
+    pub fn start(
+        home: Home,
+        config: Config,
+        text: String,
+        partner: Partner,
+        echo: bool,
+    ) -> Result<Hasvrd> {
+        let mut log = Logger::new(home.log(), &home.node, "hasvrd");
+        log.echo = echo;
+        files::ensure_dirs(&home)?;
+        let lock = files::InstanceLock::acquire(&home, Daemon::Hasvrd)?;
+        // The pid file first: a client that finds the FIFO served knows which hasvrd it asks.
+        files::write_pid(&home, Daemon::Hasvrd)?;
+        let fifo = FifoServer::open(&home.fifo())?;
+        let key = match link::load_key(&home) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                log.error(&e.message);
+                return Err(e);
+            }
+        };
+        let signals = Signals::new(&[
+            sys::SIGTERM,
+            sys::SIGINT,
+            sys::SIGHUP,
+            sys::SIGQUIT,
+            sys::SIGUSR1,
+            sys::SIGCHLD,
+        ])?;
+        let boot_id = files::boot_id();
+        let saved = match files::read_regular_text(&home.state(), state::MAX_FILE) {
+            Ok(t) => match state::parse(&t, &boot_id) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    log.warning(&format!(
+                        "{}: {e}; starting with every service out of protection",
+                        home.state().display()
+                    ));
+                    None
+                }
+            },
+            Err(_) => None,
+        };
+        let saved = saved.map(|mut p| {
+            // The engine adopts a running service only on the evidence of a live agent; what
+            // is dead is reported as such and the engine decides.
+            for s in p.services.iter_mut() {
+                if s.agent_pid
+                    .is_some_and(|pid| !files::process_alive(pid, s.agent_token))
+                {
+                    s.agent_pid = None;
+                }
+            }
+            p
+        });
+        let boot = new_instance(&home)?;
+        let nic_events = match sys::nic_events() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                log.warning(&format!(
+                    "NIC watch: no netlink events ({e}); polling NICs every {NIC_POLL}ms instead"
+                ));
+                None
+            }
+        };
+        let clock = Clock::new();
+        let adopted = saved.as_ref().is_some_and(|s| {
+            !s.rebooted
+                && s.services
+                    .iter()
+                    .any(|p| p.phase != state::SavedPhase::Stopped)
+        });
+        log.info(&format!(
+            "hasvrd started (pid {}), {} service(s), {} link(s){}",
+            sys::getpid(),
+            config.services.len(),
+            config.links.len(),
+            if adopted {
+                ", adopting what the previous hasvrd ran"
+            } else {
+                ""
+            }
+        ));
+        let engine = Engine::new(&home.node, config, text, saved, clock.now());
+        // An inherited partner is our parent, not our child: the lifeline alone watches it.
+        let children = Children::default();
+        Ok(Hasvrd {
+            home,
+            clock,
+            log,
+            engine,
+            fifo,
+            outbox: Outbox::default(),
+            delayed: Vec::new(),
+            signals,
+            partner,
+            children,
+            watched: Vec::new(),
+            links: BTreeMap::new(),
+            public: None,
+            public_guard: crate::frame::ReplayGuard::default(),
+            next_public_bind: 0,
+            nics_seen: Vec::new(),
+            next_nic_poll: 0,
+            nic_events,
+            key,
+            boot,
+            seq: 0,
+            dropping: Vec::new(),
+            next_sweep: 0,
+            inputs: VecDeque::new(),
+            boot_id,
+            lock,
+            last_state: String::new(),
+            requests_dropped: 0,
+            next_tmp_check: 0,
+        })
+    }
+
+    /// The event loop; returns when the engine has finished.
+    pub fn run(mut self) -> Result<()> {
+        self.feed(Input::Tick);
+        while !self.engine.has_exited() {
+            // Only what poll says is ready is read: an idle node makes no futile syscalls.
+            let ready = self.wait();
+            let now = self.clock.now();
+            let mut child_exited = false;
+            for sig in self.signals.take() {
+                child_exited |= sig == sys::SIGCHLD;
+                self.signal(sig);
+            }
+            if ready.contains(&self.fifo.fd()) {
+                self.read_requests();
+            }
+            self.read_links(&ready);
+            if self
+                .public
+                .as_ref()
+                .is_some_and(|s| ready.contains(&s.as_raw_fd()))
+            {
+                self.read_public();
+            }
+            self.bind_public(now);
+            if let Some(fd) = self
+                .nic_events
+                .as_ref()
+                .filter(|f| ready.contains(&f.as_raw_fd()))
+            {
+                // Which NIC changed does not matter: read them all now.
+                let mut buf = [0u8; 8192];
+                for _ in 0..64 {
+                    match sys::read_some(fd, &mut buf) {
+                        Ok(n) if n > 0 => {}
+                        Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {}
+                        _ => break,
+                    }
+                }
+                self.next_nic_poll = now;
+            }
+            self.poll_nics(now);
+            if child_exited || self.children.next_deadline().is_some_and(|t| t <= now) {
+                self.reap();
+            }
+            self.sync_links(now);
+            self.watch_adopted(now);
+            self.supervise(now);
+            self.children.enforce(now);
+            self.send_due_replies(now);
+            self.outbox.flush();
+            if now >= self.next_sweep {
+                crate::fifo::sweep_stale_replies(&self.home);
+                self.next_sweep = now + 60_000;
+            }
+            if now >= self.next_tmp_check {
+                self.restore_tmp();
+                self.next_tmp_check = now + 500;
+            }
+            self.feed(Input::Tick);
+        }
+        // Deliver the last replies (haadm stop waits for one).
+        let until = self.clock.now() + 2000;
+        self.send_due_replies(u64::MAX);
+        while !self.outbox.fds().is_empty() && self.clock.now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            self.outbox.flush();
+        }
+        let _ = files::write_atomic(&self.home.shutdown_marker(), b"", 0o600);
+        // After QUIT the pid file stays: agents keep waiting for the next hasvrd.
+        if !self.engine.leaves_resources_untouched() {
+            files::remove_pid(&self.home, Daemon::Hasvrd);
+        }
+        self.log.info("hasvrd leaves");
+        Ok(())
+    }
+
+    /// Sleeps until something is due or a descriptor is ready; returns the ready ones.
+    fn wait(&mut self) -> Vec<std::os::fd::RawFd> {
+        let now = self.clock.now();
+        let mut next = now + 1000;
+        for t in [
+            self.engine.next_wakeup(),
+            self.children.next_deadline(),
+            self.delayed.iter().map(|d| d.0).min(),
+            self.partner.respawn_due(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            next = next.min(t);
+        }
+        if !self.watched.is_empty() {
+            next = next.min(now + 250);
+        }
+        let mut fds = vec![
+            sys::PollFd {
+                fd: self.fifo.fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            },
+            sys::PollFd {
+                fd: self.signals.fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            },
+        ];
+        for l in self.links.values() {
+            if let Some(fd) = &l.from {
+                fds.push(sys::PollFd {
+                    fd: fd.as_raw_fd(),
+                    events: sys::POLLIN,
+                    revents: 0,
+                });
+            }
+            if l.pid.is_none() {
+                next = next.min(l.respawn_at.max(now));
+            }
+        }
+        if let Some(s) = &self.public {
+            fds.push(sys::PollFd {
+                fd: s.as_raw_fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        next = next.min(self.next_nic_poll.max(now));
+        if let Some(fd) = &self.nic_events {
+            fds.push(sys::PollFd {
+                fd: fd.as_raw_fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        if let Some(fd) = self.partner.fd() {
+            fds.push(sys::PollFd {
+                fd,
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        for fd in self.outbox.fds() {
+            fds.push(sys::PollFd {
+                fd,
+                events: sys::POLLOUT,
+                revents: 0,
+            });
+            next = next.min(now + 100);
+        }
+        let timeout = next.saturating_sub(now).min(1000) as i32;
+        let _ = sys::poll(&mut fds, timeout);
+        fds.iter()
+            .filter(|f| f.revents != 0)
+            .map(|f| f.fd)
+            .collect()
+    }
+
+    fn signal(&mut self, sig: i32) {
+        match sig {
+            sys::SIGCHLD => {}
+            sys::SIGTERM | sys::SIGINT => self.feed(Input::Shutdown {
+                touch_resources: true,
+            }),
+            sys::SIGQUIT => self.feed(Input::Shutdown {
+                touch_resources: false,
+            }),
+            sys::SIGHUP => {
+                self.log.reopen();
+                self.log.info("SIGHUP: reloading the configuration");
+                self.feed(Input::Command {
+                    cmd: request::Command::Reload,
+                    reply: None,
+                    caller: None,
+                });
+            }
+            sys::SIGUSR1 => self.feed(Input::Command {
+                cmd: request::Command::Dump,
+                reply: None,
+                caller: None,
+            }),
+            _ => {}
+        }
+    }
+
+    /// Somebody removed or moved `tmp/` (or our entries in it): put back the FIFO, the lock,
+    /// the pid, instance and state files, so clients, agents and the next hasvrd find them.
+    /// Running services are untouched.
+    fn restore_tmp(&mut self) {
+        let mut restored = match files::restore_tmp(&self.home, Daemon::Hasvrd, &mut self.lock) {
+            Ok(r) => r,
+            Err(e) => {
+                self.log.error(&format!("{}; retrying", e.message));
+                return;
+            }
+        };
+        let fifo = self.home.fifo();
+        if !self.fifo.still_at(&fifo) {
+            let _ = std::fs::remove_file(&fifo);
+            match FifoServer::open(&fifo) {
+                Ok(f) => {
+                    self.fifo = f;
+                    restored.push(fifo.display().to_string());
+                }
+                Err(e) => self.log.error(&format!("{}; retrying", e.message)),
+            }
+        }
+        if restored.is_empty() {
+            return;
+        }
+        let _ = files::write_atomic(
+            &self.home.instance(),
+            format!("{}\n", self.boot).as_bytes(),
+            0o600,
+        );
+        if !self.last_state.is_empty() {
+            let text = state::file_text(&self.boot_id, &self.last_state);
+            let _ = files::write_atomic(&self.home.state(), text.as_bytes(), 0o600);
+        }
+        self.log.warning(&format!(
+            "{} had disappeared (removed or moved away); recreated it with the running state; services are untouched",
+            restored.join(", ")
+        ));
+    }
+
+    fn supervise(&mut self, now: Millis) {
+        if self.partner.fd().is_some() && self.partner.hung_up() {
+            for _ in 0..20 {
+                if !self.partner.awaiting_status() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                self.reap();
+            }
+            match self.partner.died(&self.home, now, &["-f"]) {
+                supervise::Event::Restarted(pid, how) => {
+                    self.children.add(pid, Tag::Partner, None);
+                    self.log.warning(&format!(
+                        "hamond died ({how}); started a new one (pid {pid})"
+                    ));
+                }
+                supervise::Event::Delayed(at, how) => self.log.warning(&format!(
+                    "hamond died ({how}); restarting it in {}",
+                    crate::clock::human(at - now)
+                )),
+                supervise::Event::Left(why) => {
+                    self.log.info(&format!("{why}; hasvrd goes on alone"))
+                }
+            }
+        } else if self.partner.respawn_due().is_some_and(|t| now >= t) {
+            match self.partner.respawn(&self.home, now, &["-f"]) {
+                Ok(pid) => {
+                    self.children.add(pid, Tag::Partner, None);
+                    self.log.info(&format!("started a new hamond (pid {pid})"));
+                }
+                Err(e) => self
+                    .log
+                    .error(&format!("cannot start hamond: {e}; retrying")),
+            }
+        }
+    }
+
+    fn send_due_replies(&mut self, now: Millis) {
+        let mut i = 0;
+        while i < self.delayed.len() {
+            if self.delayed[i].0 <= now {
+                let (_, to, reply) = self.delayed.swap_remove(i);
+                let _ = self.outbox.send(&self.home, &to, &reply);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Feeds an input and executes the resulting actions, and whatever those feed back.
+    fn feed(&mut self, input: Input) {
+        self.inputs.push_back(input);
+        while let Some(input) = self.inputs.pop_front() {
+            let now = self.clock.now();
+            for action in self.engine.handle(now, input) {
+                self.execute(now, action);
+            }
+        }
+    }
+
+    fn execute(&mut self, now: Millis, action: Action) {
+        match action {
+            Action::Log { level, text } => self.log.log(level, &text),
+            Action::Reply { to, reply, at } => {
+                if at <= now {
+                    let _ = self.outbox.send(&self.home, &to, &reply);
+                } else {
+                    self.delayed.push((at, to, reply));
+                }
+            }
+            Action::Run {
+                task,
+                service,
+                step,
+                timeout,
+                nic,
+            } => self.run_step(now, task, service, step, timeout, nic),
+            Action::SendPublic { to, payload } => self.send_public(&to, &payload),
+            Action::StartAgent { service, agent } => self.start_agent(service, agent),
+            Action::StopAgent { service, agent } => self.stop_agent(now, service, agent),
+            Action::WatchAgent {
+                service,
+                agent,
+                pid,
+                token,
+            } => self.watched.push(Watched {
+                service,
+                agent,
+                pid,
+                token,
+                term_sent: None,
+            }),
+            Action::Persist(body) => {
+                let text = state::file_text(&self.boot_id, &body);
+                self.last_state = body;
+                if let Err(e) = files::write_atomic(&self.home.state(), text.as_bytes(), 0o600) {
+                    self.log.error(&format!(
+                        "cannot save {}: {e}; a restarted hasvrd may not adopt running services",
+                        self.home.state().display()
+                    ));
+                }
+            }
+            Action::WriteConfig { expected, text } => {
+                let path = self.home.config();
+                let result = match files::read_regular_text(&path, config::MAX_FILE) {
+                    Ok(cur) if cur != expected => Err(format!("{} was changed on disk since hasvrd read it; run 'haadm reload' (or fix it) and try again", path.display())),
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("cannot read {}: {e}", path.display())),
+                    _ => files::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| format!("cannot write {}: {e}", path.display())),
+                };
+                self.inputs.push_back(Input::ConfigWritten(result));
+            }
+            Action::ReadConfig => self
+                .inputs
+                .push_back(Input::Reload(load_config(&self.home))),
+            Action::Send { link, payload } => self.send(link.as_deref(), &payload),
+            Action::Exit => {}
+        }
+    }
+}

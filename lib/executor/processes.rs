@@ -1,0 +1,218 @@
+//! Children and their steps: scripts, havip and havol runs, agents (ours and adopted ones), and
+//! reaping them.
+
+use super::*;
+
+impl Hasvrd {
+    pub(super) fn reap(&mut self) {
+        for ended in self.children.reap() {
+            match ended.tag {
+                Tag::Task(task, service, step) => {
+                    let name = match step {
+                        Step::StartScript => Some("start"),
+                        Step::StopScript => Some("stop"),
+                        _ => None,
+                    };
+                    let out = self.home.output(&service, name.unwrap_or("step"));
+                    for line in child::read_output(&out, 16 * 1024)
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                    {
+                        self.log.info(&format!(
+                            "service {service}: {} says: {line}",
+                            name.unwrap_or("step")
+                        ));
+                    }
+                    let result = match (ended.timed_out, ended.status) {
+                        (true, _) => {
+                            Err("did not finish in time; its process group was killed".to_string())
+                        }
+                        (false, sys::ExitStatus::Code(0)) => Ok(()),
+                        (false, st) => Err(st.to_string()),
+                    };
+                    self.feed(Input::TaskDone { task, result });
+                }
+                Tag::Agent(service, agent) => {
+                    self.feed(Input::AgentExited {
+                        service,
+                        agent,
+                        how: ended.status.to_string(),
+                    });
+                }
+                Tag::Partner => {
+                    self.partner.reaped(ended.pid, ended.status);
+                }
+                Tag::Link(name) => self.link_died(&name, ended.status.to_string()),
+            }
+        }
+    }
+
+    pub(super) fn watch_adopted(&mut self, now: Millis) {
+        let mut gone = Vec::new();
+        self.watched.retain_mut(|w| {
+            if !files::process_alive(w.pid, w.token) {
+                gone.push((w.service.clone(), w.agent));
+                return false;
+            }
+            if let Some(sent) = w.term_sent {
+                if now >= sent + child::KILL_GRACE {
+                    let _ = sys::kill_group(w.pid, sys::SIGKILL);
+                    let _ = sys::kill(w.pid, sys::SIGKILL);
+                }
+            }
+            true
+        });
+        for (service, agent) in gone {
+            self.feed(Input::AgentExited {
+                service,
+                agent,
+                how: "process gone".into(),
+            });
+        }
+    }
+
+    pub(super) fn service_env(&self, service: &str) -> Vec<(String, String)> {
+        let mut env = child::base_env(&self.home);
+        if let Some(s) = self.engine.config().service(service) {
+            env.extend(s.environment());
+        }
+        env
+    }
+
+    pub(super) fn run_step(
+        &mut self,
+        now: Millis,
+        task: TaskId,
+        service: String,
+        step: Step,
+        timeout: Millis,
+        nic: Option<String>,
+    ) {
+        let Some(cfg) = self.engine.config().service(&service).cloned() else {
+            return;
+        };
+        let node = self.home.node.clone();
+        let on_active = node == cfg.active_server;
+        let mut spec = match step {
+            Step::StartScript => {
+                let mut s = Spec::new(self.home.program(&cfg.start));
+                s.output = Some(self.home.output(&service, "start"));
+                s
+            }
+            Step::StopScript => {
+                let mut s = Spec::new(self.home.program(&cfg.stop));
+                s.output = Some(self.home.output(&service, "stop"));
+                s
+            }
+            Step::AddIps | Step::DelIps => {
+                let mut s = Spec::new(self.home.bin().join("havip"));
+                s.args
+                    .push(if step == Step::AddIps { "add" } else { "del" }.into());
+                s.args.push(
+                    cfg.active_ip
+                        .iter()
+                        .map(|ip| format!("{ip}/{}", cfg.prefix))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                // Added on the NIC the engine chose; removed from any NIC of the list.
+                match nic {
+                    Some(n) if step == Step::AddIps => s.args.push(n),
+                    _ => s.args.extend(cfg.nics_on(&node).iter().cloned()),
+                }
+                s.output = Some(self.home.output(&service, "step"));
+                s
+            }
+            Step::Mount(i) | Step::Umount(i) => {
+                let v = &cfg.volumes[i.min(cfg.volumes.len().saturating_sub(1))];
+                let dev = if on_active {
+                    &v.active_dev
+                } else {
+                    &v.backup_dev
+                };
+                let mut s = Spec::new(self.home.bin().join("havol"));
+                s.args = vec![
+                    if matches!(step, Step::Mount(_)) {
+                        "mount"
+                    } else {
+                        "umount"
+                    }
+                    .into(),
+                    dev.clone(),
+                    v.mount_point.clone(),
+                ];
+                s.output = Some(self.home.output(&service, "step"));
+                s
+            }
+            Step::StartAgent | Step::StopAgent => return,
+        };
+        if matches!(step, Step::StartScript | Step::StopScript) {
+            spec.args = vec![service.clone()];
+        }
+        spec.env = self.service_env(&service);
+        self.log
+            .info(&format!("service {service}: running {}", spec.describe()));
+        match child::spawn(&spec) {
+            Ok(pid) => self
+                .children
+                .add(pid, Tag::Task(task, service, step), Some(now + timeout)),
+            Err(e) => self.inputs.push_back(Input::TaskDone {
+                task,
+                result: Err(format!("cannot run {}: {e}", spec.program.display())),
+            }),
+        }
+    }
+
+    pub(super) fn start_agent(&mut self, service: String, agent: AgentId) {
+        let Some(cfg) = self.engine.config().service(&service).cloned() else {
+            return;
+        };
+        let Some(program) = &cfg.agent else { return };
+        let mut spec = Spec::new(self.home.program(program));
+        spec.args = vec![service.clone(), cfg.agent_interval_secs().to_string()];
+        spec.env = child::base_env(&self.home);
+        spec.output = Some(self.home.output(&service, "agent"));
+        match child::spawn(&spec) {
+            Ok(pid) => {
+                self.log.info(&format!(
+                    "service {service}: agent {} started (pid {pid})",
+                    spec.describe()
+                ));
+                self.children
+                    .add(pid, Tag::Agent(service.clone(), agent), None);
+                let token = files::process_token(pid);
+                self.inputs.push_back(Input::AgentSpawned {
+                    service,
+                    agent,
+                    pid,
+                    token,
+                });
+            }
+            Err(e) => self.inputs.push_back(Input::AgentExited {
+                service,
+                agent,
+                how: format!("could not start {}: {e}", spec.program.display()),
+            }),
+        }
+    }
+
+    pub(super) fn stop_agent(&mut self, now: Millis, service: String, agent: AgentId) {
+        if let Some(pid) = self.children.pid_of(&Tag::Agent(service.clone(), agent)) {
+            self.children.stop(pid, now);
+        } else if let Some(w) = self
+            .watched
+            .iter_mut()
+            .find(|w| w.service == service && w.agent == agent)
+        {
+            let _ = sys::kill_group(w.pid, sys::SIGTERM);
+            let _ = sys::kill(w.pid, sys::SIGTERM);
+            w.term_sent = Some(now);
+        } else {
+            self.inputs.push_back(Input::AgentExited {
+                service,
+                agent,
+                how: "not running".into(),
+            });
+        }
+    }
+}
