@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 /// hasvrd's end of the request FIFO.
 pub struct FifoServer {
     read: OwnedFd,
+    /// Device and inode of the FIFO, to see cheaply that `tmp/` is still in place.
+    identity: Option<(u64, u64)>,
     _write: OwnedFd,
     buf: Vec<u8>,
     discarding: bool,
@@ -37,8 +39,10 @@ impl FifoServer {
         }
         let write = sys::open(path, sys::O_WRONLY | sys::O_NONBLOCK)
             .context(format!("cannot open {} for writing", path.display()))?;
+        let identity = sys::file_identity(&read).ok();
         Ok(FifoServer {
             read,
+            identity,
             _write: write,
             buf: Vec::new(),
             discarding: false,
@@ -55,8 +59,7 @@ impl FifoServer {
         let here = std::fs::symlink_metadata(path)
             .ok()
             .map(|m| (m.dev(), m.ino()));
-        let ours = sys::file_identity(&self.read).ok();
-        here.is_some() && here == ours
+        here.is_some() && here == self.identity
     }
 
     /// Reads what is there, up to a budget, so a writer flooding the FIFO cannot hold the

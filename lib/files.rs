@@ -84,7 +84,16 @@ pub fn lock_is_held(home: &Home, daemon: Daemon) -> bool {
 
 /// A held instance lock; released when the process ends.
 pub struct InstanceLock {
-    file: File,
+    _file: File,
+    /// Device and inode of the lock file, to see cheaply that it is still in place.
+    identity: Option<(u64, u64)>,
+}
+
+impl InstanceLock {
+    /// Whether the lock file is still the one we hold: one `stat`, the canary of `tmp/`.
+    pub fn in_place(&self, home: &Home, daemon: Daemon) -> bool {
+        self.identity.is_some() && identity(&home.lock_file(daemon)) == self.identity
+    }
 }
 
 /// Device and inode of a path (not following a final symlink), if it exists.
@@ -101,11 +110,6 @@ pub fn identity_of(file: &File) -> Option<(u64, u64)> {
     file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Whether `path` is still the file open as `file` (it may have been removed or replaced).
-pub fn still_at(path: &Path, file: &File) -> bool {
-    identity(path).is_some_and(|id| identity_of(file) == Some(id))
-}
-
 /// Puts back what a running daemon keeps under `tmp/` after somebody removed or moved it:
 /// the directory, the instance lock (so no second instance starts) and the pid file. Returns
 /// what was restored, for the log; empty when all was in place.
@@ -115,7 +119,7 @@ pub fn restore_tmp(home: &Home, daemon: Daemon, lock: &mut InstanceLock) -> Resu
         ensure_dirs(home)?;
         restored.push(format!("{}/", home.tmp().display()));
     }
-    if !still_at(&home.lock_file(daemon), &lock.file) {
+    if !lock.in_place(home, daemon) {
         *lock = InstanceLock::acquire(home, daemon)?;
         restored.push(format!("{}", home.lock_file(daemon).display()));
     }
@@ -149,7 +153,11 @@ impl InstanceLock {
                 pid.trim()
             )));
         }
-        Ok(InstanceLock { file })
+        let identity = identity_of(&file);
+        Ok(InstanceLock {
+            _file: file,
+            identity,
+        })
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Hamond {
     children: Children<()>,
     leaving: bool,
     lock: files::InstanceLock,
+    next_tmp_check: Millis,
+    next_tmp_sweep: Millis,
 }
 
 impl Hamond {
@@ -71,6 +73,8 @@ impl Hamond {
             children,
             leaving: false,
             lock,
+            next_tmp_check: 0,
+            next_tmp_sweep: 0,
         })
     }
 
@@ -98,22 +102,39 @@ impl Hamond {
                 });
             }
             let _ = sys::poll(&mut fds, timeout as i32);
-            for sig in self.signals.take() {
-                self.signal(sig);
-            }
-            for ended in self.children.reap() {
-                self.partner.reaped(ended.pid, ended.status);
+            // Only what poll says is ready is read; children are reaped on SIGCHLD.
+            let ready = |fd: Option<i32>| {
+                fd.is_some_and(|fd| fds.iter().any(|f| f.fd == fd && f.revents != 0))
+            };
+            if ready(Some(self.signals.fd())) {
+                let mut child_exited = false;
+                for sig in self.signals.take() {
+                    child_exited |= sig == sys::SIGCHLD;
+                    self.signal(sig);
+                }
+                if child_exited {
+                    for ended in self.children.reap() {
+                        self.partner.reaped(ended.pid, ended.status);
+                    }
+                }
             }
             let now = self.clock.now();
-            match files::restore_tmp(&self.home, Daemon::Hamond, &mut self.lock) {
-                Ok(r) if !r.is_empty() => self.log.warning(&format!(
-                    "{} had disappeared (removed or moved away); recreated it",
-                    r.join(", ")
-                )),
-                Ok(_) => {}
-                Err(e) => self.log.error(&format!("{}; retrying", e.message)),
+            // The lock file is the canary of tmp/ (one stat a second); the rest once a minute.
+            if now >= self.next_tmp_check {
+                self.next_tmp_check = now + 1000;
+                if !self.lock.in_place(&self.home, Daemon::Hamond) || now >= self.next_tmp_sweep {
+                    self.next_tmp_sweep = now + 60_000;
+                    match files::restore_tmp(&self.home, Daemon::Hamond, &mut self.lock) {
+                        Ok(r) if !r.is_empty() => self.log.warning(&format!(
+                            "{} had disappeared (removed or moved away); recreated it",
+                            r.join(", ")
+                        )),
+                        Ok(_) => {}
+                        Err(e) => self.log.error(&format!("{}; retrying", e.message)),
+                    }
+                }
             }
-            if self.partner.fd().is_some() && self.partner.hung_up() {
+            if ready(self.partner.fd()) && self.partner.hung_up() {
                 for _ in 0..20 {
                     if !self.partner.awaiting_status() {
                         break;

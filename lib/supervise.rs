@@ -70,6 +70,7 @@ impl Partner {
         let r: RawFd = r.parse().map_err(|_| bad())?;
         let w: RawFd = w.parse().map_err(|_| bad())?;
         let from = sys::adopt_inherited_fd(r).context("lifeline from the partner")?;
+        sys::set_nonblock(&from, true).context("lifeline from the partner")?;
         let to = sys::adopt_inherited_fd(w).context("lifeline to the partner")?;
         let mut p = Partner::none(daemon);
         p.pid = Some(sys::getppid());
@@ -115,6 +116,7 @@ impl Partner {
             child::spawn(&spec).context(format!("cannot start {}", spec.program.display()))?;
         self.pid = Some(pid);
         self.is_child = true;
+        sys::set_nonblock(&our_read, true).ok();
         self.from_partner = Some(our_read);
         self.to_partner = Some(our_write);
         self.spawned_at = now;
@@ -145,7 +147,6 @@ impl Partner {
             return false;
         };
         let mut buf = [0u8; 16];
-        sys::set_nonblock(fd, true).ok();
         matches!(sys::read_some(fd, &mut buf), Ok(0))
     }
 

@@ -108,6 +108,7 @@ pub struct Hasvrd {
     /// The last state written, to write again should `tmp/` vanish.
     last_state: String,
     next_tmp_check: Millis,
+    next_tmp_sweep: Millis,
 }
 
 /// Reads and parses the configuration file.
@@ -237,6 +238,7 @@ impl Hasvrd {
             last_state: String::new(),
             requests_dropped: 0,
             next_tmp_check: 0,
+            next_tmp_sweep: 0,
         })
     }
 
@@ -248,9 +250,11 @@ impl Hasvrd {
             let ready = self.wait();
             let now = self.clock.now();
             let mut child_exited = false;
-            for sig in self.signals.take() {
-                child_exited |= sig == sys::SIGCHLD;
-                self.signal(sig);
+            if ready.contains(&self.signals.fd()) {
+                for sig in self.signals.take() {
+                    child_exited |= sig == sys::SIGCHLD;
+                    self.signal(sig);
+                }
             }
             if ready.contains(&self.fifo.fd()) {
                 self.read_requests();
@@ -286,7 +290,8 @@ impl Hasvrd {
             }
             self.sync_links(now);
             self.watch_adopted(now);
-            self.supervise(now);
+            let partner_ready = self.partner.fd().is_some_and(|fd| ready.contains(&fd));
+            self.supervise(now, partner_ready);
             self.children.enforce(now);
             self.send_due_replies(now);
             self.outbox.flush();
@@ -294,9 +299,14 @@ impl Hasvrd {
                 crate::fifo::sweep_stale_replies(&self.home);
                 self.next_sweep = now + 60_000;
             }
+            // The FIFO is the canary of tmp/ (one stat a second); everything else under it is
+            // checked when the canary says so, and once a minute.
             if now >= self.next_tmp_check {
-                self.restore_tmp();
-                self.next_tmp_check = now + 500;
+                self.next_tmp_check = now + 1000;
+                if !self.fifo.still_at(&self.home.fifo()) || now >= self.next_tmp_sweep {
+                    self.next_tmp_sweep = now + 60_000;
+                    self.restore_tmp();
+                }
             }
             self.feed(Input::Tick);
         }
@@ -463,8 +473,8 @@ impl Hasvrd {
         ));
     }
 
-    fn supervise(&mut self, now: Millis) {
-        if self.partner.fd().is_some() && self.partner.hung_up() {
+    fn supervise(&mut self, now: Millis, partner_ready: bool) {
+        if partner_ready && self.partner.hung_up() {
             for _ in 0..20 {
                 if !self.partner.awaiting_status() {
                     break;
