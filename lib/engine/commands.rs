@@ -67,6 +67,7 @@ impl Engine {
                         at,
                     });
                 }
+                self.clock_agent_ok(name);
             }
             ApiCall::Close => {
                 a.closed = true;

@@ -96,6 +96,7 @@ impl Engine {
                     Level::Info,
                     format!("service {name}: starting here ({why})"),
                 );
+                self.clock_begins(name, true, &why);
                 self.begin(
                     name,
                     Phase::Starting,
@@ -108,6 +109,7 @@ impl Engine {
                     Level::Info,
                     format!("service {name}: stopping here ({why})"),
                 );
+                self.clock_begins(name, false, &why);
                 self.begin(
                     name,
                     Phase::Stopping,
@@ -166,6 +168,7 @@ impl Engine {
                             Level::Info,
                             format!("service {name}: running here ({})", self.state_word(name)),
                         );
+                        self.clock_plan_done(name);
                     }
                     Phase::Stopping => self.finish_stop(name),
                     _ => {}
@@ -257,6 +260,10 @@ impl Engine {
         let Some((step, _)) = s.inflight.take() else {
             return;
         };
+        self.clock_step(&name, step);
+        let Some(s) = self.services.get_mut(&name) else {
+            return;
+        };
         match (s.phase, result) {
             (Phase::Starting, Ok(())) => {
                 s.started_steps.push(step);
@@ -328,6 +335,7 @@ impl Engine {
                     human(cfg.start_timeout)
                 ),
             );
+            self.clock_begins(name, false, &format!("failed: {what}; restarting here"));
             self.begin(name, Phase::Stopping, plan, AfterStop::Restart);
         } else {
             let why = if cfg.restart_times == 0 {
@@ -346,6 +354,7 @@ impl Engine {
                 format!("{peer} is down, so it stays stopped")
             };
             self.log(Level::Error, format!("service {name}: {what}; {why}: stopping it here and leaving it in ERROR; {next}"));
+            self.clock_begins(name, false, &format!("failed: {what}"));
             self.begin(name, Phase::Stopping, plan, AfterStop::Error);
         }
     }
@@ -355,6 +364,7 @@ impl Engine {
         let Some(cfg) = config.service(name) else {
             return;
         };
+        self.clock_plan_done(name);
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
@@ -368,6 +378,7 @@ impl Engine {
                     Level::Info,
                     format!("service {name}: stopped; starting it again"),
                 );
+                self.clock_begins(name, true, "local restart");
                 self.begin(
                     name,
                     Phase::Starting,
@@ -439,6 +450,7 @@ impl Engine {
             s.agent = None;
             if matches!(s.inflight, Some((Step::StopAgent, _))) {
                 s.inflight = None;
+                self.clock_step(name, Step::StopAgent);
                 self.advance(name);
             }
             return;

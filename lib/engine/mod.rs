@@ -235,6 +235,9 @@ struct Svc {
     started_steps: Vec<Step>,
     /// The NIC holding its addresses here.
     vip_nic: Option<String>,
+    /// The start or stop under way, timed by phase; the last one done, as its MOVE line.
+    clock: Option<timing::MoveClock>,
+    last_move: Option<String>,
 }
 
 impl Svc {
@@ -429,6 +432,8 @@ impl Engine {
             after_stop: AfterStop::Rest,
             started_steps: Vec::new(),
             vip_nic: None,
+            clock: None,
+            last_move: None,
         }
     }
 
@@ -515,6 +520,7 @@ impl Engine {
                     }
                 }
                 if started {
+                    self.clock_step(&service, Step::StartAgent);
                     self.advance(&service);
                 }
             }
@@ -643,6 +649,7 @@ mod nics;
 mod peer;
 mod persist;
 mod status;
+mod timing;
 
 use config_edit::Edit;
 pub use lifecycle::{start_plan, stop_plan};

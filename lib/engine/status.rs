@@ -61,6 +61,16 @@ impl Engine {
                 self.state_word(&s.name)
             ));
         }
+        // The last start or stop here of each service, phase by phase.
+        for s in &self.config.services {
+            if let Some(m) = self
+                .services
+                .get(&s.name)
+                .and_then(|x| x.last_move.as_ref())
+            {
+                t.push_str(&format!("MOVE {m}\n"));
+            }
+        }
         t
     }
 

@@ -204,6 +204,40 @@ fn a_second_caller_is_told_plainly_and_takes_nothing_from_the_agent() {
 }
 
 #[test]
+fn every_start_and_stop_is_timed_by_phase_in_one_move_line() {
+    let mut t = running("");
+    // The start is complete once the agent first reports.
+    assert!(!t.e.status_text().contains("MOVE"));
+    let acts = t.cmd(1500, "apiok web", None);
+    let logged: Vec<String> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log { text, .. } if text.starts_with("MOVE") => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logged.len(), 1, "{acts:?}");
+    let line = &logged[0];
+    assert!(
+        line.starts_with("MOVE web in (protected, and the peer is down)"),
+        "{line}"
+    );
+    for phase in ["start script", "agent started", "first agent OK", "total"] {
+        assert!(line.contains(phase), "{line}");
+    }
+    assert!(t.e.status_text().contains(&format!("{}\n", line)));
+    // A stop: out, from the decision to its last step.
+    let acts = t.cmd(2000, "service bringout web", Some("o"));
+    let (_, all) = t.run_plan(2000, acts);
+    assert!(
+        all.iter().any(|a| matches!(a, Action::Log { text, .. }
+        if text.starts_with("MOVE web out (brought out of protection): agent stopped")
+            && text.contains("stop script"))),
+        "{all:?}"
+    );
+}
+
+#[test]
 fn api_calls_for_unknown_or_stopped_services() {
     let mut t = T::new(&svc(""));
     let r = replies(&t.cmd(0, "apiok nope", Some("a")));
@@ -631,6 +665,16 @@ mod two_nodes {
         assert_eq!(s.running_on("web"), vec!["beta"]);
         assert_eq!(s.word(BETA, "web"), "ACTIVEACT");
         assert!(s.log(BETA).iter().any(|l| l.contains("peer alpha is down")));
+        // The takeover is timed from the peer's last frame: detection comes first (the line
+        // is complete at the agent's first report).
+        s.run(600);
+        assert!(
+            s.log(BETA).iter().any(
+                |l| l.starts_with("MOVE web in (protected, and the peer is down): detection 3")
+            ),
+            "{:?}",
+            s.log(BETA)
+        );
         s.boot(ALPHA);
         s.run(1500);
         assert_eq!(s.running_on("web"), vec!["beta"], "no switchback");

@@ -38,6 +38,30 @@ fn two_nodes_see_each_other_and_move_a_service_both_ways() {
     assert_eq!(c.words("web"), ("STANDBY".into(), "ACTIVE".into()));
     assert_eq!(c.alpha.events(), vec!["start web", "stop web"]);
     assert_eq!(c.beta.events(), vec!["start web"]);
+    // Each half of the move, timed by phase, in the log and in status.
+    let out = c.alpha.ok(&["status"]);
+    assert!(
+        out.contains("MOVE web out (it belongs on beta): agent stopped"),
+        "{out}"
+    );
+    c.beta.wait_for("beta's MOVE line", T, || {
+        c.beta
+            .ok(&["status"])
+            .contains("MOVE web in (protected; the peer stands by): start script")
+    });
+    eprintln!(
+        "{}",
+        [&c.alpha, &c.beta]
+            .iter()
+            .flat_map(|n| n
+                .ok(&["status"])
+                .lines()
+                .filter(|l| l.starts_with("MOVE"))
+                .map(String::from)
+                .collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     c.alpha.ok(&["service", "takeover", "web"]);
     assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
     assert_eq!(c.beta.events(), vec!["start web", "stop web"]);
