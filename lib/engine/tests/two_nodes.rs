@@ -1,0 +1,249 @@
+//! Two engines on the simulated network, scenario by scenario.
+
+use crate::engine::sim::*;
+use crate::request::Status;
+
+fn ok(s: &Sim, n: usize, to: &str) {
+    match s.reply(n, to) {
+        Some(r) if r.status == Status::Ok => {}
+        other => panic!(
+            "reply {to} on {}: {other:?}\n{}",
+            NAMES[n],
+            s.trace.join("\n")
+        ),
+    }
+}
+
+fn words(s: &Sim, svc: &str) -> (&'static str, &'static str) {
+    (s.word(ALPHA, svc), s.word(BETA, svc))
+}
+
+/// Two nodes, web brought in on alpha and running there.
+fn cluster(extra: &str) -> Sim {
+    let mut s = Sim::new(&config_text(&service("web", extra)));
+    s.run(100);
+    assert_eq!(s.engines[0].peer_status(), super::super::PeerStatus::Up);
+    s.command(ALPHA, "service bringin web", Some("in"));
+    s.run(100);
+    ok(&s, ALPHA, "in");
+    assert_eq!(words(&s, "web"), ("ACTIVE", "STANDBY"));
+    s
+}
+
+#[test]
+fn bring_in_on_the_standby_starts_it_on_the_active_server() {
+    let mut s = Sim::new(&config_text(&service("web", "")));
+    s.run(100);
+    s.command(BETA, "service bringin web", Some("in"));
+    s.run(100);
+    ok(&s, BETA, "in");
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    assert_eq!(words(&s, "web"), ("ACTIVE", "STANDBY"));
+    s.command(BETA, "service bringout web", Some("out"));
+    s.run(100);
+    ok(&s, BETA, "out");
+    assert_eq!(words(&s, "web"), ("OUTACT", "OUTSTB"));
+    assert!(s.running_on("web").is_empty());
+}
+
+#[test]
+fn planned_moves_stop_first_then_start_and_swap_roles() {
+    let mut s = cluster("");
+    s.command(ALPHA, "service failover web", Some("fo"));
+    s.run(100);
+    ok(&s, ALPHA, "fo");
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+    assert_eq!(words(&s, "web"), ("STANDBY", "ACTIVE"));
+    // The stop on alpha ended before the start on beta began (the invariant checked every
+    // tick says never both; the trace says the order).
+    let stop = s
+        .trace
+        .iter()
+        .position(|l| l.contains("alpha web StopScript"))
+        .unwrap();
+    let start = s
+        .trace
+        .iter()
+        .position(|l| l.contains("beta web StartScript"))
+        .unwrap();
+    assert!(stop < start);
+    s.command(ALPHA, "service takeover web", Some("to"));
+    s.run(100);
+    ok(&s, ALPHA, "to");
+    assert_eq!(words(&s, "web"), ("ACTIVE", "STANDBY"));
+    // Refusals say why.
+    s.command(BETA, "service failover web", Some("bad"));
+    assert!(
+        matches!(s.reply(BETA, "bad").map(|r| r.status), Some(Status::Err(m)) if m.contains("does not run here (STANDBY)"))
+    );
+}
+
+#[test]
+fn an_orderly_stop_hands_every_service_over_at_once() {
+    let mut s = cluster("");
+    s.command(ALPHA, "stop", Some("stop"));
+    // Well within the 300 ms a silent peer takes to be declared down.
+    s.run(200);
+    assert_eq!(s.running_on("web"), vec!["beta"], "{}", s.trace.join("\n"));
+    assert!(s
+        .log(ALPHA)
+        .iter()
+        .any(|l| l.contains("handed over to beta")));
+    assert!(!s.log(BETA).iter().any(|l| l.contains("peer alpha is down")));
+    assert_eq!(
+        s.word(BETA, "web"),
+        "ACTIVE",
+        "without switchback the roles swap"
+    );
+    s.run(500);
+    assert!(s.log(BETA).iter().any(|l| l.contains("peer alpha left")));
+    assert!(!s.log(BETA).iter().any(|l| l.contains("peer alpha is down")));
+}
+
+#[test]
+fn a_crashed_node_is_replaced_and_without_switchback_the_roles_stay_swapped() {
+    let mut s = cluster("");
+    s.crash(ALPHA);
+    s.run(400);
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+    assert_eq!(s.word(BETA, "web"), "ACTIVEACT");
+    assert!(s.log(BETA).iter().any(|l| l.contains("peer alpha is down")));
+    // The takeover is timed from the peer's last frame: detection comes first (the line
+    // is complete at the agent's first report).
+    s.run(600);
+    assert!(
+        s.log(BETA)
+            .iter()
+            .any(|l| l.starts_with("MOVE web in (protected, and the peer is down): detection 3")),
+        "{:?}",
+        s.log(BETA)
+    );
+    s.boot(ALPHA);
+    s.run(1500);
+    assert_eq!(s.running_on("web"), vec!["beta"], "no switchback");
+    assert_eq!(words(&s, "web"), ("STANDBY", "ACTIVE"));
+}
+
+#[test]
+fn with_switchback_the_service_returns_to_its_active_server() {
+    let mut s = cluster("switchback = yes\n");
+    s.crash(ALPHA);
+    s.run(400);
+    assert_eq!(s.word(BETA, "web"), "ACTIVEACT");
+    s.boot(ALPHA);
+    s.run(1500);
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    assert_eq!(words(&s, "web"), ("ACTIVE", "STANDBY"));
+}
+
+#[test]
+fn a_failed_service_goes_to_the_peer_and_comes_back_by_hand() {
+    let mut s = cluster("restart_times = 1\n");
+    s.sick.push((ALPHA, "web".into()));
+    s.run(1000);
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+    assert_eq!(words(&s, "web"), ("ERRORACT", "ACTIVEACT"));
+    assert_eq!(
+        s.steps(ALPHA)
+            .iter()
+            .filter(|(_, st)| *st == super::super::Step::StartScript)
+            .count(),
+        2,
+        "one local restart first"
+    );
+    s.sick.clear();
+    s.command(ALPHA, "service bringin web", Some("in"));
+    s.run(200);
+    ok(&s, ALPHA, "in");
+    assert_eq!(words(&s, "web"), ("STANDBY", "ACTIVE"));
+    s.command(ALPHA, "service takeover web", Some("to"));
+    s.run(200);
+    ok(&s, ALPHA, "to");
+    assert_eq!(words(&s, "web"), ("ACTIVE", "STANDBY"));
+}
+
+#[test]
+fn services_of_a_group_move_together() {
+    let text = config_text(
+        &(service("web", "groupid = g\n") + &service("db", "groupid = g\n") + &service("solo", "")),
+    );
+    let mut s = Sim::new(&text);
+    s.run(100);
+    for svc in ["web", "db", "solo"] {
+        s.command(ALPHA, &format!("service bringin {svc}"), None);
+    }
+    s.run(200);
+    assert_eq!(
+        (s.running_on("web"), s.running_on("db")),
+        (vec!["alpha"], vec!["alpha"])
+    );
+    s.command(ALPHA, "service failover web", Some("fo"));
+    s.run(200);
+    ok(&s, ALPHA, "fo");
+    assert_eq!(
+        (
+            s.running_on("web"),
+            s.running_on("db"),
+            s.running_on("solo")
+        ),
+        (vec!["beta"], vec!["beta"], vec!["alpha"])
+    );
+    s.sick.push((BETA, "db".into()));
+    s.run(1000);
+    assert_eq!(
+        (s.running_on("web"), s.running_on("db")),
+        (vec!["alpha"], vec!["alpha"]),
+        "db failed on beta: the whole group moves"
+    );
+    assert_eq!(s.word(BETA, "db"), "ERRORACT");
+    assert_eq!(s.word(BETA, "web"), "STANDBY");
+}
+
+#[test]
+fn a_configuration_too_big_for_one_frame_reaches_the_peer_in_pieces() {
+    // 300 KB of comments: five times what one frame carries.
+    let big = format!(
+        "{}{}",
+        config_text(""),
+        "# padding padding padding\n".repeat(12_000)
+    );
+    assert!(big.len() > 4 * crate::frame::MAX_PAYLOAD);
+    let mut s = Sim::new(&big);
+    s.run(100);
+    s.command(
+        BETA,
+        "service create db active_server=beta standby_server=alpha start=a stop=b",
+        Some("c"),
+    );
+    s.run(500);
+    ok(&s, BETA, "c");
+    assert!(s.engines[ALPHA].config().service("db").is_some());
+    assert!(s.engines[ALPHA]
+        .status_text()
+        .contains("CONFIG generation=2 SAME"));
+}
+
+#[test]
+fn configuration_changes_reach_the_peer() {
+    let mut s = Sim::new(&config_text(""));
+    s.run(100);
+    s.command(
+        BETA,
+        "service create db active_server=beta standby_server=alpha start=a stop=b",
+        Some("c"),
+    );
+    s.run(100);
+    ok(&s, BETA, "c");
+    assert!(
+        s.engines[ALPHA].config().service("db").is_some(),
+        "alpha took beta's newer configuration"
+    );
+    assert!(s.engines[ALPHA]
+        .status_text()
+        .contains("CONFIG generation=2 SAME"));
+    assert_eq!(words(&s, "db"), ("OUTSTB", "OUTACT"));
+    s.command(ALPHA, "service remove db", Some("r"));
+    s.run(100);
+    ok(&s, ALPHA, "r");
+    assert!(s.engines[BETA].config().service("db").is_none());
+}
