@@ -30,6 +30,7 @@
 #define LINE_MAX_BYTES 4000   /* request::MAX_LINE */
 #define REPLY_MAX 65536
 #define TAKEN_WITHIN_MS 10000
+#define ANSWER_WITHIN_MS 300000 /* a paced apiok comes within a check_interval (<= 120 s) */
 #define WHILE_DOWN_MS 120000
 #define WHILE_GONE_MS 2000
 #define HOME_MAX (PATH_MAX - 64) /* room for "/tmp/reply.PID.SEQ" after it */
@@ -169,7 +170,8 @@ static int send_line(const char *fifo, const char *line)
     return rc;
 }
 
-static enum outcome call_once(const char home[HOME_MAX], const char *words[], int nwords)
+static enum outcome call_once(const char home[HOME_MAX], const char *words[], int nwords,
+                              long answer_within)
 {
     char fifo[PATH_MAX], reply[PATH_MAX], name[48], line[LINE_MAX_BYTES + 1];
     char *data;
@@ -216,7 +218,7 @@ static enum outcome call_once(const char home[HOME_MAX], const char *words[], in
         int eof = 0;
 
         /* Once taken, hasvrd holds our FIFO open until it answers; its death closes it. */
-        poll(&p, 1, len == 0 ? 1000 : -1);
+        poll(&p, 1, len == 0 ? 1000 : (answer_within < 0 ? -1 : 1000));
         while ((n = read(fd, data + len, REPLY_MAX - 1 - len)) > 0)
             len += (size_t)n;
         if (n == 0 && len > 0)
@@ -245,6 +247,10 @@ static enum outcome call_once(const char home[HOME_MAX], const char *words[], in
             result = STOP; /* hasvrd lost the request, or is overloaded */
             break;
         }
+        if (answer_within >= 0 && now_ms() - started > answer_within) {
+            result = STOP; /* taken but never answered: hasvrd hangs */
+            break;
+        }
         if (len >= REPLY_MAX - 1) {
             result = STOP;
             break;
@@ -256,7 +262,9 @@ static enum outcome call_once(const char home[HOME_MAX], const char *words[], in
     return result;
 }
 
-static int call(const char *words[], int nwords)
+/* answer_within: how long a taken request may wait for its answer (-1: as long as hasvrd
+ * lives, for apicmd, whose operation may take as long as the service's scripts). */
+static int call(const char *words[], int nwords, long answer_within)
 {
     char home[HOME_MAX], pidfile[PATH_MAX], tmp[PATH_MAX];
     struct stat st;
@@ -268,7 +276,7 @@ static int call(const char *words[], int nwords)
     /* Expected back: it died, or left with QUIT; a missing tmp/ is put back by hasvrd. */
     patience = (stat(pidfile, &st) == 0 || stat(tmp, &st) < 0) ? WHILE_DOWN_MS : WHILE_GONE_MS;
     for (;;) {
-        switch (call_once(home, words, nwords)) {
+        switch (call_once(home, words, nwords, answer_within)) {
         case GO:
             return 0;
         case STOP:
@@ -292,7 +300,7 @@ static int api(const char *word, const char *svc)
         return -1;
     words[0] = word;
     words[1] = svc;
-    return call(words, 2);
+    return call(words, 2, ANSWER_WITHIN_MS);
 }
 
 int apiopen(char *svc) { return api("apiopen", svc); }
@@ -308,5 +316,5 @@ int apicmd(char *cmd, char *svc)
     words[0] = "apicmd";
     words[1] = cmd;
     words[2] = svc;
-    return call(words, 3);
+    return call(words, 3, -1);
 }

@@ -9,13 +9,34 @@ use crate::request::{self, Status};
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
-/// haadm waits for hasvrd as long as it lives; a restart of hasvrd is waited out.
+/// haadm gives hasvrd 10 s to take a request, then as long as the command may take (see
+/// `answer_within`); a restart of hasvrd is waited out.
 const PATIENCE: Patience = Patience {
     taken: Duration::from_secs(10),
     reply: None,
     while_down: Duration::from_secs(3),
     ask_again: false,
 };
+
+/// The longest hasvrd may take to answer `cmd`: what the engine itself allows the command,
+/// from this node's configuration, plus a margin. Never unbounded, even if hasvrd hangs.
+pub fn answer_within(home: &Home, cmd: &request::Command) -> Duration {
+    use crate::engine::waiting_limit;
+    use request::Command;
+    let config = crate::executor::load_config(home).ok().map(|(c, _)| c);
+    let services = config.as_ref().map_or(&[][..], |c| &c.services[..]);
+    let ms = match cmd {
+        Command::Operate(_, name) => waiting_limit(services.iter().find(|s| &s.name == name)),
+        // Every service may have to stop.
+        Command::Stop | Command::Reload => services
+            .iter()
+            .map(|s| waiting_limit(Some(s)))
+            .max()
+            .unwrap_or(60_000),
+        _ => 60_000,
+    };
+    Duration::from_millis(ms) + Duration::from_secs(10)
+}
 
 /// `haadm check [FILE]`: every error as FILE:LINE: message.
 pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
@@ -42,8 +63,13 @@ pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
 
 /// Sends command words to hasvrd; returns the reply body.
 pub fn send(home: &Home, words: &[String]) -> Result<String> {
-    request::parse_command(words).map_err(|e| Error::usage(format!("{e}\n{}", request::USAGE)))?;
-    let reply = fifo::call(home, words, PATIENCE)?;
+    let cmd = request::parse_command(words)
+        .map_err(|e| Error::usage(format!("{e}\n{}", request::USAGE)))?;
+    let patience = Patience {
+        reply: Some(answer_within(home, &cmd)),
+        ..PATIENCE
+    };
+    let reply = fifo::call(home, words, patience)?;
     match reply.status {
         Status::Ok => Ok(reply.body),
         Status::Err(m) => Err(Error::failed(m)),

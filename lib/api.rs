@@ -19,6 +19,9 @@ const WHILE_DOWN: Duration = Duration::from_secs(120);
 const WHILE_GONE: Duration = Duration::from_secs(2);
 /// hasvrd takes a request within milliseconds; this long means it lost it.
 const TAKEN_WITHIN: Duration = Duration::from_secs(10);
+/// Past this, an agent's call is given up (the agent is told to stop): hasvrd answers a
+/// paced apiok within one check_interval, at most 120 s.
+const API_ANSWER_WITHIN: Duration = Duration::from_secs(300);
 
 /// The answer to an agent.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,9 +36,15 @@ fn call(home: &Home, words: Vec<String>) -> Answer {
     // A missing tmp/ was removed by somebody: hasvrd puts it back within a second.
     let expected_back =
         home.pid_file(crate::paths::Daemon::Hasvrd).exists() || !home.tmp().is_dir();
+    // A paced apiok is answered within a check_interval (at most 120 s); an APICMD within
+    // what the engine allows the operation.
+    let reply = match crate::request::parse_command(&words) {
+        Ok(cmd @ crate::request::Command::Operate(..)) => crate::admin::answer_within(home, &cmd),
+        _ => API_ANSWER_WITHIN,
+    };
     let patience = Patience {
         taken: TAKEN_WITHIN,
-        reply: None,
+        reply: Some(reply),
         while_down: if expected_back {
             WHILE_DOWN
         } else {

@@ -651,6 +651,7 @@ mod persist;
 mod status;
 mod timing;
 
+pub use commands::waiting_limit;
 use config_edit::Edit;
 pub use lifecycle::{start_plan, stop_plan};
 

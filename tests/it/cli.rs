@@ -171,3 +171,29 @@ fn hup_reload_keeps_the_running_configuration_when_the_new_one_is_invalid() {
         "{out}"
     );
 }
+
+#[test]
+fn haadm_gives_up_with_a_clear_message_when_hasvrd_does_not_take_its_request() {
+    let n = Node::new("alpha", &base_config());
+    n.start();
+    let pid = n.pid("hasvrd").expect("hasvrd runs");
+    // A hasvrd that hangs (here: stopped) never takes the request.
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    let t = std::time::Instant::now();
+    let r = n.haadm(&["status"]);
+    signal("-CONT");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("did not take the request within 10s"),
+        "{r:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    // And once it runs again, it answers.
+    assert!(n.ok(&["status"]).contains("NODE alpha UP local"));
+}
