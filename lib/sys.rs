@@ -576,6 +576,74 @@ pub fn nic_events() -> io::Result<OwnedFd> {
     Ok(owned)
 }
 
+/// Sends one request to the kernel's routing netlink and returns its answer (Linux): the
+/// message is built and the answer read by the caller (`vip`).
+#[cfg(target_os = "linux")]
+pub fn netlink_route_request(msg: &[u8]) -> io::Result<Vec<u8>> {
+    // SAFETY: plain socket(2); the descriptor is owned below.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    })?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // A bounded wait: the kernel answers at once, but never hang the caller on it.
+    let tv = libc::timeval {
+        tv_sec: 2,
+        tv_usec: 0,
+    };
+    // SAFETY: `tv` is a valid timeval for the duration of the call.
+    check(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    })?;
+    // SAFETY: sockaddr_nl is plain data; all-zero addresses the kernel.
+    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: `msg` is valid for its length and `kernel` is a valid sockaddr_nl.
+    let sent = unsafe {
+        libc::sendto(
+            fd,
+            msg.as_ptr().cast(),
+            msg.len(),
+            0,
+            (&kernel as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 8192];
+    let n = read_some(&owned, &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn netlink_route_request(_msg: &[u8]) -> io::Result<Vec<u8>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no netlink here",
+    ))
+}
+
+/// The kernel's index of an interface, if it exists.
+pub fn if_index(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string for the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i > 0).then_some(i)
+}
+
 #[cfg(not(target_os = "linux"))]
 pub fn nic_events() -> io::Result<OwnedFd> {
     Err(io::Error::new(

@@ -1,10 +1,10 @@
 //! Floating addresses: add, remove and check an address on the first healthy NIC of a list,
 //! and announce it with gratuitous ARP. The system-specific part is the `Backend` trait; the
-//! Linux backend drives `ip(8)` and asks the kernel for link state with ioctls.
+//! Linux backend talks to the kernel directly (routing netlink for addresses, ioctls for link
+//! state, a raw packet socket for ARP): no `ip(8)` on the path of a move.
 
 use crate::error::{Error, Result};
 use std::net::Ipv4Addr;
-use std::process::Command;
 
 /// An address with its prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,19 +43,77 @@ pub trait Backend {
 
 pub struct LinuxIp;
 
-fn ip(args: &[&str]) -> Result<String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| Error::failed(format!("cannot run ip: {e}")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const NLMSG_ERROR: u16 = 2;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const AF_INET: u8 = 2;
+
+/// The routing-netlink request adding (or removing) `a` on interface `index`, as
+/// `ip addr add|del A/P dev NIC` sends it: a `nlmsghdr`, an `ifaddrmsg`, then IFA_LOCAL and
+/// IFA_ADDRESS attributes (host byte order for the headers, network order for addresses).
+pub fn addr_message(add: bool, index: u32, a: Address) -> Vec<u8> {
+    let mut m = Vec::with_capacity(40);
+    let (kind, flags) = if add {
+        (
+            RTM_NEWADDR,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )
     } else {
-        Err(Error::failed(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
+        (RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
+    };
+    m.extend_from_slice(&40u32.to_ne_bytes());
+    m.extend_from_slice(&kind.to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
+    m.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    m.extend_from_slice(&0u32.to_ne_bytes()); // to the kernel
+    m.extend_from_slice(&[AF_INET, a.prefix, 0, 0]); // family, prefix, flags, scope global
+    m.extend_from_slice(&index.to_ne_bytes());
+    for attr in [IFA_LOCAL, IFA_ADDRESS] {
+        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&attr.to_ne_bytes());
+        m.extend_from_slice(&a.ip.octets());
+    }
+    m
+}
+
+/// The errno of a netlink acknowledgement (0: done); `None` if it is not one.
+pub fn ack_errno(reply: &[u8]) -> Option<i32> {
+    let kind = u16::from_ne_bytes(reply.get(4..6)?.try_into().ok()?);
+    if kind != NLMSG_ERROR {
+        return None;
+    }
+    let err = i32::from_ne_bytes(reply.get(16..20)?.try_into().ok()?);
+    Some(-err)
+}
+
+fn change(add: bool, nic: &str, a: Address) -> Result<()> {
+    let what = if add { "add" } else { "remove" };
+    let index = crate::sys::if_index(nic).ok_or_else(|| {
+        Error::failed(format!("cannot {what} {}/{}: no NIC {nic}", a.ip, a.prefix))
+    })?;
+    let reply = crate::sys::netlink_route_request(&addr_message(add, index, a))
+        .map_err(|e| Error::failed(format!("cannot {what} {}/{} on {nic}: {e}", a.ip, a.prefix)))?;
+    match ack_errno(&reply) {
+        Some(0) => Ok(()),
+        // Already there (a restart, an adopted service), or already gone: done.
+        Some(libc::EEXIST) if add => Ok(()),
+        Some(libc::EADDRNOTAVAIL) if !add => Ok(()),
+        Some(e) => Err(Error::failed(format!(
+            "cannot {what} {}/{} on {nic}: {}",
+            a.ip,
+            a.prefix,
+            std::io::Error::from_raw_os_error(e)
+        ))),
+        None => Err(Error::failed(format!(
+            "cannot {what} {}/{} on {nic}: the kernel did not acknowledge",
+            a.ip, a.prefix
+        ))),
     }
 }
 
@@ -65,28 +123,15 @@ impl Backend for LinuxIp {
         crate::sys::nic_flags(nic).is_some_and(|(up, running)| up && running)
     }
     fn has(&self, nic: &str, a: Address) -> bool {
-        ip(&["-o", "-4", "addr", "show", "dev", nic])
-            .map(|s| s.contains(&format!(" {}/", a.ip)))
-            .unwrap_or(false)
+        crate::sys::interface_addresses()
+            .iter()
+            .any(|(n, ip, _)| n == nic && *ip == a.ip)
     }
     fn add(&self, nic: &str, a: Address) -> Result<()> {
-        match ip(&["addr", "add", &format!("{}/{}", a.ip, a.prefix), "dev", nic]) {
-            // Already there (a restart, an adopted service): done.
-            Err(e) if e.message.contains("File exists") => Ok(()),
-            r => r.map(|_| ()),
-        }
+        change(true, nic, a)
     }
     fn del(&self, nic: &str, a: Address) -> Result<()> {
-        match ip(&["addr", "del", &format!("{}/{}", a.ip, a.prefix), "dev", nic]) {
-            // Not there (iproute2 words it either way): already gone.
-            Err(e)
-                if e.message.contains("Cannot assign requested address")
-                    || e.message.contains("Address not found") =>
-            {
-                Ok(())
-            }
-            r => r.map(|_| ()),
-        }
+        change(false, nic, a)
     }
     fn announce(&self, nic: &str, a: Address) -> Result<()> {
         let mac = crate::sys::nic_mac(nic)
@@ -165,6 +210,29 @@ mod tests {
             self.announced.borrow_mut().push((nic.into(), a.ip));
             Ok(())
         }
+    }
+
+    #[test]
+    fn netlink_messages_are_what_ip_addr_sends() {
+        let a = parse_addresses("192.0.2.100/24").unwrap()[0];
+        let m = addr_message(true, 7, a);
+        assert_eq!(m.len(), 40);
+        assert_eq!(u32::from_ne_bytes(m[0..4].try_into().unwrap()), 40);
+        assert_eq!(u16::from_ne_bytes(m[4..6].try_into().unwrap()), RTM_NEWADDR);
+        assert_eq!(&m[16..20], &[AF_INET, 24, 0, 0]);
+        assert_eq!(u32::from_ne_bytes(m[20..24].try_into().unwrap()), 7);
+        assert_eq!(&m[28..32], &[192, 0, 2, 100]);
+        assert_eq!(&m[36..40], &[192, 0, 2, 100]);
+        let d = addr_message(false, 7, a);
+        assert_eq!(u16::from_ne_bytes(d[4..6].try_into().unwrap()), RTM_DELADDR);
+        // An acknowledgement: nlmsghdr of type NLMSG_ERROR, then the negated errno.
+        let mut ack = vec![0u8; 36];
+        ack[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        assert_eq!(ack_errno(&ack), Some(0));
+        ack[16..20].copy_from_slice(&(-libc::EEXIST).to_ne_bytes());
+        assert_eq!(ack_errno(&ack), Some(libc::EEXIST));
+        assert_eq!(ack_errno(&ack[..10]), None);
+        assert_eq!(ack_errno(&[0u8; 20]), None);
     }
 
     #[test]
