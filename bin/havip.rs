@@ -5,7 +5,8 @@
 //! `add` puts the addresses on the first healthy NIC of the list (link up, carrier) and
 //! sends gratuitous ARP at once, then three more, spaced, from a background child, so that
 //! neighbours update immediately; `del` removes them from whichever listed NIC has them;
-//! `check` exits 0 when they are all present. Linux: `ip(8)` and a raw packet socket (root).
+//! `check` exits 0 when they are all present. Linux: routing netlink and a raw packet socket
+//! (root), no `ip(8)`.
 //!
 //! Exit status: 0 done (check: present), 1 failed (check: absent), 2 usage.
 
