@@ -68,6 +68,7 @@ sim:
 
 bench: build
 	bash bench/footprint.sh
+	bash bench/idle-pair.sh
 	$(CARGO) test -q --release --test it bench_ -- --ignored --nocapture --test-threads=1
 
 FUZZ_ITERS ?= 5000000

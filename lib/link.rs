@@ -294,7 +294,16 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
                 revents: 0,
             });
         }
-        let _ = sys::poll(&mut fds, 500);
+        // Asleep until a frame comes either way; awake only to bind again or to report
+        // counters held back by the twice-a-second limit.
+        let timeout = if sock.is_none() {
+            1000
+        } else if counters != up.reported {
+            500
+        } else {
+            -1
+        };
+        let _ = sys::poll(&mut fds, timeout);
         // Frames from hasvrd go out; once hasvrd is gone, so are we.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
         for f in frames {

@@ -12,6 +12,10 @@ use crate::signals::Signals;
 use crate::supervise::{Event, Partner};
 use crate::sys;
 
+/// How often hamond looks whether tmp/ is still there (hasvrd, whose FIFO agents need, looks
+/// every second).
+const TMP_CHECK: Millis = 5000;
+
 pub struct Hamond {
     home: Home,
     clock: Clock,
@@ -85,7 +89,9 @@ impl Hamond {
     pub fn run(mut self) -> Result<()> {
         loop {
             let now = self.clock.now();
-            let mut timeout: Millis = 1000;
+            // Everything hamond does comes through a descriptor (signals, the lifeline) except
+            // the look at tmp/ and a due respawn: wake for those only.
+            let mut timeout: Millis = TMP_CHECK;
             if let Some(t) = self.partner.respawn_due() {
                 timeout = timeout.min(t.saturating_sub(now));
             }
@@ -121,7 +127,7 @@ impl Hamond {
             let now = self.clock.now();
             // The lock file is the canary of tmp/ (one stat a second); the rest once a minute.
             if now >= self.next_tmp_check {
-                self.next_tmp_check = now + 1000;
+                self.next_tmp_check = now + TMP_CHECK;
                 if !self.lock.in_place(&self.home, Daemon::Hamond) || now >= self.next_tmp_sweep {
                     self.next_tmp_sweep = now + 60_000;
                     match files::restore_tmp(&self.home, Daemon::Hamond, &mut self.lock) {
