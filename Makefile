@@ -9,7 +9,7 @@
 HAHOME ?= /opt/sureha
 CARGO ?= cargo
 RELEASE = target/release
-PROGRAMS = hamond hasvrd haadm haapi hahb-sock hahb-serial havip havol
+PROGRAMS = hamond hasvrd haadm haapi hahb-sock hahb-serial hahb-disk havip havol
 API_TOOLS = APIOPEN.x APIOK.x APIERROR.x APICLOSE.x APICMD.x
 AGENTS = agents/ha_ag_tmp.sh agents/ha_ag_tmp.c
 CC ?= cc

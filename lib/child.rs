@@ -136,6 +136,7 @@ struct Tracked<T> {
     tag: T,
     deadline: Option<Millis>,
     term_sent: Option<Millis>,
+    kill_sent: bool,
 }
 
 /// The children one daemon owns, by pid.
@@ -168,6 +169,7 @@ impl<T: Clone + PartialEq> Children<T> {
                 tag,
                 deadline,
                 term_sent: None,
+                kill_sent: false,
             },
         );
     }
@@ -219,21 +221,38 @@ impl<T: Clone + PartialEq> Children<T> {
                     let _ = sys::kill_group(pid, sys::SIGTERM);
                     t.term_sent = Some(now);
                 }
-                (_, Some(sent)) if now >= sent + KILL_GRACE => {
+                (_, Some(sent)) if now >= sent + KILL_GRACE && !t.kill_sent => {
                     let _ = sys::kill_group(pid, sys::SIGKILL);
                     let _ = sys::kill(pid, sys::SIGKILL);
+                    t.kill_sent = true;
                 }
                 _ => {}
             }
         }
     }
 
-    /// The nearest moment `enforce` has work.
+    /// Children killed long ago that still do not die (stuck in the kernel on a hung device):
+    /// given up on, so whoever waits for them can go on. Their exit is reaped, unreported,
+    /// whenever it comes.
+    pub fn abandon_unkillable(&mut self, now: Millis) -> Vec<(u32, T)> {
+        let gone: Vec<u32> = self
+            .map
+            .iter()
+            .filter(|(_, t)| t.term_sent.is_some_and(|s| now >= s + 3 * KILL_GRACE))
+            .map(|(p, _)| *p)
+            .collect();
+        gone.into_iter()
+            .filter_map(|p| self.map.remove(&p).map(|t| (p, t.tag)))
+            .collect()
+    }
+
+    /// The nearest moment `enforce` or `abandon_unkillable` has work.
     pub fn next_deadline(&self) -> Option<Millis> {
         self.map
             .values()
             .filter_map(|t| match (t.deadline, t.term_sent) {
                 (Some(d), None) => Some(d),
+                (_, Some(sent)) if t.kill_sent => Some(sent + 3 * KILL_GRACE),
                 (_, Some(sent)) => Some(sent + KILL_GRACE),
                 _ => None,
             })

@@ -240,6 +240,8 @@ pub struct Beat {
     pub leaving: bool,
     pub services: Vec<ServiceRecord>,
     pub nics: Vec<NicRecord>,
+    /// The sender's volume devices and whether their data path reads (`disk` module).
+    pub disks: Vec<(String, bool)>,
 }
 
 /// One NIC of the sender.
@@ -347,6 +349,11 @@ impl Message {
                         o.extend_from_slice(&a.octets());
                     }
                 }
+                o.push(b.disks.len().min(255) as u8);
+                for (d, ok) in b.disks.iter().take(255) {
+                    put_str8(&mut o, d);
+                    o.push(*ok as u8);
+                }
             }
             Message::Config {
                 sender,
@@ -425,6 +432,11 @@ impl Message {
                     }
                     nics.push(NicRecord { name, ok, addrs });
                 }
+                let mut disks = Vec::new();
+                for _ in 0..r.u8()? {
+                    let d = r.str8()?;
+                    disks.push((d, r.u8()? != 0));
+                }
                 Message::Beat(Beat {
                     sender,
                     generation,
@@ -433,6 +445,7 @@ impl Message {
                     leaving,
                     services,
                     nics,
+                    disks,
                 })
             }
             2 => Message::Config {
@@ -493,6 +506,7 @@ mod tests {
                 ok: true,
                 addrs: vec!["192.0.2.1".parse().unwrap()],
             }],
+            disks: vec![("/dev/sdb1".into(), false)],
         })
     }
 
@@ -634,6 +648,7 @@ mod tests {
             leaving: false,
             services,
             nics,
+            disks: vec![],
         })
         .encode();
         let frame = seal(Some(b"key"), 1, 1, &beat).unwrap();

@@ -15,6 +15,7 @@ pub mod log;
 
 pub mod child;
 pub mod config;
+pub mod disk;
 pub mod fifo;
 pub mod files;
 pub mod signals;

@@ -20,6 +20,9 @@ use std::os::fd::AsRawFd;
 
 pub const FRAME: u8 = b'F';
 pub const STATS: u8 = b'S';
+/// From hahb-disk: this node's beat is on the shared disk (the volume locks are renewed);
+/// the data is how long the write took, in milliseconds, as text.
+pub const RENEWED: u8 = b'R';
 
 pub fn record(kind: u8, data: &[u8]) -> Vec<u8> {
     let mut r = Vec::with_capacity(5 + data.len());
@@ -47,7 +50,7 @@ impl Records {
         }
         let kind = self.buf[0];
         let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
-        if (kind != FRAME && kind != STATS) || len > frame::MAX_FRAME + 64 {
+        if !matches!(kind, FRAME | STATS | RENEWED) || len > frame::MAX_FRAME + 64 {
             self.buf.clear();
             return Err(format!("bad record (kind {kind}, length {len})"));
         }
@@ -156,17 +159,17 @@ pub fn socket_ends(link: &Link, node: &str) -> Result<(SocketAddr, SocketAddr)> 
 
 /// A link process's side of its pipes to hasvrd: frames to send arrive on stdin; checked
 /// frames from the peer and the counters go out on stdout.
-struct Upstream {
+pub(crate) struct Upstream {
     name: String,
     stdin: std::io::Stdin,
     stdout: std::io::StdoutLock<'static>,
     records: Records,
-    reported: Counters,
+    pub(crate) reported: Counters,
     last_report: std::time::Instant,
 }
 
 impl Upstream {
-    fn new(name: &str) -> Result<Upstream> {
+    pub(crate) fn new(name: &str) -> Result<Upstream> {
         let stdin = std::io::stdin();
         sys::set_nonblock(&stdin, true).context("stdin")?;
         Ok(Upstream {
@@ -179,13 +182,17 @@ impl Upstream {
         })
     }
 
-    fn fd(&self) -> std::os::fd::RawFd {
+    pub(crate) fn fd(&self) -> std::os::fd::RawFd {
         self.stdin.as_raw_fd()
     }
 
     /// The frames hasvrd wants sent, and whether hasvrd is gone (stdin closed): its last
     /// frames (the beat saying its services stopped) still go out.
-    fn frames(&mut self, log: &mut Logger, buf: &mut [u8]) -> Result<(Vec<Vec<u8>>, bool)> {
+    pub(crate) fn frames(
+        &mut self,
+        log: &mut Logger,
+        buf: &mut [u8],
+    ) -> Result<(Vec<Vec<u8>>, bool)> {
         let mut closed = false;
         loop {
             match sys::read_some(&self.stdin, buf) {
@@ -215,7 +222,7 @@ impl Upstream {
         }
     }
 
-    fn write(&mut self, kind: u8, data: &[u8]) -> Result<()> {
+    pub(crate) fn write(&mut self, kind: u8, data: &[u8]) -> Result<()> {
         self.stdout
             .write_all(&record(kind, data))
             .and_then(|_| self.stdout.flush())
@@ -223,12 +230,12 @@ impl Upstream {
     }
 
     /// Passes a checked frame from the peer up.
-    fn deliver(&mut self, frame: &[u8]) -> Result<()> {
+    pub(crate) fn deliver(&mut self, frame: &[u8]) -> Result<()> {
         self.write(FRAME, frame)
     }
 
     /// Reports the counters when they changed, at most twice a second.
-    fn report(&mut self, counters: &Counters, log: &mut Logger) -> Result<()> {
+    pub(crate) fn report(&mut self, counters: &Counters, log: &mut Logger) -> Result<()> {
         if *counters == self.reported
             || self.last_report.elapsed() < std::time::Duration::from_millis(500)
         {
@@ -692,6 +699,7 @@ mod tests {
             leaving: false,
             services: vec![],
             nics: vec![],
+            disks: vec![],
         })
         .encode();
         let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload).unwrap();

@@ -306,7 +306,7 @@ usage: haadm status
        haadm service state|review|remove|bringin|bringout|takeover|failover NAME
        haadm service create NAME KEY=VALUE...
        haadm privnet state|review|remove NAME
-       haadm privnet create-socket|create-rs232 NAME KEY=VALUE...
+       haadm privnet create-socket|create-rs232|create-disk NAME KEY=VALUE...
        haadm network | stop | reload
        haadm            (interactive menus)";
 
@@ -356,7 +356,7 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
         ["privnet", "state", ..] => Command::PrivnetState(name_arg(rest(2), "privnet")?),
         ["privnet", "review", ..] => Command::PrivnetReview(name_arg(rest(2), "privnet")?),
         ["privnet", "remove", ..] => Command::PrivnetRemove(name_arg(rest(2), "privnet")?),
-        ["privnet", kind @ ("create-socket" | "create-rs232"), ..] => {
+        ["privnet", kind @ ("create-socket" | "create-rs232" | "create-disk"), ..] => {
             let name = name_arg(&words[2..3.min(words.len())], "privnet")?;
             let kvs = crate::config::parse_assignments(rest(3))?;
             let ty = kind.trim_start_matches("create-").to_string();
@@ -367,7 +367,7 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
                 return Err(format!(
                     "privnet {kind} makes a {ty} link, but type={} was given; use create-{}",
                     crate::config::shown(t),
-                    if ty == "socket" { "rs232" } else { "socket" }
+                    t.to_ascii_lowercase()
                 ));
             }
             Command::PrivnetCreate(ty, name, kvs)

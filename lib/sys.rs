@@ -134,6 +134,17 @@ pub fn try_lock(fd: &impl AsRawFd) -> io::Result<bool> {
     }
 }
 
+/// Takes an exclusive `flock`, waiting for it.
+pub fn lock_wait(fd: &impl AsRawFd) -> io::Result<()> {
+    loop {
+        // SAFETY: flock on a live descriptor.
+        match check(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map(|_| ()),
+        }
+    }
+}
+
 pub const POLLIN: i16 = libc::POLLIN;
 pub const POLLOUT: i16 = libc::POLLOUT;
 pub const POLLHUP: i16 = libc::POLLHUP;

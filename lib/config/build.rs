@@ -104,8 +104,22 @@ pub(super) fn build_link(sec: &Section, err: &mut impl FnMut(usize, String)) -> 
                 port,
             }
         }
-        Some("rs232") => {
+        Some(ty @ ("rs232" | "disk")) => {
             wrong_keys(&SOCKET_ONLY, "socket", err);
+            if ty == "disk" {
+                if let Some((_, l)) = sec.get("baudrate") {
+                    err(
+                        l,
+                        format!("{}: 'baudrate' is for rs232 links only", sec.label()),
+                    );
+                }
+            }
+            let example = if ty == "disk" {
+                "/dev/sdb1"
+            } else {
+                "/dev/ttyS0"
+            };
+            let an = if ty == "disk" { "a disk" } else { "an rs232" };
             let dev = |k: &str, err: &mut dyn FnMut(usize, String)| -> Option<String> {
                 match sec.get(k) {
                     Some((v, _)) if v.starts_with('/') => Some(v.to_string()),
@@ -113,7 +127,7 @@ pub(super) fn build_link(sec: &Section, err: &mut impl FnMut(usize, String)) -> 
                         err(
                             l,
                             format!(
-                                "{}: {k}: '{v}' is not a device path like /dev/ttyS0",
+                                "{}: {k}: '{v}' is not a device path like {example}",
                                 sec.label()
                             ),
                         );
@@ -122,7 +136,7 @@ pub(super) fn build_link(sec: &Section, err: &mut impl FnMut(usize, String)) -> 
                     None => {
                         err(
                             sec.line,
-                            format!("{}: '{k}' is required for an rs232 link", sec.label()),
+                            format!("{}: '{k}' is required for {an} link", sec.label()),
                         );
                         None
                     }
@@ -139,17 +153,27 @@ pub(super) fn build_link(sec: &Section, err: &mut impl FnMut(usize, String)) -> 
                 }
             })
             .unwrap_or(9600);
-            LinkKind::Rs232 {
-                device1: device1?,
-                device2: device2?,
-                baudrate,
+            if ty == "disk" {
+                LinkKind::Disk {
+                    device1: device1?,
+                    device2: device2?,
+                }
+            } else {
+                LinkKind::Rs232 {
+                    device1: device1?,
+                    device2: device2?,
+                    baudrate,
+                }
             }
         }
         Some(other) => {
             let l = sec.get("type").map_or(sec.line, |(_, l)| l);
             err(
                 l,
-                format!("{}: type: '{other}' is not socket or rs232", sec.label()),
+                format!(
+                    "{}: type: '{other}' is not socket, rs232 or disk",
+                    sec.label()
+                ),
             );
             return None;
         }
@@ -173,6 +197,37 @@ pub(super) fn build_link(sec: &Section, err: &mut impl FnMut(usize, String)) -> 
         host1,
         host2,
     })
+}
+
+pub(super) fn build_admin(sec: &Section, err: &mut impl FnMut(usize, String)) -> Admin {
+    let mut admin = Admin::default();
+    if let Some(p) = value(sec, "port", err, |v| parse_int(v, 1, 65535)) {
+        admin.port = p as u16;
+    }
+    if let Some(l) = value(sec, "listen", err, |v| {
+        parse_list(v)
+            .iter()
+            .map(|a| {
+                a.parse::<Ipv4Addr>()
+                    .map_err(|_| format!("'{}' is not an IPv4 address", shown(a)))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    }) {
+        admin.listen = l;
+    }
+    if let Some(f) = value(sec, "fence", err, |v| match v {
+        "reboot" => Ok(Fence::Reboot),
+        "halt" => Ok(Fence::Halt),
+        "none" => Ok(Fence::Nothing),
+        p if p.starts_with('/') => Ok(Fence::Program(p.to_string())),
+        other => Err(format!(
+            "'{}' is not reboot, halt, none or an absolute program path",
+            shown(other)
+        )),
+    }) {
+        admin.fence = f;
+    }
+    admin
 }
 
 pub(super) fn build_service(sec: &Section, err: &mut impl FnMut(usize, String)) -> Option<Service> {

@@ -74,6 +74,8 @@ pub enum LinkKind {
         device2: String,
         baudrate: u32,
     },
+    /// A shared lease device (the `disk` module): heartbeats and the volume lock.
+    Disk { device1: String, device2: String },
 }
 
 /// A `[privnet NAME]` heartbeat link.
@@ -94,6 +96,7 @@ impl Link {
         match self.kind {
             LinkKind::Socket { .. } => "socket",
             LinkKind::Rs232 { .. } => "rs232",
+            LinkKind::Disk { .. } => "disk",
         }
     }
     /// How long the link may stay silent before it is down.
@@ -178,11 +181,44 @@ impl Service {
     }
 }
 
+/// What a node does to itself when it cannot let go of a volume (`[admin] fence`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Fence {
+    /// Immediate reboot, no sync.
+    #[default]
+    Reboot,
+    Halt,
+    /// Nothing: the service stays in ERROR where it is, and does not move.
+    Nothing,
+    /// An absolute program path, run with the reason as its argument.
+    Program(String),
+}
+
+/// `[admin]`: the admin door and the fence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admin {
+    pub port: u16,
+    /// Addresses to listen on; empty: every address of the node.
+    pub listen: Vec<Ipv4Addr>,
+    pub fence: Fence,
+}
+
+impl Default for Admin {
+    fn default() -> Admin {
+        Admin {
+            port: 7011,
+            listen: Vec::new(),
+            fence: Fence::Reboot,
+        }
+    }
+}
+
 /// A whole, valid configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Config {
     pub links: Vec<Link>,
     pub services: Vec<Service>,
+    pub admin: Admin,
 }
 
 impl Config {

@@ -32,6 +32,7 @@ pub(super) const SERVICE_KEYS: [&str; 21] = [
     "path",
     "description",
 ];
+pub(super) const ADMIN_KEYS: [&str; 3] = ["port", "listen", "fence"];
 pub(super) const REPEATABLE: [&str; 1] = ["volume"];
 pub(super) const BAUD_RATES: [u32; 8] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200];
 
@@ -39,6 +40,7 @@ pub(super) const BAUD_RATES: [u32; 8] = [1200, 2400, 4800, 9600, 19200, 38400, 5
 pub(super) enum SectionKind {
     Privnet,
     Service,
+    Admin,
 }
 
 impl SectionKind {
@@ -46,6 +48,7 @@ impl SectionKind {
         match self {
             SectionKind::Privnet => "privnet",
             SectionKind::Service => "service",
+            SectionKind::Admin => "admin",
         }
     }
 }
@@ -65,6 +68,9 @@ impl Section {
             .map(|(_, v, l)| (v.as_str(), *l))
     }
     pub(super) fn label(&self) -> String {
+        if self.kind == SectionKind::Admin {
+            return "[admin]".into();
+        }
         format!("[{} {}]", self.kind.word(), self.name)
     }
 }
@@ -93,14 +99,20 @@ pub(super) fn parse_header(t: &str) -> Result<(SectionKind, String), String> {
     let inner = t
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
-        .ok_or("a section header looks like [service NAME] or [privnet NAME]")?;
+        .ok_or("a section header looks like [service NAME], [privnet NAME] or [admin]")?;
     let mut words = inner.split_whitespace();
     let kind = match words.next() {
+        Some("admin") => {
+            return match words.next() {
+                None => Ok((SectionKind::Admin, "admin".into())),
+                Some(_) => Err("[admin] takes no name".into()),
+            }
+        }
         Some("privnet") => SectionKind::Privnet,
         Some("service") => SectionKind::Service,
         Some(other) => {
             return Err(format!(
-                "unknown section kind '{other}' (expected privnet or service)"
+                "unknown section kind '{other}' (expected privnet, service or admin)"
             ))
         }
         None => return Err("empty section header".into()),
@@ -220,6 +232,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
         let allowed: &[&str] = match sec.kind {
             SectionKind::Privnet => &LINK_KEYS,
             SectionKind::Service => &SERVICE_KEYS,
+            SectionKind::Admin => &ADMIN_KEYS,
         };
         if !allowed.contains(&key.as_str()) {
             err(
@@ -276,6 +289,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
                         cfg.services.push(s);
                     }
                 }
+                SectionKind::Admin => cfg.admin = build_admin(sec, &mut err),
             }
         }
         cross_check(&cfg, &sections, &mut err);

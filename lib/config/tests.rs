@@ -179,7 +179,7 @@ fn structure_errors() {
         base_link()
     ));
     assert_eq!(e, vec![
-        "f.conf:7: unknown section kind 'oops' (expected privnet or service)",
+        "f.conf:7: unknown section kind 'oops' (expected privnet, service or admin)",
         "f.conf:9: [service] needs a name",
         "f.conf:10: 'bad/name' is not a valid name (1 to 32 letters, digits, '_' or '-', starting with a letter or digit)",
         "f.conf:11: expected 'key = value', found 'junk line'",
@@ -191,7 +191,7 @@ fn link_errors() {
     let e = errors("[privnet l]\ntype = serial\nhost1 = a\nhost2 = a\n");
     assert_eq!(
         e,
-        vec!["f.conf:2: [privnet l]: type: 'serial' is not socket or rs232"]
+        vec!["f.conf:2: [privnet l]: type: 'serial' is not socket, rs232 or disk"]
     );
     let e = errors(
         "[privnet l]\ntype = socket\nhost1 = a\nhost2 = a\nip1 = 1.2.3\ndevice1 = /dev/ttyS0\n",

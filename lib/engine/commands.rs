@@ -135,6 +135,9 @@ impl Engine {
                         } => text.push_str(&format!(
                             "device1 = {device1}\ndevice2 = {device2}\nbaudrate = {baudrate}\n"
                         )),
+                        config::LinkKind::Disk { device1, device2 } => {
+                            text.push_str(&format!("device1 = {device1}\ndevice2 = {device2}\n"))
+                        }
                     }
                     self.reply(reply, Reply::ok(text));
                 }

@@ -24,8 +24,8 @@ impl Engine {
         {
             return Some((false, "it, or a service of its group, failed here".into()));
         }
-        if !group.iter().all(|g| self.able_here(g)) {
-            return Some((false, "no healthy NIC here for its addresses".into()));
+        if let Some(why) = group.iter().find_map(|g| self.unable_here(g)) {
+            return Some((false, why.into()));
         }
         // Asked for every service at every step: reasons are static unless they name the peer.
         let peer = || self.peer_name();
@@ -140,6 +140,7 @@ impl Engine {
             s.phase = phase;
             s.plan = plan;
             s.after_stop = after;
+            s.stop_retried = false;
             if phase == Phase::Starting {
                 s.started_steps.clear();
             }
@@ -219,6 +220,8 @@ impl Engine {
                     self.tasks.insert(task, name.to_string());
                     let timeout = match step {
                         Step::StartScript | Step::StopScript => cfg.start_timeout,
+                        // havol may wait for the other node's lease to run out.
+                        Step::Mount(_) => cfg.start_timeout.max(30_000) + self.lease_wait(),
                         _ => cfg.start_timeout.max(30_000),
                     };
                     let nic = if step == Step::AddIps {
@@ -273,12 +276,29 @@ impl Engine {
                 let what = format!("{} failed: {why}", step.describe(cfg));
                 self.failure(&name, what);
             }
-            (_, Ok(())) => self.advance(&name),
+            (_, Ok(())) => {
+                if matches!(step, Step::Umount(_)) {
+                    s.volumes_stuck = false;
+                }
+                self.advance(&name)
+            }
+            (_, Err(why)) if step == Step::StopScript && !s.stop_retried => {
+                s.stop_retried = true;
+                s.plan.push_front(Step::StopScript);
+                self.log(
+                    Level::Warning,
+                    format!(
+                        "service {name}: {} failed: {why}; trying it once more",
+                        step.describe(cfg)
+                    ),
+                );
+                self.advance(&name);
+            }
             (_, Err(why)) => {
                 if matches!(step, Step::Umount(_)) {
                     s.after_stop = AfterStop::Error;
                     s.last_failure = Some(format!("{} failed: {why}", step.describe(cfg)));
-                    self.log(Level::Error, format!("service {name}: {} failed: {why}; the volume stays here, so the service is left in ERROR and will not move", step.describe(cfg)));
+                    self.volume_stuck(&name, &format!("{} failed: {why}", step.describe(cfg)));
                 } else {
                     self.log(
                         Level::Warning,

@@ -116,6 +116,11 @@ pub enum Input {
     ConfigWritten(Result<(), String>),
     /// A new configuration was read and parsed (after `haadm reload` or SIGHUP).
     Reload(Result<(Config, String), String>),
+    /// hahb-disk wrote this node's beat on a disk link (`took` ms ago it began): the volume
+    /// locks are renewed.
+    LeaseRenewed { link: String, took: Millis },
+    /// The data path of this node's volume devices, when any changed.
+    DataPaths(Vec<DataPath>),
     /// Leave: stop every service here first (TERM), or leave everything as it is (QUIT).
     Shutdown { touch_resources: bool },
 }
@@ -173,6 +178,10 @@ pub enum Action {
     },
     /// Read the configuration file again and feed `Reload`.
     ReadConfig,
+    /// This node cannot let go of a volume: take it down now (`[admin] fence`).
+    Fence {
+        reason: String,
+    },
     /// Everything is done: leave.
     Exit,
 }
@@ -238,6 +247,10 @@ struct Svc {
     /// The start or stop under way, timed by phase; the last one done, as its MOVE line.
     clock: Option<timing::MoveClock>,
     last_move: Option<String>,
+    /// A volume would not unmount: it may still be mounted here.
+    volumes_stuck: bool,
+    /// The stop script failed once in this stop; it gets one more try.
+    stop_retried: bool,
 }
 
 impl Svc {
@@ -328,6 +341,7 @@ pub struct Engine {
     /// Configuration pieces being received (generation, count, pieces) and the next to send.
     parts_in: (u64, u16, BTreeMap<u16, Vec<u8>>),
     parts_out: usize,
+    disks: disks::Disks,
     out: Vec<Action>,
 }
 
@@ -397,6 +411,7 @@ impl Engine {
             conflict_logged: None,
             parts_in: (0, 0, BTreeMap::new()),
             parts_out: 0,
+            disks: disks::Disks::new(now),
             out: Vec::new(),
         };
         let names: Vec<String> = e.config.services.iter().map(|s| s.name.clone()).collect();
@@ -434,6 +449,8 @@ impl Engine {
             vip_nic: None,
             clock: None,
             last_move: None,
+            volumes_stuck: false,
+            stop_retried: false,
         }
     }
 
@@ -542,11 +559,14 @@ impl Engine {
                     l.stats = line;
                 }
             }
+            Input::LeaseRenewed { link, took } => self.lease_renewed(&link, took),
+            Input::DataPaths(paths) => self.paths_changed(paths),
             Input::ConfigWritten(r) => self.config_written(r),
             Input::Reload(r) => self.reload(r),
             Input::Shutdown { touch_resources } => self.shutdown(touch_resources, None),
         }
         self.check_agents();
+        self.check_lease();
         self.propose_runners();
         let layout = Arc::clone(&self.layout);
         for n in &layout.names {
@@ -582,6 +602,9 @@ impl Engine {
         }
         for w in &self.waiters {
             at(w.deadline);
+        }
+        if let Some(l) = self.lease_wakeup() {
+            at(l);
         }
         t
     }
@@ -644,6 +667,7 @@ mod agreement;
 mod commands;
 mod config_edit;
 mod config_sync;
+mod disks;
 mod lifecycle;
 mod nics;
 mod peer;
@@ -653,6 +677,7 @@ mod timing;
 
 pub use commands::waiting_limit;
 use config_edit::Edit;
+pub use disks::{fence_word, DataPath};
 pub use lifecycle::{start_plan, stop_plan};
 
 #[cfg(test)]

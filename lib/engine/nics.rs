@@ -18,11 +18,18 @@ impl Engine {
             .cloned()
     }
 
-    /// Whether this node can hold the service's addresses (and so run it).
+    /// Whether this node can hold the service's addresses and volumes (and so run it).
     pub(super) fn able_here(&self, name: &str) -> bool {
-        self.config
-            .service(name)
-            .is_none_or(|c| c.active_ip.is_empty() || self.pick_nic(name).is_some())
+        self.unable_here(name).is_none()
+    }
+
+    /// Why this node cannot run the service now, if it cannot.
+    pub(super) fn unable_here(&self, name: &str) -> Option<String> {
+        let c = self.config.service(name)?;
+        if !c.active_ip.is_empty() && self.pick_nic(name).is_none() {
+            return Some("no healthy NIC here for its addresses".into());
+        }
+        self.disk_unable(name)
     }
 
     pub(super) fn nics_changed(&mut self, nics: Vec<super::NicState>) {

@@ -71,6 +71,7 @@ pub(super) struct PeerView {
     /// By name; filled only while the peer's configuration digest equals ours.
     pub services: BTreeMap<String, PeerSvc>,
     pub nics: Vec<frame::NicRecord>,
+    pub disks: Vec<(String, bool)>,
     /// The peer hears us (its last beat said so).
     pub hears_me: bool,
     /// Its last beat said it was stopping on purpose.
@@ -196,7 +197,7 @@ impl Engine {
                     protected: s.protected,
                     error: s.error,
                     error_was_active: s.error_was_active,
-                    unable: !self.able_here(&c.name),
+                    unable: self.unable_here(&c.name).is_some(),
                     primary: self.node_index(&s.primary),
                     runner: if s.runner.is_empty() {
                         2
@@ -237,6 +238,12 @@ impl Engine {
             leaving: self.shutting_down == Some(true),
             services,
             nics,
+            disks: self
+                .disks
+                .paths
+                .iter()
+                .map(|p| (p.device.clone(), p.ok))
+                .collect(),
         })
         .encode()
     }
@@ -441,6 +448,7 @@ impl Engine {
             digest: b.digest,
             services,
             nics: b.nics.clone(),
+            disks: b.disks.clone(),
             hears_me: b.hears_you,
             leaving: b.leaving,
         });
@@ -504,6 +512,7 @@ impl Engine {
             }
             self.peer_was = now;
         }
+        self.note_disk_only();
     }
 
     /// The nearest moment a link may die or a beat is due.

@@ -13,10 +13,10 @@ impl Hasvrd {
             .map(|l| {
                 (
                     l.name.clone(),
-                    if l.type_name() == "socket" {
-                        "hahb-sock"
-                    } else {
-                        "hahb-serial"
+                    match l.type_name() {
+                        "socket" => "hahb-sock",
+                        "disk" => "hahb-disk",
+                        _ => "hahb-serial",
                     },
                 )
             })
@@ -143,6 +143,13 @@ impl Hasvrd {
                                 payload: f.payload,
                             });
                         }
+                    }
+                    Ok(Some((link::RENEWED, took))) => {
+                        let took = String::from_utf8_lossy(&took).trim().parse().unwrap_or(0);
+                        inputs.push(Input::LeaseRenewed {
+                            link: name.clone(),
+                            took,
+                        })
                     }
                     Ok(Some((_, line))) => inputs.push(Input::LinkStats {
                         link: name.clone(),

@@ -23,6 +23,7 @@ use crate::sys;
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd};
 
+mod disks;
 mod links;
 mod nics;
 mod processes;
@@ -109,6 +110,9 @@ pub struct Hasvrd {
     last_state: String,
     next_tmp_check: Millis,
     next_tmp_sweep: Millis,
+    /// The data path watch, and the configuration it was set up for.
+    paths: disks::DataPaths,
+    paths_for: Option<std::sync::Arc<Config>>,
 }
 
 /// Reads and parses the configuration file.
@@ -239,6 +243,8 @@ impl Hasvrd {
             requests_dropped: 0,
             next_tmp_check: 0,
             next_tmp_sweep: 0,
+            paths: disks::DataPaths::default(),
+            paths_for: None,
         })
     }
 
@@ -289,10 +295,22 @@ impl Hasvrd {
                 self.reap();
             }
             self.sync_links(now);
+            let config = self.engine.shared_config();
+            if !self
+                .paths_for
+                .as_ref()
+                .is_some_and(|c| std::sync::Arc::ptr_eq(c, &config))
+            {
+                self.sync_data_paths();
+                self.paths_for = Some(config);
+            }
+            let woken = self.paths.fd().is_some_and(|fd| ready.contains(&fd));
+            self.check_data_paths(woken);
             self.watch_adopted(now);
             let partner_ready = self.partner.fd().is_some_and(|fd| ready.contains(&fd));
             self.supervise(now, partner_ready);
             self.children.enforce(now);
+            self.abandon_unkillable(now);
             self.send_due_replies(now);
             self.outbox.flush();
             if now >= self.next_sweep {
@@ -335,6 +353,7 @@ impl Hasvrd {
             self.children.next_deadline(),
             self.delayed.iter().map(|d| d.0).min(),
             self.partner.respawn_due(),
+            self.paths.next_deadline(now),
         ]
         .into_iter()
         .flatten()
@@ -379,6 +398,13 @@ impl Hasvrd {
         if let Some(fd) = &self.nic_events {
             fds.push(sys::PollFd {
                 fd: fd.as_raw_fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        if let Some(fd) = self.paths.fd() {
+            fds.push(sys::PollFd {
+                fd,
                 events: sys::POLLIN,
                 revents: 0,
             });
@@ -588,6 +614,7 @@ impl Hasvrd {
                 .inputs
                 .push_back(Input::Reload(load_config(&self.home))),
             Action::Send { link, payload } => self.send(link.as_deref(), &payload),
+            Action::Fence { reason } => self.fence(&reason),
             Action::Exit => {}
         }
     }

@@ -47,6 +47,30 @@ impl Hasvrd {
         }
     }
 
+    /// Children that do not die even when killed (stuck on a hung device) are reported as
+    /// failed, so the engine can go on (and fence, if a volume is what hangs).
+    pub(super) fn abandon_unkillable(&mut self, now: Millis) {
+        for (pid, tag) in self.children.abandon_unkillable(now) {
+            let how = format!(
+                "pid {pid} was killed but does not die: it is stuck in the kernel (a hung device?)"
+            );
+            self.log.error(&how);
+            match tag {
+                Tag::Task(task, _, _) => self.feed(Input::TaskDone {
+                    task,
+                    result: Err(how),
+                }),
+                Tag::Agent(service, agent) => self.feed(Input::AgentExited {
+                    service,
+                    agent,
+                    how,
+                }),
+                Tag::Partner => {}
+                Tag::Link(name) => self.link_died(&name, how),
+            }
+        }
+    }
+
     pub(super) fn watch_adopted(&mut self, now: Millis) {
         let mut gone = Vec::new();
         self.watched.retain_mut(|w| {

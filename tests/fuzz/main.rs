@@ -156,6 +156,7 @@ fn beat() -> frame::Message {
             ok: true,
             addrs: vec!["192.0.2.1".parse().unwrap()],
         }],
+        disks: vec![("/dev/loop3".into(), true)],
     })
 }
 

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-pub const PROGRAMS: [(&str, &str); 8] = [
+pub const PROGRAMS: [(&str, &str); 9] = [
     ("hahb-serial", env!("CARGO_BIN_EXE_hahb-serial")),
+    ("hahb-disk", env!("CARGO_BIN_EXE_hahb-disk")),
     ("havol", env!("CARGO_BIN_EXE_havol")),
     ("hamond", env!("CARGO_BIN_EXE_hamond")),
     ("hasvrd", env!("CARGO_BIN_EXE_hasvrd")),
@@ -101,6 +102,8 @@ pub struct Node {
     pub home: PathBuf,
     /// The network namespace its programs run in, if any.
     pub netns: Option<String>,
+    /// A mount namespace of its own (shared-disk tests): the file that holds it.
+    pub mntns: Option<PathBuf>,
 }
 
 fn target_dir() -> PathBuf {
@@ -204,6 +207,7 @@ impl Node {
             name: name.to_string(),
             home,
             netns: None,
+            mntns: None,
         };
         node.write_script("svc.start", START);
         node.write_script("svc.stop", STOP);
@@ -247,16 +251,20 @@ impl Node {
     }
 
     pub fn cmd(&self, program: &str) -> Command {
-        let mut c = match &self.netns {
-            Some(ns) => {
-                // nsenter, not `ip netns exec`: the nodes must share the mount table (shared
-                // disks), and only the network namespace changes.
-                let mut c = Command::new("nsenter");
-                c.arg(format!("--net=/run/netns/{ns}"))
-                    .arg(self.path("bin").join(program));
-                c
+        let mut c = if self.netns.is_some() || self.mntns.is_some() {
+            // nsenter, not `ip netns exec`: only the namespaces named here change (a node
+            // keeps the test's mount table unless it has one of its own).
+            let mut c = Command::new("nsenter");
+            if let Some(ns) = &self.netns {
+                c.arg(format!("--net=/run/netns/{ns}"));
             }
-            None => Command::new(self.path("bin").join(program)),
+            if let Some(m) = &self.mntns {
+                c.arg(format!("--mount={}", m.display()));
+            }
+            c.arg(self.path("bin").join(program));
+            c
+        } else {
+            Command::new(self.path("bin").join(program))
         };
         c.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")

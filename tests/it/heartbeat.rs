@@ -189,6 +189,7 @@ fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted(
         leaving: false,
         services: vec![],
         nics: vec![],
+        disks: vec![],
     })
     .encode();
     let key = AUTHKEY.trim().as_bytes();

@@ -1,12 +1,14 @@
 //! Integration tests: the real programs, each node in its own temporary `HAHOME`.
 //! Modules follow the product: cli, lifecycle, supervision, api.
 
+mod disk_rig;
 mod harness;
 
 mod api;
 mod bench;
 mod cli;
 mod demo;
+mod disks;
 mod failover;
 mod heartbeat;
 mod lifecycle;

@@ -1,0 +1,286 @@
+//! hahb-disk: the heartbeat link over a shared disk. Every frame hasvrd gives it goes into a
+//! frame entry of this node's slot, then the beat block (counter one higher) says so; the
+//! other node's beat block is read every half interval, and frames it has not passed up yet
+//! are read, checked like any frame, and passed up. Each beat block written is also the
+//! renewal of this node's volume locks: hasvrd is told (`RENEWED`) so it can stop services
+//! before a lease it cannot renew runs out.
+//!
+//! Writes follow hasvrd's frames only: a node whose hasvrd hangs stops renewing its locks.
+
+use super::device::Device;
+use super::layout::{self, Beat, Entry, BLOCK, ENTRIES};
+use crate::config::{Link, LinkKind};
+use crate::error::{Error, Result};
+use crate::frame::{Bad, ReplayGuard};
+use crate::link::{check, load_key, Counters, Upstream, RENEWED};
+use crate::log::Logger;
+use crate::paths::Home;
+use crate::sys;
+use std::time::{Duration, Instant};
+
+/// The device and slots of a disk link as this node sees them.
+pub fn ends(link: &Link, node: &str) -> Result<(String, usize, String)> {
+    let LinkKind::Disk { device1, device2 } = &link.kind else {
+        return Err(Error::config(format!(
+            "link {}: not a disk link",
+            link.name
+        )));
+    };
+    if node == link.host1 {
+        Ok((device1.clone(), 0, link.host2.clone()))
+    } else if node == link.host2 {
+        Ok((device2.clone(), 1, link.host1.clone()))
+    } else {
+        Err(Error::config(format!(
+            "link {}: node {node} is neither host1 nor host2",
+            link.name
+        )))
+    }
+}
+
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok()
+    {
+        return u64::from_be_bytes(b);
+    }
+    crate::clock::unix_millis() ^ (u64::from(sys::getpid()) << 40)
+}
+
+/// What we remember of the other node's slot.
+#[derive(Default)]
+struct PeerSlot {
+    /// (writer, counter) of the last beat block read.
+    seen: Option<(u64, u64)>,
+    /// The highest frame number of that writer already handled.
+    delivered: u64,
+}
+
+pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
+    let (path, my_slot, peer) = ends(link, &home.node)?;
+    let peer_slot = 1 - my_slot;
+    let name = &link.name;
+    let mut log = Logger::new(home.log(), &home.node, "hahb-disk");
+    let key = Some(load_key(home)?);
+    let mut up = Upstream::new(name)?;
+    let mut dev: Option<Device> = None;
+    let mut open_error: Option<String> = None;
+    let mut next_open = Instant::now();
+    let mut beat = Beat {
+        node: home.node.clone(),
+        writer: random_u64(),
+        counter: 0,
+        entries: Default::default(),
+    };
+    let mut number = 0u64;
+    let mut write_error: Option<String> = None;
+    let mut read_error: Option<String> = None;
+    let mut slot = PeerSlot::default();
+    let mut guard = ReplayGuard::default();
+    let mut counters = Counters::default();
+    let read_every = Duration::from_millis((link.interval / 2).clamp(20, 1000));
+    let mut next_read = Instant::now();
+    let mut buf = vec![0u8; 70_000];
+    loop {
+        if dev.is_none() && Instant::now() >= next_open {
+            match open_checked(&path) {
+                Ok(d) => {
+                    if open_error.is_none() && (write_error.is_some() || read_error.is_some()) {
+                        // Reopened after an I/O error: said once already.
+                    } else {
+                        log.info(&format!(
+                        "link {name}: {path} open, slot {my_slot}; the peer {peer} writes slot {peer_slot}"
+                    ));
+                    }
+                    open_error = None;
+                    dev = Some(d);
+                }
+                Err(msg) => {
+                    if open_error.as_deref() != Some(msg.as_str()) {
+                        log.warning(&format!("link {name}: {msg}; retrying every second"));
+                        open_error = Some(msg);
+                    }
+                    next_open = Instant::now() + Duration::from_secs(1);
+                }
+            }
+        }
+        let mut fds = [sys::PollFd {
+            fd: up.fd(),
+            events: sys::POLLIN,
+            revents: 0,
+        }];
+        let wait = if dev.is_some() {
+            next_read.saturating_duration_since(Instant::now())
+        } else {
+            Duration::from_secs(1)
+        };
+        let _ = sys::poll(&mut fds, wait.as_millis().min(1000) as i32);
+        let (frames, closed) = up.frames(&mut log, &mut buf)?;
+        let mut reopen = false;
+        if !frames.is_empty() {
+            match &dev {
+                Some(d) => {
+                    let started = Instant::now();
+                    match write_frames(d, my_slot, &mut beat, &mut number, &frames) {
+                        Ok(()) => {
+                            let took = started.elapsed().as_millis();
+                            up.write(RENEWED, took.to_string().as_bytes())?;
+                            if write_error.take().is_some() {
+                                log.info(&format!(
+                                    "link {name}: writing {path} again; volume locks renewed"
+                                ));
+                            }
+                        }
+                        Err(e) => {
+                            counters.txerr += 1;
+                            let msg = e.to_string();
+                            if write_error.as_deref() != Some(msg.as_str()) {
+                                log.error(&format!("link {name}: cannot write {path}: {msg}; this node's volume locks are not renewed"));
+                                write_error = Some(msg);
+                            }
+                            // Opened afresh in a second: the device may have been replaced.
+                            reopen = true;
+                        }
+                    }
+                }
+                None => counters.txerr += frames.len() as u64,
+            }
+        }
+        if closed {
+            return Ok(());
+        }
+        if let Some(d) = &dev {
+            if Instant::now() >= next_read {
+                next_read = Instant::now() + read_every;
+                match read_peer(d, peer_slot, &peer, &mut slot, key.as_deref(), &mut guard) {
+                    Ok(got) => {
+                        if read_error.take().is_some() {
+                            log.info(&format!("link {name}: reading {path} again"));
+                        }
+                        for f in got {
+                            match f {
+                                Ok(frame) => {
+                                    counters.rx += 1;
+                                    up.deliver(&frame)?;
+                                }
+                                Err(Some(bad)) => counters.count(bad),
+                                Err(None) => counters.foreign += 1,
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        counters.count(Bad::Malformed);
+                        let msg = e.to_string();
+                        if read_error.as_deref() != Some(msg.as_str()) {
+                            log.warning(&format!("link {name}: cannot read {path}: {msg}"));
+                            read_error = Some(msg);
+                        }
+                        reopen = true;
+                    }
+                }
+            }
+        }
+        if reopen {
+            dev = None;
+            next_open = Instant::now() + Duration::from_secs(1);
+        }
+        up.report(&counters, &mut log)?;
+    }
+}
+
+fn open_checked(path: &str) -> std::result::Result<Device, String> {
+    let d = Device::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    let h = d
+        .read(0, BLOCK)
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    layout::decode_header(&h)
+        .map_err(|e| format!("{path} is not a SureHA disk ({e}); run: havol init {path}"))?;
+    Ok(d)
+}
+
+/// Writes the last frames (at most one per entry), then the beat block that names them.
+fn write_frames(
+    d: &Device,
+    slot: usize,
+    beat: &mut Beat,
+    number: &mut u64,
+    frames: &[Vec<u8>],
+) -> std::io::Result<()> {
+    for f in &frames[frames.len().saturating_sub(ENTRIES)..] {
+        if f.len() > layout::ENTRY_SIZE {
+            continue;
+        }
+        *number += 1;
+        let e = (*number % ENTRIES as u64) as usize;
+        // The beat block stops naming the entry before it is overwritten.
+        beat.entries[e] = Entry::default();
+        d.write(layout::entry_offset(slot, e), f)?;
+        beat.entries[e] = Entry {
+            number: *number,
+            len: f.len() as u32,
+            crc: crate::frame::crc32(f),
+        };
+    }
+    beat.counter += 1;
+    d.write(layout::beat_offset(slot), &beat.encode())
+}
+
+/// The peer's new frames: `Err(Some(bad))` a frame that failed its checks, `Err(None)` a
+/// slot written by another node than the peer.
+type Got = std::result::Result<Vec<u8>, Option<Bad>>;
+
+fn read_peer(
+    d: &Device,
+    slot: usize,
+    peer: &str,
+    seen: &mut PeerSlot,
+    key: Option<&[u8]>,
+    guard: &mut ReplayGuard,
+) -> std::io::Result<Vec<Got>> {
+    let b = d.read(layout::beat_offset(slot), BLOCK)?;
+    let beat = match Beat::decode(&b) {
+        Ok(beat) => beat,
+        Err(layout::BadBlock::Empty) => return Ok(vec![]),
+        Err(_) => return Ok(vec![Err(Some(Bad::Malformed))]),
+    };
+    let id = (beat.writer, beat.counter);
+    if seen.seen == Some(id) {
+        return Ok(vec![]);
+    }
+    if beat.node != peer {
+        seen.seen = Some(id);
+        return Ok(vec![Err(None)]);
+    }
+    let first_look = seen.seen.is_none();
+    if seen.seen.map(|s| s.0) != Some(beat.writer) {
+        seen.delivered = 0;
+    }
+    seen.seen = Some(id);
+    let mut entries: Vec<(usize, Entry)> = beat
+        .entries
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, e)| e.number > seen.delivered)
+        .collect();
+    entries.sort_by_key(|(_, e)| e.number);
+    if first_look {
+        // Frames written before we looked may be a dead peer's last words: only what it
+        // writes from now on counts.
+        seen.delivered = entries.last().map_or(0, |(_, e)| e.number);
+        return Ok(vec![]);
+    }
+    let mut got = Vec::new();
+    for (i, e) in entries {
+        seen.delivered = e.number;
+        let data = d.read(layout::entry_offset(slot, i), e.len as usize)?;
+        // Overwritten since the beat block was read: this one is lost, the next beat follows.
+        if crate::frame::crc32(&data) != e.crc {
+            continue;
+        }
+        got.push(check(key, guard, &data).map(|_| data).map_err(Some));
+    }
+    Ok(got)
+}

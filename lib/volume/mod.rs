@@ -1,0 +1,228 @@
+//! Shared volumes: check what havol is given (`checks`), take the volume lock on the disk
+//! link (`disk::lease`), check and mount the file system; unmount it, killing what holds it
+//! when it is busy (`holders`), then release the lock.
+//!
+//! The engine's order (volumes first in, last out) and handshake keep a volume on one node
+//! while the nodes talk; the lock keeps it there when they cannot.
+
+pub mod checks;
+pub mod holders;
+
+use crate::config::Config;
+use crate::disk::lease::{self, Holder, LeaseDisk};
+use crate::error::{Error, Result};
+use crate::paths::Home;
+use std::process::Command;
+
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| Error::failed(format!("cannot run {program}: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::failed(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// The cluster's view of a volume: which service owns it, and the lock device.
+pub struct Cluster {
+    pub service: Option<String>,
+    pub disk: Option<LeaseDisk>,
+}
+
+/// Finds the service a volume belongs to (`HA_NAME` when hasvrd runs havol; else the
+/// configuration's volume with this device and mount point) and opens the lock device.
+pub fn cluster_of(home: &Home, dev: &str, point: &str) -> Result<Cluster> {
+    let config: Option<Config> = match crate::executor::load_config(home) {
+        Ok((c, _)) => Some(c),
+        Err(_) if !home.config().exists() => None,
+        Err(e) => return Err(Error::config(e)),
+    };
+    let Some(config) = config else {
+        return Ok(Cluster {
+            service: None,
+            disk: None,
+        });
+    };
+    let service = std::env::var("HA_NAME")
+        .ok()
+        .filter(|n| config.service(n).is_some())
+        .or_else(|| {
+            config
+                .services
+                .iter()
+                .find(|s| {
+                    s.volumes.iter().any(|v| {
+                        v.mount_point == point && (v.active_dev == dev || v.backup_dev == dev)
+                    })
+                })
+                .map(|s| s.name.clone())
+        });
+    let disk = match (&service, lease::lock_link(&config)) {
+        (Some(_), Some(link)) => Some(LeaseDisk::open(home, link)?),
+        _ => None,
+    };
+    Ok(Cluster { service, disk })
+}
+
+/// Takes the lock, checks the file system (fsck -p: repairs what is safe), and mounts it.
+pub fn mount(home: &Home, dev: &str, point: &str, say: &mut dyn FnMut(&str)) -> Result<()> {
+    checks::check_device(dev)?;
+    let already = checks::check_mount(dev, point)?;
+    let cluster = cluster_of(home, dev, point)?;
+    if let (Some(disk), Some(svc)) = (&cluster.disk, &cluster.service) {
+        let epoch = disk.acquire(svc, say)?;
+        say(&format!(
+            "service {svc}: volume lock taken on {} (epoch {epoch})",
+            disk.dev.path
+        ));
+    }
+    if already {
+        return Ok(());
+    }
+    let result = mount_checked(dev, point);
+    if result.is_err() {
+        if let (Some(disk), Some(svc)) = (&cluster.disk, &cluster.service) {
+            let _ = disk.release(svc);
+        }
+    }
+    result
+}
+
+fn mount_checked(dev: &str, point: &str) -> Result<()> {
+    std::fs::create_dir_all(point)
+        .map_err(|e| Error::failed(format!("cannot create {point}: {e}")))?;
+    // What this kernel cached of the device may predate the other node's last writes.
+    let _ = crate::disk::device::drop_cached_blocks(dev);
+    // fsck exits 1 when it repaired something: that is fine; 4 and above is not.
+    let st = Command::new("fsck")
+        .args(["-p", dev])
+        .status()
+        .map_err(|e| Error::failed(format!("cannot run fsck: {e}")))?;
+    if st.code().is_none_or(|c| c >= 4) {
+        return Err(Error::failed(format!(
+            "fsck -p {dev} failed ({st}); repair it by hand"
+        )));
+    }
+    run("mount", &[dev, point])
+}
+
+/// Unmounts; when busy, stops what holds it and tries again, then forces it; then releases
+/// the lock. Not mounted: only the release.
+pub fn umount(home: &Home, dev: &str, point: &str, say: &mut dyn FnMut(&str)) -> Result<()> {
+    if !point.starts_with('/') {
+        return Err(Error::failed(format!("{point}: not an absolute path")));
+    }
+    let mounted = checks::mounted_on(point).is_some_and(|src| checks::same_device(&src, dev));
+    if mounted {
+        if let Err(first) = run("umount", &[point]) {
+            let found = holders::kill_holders(
+                std::path::Path::new(point),
+                std::time::Duration::from_secs(3),
+            );
+            say(&format!(
+                "{first}; stopped the processes holding it ({})",
+                if found.is_empty() {
+                    "none found".to_string()
+                } else {
+                    found
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
+            ));
+            if run("umount", &[point]).is_err() {
+                run("umount", &["-f", point]).map_err(|e| {
+                    Error::failed(format!("{point} will not unmount, even forced: {e}"))
+                })?;
+                say(&format!("{point}: unmounted by force"));
+            }
+        }
+    } else if let Some(other) = checks::mounted_on(point) {
+        if !checks::same_device(&other, dev) {
+            return Err(Error::failed(format!(
+                "{point}: {other} is mounted there, not {dev}; leaving it alone"
+            )));
+        }
+    }
+    match cluster_of(home, dev, point) {
+        Ok(Cluster {
+            service: Some(svc),
+            disk: Some(disk),
+        }) => {
+            if let Err(e) = disk.release(&svc) {
+                say(&format!("WARNING: service {svc}: the volume lock was not released ({e}); it runs out by itself"));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => say(&format!(
+            "WARNING: the volume lock was not released ({e}); it runs out by itself"
+        )),
+    }
+    Ok(())
+}
+
+/// `havol check`: mounted there (Ok), and who holds the lock.
+pub fn check(home: &Home, dev: &str, point: &str) -> Result<String> {
+    let mounted = checks::mounted_on(point).is_some_and(|src| checks::same_device(&src, dev));
+    let mut text = String::new();
+    if let Ok(Cluster {
+        service: Some(svc),
+        disk: Some(disk),
+    }) = cluster_of(home, dev, point)
+    {
+        text = match disk.holder(&svc)? {
+            Holder::Free => format!("service {svc}: volume lock free\n"),
+            Holder::Me { epoch } => format!(
+                "service {svc}: volume lock held by {} (epoch {epoch})\n",
+                disk.me
+            ),
+            Holder::Peer { epoch } => format!(
+                "service {svc}: volume lock held by {} (epoch {epoch})\n",
+                disk.peer
+            ),
+        };
+    }
+    if mounted {
+        Ok(text)
+    } else {
+        Err(Error::failed(
+            format!("{text}{point} is not mounted here")
+                .trim()
+                .to_string(),
+        ))
+    }
+}
+
+/// `havol lock SERVICE` / `havol unlock SERVICE`: the lock by hand.
+pub fn lock_by_hand(
+    home: &Home,
+    service: &str,
+    take: bool,
+    say: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let (config, _) = crate::executor::load_config(home).map_err(Error::config)?;
+    if config.service(service).is_none() {
+        return Err(Error::failed(format!("no service named '{service}'")));
+    }
+    let link = lease::lock_link(&config).ok_or_else(|| {
+        Error::failed("no disk link in the configuration: there is no volume lock".to_string())
+    })?;
+    let disk = LeaseDisk::open(home, link)?;
+    if take {
+        let epoch = disk.acquire(service, say)?;
+        say(&format!(
+            "service {service}: volume lock taken (epoch {epoch})"
+        ));
+        Ok(())
+    } else {
+        disk.release(service)
+    }
+}

@@ -1,0 +1,277 @@
+//! Shared disks (DESIGN §10, issue "Shared disks that are never mounted twice"): the disk
+//! link, the volume lock, the data path, stop escalation and the fence, with each node in
+//! its own network and mount namespace and real loop devices (see `disk_rig`). Needs root,
+//! losetup, mkfs.ext4 and bindfs; CI installs them.
+
+use crate::disk_rig::*;
+use crate::harness::*;
+use std::time::{Duration, Instant};
+
+fn status(n: &Node) -> String {
+    n.haadm(&["status"]).stdout
+}
+
+fn running_on(c: &DiskCluster, node: &str) -> bool {
+    matches!(
+        c.node(node).state("db").as_str(),
+        "ACTIVE" | "ACTIVESTB" | "ACTIVEACT"
+    )
+}
+
+fn protected_on_alpha(c: &DiskCluster) {
+    c.start_all();
+    c.alpha.ok(&["service", "bringin", "db"]);
+    c.wait_words("db", "ACTIVE", "STANDBY", Duration::from_secs(20));
+    assert_eq!(c.mounted(), (true, false), "the volume is on alpha only");
+}
+
+/// Test 1: every network link cut, both alive: the disk link keeps them in contact and
+/// nothing moves; the volume lock refuses a mount by hand on the other node.
+#[test]
+fn the_disk_link_keeps_the_pair_together_when_every_network_link_is_cut() {
+    let c = DiskCluster::new("200ms", "");
+    protected_on_alpha(&c);
+    let s = status(&c.alpha);
+    assert!(s.contains("LOCK dlink RENEWED"), "{s}");
+    assert!(!s.contains("WARNING no disk link"), "{s}");
+    // By hand, beta cannot mount what alpha holds, and is told by whom.
+    let mp = c.rig.mount_point.clone();
+    let by_hand = c.beta.run("havol", &["mount", &c.rig.data_b.dev, &mp]);
+    assert_eq!(by_hand.code, 1, "{by_hand:?}");
+    assert!(by_hand.stderr.contains("locked by alpha"), "{by_hand:?}");
+    assert_eq!(c.mounted(), (true, false));
+
+    let watch = MountWatch::start(&c);
+    c.topo.set_link("alpha", "priv0", false);
+    for n in [&c.alpha, &c.beta] {
+        n.wait_for(
+            "the socket link to go down",
+            Duration::from_secs(10),
+            || {
+                let s = status(n);
+                s.contains("LINK priv socket ERR") && s.contains("LINK dlink disk OK")
+            },
+        );
+    }
+    // Held for a while: the peer is up through the disk, and nothing moves.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let s = status(&c.beta);
+        assert!(
+            s.contains("NODE alpha UP") && s.contains("CLUSTER DISK-ONLY"),
+            "{s}"
+        );
+        assert_eq!(c.words("db"), ("ACTIVE".into(), "STANDBY".into()));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        c.beta
+            .log()
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("only through disk link dlink")),
+        "contact through the disk only is an ERROR in the log"
+    );
+    c.topo.set_link("alpha", "priv0", true);
+    c.alpha
+        .wait_for("the socket link back", Duration::from_secs(10), || {
+            status(&c.alpha).contains("LINK priv socket OK")
+        });
+    assert_eq!(c.words("db"), ("ACTIVE".into(), "STANDBY".into()));
+    let (samples, both) = watch.finish();
+    assert!(samples > 100, "{samples} samples");
+    assert_eq!(
+        both, 0,
+        "mounted on both nodes in {both} of {samples} samples"
+    );
+    assert_eq!(c.mounted(), (true, false));
+}
+
+/// Test 2: the active node loses the disk and every network link while it lives. It stops
+/// the service before its lease runs out; the standby mounts only after that.
+#[test]
+fn a_fully_isolated_active_node_lets_go_before_the_standby_mounts() {
+    let mut c = DiskCluster::new("200ms", "");
+    protected_on_alpha(&c);
+    let watch = MountWatch::start(&c);
+    let cut = Instant::now();
+    c.topo.set_link("alpha", "priv0", false);
+    c.rig_mut().lease_fuse.kill();
+    c.beta.wait_for(
+        "beta to take the service over",
+        Duration::from_secs(30),
+        || running_on(&c, "beta") && c.mounted().1,
+    );
+    let took = cut.elapsed();
+    let (samples, both) = watch.finish();
+    assert_eq!(
+        both, 0,
+        "mounted on both nodes in {both} of {samples} samples"
+    );
+    assert!(!c.mounted().0, "alpha let go of the volume");
+    // The lease is 3 × (200ms × 3): beta waited for it.
+    assert!(
+        took >= Duration::from_millis(1800),
+        "beta mounted after {took:?}"
+    );
+    let alpha_log = c.alpha.log();
+    assert!(
+        alpha_log.contains("volume locks run out") && alpha_log.contains("stopping db here"),
+        "{alpha_log}"
+    );
+    assert!(
+        c.beta.log().contains("ran out"),
+        "beta says it waited for the lease"
+    );
+    assert!(!running_on(&c, "alpha"));
+}
+
+/// Test 3: the active node's data path fails (EIO): the service moves to the peer, whose
+/// path is good; status says which path failed.
+#[test]
+fn a_failed_data_path_moves_the_service_to_the_peer() {
+    let mut c = DiskCluster::new("200ms", "");
+    protected_on_alpha(&c);
+    let watch = MountWatch::start(&c);
+    c.rig_mut().data_fuse.kill();
+    let dev = c.rig.data_a.dev.clone();
+    c.alpha
+        .wait_for("DISK ERR in status", Duration::from_secs(10), || {
+            status(&c.alpha).contains(&format!("DISK alpha {dev} ERR"))
+        });
+    c.beta
+        .wait_for("beta to run the service", Duration::from_secs(30), || {
+            running_on(&c, "beta") && c.mounted().1
+        });
+    let s = status(&c.beta);
+    assert!(s.contains(&format!("DISK alpha {dev} ERR")), "{s}");
+    assert!(
+        s.contains(&format!("DISK beta {} OK", c.rig.data_b.dev)),
+        "{s}"
+    );
+    let (samples, both) = watch.finish();
+    assert_eq!(
+        both, 0,
+        "mounted on both nodes in {both} of {samples} samples"
+    );
+    assert!(!c.mounted().0);
+}
+
+/// Test 3, hung: the data path hangs (the FUSE process stopped). The loop keeps beating, the
+/// service leaves alpha (its unmount hangs, so alpha fences itself) and runs on beta, never
+/// mounted on both.
+#[test]
+fn a_hung_data_path_moves_the_service_and_the_loop_keeps_beating() {
+    let mut c = DiskCluster::new("200ms", "");
+    protected_on_alpha(&c);
+    let watch = MountWatch::start(&c);
+    c.rig_mut().data_fuse.stop();
+    let dev = c.rig.data_a.dev.clone();
+    let hung = Instant::now();
+    c.alpha
+        .wait_for("DISK ERR in status", Duration::from_secs(10), || {
+            status(&c.alpha).contains(&format!("DISK alpha {dev} ERR"))
+        });
+    // hasvrd answers throughout, and beta keeps hearing alpha until alpha fences itself.
+    let mut answered = 0;
+    while c.alpha.pid("hasvrd").is_some() && hung.elapsed() < Duration::from_secs(60) {
+        let r = c.alpha.haadm(&["status"]);
+        if r.code == 0 {
+            answered += 1;
+            assert!(
+                status(&c.beta).contains("NODE alpha UP") || !c.alpha.path("tmp/fenced").exists(),
+            );
+        }
+        if c.alpha.path("tmp/fenced").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        answered > 5,
+        "hasvrd answered {answered} times while the disk hung"
+    );
+    c.beta
+        .wait_for("beta to run the service", Duration::from_secs(60), || {
+            running_on(&c, "beta") && c.mounted().1
+        });
+    let (samples, both) = watch.finish();
+    assert_eq!(
+        both, 0,
+        "mounted on both nodes in {both} of {samples} samples"
+    );
+    let fenced = std::fs::read_to_string(c.alpha.path("tmp/fenced")).unwrap_or_default();
+    assert!(fenced.contains("db"), "alpha fenced itself: {fenced:?}");
+}
+
+/// Test 4: a stop script that hangs while a process keeps the volume busy: the stop is tried
+/// twice, the process holding the mount is killed, the volume comes off, and the service
+/// runs on the peer.
+#[test]
+fn a_hanging_stop_with_a_busy_volume_is_escalated_until_the_volume_is_free() {
+    let c = DiskCluster::new("200ms", "");
+    let mp = c.rig.mount_point.clone();
+    // A service daemon that keeps its working directory on the volume, and a stop script
+    // that hangs.
+    c.alpha.write_script(
+        "db.start-hook",
+        &format!("#!/bin/sh\ncd {mp} && setsid sleep 600 < /dev/null > /dev/null 2>&1 &\nexit 0\n"),
+    );
+    c.alpha
+        .write_script("db.stop-hook", "#!/bin/sh\nexec sleep 600\n");
+    protected_on_alpha(&c);
+    let watch = MountWatch::start(&c);
+    c.alpha.ok(&["service", "failover", "db"]);
+    c.beta
+        .wait_for("beta to run the service", Duration::from_secs(60), || {
+            running_on(&c, "beta") && c.mounted().1
+        });
+    let (samples, both) = watch.finish();
+    assert_eq!(
+        both, 0,
+        "mounted on both nodes in {both} of {samples} samples"
+    );
+    assert!(!c.mounted().0);
+    let log = c.alpha.log();
+    assert!(log.contains("trying it once more"), "{log}");
+    assert!(log.contains("stopped the processes holding it"), "{log}");
+}
+
+/// havol checks what it is given before it touches anything.
+#[test]
+fn havol_refuses_what_is_not_a_volume_or_not_a_mount_point() {
+    let rig = DiskRig::new();
+    let n = Node::new("alpha", "");
+    // No configuration: volumes by hand, outside any cluster.
+    std::fs::remove_file(n.path("etc/sureha.conf")).unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["mount", "/etc/hostname", "/proc"], "mounted there"),
+        (
+            &["mount", &rig.data_b.dev, "/etc/hostname"],
+            "not a directory",
+        ),
+        (&["mount", "/dev/null", "/tmp"], "character device"),
+        (&["mount", "/proc/version", "/tmp"], "proc"),
+        (&["mount", "/nonexistent", "/tmp"], "No such file"),
+    ];
+    for (args, says) in cases {
+        let r = n.run("havol", args);
+        assert_eq!(r.code, 1, "havol {args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "havol {args:?}: {r:?}");
+    }
+    // A device mounted elsewhere is not mounted again.
+    let mp1 = format!("{}-1", rig.mount_point);
+    let mp2 = format!("{}-2", rig.mount_point);
+    let r = n.run("havol", &["mount", &rig.data_b.dev, &mp1]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let again = n.run("havol", &["mount", &rig.data_b.dev, &mp2]);
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains("already mounted on"), "{again:?}");
+    assert_eq!(n.run("havol", &["umount", &rig.data_b.dev, &mp1]).code, 0);
+    let _ = std::fs::remove_dir(&mp1);
+    // A disk link's device too small, or already in use, is refused by init.
+    let small = rig.data_fuse.src.join("small.img");
+    std::fs::write(&small, vec![0u8; 64 * 1024]).unwrap();
+    let r = n.run("havol", &["init", small.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("too small"), "{r:?}");
+}
