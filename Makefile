@@ -5,6 +5,7 @@
 #   make bench                idle footprint and timing benchmarks (medians of several runs)
 #   make demo                 two-node failover demo in network namespaces (root)
 #   make fuzz                 the fuzz targets, long (FUZZ_ITERS inputs a target; make test runs 20,000)
+#   make pg-long              PostgreSQL on the shared volume through 100 crashes (make test: 20)
 
 HAHOME ?= /opt/sureha
 CARGO ?= cargo
@@ -17,7 +18,7 @@ AR ?= ar
 HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1
 HAAPI_CFLAGS = -Os -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC -Iagents
 
-.PHONY: all build install test bench demo sim fuzz clean
+.PHONY: all build install test bench demo sim fuzz pg-long clean
 
 all: build
 
@@ -76,6 +77,11 @@ FUZZ_ITERS ?= 5000000
 # Every parser and decoder under mutated inputs (tests/fuzz); a failure prints FUZZ_SEED.
 fuzz:
 	FUZZ_ITERS=$(FUZZ_ITERS) $(CARGO) test --release --test fuzz -- --nocapture --test-threads=2
+
+# The database test's long run (root, postgresql, bindfs): every acknowledged commit survives
+# 100 crashes of the node running it, alternating; prints the median client outage.
+pg-long:
+	PG_FAILOVERS=100 $(CARGO) test --release --test it postgres -- --nocapture
 
 # Two nodes and a client in network namespaces, a crash and a failover, narrated (root).
 demo:

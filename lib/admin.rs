@@ -52,12 +52,24 @@ pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
             Some(k) => format!("{d}\n{k}"),
             None => d.to_string(),
         })),
-        Ok(c) => Ok(format!(
-            "{}: OK ({} link(s), {} service(s))\n",
-            path.display(),
-            c.links.len(),
-            c.services.len()
-        )),
+        Ok(c) => {
+            let mut out = String::new();
+            for w in c.warnings() {
+                out.push_str(&format!(
+                    "{}:{}: WARNING: {}\n",
+                    path.display(),
+                    w.line,
+                    w.message
+                ));
+            }
+            out.push_str(&format!(
+                "{}: OK ({} link(s), {} service(s))\n",
+                path.display(),
+                c.links.len(),
+                c.services.len()
+            ));
+            Ok(out)
+        }
     }
 }
 

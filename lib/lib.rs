@@ -1,11 +1,13 @@
 //! SureHA: a two-node high-availability cluster manager, as small blocking Unix programs.
 //!
 //! Layers (a module uses only layers below it):
-//! 1. `sys` (the only `unsafe`), `clock`, `error`, `log`.
+//! 1. `sys` (the only `unsafe`, with `disk::device`'s aligned direct I/O), `clock`, `error`,
+//!    `log`.
 //! 2. Mechanisms: `files` (atomic writes, locks, pid files), `fifo`, `signals`, `child`,
 //!    `supervise`, `config` (the parser).
 //! 3. Domain: `paths`, `request`, `state`, `engine` (the pure state machine), `executor`
-//!    (hasvrd's loop), `monitor` (hamond's loop), `api` (agents), `admin` (haadm).
+//!    (hasvrd's loop), `monitor` (hamond's loop), `api` (agents), `admin` (haadm), `disk`
+//!    (the disk link and the volume lock), `volume` (havol).
 
 pub mod sys;
 

@@ -134,6 +134,19 @@ pub fn try_lock(fd: &impl AsRawFd) -> io::Result<bool> {
     }
 }
 
+/// Reboots (or halts) this machine at once, without syncing: a fence must not wait on a
+/// dying disk. Returns only if the kernel refused.
+pub fn reboot_now(halt: bool) -> io::Error {
+    let cmd = if halt {
+        libc::RB_HALT_SYSTEM
+    } else {
+        libc::RB_AUTOBOOT
+    };
+    // SAFETY: reboot(2) takes a command constant and nothing else.
+    unsafe { libc::reboot(cmd) };
+    io::Error::last_os_error()
+}
+
 /// Takes an exclusive `flock`, waiting for it.
 pub fn lock_wait(fd: &impl AsRawFd) -> io::Result<()> {
     loop {

@@ -272,6 +272,25 @@ impl Config {
             None
         }
     }
+    /// What is valid but risky, as diagnostics (`haadm check` prints them as warnings).
+    pub fn warnings(&self) -> Vec<Diag> {
+        let has_disk = self
+            .links
+            .iter()
+            .any(|l| matches!(l.kind, LinkKind::Disk { .. }));
+        self.services
+            .iter()
+            .filter(|s| !s.volumes.is_empty() && !has_disk)
+            .map(|s| Diag {
+                line: s.line,
+                message: format!(
+                    "[service {}] has volumes but there is no disk link: volume exclusivity rests on the network links (add a [privnet] of type disk)",
+                    s.name
+                ),
+            })
+            .collect()
+    }
+
     /// Checks that `node` may run this configuration.
     pub fn check_node(&self, node: &str) -> Result<(), String> {
         match self.nodes() {

@@ -422,6 +422,9 @@ impl Engine {
         if let Some(saved) = saved {
             e.adopt(saved);
         }
+        for w in e.config.warnings() {
+            e.log(Level::Warning, w.message);
+        }
         e
     }
 

@@ -241,20 +241,10 @@ impl Hasvrd {
                 }
             }
             how => {
-                // No sync: with a dead disk it could hang, and the point is to stop now.
-                let cmd = if how == config::Fence::Halt {
-                    libc::RB_HALT_SYSTEM
-                } else {
-                    libc::RB_AUTOBOOT
-                };
-                // SAFETY: reboot(2) takes a command constant and nothing else.
-                let r = unsafe { libc::reboot(cmd) };
-                if r != 0 {
-                    self.log.error(&format!(
-                        "fence failed: reboot(2): {}; take this node down by hand now",
-                        std::io::Error::last_os_error()
-                    ));
-                }
+                let e = sys::reboot_now(how == config::Fence::Halt);
+                self.log.error(&format!(
+                    "fence failed: reboot(2): {e}; take this node down by hand now"
+                ));
             }
         }
     }

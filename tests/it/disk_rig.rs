@@ -159,6 +159,25 @@ impl FuseDir {
         (self.src.join(name), self.mnt.join(name))
     }
 
+    /// A new FUSE process on the same directories (the old mount, dead, is detached first).
+    pub fn restart(&mut self) {
+        self.kill();
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        self.fuse = Command::new("bindfs")
+            .args(["-f", "-o", "direct_io"])
+            .arg(&self.src)
+            .arg(&self.mnt)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("bindfs");
+        let point = self.mnt.display().to_string();
+        let until = Instant::now() + Duration::from_secs(10);
+        while !mounted_here(&point) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(mounted_here(&point), "bindfs did not mount {point} again");
+    }
+
     /// Every I/O through the mount fails from now on.
     pub fn kill(&mut self) {
         self.resume();
@@ -227,6 +246,9 @@ impl Drop for Loop {
 /// The disks of a pair: a lease device for the disk link and an ext4 data volume, each on
 /// its own FUSE mount for alpha.
 pub struct DiskRig {
+    /// What alpha's configuration names as its data device: a link to `data_a`, so a
+    /// repaired path can be a new loop device under the same name.
+    pub data_a_name: PathBuf,
     pub lease_a: Loop,
     pub lease_b: Loop,
     pub data_a: Loop,
@@ -242,12 +264,14 @@ impl DiskRig {
         let lease_fuse = FuseDir::new("lease");
         let data_fuse = FuseDir::new("data");
         let (lease_src, lease_mnt) = lease_fuse.image("lease.img", 1);
-        let (data_src, data_mnt) = data_fuse.image("data.img", 32);
+        let (data_src, data_mnt) = data_fuse.image("data.img", 256);
         let lease_a = Loop::new(&lease_mnt, true);
         let lease_b = Loop::new(&lease_src, false);
         let data_a = Loop::new(&data_mnt, true);
         let data_b = Loop::new(&data_src, false);
         run("mkfs.ext4", &["-q", "-F", &data_b.dev]);
+        let data_a_name = data_fuse.src.parent().unwrap().join("data-a");
+        std::os::unix::fs::symlink(&data_a.dev, &data_a_name).unwrap();
         let n = N.fetch_add(1, Ordering::SeqCst);
         let mount_point = std::env::temp_dir()
             .join(format!("sureha-vol-{}-{n}", std::process::id()))
@@ -267,6 +291,7 @@ impl DiskRig {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&fence, fs::Permissions::from_mode(0o755)).unwrap();
         let rig = DiskRig {
+            data_a_name,
             lease_a,
             lease_b,
             data_a,
@@ -285,15 +310,28 @@ impl DiskRig {
     }
 
     /// The configuration: the private socket link, the disk link, the fence, and service
-    /// `db` on the shared volume (no address, no agent).
+    /// `db` on the shared volume; `extra` adds keys to the service.
+    /// Alpha's data path repaired: a new FUSE process and a new loop device under the name
+    /// alpha's configuration uses.
+    pub fn repair_data_a(&mut self) {
+        self.data_fuse.restart();
+        let fresh = Loop::new(&self.data_fuse.mnt.join("data.img"), true);
+        let tmp = self.data_a_name.with_extension("new");
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&fresh.dev, &tmp).unwrap();
+        fs::rename(&tmp, &self.data_a_name).unwrap();
+        // The old device goes when `fresh` takes its place (detached on drop).
+        self.data_a = fresh;
+    }
+
     pub fn config(&self, interval: &str, extra: &str) -> String {
         format!(
-            "{}\n[privnet dlink]\ntype = disk\nhost1 = alpha\nhost2 = beta\ndevice1 = {}\ndevice2 = {}\ninterval = {interval}\nmaxmiss = 3\n\n[admin]\nfence = {}\n\n[service db]\nactive_server = alpha\nstandby_server = beta\nstart = svc.start\nstop = svc.stop\nstart_timeout = 3s\nvolume = {} {} {}\n{extra}",
+            "{}\n[privnet dlink]\ntype = disk\nhost1 = alpha\nhost2 = beta\ndevice1 = {}\ndevice2 = {}\ninterval = {interval}\nmaxmiss = 3\n\n[admin]\nfence = {}\n\n[service db]\nactive_server = alpha\nstandby_server = beta\nstart = svc.start\nstop = svc.stop\nvolume = {} {} {}\n{extra}",
             ns_config(interval, ""),
             self.lease_a.dev,
             self.lease_b.dev,
             self.fence.display(),
-            self.data_a.dev,
+            self.data_a_name.display(),
             self.data_b.dev,
             self.mount_point
         )
@@ -340,6 +378,28 @@ impl DiskCluster {
     pub fn mounted(&self) -> (bool, bool) {
         let p = &self.rig.mount_point;
         (self.mnt_a.mounted(p), self.mnt_b.mounted(p))
+    }
+
+    /// A crash of a node: its processes killed, its cables out, and its mounts gone (the
+    /// kernel of a crashed server holds nothing; here the one kernel would).
+    pub fn crash_node(&self, name: &str) {
+        self.crash(name);
+        let ns = if name == "alpha" {
+            &self.mnt_a
+        } else {
+            &self.mnt_b
+        };
+        let mp = &self.rig.mount_point;
+        for args in [vec![mp.as_str()], vec!["-l", mp.as_str()]] {
+            if !ns.mounted(mp) {
+                break;
+            }
+            let _ = Command::new("nsenter")
+                .arg(format!("--mount={}", ns.file.display()))
+                .arg("umount")
+                .args(&args)
+                .status();
+        }
     }
 
     /// Starts both nodes and waits until they see each other on the disk link too.

@@ -29,7 +29,7 @@ fn protected_on_alpha(c: &DiskCluster) {
 /// nothing moves; the volume lock refuses a mount by hand on the other node.
 #[test]
 fn the_disk_link_keeps_the_pair_together_when_every_network_link_is_cut() {
-    let c = DiskCluster::new("200ms", "");
+    let c = DiskCluster::new("200ms", "start_timeout = 3s\n");
     protected_on_alpha(&c);
     let s = status(&c.alpha);
     assert!(s.contains("LOCK dlink RENEWED"), "{s}");
@@ -90,7 +90,7 @@ fn the_disk_link_keeps_the_pair_together_when_every_network_link_is_cut() {
 /// the service before its lease runs out; the standby mounts only after that.
 #[test]
 fn a_fully_isolated_active_node_lets_go_before_the_standby_mounts() {
-    let mut c = DiskCluster::new("200ms", "");
+    let mut c = DiskCluster::new("200ms", "start_timeout = 3s\n");
     protected_on_alpha(&c);
     let watch = MountWatch::start(&c);
     let cut = Instant::now();
@@ -126,14 +126,15 @@ fn a_fully_isolated_active_node_lets_go_before_the_standby_mounts() {
 }
 
 /// Test 3: the active node's data path fails (EIO): the service moves to the peer, whose
-/// path is good; status says which path failed.
+/// path is good; status says which path failed. Repaired, the path is OK again; without
+/// switchback the service stays, and a planned move takes it back.
 #[test]
 fn a_failed_data_path_moves_the_service_to_the_peer() {
-    let mut c = DiskCluster::new("200ms", "");
+    let mut c = DiskCluster::new("200ms", "start_timeout = 3s\n");
     protected_on_alpha(&c);
     let watch = MountWatch::start(&c);
     c.rig_mut().data_fuse.kill();
-    let dev = c.rig.data_a.dev.clone();
+    let dev = c.rig.data_a_name.display().to_string();
     c.alpha
         .wait_for("DISK ERR in status", Duration::from_secs(10), || {
             status(&c.alpha).contains(&format!("DISK alpha {dev} ERR"))
@@ -148,12 +149,23 @@ fn a_failed_data_path_moves_the_service_to_the_peer() {
         s.contains(&format!("DISK beta {} OK", c.rig.data_b.dev)),
         "{s}"
     );
-    let (samples, both) = watch.finish();
-    assert_eq!(
-        both, 0,
-        "mounted on both nodes in {both} of {samples} samples"
-    );
     assert!(!c.mounted().0);
+    // The path is repaired: OK again, and the service stays where it is (no switchback).
+    c.rig_mut().repair_data_a();
+    c.beta
+        .wait_for("DISK OK again", Duration::from_secs(10), || {
+            status(&c.beta).contains(&format!("DISK alpha {dev} OK"))
+        });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(running_on(&c, "beta") && c.mounted() == (false, true));
+    assert_eq!(c.alpha.state("db"), "STANDBY");
+    c.beta.ok(&["service", "failover", "db"]);
+    c.alpha
+        .wait_for("alpha to run it again", Duration::from_secs(30), || {
+            running_on(&c, "alpha") && c.mounted() == (true, false)
+        });
+    let (samples, both) = watch.finish();
+    assert_eq!(both, 0, "mounted on both nodes in {both} of {samples} samples");
 }
 
 /// Test 3, hung: the data path hangs (the FUSE process stopped). The loop keeps beating, the
@@ -161,11 +173,11 @@ fn a_failed_data_path_moves_the_service_to_the_peer() {
 /// mounted on both.
 #[test]
 fn a_hung_data_path_moves_the_service_and_the_loop_keeps_beating() {
-    let mut c = DiskCluster::new("200ms", "");
+    let mut c = DiskCluster::new("200ms", "start_timeout = 3s\n");
     protected_on_alpha(&c);
     let watch = MountWatch::start(&c);
     c.rig_mut().data_fuse.stop();
-    let dev = c.rig.data_a.dev.clone();
+    let dev = c.rig.data_a_name.display().to_string();
     let hung = Instant::now();
     c.alpha
         .wait_for("DISK ERR in status", Duration::from_secs(10), || {
@@ -208,7 +220,7 @@ fn a_hung_data_path_moves_the_service_and_the_loop_keeps_beating() {
 /// runs on the peer.
 #[test]
 fn a_hanging_stop_with_a_busy_volume_is_escalated_until_the_volume_is_free() {
-    let c = DiskCluster::new("200ms", "");
+    let c = DiskCluster::new("200ms", "start_timeout = 3s\n");
     let mp = c.rig.mount_point.clone();
     // A service daemon that keeps its working directory on the volume, and a stop script
     // that hangs.

@@ -13,5 +13,6 @@ mod failover;
 mod heartbeat;
 mod lifecycle;
 mod links;
+mod postgres;
 mod robustness;
 mod supervision;

@@ -556,6 +556,7 @@ fn status_lists_nodes_links_and_services() {
     assert_eq!(t.e.status_text(), "NODE alpha UP local\nNODE beta DOWN\nLINK lan socket ERR\nCONFIG generation=1 UNKNOWN\nSERVICE web USERDEF alpha=ACTIVEACT beta=UNKNOWN\n");
 }
 
+mod disks;
 mod two_nodes;
 
 #[test]

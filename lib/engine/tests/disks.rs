@@ -1,0 +1,170 @@
+//! Shared disks in the engine: the volume lock's lease, the data path, the fence.
+use super::*;
+
+const DISK: &str = "\n[privnet d]\ntype = disk\nhost1 = alpha\nhost2 = beta\ndevice1 = /dev/sdx\ndevice2 = /dev/sdy\ninterval = 100ms\nmaxmiss = 3\n";
+
+fn with_disk(extra: &str) -> T {
+    // The disk link before the service: `svc` appends the service section last.
+    let text = svc(extra).replacen("\n[service web]", &format!("{DISK}\n[service web]"), 1);
+    let mut t = T::new(&text);
+    t.cmd(0, "service bringin web", Some("r"));
+    let mut acts = Vec::new();
+    for ms in (0..=1000).step_by(100) {
+        acts.extend(t.at(ms, renewed()));
+    }
+    t.run_plan(1000, acts);
+    assert_eq!(t.state(), "ACTIVEACT");
+    t
+}
+
+fn renewed() -> Input {
+    Input::LeaseRenewed {
+        link: "d".into(),
+        took: 0,
+    }
+}
+
+fn logged(acts: &[Action], level: Level, what: &str) -> bool {
+    acts.iter()
+        .any(|a| matches!(a, Action::Log { level: l, text } if *l == level && text.contains(what)))
+}
+
+#[test]
+fn a_lease_renewed_on_time_keeps_the_service_and_a_lapsed_one_stops_it_before_it_runs_out() {
+    let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
+    // Renewed every 100 ms: nothing happens.
+    for ms in (1100..3000).step_by(100) {
+        let acts = t.at(ms, renewed());
+        assert!(
+            !acts.iter().any(|a| matches!(a, Action::Run { .. })),
+            "{acts:?}"
+        );
+    }
+    assert_eq!(t.state(), "ACTIVEACT");
+    // Silent from 2900: a third of the lease (3 × 300 ms) later, the stop begins.
+    let acts = t.at(3150, Input::Tick);
+    assert!(!acts.iter().any(|a| matches!(a, Action::Run { .. })));
+    let acts = t.at(3201, Input::Tick);
+    assert!(
+        logged(&acts, Level::Error, "volume locks run out"),
+        "{acts:?}"
+    );
+    let (steps, _) = t.run_plan(3201, acts);
+    assert!(steps.contains(&Step::Umount(0)), "{steps:?}");
+    assert_eq!(t.e.phase_of("web"), Phase::Stopped);
+    // Stopped in time: no fence, and it does not start again while the lease is lost.
+    let acts = t.at(3800, Input::Tick);
+    assert!(!acts
+        .iter()
+        .any(|a| matches!(a, Action::Fence { .. } | Action::Run { .. })));
+    let s = t.e.status_text();
+    assert!(s.contains("LOCK d NOT-RENEWED"), "{s}");
+    // Renewed again: it may run here again.
+    let acts = t.at(4000, renewed());
+    assert!(
+        logged(&acts, Level::Info, "volume locks renewed"),
+        "{acts:?}"
+    );
+    t.run_plan(4000, acts);
+    assert_eq!(t.e.phase_of("web"), Phase::Running);
+}
+
+#[test]
+fn volumes_still_on_at_five_sixths_of_the_lease_fence_the_node() {
+    let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
+    t.at(1100, renewed());
+    // The lease lapses and the stop hangs: its first step never finishes.
+    let acts = t.at(1401, Input::Tick);
+    assert!(acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
+    assert!(!t
+        .at(1800, Input::Tick)
+        .iter()
+        .any(|a| matches!(a, Action::Fence { .. })));
+    let acts = t.at(1850, Input::Tick);
+    assert!(
+        acts.iter()
+            .any(|a| matches!(a, Action::Fence { reason } if reason.contains("web"))),
+        "{acts:?}"
+    );
+    // Once.
+    assert!(!t
+        .at(2500, Input::Tick)
+        .iter()
+        .any(|a| matches!(a, Action::Fence { .. })));
+}
+
+#[test]
+fn a_failed_data_path_makes_the_service_unable_here_and_no_disk_link_is_warned_about() {
+    let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
+    let mut acts = Vec::new();
+    for ms in (1100..1500).step_by(100) {
+        acts.extend(t.at(ms, renewed()));
+    }
+    let acts = t.at(
+        1500,
+        Input::DataPaths(vec![DataPath {
+            device: "/dev/a".into(),
+            ok: false,
+            why: "Input/output error".into(),
+        }]),
+    );
+    assert!(
+        logged(&acts, Level::Error, "DISK /dev/a: data path failed"),
+        "{acts:?}"
+    );
+    assert!(acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
+    let s = t.e.status_text();
+    assert!(s.contains("DISK alpha /dev/a ERR"), "{s}");
+    // Without a disk link, status and the log warn that nothing but the network protects
+    // the volume.
+    let text = svc("volume = /dev/a /dev/b /m1\n");
+    let cfg = config::parse("t", &text).unwrap();
+    let mut e = Engine::new("alpha", cfg, text, None, 0);
+    let acts = e.handle(0, Input::Tick);
+    assert!(logged(
+        &acts,
+        Level::Warning,
+        "volume exclusivity rests on the network links"
+    ));
+    assert!(e.status_text().contains("WARNING no disk link"));
+}
+
+#[test]
+fn a_stuck_volume_with_fence_none_stays_in_error_without_fencing() {
+    let text = format!(
+        "{}\n[admin]\nfence = none\n",
+        svc("volume = /dev/a /dev/b /m1\n")
+    );
+    let mut t = T::new(&text);
+    t.cmd(0, "service bringin web", Some("r"));
+    let acts = t.at(1000, Input::Tick);
+    t.run_plan(1000, acts);
+    let mut acts = t.cmd(2000, "service bringout web", Some("o"));
+    let mut all = Vec::new();
+    for _ in 0..10 {
+        let mut next = Vec::new();
+        for a in &acts {
+            match a {
+                Action::Run { task, step, .. } => next.push(Input::TaskDone {
+                    task: *task,
+                    result: if matches!(step, Step::Umount(_)) {
+                        Err("target is busy".into())
+                    } else {
+                        Ok(())
+                    },
+                }),
+                Action::StopAgent { service, agent } => next.push(Input::AgentExited {
+                    service: service.clone(),
+                    agent: *agent,
+                    how: "TERM".into(),
+                }),
+                _ => {}
+            }
+        }
+        all.extend(acts);
+        acts = next.into_iter().flat_map(|i| t.at(2000, i)).collect();
+    }
+    assert!(!all.iter().any(|a| matches!(a, Action::Fence { .. })));
+    assert!(logged(&all, Level::Error, "fence = none"));
+    assert_eq!(t.state(), "ERRORACT");
+}
