@@ -134,6 +134,18 @@ pub fn try_lock(fd: &impl AsRawFd) -> io::Result<bool> {
     }
 }
 
+/// Milliseconds since this machine booted (CLOCK_BOOTTIME): comparable between processes of
+/// one boot, unlike `Instant`.
+pub fn boottime_millis() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
 /// Reboots (or halts) this machine at once, without syncing: a fence must not wait on a
 /// dying disk. Returns only if the kernel refused.
 pub fn reboot_now(halt: bool) -> io::Error {

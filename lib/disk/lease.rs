@@ -28,6 +28,45 @@ pub fn lease_of(link: &Link) -> u64 {
     3 * link.dead_after()
 }
 
+/// What hahb-disk saw of the other node's beat, for havol: "BOOT WRITER COUNTER SINCE", the
+/// beat (writer, counter) unchanged on the disk since SINCE (`sys::boottime_millis`) of
+/// machine boot BOOT. Written when the beat first stands still, so a takeover does not wait
+/// the whole lease again after the links already waited part of it.
+pub fn still_hint_path(home: &Home, link: &str) -> std::path::PathBuf {
+    home.tmp().join(format!("disk-{link}.still"))
+}
+
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+pub fn write_still_hint(home: &Home, link: &str, writer: u64, counter: u64, since: u64) {
+    let text = format!("{} {writer} {counter} {since}\n", boot_id());
+    let _ = crate::files::write_atomic(&still_hint_path(home, link), text.as_bytes(), 0o600);
+}
+
+/// How long the other node's beat (writer, counter) has already stood still, per the hint.
+fn already_still(home: &Home, link: &str, beat: Option<(u64, u64)>) -> Duration {
+    let Some((writer, counter)) = beat else {
+        return Duration::ZERO;
+    };
+    let Ok(text) = crate::files::read_regular_text(&still_hint_path(home, link), 256) else {
+        return Duration::ZERO;
+    };
+    let w: Vec<&str> = text.split_whitespace().collect();
+    match w.as_slice() {
+        [boot, wr, co, since]
+            if *boot == boot_id() && wr.parse() == Ok(writer) && co.parse() == Ok(counter) =>
+        {
+            let since: u64 = since.parse().unwrap_or(u64::MAX);
+            Duration::from_millis(crate::sys::boottime_millis().saturating_sub(since))
+        }
+        _ => Duration::ZERO,
+    }
+}
+
 /// The first disk link of a configuration: the one that holds the volume locks.
 pub fn lock_link(config: &Config) -> Option<&Link> {
     config
@@ -45,6 +84,7 @@ pub struct LeaseDisk {
     peer_slot: usize,
     pub lease: Duration,
     home: Home,
+    link: String,
 }
 
 /// What the other node says about a service's lock.
@@ -90,6 +130,7 @@ impl LeaseDisk {
             peer_slot: 1 - my_slot,
             lease: Duration::from_millis(lease_of(link)),
             home: home.clone(),
+            link: link.name.clone(),
         };
         d.check_header(&link.name)?;
         Ok(d)
@@ -158,7 +199,15 @@ impl LeaseDisk {
                 crate::clock::human(self.lease.as_millis() as u64)
             ));
             let first = self.peer_beat();
-            let since = Instant::now();
+            let already = already_still(&self.home, &self.link, first);
+            if !already.is_zero() {
+                say(&format!(
+                    "service {service}: {}'s heartbeat on the disk has stood still for {} already",
+                    self.peer,
+                    crate::clock::human(already.as_millis() as u64)
+                ));
+            }
+            let since = Instant::now() - already.min(self.lease);
             loop {
                 std::thread::sleep(Duration::from_millis(
                     (self.lease.as_millis() as u64 / 20).clamp(10, 200),

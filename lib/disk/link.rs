@@ -56,6 +56,12 @@ struct PeerSlot {
     seen: Option<(u64, u64)>,
     /// The highest frame number of that writer already handled.
     delivered: u64,
+    /// When that beat was first read (`sys::boottime_millis`), and whether havol has been
+    /// told it stands still.
+    first_seen: u64,
+    told_still: bool,
+    /// The last read found the same beat as the one before.
+    unchanged: bool,
 }
 
 pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
@@ -156,6 +162,18 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
                 next_read = Instant::now() + read_every;
                 match read_peer(d, peer_slot, &peer, &mut slot, key.as_deref(), &mut guard) {
                     Ok(got) => {
+                        // Told once, when the beat has missed two intervals: a live peer's
+                        // beat moves every interval, so this costs nothing at rest.
+                        let still = sys::boottime_millis().saturating_sub(slot.first_seen);
+                        if let (true, false, Some((w, c)), true) = (
+                            slot.unchanged,
+                            slot.told_still,
+                            slot.seen,
+                            still >= 2 * link.interval,
+                        ) {
+                            slot.told_still = true;
+                            crate::disk::lease::write_still_hint(home, name, w, c, slot.first_seen);
+                        }
                         if read_error.take().is_some() {
                             log.info(&format!("link {name}: reading {path} again"));
                         }
@@ -246,9 +264,12 @@ fn read_peer(
         Err(_) => return Ok(vec![Err(Some(Bad::Malformed))]),
     };
     let id = (beat.writer, beat.counter);
-    if seen.seen == Some(id) {
+    seen.unchanged = seen.seen == Some(id);
+    if seen.unchanged {
         return Ok(vec![]);
     }
+    seen.first_seen = sys::boottime_millis();
+    seen.told_still = false;
     if beat.node != peer {
         seen.seen = Some(id);
         return Ok(vec![Err(None)]);
