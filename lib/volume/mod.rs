@@ -34,6 +34,8 @@ fn run(program: &str, args: &[&str]) -> Result<()> {
 pub struct Cluster {
     pub service: Option<String>,
     pub disk: Option<LeaseDisk>,
+    /// The service's other volumes on this node: (device, mount point).
+    pub others: Vec<(String, String)>,
 }
 
 /// Finds the service a volume belongs to (`HA_NAME` when hasvrd runs havol; else the
@@ -48,6 +50,7 @@ pub fn cluster_of(home: &Home, dev: &str, point: &str) -> Result<Cluster> {
         return Ok(Cluster {
             service: None,
             disk: None,
+            others: Vec::new(),
         });
     };
     let service = std::env::var("HA_NAME")
@@ -68,7 +71,29 @@ pub fn cluster_of(home: &Home, dev: &str, point: &str) -> Result<Cluster> {
         (Some(_), Some(link)) => Some(LeaseDisk::open(home, link)?),
         _ => None,
     };
-    Ok(Cluster { service, disk })
+    let others = service
+        .as_deref()
+        .and_then(|n| config.service(n))
+        .map(|s| {
+            s.volumes
+                .iter()
+                .filter(|v| v.mount_point != point)
+                .map(|v| {
+                    let dev = if home.node == s.active_server {
+                        &v.active_dev
+                    } else {
+                        &v.backup_dev
+                    };
+                    (dev.clone(), v.mount_point.clone())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Cluster {
+        service,
+        disk,
+        others,
+    })
 }
 
 /// Takes the lock, checks the file system (fsck -p: repairs what is safe), and mounts it.
@@ -88,11 +113,33 @@ pub fn mount(home: &Home, dev: &str, point: &str, say: &mut dyn FnMut(&str)) -> 
     }
     let result = mount_checked(dev, point);
     if result.is_err() {
-        if let (Some(disk), Some(svc)) = (&cluster.disk, &cluster.service) {
-            let _ = disk.release(svc);
-        }
+        release_with_last_volume(&cluster, say);
     }
     result
+}
+
+/// Releases the service's lock unless another of its volumes is still mounted here: the
+/// lock covers them all, so it goes with the last one.
+fn release_with_last_volume(c: &Cluster, say: &mut dyn FnMut(&str)) {
+    let (Some(svc), Some(disk)) = (&c.service, &c.disk) else {
+        return;
+    };
+    let still: Vec<&str> = c
+        .others
+        .iter()
+        .filter(|(d, p)| checks::mounted_on(p).is_some_and(|src| checks::same_device(&src, d)))
+        .map(|(_, p)| p.as_str())
+        .collect();
+    if !still.is_empty() {
+        say(&format!(
+            "service {svc}: volume lock kept: {} still mounted here",
+            still.join(", ")
+        ));
+    } else if let Err(e) = disk.release(svc) {
+        say(&format!(
+            "WARNING: service {svc}: the volume lock was not released ({e}); it runs out by itself"
+        ));
+    }
 }
 
 fn mount_checked(dev: &str, point: &str) -> Result<()> {
@@ -153,15 +200,7 @@ pub fn umount(home: &Home, dev: &str, point: &str, say: &mut dyn FnMut(&str)) ->
         }
     }
     match cluster_of(home, dev, point) {
-        Ok(Cluster {
-            service: Some(svc),
-            disk: Some(disk),
-        }) => {
-            if let Err(e) = disk.release(&svc) {
-                say(&format!("WARNING: service {svc}: the volume lock was not released ({e}); it runs out by itself"));
-            }
-        }
-        Ok(_) => {}
+        Ok(c) => release_with_last_volume(&c, say),
         Err(e) => say(&format!(
             "WARNING: the volume lock was not released ({e}); it runs out by itself"
         )),
@@ -176,6 +215,7 @@ pub fn check(home: &Home, dev: &str, point: &str) -> Result<String> {
     if let Ok(Cluster {
         service: Some(svc),
         disk: Some(disk),
+        ..
     }) = cluster_of(home, dev, point)
     {
         text = match disk.holder(&svc)? {

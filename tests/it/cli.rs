@@ -26,6 +26,24 @@ fn check_reports_every_error_with_file_and_line() {
 }
 
 #[test]
+fn check_warns_when_volumes_have_no_disk_link() {
+    let n = Node::new(
+        "alpha",
+        &format!(
+            "{}\n[service db]\nactive_server = alpha\nstandby_server = beta\nstart = a\nstop = b\nvolume = /dev/sdb1 /dev/sdb1 /srv/db\n",
+            base_config()
+        ),
+    );
+    let r = n.haadm(&["check"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("WARNING: [service db] has volumes but there is no disk link"),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn daemons_refuse_a_bad_configuration_with_a_distinct_status() {
     let n = Node::new("alpha", "[service x]\n");
     let r = n.run("hamond", &[]);

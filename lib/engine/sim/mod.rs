@@ -132,6 +132,8 @@ pub struct Sim {
     moved_by_admin: BTreeMap<String, bool>,
     last_kind: BTreeMap<(usize, String), (bool, i64)>,
     pub checks: u64,
+    /// The shared disk, when the configuration has a disk link.
+    pub disk: disks::DiskWorld,
 }
 
 pub fn config_text(extra: &str) -> String {
@@ -153,7 +155,7 @@ fn nics(n: usize, ok: bool) -> Vec<NicState> {
 impl Sim {
     pub fn new(text: &str) -> Sim {
         let cfg = config::parse("sim", text).expect("valid configuration");
-        let engines = NAMES
+        let engines: Vec<Engine> = NAMES
             .iter()
             .map(|n| Engine::new(n, cfg.clone(), text.to_string(), None, 0))
             .collect();
@@ -187,6 +189,7 @@ impl Sim {
             moved_by_admin: BTreeMap::new(),
             last_kind: BTreeMap::new(),
             checks: 0,
+            disk: disks::DiskWorld::of(&cfg),
         };
         for n in 0..2 {
             s.feed(n, Input::Nics(nics(n, true)));
@@ -274,7 +277,9 @@ impl Sim {
                     }
                     None => (self.step_time, Ok(())),
                 };
-                self.hosts[n].tasks.push((now + time, task, result));
+                if !self.disk_step(n, task, &service, step, now + time, &result) {
+                    self.hosts[n].tasks.push((now + time, task, result));
+                }
             }
             Action::StartAgent { service, agent } => {
                 self.order_check(n, &service, Step::StartAgent);
@@ -312,7 +317,24 @@ impl Sim {
                     payload.len()
                 ))
             }
-            Action::Send { payload, .. } => self.send(n, 0, payload),
+            Action::Send { link, payload } => {
+                let disk = self.disk.link.as_ref().map(|d| d.0.clone());
+                let to_disk = disk
+                    .as_deref()
+                    .is_some_and(|d| link.as_deref().is_none_or(|l| l == d));
+                if link.is_none() || link != disk {
+                    self.send(n, 0, payload.clone());
+                }
+                if to_disk {
+                    self.disk_send(n, payload);
+                }
+            }
+            Action::Fence { reason } => {
+                // The fence program of the tests: the node goes down at once.
+                self.trace
+                    .push(format!("{now} {} FENCE {reason}", NAMES[n]));
+                self.crash(n);
+            }
             Action::SendPublic { payload, .. } => self.send(n, 1, payload),
             Action::WriteConfig { text, .. } => {
                 self.text = text;
@@ -340,6 +362,9 @@ impl Sim {
         let mut t = Millis::MAX;
         for w in &self.wire {
             t = t.min(w.0);
+        }
+        if let Some(d) = self.disk_due() {
+            t = t.min(d);
         }
         for (n, h) in self.hosts.iter().enumerate() {
             if !h.up {
@@ -393,6 +418,9 @@ impl Sim {
                     .collect();
                 self.hosts[n].tasks.retain(|t| t.0 > now);
                 for (_, task, result) in done {
+                    if let Some(svc) = self.disk.umounts.remove(&(n, task)) {
+                        self.disk_unmounted(n, &svc);
+                    }
                     self.feed(n, Input::TaskDone { task, result });
                 }
                 let exits: Vec<_> = self.hosts[n]
@@ -445,7 +473,9 @@ impl Sim {
                     self.feed(n, Input::Tick);
                 }
             }
+            self.settle_mounts();
             self.check();
+            self.check_disks();
         }
     }
 
@@ -515,6 +545,7 @@ impl Sim {
         self.hosts[n] = Host::default();
         self.wire.retain(|w| w.1 != n);
         self.last_kind.retain(|(m, _), _| *m != n);
+        self.disk_crash(n);
     }
 
     /// Boots node `n` again with its saved state (after a reboot: nothing runs).
@@ -550,6 +581,7 @@ impl Sim {
     }
 }
 
+mod disks;
 mod invariants;
 mod random;
 pub use random::{random_run, CHAOS};

@@ -44,6 +44,11 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
     }
     // A group shares its servers and its switchback setting (as the configuration demands).
     // Heartbeats of 500 ms (down after 1.5 s): faults are timed against that window.
+    // Some worlds have a disk link (drawn apart, so the other worlds stay as they were).
+    let disk = Rng::new(seed ^ 0x5eed_d15c).chance(400);
+    if disk {
+        text.insert_str(0, "\n[privnet disk]\ntype = disk\nhost1 = alpha\nhost2 = beta\ndevice1 = /dev/lease\ndevice2 = /dev/lease\ninterval = 200ms\nmaxmiss = 3\n");
+    }
     let text = config_text(&text).replace("interval = 100ms", "interval = 500ms");
     let cfg = match config::parse("sim", &text) {
         Ok(_) => text,
@@ -172,6 +177,21 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
                     },
                 );
             }
+            13 | 14 if disk => {
+                // A node cut off from everything while it lives: disk and private link.
+                let n = r.below(2) as usize;
+                s.set_disk_path(n, false);
+                for dir in 0..2 {
+                    s.paths[0][dir].up = false;
+                }
+                s.trace.push(format!("{} {} ISOLATED", s.now, NAMES[n]));
+            }
+            12 if disk => {
+                // A node's path to the shared disk fails, or comes back.
+                let n = r.below(2) as usize;
+                let ok = !s.disk.path_ok[n];
+                s.set_disk_path(n, ok);
+            }
             _ => {
                 let n = r.below(2) as usize;
                 let svc = &names[r.below(names.len() as u64) as usize];
@@ -187,6 +207,11 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
     s.trace.push(format!("{} --- faults end ---", s.now));
     s.paths = [[Path::default(); 2]; 2];
     s.sick.clear();
+    for n in 0..2 {
+        if !s.disk.path_ok[n] {
+            s.set_disk_path(n, true);
+        }
+    }
     for n in 0..2 {
         if !s.is_up(n) {
             s.boot(n);

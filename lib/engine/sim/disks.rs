@@ -1,0 +1,230 @@
+//! The shared disk of a simulated pair, when the configuration has a disk link: each node's
+//! path to the lease device (which the faults cut), its claims on services' volumes, its
+//! last heartbeat on the disk, and what it has mounted. `havol` is played as it works: a
+//! mount takes the lock when it is free, released, ours, or once the holder's heartbeat has
+//! stood still for the lease (the earliest the real one could: counted from the holder's
+//! last write); it fails when the holder's heartbeat moves or the device cannot be read. A
+//! fence reboots the node. Invariant 7: a volume is never mounted on both nodes.
+
+use super::*;
+
+#[derive(Default)]
+pub struct DiskWorld {
+    /// The disk link's name and the lease, when there is one.
+    pub link: Option<(String, Millis)>,
+    pub path_ok: [bool; 2],
+    claims: [BTreeMap<String, (u32, bool)>; 2],
+    renewed: [Option<Millis>; 2],
+    /// Volumes mounted, per node and service.
+    mounted: [BTreeMap<String, usize>; 2],
+    /// Mounts under way: node, task, service, when havol began, when its step is done.
+    pending: Vec<(usize, u64, String, Millis, Millis)>,
+    /// Unmount steps under way: (node, task) → service.
+    pub umounts: BTreeMap<(usize, u64), String>,
+}
+
+impl DiskWorld {
+    pub fn of(config: &crate::config::Config) -> DiskWorld {
+        DiskWorld {
+            link: crate::disk::lease::lock_link(config)
+                .map(|l| (l.name.clone(), crate::disk::lease::lease_of(l))),
+            path_ok: [true, true],
+            ..DiskWorld::default()
+        }
+    }
+
+    fn holder(&self, n: usize, svc: &str) -> Option<u32> {
+        let mine = self.claims[n].get(svc).filter(|c| c.1).map(|c| c.0);
+        let theirs = self.claims[1 - n].get(svc).filter(|c| c.1).map(|c| c.0);
+        match (mine, theirs) {
+            (Some(m), Some(t)) if m >= t => None,
+            (_, t) => t,
+        }
+    }
+
+    fn take(&mut self, n: usize, svc: &str) {
+        let epoch = [0, 1]
+            .iter()
+            .filter_map(|&m| self.claims[m].get(svc).map(|c| c.0))
+            .max()
+            .unwrap_or(0)
+            + 1;
+        self.claims[n].insert(svc.to_string(), (epoch, true));
+    }
+}
+
+impl Sim {
+    /// A frame written on the disk link by node `n`: its lease renewed, the peer reads it.
+    pub(super) fn disk_send(&mut self, n: usize, payload: Vec<u8>) {
+        let Some((link, _)) = self.disk.link.clone() else {
+            return;
+        };
+        if !self.hosts[n].up || !self.disk.path_ok[n] {
+            return;
+        }
+        self.disk.renewed[n] = Some(self.now);
+        self.seq[n] += 1;
+        let seq = self.seq[n];
+        if self.disk.path_ok[1 - n] {
+            // Read at the peer's next look at the disk.
+            let delay = match &mut self.rng {
+                Some(r) => 1 + r.below(100),
+                None => 50,
+            };
+            self.wire.push((
+                self.now + delay,
+                1 - n,
+                link.clone(),
+                self.boot[n],
+                seq,
+                payload,
+            ));
+        }
+        self.feed(n, Input::LeaseRenewed { link, took: 0 });
+    }
+
+    /// A mount or unmount step of a service with volumes, played against the disk.
+    /// Returns false when the step is not one (the caller plays it as any step).
+    pub(super) fn disk_step(
+        &mut self,
+        n: usize,
+        task: u64,
+        svc: &str,
+        step: Step,
+        done_at: Millis,
+        result: &Result<(), String>,
+    ) -> bool {
+        match step {
+            Step::Mount(_) if result.is_ok() && self.disk.link.is_some() => {
+                self.disk
+                    .pending
+                    .push((n, task, svc.to_string(), self.now, done_at));
+                true
+            }
+            Step::Mount(_) if result.is_ok() => {
+                *self.disk.mounted[n].entry(svc.to_string()).or_default() += 1;
+                false
+            }
+            Step::Umount(_) if result.is_ok() => {
+                // Played when the step ends (`disk_unmounted`): until then it is mounted.
+                self.disk.umounts.insert((n, task), svc.to_string());
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// An unmount step ended well: the volume is off, and with its last one the lock goes.
+    pub(super) fn disk_unmounted(&mut self, n: usize, svc: &str) {
+        let left = match self.disk.mounted[n].get_mut(svc) {
+            Some(c) => {
+                *c = c.saturating_sub(1);
+                *c
+            }
+            None => 0,
+        };
+        if left == 0 {
+            self.disk.mounted[n].remove(svc);
+            if self.disk.path_ok[n] {
+                if let Some(c) = self.disk.claims[n].get_mut(svc) {
+                    c.1 = false;
+                }
+            }
+        }
+    }
+
+    /// Mounts whose step has run its time: taken, refused, or still waiting for a lease.
+    pub(super) fn settle_mounts(&mut self) {
+        let now = self.now;
+        let Some((_, lease)) = self.disk.link.clone() else {
+            return;
+        };
+        let pending = std::mem::take(&mut self.disk.pending);
+        let mut done = Vec::new();
+        for (n, task, svc, since, at) in pending {
+            if !self.hosts[n].up {
+                continue;
+            }
+            if at > now {
+                self.disk.pending.push((n, task, svc, since, at));
+                continue;
+            }
+            let result = if !self.disk.path_ok[n] {
+                Err("cannot read the lease device".to_string())
+            } else {
+                match self.disk.holder(n, &svc) {
+                    None => Ok(()),
+                    Some(_) => {
+                        let other = self.disk.renewed[1 - n];
+                        if other.is_some_and(|t| t > since) {
+                            Err(format!("locked by {}", NAMES[1 - n]))
+                        } else if now >= other.unwrap_or(0) + lease {
+                            Ok(())
+                        } else {
+                            // Still watching the holder's heartbeat.
+                            self.disk.pending.push((n, task, svc, since, at));
+                            continue;
+                        }
+                    }
+                }
+            };
+            if result.is_ok() {
+                self.disk.take(n, &svc);
+                *self.disk.mounted[n].entry(svc.clone()).or_default() += 1;
+                self.trace.push(format!("{now} {} mounts {svc}", NAMES[n]));
+            }
+            done.push((n, task, result));
+        }
+        for (n, task, result) in done {
+            self.feed(n, Input::TaskDone { task, result });
+        }
+    }
+
+    /// When a waiting mount may decide next.
+    pub(super) fn disk_due(&self) -> Option<Millis> {
+        let (_, lease) = self.disk.link.clone()?;
+        self.disk
+            .pending
+            .iter()
+            .map(|(n, _, _, _, at)| {
+                if *at > self.now {
+                    *at
+                } else {
+                    self.disk.renewed[1 - n].unwrap_or(0) + lease
+                }
+            })
+            .min()
+    }
+
+    /// A crash or fence: the node's mounts are gone with its kernel; its claims stay on the
+    /// disk.
+    pub(super) fn disk_crash(&mut self, n: usize) {
+        self.disk.mounted[n].clear();
+        self.disk.pending.retain(|p| p.0 != n);
+        self.disk.umounts.retain(|k, _| k.0 != n);
+    }
+
+    pub fn set_disk_path(&mut self, n: usize, ok: bool) {
+        self.disk.path_ok[n] = ok;
+        self.trace.push(format!(
+            "{} {} disk path {}",
+            self.now,
+            NAMES[n],
+            if ok { "up" } else { "CUT" }
+        ));
+    }
+
+    /// Invariant 7, after every step.
+    pub(super) fn check_disks(&self) {
+        if self.disk.link.is_none() {
+            return;
+        }
+        for svc in self.disk.mounted[0].keys() {
+            if self.disk.mounted[1].contains_key(svc) {
+                self.fail(format!(
+                    "invariant 7: the volumes of {svc} are mounted on both nodes"
+                ));
+            }
+        }
+    }
+}
