@@ -42,6 +42,9 @@ install: build
 	install -d -m 700 $(HAHOME)/tmp
 	for p in $(PROGRAMS); do install -m 755 $(RELEASE)/$$p $(HAHOME)/bin/$$p; done
 	for t in $(API_TOOLS); do ln -sf haapi $(HAHOME)/bin/$$t; done
+	install -m 755 $(RELEASE)/newpass $(HAHOME)/bin/NewPass
+	install -m 755 $(RELEASE)/setpass $(HAHOME)/bin/SetPass
+	install -m 755 $(RELEASE)/hostid $(HAHOME)/bin/hostid
 	install -m 755 rc/S999sureha $(HAHOME)/bin/S999sureha
 	install -m 755 agents/ha_ag_tmp.sh $(HAHOME)/bin/ha_ag_tmp.sh
 	install -m 644 agents/ha_ag_tmp.c $(HAHOME)/bin/ha_ag_tmp.c

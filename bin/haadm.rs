@@ -4,7 +4,10 @@
 //! `haadm` alone for numbered menus. `haadm help` lists every subcommand (DESIGN §5).
 //!
 //! Talks to hasvrd through `$HAHOME/tmp/hasvrd.fifo` with a private reply FIFO; operations
-//! that start or stop a service return once it is done.
+//! that start or stop a service return once it is done. `haadm -H HOST[:PORT] [-u USER]
+//! COMMAND...` runs the command on HOST through its admin door (user `admin` unless -u),
+//! with the same output and exit status; the password comes from the terminal without echo,
+//! or as one line of standard input.
 //!
 //! Exit status: 0 done, 1 refused or failed (one line on stderr says why), 2 usage.
 
@@ -14,6 +17,7 @@ use sureha::paths::Home;
 fn run(args: &[String]) -> Result<()> {
     let mut opts = getopts::Options::new();
     opts.optopt("H", "", "administer a remote node", "HOST");
+    opts.optopt("u", "", "user at the remote node (admin)", "USER");
     opts.optflag("h", "help", "usage");
     opts.parsing_style(getopts::ParsingStyle::StopAtFirstFree);
     let m = opts
@@ -24,9 +28,19 @@ fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     if let Some(host) = m.opt_str("H") {
-        return Err(Error::failed(format!(
-            "remote administration (-H {host}) is not available in this version yet"
-        )));
+        if m.free.is_empty() {
+            return Err(Error::usage(
+                "haadm -H HOST [-u USER] COMMAND...: give a command (the menus' Tools > Connect is for interactive use)",
+            ));
+        }
+        let user = m.opt_str("u").unwrap_or_else(|| "admin".into());
+        let password =
+            sureha::door::client::read_password(&format!("Password for {user}@{host}: "))?;
+        let mut session = sureha::door::client::Session::login(&host, &user, &password)?;
+        print!("{}", session.call(&m.free)?);
+        return Ok(());
+    } else if m.opt_present("u") {
+        return Err(Error::usage("-u USER goes with -H HOST"));
     }
     let home = Home::from_env();
     let out = sureha::admin::run(&home, &m.free)?;

@@ -25,6 +25,8 @@ pub mod supervise;
 
 pub mod admin;
 pub mod api;
+pub mod auth;
+pub mod door;
 pub mod engine;
 pub mod executor;
 pub mod frame;

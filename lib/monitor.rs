@@ -1,5 +1,6 @@
-//! hamond's loop: keep hasvrd running (and be kept running by it), pass signals on.
-//! The admin door for remote haadm joins this loop in a later issue.
+//! hamond's loop: keep hasvrd running (and be kept running by it), pass signals on. The
+//! admin door (`door::server`) runs beside it in threads of its own, so no client can hold
+//! this loop up.
 
 use crate::child::Children;
 use crate::clock::{human, Clock, Millis};
@@ -68,6 +69,7 @@ impl Hamond {
                 p
             }
         };
+        crate::door::server::start(&home);
         Ok(Hamond {
             home,
             clock,

@@ -64,6 +64,12 @@ impl Home {
     pub fn authkey(&self) -> PathBuf {
         self.etc().join("authkey")
     }
+    pub fn passwd(&self) -> PathBuf {
+        self.etc().join("passwd")
+    }
+    pub fn license(&self) -> PathBuf {
+        self.etc().join("license")
+    }
     pub fn fifo(&self) -> PathBuf {
         self.tmp().join("hasvrd.fifo")
     }

@@ -159,6 +159,40 @@ pub fn reboot_now(halt: bool) -> io::Error {
     io::Error::last_os_error()
 }
 
+/// gethostid(3): this host's 32-bit identity.
+pub fn hostid() -> u32 {
+    // SAFETY: gethostid takes nothing and returns a number.
+    unsafe { libc::gethostid() as u32 }
+}
+
+/// Whether standard input is a terminal.
+pub fn is_terminal_stdin() -> bool {
+    // SAFETY: isatty only looks at the descriptor.
+    unsafe { libc::isatty(libc::STDIN_FILENO) == 1 }
+}
+
+/// Reads one line from the terminal with echo off (a password), after writing `prompt` to
+/// stderr; `None` when standard input is not a terminal.
+pub fn read_hidden_line(prompt: &str) -> Option<io::Result<String>> {
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: a termios for tcgetattr to fill; isatty and tcgetattr only read the descriptor.
+    let mut old: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::isatty(fd) } != 1 || unsafe { libc::tcgetattr(fd, &mut old) } != 0 {
+        return None;
+    }
+    let mut quiet = old;
+    quiet.c_lflag &= !libc::ECHO;
+    quiet.c_lflag |= libc::ECHONL;
+    eprint!("{prompt}");
+    // SAFETY: a valid termios for a terminal descriptor.
+    unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &quiet) };
+    let mut line = String::new();
+    let r = std::io::stdin().read_line(&mut line);
+    // SAFETY: as above, putting back what was there.
+    unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &old) };
+    Some(r.map(|_| line.trim_end_matches(['\n', '\r']).to_string()))
+}
+
 /// Takes an exclusive `flock`, waiting for it.
 pub fn lock_wait(fd: &impl AsRawFd) -> io::Result<()> {
     loop {

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-pub const PROGRAMS: [(&str, &str); 9] = [
+pub const PROGRAMS: [(&str, &str); 12] = [
+    ("NewPass", env!("CARGO_BIN_EXE_newpass")),
+    ("SetPass", env!("CARGO_BIN_EXE_setpass")),
+    ("hostid", env!("CARGO_BIN_EXE_hostid")),
     ("hahb-serial", env!("CARGO_BIN_EXE_hahb-serial")),
     ("hahb-disk", env!("CARGO_BIN_EXE_hahb-disk")),
     ("havol", env!("CARGO_BIN_EXE_havol")),

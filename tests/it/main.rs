@@ -9,6 +9,7 @@ mod bench;
 mod cli;
 mod demo;
 mod disks;
+mod door;
 mod failover;
 mod heartbeat;
 mod lifecycle;

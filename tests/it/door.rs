@@ -1,0 +1,245 @@
+//! The admin door (DESIGN §9, issue "Administration as the manual describes it"): NewPass,
+//! SetPass, hostid, and remote haadm from the client namespace, against login replays,
+//! altered requests and password guessing.
+
+use crate::harness::*;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn with_stdin(mut c: Command, input: &str) -> Ran {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap().into()
+}
+
+fn newpass(n: &Node, user: &str, password: &str) -> Ran {
+    with_stdin(
+        n.cmd("NewPass"),
+        &format!("{user}\n{password}\n{password}\n"),
+    )
+}
+
+/// haadm -H from the client namespace, the password on standard input.
+fn remote(c: &NsCluster, host: &str, password: &str, words: &[&str]) -> Ran {
+    let mut cmd = Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        &c.topo.ns("c"),
+        env!("CARGO_BIN_EXE_haadm"),
+    ])
+    .args(["-H", host, "-u", "admin"])
+    .args(words)
+    .env_clear()
+    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    with_stdin(cmd, &format!("{password}\n"))
+}
+
+#[test]
+fn newpass_creates_the_first_user_and_goes_setpass_changes_it_hostid_is_stable() {
+    let n = Node::new("alpha", &base_config());
+    let r = newpass(&n, "admin", "first-secret");
+    assert_eq!(r.code, 0, "{r:?}");
+    let passwd = std::fs::read_to_string(n.path("etc/passwd")).unwrap();
+    assert!(passwd.contains("admin:pbkdf2-sha256:"), "{passwd}");
+    assert!(
+        !passwd.contains("first-secret"),
+        "a clear password in etc/passwd"
+    );
+    assert!(!n.path("bin/NewPass").exists(), "NewPass deleted itself");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(n.path("etc/passwd"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Two different passwords, or a bad name: nothing changes.
+    let r = with_stdin(n.cmd("SetPass"), "admin\nnew-secret\nother-secret\n");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("differ"), "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(n.path("etc/passwd")).unwrap(),
+        passwd
+    );
+    let r = with_stdin(n.cmd("SetPass"), "admin\nnew-secret\nnew-secret\n");
+    assert_eq!(r.code, 0, "{r:?}");
+    let changed = std::fs::read_to_string(n.path("etc/passwd")).unwrap();
+    assert_ne!(changed, passwd);
+    assert!(!changed.contains("new-secret"));
+    let a = n.run("hostid", &[]);
+    let b = n.run("hostid", &[]);
+    assert_eq!(a.code, 0);
+    assert_eq!(a.stdout, b.stdout);
+    let id = a.stdout.trim();
+    assert!(
+        id.len() == 8
+            && id
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+        "{id:?}"
+    );
+}
+
+#[test]
+fn remote_haadm_logs_in_runs_commands_as_locally_and_refuses_guesses_replays_and_tampering() {
+    let c = NsCluster::new(&ns_config("200ms", &web_service("")));
+    for n in [&c.alpha, &c.beta] {
+        assert_eq!(newpass(n, "admin", "door-secret").code, 0);
+    }
+    c.start();
+    let alpha = "192.0.2.1";
+    // The door opens once the user exists (hamond looks every 2 s).
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let mut r = remote(&c, alpha, "door-secret", &["status"]);
+    while r.code != 0 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(300));
+        r = remote(&c, alpha, "door-secret", &["status"]);
+    }
+    assert_eq!(r.code, 0, "{r:?}");
+    let local = c.alpha.haadm(&["status"]).stdout;
+    let kinds = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with("NODE") || l.starts_with("SERVICE") || l.starts_with("NIC"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(kinds(&r.stdout), kinds(&local));
+
+    // Remote operations: the same exit status and messages as locally.
+    let r = remote(&c, alpha, "door-secret", &["service", "bringin", "web"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    c.wait_words("web", "ACTIVE", "STANDBY", Duration::from_secs(20));
+    let r = remote(
+        &c,
+        "192.0.2.2",
+        "door-secret",
+        &["service", "takeover", "web"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    c.wait_words("web", "STANDBY", "ACTIVE", Duration::from_secs(20));
+    let r = remote(
+        &c,
+        "192.0.2.2",
+        "door-secret",
+        &["service", "failover", "web"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    c.wait_words("web", "ACTIVE", "STANDBY", Duration::from_secs(20));
+    let here = c.alpha.haadm(&["service", "state", "nosuch"]);
+    let there = remote(&c, alpha, "door-secret", &["service", "state", "nosuch"]);
+    assert_eq!(
+        (there.code, there.stderr.clone()),
+        (here.code, here.stderr.clone())
+    );
+    let usage = remote(&c, alpha, "door-secret", &["service", "frobnicate", "web"]);
+    assert_eq!(usage.code, 2, "{usage:?}");
+    let file = remote(&c, alpha, "door-secret", &["check", "/etc/shadow"]);
+    assert_eq!(file.code, 2, "{file:?}");
+
+    // A wrong password: exit 1, and the log names the source address.
+    let r = remote(&c, alpha, "guess", &["status"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("wrong user or password"), "{r:?}");
+    assert!(
+        c.alpha
+            .log()
+            .contains("failed login for admin from 192.0.2.10"),
+        "{}",
+        c.alpha.log()
+    );
+
+    // A captured login replayed, and a request changed in transit, from the client namespace.
+    let ns = format!("/run/netns/{}", c.topo.ns("c"));
+    let outcome = std::thread::spawn(move || {
+        sureha::sys::enter_netns(std::path::Path::new(&ns)).unwrap();
+        replay_and_tamper("192.0.2.1:7011", "admin", "door-secret")
+    })
+    .join()
+    .unwrap();
+    assert_eq!(outcome, Ok(()), "{outcome:?}");
+    assert!(c.alpha.log().contains("altered, replayed or out of order"));
+    // The node is unharmed: the tampered request ("stop") did not run.
+    assert_eq!(c.alpha.state("web"), "ACTIVE");
+
+    // Guessing: five failures in a row lock the address out, even for the right password.
+    for _ in 0..5 {
+        assert_eq!(remote(&c, alpha, "guess", &["status"]).code, 1);
+    }
+    let r = remote(&c, alpha, "door-secret", &["status"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("too many failed logins"), "{r:?}");
+    // The other node's door is not affected.
+    assert_eq!(remote(&c, "192.0.2.2", "door-secret", &["status"]).code, 0);
+}
+
+fn line(r: &mut BufReader<std::net::TcpStream>) -> String {
+    let mut l = String::new();
+    r.read_line(&mut l).unwrap();
+    l.trim_end().to_string()
+}
+
+/// Logs in by hand; returns the login's proof line and a live session.
+fn login(
+    addr: &str,
+    user: &str,
+    password: &str,
+    cnonce: &str,
+    proof: Option<&str>,
+) -> (String, String, BufReader<std::net::TcpStream>, [u8; 32]) {
+    use sureha::auth;
+    let s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    writeln!(w, "SUREHA-ADMIN/1 {user} {cnonce}").unwrap();
+    let ch = line(&mut r);
+    let f: Vec<&str> = ch.split(' ').collect();
+    let salt = auth::unhex(f[1]).unwrap();
+    let it: u32 = f[2].parse().unwrap();
+    let salted = auth::salted(password, &salt, it);
+    let am = auth::auth_message(user, cnonce, f[3], &salt, it);
+    let mine = format!("PROOF {}", auth::hex(&auth::proof(&salted, &am)));
+    writeln!(w, "{}", proof.unwrap_or(&mine)).unwrap();
+    let answer = line(&mut r);
+    let key = auth::session_key(&auth::client_key(&salted), &am);
+    (mine, answer, r, key)
+}
+
+fn replay_and_tamper(addr: &str, user: &str, password: &str) -> Result<(), String> {
+    use sureha::door;
+    let (proof, answer, _, _) = login(addr, user, password, "c0ffee", None);
+    if !answer.starts_with("WELCOME") {
+        return Err(format!("the real login failed: {answer}"));
+    }
+    // The same client nonce and proof again: the server's nonce differs, so it fails.
+    let (_, answer, _, _) = login(addr, user, "not-needed", "c0ffee", Some(&proof));
+    if !answer.starts_with("DENIED") {
+        return Err(format!("a replayed login was accepted: {answer}"));
+    }
+    // A request whose words were changed after they were signed.
+    let (_, answer, mut r, key) = login(addr, user, password, "beef", None);
+    if !answer.starts_with("WELCOME") {
+        return Err(format!("login failed: {answer}"));
+    }
+    let signed = door::encode_words(&["status".to_string()]);
+    let changed = door::encode_words(&["stop".to_string()]);
+    let mac = door::request_mac(&key, 1, &signed);
+    let mut w = r.get_ref().try_clone().unwrap();
+    writeln!(w, "REQ 1 {mac} {changed}").unwrap();
+    let reply = line(&mut r);
+    if !reply.starts_with("DENIED") {
+        return Err(format!("an altered request was answered: {reply}"));
+    }
+    Ok(())
+}
