@@ -114,12 +114,30 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
         Some("check") if words.len() <= 2 => check(home, words.get(1).map(String::as_str)),
         Some("check") => Err(Error::usage("usage: haadm check [FILE]")),
         Some("stop") if words.len() == 1 => stop(home),
-        Some(w @ ("license" | "lock" | "unlock")) => Err(Error::failed(format!(
-            "'haadm {w}' is not available in this version yet"
-        ))),
+        // Who locked and when: this node's administrator, now (the door puts its user).
+        Some("lock") if words.len() == 1 => send(home, &lock_words("lock", &local_user(home))),
+        Some("unlock") if words.len() == 1 => send(home, &lock_words("unlock", &local_user(home))),
         Some("help") => Ok(format!("{}\n", request::USAGE)),
         Some(_) => send(home, words),
     }
+}
+
+/// A local administrator: `root@NODE` (or `$SUDO_USER@NODE`).
+pub fn local_user(home: &Home) -> String {
+    let who = std::env::var("SUDO_USER")
+        .ok()
+        .filter(|u| crate::auth::valid_user(u))
+        .unwrap_or_else(|| "root".into());
+    format!("{who}@{}", home.node)
+}
+
+/// The words hasvrd gets for lock (who and since when) and unlock (who).
+pub fn lock_words(verb: &str, who: &str) -> Vec<String> {
+    let mut w = vec![verb.to_string(), who.to_string()];
+    if verb == "lock" {
+        w.push(crate::clock::local_timestamp()[..19].replace(' ', "T"));
+    }
+    w
 }
 
 fn prompt(out: &mut impl Write, input: &mut impl BufRead, text: &str) -> Option<String> {

@@ -242,6 +242,8 @@ pub struct Beat {
     pub nics: Vec<NicRecord>,
     /// The sender's volume devices and whether their data path reads (`disk` module).
     pub disks: Vec<(String, bool)>,
+    /// The stamp of the sender's administrative state (lock, licenses), and who made it.
+    pub admin: (u64, String),
 }
 
 /// One NIC of the sender.
@@ -266,6 +268,11 @@ pub enum Message {
         index: u16,
         count: u16,
         data: Vec<u8>,
+    },
+    /// The sender's administrative state (lock, licenses), as `admin_state` writes it.
+    Admin {
+        sender: String,
+        text: String,
     },
 }
 
@@ -354,6 +361,8 @@ impl Message {
                     put_str8(&mut o, d);
                     o.push(*ok as u8);
                 }
+                o.extend_from_slice(&b.admin.0.to_be_bytes());
+                put_str8(&mut o, &b.admin.1);
             }
             Message::Config {
                 sender,
@@ -380,6 +389,12 @@ impl Message {
                 o.extend_from_slice(&count.to_be_bytes());
                 o.extend_from_slice(&(data.len().min(u16::MAX as usize) as u16).to_be_bytes());
                 o.extend_from_slice(data);
+            }
+            Message::Admin { sender, text } => {
+                o.push(4);
+                put_str8(&mut o, sender);
+                o.extend_from_slice(&(text.len() as u32).to_be_bytes());
+                o.extend_from_slice(text.as_bytes());
             }
         }
         o
@@ -437,6 +452,7 @@ impl Message {
                     let d = r.str8()?;
                     disks.push((d, r.u8()? != 0));
                 }
+                let admin = (r.u64()?, r.str8()?);
                 Message::Beat(Beat {
                     sender,
                     generation,
@@ -446,6 +462,7 @@ impl Message {
                     services,
                     nics,
                     disks,
+                    admin,
                 })
             }
             2 => Message::Config {
@@ -467,6 +484,14 @@ impl Message {
                     count,
                     data,
                 }
+            }
+            4 => {
+                let sender = r.str8()?;
+                let text = r.str32()?;
+                if text.len() > 8192 {
+                    return Err(Bad::Malformed);
+                }
+                Message::Admin { sender, text }
             }
             _ => return Err(Bad::Malformed),
         };
@@ -507,6 +532,7 @@ mod tests {
                 addrs: vec!["192.0.2.1".parse().unwrap()],
             }],
             disks: vec![("/dev/sdb1".into(), false)],
+            admin: (0, String::new()),
         })
     }
 
@@ -649,6 +675,7 @@ mod tests {
             services,
             nics,
             disks: vec![],
+            admin: (0, String::new()),
         })
         .encode();
         let frame = seal(Some(b"key"), 1, 1, &beat).unwrap();

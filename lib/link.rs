@@ -700,6 +700,7 @@ mod tests {
             services: vec![],
             nics: vec![],
             disks: vec![],
+            admin: (0, String::new()),
         })
         .encode();
         let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload).unwrap();

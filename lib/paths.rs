@@ -70,6 +70,9 @@ impl Home {
     pub fn license(&self) -> PathBuf {
         self.etc().join("license")
     }
+    pub fn lock_state(&self) -> PathBuf {
+        self.etc().join("lock")
+    }
     pub fn fifo(&self) -> PathBuf {
         self.tmp().join("hasvrd.fifo")
     }

@@ -282,6 +282,11 @@ pub enum Command {
     Reload,
     Dump,
     Api(ApiCall, String),
+    /// Lock the configuration on both nodes: who, since when.
+    Lock(String, String),
+    Unlock(String),
+    /// Show the license lines, or store one host's: HOST SERIAL EXPIRATION LICENSE.
+    License(Option<(String, String, String, String)>),
 }
 
 impl Command {
@@ -296,6 +301,8 @@ impl Command {
                 | Command::ServiceReview(_)
                 | Command::PrivnetState(_)
                 | Command::PrivnetReview(_)
+                | Command::License(None)
+                | Command::Dump
         )
     }
 }
@@ -307,6 +314,8 @@ usage: haadm status
        haadm service create NAME KEY=VALUE...
        haadm privnet state|review|remove NAME
        haadm privnet create-socket|create-rs232|create-disk NAME KEY=VALUE...
+       haadm license [HOST SERIAL EXPIRATION LICENSE]    (EXPIRATION: YYYY-MM-DD or never)
+       haadm lock | unlock
        haadm network | stop | reload
        haadm            (interactive menus)";
 
@@ -381,6 +390,37 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
             };
             Command::Api(c, name_arg(rest(1), "service")?)
         }
+        ["lock", by, since] => Command::Lock(by.to_string(), since.to_string()),
+        ["unlock", by] => Command::Unlock(by.to_string()),
+        ["license"] => Command::License(None),
+        ["license", h, serial, exp, key] => {
+            use crate::engine::admin_state::{valid_expiration, valid_word};
+            if !crate::config::valid_name(h) {
+                return Err(format!(
+                    "license: '{}' is not a host name",
+                    crate::config::shown(h)
+                ));
+            }
+            if !valid_expiration(exp) {
+                return Err(format!(
+                    "license: expiration '{}' is not a date YYYY-MM-DD or never",
+                    crate::config::shown(exp)
+                ));
+            }
+            if !valid_word(serial) || !valid_word(key) {
+                return Err("license: SERIAL and LICENSE are words of printable characters".into());
+            }
+            Command::License(Some((
+                h.to_string(),
+                serial.to_string(),
+                exp.to_string(),
+                key.to_string(),
+            )))
+        }
+        ["license", ..] => {
+            return Err("usage: haadm license [HOST SERIAL EXPIRATION LICENSE]".into())
+        }
+        ["lock" | "unlock", ..] => return Err("usage: haadm lock | haadm unlock".into()),
         ["apicmd", cmd, ..] => {
             let op = Operation::from_word(cmd).ok_or_else(|| {
                 format!("unknown command '{cmd}' (BRINGIN, BRINGOUT, FAILOVER or TAKEOVER)")

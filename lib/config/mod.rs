@@ -314,7 +314,7 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// Node names as `uname -n` gives them.
-pub(super) fn valid_node(name: &str) -> bool {
+pub fn valid_node(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

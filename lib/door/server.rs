@@ -280,6 +280,11 @@ fn serve(shared: &Shared, stream: TcpStream, ip: IpAddr, log: &mut Logger) -> st
             )?;
             return Ok(());
         };
+        // The lock says who locked: the user logged in here, from where.
+        let words = match words.first().map(String::as_str) {
+            Some(v @ ("lock" | "unlock")) => crate::admin::lock_words(v, &format!("{user}@{ip}")),
+            _ => words,
+        };
         let (status, body) = execute(&shared.home, &words);
         log.info(&format!(
             "admin door: {user}@{ip}: haadm {} (exit status {status})",

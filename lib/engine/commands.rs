@@ -92,8 +92,15 @@ impl Engine {
             self.reply(reply, Reply::err("SureHA is stopping on this node"));
             return;
         }
+        if let Some(why) = self.locked_against(&cmd) {
+            self.reply(reply, Reply::err(why));
+            return;
+        }
         match cmd {
             Command::Api(call, name) => self.api(call, &name, reply, caller),
+            c @ (Command::Lock(..) | Command::Unlock(_) | Command::License(_)) => {
+                self.admin_command(c, reply)
+            }
             Command::Status => {
                 let text = self.status_text();
                 self.reply(reply, Reply::ok(text));

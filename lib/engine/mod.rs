@@ -121,6 +121,10 @@ pub enum Input {
     LeaseRenewed { link: String, took: Millis },
     /// The data path of this node's volume devices, when any changed.
     DataPaths(Vec<DataPath>),
+    /// What `etc/license` and `etc/lock` held at start (`admin_state` text).
+    AdminLoaded(String),
+    /// Today's date, `YYYY-MM-DD` (for license expiry), when it changes.
+    Today(String),
     /// Leave: stop every service here first (TERM), or leave everything as it is (QUIT).
     Shutdown { touch_resources: bool },
 }
@@ -178,6 +182,8 @@ pub enum Action {
     },
     /// Read the configuration file again and feed `Reload`.
     ReadConfig,
+    /// Replace `etc/license` and `etc/lock` with this administrative state.
+    WriteAdmin(String),
     /// This node cannot let go of a volume: take it down now (`[admin] fence`).
     Fence {
         reason: String,
@@ -342,6 +348,11 @@ pub struct Engine {
     parts_in: (u64, u16, BTreeMap<u16, Vec<u8>>),
     parts_out: usize,
     disks: disks::Disks,
+    /// The lock and the licenses, as both nodes keep them.
+    admin: admin_state::AdminState,
+    admin_sent_at: Option<Millis>,
+    today: String,
+    licenses_warned: Vec<String>,
     out: Vec<Action>,
 }
 
@@ -412,6 +423,10 @@ impl Engine {
             parts_in: (0, 0, BTreeMap::new()),
             parts_out: 0,
             disks: disks::Disks::new(now),
+            admin: admin_state::AdminState::default(),
+            admin_sent_at: None,
+            today: String::new(),
+            licenses_warned: Vec::new(),
             out: Vec::new(),
         };
         let names: Vec<String> = e.config.services.iter().map(|s| s.name.clone()).collect();
@@ -563,6 +578,14 @@ impl Engine {
                 }
             }
             Input::LeaseRenewed { link, took } => self.lease_renewed(&link, took),
+            Input::AdminLoaded(text) => match admin_state::AdminState::decode(&text) {
+                Some(s) => self.admin_loaded(s),
+                None => self.log(
+                    Level::Warning,
+                    "etc/license or etc/lock does not parse; starting without a lock or licenses (haadm license to store them again)".into(),
+                ),
+            },
+            Input::Today(d) => self.today_is(d),
             Input::DataPaths(paths) => self.paths_changed(paths),
             Input::ConfigWritten(r) => self.config_written(r),
             Input::Reload(r) => self.reload(r),
@@ -666,6 +689,7 @@ impl Engine {
     }
 }
 
+pub mod admin_state;
 mod agreement;
 mod commands;
 mod config_edit;

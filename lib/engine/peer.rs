@@ -244,6 +244,7 @@ impl Engine {
                 .iter()
                 .map(|p| (p.device.clone(), p.ok))
                 .collect(),
+            admin: (self.admin.stamp, self.admin.by_node.clone()),
         })
         .encode()
     }
@@ -344,7 +345,9 @@ impl Engine {
         let peer = self.peer_name();
         let sender = match &msg {
             Message::Beat(b) => &b.sender,
-            Message::Config { sender, .. } | Message::ConfigPart { sender, .. } => sender,
+            Message::Config { sender, .. }
+            | Message::ConfigPart { sender, .. }
+            | Message::Admin { sender, .. } => sender,
         };
         if *sender != peer {
             self.log(
@@ -396,10 +399,12 @@ impl Engine {
                     }
                 }
             }
+            Message::Admin { text, .. } => self.admin_from_peer(&text),
         }
     }
 
     fn on_beat(&mut self, link: &str, boot: u64, seq: u64, b: Beat) {
+        self.compare_admin(b.admin.0, &b.admin.1);
         let restarted = self.peer.as_ref().is_some_and(|p| p.boot != boot);
         if restarted {
             self.log(

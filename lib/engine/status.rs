@@ -42,6 +42,7 @@ impl Engine {
         };
         t.push_str(&self.nic_lines(false));
         t.push_str(&self.disk_lines());
+        t.push_str(&self.admin_lines());
         t.push_str(&format!("CONFIG generation={} {sync}\n", self.generation));
         if self.requests_dropped + self.api_refused > 0 {
             // What reached the FIFO and was not acted on (details in the log).

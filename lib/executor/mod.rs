@@ -23,6 +23,7 @@ use crate::sys;
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd};
 
+mod admin;
 mod disks;
 mod links;
 mod nics;
@@ -113,6 +114,7 @@ pub struct Hasvrd {
     /// The data path watch, and the configuration it was set up for.
     paths: disks::DataPaths,
     paths_for: Option<std::sync::Arc<Config>>,
+    today: String,
 }
 
 /// Reads and parses the configuration file.
@@ -245,11 +247,14 @@ impl Hasvrd {
             next_tmp_sweep: 0,
             paths: disks::DataPaths::default(),
             paths_for: None,
+            today: String::new(),
         })
     }
 
     /// The event loop; returns when the engine has finished.
     pub fn run(mut self) -> Result<()> {
+        self.load_admin();
+        self.tell_today();
         self.feed(Input::Tick);
         while !self.engine.has_exited() {
             // Only what poll says is ready is read: an idle node makes no futile syscalls.
@@ -316,6 +321,7 @@ impl Hasvrd {
             if now >= self.next_sweep {
                 crate::fifo::sweep_stale_replies(&self.home);
                 self.next_sweep = now + 60_000;
+                self.tell_today();
             }
             // The FIFO is the canary of tmp/ (one stat a second); everything else under it is
             // checked when the canary says so, and once a minute.
@@ -615,6 +621,7 @@ impl Hasvrd {
                 .push_back(Input::Reload(load_config(&self.home))),
             Action::Send { link, payload } => self.send(link.as_deref(), &payload),
             Action::Fence { reason } => self.fence(&reason),
+            Action::WriteAdmin(text) => self.write_admin(&text),
             Action::Exit => {}
         }
     }

@@ -157,6 +157,7 @@ fn beat() -> frame::Message {
             addrs: vec!["192.0.2.1".parse().unwrap()],
         }],
         disks: vec![("/dev/loop3".into(), true)],
+        admin: (0, String::new()),
     })
 }
 
@@ -175,6 +176,11 @@ fn messages() -> Vec<Vec<u8>> {
             index: 1,
             count: 3,
             data: b"[service".to_vec(),
+        }
+        .encode(),
+        frame::Message::Admin {
+            sender: "beta".into(),
+            text: "stamp 1 beta\nlock root@beta 2026-11-26T10:00:00\n".into(),
         }
         .encode(),
     ]
@@ -340,5 +346,27 @@ fn mount_table() {
     ];
     fuzz("mountinfo", seeds, |d| {
         let _ = sureha::volume::checks::parse_mountinfo(&String::from_utf8_lossy(d));
+    });
+}
+
+#[test]
+fn administration_texts() {
+    use sureha::engine::admin_state::AdminState;
+    let seeds = vec![
+        b"stamp 3 alpha\nlock admin@192.0.2.10 2026-11-26T11:00:00\nlicense alpha SN1 2027-02-28 K-1\n".to_vec(),
+        b"admin:pbkdf2-sha256:1000:00112233445566778899aabbccddeeff:8c780d246cf732c1f7d842bc0e3e42b38a0b9db98fd290388d0028ee68179734:ffd66f2c7db9d0ebc0f3d654c104d344d8c2d9c7f6481c985a99459db64fc4ff\n".to_vec(),
+        b"REQ 1 00ff 737461747573\n".to_vec(),
+    ];
+    // Whatever decodes encodes back to the same state; nothing panics.
+    fuzz("admin", seeds, |d| {
+        let text = String::from_utf8_lossy(d);
+        if let Some(s) = AdminState::decode(&text) {
+            assert_eq!(AdminState::decode(&s.encode()), Some(s));
+        }
+        let _ = sureha::auth::parse_passwd("passwd", &text);
+        for w in text.split(' ') {
+            let _ = sureha::door::decode_words(w);
+        }
+        let _ = sureha::door::read_line(&mut std::io::Cursor::new(d));
     });
 }

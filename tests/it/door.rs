@@ -243,3 +243,94 @@ fn replay_and_tamper(addr: &str, user: &str, password: &str) -> Result<(), Strin
     }
     Ok(())
 }
+
+/// `haadm lock` on one node refuses changes on both (a fault still moves the service);
+/// unlock restores them. `haadm license` keeps both hosts' lines on both nodes; an expired one
+/// warns and stops nothing.
+#[test]
+fn lock_and_license_hold_on_both_nodes_and_never_block_a_failover() {
+    let c = NsCluster::new(&ns_config("200ms", &web_service("")));
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", Duration::from_secs(20));
+    let out = c.alpha.ok(&["lock"]);
+    assert!(out.contains("locked by root@alpha"), "{out}");
+    c.beta
+        .wait_for("the lock on beta", Duration::from_secs(10), || {
+            c.beta
+                .haadm(&["status"])
+                .stdout
+                .contains("LOCKED root@alpha ")
+        });
+    for (n, words) in [
+        (&c.beta, vec!["service", "failover", "web"]),
+        (&c.alpha, vec!["service", "bringout", "web"]),
+        (
+            &c.beta,
+            vec![
+                "service",
+                "create",
+                "x",
+                "active_server=alpha",
+                "standby_server=beta",
+                "start=svc.start",
+                "stop=svc.stop",
+            ],
+        ),
+        (&c.alpha, vec!["license", "alpha", "S1", "2030-01-01", "K1"]),
+        (&c.beta, vec!["stop"]),
+    ] {
+        let r = n.haadm(&words);
+        assert_eq!(r.code, 1, "haadm {words:?} while locked: {r:?}");
+        assert!(r.stderr.contains("locked by root@alpha since"), "{r:?}");
+    }
+    // Reading still works.
+    assert_eq!(c.beta.haadm(&["service", "review", "web"]).code, 0);
+    // A fault moves the service all the same: its server dies.
+    let pid = std::fs::read_to_string(c.alpha.path("tmp/web.web.pid")).unwrap();
+    let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    c.wait_words("web", "ERRORACT", "ACTIVEACT", Duration::from_secs(20));
+    // Unlocked from the other node: changes work again, on both.
+    assert!(c.beta.ok(&["unlock"]).contains("unlocked"));
+    c.alpha
+        .wait_for("the unlock on alpha", Duration::from_secs(10), || {
+            !c.alpha.haadm(&["status"]).stdout.contains("LOCKED")
+        });
+    c.alpha.ok(&["service", "bringin", "web"]);
+
+    // Licenses: stored on one node, shown on both; an expired one warns.
+    c.alpha
+        .ok(&["license", "alpha", "SN-A", "2099-12-31", "KEY-A"]);
+    c.beta
+        .ok(&["license", "beta", "SN-B", "2001-01-01", "KEY-B"]);
+    let want = "LICENSE alpha SN-A 2099-12-31 OK\nLICENSE beta SN-B 2001-01-01 EXPIRED\n";
+    for n in [&c.alpha, &c.beta] {
+        n.wait_for("both license lines", Duration::from_secs(10), || {
+            n.haadm(&["license"]).stdout == want
+        });
+        assert!(n
+            .haadm(&["status"])
+            .stdout
+            .contains("LICENSE beta SN-B 2001-01-01 EXPIRED"));
+        let file = std::fs::read_to_string(n.path("etc/license")).unwrap();
+        assert!(
+            file.contains("license alpha SN-A 2099-12-31 KEY-A"),
+            "{file}"
+        );
+    }
+    assert!(c
+        .beta
+        .log()
+        .lines()
+        .any(|l| l.contains("WARNING") && l.contains("license: beta EXPIRED")));
+    let bad = c
+        .alpha
+        .haadm(&["license", "alpha", "SN", "2030-02-30", "K"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("not a date"), "{bad:?}");
+    // Nothing stopped because of it.
+    assert!(matches!(
+        c.beta.state("web").as_str(),
+        "ACTIVE" | "ACTIVESTB" | "ACTIVEACT"
+    ));
+}

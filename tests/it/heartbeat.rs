@@ -190,6 +190,7 @@ fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted(
         services: vec![],
         nics: vec![],
         disks: vec![],
+        admin: (0, String::new()),
     })
     .encode();
     let key = AUTHKEY.trim().as_bytes();

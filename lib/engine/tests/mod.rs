@@ -553,7 +553,7 @@ fn configuration_edits_need_the_peer() {
 #[test]
 fn status_lists_nodes_links_and_services() {
     let t = running("");
-    assert_eq!(t.e.status_text(), "NODE alpha UP local\nNODE beta DOWN\nLINK lan socket ERR\nCONFIG generation=1 UNKNOWN\nSERVICE web USERDEF alpha=ACTIVEACT beta=UNKNOWN\n");
+    assert_eq!(t.e.status_text(), "NODE alpha UP local\nNODE beta DOWN\nLINK lan socket ERR\nLICENSE alpha - - MISSING\nLICENSE beta - - MISSING\nCONFIG generation=1 UNKNOWN\nSERVICE web USERDEF alpha=ACTIVEACT beta=UNKNOWN\n");
 }
 
 mod disks;
