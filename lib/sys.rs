@@ -159,6 +159,35 @@ pub fn reboot_now(halt: bool) -> io::Error {
     io::Error::last_os_error()
 }
 
+/// The names of this network namespace's interfaces (getifaddrs lists each, with an address
+/// or not), loopback excepted, sorted.
+pub fn interface_names() -> Vec<String> {
+    let mut v = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return v;
+    }
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` points into the list getifaddrs returned, valid until freeifaddrs;
+        // the name is a C string.
+        let ifa = unsafe { &*cur };
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        if name != "lo" {
+            v.push(name);
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: the list from getifaddrs, freed once.
+    unsafe { libc::freeifaddrs(head) };
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// gethostid(3): this host's 32-bit identity.
 pub fn hostid() -> u32 {
     // SAFETY: gethostid takes nothing and returns a number.

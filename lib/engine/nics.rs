@@ -33,7 +33,9 @@ impl Engine {
     }
 
     pub(super) fn nics_changed(&mut self, nics: Vec<super::NicState>) {
-        for n in &nics {
+        // Every NIC is reported (AutoGet); only those the services name are watched aloud.
+        let named = self.config.nics_of(&self.node);
+        for n in nics.iter().filter(|n| named.contains(&n.name)) {
             let before = self.nics.iter().find(|x| x.name == n.name).map(|x| x.ok);
             match (before, n.ok) {
                 (Some(true), false) | (None, false) => self.log(
@@ -85,7 +87,11 @@ impl Engine {
             format!("NIC {node} {name} {word}{a}\n")
         };
         let word = |ok: bool| if ok { "OK" } else { "ERR" };
-        for n in &self.nics {
+        // Status shows the NICs the services name; `haadm network` (AutoGet) every NIC.
+        let shown = |node: &str, name: &str| {
+            with_addresses || self.config.nics_of(node).iter().any(|n| n == name)
+        };
+        for n in self.nics.iter().filter(|n| shown(&self.node, &n.name)) {
             t.push_str(&fmt(
                 &self.node,
                 &n.name,
@@ -97,7 +103,7 @@ impl Engine {
         let peer_heard = matches!(self.peer_status(), PeerStatus::Up | PeerStatus::Partitioned);
         if let Some(p) = &self.peer {
             let peer = self.peer_name();
-            for n in &p.nics {
+            for n in p.nics.iter().filter(|n| shown(&peer, &n.name)) {
                 t.push_str(&fmt(
                     &peer,
                     &n.name,

@@ -438,9 +438,12 @@ impl Engine {
                 );
             }
         }
+        // The public network is what the services' NICs are on (a beat lists every NIC).
+        let public_nics = self.config.nics_of(&b.sender);
         let addrs: Vec<std::net::Ipv4Addr> = b
             .nics
             .iter()
+            .filter(|n| public_nics.contains(&n.name))
             .flat_map(|n| n.addrs.iter().copied())
             .collect();
         if !addrs.is_empty() {

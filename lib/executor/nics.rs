@@ -3,8 +3,8 @@
 use super::*;
 
 impl Hasvrd {
-    /// Reads the configured NICs' state when netlink says something changed (or the safety
-    /// poll is due) and tells the engine of changes.
+    /// Reads every NIC's state (those the services name first) when netlink says something
+    /// changed (or the safety poll is due) and tells the engine of changes.
     pub(super) fn poll_nics(&mut self, now: Millis) {
         if now < self.next_nic_poll {
             return;
@@ -16,16 +16,17 @@ impl Hasvrd {
             } else {
                 NIC_POLL
             };
-        let names = self.engine.config().nics_of(&self.home.node);
-        if names.is_empty() {
-            // The last NIC left the configuration: say so once (the peer drops its record).
-            if !self.nics_seen.is_empty() {
-                self.nics_seen.clear();
-                self.feed(Input::Nics(Vec::new()));
-            }
-            return;
-        }
+        let mut names = self.engine.config().nics_of(&self.home.node);
         let addrs = sys::interface_addresses();
+        // AutoGet: the others too, up to a beat's worth.
+        for n in sys::interface_names() {
+            if names.len() >= 32 {
+                break;
+            }
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
         let backend = crate::vip::LinuxIp;
         let state: Vec<crate::engine::NicState> = names
             .into_iter()

@@ -138,6 +138,14 @@ fn every_private_link_cut_is_a_partition_nothing_moves_then_a_crash_is_taken_ove
         .beta
         .ok(&["network"])
         .contains("NIC alpha eth0 OK 192.0.2.1"));
+    // AutoGet: every NIC of both servers, not only those the services name; status keeps
+    // to the named ones.
+    let net = c.beta.ok(&["network"]);
+    assert!(
+        net.contains("NIC alpha priv0 OK 198.51.100.1") && net.contains("NIC beta priv0 OK 198.51.100.2"),
+        "{net}"
+    );
+    assert!(!c.beta.ok(&["status"]).contains("priv0"));
 
     c.topo.set_link("alpha", "priv0", false);
     for (n, peer) in [(&c.alpha, "beta"), (&c.beta, "alpha")] {
