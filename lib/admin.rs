@@ -118,8 +118,46 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
         Some("lock") if words.len() == 1 => send(home, &lock_words("lock", &local_user(home))),
         Some("unlock") if words.len() == 1 => send(home, &lock_words("unlock", &local_user(home))),
         Some("help") => Ok(format!("{}\n", request::USAGE)),
+        Some("service") if words.get(1).map(String::as_str) == Some("create") => {
+            programs_exist(home, words.get(3..).unwrap_or(&[]))?;
+            send(home, words)
+        }
         Some(_) => send(home, words),
     }
+}
+
+/// The scripts and agent a new service names exist here and can run (the peer checks its
+/// own when it starts them).
+fn programs_exist(home: &Home, kvs: &[String]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for kv in kvs {
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
+        let what = match k.trim().to_ascii_lowercase().as_str() {
+            "start" => "start script",
+            "stop" => "stop script",
+            "agent" if !v.contains(':') => "agent",
+            _ => continue,
+        };
+        let path = home.program(v.trim());
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+            Ok(_) => {
+                return Err(Error::failed(format!(
+                    "refused: {what} {} is not an executable file",
+                    path.display()
+                )))
+            }
+            Err(e) => {
+                return Err(Error::failed(format!(
+                    "refused: {what} {}: {e}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A local administrator: `root@NODE` (or `$SUDO_USER@NODE`).

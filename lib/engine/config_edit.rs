@@ -2,34 +2,88 @@
 
 use super::*;
 
+/// How long a change waits for the one before it to reach the peer.
+const EDIT_WAIT: Millis = 10_000;
+
+fn why_busy() -> String {
+    "another configuration change is still reaching the peer; try again".into()
+}
+
 pub(super) enum Edit {
     Create(&'static str, String, Vec<(String, String)>),
     Remove(&'static str, String),
 }
 
 impl Engine {
+    /// A create or remove: checked at once (a bad key or value is said even with the peer
+    /// down), then written when the peer can follow; while it only needs a moment (the last
+    /// change still syncing), the change waits its turn instead of being refused.
     pub(super) fn edit_config(&mut self, reply: Option<ReplyTo>, edit: Edit) {
-        if self.pending_write.is_some() {
-            self.reply(
-                reply,
-                Reply::err("another configuration change is in progress; try again"),
-            );
-            return;
+        let (text, what, cfg) = match self.prepare_edit(&edit) {
+            Ok(x) => x,
+            Err(e) => return self.reply(reply, Reply::err(e)),
+        };
+        match self.edit_blocked() {
+            Some((why, false)) => self.reply(reply, Reply::err(why)),
+            None if self.edit_queue.is_empty() || self.retrying => {
+                self.start_write(reply, text, what, cfg)
+            }
+            blocked => {
+                let why = blocked.map_or_else(why_busy, |b| b.0);
+                let until = self.now + EDIT_WAIT;
+                self.edit_queue.push_back((reply, edit, until, why));
+            }
         }
+    }
+
+    /// Why an edit cannot be written now: (reason, worth waiting for).
+    fn edit_blocked(&self) -> Option<(String, bool)> {
         let peer = self.peer_name();
         if self.peer_status() != PeerStatus::Up {
-            self.reply(reply, Reply::err(format!("peer {peer} is not reachable: creating or removing a service or link needs both nodes, so that they keep one configuration")));
-            return;
+            return Some((format!("peer {peer} is not reachable: creating or removing a service or link needs both nodes, so that they keep one configuration"), false));
+        }
+        if self.pending_write.is_some() {
+            return Some((why_busy(), true));
         }
         if !self.peer_in_sync() {
-            self.reply(reply, Reply::err(format!("the configuration differs from {peer}'s (see haadm status); wait for it to be synchronised")));
-            return;
+            return Some((format!("the configuration differs from {peer}'s (see haadm status); wait for it to be synchronised"), true));
         }
         if !self.peer.as_ref().is_some_and(|p| p.hears_me) {
-            self.reply(reply, Reply::err(format!("{peer} does not hear this node (a one-way link?): configuration changes need both nodes to hear each other")));
-            return;
+            return Some((format!("{peer} does not hear this node (a one-way link?): configuration changes need both nodes to hear each other"), true));
         }
-        let (text, what) = match &edit {
+        None
+    }
+
+    /// Queued changes, in order, as soon as they can go (or refused when waiting is over).
+    pub(super) fn retry_edits(&mut self) {
+        while let Some((_, _, until, _)) = self.edit_queue.front() {
+            let until = *until;
+            match self.edit_blocked() {
+                None => {
+                    let Some((reply, edit, _, _)) = self.edit_queue.pop_front() else {
+                        return;
+                    };
+                    self.retrying = true;
+                    self.edit_config(reply, edit);
+                    self.retrying = false;
+                    // One write at a time: the next waits for this one to be synced.
+                    if self.pending_write.is_some() {
+                        return;
+                    }
+                }
+                Some((why, wait)) if !wait || self.now >= until => {
+                    if let Some((reply, _, _, _)) = self.edit_queue.pop_front() {
+                        self.reply(reply, Reply::err(why));
+                    }
+                }
+                Some(_) => return,
+            }
+        }
+    }
+
+    /// The new text, what it does, and the parsed result, or why it is refused.
+    fn prepare_edit(&self, edit: &Edit) -> Result<(String, String, Config), String> {
+        let (text, what) = match edit {
             Edit::Create(kind, name, kvs) => {
                 let exists = if *kind == "service" {
                     self.config.service(name).is_some()
@@ -37,8 +91,7 @@ impl Engine {
                     self.config.link(name).is_some()
                 };
                 if exists {
-                    self.reply(reply, Reply::err(format!("{kind} '{name}' already exists")));
-                    return;
+                    return Err(format!("{kind} '{name}' already exists"));
                 }
                 (
                     config::add_section(&self.config_text, kind, name, kvs),
@@ -48,59 +101,79 @@ impl Engine {
             Edit::Remove(kind, name) => {
                 if *kind == "service" {
                     match self.services.get(name) {
-                        None => {
-                            self.reply(reply, Reply::err(format!("no service named '{name}'")));
-                            return;
-                        }
+                        None => return Err(format!("no service named '{name}'")),
                         Some(s) if s.protected || s.phase != Phase::Stopped => {
-                            self.reply(
-                                reply,
-                                Reply::err(format!(
-                                    "service {name} is in protection ({}); bring it out first",
-                                    self.state_word(name)
-                                )),
-                            );
-                            return;
+                            return Err(format!(
+                                "service {name} is in protection ({}); bring it out first",
+                                self.state_word(name)
+                            ))
                         }
                         _ => {}
                     }
                 }
                 match config::remove_section(&self.config_text, kind, name) {
                     Some(t) => (t, format!("{kind} {name} removed")),
-                    None => {
-                        self.reply(reply, Reply::err(format!("no {kind} named '{name}'")));
-                        return;
-                    }
+                    None => return Err(format!("no {kind} named '{name}'")),
                 }
             }
         };
-        match config::parse("sureha.conf", &text) {
-            Err(d) => self.reply(
-                reply,
-                Reply::err(format!(
-                    "refused, the result would be invalid: {}",
-                    d.to_string().replace('\n', "; ")
-                )),
-            ),
-            Ok(cfg) => {
-                if let Err(e) = self.acceptable(&cfg) {
-                    self.reply(reply, Reply::err(format!("refused: {e}")));
-                    return;
-                }
-                self.out.push(Action::WriteConfig {
-                    expected: self.config_text.clone(),
-                    text: text.clone(),
-                });
-                let generation = self.generation + 1;
-                self.pending_write = Some(PendingWrite {
-                    config: cfg,
-                    text,
-                    reply,
-                    what,
-                    generation,
-                });
+        let cfg = config::parse("sureha.conf", &text).map_err(|d| {
+            format!(
+                "refused, the result would be invalid: {}",
+                d.to_string().replace('\n', "; ")
+            )
+        })?;
+        self.acceptable(&cfg).map_err(|e| format!("refused: {e}"))?;
+        if let Edit::Create("service", name, _) = edit {
+            self.nics_exist(&cfg, name)?;
+        }
+        Ok((text, what, cfg))
+    }
+
+    /// The NICs a new service names exist on their servers (as far as this node knows them).
+    fn nics_exist(&self, cfg: &Config, name: &str) -> Result<(), String> {
+        let Some(s) = cfg.service(name) else {
+            return Ok(());
+        };
+        for node in [&s.active_server, &s.standby_server] {
+            let known: Vec<&str> = if *node == self.node {
+                self.nics.iter().map(|n| n.name.as_str()).collect()
+            } else {
+                self.peer
+                    .as_ref()
+                    .map(|p| p.nics.iter().map(|n| n.name.as_str()).collect())
+                    .unwrap_or_default()
+            };
+            if known.is_empty() {
+                continue;
+            }
+            if let Some(missing) = s
+                .nics_on(node)
+                .iter()
+                .find(|n| !known.contains(&n.as_str()))
+            {
+                return Err(format!(
+                    "refused: NIC {missing} does not exist on {node} (its NICs: {})",
+                    known.join(" ")
+                ));
             }
         }
+        Ok(())
+    }
+
+    fn start_write(&mut self, reply: Option<ReplyTo>, text: String, what: String, cfg: Config) {
+        self.out.push(Action::WriteConfig {
+            expected: self.config_text.clone(),
+            text: text.clone(),
+        });
+        let generation = self.generation + 1;
+        self.pending_write = Some(PendingWrite {
+            config: cfg,
+            text,
+            reply,
+            what,
+            generation,
+        });
     }
 
     pub(super) fn config_written(&mut self, r: Result<(), String>) {

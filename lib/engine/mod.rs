@@ -351,6 +351,9 @@ pub struct Engine {
     /// The lock and the licenses, as both nodes keep them.
     admin: admin_state::AdminState,
     admin_sent_at: Option<Millis>,
+    /// Configuration changes waiting for the one before them: reply, change, until, why.
+    edit_queue: VecDeque<(Option<ReplyTo>, Edit, Millis, String)>,
+    retrying: bool,
     today: String,
     licenses_warned: Vec<String>,
     out: Vec<Action>,
@@ -425,6 +428,8 @@ impl Engine {
             disks: disks::Disks::new(now),
             admin: admin_state::AdminState::default(),
             admin_sent_at: None,
+            edit_queue: VecDeque::new(),
+            retrying: false,
             today: String::new(),
             licenses_warned: Vec::new(),
             out: Vec::new(),
@@ -593,6 +598,7 @@ impl Engine {
         }
         self.check_agents();
         self.check_lease();
+        self.retry_edits();
         self.propose_runners();
         let layout = Arc::clone(&self.layout);
         for n in &layout.names {
@@ -631,6 +637,9 @@ impl Engine {
         }
         if let Some(l) = self.lease_wakeup() {
             at(l);
+        }
+        if let Some((_, _, until, _)) = self.edit_queue.front() {
+            at(*until);
         }
         t
     }

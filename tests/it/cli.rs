@@ -136,11 +136,38 @@ fn service_changes_are_refused_while_the_peer_is_unreachable() {
         "db",
         "active_server=beta",
         "standby_server=alpha",
-        "start=a",
-        "stop=b",
+        "start=svc.start",
+        "stop=svc.stop",
     ]);
     assert_eq!(r.code, 1);
     assert_eq!(r.stderr, "haadm: peer beta is not reachable: creating or removing a service or link needs both nodes, so that they keep one configuration\n");
+    // What is wrong with the change itself is said first, peer or no peer.
+    let bad = n.haadm(&[
+        "service",
+        "create",
+        "db",
+        "active_server=beta",
+        "standby_server=alpha",
+        "start=svc.start",
+        "stop=svc.stop",
+        "check_interval=9h",
+    ]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("check_interval"), "{bad:?}");
+    let missing = n.haadm(&[
+        "service",
+        "create",
+        "db",
+        "active_server=beta",
+        "standby_server=alpha",
+        "start=no-such.start",
+        "stop=svc.stop",
+    ]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(
+        missing.stderr.contains("start script") && missing.stderr.contains("no-such.start"),
+        "{missing:?}"
+    );
     // Reload still works alone, and a change by hand raises the generation.
     std::fs::write(n.path("etc/sureha.conf"), base_config() + "# hand edit\n").unwrap();
     n.ok(&["reload"]);

@@ -132,8 +132,8 @@ fn configuration_changes_reach_the_peer_and_need_it() {
         "db2",
         "active_server=alpha",
         "check_interval=5ms",
-        "start=a",
-        "stop=b",
+        "start=svc.start",
+        "stop=svc.stop",
         "standby_server=beta",
     ]);
     assert_eq!(r.code, 1);
@@ -146,6 +146,23 @@ fn configuration_changes_reach_the_peer_and_need_it() {
     c.beta.wait_for("the removal on beta", T, || {
         c.beta.haadm(&["service", "state", "db"]).code == 1
     });
+    // Back to back, as a script makes them: each waits for the one before to reach the
+    // peer, none is refused for it.
+    for name in ["s1", "s2", "s3"] {
+        let r = c.alpha.haadm(&[
+            "service",
+            "create",
+            name,
+            "active_server=alpha",
+            "standby_server=beta",
+            "start=svc.start",
+            "stop=svc.stop",
+        ]);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+    }
+    c.beta.wait_for("the three services on beta", T, || {
+        c.beta.haadm(&["service", "state", "s3"]).code == 0
+    });
     // With the peer gone, changes are refused.
     Cluster::crash(&c.beta);
     c.alpha.wait_for("beta down", T, || {
@@ -157,8 +174,8 @@ fn configuration_changes_reach_the_peer_and_need_it() {
         "x",
         "active_server=alpha",
         "standby_server=beta",
-        "start=a",
-        "stop=b",
+        "start=svc.start",
+        "stop=svc.stop",
     ]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("peer beta is not reachable"), "{r:?}");

@@ -142,7 +142,8 @@ fn every_private_link_cut_is_a_partition_nothing_moves_then_a_crash_is_taken_ove
     // to the named ones.
     let net = c.beta.ok(&["network"]);
     assert!(
-        net.contains("NIC alpha priv0 OK 198.51.100.1") && net.contains("NIC beta priv0 OK 198.51.100.2"),
+        net.contains("NIC alpha priv0 OK 198.51.100.1")
+            && net.contains("NIC beta priv0 OK 198.51.100.2"),
         "{net}"
     );
     assert!(!c.beta.ok(&["status"]).contains("priv0"));

@@ -608,6 +608,10 @@ fn configuration_changes_need_two_way_contact() {
         "service create db active_server=beta standby_server=alpha start=a stop=b",
         Some("c"),
     );
+    // It waits a while for contact (the last change may still be syncing), then says why.
+    s.run(5_000);
+    assert!(s.reply(ALPHA, "c").is_none());
+    s.run(5_500);
     match s.reply(ALPHA, "c").map(|r| r.status) {
         Some(Status::Err(m)) => assert!(m.contains("beta does not hear this node"), "{m}"),
         other => panic!("expected a refusal, got {other:?}"),
@@ -629,7 +633,10 @@ fn configuration_changes_need_two_way_contact() {
 #[test]
 fn a_restarted_engine_still_knows_where_to_ask_the_peer_over_the_public_network() {
     use super::sim::*;
-    let text = config_text("");
+    let text = config_text(&service(
+        "web",
+        "active_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\n",
+    ));
     let mut s = Sim::new(&text);
     s.run(300);
     let saved = s.engines[ALPHA].persisted();
