@@ -1,6 +1,7 @@
 # SureHA — build, install, test.
 #   make                      release build
 #   make install HAHOME=DIR   install the tree of DESIGN §2 (default /opt/sureha)
+#   make uninstall HAHOME=DIR stop and remove it, keeping etc/ (PURGE=1: that too)
 #   make test                 every test (unit, simulation, cluster; cluster tests need root)
 #   make bench                idle footprint and timing benchmarks (medians of several runs)
 #   make demo                 two-node failover demo in network namespaces (root)
@@ -18,7 +19,7 @@ AR ?= ar
 HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1
 HAAPI_CFLAGS = -Os -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC -Iagents
 
-.PHONY: all build install test bench demo sim fuzz pg-long clean
+.PHONY: all build install uninstall test bench demo sim fuzz pg-long clean
 
 all: build
 
@@ -46,6 +47,7 @@ install: build
 	install -m 755 $(RELEASE)/setpass $(HAHOME)/bin/SetPass
 	install -m 755 $(RELEASE)/hostid $(HAHOME)/bin/hostid
 	install -m 755 rc/S999sureha $(HAHOME)/bin/S999sureha
+	install -m 755 rc/uninstall $(HAHOME)/bin/uninstall
 	install -m 755 agents/ha_ag_tmp.sh $(HAHOME)/bin/ha_ag_tmp.sh
 	install -m 644 agents/ha_ag_tmp.c $(HAHOME)/bin/ha_ag_tmp.c
 	install -m 644 agents/clusterapi.h agents/hafile.h $(HAHOME)/include/
@@ -58,6 +60,10 @@ install: build
 	test -e $(HAHOME)/etc/passwd || install -m 600 /dev/null $(HAHOME)/etc/passwd
 	test -e $(HAHOME)/etc/authkey || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > $(HAHOME)/etc/authkey && echo >> $(HAHOME)/etc/authkey)
 	chmod 600 $(HAHOME)/etc/authkey $(HAHOME)/etc/passwd
+
+# Stops the node, removes programs, rc links and unit; keeps etc/ unless PURGE=1.
+uninstall:
+	HAHOME=$(HAHOME) sh rc/uninstall $(if $(PURGE),--purge)
 
 SEEDS ?= 100000
 

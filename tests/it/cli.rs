@@ -242,3 +242,37 @@ fn haadm_gives_up_with_a_clear_message_when_hasvrd_does_not_take_its_request() {
     // And once it runs again, it answers.
     assert!(n.ok(&["status"]).contains("NODE alpha UP local"));
 }
+
+#[test]
+fn uninstall_stops_the_node_and_keeps_etc_unless_purged() {
+    let n = Node::new("alpha", &base_config());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rc/uninstall");
+    std::fs::copy(&script, n.path("bin/uninstall")).unwrap();
+    n.start();
+    let r = n.run("uninstall", &["--bogus"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = n.run("uninstall", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("kept"), "{r:?}");
+    assert!(n.processes().is_empty(), "the daemons still run");
+    assert!(!n.path("bin").exists() && !n.path("tmp").exists());
+    assert!(n.path("etc/sureha.conf").exists() && n.path("etc/authkey").exists());
+    // --purge takes etc/ too (the script is run from elsewhere now: bin/ is gone).
+    let r: Ran = std::process::Command::new("sh")
+        .arg(&script)
+        .arg("--purge")
+        .env("HAHOME", n.path(""))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!n.path("etc").exists());
+    // Not a SureHA home: refused.
+    let r: Ran = std::process::Command::new("sh")
+        .arg(&script)
+        .env("HAHOME", "/tmp")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 1, "{r:?}");
+}
