@@ -6,7 +6,6 @@ use crate::fifo::{self, Patience};
 use crate::files;
 use crate::paths::{Daemon, Home};
 use crate::request::{self, Status};
-use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
 /// haadm gives hasvrd 10 s to take a request, then as long as the command may take (see
@@ -110,7 +109,7 @@ pub fn stop(home: &Home) -> Result<String> {
 /// One-shot use: the words of the command line.
 pub fn run(home: &Home, words: &[String]) -> Result<String> {
     match words.first().map(String::as_str) {
-        None => interactive(home),
+        None => crate::menus::run(home),
         Some("check") if words.len() <= 2 => check(home, words.get(1).map(String::as_str)),
         Some("check") => Err(Error::usage("usage: haadm check [FILE]")),
         Some("stop") if words.len() == 1 => stop(home),
@@ -129,35 +128,35 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
 /// The scripts and agent a new service names exist here and can run (the peer checks its
 /// own when it starts them).
 fn programs_exist(home: &Home, kvs: &[String]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     for kv in kvs {
-        let Some((k, v)) = kv.split_once('=') else {
-            continue;
-        };
-        let what = match k.trim().to_ascii_lowercase().as_str() {
-            "start" => "start script",
-            "stop" => "stop script",
-            "agent" if !v.contains(':') => "agent",
-            _ => continue,
-        };
-        let path = home.program(v.trim());
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
-            Ok(_) => {
-                return Err(Error::failed(format!(
-                    "refused: {what} {} is not an executable file",
-                    path.display()
-                )))
-            }
-            Err(e) => {
-                return Err(Error::failed(format!(
-                    "refused: {what} {}: {e}",
-                    path.display()
-                )))
-            }
+        if let Some((k, v)) = kv.split_once('=') {
+            program_exists(home, &k.trim().to_ascii_lowercase(), v.trim())?;
         }
     }
     Ok(())
+}
+
+/// For `start`, `stop` and `agent`: the program exists here and can run.
+pub fn program_exists(home: &Home, key: &str, value: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let what = match key {
+        "start" => "start script",
+        "stop" => "stop script",
+        "agent" if !value.contains(':') => "agent",
+        _ => return Ok(()),
+    };
+    let path = home.program(value);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(_) => Err(Error::failed(format!(
+            "refused: {what} {} is not an executable file",
+            path.display()
+        ))),
+        Err(e) => Err(Error::failed(format!(
+            "refused: {what} {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 /// A local administrator: `root@NODE` (or `$SUDO_USER@NODE`).
@@ -176,119 +175,4 @@ pub fn lock_words(verb: &str, who: &str) -> Vec<String> {
         w.push(crate::clock::local_timestamp()[..19].replace(' ', "T"));
     }
     w
-}
-
-fn prompt(out: &mut impl Write, input: &mut impl BufRead, text: &str) -> Option<String> {
-    let _ = write!(out, "{text}");
-    let _ = out.flush();
-    let mut line = String::new();
-    match input.read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line.trim().to_string()),
-    }
-}
-
-fn show(out: &mut impl Write, r: Result<String>) {
-    let _ = match r {
-        Ok(body) => write!(out, "{body}"),
-        Err(e) => writeln!(out, "error: {}", e.message),
-    };
-}
-
-/// The numbered menus: Tools, PrivateNet, Services, Status.
-fn interactive(home: &Home) -> Result<String> {
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
-    let mut out = std::io::stdout();
-    let w = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    loop {
-        let _ = writeln!(out, "\nSureHA on {} ({})\n  1) Status\n  2) Services\n  3) Private networks\n  4) Tools\n  0) Quit", home.node, home.root.display());
-        let Some(choice) = prompt(&mut out, &mut input, "choice> ") else {
-            break;
-        };
-        match choice.as_str() {
-            "1" => show(&mut out, send(home, &w(&["status"]))),
-            "2" => {
-                show(
-                    &mut out,
-                    send(home, &w(&["status"])).map(|s| {
-                        s.lines()
-                            .filter(|l| l.starts_with("SERVICE"))
-                            .map(|l| format!("{l}\n"))
-                            .collect()
-                    }),
-                );
-                let _ = writeln!(out, "  1) Review  2) Bring in  3) Bring out  4) Take over  5) Fail over  6) Remove  7) State  0) Back");
-                let Some(c) = prompt(&mut out, &mut input, "service action> ") else {
-                    break;
-                };
-                let verb = match c.as_str() {
-                    "1" => "review",
-                    "2" => "bringin",
-                    "3" => "bringout",
-                    "4" => "takeover",
-                    "5" => "failover",
-                    "6" => "remove",
-                    "7" => "state",
-                    _ => continue,
-                };
-                let Some(name) = prompt(&mut out, &mut input, "service name> ") else {
-                    break;
-                };
-                show(&mut out, send(home, &w(&["service", verb, &name])));
-            }
-            "3" => {
-                show(
-                    &mut out,
-                    send(home, &w(&["status"])).map(|s| {
-                        s.lines()
-                            .filter(|l| l.starts_with("LINK"))
-                            .map(|l| format!("{l}\n"))
-                            .collect()
-                    }),
-                );
-                let _ = writeln!(out, "  1) Review  2) State  3) Remove  0) Back");
-                let Some(c) = prompt(&mut out, &mut input, "privnet action> ") else {
-                    break;
-                };
-                let verb = match c.as_str() {
-                    "1" => "review",
-                    "2" => "state",
-                    "3" => "remove",
-                    _ => continue,
-                };
-                let Some(name) = prompt(&mut out, &mut input, "privnet name> ") else {
-                    break;
-                };
-                show(&mut out, send(home, &w(&["privnet", verb, &name])));
-            }
-            "4" => {
-                let _ = writeln!(out, "  1) Check the configuration  2) Reload the configuration  3) Stop SureHA on this node  0) Back");
-                let Some(c) = prompt(&mut out, &mut input, "tool> ") else {
-                    break;
-                };
-                match c.as_str() {
-                    "1" => show(&mut out, check(home, None)),
-                    "2" => show(&mut out, send(home, &w(&["reload"]))),
-                    "3" => {
-                        let sure = prompt(
-                            &mut out,
-                            &mut input,
-                            "stop every service here and leave? (yes/no)> ",
-                        );
-                        if sure.as_deref() == Some("yes") {
-                            show(&mut out, stop(home));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            "0" | "q" | "quit" => break,
-            "" => {}
-            other => {
-                let _ = writeln!(out, "no choice '{other}'");
-            }
-        }
-    }
-    Ok(String::new())
 }

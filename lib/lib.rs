@@ -31,6 +31,7 @@ pub mod engine;
 pub mod executor;
 pub mod frame;
 pub mod link;
+pub mod menus;
 pub mod monitor;
 pub mod paths;
 pub mod request;

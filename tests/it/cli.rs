@@ -206,13 +206,13 @@ fn hup_reload_keeps_the_running_configuration_when_the_new_one_is_invalid() {
         .spawn()
         .and_then(|mut c| {
             use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"1\n0\n")?;
+            c.stdin.take().unwrap().write_all(b"4\n0\n")?;
             c.wait_with_output()
         })
         .unwrap();
     let out = String::from_utf8_lossy(&menu.stdout);
     assert!(
-        out.contains("1) Status") && out.contains("SERVICE web USERDEF alpha=ACTIVEACT"),
+        out.contains("4) Status") && out.contains("SERVICE web USERDEF alpha=ACTIVEACT"),
         "{out}"
     );
 }

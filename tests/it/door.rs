@@ -172,6 +172,30 @@ fn remote_haadm_logs_in_runs_commands_as_locally_and_refuses_guesses_replays_and
     // The node is unharmed: the tampered request ("stop") did not run.
     assert_eq!(c.alpha.state("web"), "ACTIVE");
 
+    // The menus from the client: Tools > Connect (the password as the next line), then
+    // Status runs there; Tools > Disconnect.
+    let mut cmd = Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        &c.topo.ns("c"),
+        env!("CARGO_BIN_EXE_haadm"),
+    ])
+    .env_clear()
+    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    .env("HAHOME", "/nonexistent");
+    let r = with_stdin(cmd, "1\n1\n192.0.2.1\nadmin\ndoor-secret\n4\n1\n6\n0\n");
+    assert!(
+        r.stdout.contains("connected to 192.0.2.1 as admin"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("SERVICE web WWW alpha=ACTIVE beta=STANDBY"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("disconnected"), "{r:?}");
+
     // Guessing: five failures in a row lock the address out, even for the right password.
     for _ in 0..5 {
         assert_eq!(remote(&c, alpha, "guess", &["status"]).code, 1);

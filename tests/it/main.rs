@@ -14,6 +14,7 @@ mod failover;
 mod heartbeat;
 mod lifecycle;
 mod links;
+mod menus;
 mod postgres;
 mod robustness;
 mod supervision;
