@@ -375,7 +375,13 @@ pub(super) fn cross_check(cfg: &Config, sections: &[Section], err: &mut impl FnM
         .iter()
         .filter(|s| s.kind == SectionKind::Privnet)
         .count();
-    if link_sections == 0 {
+    let service_sections = sections
+        .iter()
+        .filter(|s| s.kind == SectionKind::Service)
+        .count();
+    // A fresh node has neither (its first link is created next, one node at a time); a
+    // service needs a link to know its peer.
+    if link_sections == 0 && service_sections > 0 {
         err(
             1,
             "no [privnet NAME] section: the two servers need at least one heartbeat link".into(),

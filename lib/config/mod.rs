@@ -294,6 +294,8 @@ impl Config {
     /// Checks that `node` may run this configuration.
     pub fn check_node(&self, node: &str) -> Result<(), String> {
         match self.nodes() {
+            // A node alone, before its first link: it runs, and waits for one.
+            None if self.services.is_empty() => Ok(()),
             None => Err("no [privnet] section: a node cannot know its peer without a link".into()),
             Some((a, b)) if node != a && node != b => Err(format!(
                 "this node is '{node}' (HANODE or uname -n), but the configuration's nodes are '{a}' and '{b}'"

@@ -72,6 +72,15 @@ fn parses_a_full_file_with_defaults() {
     )));
     assert_eq!(c.peer_of("alpha"), Some("beta"));
     assert!(c.check_node("gamma").is_err());
+    // A fresh node, before its first link: valid, alone.
+    let fresh = parse("f.conf", "# nothing yet\n").unwrap();
+    assert!(fresh.check_node("alpha").is_ok());
+    assert_eq!(
+        errors("[service s]\nactive_server = a\nstandby_server = b\nstart = x\nstop = y\n"),
+        vec![
+            "f.conf:1: no [privnet NAME] section: the two servers need at least one heartbeat link"
+        ]
+    );
 }
 
 #[test]
@@ -171,7 +180,6 @@ fn structure_errors() {
         errors("key = 1\n"),
         vec![
             "f.conf:1: 'key' is outside any section; put it under [service NAME] or [privnet NAME]",
-            "f.conf:1: no [privnet NAME] section: the two servers need at least one heartbeat link",
         ]
     );
     let e = errors(&format!(

@@ -218,6 +218,22 @@ impl Engine {
             return;
         };
         if state.rank() > self.admin.rank() {
+            let mut state = state;
+            // Licenses entered on each server before they were joined are all kept: ours
+            // that the peer lacks go back to it under a new stamp.
+            let ours: Vec<License> = self
+                .admin
+                .licenses
+                .iter()
+                .filter(|l| !state.licenses.iter().any(|x| x.host == l.host))
+                .cloned()
+                .collect();
+            if !ours.is_empty() {
+                state.licenses.extend(ours);
+                state.licenses.sort_by(|a, b| a.host.cmp(&b.host));
+                state.stamp += 1;
+                state.by_node = self.node.clone();
+            }
             let lock_changed = state.lock != self.admin.lock;
             self.log(
                 Level::Info,

@@ -38,6 +38,10 @@ impl Engine {
 
     /// Why an edit cannot be written now: (reason, worth waiting for).
     fn edit_blocked(&self) -> Option<(String, bool)> {
+        // A node alone, before its first link, has nothing to keep in step with.
+        if self.config.links.is_empty() && self.pending_write.is_none() {
+            return None;
+        }
         let peer = self.peer_name();
         if self.peer_status() != PeerStatus::Up {
             return Some((format!("peer {peer} is not reachable: creating or removing a service or link needs both nodes, so that they keep one configuration"), false));
@@ -166,7 +170,12 @@ impl Engine {
             expected: self.config_text.clone(),
             text: text.clone(),
         });
-        let generation = self.generation + 1;
+        // A node alone (no link yet) has nothing to be newer than: see `config_sync`.
+        let generation = if self.config.links.is_empty() {
+            self.generation
+        } else {
+            self.generation + 1
+        };
         self.pending_write = Some(PendingWrite {
             config: cfg,
             text,

@@ -11,8 +11,27 @@ pub const CONFIG_PIECE: usize = 256;
 pub const CONFIG_PIECE_FAST: usize = 32 * 1024;
 
 impl Engine {
-    pub(super) fn config_differs(&mut self, generation: u64, digest: u32) {
-        if generation < self.generation {
+    /// Which configuration wins when the nodes' differ: the higher generation. Changes a
+    /// node makes alone, before its first link, do not count (it had nothing to be newer
+    /// than), so two new servers that each made their side of the first link meet at the
+    /// same generation; then the one that has services wins, and between two without, the
+    /// node named first. Both with services, same generation: a conflict for the
+    /// administrator (`None`), never merged.
+    fn ours_wins(&self, generation: u64, peer_services: usize) -> Option<bool> {
+        if generation != self.generation {
+            return Some(generation < self.generation);
+        }
+        match (self.config.services.len(), peer_services) {
+            (0, 0) => Some(self.node < self.peer_name()),
+            (_, 0) => Some(true),
+            (0, _) => Some(false),
+            _ => None,
+        }
+    }
+
+    pub(super) fn config_differs(&mut self, generation: u64, digest: u32, peer_services: usize) {
+        let wins = self.ours_wins(generation, peer_services);
+        if wins == Some(true) {
             let Some(link) = self.best_link() else { return };
             if self.links.get(&link).is_some_and(|l| l.serial) {
                 // A slow line: one piece with each beat, round and round until the peer has it,
@@ -50,9 +69,7 @@ impl Engine {
                 link: Some(link),
                 payload,
             });
-        } else if generation == self.generation
-            && self.conflict_logged != Some((generation, digest))
-        {
+        } else if wins.is_none() && self.conflict_logged != Some((generation, digest)) {
             self.conflict_logged = Some((generation, digest));
             self.log(Level::Error, format!("configuration conflict: this node and {} both have generation {generation} but different contents; services do not move until it is resolved: fix sureha.conf on one node and run 'haadm reload' there (the higher generation wins)", self.peer_name()));
         }
@@ -88,11 +105,16 @@ impl Engine {
     }
 
     pub(super) fn on_config(&mut self, generation: u64, text: String) {
-        if generation <= self.generation || self.pending_write.is_some() {
+        if self.pending_write.is_some() {
             return;
         }
         let peer = self.peer_name();
-        match crate::config::parse("sureha.conf", &text) {
+        let theirs = crate::config::parse("sureha.conf", &text);
+        let their_services = theirs.as_ref().map_or(0, |c| c.services.len());
+        if self.ours_wins(generation, their_services) != Some(false) {
+            return;
+        }
+        match theirs {
             Err(d) => self.log(Level::Error, format!("configuration generation {generation} from {peer} is invalid here, keeping ours: {}", d.to_string().replace('\n', "; "))),
             Ok(cfg) => match self.acceptable(&cfg) {
                 Err(e) => self.log(Level::Error, format!("configuration generation {generation} from {peer} refused, keeping ours: {e}")),

@@ -464,7 +464,7 @@ impl Engine {
             self.conflict_logged = None;
             self.merge_intents();
         } else {
-            self.config_differs(b.generation, b.digest);
+            self.config_differs(b.generation, b.digest, b.services.len());
         }
     }
 

@@ -13,7 +13,10 @@ impl Engine {
             PeerStatus::Unknown => "UNKNOWN",
             PeerStatus::Partitioned => "PARTITIONED",
         };
-        t.push_str(&format!("NODE {peer} {ps}\n"));
+        // Before its first link a node knows no peer.
+        if self.config.nodes().is_some() {
+            t.push_str(&format!("NODE {peer} {ps}\n"));
+        }
         if self.peer_status() == PeerStatus::Partitioned {
             t.push_str(
                 "CLUSTER PARTITIONED private links down, the peer answers on the public network\n",

@@ -111,3 +111,127 @@ fn at_a_terminal_the_menus_lock_and_unlock_the_configuration() {
             !c.beta.ok(&["status"]).contains("LOCKED ")
         });
 }
+
+/// The manual's order, on two fresh servers, through the menus only: NewPass, the license
+/// on each, the socket link on alpha (ERR: beta has no side yet) then on beta (the nodes
+/// join, beta taking alpha's configuration), AutoGet, then the service created once on
+/// alpha and brought in. No file is edited by hand.
+#[test]
+fn a_fresh_pair_is_set_up_through_the_menus_alone_in_the_manuals_order() {
+    let c = NsCluster::new("");
+    for n in [&c.alpha, &c.beta] {
+        let r = feed(n.cmd("NewPass"), "admin\nfirst-secret\nfirst-secret\n");
+        assert_eq!(r.code, 0, "{r:?}");
+        n.start();
+    }
+    let menus = |n: &Node, answers: &[&str]| {
+        let r = feed(n.cmd("haadm"), &(answers.join("\n") + "\n"));
+        assert_eq!(r.code, 0, "{r:?}");
+        r.stdout
+    };
+    // Tools > License on each server.
+    for (n, serial) in [(&c.alpha, "SN-A"), (&c.beta, "SN-B")] {
+        let out = menus(n, &["1", "2", &n.name, serial, "2099-12-31", "KEY", "0"]);
+        assert!(out.contains("stored on both nodes"), "{out}");
+    }
+    // PrivateNet > Create Socket on alpha: host1 (this node), host2, ip1, ip2, port,
+    // interval, maxmiss, priority.
+    let out = menus(
+        &c.alpha,
+        &[
+            "2",
+            "2",
+            "lan",
+            "",
+            "beta",
+            "198.51.100.1",
+            "198.51.100.2",
+            "",
+            "200ms",
+            "",
+            "",
+            "0",
+        ],
+    );
+    assert!(out.contains("privnet lan created"), "{out}");
+    assert_eq!(c.alpha.ok(&["privnet", "state", "lan"]), "ERR\n");
+    // Then on beta, from its own side.
+    let out = menus(
+        &c.beta,
+        &[
+            "2",
+            "2",
+            "lan",
+            "",
+            "alpha",
+            "198.51.100.2",
+            "198.51.100.1",
+            "",
+            "200ms",
+            "",
+            "",
+            "0",
+        ],
+    );
+    assert!(out.contains("privnet lan created"), "{out}");
+    for n in [&c.alpha, &c.beta] {
+        n.wait_for(
+            "the link to join the nodes",
+            Duration::from_secs(20),
+            || {
+                let s = n.ok(&["status"]);
+                s.contains("LINK lan socket OK") && s.contains("CONFIG generation=1 SAME")
+            },
+        );
+    }
+    // Tools > Network (AutoGet): both servers' NICs.
+    let out = menus(&c.alpha, &["1", "3", "0"]);
+    assert!(
+        out.contains("NIC beta eth0 OK 192.0.2.2") && out.contains("NIC alpha eth0 OK 192.0.2.1"),
+        "{out}"
+    );
+    // Services > Create on alpha only, then Bring In.
+    let out = menus(
+        &c.alpha,
+        &[
+            "3",
+            "1",
+            "web",
+            "WWW",
+            "",
+            "",
+            VIP,
+            "eth0",
+            "eth0",
+            "",
+            "demo-web.start",
+            "demo-web.stop",
+            "demo-web.agent",
+            "1s",
+            "10s",
+            "",
+            "",
+            "",
+            "", // keys
+            "3",
+            "2",
+            "web",
+            "4",
+            "0",
+        ],
+    );
+    assert!(out.contains("service web created"), "{out}");
+    c.wait_words("web", "ACTIVE", "STANDBY", Duration::from_secs(20));
+    // Both licenses on both servers.
+    for n in [&c.alpha, &c.beta] {
+        n.wait_for("both licenses", Duration::from_secs(10), || {
+            let l = n.ok(&["license"]);
+            l.contains("LICENSE alpha SN-A 2099-12-31 OK")
+                && l.contains("LICENSE beta SN-B 2099-12-31 OK")
+        });
+    }
+    assert_eq!(
+        std::fs::read_to_string(c.alpha.path("etc/sureha.conf")).unwrap(),
+        std::fs::read_to_string(c.beta.path("etc/sureha.conf")).unwrap()
+    );
+}
