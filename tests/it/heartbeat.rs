@@ -146,6 +146,24 @@ fn configuration_changes_reach_the_peer_and_need_it() {
     c.beta.wait_for("the removal on beta", T, || {
         c.beta.haadm(&["service", "state", "db"]).code == 1
     });
+    // A NIC that does not exist on its server is refused at create.
+    let r = c.alpha.haadm(&[
+        "service",
+        "create",
+        "v",
+        "active_server=alpha",
+        "standby_server=beta",
+        "active_ip=192.0.2.200",
+        "active_nic=nosuch0",
+        "standby_nic=nosuch0",
+        "start=svc.start",
+        "stop=svc.stop",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("NIC nosuch0 does not exist on alpha"),
+        "{r:?}"
+    );
     // Back to back, as a script makes them: each waits for the one before to reach the
     // peer, none is refused for it.
     for name in ["s1", "s2", "s3"] {
