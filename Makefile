@@ -3,7 +3,8 @@
 #   make install HAHOME=DIR   install the tree of DESIGN §2 (default /opt/sureha)
 #   make uninstall HAHOME=DIR stop and remove it, keeping etc/ (PURGE=1: that too)
 #   make test                 every test (unit, simulation, cluster; cluster tests need root)
-#   make bench                idle footprint and timing benchmarks (medians of several runs)
+#   make bench                idle footprint and timing benchmarks (medians of several runs),
+#                             side by side with keepalived (root; apt-get install keepalived)
 #   make demo                 two-node failover demo in network namespaces (root)
 #   make fuzz                 the fuzz targets, long (FUZZ_ITERS inputs a target; make test runs 20,000)
 #   make pg-long              PostgreSQL on the shared volume through 100 crashes (make test: 20)

@@ -203,9 +203,13 @@ impl Engine {
             let desired = match self.peer_status() {
                 PeerStatus::Down if me_able => me.clone(),
                 PeerStatus::Up if self.peer_in_sync() && self.agreed(group) => {
-                    let peer_able = group
-                        .iter()
-                        .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
+                    // A peer on its way out (haadm stop) handed its services over: with
+                    // switchback they must not be proposed back to it as it leaves.
+                    let leaving = self.peer.as_ref().is_some_and(|p| p.leaving);
+                    let peer_able = !leaving
+                        && group
+                            .iter()
+                            .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
                     let able = |n: &str| if n == me { me_able } else { peer_able };
                     let other = if primary == me {
                         peer.clone()

@@ -6,6 +6,7 @@ mod harness;
 
 mod api;
 mod bench;
+mod bench_keepalived;
 mod cli;
 mod demo;
 mod disks;

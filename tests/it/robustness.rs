@@ -263,3 +263,33 @@ fn haadm_stop_on_the_active_node_hands_its_services_over_at_once() {
     assert!(!c.beta.log().contains("ERROR peer alpha is down"));
     c.beta.wait_state("web", "ACTIVEACT", T);
 }
+
+/// With switchback, a service handed over by `haadm stop` is not proposed back to the node
+/// that is leaving (found by `make bench`: the peer waited for its silence instead).
+#[test]
+fn haadm_stop_hands_over_at_once_with_switchback_too_and_it_comes_back_after() {
+    let c = Cluster::new(
+        &(base_config().replace("interval = 100ms", "interval = 1s")
+            + &service("web", Some("ok.agent"), "switchback = yes\n")),
+    );
+    for n in [&c.alpha, &c.beta] {
+        n.write_script("ok.agent", AGENT);
+    }
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    let t = Instant::now();
+    c.alpha.ok(&["stop"]);
+    c.beta.wait_for("web to start on beta", T, || {
+        c.beta.events() == vec!["start web".to_string()]
+    });
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(c.beta.log().contains("taking it over"));
+    // Alpha back: the service returns to its active server.
+    c.alpha.start();
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+}

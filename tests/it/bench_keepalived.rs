@@ -1,0 +1,386 @@
+//! SureHA and keepalived side by side (issue "Lighter and quicker than keepalived"), on the
+//! same namespace topology: two nodes, a client probing the floating address every 10 ms,
+//! the same web server on both nodes all along (socat answering its node's name: keepalived
+//! moves only the address, so SureHA's service here is the address with instant no-op
+//! scripts and no agent), 100 ms heartbeats (VRRPv3 `advert_int 0.1`) for the moves and 1 s
+//! (`advert_int 1`) at rest. Medians of `RUNS` runs. Needs root and keepalived
+//! (`apt-get install keepalived`); run by `make bench`.
+
+use crate::harness::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+
+fn runs() -> usize {
+    std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The web server of a node, as both products get it: answering its node's name on 8080.
+fn web_server(ns: &str, name: &str) -> Child {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "socat",
+            "-T2",
+            "TCP-LISTEN:8080,reuseaddr,fork",
+        ])
+        .arg(format!("SYSTEM:echo {name}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("socat")
+}
+
+/// SureHA's service for the comparison: the floating address, instant scripts, no agent.
+fn address_only() -> String {
+    format!("\n[service web]\nactive_server = alpha\nstandby_server = beta\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\nstart = svc.start\nstop = svc.stop\nswitchback = yes\n")
+}
+
+/// keepalived on one node of the topology, with the web service beside it.
+struct Keepalived {
+    dir: std::path::PathBuf,
+    ns: String,
+    name: &'static str,
+    web: Child,
+    daemon: Option<Child>,
+    advert: &'static str,
+    priority: u32,
+}
+
+impl Keepalived {
+    fn new(topo: &Topology, name: &'static str, advert: &'static str) -> Keepalived {
+        let ns = topo.node_ns(name);
+        let dir = std::env::temp_dir().join(format!("ka-{}-{}-{name}", std::process::id(), ns));
+        std::fs::create_dir_all(&dir).unwrap();
+        let web = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "socat",
+                "-T2",
+                "TCP-LISTEN:8080,reuseaddr,fork",
+            ])
+            .arg(format!("SYSTEM:echo {name}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("socat");
+        let mut k = Keepalived {
+            dir,
+            ns,
+            name,
+            web,
+            daemon: None,
+            advert,
+            priority: if name == "alpha" { 150 } else { 100 },
+        };
+        k.start();
+        k
+    }
+
+    fn start(&mut self) {
+        let conf = self.dir.join("keepalived.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "global_defs {{\n  router_id {n}\n  vrrp_garp_master_delay 0\n}}\nvrrp_instance web {{\n  state {state}\n  interface eth0\n  virtual_router_id 51\n  version 3\n  priority {p}\n  advert_int {a}\n  virtual_ipaddress {{\n    {VIP}/24 dev eth0\n  }}\n}}\n",
+                n = self.name,
+                state = if self.priority > 100 { "MASTER" } else { "BACKUP" },
+                p = self.priority,
+                a = self.advert,
+            ),
+        )
+        .unwrap();
+        let d = self.dir.display().to_string();
+        self.daemon = Some(
+            Command::new("ip")
+                .args(["netns", "exec", &self.ns, "keepalived", "-n", "-P", "-f"])
+                .arg(&conf)
+                .args(["-p", &format!("{d}/k.pid"), "-r", &format!("{d}/v.pid")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("keepalived must be installed (apt-get install keepalived)"),
+        );
+    }
+
+    /// Every keepalived process of this node (the parent and its VRRP child).
+    fn pids(&self) -> Vec<u32> {
+        let mut v = Vec::new();
+        for f in ["k.pid", "v.pid"] {
+            if let Some(p) = std::fs::read_to_string(self.dir.join(f))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                v.push(p);
+            }
+        }
+        v
+    }
+
+    /// SIGTERM: keepalived leaves on purpose and says so (priority 0).
+    fn stop(&mut self) {
+        for p in self.pids() {
+            let _ = sureha::sys::kill(p, libc::SIGTERM);
+        }
+        if let Some(mut d) = self.daemon.take() {
+            let _ = d.wait();
+        }
+    }
+
+    fn crash(&mut self) {
+        for p in self.pids() {
+            let _ = sureha::sys::kill(p, libc::SIGKILL);
+        }
+        if let Some(mut d) = self.daemon.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+
+    /// CPU time (user + system, seconds) of its processes so far.
+    fn cpu(&self) -> f64 {
+        self.pids().iter().map(|p| cpu_of(*p)).sum()
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        self.crash();
+        let _ = self.web.kill();
+        let _ = self.web.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// CPU time of a process so far, in seconds: the sum over its threads of
+/// /proc/PID/task/TID/schedstat (nanoseconds; ticks are far too coarse for an idle daemon).
+fn cpu_of(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum::<u64>() as f64
+        / 1e9
+}
+
+fn pss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+struct Figures {
+    crash: Vec<Duration>,
+    planned: Vec<Duration>,
+    back: Vec<Duration>,
+}
+
+fn keepalived_runs() -> Figures {
+    let mut f = Figures {
+        crash: vec![],
+        planned: vec![],
+        back: vec![],
+    };
+    for _ in 0..runs() {
+        let topo = Topology::new();
+        let mut a = Keepalived::new(&topo, "alpha", "0.1");
+        let _b = Keepalived::new(&topo, "beta", "0.1");
+        let probe = Probe::start(&topo.ns("c"), Duration::from_millis(10));
+        probe.wait_for("alpha", T);
+        std::thread::sleep(Duration::from_millis(1500));
+        // Planned: alpha's keepalived stopped (it hands over with priority 0).
+        let t0 = Instant::now();
+        a.stop();
+        probe.wait_for("beta", T);
+        std::thread::sleep(Duration::from_millis(200));
+        f.planned.push(probe.outage_since(t0));
+        // Switch-back: alpha returns with the higher priority and takes the address back.
+        std::thread::sleep(Duration::from_millis(1500));
+        let t1 = Instant::now();
+        a.start();
+        probe.wait_since("alpha", t1, T);
+        std::thread::sleep(Duration::from_millis(200));
+        f.back.push(probe.outage_since(t1));
+        // Crash: alpha's processes killed and its cables out.
+        std::thread::sleep(Duration::from_millis(1500));
+        let t2 = Instant::now();
+        a.crash();
+        topo.set_link("alpha", "eth0", false);
+        probe.wait_for("beta", T);
+        f.crash.push(probe.outage_since(t2));
+    }
+    f
+}
+
+fn sureha_runs() -> Figures {
+    let mut f = Figures {
+        crash: vec![],
+        planned: vec![],
+        back: vec![],
+    };
+    for _ in 0..runs() {
+        let c = NsCluster::new(&ns_config("100ms", &address_only()));
+        c.start();
+        let mut webs: Vec<Child> = ["alpha", "beta"]
+            .iter()
+            .map(|n| web_server(&c.topo.node_ns(n), n))
+            .collect();
+        let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+        c.alpha.ok(&["service", "bringin", "web"]);
+        probe.wait_for("alpha", T);
+        std::thread::sleep(Duration::from_millis(1500));
+        // Planned: alpha's SureHA stopped (it hands its services over).
+        let t0 = Instant::now();
+        c.alpha.ok(&["stop"]);
+        probe.wait_for("beta", T);
+        std::thread::sleep(Duration::from_millis(200));
+        f.planned.push(probe.outage_since(t0));
+        // Switch-back: alpha returns, and the service with it.
+        std::thread::sleep(Duration::from_millis(1500));
+        let t1 = Instant::now();
+        c.alpha.start();
+        probe.wait_since("alpha", t1, T);
+        std::thread::sleep(Duration::from_millis(200));
+        f.back.push(probe.outage_since(t1));
+        std::thread::sleep(Duration::from_millis(1500));
+        let t2 = Instant::now();
+        c.crash("alpha");
+        probe.wait_for("beta", T);
+        f.crash.push(probe.outage_since(t2));
+        for w in webs.iter_mut() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+    f
+}
+
+/// Idle CPU (s per 60 s) and PSS (kB) per node with 1 s beats, nothing happening.
+fn idle_keepalived(secs: u64) -> [(f64, u64); 2] {
+    let topo = Topology::new();
+    let a = Keepalived::new(&topo, "alpha", "1");
+    let b = Keepalived::new(&topo, "beta", "1");
+    std::thread::sleep(Duration::from_secs(5));
+    let before = [a.cpu(), b.cpu()];
+    std::thread::sleep(Duration::from_secs(secs));
+    let after = [a.cpu(), b.cpu()];
+    let pss = |k: &Keepalived| k.pids().iter().map(|p| pss_kb(*p)).sum();
+    [
+        ((after[0] - before[0]) * 60.0 / secs as f64, pss(&a)),
+        ((after[1] - before[1]) * 60.0 / secs as f64, pss(&b)),
+    ]
+}
+
+fn idle_sureha(secs: u64) -> [(f64, u64); 2] {
+    let c = NsCluster::new(&ns_config("1s", &address_only()));
+    c.start();
+    let mut webs: Vec<Child> = ["alpha", "beta"]
+        .iter()
+        .map(|n| web_server(&c.topo.node_ns(n), n))
+        .collect();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    std::thread::sleep(Duration::from_secs(5));
+    // The web service's socat is the service's, not SureHA's: counted on both sides alike
+    // would be fair, but keepalived's is not counted, so neither is ours.
+    let own = |n: &Node| -> Vec<u32> {
+        n.processes()
+            .into_iter()
+            .filter(|p| !Node::cmdline(*p).contains("socat"))
+            .collect()
+    };
+    let before: Vec<f64> = [&c.alpha, &c.beta]
+        .iter()
+        .map(|n| own(n).iter().map(|p| cpu_of(*p)).sum())
+        .collect();
+    std::thread::sleep(Duration::from_secs(secs));
+    let mut out = [(0.0, 0u64); 2];
+    for (i, n) in [&c.alpha, &c.beta].iter().enumerate() {
+        let pids = own(n);
+        let now: f64 = pids.iter().map(|p| cpu_of(*p)).sum();
+        out[i] = (
+            (now - before[i]) * 60.0 / secs as f64,
+            pids.iter().map(|p| pss_kb(*p)).sum(),
+        );
+    }
+    for w in webs.iter_mut() {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    out
+}
+
+#[test]
+#[ignore]
+fn bench_keepalived_side_by_side() {
+    let k = keepalived_runs();
+    let s = sureha_runs();
+    let secs = std::env::var("IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let ki = idle_keepalived(secs);
+    let si = idle_sureha(secs);
+    let row = |what: &str, s: &[Duration], k: &[Duration]| {
+        let (ms_s, ms_k) = (median(s.to_vec()), median(k.to_vec()));
+        println!(
+            "| {what} | {} | {} | {:.2} |",
+            ms(ms_s),
+            ms(ms_k),
+            ms_s.as_secs_f64() / ms_k.as_secs_f64().max(0.001)
+        );
+    };
+    println!("| figure (medians of {} runs, client probing every 10 ms) | SureHA | keepalived 2.2.7 | ratio |", runs());
+    println!("| --- | --- | --- | --- |");
+    row("crash outage, 100 ms × 3", &s.crash, &k.crash);
+    row(
+        "planned move (daemon stopped), client gap",
+        &s.planned,
+        &k.planned,
+    );
+    row("switch-back (failback) gap", &s.back, &k.back);
+    println!(
+        "| idle CPU per node, 1 s beats, s per 60 s | {:.4} / {:.4} | {:.4} / {:.4} | |",
+        si[0].0, si[1].0, ki[0].0, ki[1].0
+    );
+    println!(
+        "| idle PSS per node | {} / {} kB | {} / {} kB | |",
+        si[0].1, si[1].1, ki[0].1, ki[1].1
+    );
+    println!(
+        "runs: SureHA crash {:?} planned {:?} back {:?}; keepalived crash {:?} planned {:?} back {:?}",
+        s.crash.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+        s.planned.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+        s.back.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+        k.crash.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+        k.planned.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+        k.back.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+    );
+}
