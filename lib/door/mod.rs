@@ -51,9 +51,17 @@ pub fn reply_mac(key: &[u8; 32], seq: u64, status: i32, body: &str) -> String {
 
 /// Reads one line of at most `MAX_LINE` bytes, without its newline; `None` at end of input.
 pub fn read_line(r: &mut impl std::io::BufRead) -> std::io::Result<Option<String>> {
+    read_line_limited(r, MAX_LINE)
+}
+
+/// Reads one line of at most `limit` bytes (a longer one is an error, not a wait).
+pub fn read_line_limited(
+    r: &mut impl std::io::BufRead,
+    limit: usize,
+) -> std::io::Result<Option<String>> {
     use std::io::{BufRead, Read};
     let mut buf = Vec::new();
-    let n = r.take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf)?;
+    let n = r.take(limit as u64 + 1).read_until(b'\n', &mut buf)?;
     if n == 0 {
         return Ok(None);
     }

@@ -14,7 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const MAX_CLIENTS: usize = 8;
+const MAX_CLIENTS: usize = 16;
+/// Connections from one address at once: a host that opens many and says nothing cannot
+/// keep the others out.
+const MAX_PER_ADDRESS: usize = 4;
+/// The longest line before login (the hello and the proof are short).
+const LOGIN_LINE: usize = 4096;
 /// Failed logins from one address before it is locked out, and for how long.
 const MAX_FAILS: u32 = 5;
 const LOCKOUT: Duration = Duration::from_secs(300);
@@ -33,6 +38,7 @@ struct Shared {
     secret: [u8; 32],
     fails: Mutex<HashMap<IpAddr, Fails>>,
     clients: AtomicUsize,
+    per_address: Mutex<HashMap<IpAddr, usize>>,
 }
 
 /// Starts the door's thread. It waits for a user in `etc/passwd` (the door is closed until
@@ -43,6 +49,7 @@ pub fn start(home: &Home) {
         secret: auth::random_bytes::<32>(),
         fails: Mutex::new(HashMap::new()),
         clients: AtomicUsize::new(0),
+        per_address: Mutex::new(HashMap::new()),
     });
     let _ = std::thread::Builder::new()
         .name("admin-door".into())
@@ -109,27 +116,55 @@ fn accept(shared: Arc<Shared>, listener: TcpListener) {
             std::thread::sleep(Duration::from_millis(100));
             continue;
         };
+        let Ok(ip) = stream.peer_addr().map(|a| a.ip()) else {
+            continue;
+        };
+        let mut s = stream;
         if shared.clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
-            let mut s = stream;
             let _ = s.write_all(b"DENIED too many administrators connected; try again later\n");
             continue;
         }
+        let from_there = shared
+            .per_address
+            .lock()
+            .map(|m| m.get(&ip).copied().unwrap_or(0))
+            .unwrap_or(0);
+        if from_there >= MAX_PER_ADDRESS {
+            let _ = s.write_all(
+                format!(
+                    "DENIED {MAX_PER_ADDRESS} connections from {ip} already; close one first\n"
+                )
+                .as_bytes(),
+            );
+            continue;
+        }
         shared.clients.fetch_add(1, Ordering::SeqCst);
-        let s = Arc::clone(&shared);
+        if let Ok(mut m) = shared.per_address.lock() {
+            *m.entry(ip).or_default() += 1;
+        }
+        let sh = Arc::clone(&shared);
+        let done = move |sh: &Shared| {
+            sh.clients.fetch_sub(1, Ordering::SeqCst);
+            if let Ok(mut m) = sh.per_address.lock() {
+                if let Some(n) = m.get_mut(&ip) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        m.remove(&ip);
+                    }
+                }
+            }
+        };
         let spawned = std::thread::Builder::new()
             .name("admin-client".into())
             .spawn(move || {
-                let peer = stream.peer_addr().map(|a| a.ip()).ok();
-                let mut log = Logger::new(s.home.log(), &s.home.node, "hamond");
-                if let Some(ip) = peer {
-                    if let Err(e) = serve(&s, stream, ip, &mut log) {
-                        log.warning(&format!("admin door: client {ip}: {e}"));
-                    }
+                let mut log = Logger::new(sh.home.log(), &sh.home.node, "hamond");
+                if let Err(e) = serve(&sh, s, ip, &mut log) {
+                    log.warning(&format!("admin door: client {ip}: {e}"));
                 }
-                s.clients.fetch_sub(1, Ordering::SeqCst);
+                done(&sh);
             });
         if spawned.is_err() {
-            shared.clients.fetch_sub(1, Ordering::SeqCst);
+            done(&shared);
         }
     }
 }
@@ -168,7 +203,7 @@ fn serve(shared: &Shared, stream: TcpStream, ip: IpAddr, log: &mut Logger) -> st
     let mut r = BufReader::new(stream.try_clone()?);
     let mut w = stream;
     let say = |w: &mut TcpStream, line: &str| w.write_all(format!("{line}\n").as_bytes());
-    let Some(hello) = read_line(&mut r)? else {
+    let Some(hello) = read_line_limited(&mut r, LOGIN_LINE)? else {
         return Ok(());
     };
     let f: Vec<&str> = hello.split(' ').collect();
@@ -218,7 +253,7 @@ fn serve(shared: &Shared, stream: TcpStream, ip: IpAddr, log: &mut Logger) -> st
     )?;
     // The client derives its key from the password now: give it time.
     w.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let Some(line) = read_line(&mut r)? else {
+    let Some(line) = read_line_limited(&mut r, LOGIN_LINE)? else {
         return Ok(());
     };
     let am = auth::auth_message(&user, &cnonce, &snonce, &salt, iterations);

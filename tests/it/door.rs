@@ -241,7 +241,36 @@ fn login(
 }
 
 fn replay_and_tamper(addr: &str, user: &str, password: &str) -> Result<(), String> {
+    use std::io::Read;
     use sureha::door;
+    // A host that opens connections and says nothing: the fifth is refused at once.
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fifth = std::net::TcpStream::connect(addr).unwrap();
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut said = String::new();
+    let _ = fifth.read_to_string(&mut said);
+    if !said.starts_with("DENIED 4 connections from 192.0.2.10") {
+        return Err(format!("a fifth idle connection was not refused: {said:?}"));
+    }
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(300));
+    // Garbage, and a line far longer than a login needs: refused, nothing else.
+    for junk in [b"GET / HTTP/1.0\r\n\r\n".to_vec(), vec![b'A'; 100_000]] {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(&junk);
+        let _ = s.write_all(b"\n");
+        let mut said = String::new();
+        let _ = s.read_to_string(&mut said);
+        if said.starts_with("CHALLENGE") || said.starts_with("WELCOME") {
+            return Err(format!("junk was answered: {said:?}"));
+        }
+    }
     let (proof, answer, _, _) = login(addr, user, password, "c0ffee", None);
     if !answer.starts_with("WELCOME") {
         return Err(format!("the real login failed: {answer}"));
