@@ -238,6 +238,9 @@ pub struct Beat {
     /// The sender's SureHA is stopping on purpose (`haadm stop`, TERM): its silence that
     /// follows is a departure, not a crash.
     pub leaving: bool,
+    /// The sender's SureHA leaves its services running (QUIT, for an upgrade): its silence
+    /// that follows is not a reason to take them over.
+    pub keeping: bool,
     pub services: Vec<ServiceRecord>,
     pub nics: Vec<NicRecord>,
     /// The sender's volume devices and whether their data path reads (`disk` module).
@@ -330,7 +333,7 @@ impl Message {
                 put_str8(&mut o, &b.sender);
                 o.extend_from_slice(&b.generation.to_be_bytes());
                 o.extend_from_slice(&b.digest.to_be_bytes());
-                o.push(b.hears_you as u8 | (b.leaving as u8) << 1);
+                o.push(b.hears_you as u8 | (b.leaving as u8) << 1 | (b.keeping as u8) << 2);
                 o.extend_from_slice(&(b.services.len() as u16).to_be_bytes());
                 for s in &b.services {
                     o.extend_from_slice(&s.index.to_be_bytes());
@@ -408,7 +411,11 @@ impl Message {
                 let generation = r.u64()?;
                 let digest = r.u32()?;
                 let link_flags = r.u8()?;
-                let (hears_you, leaving) = (link_flags & 1 != 0, link_flags & 2 != 0);
+                let (hears_you, leaving, keeping) = (
+                    link_flags & 1 != 0,
+                    link_flags & 2 != 0,
+                    link_flags & 4 != 0,
+                );
                 let n = r.u16()? as usize;
                 let mut services = Vec::with_capacity(n.min(4096));
                 for _ in 0..n {
@@ -459,6 +466,7 @@ impl Message {
                     digest,
                     hears_you,
                     leaving,
+                    keeping,
                     services,
                     nics,
                     disks,
@@ -513,6 +521,7 @@ mod tests {
             digest: 0xdead_beef,
             hears_you: true,
             leaving: false,
+            keeping: false,
             services: vec![ServiceRecord {
                 index: 3,
                 word: 1,
@@ -672,6 +681,7 @@ mod tests {
             digest: 1,
             hears_you: true,
             leaving: false,
+            keeping: false,
             services,
             nics,
             disks: vec![],

@@ -697,6 +697,7 @@ mod tests {
             digest: 2,
             hears_you: true,
             leaving: false,
+            keeping: false,
             services: vec![],
             nics: vec![],
             disks: vec![],

@@ -39,6 +39,8 @@ pub struct Persisted {
     pub generation: u64,
     /// The peer's own addresses, for the public-network check after a restart.
     pub peer_public: Vec<std::net::Ipv4Addr>,
+    /// The peer left with its services running: nothing moves until it is back.
+    pub peer_kept: bool,
     pub services: Vec<PersistedService>,
 }
 
@@ -53,6 +55,9 @@ impl Persisted {
         if !self.peer_public.is_empty() {
             let a: Vec<String> = self.peer_public.iter().map(|a| a.to_string()).collect();
             t.push_str(&format!("peer public={}\n", a.join(",")));
+        }
+        if self.peer_kept {
+            t.push_str("peer kept=1\n");
         }
         for s in &self.services {
             let phase = match s.phase {
@@ -101,6 +106,9 @@ pub fn parse(text: &str, boot_id: &str) -> Result<Persisted, String> {
                 for w in words {
                     if let Some(list) = w.strip_prefix("public=") {
                         p.peer_public = list.split(',').filter_map(|a| a.parse().ok()).collect();
+                    }
+                    if w == "kept=1" {
+                        p.peer_kept = true;
                     }
                 }
             }
@@ -183,6 +191,7 @@ mod tests {
             rebooted: false,
             generation: 4,
             peer_public: vec!["192.0.2.2".parse().unwrap()],
+            peer_kept: true,
             services: vec![PersistedService {
                 name: "web".into(),
                 protected: true,

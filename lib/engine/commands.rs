@@ -268,6 +268,18 @@ impl Engine {
                     format!("service {name} brought out\n"),
                 );
             }
+            // The peer left its services running (QUIT): the administrator says they are
+            // stopped there, or the node is gone; this node is free to take over.
+            Operation::TakeOver if self.peer_status() == PeerStatus::Frozen => {
+                self.peer_kept = false;
+                self.log(Level::Warning, format!("service {name}: take-over at the administrator's request while {peer} had left its services running: {peer} now counts as down, and this node takes over what it can"));
+                self.wait(
+                    reply,
+                    Some(name),
+                    WaitFor::RunningHere,
+                    format!("service {name} taken over\n"),
+                );
+            }
             Operation::FailOver | Operation::TakeOver if self.peer_status() != PeerStatus::Up => {
                 refuse(self, format!("peer {peer} is not reachable"));
             }

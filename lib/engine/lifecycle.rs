@@ -30,7 +30,7 @@ impl Engine {
         // Asked for every service at every step: reasons are static unless they name the peer.
         let peer = || self.peer_name();
         match self.peer_status() {
-            PeerStatus::Unknown | PeerStatus::Partitioned => None,
+            PeerStatus::Unknown | PeerStatus::Partitioned | PeerStatus::Frozen => None,
             PeerStatus::Down if s.primary == self.node => {
                 Some((true, "protected, and the peer is down".into()))
             }

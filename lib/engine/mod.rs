@@ -292,6 +292,8 @@ pub enum PeerStatus {
     Down,
     /// Every private link is silent but the peer answers on the public network.
     Partitioned,
+    /// Silent, but its last beat said it left its services running (QUIT): nothing moves.
+    Frozen,
 }
 
 /// The state of one of this node's NICs, as the executor reads it.
@@ -329,6 +331,8 @@ pub struct Engine {
     links: BTreeMap<String, peer::LinkView>,
     peer: Option<peer::PeerView>,
     peer_was: PeerStatus,
+    /// The peer's last beat said it leaves its services running (kept across restarts).
+    peer_kept: bool,
     /// This node's NICs named in the configuration (empty until the executor reports).
     nics: Vec<NicState>,
     /// The last frame from the peer over the public network.
@@ -411,6 +415,7 @@ impl Engine {
             links,
             peer: None,
             peer_was: PeerStatus::Unknown,
+            peer_kept: saved.as_ref().is_some_and(|s| s.peer_kept),
             nics: Vec::new(),
             public_rx: None,
             public_since: None,

@@ -124,6 +124,9 @@ impl Engine {
         }) {
             return PeerStatus::Up;
         }
+        if self.peer_kept {
+            return PeerStatus::Frozen;
+        }
         let dead = self.links.values().map(|l| l.dead_after).max().unwrap_or(0);
         let never_heard_privately = self.links.values().all(|l| l.last_rx.is_none());
         let public_recent = self
@@ -236,6 +239,7 @@ impl Engine {
             digest: self.digest,
             hears_you: self.peer_status() == PeerStatus::Up,
             leaving: self.shutting_down == Some(true),
+            keeping: self.shutting_down == Some(false),
             services,
             nics,
             disks: self
@@ -405,6 +409,7 @@ impl Engine {
 
     fn on_beat(&mut self, link: &str, boot: u64, seq: u64, b: Beat) {
         self.compare_admin(b.admin.0, &b.admin.1);
+        self.peer_kept = b.keeping;
         let restarted = self.peer.as_ref().is_some_and(|p| p.boot != boot);
         if restarted {
             self.log(
@@ -516,6 +521,7 @@ impl Engine {
                 PeerStatus::Down if self.peer_was == PeerStatus::Up => self.log(Level::Error, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
                 PeerStatus::Down => self.log(Level::Warning, format!("peer {peer} not heard since this hasvrd started; taking it as down")),
                                 PeerStatus::Partitioned => self.log(Level::Error, format!("private network down: no private link carries frames, but {peer} answers on the public network; the cluster is partitioned and nothing moves until a private link is back")),
+                PeerStatus::Frozen => self.log(Level::Warning, format!("peer {peer} left with its services running (QUIT, for an upgrade): nothing moves until its SureHA is back; to move them anyway, make sure they stopped there, then haadm service takeover NAME here")),
                 PeerStatus::Unknown => {}
             }
             self.peer_was = now;

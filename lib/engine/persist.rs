@@ -101,6 +101,7 @@ impl Engine {
             rebooted: false,
             generation: self.generation,
             peer_public: self.known_public.clone(),
+            peer_kept: self.peer_kept,
             services: self
                 .services
                 .iter()
@@ -126,6 +127,7 @@ impl Engine {
     fn still_persisted(&self, last: &Persisted) -> bool {
         last.generation == self.generation
             && last.peer_public == self.known_public
+            && last.peer_kept == self.peer_kept
             && last.services.len() == self.services.len()
             && last.services.iter().zip(&self.services).all(|(p, (n, s))| {
                 p.name == *n

@@ -12,10 +12,16 @@ impl Engine {
             PeerStatus::Down => "DOWN",
             PeerStatus::Unknown => "UNKNOWN",
             PeerStatus::Partitioned => "PARTITIONED",
+            PeerStatus::Frozen => "LEFT-RUNNING",
         };
         // Before its first link a node knows no peer.
         if self.config.nodes().is_some() {
             t.push_str(&format!("NODE {peer} {ps}\n"));
+        }
+        if self.peer_status() == PeerStatus::Frozen {
+            t.push_str(&format!(
+                "CLUSTER FROZEN {peer} left with its services running; nothing moves until it is back\n"
+            ));
         }
         if self.peer_status() == PeerStatus::Partitioned {
             t.push_str(

@@ -136,6 +136,7 @@ fn beat() -> frame::Message {
         digest: 9,
         hears_you: true,
         leaving: false,
+        keeping: false,
         services: (0..3)
             .map(|i| frame::ServiceRecord {
                 index: i,

@@ -222,6 +222,7 @@ fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted(
         digest: 0,
         hears_you: true,
         leaving: false,
+        keeping: false,
         services: vec![],
         nics: vec![],
         disks: vec![],

@@ -293,3 +293,50 @@ fn haadm_stop_hands_over_at_once_with_switchback_too_and_it_comes_back_after() {
     c.alpha.start();
     c.wait_words("web", "ACTIVE", "STANDBY", T);
 }
+
+/// QUIT leaves the services running for the next hasvrd (an upgrade): the peer must not take
+/// them over on the silence that follows, or they would run on both nodes. It waits, says so,
+/// keeps waiting across its own restart, and moves them only when told.
+#[test]
+fn a_peer_that_left_its_services_running_is_not_taken_over_until_told() {
+    let c = Cluster::new(&(base_config() + &service("web", Some("ok.agent"), "")));
+    for n in [&c.alpha, &c.beta] {
+        n.write_script("ok.agent", AGENT);
+    }
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    let hamond = c.alpha.pid("hamond").unwrap();
+    let _ = sureha::sys::kill(hamond, libc::SIGQUIT);
+    c.beta.wait_for("the frozen peer", T, || {
+        let s = c.beta.ok(&["status"]);
+        s.contains("NODE alpha LEFT-RUNNING") && s.contains("CLUSTER FROZEN")
+    });
+    // Far past detection (100 ms × 3): nothing moved, and beta's own restart changes nothing.
+    std::thread::sleep(Duration::from_secs(1));
+    let hasvrd = c.beta.pid("hasvrd").unwrap();
+    Node::kill9(hasvrd);
+    c.beta.wait_for("a new hasvrd", T, || {
+        c.beta.pid("hasvrd").is_some_and(|p| p != hasvrd) && c.beta.haadm(&["status"]).code == 0
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(c.beta.state("web"), "STANDBY");
+    assert!(c.beta.ok(&["status"]).contains("CLUSTER FROZEN"));
+    assert!(c.beta.log().contains("left with its services running"));
+    assert!(c.beta.events().is_empty(), "{:?}", c.beta.events());
+    // Alpha's SureHA back: it adopts what runs, the pair is whole again.
+    c.alpha.start();
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    assert_eq!(c.alpha.events(), vec!["start web".to_string()]);
+    // Left again, and this time the administrator moves the service by hand.
+    let _ = sureha::sys::kill(c.alpha.pid("hamond").unwrap(), libc::SIGQUIT);
+    c.beta.wait_for("the frozen peer", T, || {
+        c.beta.ok(&["status"]).contains("CLUSTER FROZEN")
+    });
+    c.alpha.kill_all();
+    c.beta.ok(&["service", "takeover", "web"]);
+    assert!(matches!(
+        c.beta.state("web").as_str(),
+        "ACTIVESTB" | "ACTIVEACT" | "ACTIVE"
+    ));
+}
