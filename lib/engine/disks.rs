@@ -200,17 +200,25 @@ impl Engine {
         }
     }
 
+    /// The node is being fenced because of this service's volume.
+    pub(super) fn fencing_for(&self, name: &str) -> bool {
+        self.disks.fenced && self.services.get(name).is_some_and(|s| s.volumes_stuck)
+    }
+
     /// A volume of the service would not come off here: fence, unless the site said not to.
-    pub(super) fn volume_stuck(&mut self, name: &str, why: &str) {
+    /// True when fencing (the service then stays as it is: it holds the volume).
+    pub(super) fn volume_stuck(&mut self, name: &str, why: &str) -> bool {
         if let Some(s) = self.services.get_mut(name) {
             s.volumes_stuck = true;
         }
         if self.config.admin.fence == config::Fence::Nothing {
             self.log(Level::Error, format!("service {name}: {why}; the volume stays here, so the service is left in ERROR and will not move (fence = none)"));
+            false
         } else {
             self.fence(format!(
                 "service {name}: {why}; the volume cannot be freed for the peer"
             ));
+            true
         }
     }
 

@@ -117,6 +117,9 @@ impl Engine {
                     AfterStop::Rest,
                 );
             }
+            // A volume that would not come off, and the node is being fenced: it stays as it
+            // is (holding the volume) for the moments it has left.
+            (Phase::Stopping, _) if self.fencing_for(name) => {}
             (Phase::Stopping, _) => {
                 // An adopted half-finished plan that ran out: it is stopped now.
                 self.finish_stop(name);
@@ -298,7 +301,14 @@ impl Engine {
                 if matches!(step, Step::Umount(_)) {
                     s.after_stop = AfterStop::Error;
                     s.last_failure = Some(format!("{} failed: {why}", step.describe(cfg)));
-                    self.volume_stuck(&name, &format!("{} failed: {why}", step.describe(cfg)));
+                    if self.volume_stuck(&name, &format!("{} failed: {why}", step.describe(cfg))) {
+                        // Being fenced: the volume is still mounted, so the service must not
+                        // look stopped to the peer in the moments this node has left.
+                        if let Some(s) = self.services.get_mut(&name) {
+                            s.plan.clear();
+                        }
+                        return;
+                    }
                 } else {
                     self.log(
                         Level::Warning,
