@@ -57,6 +57,11 @@ install: build
 	install -m 644 target/c/libhaapi.a $(HAHOME)/lib/libhaapi.a
 	install -m 755 target/c/libhaapi.so.1 $(HAHOME)/lib/libhaapi.so.1
 	install -m 644 rc/sureha.service $(HAHOME)/etc/sureha.service.sample
+	install -m 644 rc/haadm.bash $(HAHOME)/etc/haadm.bash
+	install -d -m 755 $(HAHOME)/man/man1 $(HAHOME)/man/man5
+	install -m 644 man/*.1 $(HAHOME)/man/man1/
+	install -m 644 man/*.5 $(HAHOME)/man/man5/
+	for t in $(API_TOOLS); do ln -sf haapi.1 $(HAHOME)/man/man1/$$t.1; done
 	test -e $(HAHOME)/etc/sureha.conf || install -m 644 etc/sureha.conf $(HAHOME)/etc/sureha.conf
 	test -e $(HAHOME)/etc/passwd || install -m 600 /dev/null $(HAHOME)/etc/passwd
 	test -e $(HAHOME)/etc/authkey || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > $(HAHOME)/etc/authkey && echo >> $(HAHOME)/etc/authkey)
