@@ -355,7 +355,7 @@ impl Menus<'_> {
                     key(
                         "type",
                         Some("USERDEF"),
-                        "NFS ORACLE SYBASE INFORMIX WWW USERDEF",
+                        "NFS ORACLE SYBASE INFORMIX WWW PGSQL MYSQL USERDEF",
                         false,
                     ),
                     key("active_server", Some(&me), "a node of the cluster", true),
@@ -403,6 +403,15 @@ impl Menus<'_> {
                         "ACTIVE-DEV BACKUP-DEV MOUNT-POINT; empty: none",
                         false,
                     ),
+                    key("sid", None, "for ORACLE", false),
+                    key("server_name", None, "for SYBASE and INFORMIX", false),
+                    key("username", None, "for ORACLE, SYBASE and INFORMIX", false),
+                    key(
+                        "path",
+                        None,
+                        "for WWW, NFS, INFORMIX, PGSQL and MYSQL",
+                        false,
+                    ),
                 ];
                 return self.create("service", "service", keys);
             }
@@ -440,6 +449,16 @@ impl Menus<'_> {
         };
         let mut given: Vec<(String, String)> = Vec::new();
         for k in &keys {
+            // The service's type makes some keys necessary.
+            let stype = given
+                .iter()
+                .find(|(n, _)| n == "type")
+                .map_or_else(|| "USERDEF".to_string(), |(_, v)| v.to_ascii_uppercase());
+            let needed = k.required
+                || (section == "service"
+                    && crate::config::type_keys(&stype)
+                        .iter()
+                        .any(|(n, _)| *n == k.name));
             loop {
                 let shown_default = k
                     .default
@@ -455,7 +474,7 @@ impl Menus<'_> {
                     Some(a)
                 };
                 let Some(value) = value else {
-                    if k.required {
+                    if needed {
                         self.say(&format!("error: {} is required\n", k.name));
                         continue;
                     }
@@ -515,6 +534,10 @@ impl Menus<'_> {
             .into_iter()
             .map(|d| d.message)
             .filter(|m| {
+                // What a type needs is said when its key is asked, not before.
+                if m.contains(" needs '") {
+                    return m.contains(&format!("'{key}'"));
+                }
                 m.contains(&format!(": {key}:"))
                     || m.contains(&format!("'{key}'"))
                     || m.contains(&format!(" {key} "))

@@ -240,6 +240,15 @@ pub(super) fn build_service(sec: &Section, err: &mut impl FnMut(usize, String)) 
         }
     })
     .unwrap_or_else(|| "USERDEF".into());
+    for (k, what) in type_keys(&stype) {
+        if sec.get(k).is_none() {
+            let line = sec.get("type").map_or(sec.line, |(_, l)| l);
+            err(
+                line,
+                format!("{}: type {stype} needs '{k}' ({what})", sec.label()),
+            );
+        }
+    }
     let active_server = node_name(sec, "active_server", err);
     let standby_server = node_name(sec, "standby_server", err);
     let active_ip = value(sec, "active_ip", err, parse_addresses).unwrap_or_default();

@@ -113,7 +113,36 @@ pub struct Volume {
     pub mount_point: String,
 }
 
-pub const SERVICE_TYPES: [&str; 6] = ["NFS", "ORACLE", "SYBASE", "INFORMIX", "WWW", "USERDEF"];
+pub const SERVICE_TYPES: [&str; 8] = [
+    "NFS", "ORACLE", "SYBASE", "INFORMIX", "WWW", "PGSQL", "MYSQL", "USERDEF",
+];
+
+/// The keys a service type needs (DESIGN §12), and what each one is.
+pub fn type_keys(stype: &str) -> &'static [(&'static str, &'static str)] {
+    match stype {
+        "WWW" => &[(
+            "path",
+            "the document root or the web server's configuration",
+        )],
+        "NFS" => &[("path", "the exported directory")],
+        "ORACLE" => &[
+            ("sid", "the database's SID"),
+            ("username", "who runs sqlplus"),
+        ],
+        "SYBASE" => &[
+            ("server_name", "the dataserver's name"),
+            ("username", "who runs isql"),
+        ],
+        "INFORMIX" => &[
+            ("server_name", "INFORMIXSERVER"),
+            ("username", "who runs onstat"),
+            ("path", "INFORMIXDIR"),
+        ],
+        "PGSQL" => &[("path", "the data directory")],
+        "MYSQL" => &[("path", "the data directory")],
+        _ => &[],
+    }
+}
 
 /// A `[service NAME]` protected service.
 #[derive(Clone, Debug, PartialEq, Eq)]

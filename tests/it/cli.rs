@@ -26,6 +26,24 @@ fn check_reports_every_error_with_file_and_line() {
 }
 
 #[test]
+fn check_names_a_missing_type_key_with_file_and_line() {
+    let conf = format!(
+        "{}\n[service www]\ntype = WWW\nactive_server = alpha\nstandby_server = beta\nstart = a\nstop = b\n",
+        base_config()
+    );
+    let n = Node::new("alpha", &conf);
+    let r = n.haadm(&["check"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let line = conf.lines().position(|l| l == "type = WWW").unwrap() + 1;
+    assert!(
+        r.stderr.contains(&format!(
+            "sureha.conf:{line}: [service www]: type WWW needs 'path'"
+        )),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn check_warns_when_volumes_have_no_disk_link() {
     let n = Node::new(
         "alpha",

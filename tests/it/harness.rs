@@ -703,7 +703,7 @@ impl Drop for Topology {
 
 /// The service of the cluster tests: demo-web on the floating address 192.0.2.100.
 pub fn web_service(extra: &str) -> String {
-    format!("\n[service web]\ntype = WWW\nactive_server = alpha\nstandby_server = beta\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\nstart = demo-web.start\nstop = demo-web.stop\nagent = demo-web.agent\ncheck_interval = 1s\nstart_timeout = 10s\n{extra}")
+    format!("\n[service web]\ntype = WWW\nactive_server = alpha\nstandby_server = beta\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\nstart = demo-web.start\nstop = demo-web.stop\nagent = demo-web.agent\ncheck_interval = 1s\nstart_timeout = 10s\npath = /var/www\n{extra}")
 }
 
 /// The cluster configuration over the private link, with `interval` heartbeats.

@@ -108,6 +108,7 @@ fn configuration_changes_reach_the_peer_and_need_it() {
         "start=svc.start",
         "stop=svc.stop",
         "sid=ORCL",
+        "username=scott",
     ]);
     c.alpha.wait_for("the new service on alpha", T, || {
         c.alpha.haadm(&["service", "state", "db"]).stdout == "OUTSTB\n"

@@ -50,6 +50,10 @@ fn a_script_creates_and_brings_in_a_service_through_the_menus_each_answer_checke
         "yes",
         "",
         "", // start_timeout, restart_times, switchback x2, groupid, volume
+        "",
+        "",
+        "",
+        "", // sid, server_name, username, path: USERDEF needs none
         "3",
         "2",
         "web2", // Services, Bring In
@@ -213,6 +217,11 @@ fn a_fresh_pair_is_set_up_through_the_menus_alone_in_the_manuals_order() {
             "",
             "",
             "", // keys
+            "",
+            "",
+            "",
+            "",
+            "/var/www", // sid, server_name, username; path: WWW needs it (asked again)
             "3",
             "2",
             "web",
@@ -221,6 +230,10 @@ fn a_fresh_pair_is_set_up_through_the_menus_alone_in_the_manuals_order() {
         ],
     );
     assert!(out.contains("service web created"), "{out}");
+    assert!(
+        out.contains("error: path is required"),
+        "WWW needs its path: {out}"
+    );
     c.wait_words("web", "ACTIVE", "STANDBY", Duration::from_secs(20));
     // Both licenses on both servers.
     for n in [&c.alpha, &c.beta] {
