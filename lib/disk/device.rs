@@ -105,33 +105,19 @@ impl Device {
     /// Reads `len` bytes (rounded up to whole blocks) at a block-aligned offset.
     pub fn read(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let mut buf = Aligned::new(len);
-        let mut done = 0;
-        while done < buf.len {
+        let total = buf.len;
+        whole(total, |done| {
             let rest = &mut buf.bytes_mut()[done..];
             // SAFETY: rest is a valid writable region of rest.len() bytes.
-            let n = unsafe {
+            unsafe {
                 libc::pread(
                     self.fd.as_raw_fd(),
                     rest.as_mut_ptr().cast(),
                     rest.len(),
                     (offset + done as u64) as libc::off_t,
                 )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
             }
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the device ends there",
-                ));
-            }
-            done += n as usize;
-        }
+        })?;
         Ok(buf.bytes()[..len].to_vec())
     }
 
@@ -139,35 +125,42 @@ impl Device {
     pub fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         let mut buf = Aligned::new(data.len());
         buf.bytes_mut()[..data.len()].copy_from_slice(data);
-        let mut done = 0;
-        while done < buf.len {
+        whole(buf.len, |done| {
             let rest = &buf.bytes()[done..];
             // SAFETY: rest is a valid readable region of rest.len() bytes.
-            let n = unsafe {
+            unsafe {
                 libc::pwrite(
                     self.fd.as_raw_fd(),
                     rest.as_ptr().cast(),
                     rest.len(),
                     (offset + done as u64) as libc::off_t,
                 )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
             }
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "the device ends there",
-                ));
-            }
-            done += n as usize;
-        }
-        Ok(())
+        })
     }
+}
+
+/// Repeats a pread/pwrite from where the last one stopped until `total` bytes are done.
+fn whole(total: usize, mut step: impl FnMut(usize) -> isize) -> io::Result<()> {
+    let mut done = 0;
+    while done < total {
+        match step(done) {
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the device ends there",
+                ))
+            }
+            n => done += n as usize,
+        }
+    }
+    Ok(())
 }
 
 /// Reads one block of a device directly, from a thread, and gives up waiting after

@@ -6,27 +6,12 @@
 //! (`advert_int 1`) at rest. Medians of `RUNS` runs. Needs root and keepalived
 //! (`apt-get install keepalived`); run by `make bench`.
 
+use crate::bench::{median, ms, runs};
 use crate::harness::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
-
-fn runs() -> usize {
-    std::env::var("RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
 
 /// The web server of a node, as both products get it: answering its node's name on 8080.
 fn web_server(ns: &str, name: &str) -> Child {

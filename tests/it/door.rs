@@ -4,24 +4,8 @@
 
 use crate::harness::*;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-fn with_stdin(mut c: Command, input: &str) -> Ran {
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap().into()
-}
 
 fn newpass(n: &Node, user: &str, password: &str) -> Ran {
     with_stdin(

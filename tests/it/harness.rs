@@ -37,6 +37,24 @@ pub const API_TOOLS: [&str; 5] = [
     "APICMD.x",
 ];
 
+/// Runs a command with `input` on its standard input.
+pub fn with_stdin(mut c: Command, input: &str) -> Ran {
+    use std::io::Write;
+    let mut child = c
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap().into()
+}
+
 /// A UDP port of this test run's own, so tests in parallel never hear each other.
 pub fn unique_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);

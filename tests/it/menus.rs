@@ -1,25 +1,8 @@
 //! `haadm` alone: the manual's menus, fed by a script and used at a terminal.
 
 use crate::harness::*;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-fn feed(mut c: Command, input: &str) -> Ran {
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap().into()
-}
 
 #[test]
 fn a_script_creates_and_brings_in_a_service_through_the_menus_each_answer_checked() {
@@ -60,7 +43,7 @@ fn a_script_creates_and_brings_in_a_service_through_the_menus_each_answer_checke
         "4",
         "0", // Status, Exit
     ];
-    let r = feed(c.alpha.cmd("haadm"), &(answers.join("\n") + "\n"));
+    let r = with_stdin(c.alpha.cmd("haadm"), &(answers.join("\n") + "\n"));
     assert_eq!(r.code, 0, "{r:?}");
     for said in [
         "check_interval (100ms–120s) [20s]>",
@@ -98,7 +81,7 @@ fn at_a_terminal_the_menus_lock_and_unlock_the_configuration() {
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("HAHOME", c.alpha.path(""))
         .env("HANODE", "alpha");
-        feed(cmd, input)
+        with_stdin(cmd, input)
     };
     // Tools > Lock, then Exit.
     let r = at_terminal("1\n4\n0\n");
@@ -124,12 +107,12 @@ fn at_a_terminal_the_menus_lock_and_unlock_the_configuration() {
 fn a_fresh_pair_is_set_up_through_the_menus_alone_in_the_manuals_order() {
     let c = NsCluster::new("");
     for n in [&c.alpha, &c.beta] {
-        let r = feed(n.cmd("NewPass"), "admin\nfirst-secret\nfirst-secret\n");
+        let r = with_stdin(n.cmd("NewPass"), "admin\nfirst-secret\nfirst-secret\n");
         assert_eq!(r.code, 0, "{r:?}");
         n.start();
     }
     let menus = |n: &Node, answers: &[&str]| {
-        let r = feed(n.cmd("haadm"), &(answers.join("\n") + "\n"));
+        let r = with_stdin(n.cmd("haadm"), &(answers.join("\n") + "\n"));
         assert_eq!(r.code, 0, "{r:?}");
         r.stdout
     };
