@@ -28,6 +28,8 @@ pub(super) struct Disks {
     lease_lost: bool,
     pub paths: Vec<DataPath>,
     fenced: bool,
+    /// A fence was due but the site turned fencing off (said once).
+    fence_refused: bool,
     /// Every network link is down and only a disk link carries frames.
     pub disk_only: bool,
 }
@@ -224,6 +226,13 @@ impl Engine {
 
     fn fence(&mut self, reason: String) {
         if self.disks.fenced {
+            return;
+        }
+        if self.config.admin.fence == config::Fence::Nothing {
+            if !self.disks.fence_refused {
+                self.disks.fence_refused = true;
+                self.log(Level::Error, format!("fence = none: not fencing, although {reason}; the volume may end up mounted on both nodes"));
+            }
             return;
         }
         self.disks.fenced = true;

@@ -225,16 +225,17 @@ impl Hasvrd {
     /// Takes this node down as `[admin] fence` says. The engine has logged why.
     pub(super) fn fence(&mut self, reason: &str) {
         match self.engine.config().admin.fence.clone() {
-            config::Fence::Nothing => self.log.error(&format!(
-                "fence = none: not fencing, although {reason}; the volume may end up mounted on both nodes"
-            )),
+            // The engine does not ask for a fence the site turned off.
+            config::Fence::Nothing => {}
             config::Fence::Program(p) => {
                 let mut spec = Spec::new(std::path::PathBuf::from(&p));
                 spec.args = vec![reason.to_string()];
                 spec.env = child::base_env(&self.home);
                 spec.output = Some(self.home.output("fence", "step"));
                 match child::spawn(&spec) {
-                    Ok(pid) => self.log.error(&format!("fence program {p} started (pid {pid})")),
+                    Ok(pid) => self
+                        .log
+                        .error(&format!("fence program {p} started (pid {pid})")),
                     Err(e) => self
                         .log
                         .error(&format!("fence program {p} could not start: {e}")),
