@@ -44,9 +44,15 @@ impl Disks {
 }
 
 impl Engine {
-    /// The lease of the volume locks, and the link that holds them.
-    fn lock_lease(&self) -> Option<(String, Millis)> {
-        lease::lock_link(&self.config).map(|l| (l.name.clone(), lease::lease_of(l)))
+    /// The lease of the volume locks, and the link that holds them (asked on every input:
+    /// nothing is copied).
+    fn lock_lease(&self) -> Option<(&str, Millis)> {
+        lease::lock_link(&self.config).map(|l| (l.name.as_str(), lease::lease_of(l)))
+    }
+
+    fn lock_link_name(&self) -> String {
+        self.lock_lease()
+            .map_or_else(String::new, |l| l.0.to_string())
     }
 
     /// How long a mount may wait for the other node's lease to run out.
@@ -59,10 +65,10 @@ impl Engine {
     }
 
     pub(super) fn lease_renewed(&mut self, link: &str, took: Millis) {
-        let Some((lock_link, _)) = self.lock_lease() else {
-            return;
-        };
-        if link != lock_link {
+        if self
+            .lock_lease()
+            .is_none_or(|(lock_link, _)| lock_link != link)
+        {
             return;
         }
         let at = self.now.saturating_sub(took);
@@ -128,7 +134,7 @@ impl Engine {
             return None;
         }
         if self.disks.lease_lost {
-            let link = self.lock_lease().map_or_else(String::new, |l| l.0);
+            let link = self.lock_link_name();
             return Some(format!(
                 "its volume lock cannot be renewed (this node's beat is not reaching disk link {link})"
             ));
@@ -146,13 +152,14 @@ impl Engine {
     /// Called on every input: notices a lease that can no longer be renewed, and fences the
     /// node if its volumes are still on when the peer could soon take them.
     pub(super) fn check_lease(&mut self) {
-        let Some((link, lease)) = self.lock_lease() else {
+        let Some((_, lease)) = self.lock_lease() else {
             return;
         };
         let silent = self.now.saturating_sub(self.last_renewal());
         if !self.disks.lease_lost && silent > lease / 3 {
             self.disks.lease_lost = true;
             let holding = self.holding_volumes();
+            let link = self.lock_link_name();
             self.log(Level::Error, format!(
                 "disk link {link}: this node's beat has not reached the disk for {}; its volume locks run out {} after the last one{}",
                 human(silent),
@@ -254,17 +261,15 @@ impl Engine {
                     .is_some_and(|t| self.now.saturating_sub(t) < l.dead_after)
             })
         };
-        let (disks, nets): (Vec<&config::Link>, Vec<&config::Link>) = self
-            .config
-            .links
-            .iter()
-            .partition(|l| l.type_name() == "disk");
-        if nets.is_empty() || nets.iter().any(|l| up(&l.name)) {
+        // Asked on every input: no allocation unless every network link is down.
+        let disk = |l: &config::Link| l.type_name() == "disk";
+        let links = &self.config.links;
+        if links.iter().all(disk) || links.iter().any(|l| !disk(l) && up(&l.name)) {
             return vec![];
         }
-        disks
+        links
             .iter()
-            .filter(|l| up(&l.name))
+            .filter(|l| disk(l) && up(&l.name))
             .map(|l| l.name.clone())
             .collect()
     }

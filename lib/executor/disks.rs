@@ -184,6 +184,16 @@ impl Hasvrd {
             }
         }
         let limit = self.paths.limit;
+        // Every turn of the loop comes here: look only when a watcher said something
+        // changed, or a read under way may have turned into a hung one.
+        let hang_due = self.paths.watches.iter().any(|w| {
+            w.probe
+                .lock()
+                .is_ok_and(|p| p.started.is_some_and(|s| s.elapsed() > limit))
+        });
+        if !woken && !hang_due && !self.paths.reported.iter().any(|r| !r.ok) {
+            return;
+        }
         let now: Vec<DataPath> = self
             .paths
             .watches

@@ -223,11 +223,13 @@ fn a_running_cluster_survives_everything_a_stray_program_or_operator_sends() {
     assert!(!c.alpha.events().iter().any(|e| e == "start web"));
 }
 
-#[test]
-fn haadm_stop_on_the_active_node_hands_its_services_over_at_once() {
+/// `web` running on alpha with 1 s beats, then `haadm stop` on alpha: returns once beta
+/// started it, having checked that took far less than the 3 s a silent peer takes to be
+/// declared down.
+fn stop_hands_over(extra: &str) -> Cluster {
     let c = Cluster::new(
         &(base_config().replace("interval = 100ms", "interval = 1s")
-            + &service("web", Some("ok.agent"), "")),
+            + &service("web", Some("ok.agent"), extra)),
     );
     for n in [&c.alpha, &c.beta] {
         n.write_script("ok.agent", AGENT);
@@ -240,12 +242,17 @@ fn haadm_stop_on_the_active_node_hands_its_services_over_at_once() {
     c.beta.wait_for("web to start on beta", T, || {
         c.beta.events() == vec!["start web".to_string()]
     });
-    // Far less than the 3 s a silent peer takes to be declared down.
     assert!(
         t.elapsed() < Duration::from_millis(2500),
         "{:?}",
         t.elapsed()
     );
+    c
+}
+
+#[test]
+fn haadm_stop_on_the_active_node_hands_its_services_over_at_once() {
+    let c = stop_hands_over("");
     assert!(c.alpha.log().contains("handed over to beta"));
     assert!(!c
         .beta
@@ -268,26 +275,7 @@ fn haadm_stop_on_the_active_node_hands_its_services_over_at_once() {
 /// that is leaving (found by `make bench`: the peer waited for its silence instead).
 #[test]
 fn haadm_stop_hands_over_at_once_with_switchback_too_and_it_comes_back_after() {
-    let c = Cluster::new(
-        &(base_config().replace("interval = 100ms", "interval = 1s")
-            + &service("web", Some("ok.agent"), "switchback = yes\n")),
-    );
-    for n in [&c.alpha, &c.beta] {
-        n.write_script("ok.agent", AGENT);
-    }
-    c.start();
-    c.alpha.ok(&["service", "bringin", "web"]);
-    c.wait_words("web", "ACTIVE", "STANDBY", T);
-    let t = Instant::now();
-    c.alpha.ok(&["stop"]);
-    c.beta.wait_for("web to start on beta", T, || {
-        c.beta.events() == vec!["start web".to_string()]
-    });
-    assert!(
-        t.elapsed() < Duration::from_millis(2500),
-        "{:?}",
-        t.elapsed()
-    );
+    let c = stop_hands_over("switchback = yes\n");
     assert!(c.beta.log().contains("taking it over"));
     // Alpha back: the service returns to its active server.
     c.alpha.start();

@@ -86,6 +86,42 @@ impl T {
     }
 }
 
+impl T {
+    /// Like `run_plan`, but the steps `fails` picks fail; returns every action seen.
+    fn run_failing(
+        &mut self,
+        t: Millis,
+        mut acts: Vec<Action>,
+        fails: impl Fn(Step) -> bool,
+    ) -> Vec<Action> {
+        let mut all = Vec::new();
+        for _ in 0..10 {
+            let mut next = Vec::new();
+            for a in &acts {
+                match a {
+                    Action::Run { task, step, .. } => next.push(Input::TaskDone {
+                        task: *task,
+                        result: if fails(*step) {
+                            Err("exit status 1".into())
+                        } else {
+                            Ok(())
+                        },
+                    }),
+                    Action::StopAgent { service, agent } => next.push(Input::AgentExited {
+                        service: service.clone(),
+                        agent: *agent,
+                        how: "TERM".into(),
+                    }),
+                    _ => {}
+                }
+            }
+            all.extend(acts);
+            acts = next.into_iter().flat_map(|i| self.at(t, i)).collect();
+        }
+        all
+    }
+}
+
 fn replies(acts: &[Action]) -> Vec<(String, Status, Millis)> {
     acts.iter()
         .filter_map(|a| match a {
@@ -401,31 +437,10 @@ fn a_start_script_that_fails_or_times_out_leads_to_error_and_a_failed_reply() {
 #[test]
 fn a_failed_stop_step_is_a_warning_but_a_stuck_volume_is_an_error() {
     let mut t = running("volume = /dev/a /dev/b /m1\n");
-    let mut acts = t.cmd(2000, "service bringout web", Some("o"));
-    let mut all = Vec::new();
-    for _ in 0..10 {
-        let mut next = Vec::new();
-        for a in &acts {
-            match a {
-                Action::Run { task, step, .. } => next.push(Input::TaskDone {
-                    task: *task,
-                    result: if *step == Step::StopScript || matches!(step, Step::Umount(_)) {
-                        Err("exit status 1".into())
-                    } else {
-                        Ok(())
-                    },
-                }),
-                Action::StopAgent { service, agent } => next.push(Input::AgentExited {
-                    service: service.clone(),
-                    agent: *agent,
-                    how: "TERM".into(),
-                }),
-                _ => {}
-            }
-        }
-        all.extend(acts);
-        acts = next.into_iter().flat_map(|i| t.at(2000, i)).collect();
-    }
+    let acts = t.cmd(2000, "service bringout web", Some("o"));
+    let all = t.run_failing(2000, acts, |step| {
+        step == Step::StopScript || matches!(step, Step::Umount(_))
+    });
     assert!(all.iter().any(|a| matches!(a, Action::Log { level: Level::Warning, text } if text.contains("stop script web.stop failed"))));
     assert!(all.iter().any(|a| matches!(a, Action::Log { level: Level::Error, text } if text.contains("unmount /m1 failed"))));
     // The node fences itself (the default); until it is gone the service does not look
