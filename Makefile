@@ -12,7 +12,7 @@
 HAHOME ?= /opt/sureha
 CARGO ?= cargo
 RELEASE = target/release
-PROGRAMS = hamond hasvrd haadm haapi hahb-sock hahb-serial hahb-disk havip havol
+PROGRAMS = hamond hasvrd haadm haapi hahb-sock hahb-serial hahb-disk havip havol haconsole
 API_TOOLS = APIOPEN.x APIOK.x APIERROR.x APICLOSE.x APICMD.x
 AGENTS = agents/ha_ag_tmp.sh agents/ha_ag_tmp.c
 CC ?= cc
@@ -56,6 +56,8 @@ install: build
 	# the shared one is there for -l:libhaapi.so.1 with an rpath.
 	install -m 644 target/c/libhaapi.a $(HAHOME)/lib/libhaapi.a
 	install -m 755 target/c/libhaapi.so.1 $(HAHOME)/lib/libhaapi.so.1
+	install -m 755 gui/gui.sh $(HAHOME)/gui/gui.sh
+	install -m 644 gui/index.html gui/console.js gui/console.css gui/favicon.svg $(HAHOME)/gui/
 	install -m 644 rc/sureha.service $(HAHOME)/etc/sureha.service.sample
 	install -m 644 rc/haadm.bash $(HAHOME)/etc/haadm.bash
 	install -d -m 755 $(HAHOME)/man/man1 $(HAHOME)/man/man5

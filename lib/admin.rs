@@ -117,6 +117,10 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
         Some("lock") if words.len() == 1 => send(home, &lock_words("lock", &local_user(home))),
         Some("unlock") if words.len() == 1 => send(home, &lock_words("unlock", &local_user(home))),
         Some("help") => Ok(format!("{}\n", request::USAGE)),
+        Some("events") if words.len() <= 2 => {
+            crate::events::run(home, words.get(1).map(String::as_str))
+        }
+        Some("events") => Err(Error::usage("usage: haadm events [AFTER]")),
         Some("service") if words.get(1).map(String::as_str) == Some("create") => {
             programs_exist(home, words.get(3..).unwrap_or(&[]))?;
             send(home, words)

@@ -17,6 +17,7 @@ pub mod log;
 
 pub mod child;
 pub mod config;
+pub mod console;
 pub mod disk;
 pub mod fifo;
 pub mod files;
@@ -28,7 +29,9 @@ pub mod api;
 pub mod auth;
 pub mod door;
 pub mod engine;
+pub mod events;
 pub mod executor;
+pub mod forms;
 pub mod frame;
 pub mod link;
 pub mod menus;

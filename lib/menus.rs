@@ -7,6 +7,7 @@
 use crate::admin;
 use crate::door::client::Session;
 use crate::error::{Error, Result};
+use crate::forms::{self, Key};
 use crate::paths::Home;
 use std::io::{BufRead, Write};
 
@@ -21,24 +22,6 @@ struct Menus<'a> {
     target: Target,
     input: std::io::StdinLock<'static>,
     out: std::io::Stdout,
-}
-
-/// What a key asks: its name, what to show as default and range, and whether it must be
-/// given.
-struct Key {
-    name: &'static str,
-    default: Option<String>,
-    range: &'static str,
-    required: bool,
-}
-
-fn key(name: &'static str, default: Option<&str>, range: &'static str, required: bool) -> Key {
-    Key {
-        name,
-        default: default.map(str::to_string),
-        range,
-        required,
-    }
 }
 
 pub fn run(home: &Home) -> Result<String> {
@@ -299,46 +282,8 @@ impl Menus<'_> {
             _ => return true,
         };
         let (me, peer) = self.nodes();
-        let mut keys = vec![
-            key("host1", Some(&me), "this node", true),
-            key(
-                "host2",
-                Some(&peer).filter(|p| !p.is_empty()).map(|s| s.as_str()),
-                "the other node",
-                true,
-            ),
-        ];
-        match kind {
-            "socket" => keys.extend([
-                key("ip1", None, "host1's address on this link", true),
-                key("ip2", None, "host2's address on this link", true),
-                key("port", Some("3000"), "1–65535", false),
-            ]),
-            "rs232" => keys.extend([
-                key(
-                    "device1",
-                    None,
-                    "host1's serial device, e.g. /dev/ttyS0",
-                    true,
-                ),
-                key("device2", None, "host2's serial device", true),
-                key("baudrate", Some("9600"), "1200 … 115200", false),
-            ]),
-            _ => keys.extend([
-                key(
-                    "device1",
-                    None,
-                    "the shared device as host1 sees it (havol init it first)",
-                    true,
-                ),
-                key("device2", None, "the shared device as host2 sees it", true),
-            ]),
-        }
-        keys.extend([
-            key("interval", Some("5s"), "50ms–15s", false),
-            key("maxmiss", Some("3"), "2–10", false),
-            key("priority", Some("50"), "0–100", false),
-        ]);
+        let peer = Some(peer.as_str()).filter(|p| !p.is_empty());
+        let keys = forms::privnet_keys(kind, &me, peer);
         self.create("privnet", kind, keys)
     }
 
@@ -351,68 +296,7 @@ impl Menus<'_> {
             "1" => {
                 let (me, peer) = self.nodes();
                 let peer = Some(peer.as_str()).filter(|p| !p.is_empty());
-                let keys = vec![
-                    key(
-                        "type",
-                        Some("USERDEF"),
-                        "NFS ORACLE SYBASE INFORMIX WWW PGSQL MYSQL USERDEF",
-                        false,
-                    ),
-                    key("active_server", Some(&me), "a node of the cluster", true),
-                    key("standby_server", peer, "the other node", true),
-                    key(
-                        "active_ip",
-                        None,
-                        "a.b.c.d, several, or a.b.c.d~a.b.c.e; empty: none",
-                        false,
-                    ),
-                    key(
-                        "active_nic",
-                        None,
-                        "NICs of the active server, in order (with active_ip)",
-                        false,
-                    ),
-                    key(
-                        "standby_nic",
-                        None,
-                        "NICs of the standby server, in order (with active_ip)",
-                        false,
-                    ),
-                    key("subnetmask", Some("255.255.255.0"), "a netmask", false),
-                    key(
-                        "start",
-                        None,
-                        "start script, in $HAHOME/bin unless absolute",
-                        true,
-                    ),
-                    key("stop", None, "stop script", true),
-                    key("agent", None, "agent program; empty: none", false),
-                    key("check_interval", Some("20s"), "100ms–120s", false),
-                    key("start_timeout", Some("150s"), "1s–1000s", false),
-                    key("restart_times", Some("0"), "0–5", false),
-                    key("switchback", Some("no"), "yes/no", false),
-                    key(
-                        "groupid",
-                        None,
-                        "services of a group move together; empty: none",
-                        false,
-                    ),
-                    key(
-                        "volume",
-                        None,
-                        "ACTIVE-DEV BACKUP-DEV MOUNT-POINT; empty: none",
-                        false,
-                    ),
-                    key("sid", None, "for ORACLE", false),
-                    key("server_name", None, "for SYBASE and INFORMIX", false),
-                    key("username", None, "for ORACLE, SYBASE and INFORMIX", false),
-                    key(
-                        "path",
-                        None,
-                        "for WWW, NFS, INFORMIX, PGSQL and MYSQL",
-                        false,
-                    ),
-                ];
+                let keys = forms::service_keys(&me, peer);
                 return self.create("service", "service", keys);
             }
             "2" => "bringin",
@@ -440,25 +324,14 @@ impl Menus<'_> {
             if n.is_empty() {
                 return true;
             }
-            if crate::config::valid_name(&n) {
-                break n;
+            match forms::check_name(&n) {
+                Ok(()) => break n,
+                Err(e) => self.say(&format!("error: {e}\n")),
             }
-            self.say(
-                "error: 1 to 32 letters, digits, '_' or '-', starting with a letter or digit\n",
-            );
         };
         let mut given: Vec<(String, String)> = Vec::new();
         for k in &keys {
-            // The service's type makes some keys necessary.
-            let stype = given
-                .iter()
-                .find(|(n, _)| n == "type")
-                .map_or_else(|| "USERDEF".to_string(), |(_, v)| v.to_ascii_uppercase());
-            let needed = k.required
-                || (section == "service"
-                    && crate::config::type_keys(&stype)
-                        .iter()
-                        .any(|(n, _)| *n == k.name));
+            let needed = forms::needed(section, k, &given);
             loop {
                 let shown_default = k
                     .default
@@ -513,40 +386,7 @@ impl Menus<'_> {
         answers: &[(String, String)],
         key: &str,
     ) -> std::result::Result<(), String> {
-        let mut text = String::new();
-        let host = |k: &str| answers.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
-        if section == "service" {
-            let a = host("active_server").unwrap_or_else(|| "node-a".into());
-            let b = host("standby_server")
-                .unwrap_or_else(|| if a == "node-b" { "node-a" } else { "node-b" }.into());
-            text.push_str(&format!("[privnet menu-check]\ntype = socket\nhost1 = {a}\nhost2 = {b}\nip1 = 192.0.2.1\nip2 = 192.0.2.2\n\n[service {name}]\n"));
-        } else {
-            text.push_str(&format!("[privnet {name}]\ntype = {kind}\n"));
-        }
-        for (k, v) in answers {
-            text.push_str(&format!("{k} = {v}\n"));
-        }
-        let diags = match crate::config::parse("answer", &text) {
-            Ok(_) => return Ok(()),
-            Err(d) => d.list,
-        };
-        let mine: Vec<String> = diags
-            .into_iter()
-            .map(|d| d.message)
-            .filter(|m| {
-                // What a type needs is said when its key is asked, not before.
-                if m.contains(" needs '") {
-                    return m.contains(&format!("'{key}'"));
-                }
-                m.contains(&format!(": {key}:"))
-                    || m.contains(&format!("'{key}'"))
-                    || m.contains(&format!(" {key} "))
-            })
-            .filter(|m| !m.contains("is required"))
-            .collect();
-        if !mine.is_empty() {
-            return Err(mine.join("; "));
-        }
+        forms::check_answer(section, kind, name, answers, key)?;
         if matches!(self.target, Target::Local) && matches!(key, "start" | "stop" | "agent") {
             let v = &answers.last().map(|a| a.1.clone()).unwrap_or_default();
             admin::program_exists(self.home, key, v).map_err(|e: Error| e.message)?;

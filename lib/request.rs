@@ -317,6 +317,7 @@ usage: haadm status
        haadm license [HOST SERIAL EXPIRATION LICENSE]    (EXPIRATION: YYYY-MM-DD or never)
        haadm lock | unlock
        haadm network | stop | reload
+       haadm events [AFTER]   (the log's recent lines, from the offset of the last AT)
        haadm            (interactive menus)";
 
 fn name_arg(words: &[String], what: &str) -> Result<String, String> {

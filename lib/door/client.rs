@@ -97,6 +97,14 @@ impl Session {
         })
     }
 
+    /// How long a reply may take before the call fails (a node that died answers nothing).
+    pub fn set_reply_timeout(&mut self, t: Duration) -> Result<()> {
+        self.r
+            .get_ref()
+            .set_read_timeout(Some(t))
+            .map_err(io(&self.host))
+    }
+
     /// Runs command words there: the body on exit status 0, else the error with its status.
     pub fn call(&mut self, words: &[String]) -> Result<String> {
         self.seq += 1;

@@ -321,10 +321,15 @@ fn serve(shared: &Shared, stream: TcpStream, ip: IpAddr, log: &mut Logger) -> st
             _ => words,
         };
         let (status, body) = execute(&shared.home, &words);
-        log.info(&format!(
-            "admin door: {user}@{ip}: haadm {} (exit status {status})",
-            crate::config::shown(&words.join(" "))
-        ));
+        // What only looks (a console polls twice a second) is not worth a log line.
+        let looks = matches!(words.first().map(String::as_str), Some("events" | "help"))
+            || crate::request::parse_command(&words).is_ok_and(|c| !c.changes_anything());
+        if !looks || status != 0 {
+            log.info(&format!(
+                "admin door: {user}@{ip}: haadm {} (exit status {status})",
+                crate::config::shown(&words.join(" "))
+            ));
+        }
         say(
             &mut w,
             &format!(

@@ -3,11 +3,13 @@
 
 mod disk_rig;
 mod harness;
+mod webdriver;
 
 mod api;
 mod bench;
 mod bench_keepalived;
 mod cli;
+mod console;
 mod demo;
 mod disks;
 mod door;

@@ -1,0 +1,153 @@
+//! Each request the console takes: the page and its assets, the API the page calls. Every
+//! request is checked before it is served: the Host it names (a page elsewhere cannot rebind
+//! a name to us), the session cookie, and, for anything that changes something, the Origin
+//! and the session's CSRF token. Pure: a request in, a reply out; the server does the I/O.
+
+use super::actions;
+use super::json::Obj;
+use super::sessions::{self, Session};
+use super::Console;
+use std::sync::Arc;
+
+/// The largest request body taken (the create form is the biggest).
+pub const MAX_BODY: usize = 16 * 1024;
+pub const CSRF_HEADER: &str = "x-sureha-csrf";
+
+pub struct Incoming {
+    pub method: String,
+    /// The path and query, as sent.
+    pub url: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Incoming {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub cookie: Option<String>,
+}
+
+pub fn json(status: u16, body: String) -> Reply {
+    Reply {
+        status,
+        content_type: "application/json",
+        body: body.into_bytes(),
+        cookie: None,
+    }
+}
+
+pub fn error(status: u16, message: &str) -> Reply {
+    let mut o = Obj::new();
+    o.str("error", message);
+    json(status, o.end())
+}
+
+pub fn route(c: &Console, req: &Incoming) -> Reply {
+    if !c.host_allowed(req.header("host")) {
+        return error(
+            421,
+            "this console answers only to the address it was started on",
+        );
+    }
+    let (path, query) = req.url.split_once('?').unwrap_or((&req.url, ""));
+    let token = req.header("cookie").and_then(sessions::token_of);
+    let session = token.and_then(|t| c.sessions.get(t));
+    match (req.method.as_str(), path) {
+        ("GET", "/" | "/index.html") => {
+            let mut r = c.asset("index.html");
+            if session.is_none() {
+                let (token, _) = c.sessions.create();
+                r.cookie = Some(sessions::set_cookie(&token));
+            }
+            r
+        }
+        ("GET", "/console.js" | "/console.css" | "/favicon.svg") => c.asset(&path[1..]),
+        ("GET", p) if p.starts_with("/api/") => match session {
+            None => error(401, "no session (or it expired): reload the page"),
+            Some(s) => actions::read(c, &s, p, query),
+        },
+        ("POST", p) if p.starts_with("/api/") => {
+            let Some(s) = session else {
+                return error(401, "no session (or it expired): reload the page");
+            };
+            if let Err(why) = may_change(c, req, &s) {
+                return error(403, why);
+            }
+            let Some(form) = form(&req.body) else {
+                return error(400, "the request body is not a form (each field once)");
+            };
+            if p == "/api/disconnect" {
+                if let Some(t) = token {
+                    c.sessions.remove(t);
+                }
+                let (token, _) = c.sessions.create();
+                let mut r = json(200, r#"{"ok":true,"text":"disconnected"}"#.into());
+                r.cookie = Some(sessions::set_cookie(&token));
+                return r;
+            }
+            actions::change(c, &s, p, &form)
+        }
+        ("GET" | "POST", _) => error(404, "no such page"),
+        _ => error(405, "only GET and POST"),
+    }
+}
+
+/// A request that changes something comes from our own page: same origin, the session's
+/// CSRF token, a form body.
+fn may_change(c: &Console, req: &Incoming, s: &Arc<Session>) -> Result<(), &'static str> {
+    if let Some(origin) = req.header("origin") {
+        let host = req.header("host").unwrap_or("");
+        if origin != format!("http://{host}") || !c.host_allowed(Some(host)) {
+            return Err("a request from another site");
+        }
+    }
+    if req
+        .header("sec-fetch-site")
+        .is_some_and(|v| v != "same-origin")
+    {
+        return Err("a request from another site");
+    }
+    let token = req.header(CSRF_HEADER).unwrap_or("");
+    if !crate::auth::same(token.as_bytes(), s.csrf.as_bytes()) {
+        return Err("missing or wrong CSRF token: reload the page");
+    }
+    let ct = req.header("content-type").unwrap_or("");
+    if !req.body.is_empty() && !ct.starts_with("application/x-www-form-urlencoded") {
+        return Err("the body must be a form (application/x-www-form-urlencoded)");
+    }
+    Ok(())
+}
+
+/// The fields of a form body; None when a field comes twice or the body is too big.
+pub fn form(body: &[u8]) -> Option<Vec<(String, String)>> {
+    if body.len() > MAX_BODY {
+        return None;
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        if out.iter().any(|(x, _)| *x == k) {
+            return None;
+        }
+        out.push((k.into_owned(), v.into_owned()));
+    }
+    Some(out)
+}
+
+/// The value of `name` in a query string.
+pub fn query_value(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
