@@ -9,7 +9,12 @@ use sureha::paths::Home;
 
 fn run(args: &[String]) -> Result<()> {
     let mut opts = getopts::Options::new();
-    opts.optopt("l", "", "listen on ADDRESS:PORT (127.0.0.1:7012)", "ADDRESS:PORT");
+    opts.optopt(
+        "l",
+        "",
+        "listen on ADDRESS:PORT (127.0.0.1:7012)",
+        "ADDRESS:PORT",
+    );
     opts.optopt("g", "", "the page's directory ($HAHOME/gui)", "DIR");
     opts.optflag("h", "help", "usage");
     let usage = "usage: haconsole [-l ADDRESS:PORT] [-g DIR]";
@@ -25,7 +30,9 @@ fn run(args: &[String]) -> Result<()> {
     }
     let listen = m.opt_str("l").unwrap_or_else(|| "127.0.0.1:7012".into());
     let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
-        Error::usage(format!("-l {listen}: not ADDRESS:PORT (e.g. 127.0.0.1:7012)"))
+        Error::usage(format!(
+            "-l {listen}: not ADDRESS:PORT (e.g. 127.0.0.1:7012)"
+        ))
     })?;
     let gui = m
         .opt_str("g")

@@ -197,6 +197,9 @@ pub fn check_answer(
     }
 }
 
+/// `(key, value)` or `(key, error)` pairs, in the form's order.
+pub type Fields = Vec<(String, String)>;
+
 /// A whole form at once, in the order of `keys` (as the menus ask them): each field's error,
 /// and the answers to send (defaults filled in, empty optional fields left out).
 pub fn check_form(
@@ -205,7 +208,7 @@ pub fn check_form(
     name: &str,
     keys: &[Key],
     given: &[(String, String)],
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Fields, Fields) {
     let mut errors = Vec::new();
     if let Err(e) = check_name(name) {
         errors.push(("name".to_string(), e));

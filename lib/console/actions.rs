@@ -77,7 +77,9 @@ pub fn read(_c: &Console, s: &Arc<Session>, path: &str, query: &str) -> Reply {
             let me = nodes.first().copied().unwrap_or("");
             let keys = match kind.as_str() {
                 "service" => forms::service_keys(me, nodes.get(1).copied()),
-                "socket" | "rs232" | "disk" => forms::privnet_keys(&kind, me, nodes.get(1).copied()),
+                "socket" | "rs232" | "disk" => {
+                    forms::privnet_keys(&kind, me, nodes.get(1).copied())
+                }
                 _ => return error(400, "kind: service, socket, rs232 or disk"),
             };
             let list: Vec<String> = keys
@@ -113,7 +115,10 @@ pub fn change(_c: &Console, s: &Arc<Session>, path: &str, f: &Form) -> Reply {
                 verb,
                 "bringin" | "bringout" | "takeover" | "failover" | "review" | "remove"
             ) {
-                return error(400, "verb: bringin, bringout, takeover, failover, review or remove");
+                return error(
+                    400,
+                    "verb: bringin, bringout, takeover, failover, review or remove",
+                );
             }
             if !crate::config::valid_name(svc) {
                 return error(400, "choose a service first");
@@ -151,16 +156,34 @@ pub fn change(_c: &Console, s: &Arc<Session>, path: &str, f: &Form) -> Reply {
             use crate::engine::admin_state::{valid_expiration, valid_word};
             for (k, v) in [("serial", serial), ("license", lic)] {
                 if !valid_word(v) {
-                    errors.push((k, format!("'{}' is not a word of printable characters", crate::config::shown(v))));
+                    errors.push((
+                        k,
+                        format!(
+                            "'{}' is not a word of printable characters",
+                            crate::config::shown(v)
+                        ),
+                    ));
                 }
             }
             if !valid_expiration(exp) {
-                errors.push(("expiration", format!("'{}' is not a date YYYY-MM-DD or never", crate::config::shown(exp))));
+                errors.push((
+                    "expiration",
+                    format!(
+                        "'{}' is not a date YYYY-MM-DD or never",
+                        crate::config::shown(exp)
+                    ),
+                ));
             }
             if !errors.is_empty() {
                 return field_errors(&errors);
             }
-            vec!["license".into(), h.into(), serial.into(), exp.into(), lic.into()]
+            vec![
+                "license".into(),
+                h.into(),
+                serial.into(),
+                exp.into(),
+                lic.into(),
+            ]
         }
         "/api/check" | "/api/create" => return create(&cl, path == "/api/create", f),
         _ => return error(404, "no such API"),
@@ -175,7 +198,11 @@ fn run(cl: &Cluster, node: Option<&str>, words: &[String]) -> Reply {
             ok_text(&text)
         }
         Err(e) => {
-            cl.note(&format!("ERROR console: haadm {}: {}", words.join(" "), e.message));
+            cl.note(&format!(
+                "ERROR console: haadm {}: {}",
+                words.join(" "),
+                e.message
+            ));
             error(409, &e.message)
         }
     }
@@ -188,7 +215,11 @@ fn op(cl: &Cluster, verb: &str, svc: &str, node: Option<&str>) -> Reply {
     let words = |v: &str| vec!["service".to_string(), v.to_string(), svc.to_string()];
     match (verb, node) {
         ("failover" | "takeover", Some(n)) if !cl.reaches(n) => {
-            let other = if verb == "failover" { "takeover" } else { "failover" };
+            let other = if verb == "failover" {
+                "takeover"
+            } else {
+                "failover"
+            };
             run(cl, None, &words(other))
         }
         ("failover" | "takeover", None) => error(400, "choose the service on a server first"),
@@ -202,7 +233,8 @@ fn field_errors(errors: &[(&str, String)]) -> Reply {
         o.str(k, e);
     }
     let mut r = Obj::new();
-    r.str("error", "some fields need a change").raw("fields", &o.end());
+    r.str("error", "some fields need a change")
+        .raw("fields", &o.end());
     json(400, r.end())
 }
 
@@ -214,7 +246,10 @@ fn create(cl: &Cluster, really: bool, f: &Form) -> Reply {
     let me = nodes.first().copied().unwrap_or("");
     let (section, keys) = match kind {
         "service" => ("service", forms::service_keys(me, nodes.get(1).copied())),
-        "socket" | "rs232" | "disk" => ("privnet", forms::privnet_keys(kind, me, nodes.get(1).copied())),
+        "socket" | "rs232" | "disk" => (
+            "privnet",
+            forms::privnet_keys(kind, me, nodes.get(1).copied()),
+        ),
         _ => return error(400, "kind: service, socket, rs232 or disk"),
     };
     let given: Vec<(String, String)> = f
@@ -224,7 +259,10 @@ fn create(cl: &Cluster, really: bool, f: &Form) -> Reply {
         .collect();
     let (answers, errors) = forms::check_form(section, kind, name, &keys, &given);
     if !errors.is_empty() {
-        let e: Vec<(&str, String)> = errors.iter().map(|(k, e)| (k.as_str(), e.clone())).collect();
+        let e: Vec<(&str, String)> = errors
+            .iter()
+            .map(|(k, e)| (k.as_str(), e.clone()))
+            .collect();
         return field_errors(&e);
     }
     if !really {

@@ -252,7 +252,9 @@ impl Door {
         let Ok(mut a) = self.act.try_lock() else {
             return;
         };
-        let idle = a.as_ref().is_some_and(|(_, used)| used.elapsed() > KEEP_ALIVE);
+        let idle = a
+            .as_ref()
+            .is_some_and(|(_, used)| used.elapsed() > KEEP_ALIVE);
         if idle {
             if let Some((s, used)) = a.as_mut() {
                 *used = Instant::now();

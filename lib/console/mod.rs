@@ -108,9 +108,7 @@ pub fn serve(console: Console, listen: SocketAddr) -> Result<()> {
 
 fn answer(c: &Console, mut req: tiny_http::Request) {
     let mut body = Vec::new();
-    let too_big = req
-        .body_length()
-        .is_some_and(|n| n > routes::MAX_BODY)
+    let too_big = req.body_length().is_some_and(|n| n > routes::MAX_BODY)
         || req
             .as_reader()
             .take(routes::MAX_BODY as u64 + 1)

@@ -50,9 +50,7 @@ pub fn cluster(status: &str, via: &str) -> String {
                 cells: cells.iter().filter_map(|c| c.split_once('=')).collect(),
             }),
             ["LOCKED", by, since, ..] => locked = Some(format!("{by} since {since}")),
-            ["CLUSTER" | "WARNING" | "LICENSE" | "DISK" | "LOCK" | "MOVE", ..] => {
-                notes.push(line)
-            }
+            ["CLUSTER" | "WARNING" | "LICENSE" | "DISK" | "LOCK" | "MOVE", ..] => notes.push(line),
             _ => {}
         }
     }
@@ -207,10 +205,24 @@ mod tests {
         let v = cluster(STATUS, "alpha");
         assert!(v.contains(r#"{"name":"alpha","status":"UP","local":true,"icon":"active","label":"active","nics":[{"name":"eth0","state":"OK"}]}"#), "{v}");
         assert!(v.contains(r#""icon":"standby""#), "{v}");
-        assert!(v.contains(r#"{"name":"priv","type":"socket","state":"OK"}"#), "{v}");
-        assert!(v.contains(r#"{"node":"alpha","word":"ACTIVE","class":"active","label":"active"}"#), "{v}");
-        assert!(v.contains(r#"{"node":"beta","word":"OUTSTB","class":"out","label":"out of protection"}"#), "{v}");
-        assert!(v.contains(r#""locked":"admin@192.0.2.10 since 2026-11-26T10:00:00""#), "{v}");
+        assert!(
+            v.contains(r#"{"name":"priv","type":"socket","state":"OK"}"#),
+            "{v}"
+        );
+        assert!(
+            v.contains(r#"{"node":"alpha","word":"ACTIVE","class":"active","label":"active"}"#),
+            "{v}"
+        );
+        assert!(
+            v.contains(
+                r#"{"node":"beta","word":"OUTSTB","class":"out","label":"out of protection"}"#
+            ),
+            "{v}"
+        );
+        assert!(
+            v.contains(r#""locked":"admin@192.0.2.10 since 2026-11-26T10:00:00""#),
+            "{v}"
+        );
         let moving = cluster(
             "NODE alpha UP local\nNODE beta DOWN\nSERVICE web WWW alpha=STANDBY beta=STANDBY\n",
             "alpha",

@@ -83,34 +83,67 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
         if status == 200 {
             break;
         }
-        assert!(began.elapsed() < Duration::from_secs(10), "haconsole did not start");
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "haconsole did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // The peer's door too: wait until both doors listen.
-    c.alpha.wait_for("alpha's door", Duration::from_secs(15), || {
-        c.alpha.log().contains("admin door: listening") && c.beta.log().contains("admin door: listening")
-    });
+    c.alpha
+        .wait_for("alpha's door", Duration::from_secs(15), || {
+            c.alpha.log().contains("admin door: listening")
+                && c.beta.log().contains("admin door: listening")
+        });
     b.goto(&url);
     let s = Duration::from_secs(5);
 
     // 1. A wrong password is refused; the right one shows both servers, the cable green, the
     //    NICs, and the service grey (out of protection).
-    b.wait("the Connect form", s, "document.querySelector('#connect-dialog').open");
+    b.wait(
+        "the Connect form",
+        s,
+        "document.querySelector('#connect-dialog').open",
+    );
     b.fill("#connect-host", "192.0.2.2");
     b.fill("#connect-password", "not-the-password");
     b.click("#connect-ok");
-    b.wait("the refusal", s, "document.querySelector('#connect-error').innerText.includes('wrong user or password')");
+    b.wait(
+        "the refusal",
+        s,
+        "document.querySelector('#connect-error').innerText.includes('wrong user or password')",
+    );
     b.screenshot(&dir.join("1a-wrong-password.png"));
     b.fill("#connect-password", PASSWORD);
     b.click("#connect-ok");
     b.wait("both servers", Duration::from_secs(15), "document.querySelector('.server[data-node=\"alpha\"]') && document.querySelector('.server[data-node=\"beta\"]')");
     b.wait("the cable OK", s, &link_is("OK"));
-    assert_eq!(b.js(&background("[data-link=\"priv\"] .wire")), "rgb(46, 139, 58)", "green cable");
-    b.wait("the NICs", s, "document.querySelectorAll('[data-nic=\"eth0\"][data-state=\"OK\"]').length === 2");
+    assert_eq!(
+        b.js(&background("[data-link=\"priv\"] .wire")),
+        "rgb(46, 139, 58)",
+        "green cable"
+    );
+    b.wait(
+        "the NICs",
+        s,
+        "document.querySelectorAll('[data-nic=\"eth0\"][data-state=\"OK\"]').length === 2",
+    );
     b.wait("web out of protection", s, &shows("web", "alpha", "out"));
-    b.wait("web out of protection on beta too", s, &shows("web", "beta", "out"));
-    assert_eq!(b.js(&background("[data-service=\"web\"][data-node=\"alpha\"]")), "rgb(138, 143, 150)", "grey");
-    b.wait("the login in the message bar", s, &messages_with("INFO", "connected to beta"));
+    b.wait(
+        "web out of protection on beta too",
+        s,
+        &shows("web", "beta", "out"),
+    );
+    assert_eq!(
+        b.js(&background("[data-service=\"web\"][data-node=\"alpha\"]")),
+        "rgb(138, 143, 150)",
+        "grey"
+    );
+    b.wait(
+        "the login in the message bar",
+        s,
+        &messages_with("INFO", "connected to beta"),
+    );
     b.screenshot(&dir.join("1b-connected.png"));
 
     // 2. Bring In from the toolbar: gold on alpha, green on beta within a second of the
@@ -119,52 +152,126 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
     b.click("#tb-bringin");
     c.alpha.wait_state("web", "ACTIVE", Duration::from_secs(20));
     c.beta.wait_state("web", "STANDBY", Duration::from_secs(10));
-    let seen = b.wait("web gold on alpha and green on beta", s, &both(&shows("web", "alpha", "active"), &shows("web", "beta", "standby")));
-    println!("console: BringIn shown {} ms after both nodes said so", seen.as_millis());
-    assert_eq!(b.js(&background("[data-service=\"web\"][data-node=\"alpha\"]")), "rgb(200, 150, 12)", "gold");
-    assert_eq!(b.js(&background("[data-service=\"web\"][data-node=\"beta\"]")), "rgb(46, 139, 58)", "green");
-    b.wait("the server icons", s, &format!("{} === 'active' && {} === 'standby'", icon("alpha"), icon("beta")));
+    let seen = b.wait(
+        "web gold on alpha and green on beta",
+        s,
+        &both(
+            &shows("web", "alpha", "active"),
+            &shows("web", "beta", "standby"),
+        ),
+    );
+    println!(
+        "console: BringIn shown {} ms after both nodes said so",
+        seen.as_millis()
+    );
+    assert_eq!(
+        b.js(&background("[data-service=\"web\"][data-node=\"alpha\"]")),
+        "rgb(200, 150, 12)",
+        "gold"
+    );
+    assert_eq!(
+        b.js(&background("[data-service=\"web\"][data-node=\"beta\"]")),
+        "rgb(46, 139, 58)",
+        "green"
+    );
+    b.wait(
+        "the server icons",
+        s,
+        &format!(
+            "{} === 'active' && {} === 'standby'",
+            icon("alpha"),
+            icon("beta")
+        ),
+    );
     b.screenshot(&dir.join("2a-brought-in.png"));
     b.keys("[data-service=\"web\"][data-node=\"alpha\"]", "\u{E007}");
     b.keys("#tb-failover", "\u{E007}");
     c.beta.wait_state("web", "ACTIVE", Duration::from_secs(20));
-    c.alpha.wait_state("web", "STANDBY", Duration::from_secs(10));
-    let seen = b.wait("web gold on beta and green on alpha", s, &both(&shows("web", "beta", "active"), &shows("web", "alpha", "standby")));
-    println!("console: FailOver shown {} ms after both nodes said so", seen.as_millis());
-    b.wait("INFO lines of both operations", s, &both(&messages_with("INFO", "bringin web"), &messages_with("INFO", "failover web")));
+    c.alpha
+        .wait_state("web", "STANDBY", Duration::from_secs(10));
+    let seen = b.wait(
+        "web gold on beta and green on alpha",
+        s,
+        &both(
+            &shows("web", "beta", "active"),
+            &shows("web", "alpha", "standby"),
+        ),
+    );
+    println!(
+        "console: FailOver shown {} ms after both nodes said so",
+        seen.as_millis()
+    );
+    b.wait(
+        "INFO lines of both operations",
+        s,
+        &both(
+            &messages_with("INFO", "bringin web"),
+            &messages_with("INFO", "failover web"),
+        ),
+    );
     b.screenshot(&dir.join("2b-failed-over.png"));
 
     // 3. The private cable cut: red, with an ERROR; back: green.
     c.topo.set_link("alpha", "priv0", false);
     b.wait("the cable red", Duration::from_secs(10), &link_is("ERR"));
-    b.wait("an ERROR about it", s, &messages_with("ERROR", "private network down"));
+    b.wait(
+        "an ERROR about it",
+        s,
+        &messages_with("ERROR", "private network down"),
+    );
     b.screenshot(&dir.join("3a-cable-cut.png"));
     c.topo.set_link("alpha", "priv0", true);
-    b.wait("the cable green again", Duration::from_secs(10), &link_is("OK"));
+    b.wait(
+        "the cable green again",
+        Duration::from_secs(10),
+        &link_is("OK"),
+    );
     b.screenshot(&dir.join("3b-cable-back.png"));
 
     // 5. The create form: a bad value gets the parser's own words at its field; fixed, the
     //    service appears.
     b.click("#menus details:nth-of-type(3) summary");
     b.click("[data-act=\"create-service\"]");
-    b.wait("the create form", s, "document.querySelector('#form-dialog').open && document.querySelector('#field-start')");
+    b.wait(
+        "the create form",
+        s,
+        "document.querySelector('#form-dialog').open && document.querySelector('#field-start')",
+    );
     b.fill("#field-name", "db");
     b.fill("#field-start", "demo-web.start");
     b.fill("#field-stop", "demo-web.stop");
     b.fill("#field-check_interval", "fast");
     b.click("#form-ok");
     let keys = sureha::forms::service_keys("alpha", Some("beta"));
-    let given: Vec<(String, String)> = [("start", "demo-web.start"), ("stop", "demo-web.stop"), ("check_interval", "fast")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let given: Vec<(String, String)> = [
+        ("start", "demo-web.start"),
+        ("stop", "demo-web.stop"),
+        ("check_interval", "fast"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     let (_, errors) = sureha::forms::check_form("service", "service", "db", &keys, &given);
-    let expected = &errors.iter().find(|(k, _)| k == "check_interval").expect("the CLI's check refuses it").1;
-    b.wait("the field's error", s, &format!("document.querySelector('[data-error=\"check_interval\"]').innerText === {expected:?}"));
+    let expected = &errors
+        .iter()
+        .find(|(k, _)| k == "check_interval")
+        .expect("the CLI's check refuses it")
+        .1;
+    b.wait(
+        "the field's error",
+        s,
+        &format!(
+            "document.querySelector('[data-error=\"check_interval\"]').innerText === {expected:?}"
+        ),
+    );
     b.screenshot(&dir.join("5a-bad-value.png"));
     b.fill("#field-check_interval", "2s");
     b.click("#form-ok");
-    b.wait("the new service", Duration::from_secs(10), &shows("db", "alpha", "out"));
+    b.wait(
+        "the new service",
+        Duration::from_secs(10),
+        &shows("db", "alpha", "out"),
+    );
     assert!(c.alpha.ok(&["status"]).contains("SERVICE db USERDEF"));
     b.screenshot(&dir.join("5b-created.png"));
 
@@ -181,18 +288,51 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
         .and_then(|c| c.split(';').next())
         .expect("a session cookie")
         .to_string();
-    let (_, _, session) = http(&client, CONSOLE_PORT, "GET", "/api/session", &[("Cookie", &cookie)], "");
-    let csrf = serde_json::from_str::<serde_json::Value>(&session).unwrap()["csrf"].as_str().unwrap().to_string();
-    let (st, _, body) = http(&client, CONSOLE_PORT, "POST", "/api/op", &[form, ("Cookie", &cookie)], op);
+    let (_, _, session) = http(
+        &client,
+        CONSOLE_PORT,
+        "GET",
+        "/api/session",
+        &[("Cookie", &cookie)],
+        "",
+    );
+    let csrf = serde_json::from_str::<serde_json::Value>(&session).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, _, body) = http(
+        &client,
+        CONSOLE_PORT,
+        "POST",
+        "/api/op",
+        &[form, ("Cookie", &cookie)],
+        op,
+    );
     assert_eq!(st, 403, "{body}");
     assert!(body.contains("CSRF"), "{body}");
-    let (st, _, body) = http(&client, CONSOLE_PORT, "POST", "/api/op", &[form, ("Cookie", &cookie), ("X-SureHA-CSRF", &csrf), ("Origin", "http://evil.example")], op);
+    let (st, _, body) = http(
+        &client,
+        CONSOLE_PORT,
+        "POST",
+        "/api/op",
+        &[
+            form,
+            ("Cookie", &cookie),
+            ("X-SureHA-CSRF", &csrf),
+            ("Origin", "http://evil.example"),
+        ],
+        op,
+    );
     assert_eq!(st, 403, "{body}");
     // The browser's own session, token and all, is of no use to another page's fetch.
     let st = b.js("return fetch('/api/op', {method: 'POST', headers: {'Content-Type': 'application/x-www-form-urlencoded'}, body: 'verb=bringout&service=web&node=beta'}).then(r => r.status);");
     assert_eq!(st, 403);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(c.beta.state("web"), before, "a refused request changed nothing");
+    assert_eq!(
+        c.beta.state("web"),
+        before,
+        "a refused request changed nothing"
+    );
     assert!(
         !c.beta.log().contains("haadm service bringout"),
         "no bring-out reached a node"
@@ -201,14 +341,26 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
     // 4. The active node (beta, whose door the console logged in to first) crashes: the page
     //    shows the takeover on alpha, through alpha's door.
     c.crash("beta");
-    b.wait("the takeover on alpha", Duration::from_secs(20), &shows("web", "alpha", "active"));
+    b.wait(
+        "the takeover on alpha",
+        Duration::from_secs(20),
+        &shows("web", "alpha", "active"),
+    );
     b.wait("beta down", s, &format!("{} === 'down'", icon("beta")));
-    b.wait("the lost door said", s, &messages_with("ERROR", "lost the admin door of beta"));
+    b.wait(
+        "the lost door said",
+        s,
+        &messages_with("ERROR", "lost the admin door of beta"),
+    );
     b.screenshot(&dir.join("4-takeover.png"));
 
     // On a phone: the same page, nothing wider than the screen.
     b.resize(390, 844);
-    b.wait("a phone-sized page", s, "document.documentElement.scrollWidth <= window.innerWidth");
+    b.wait(
+        "a phone-sized page",
+        s,
+        "document.documentElement.scrollWidth <= window.innerWidth",
+    );
     b.screenshot(&dir.join("7-phone.png"));
     drop(b);
     drop(console);

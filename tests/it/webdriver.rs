@@ -60,7 +60,10 @@ pub fn try_http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -122,11 +125,18 @@ pub struct Browser {
 impl Browser {
     /// chromedriver and a headless Chromium of `width`×`height` in `netns`.
     pub fn start(netns: &str, port: u16, width: u32, height: u32) -> Browser {
-        let profile = std::env::temp_dir().join(format!("sureha-chromium-{}-{port}", std::process::id()));
+        let profile =
+            std::env::temp_dir().join(format!("sureha-chromium-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile).unwrap();
         let driver = Command::new("ip")
-            .args(["netns", "exec", netns, "chromedriver", &format!("--port={port}")])
+            .args([
+                "netns",
+                "exec",
+                netns,
+                "chromedriver",
+                &format!("--port={port}"),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -140,22 +150,25 @@ impl Browser {
         };
         let began = Instant::now();
         let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--disable-quic", "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         format!("--window-size={width},{height}"),
-                         format!("--user-data-dir={}", b.profile.display())]
-            }}}});
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-quic", "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     format!("--window-size={width},{height}"),
+                     format!("--user-data-dir={}", b.profile.display())]
+        }}}});
         loop {
             // chromedriver needs a moment to listen.
             let ready = try_http(netns, port, "GET", "/status", &[], "");
             if matches!(&ready, Ok((200, _, body)) if body.contains("\"ready\":true")) {
                 break;
             }
-            assert!(began.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+            assert!(
+                began.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         let v = b.raw("POST", "/session", Some(caps));
@@ -250,7 +263,10 @@ impl Browser {
             }
             if began.elapsed() > limit {
                 let page = self.js("return document.body.innerText");
-                panic!("the page did not show {what} within {limit:?}; it shows:\n{}", page.as_str().unwrap_or(""));
+                panic!(
+                    "the page did not show {what} within {limit:?}; it shows:\n{}",
+                    page.as_str().unwrap_or("")
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
