@@ -289,6 +289,10 @@ fn connect(s: &Arc<Session>, f: &Form) -> Reply {
     if !crate::auth::valid_user(user) {
         return field_errors(&[("user", "a user name of etc/passwd".into())]);
     }
+    // The doors count connections by address: the old ones go before the new ones come.
+    if let Ok(mut c) = s.cluster.lock() {
+        *c = None;
+    }
     match Cluster::connect(host, user, password) {
         Ok(cl) => {
             let nodes: Vec<String> = cl.doors.iter().map(|d| d.node.clone()).collect();

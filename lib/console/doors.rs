@@ -150,22 +150,27 @@ impl Cluster {
     pub fn poll(&self) -> Result<(String, String)> {
         let mut picture = None;
         let mut fresh = Vec::new();
+        let mut refusal = None;
         for d in &self.doors {
             let Ok(mut w) = d.watch.lock() else { continue };
             let Some(s) = w.as_mut() else { continue };
-            let got = match s.call(&["status".to_string()]) {
-                Ok(status) => {
-                    let at = d.at.lock().ok().and_then(|a| *a);
-                    let mut words = vec!["events".to_string()];
-                    words.extend(at.map(|a| a.to_string()));
-                    s.call(&words).map(|ev| (status, ev))
-                }
-                Err(e) => Err(e),
-            };
+            // A refusal (hasvrd restarting, say) is an answer: the door itself is fine.
+            let got = s.call_status(&["status".to_string()]).and_then(|status| {
+                let at = d.at.lock().ok().and_then(|a| *a);
+                let mut words = vec!["events".to_string()];
+                words.extend(at.map(|a| a.to_string()));
+                s.call_status(&words).map(|ev| (status, ev))
+            });
             match got {
-                Ok((status, events)) => {
-                    fresh.extend(take_events(d, &events));
-                    picture.get_or_insert((status, d.node.clone()));
+                Ok(((st, status), (ev_st, events))) => {
+                    if ev_st == 0 {
+                        fresh.extend(take_events(d, &events));
+                    }
+                    if st == 0 {
+                        picture.get_or_insert((status, d.node.clone()));
+                    } else if refusal.is_none() {
+                        refusal = Some(format!("{}: {}", d.node, status.trim()));
+                    }
                 }
                 Err(e) => {
                     *w = None;
@@ -186,7 +191,11 @@ impl Cluster {
         for e in fresh {
             self.push(e);
         }
-        picture.ok_or_else(|| Error::failed("no admin door of the cluster answers; Connect again"))
+        picture.ok_or_else(|| {
+            Error::failed(refusal.unwrap_or_else(|| {
+                "no admin door of the cluster answers; Connect again".to_string()
+            }))
+        })
     }
 
     /// Runs command words on `node`'s door (or the first live one when `node` is None).
@@ -258,7 +267,7 @@ impl Door {
         if idle {
             if let Some((s, used)) = a.as_mut() {
                 *used = Instant::now();
-                if s.call(&["status".to_string()]).is_err() {
+                if s.call_status(&["status".to_string()]).is_err() {
                     *a = None;
                 }
             }

@@ -48,9 +48,16 @@ impl Sessions {
         if let Ok(mut m) = self.map.lock() {
             expire(&mut m);
             while m.len() >= MAX_SESSIONS {
+                // Pages that never connected go first: a flood of new pages cannot push
+                // out an administrator's session.
                 let oldest = m
                     .iter()
-                    .min_by_key(|(_, s)| s.seen.lock().map(|t| *t).unwrap_or(s.created))
+                    .min_by_key(|(_, s)| {
+                        (
+                            s.cluster().is_some(),
+                            s.seen.lock().map(|t| *t).unwrap_or(s.created),
+                        )
+                    })
                     .map(|(k, _)| k.clone());
                 match oldest {
                     Some(k) => m.remove(&k),

@@ -107,6 +107,15 @@ impl Session {
 
     /// Runs command words there: the body on exit status 0, else the error with its status.
     pub fn call(&mut self, words: &[String]) -> Result<String> {
+        match self.call_status(words)? {
+            (0, body) => Ok(body),
+            (status, message) => Err(Error { status, message }),
+        }
+    }
+
+    /// Runs command words there: the exit status and the body (or error line). An error
+    /// here is the door's: the connection failed, or a reply did not check out.
+    pub fn call_status(&mut self, words: &[String]) -> Result<(i32, String)> {
         self.seq += 1;
         let enc = encode_words(words);
         let mac = request_mac(&self.key, self.seq, &enc);
@@ -135,8 +144,7 @@ impl Session {
             _ => None,
         };
         match reply {
-            Some((0, body)) => Ok(body),
-            Some((status, message)) => Err(Error { status, message }),
+            Some(r) => Ok(r),
             None if line.starts_with("DENIED") => Err(refused(&self.host, &line)),
             None => Err(Error::failed(format!(
                 "{}: a reply that does not check out (altered in transit?); not trusting it",

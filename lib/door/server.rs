@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 const MAX_CLIENTS: usize = 16;
 /// Connections from one address at once: a host that opens many and says nothing cannot
-/// keep the others out.
-const MAX_PER_ADDRESS: usize = 4;
+/// keep the others out. A console holds two a node; two consoles fit, with a haadm.
+const MAX_PER_ADDRESS: usize = 6;
 /// The longest line before login (the hello and the proof are short).
 const LOGIN_LINE: usize = 4096;
 /// Failed logins from one address before it is locked out, and for how long.

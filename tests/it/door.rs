@@ -227,8 +227,8 @@ fn login(
 fn replay_and_tamper(addr: &str, user: &str, password: &str) -> Result<(), String> {
     use std::io::Read;
     use sureha::door;
-    // A host that opens connections and says nothing: the fifth is refused at once.
-    let idle: Vec<std::net::TcpStream> = (0..4)
+    // A host that opens connections and says nothing: the seventh is refused at once.
+    let idle: Vec<std::net::TcpStream> = (0..6)
         .map(|_| std::net::TcpStream::connect(addr).unwrap())
         .collect();
     std::thread::sleep(Duration::from_millis(200));
@@ -238,8 +238,8 @@ fn replay_and_tamper(addr: &str, user: &str, password: &str) -> Result<(), Strin
         .unwrap();
     let mut said = String::new();
     let _ = fifth.read_to_string(&mut said);
-    if !said.starts_with("DENIED 4 connections from 192.0.2.10") {
-        return Err(format!("a fifth idle connection was not refused: {said:?}"));
+    if !said.starts_with("DENIED 6 connections from 192.0.2.10") {
+        return Err(format!("a seventh idle connection was not refused: {said:?}"));
     }
     drop(idle);
     std::thread::sleep(Duration::from_millis(300));
