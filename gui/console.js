@@ -89,8 +89,14 @@ function drawServer(box, node, services) {
   box.append(icon, svcs, nics);
 }
 
+let drawn = '';
+
 function draw() {
   const v = state.view;
+  // Redraw only what changed: an unchanged page keeps its elements (and focus) as they are.
+  const now = JSON.stringify([v, state.selected, state.link, state.connected]);
+  if (now === drawn) return;
+  drawn = now;
   $('#where').textContent = state.connected ? (v ? 'connected via ' + v.via : 'connected') : 'not connected';
   const sel = state.selected ? 'Selected: service ' + state.selected.service + ' on ' + state.selected.node
     : state.link ? 'Selected: link ' + state.link : 'Nothing selected';
@@ -277,7 +283,10 @@ async function checkForm(really) {
     $('#form-dialog').close();
     message('INFO', 'created: ' + (r.data.text || '').trim());
   } else {
-    $('#form-error').textContent = r.data.error || 'failed';
+    const bad = Object.keys(fields);
+    $('#form-error').textContent = (r.data.error || 'failed') + (bad.length ? ': ' + bad.join(', ') : '');
+    const first = bad.length && $('#field-' + bad[0]);
+    if (first) { first.scrollIntoView({ block: 'center' }); first.focus(); }
   }
 }
 

@@ -8,12 +8,13 @@ use super::view;
 use crate::door::client::{self, Session};
 use crate::error::{Error, Result};
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The door closes a session idle for 10 minutes; a command session is kept alive before.
 const KEEP_ALIVE: Duration = Duration::from_secs(240);
-const WATCH_REPLY: Duration = Duration::from_secs(3);
+const WATCH_REPLY: Duration = Duration::from_secs(10);
 /// Events the console keeps for its pages.
 const EVENTS_KEPT: usize = 300;
 
@@ -26,6 +27,16 @@ pub struct Door {
     act: Mutex<Option<(Session, Instant)>>,
     /// Offset of the node's log already read (`haadm events`).
     at: Mutex<Option<u64>>,
+    /// Its sessions failed: it is not used again.
+    lost: AtomicBool,
+}
+
+/// What one door said to a poll.
+enum Asked {
+    /// Status's exit status and text, and the new log lines.
+    Answered(i32, String, Vec<view::Event>),
+    Lost(String),
+    Busy,
 }
 
 pub struct Cluster {
@@ -145,46 +156,60 @@ impl Cluster {
         (ev.1.iter().skip(skip).cloned().collect(), ev.0)
     }
 
-    /// The cluster's status through the first door that answers, and new log lines of
-    /// every door; a door that fails is said once and not used again.
-    pub fn poll(&self) -> Result<(String, String)> {
-        let mut picture = None;
-        let mut fresh = Vec::new();
-        let mut refusal = None;
-        for d in &self.doors {
-            let Ok(mut w) = d.watch.lock() else { continue };
-            let Some(s) = w.as_mut() else { continue };
-            // A refusal (hasvrd restarting, say) is an answer: the door itself is fine.
-            let got = s.call_status(&["status".to_string()]).and_then(|status| {
-                let at = d.at.lock().ok().and_then(|a| *a);
-                let mut words = vec!["events".to_string()];
-                words.extend(at.map(|a| a.to_string()));
-                s.call_status(&words).map(|ev| (status, ev))
-            });
-            match got {
-                Ok(((st, status), (ev_st, events))) => {
-                    if ev_st == 0 {
-                        fresh.extend(take_events(d, &events));
-                    }
-                    if st == 0 {
-                        picture.get_or_insert((status, d.node.clone()));
-                    } else if refusal.is_none() {
-                        refusal = Some(format!("{}: {}", d.node, status.trim()));
-                    }
-                }
-                Err(e) => {
-                    *w = None;
-                    if let Ok(mut a) = d.act.lock() {
-                        *a = None;
-                    }
-                    self.note(&format!(
-                        "ERROR console: lost the admin door of {} ({}); Connect again to use it",
-                        d.node, e.message
-                    ));
-                }
+    /// The cluster's status through the first door (in Connect's order) that answers, and
+    /// new log lines of every door. Doors are asked at once, each in a thread: a node that
+    /// died holds up its own thread, not the page. A door that fails is said once and not
+    /// used again.
+    pub fn poll(self: &Arc<Self>) -> Result<(String, String)> {
+        let (tx, rx) = mpsc::channel();
+        for i in 0..self.doors.len() {
+            let (cl, to_poll) = (Arc::clone(self), tx.clone());
+            let spawned = std::thread::Builder::new()
+                .name("console-poll".into())
+                .spawn(move || {
+                    let _ = to_poll.send((i, cl.ask(i)));
+                });
+            if spawned.is_err() {
+                let _ = tx.send((i, Asked::Busy));
             }
-            drop(w);
-            d.keep_alive();
+        }
+        drop(tx);
+        let mut answers: Vec<(usize, Asked)> = Vec::new();
+        let began = Instant::now();
+        // The first answer may take a door's whole patience; the others get a moment more.
+        let mut deadline = began + WATCH_REPLY + Duration::from_secs(1);
+        while answers.len() < self.doors.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(a) => {
+                    if matches!(a.1, Asked::Answered(..)) {
+                        deadline = deadline.min(Instant::now() + Duration::from_millis(300));
+                    }
+                    answers.push(a);
+                }
+                Err(_) => break,
+            }
+        }
+        answers.sort_by_key(|(i, _)| *i);
+        let mut fresh = Vec::new();
+        let mut picture = None;
+        let mut refusal = None;
+        for (i, a) in answers {
+            let node = &self.doors[i].node;
+            match a {
+                Asked::Answered(st, status, events) => {
+                    fresh.extend(events);
+                    if st == 0 {
+                        picture.get_or_insert((status, node.clone()));
+                    } else if refusal.is_none() {
+                        refusal = Some(format!("{node}: {}", status.trim()));
+                    }
+                }
+                Asked::Lost(why) => self.note(&format!(
+                    "ERROR console: lost the admin door of {node} ({why}); Connect again to use it"
+                )),
+                Asked::Busy => {}
+            }
         }
         // Both nodes' lines in the order they happened.
         fresh.sort_by(|a, b| a.time.cmp(&b.time));
@@ -198,13 +223,53 @@ impl Cluster {
         })
     }
 
+    /// One door's status and new log lines.
+    fn ask(&self, i: usize) -> Asked {
+        let d = &self.doors[i];
+        // Still busy with the last poll (a slow node): skip it this time.
+        let Ok(mut w) = d.watch.try_lock() else {
+            return Asked::Busy;
+        };
+        let Some(s) = w.as_mut() else {
+            return Asked::Busy;
+        };
+        // A refusal (hasvrd restarting, say) is an answer: the door itself is fine.
+        let got = s.call_status(&["status".to_string()]).and_then(|status| {
+            let at = d.at.lock().ok().and_then(|a| *a);
+            let mut words = vec!["events".to_string()];
+            words.extend(at.map(|a| a.to_string()));
+            s.call_status(&words).map(|ev| (status, ev))
+        });
+        let asked = match got {
+            Ok(((st, status), (ev_st, events))) => {
+                let events = if ev_st == 0 {
+                    take_events(d, &events)
+                } else {
+                    Vec::new()
+                };
+                Asked::Answered(st, status, events)
+            }
+            Err(e) => {
+                *w = None;
+                d.lost.store(true, Ordering::SeqCst);
+                if let Ok(mut a) = d.act.try_lock() {
+                    *a = None;
+                }
+                Asked::Lost(e.message)
+            }
+        };
+        drop(w);
+        d.keep_alive();
+        asked
+    }
+
     /// Runs command words on `node`'s door (or the first live one when `node` is None).
     pub fn run(&self, node: Option<&str>, words: &[String]) -> Result<String> {
         let d = self
             .doors
             .iter()
             .filter(|d| node.is_none_or(|n| d.node == n))
-            .find(|d| d.act.lock().is_ok_and(|a| a.is_some()))
+            .find(|d| !d.lost.load(Ordering::SeqCst))
             .ok_or_else(|| {
                 Error::failed(match node {
                     Some(n) => format!("not connected to {n}'s admin door"),
@@ -228,7 +293,7 @@ impl Cluster {
     pub fn reaches(&self, node: &str) -> bool {
         self.doors
             .iter()
-            .any(|d| d.node == node && d.act.lock().is_ok_and(|a| a.is_some()))
+            .any(|d| d.node == node && !d.lost.load(Ordering::SeqCst))
     }
 }
 
@@ -253,6 +318,7 @@ impl Door {
             watch: Mutex::new(Some(watch)),
             act: Mutex::new(Some((act, Instant::now()))),
             at: Mutex::new(None),
+            lost: AtomicBool::new(false),
         }
     }
 

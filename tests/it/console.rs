@@ -275,6 +275,54 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
     assert!(c.alpha.ok(&["status"]).contains("SERVICE db USERDEF"));
     b.screenshot(&dir.join("5b-created.png"));
 
+    // The other forms and tools: a license checked field by field, AutoGet, the lock.
+    b.click("#menus details:nth-of-type(1) summary");
+    b.click("#menus [data-act=\"license\"]");
+    b.wait(
+        "the license form",
+        s,
+        "document.querySelector('#license-dialog').open",
+    );
+    b.fill("#license-form [name=host]", "alpha");
+    b.fill("#license-form [name=serial]", "SN-1");
+    b.fill("#license-form [name=expiration]", "2026-13-45");
+    b.fill("#license-form [name=license]", "K-1");
+    b.click("#license-form [type=submit]");
+    b.wait("the expiration's error", s, "document.querySelector('#license-form [data-error=expiration]').innerText.includes('not a date YYYY-MM-DD or never')");
+    b.screenshot(&dir.join("5c-license-form.png"));
+    b.fill("#license-form [name=expiration]", "never");
+    b.click("#license-form [type=submit]");
+    b.wait(
+        "the stored license",
+        s,
+        "document.querySelector('#license-list').innerText.includes('LICENSE alpha SN-1 never OK')",
+    );
+    b.click("#license-dialog [data-close]");
+    b.click("#menus details:nth-of-type(1) summary");
+    b.click("#menus [data-act=\"network\"]");
+    b.wait("every NIC (AutoGet)", s, "document.querySelector('#text-dialog').open && document.querySelector('#text-body').innerText.includes('NIC beta eth0 OK')");
+    b.click("#text-dialog [data-close]");
+    b.click("#tb-lock");
+    b.wait("the lock", s, "!document.querySelector('#locked').hidden && document.querySelector('#locked').innerText.includes('LOCKED by admin@')");
+    // The lock travels with the beats: alpha has it too before a change is asked of it.
+    c.alpha.wait_for("the lock on alpha", s, || {
+        c.alpha.ok(&["status"]).contains("LOCKED admin@")
+    });
+    b.click("[data-service=\"db\"][data-node=\"alpha\"]");
+    b.click("#tb-bringin");
+    b.wait(
+        "the refusal under the lock",
+        s,
+        &messages_with("ERROR", "locked by admin@"),
+    );
+    b.screenshot(&dir.join("5d-locked.png"));
+    b.click("#tb-lock");
+    b.wait(
+        "the lock gone",
+        s,
+        "document.querySelector('#locked').hidden",
+    );
+
     // 6. Without a session, or without the CSRF token, or from another site: nothing changes.
     let before = c.beta.state("web");
     let op = "verb=bringout&service=web&node=beta";

@@ -239,7 +239,9 @@ fn replay_and_tamper(addr: &str, user: &str, password: &str) -> Result<(), Strin
     let mut said = String::new();
     let _ = fifth.read_to_string(&mut said);
     if !said.starts_with("DENIED 6 connections from 192.0.2.10") {
-        return Err(format!("a seventh idle connection was not refused: {said:?}"));
+        return Err(format!(
+            "a seventh idle connection was not refused: {said:?}"
+        ));
     }
     drop(idle);
     std::thread::sleep(Duration::from_millis(300));
