@@ -151,3 +151,85 @@ pub fn query_value(query: &str, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn console() -> Console {
+        let gui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gui");
+        Console::new(&gui, "127.0.0.1:7012".parse().unwrap()).unwrap()
+    }
+
+    fn req(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Incoming {
+        Incoming {
+            method: method.into(),
+            url: url.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn only_our_own_page_with_its_session_and_token_changes_anything() {
+        let c = console();
+        let host = ("host", "127.0.0.1:7012");
+        assert_eq!(
+            route(&c, &req("GET", "/", &[("host", "evil.example")], "")).status,
+            421
+        );
+        let page = route(&c, &req("GET", "/", &[host], ""));
+        assert_eq!(page.status, 200);
+        let set = page.cookie.expect("a session cookie");
+        let token = set
+            .split(';')
+            .next()
+            .unwrap()
+            .split('=')
+            .nth(1)
+            .unwrap()
+            .to_string();
+        let cookie = format!("{}={token}", sessions::COOKIE);
+        let csrf = c.sessions.get(&token).unwrap().csrf.clone();
+        let form = ("content-type", "application/x-www-form-urlencoded");
+        let body = "verb=bringout&service=web";
+        let post =
+            |h: &[(&str, &str)], body: &str| route(&c, &req("POST", "/api/op", h, body)).status;
+        assert_eq!(post(&[host, form], body), 401, "no session");
+        assert_eq!(
+            post(&[host, form, ("cookie", &cookie)], body),
+            403,
+            "no token"
+        );
+        assert_eq!(
+            post(
+                &[host, form, ("cookie", &cookie), (CSRF_HEADER, "00")],
+                body
+            ),
+            403,
+            "a wrong token"
+        );
+        let good = [
+            host,
+            form,
+            ("cookie", cookie.as_str()),
+            (CSRF_HEADER, csrf.as_str()),
+        ];
+        let mut cross = good.to_vec();
+        cross.push(("sec-fetch-site", "cross-site"));
+        assert_eq!(post(&cross, body), 403, "another site");
+        let mut other = good.to_vec();
+        other.push(("origin", "http://evil.example"));
+        assert_eq!(post(&other, body), 403, "another origin");
+        assert_eq!(post(&good, "verb=a&verb=b"), 400, "a field twice");
+        assert_eq!(post(&good, body), 409, "all checks pass: not connected yet");
+        assert_eq!(
+            route(&c, &req("GET", "/../etc/passwd", &[host], "")).status,
+            404
+        );
+        assert_eq!(route(&c, &req("DELETE", "/", &[host], "")).status, 405);
+    }
+}

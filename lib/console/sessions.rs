@@ -29,12 +29,28 @@ impl Session {
     }
 }
 
-#[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, Arc<Session>>>,
+    idle: Duration,
+    longest: Duration,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions::with_limits(IDLE, LONGEST)
+    }
 }
 
 impl Sessions {
+    /// Sessions that end after `idle` without a request, or `longest` in all.
+    pub fn with_limits(idle: Duration, longest: Duration) -> Sessions {
+        Sessions {
+            map: Mutex::new(HashMap::new()),
+            idle,
+            longest,
+        }
+    }
+
     /// A new session: its token (for the cookie) and itself.
     pub fn create(&self) -> (String, Arc<Session>) {
         let token = auth::hex(&auth::random_bytes::<32>());
@@ -46,7 +62,7 @@ impl Sessions {
             connecting: Mutex::new(()),
         });
         if let Ok(mut m) = self.map.lock() {
-            expire(&mut m);
+            self.expire(&mut m);
             while m.len() >= MAX_SESSIONS {
                 // Pages that never connected go first: a flood of new pages cannot push
                 // out an administrator's session.
@@ -72,7 +88,7 @@ impl Sessions {
     /// The live session of a token; seeing it keeps it alive.
     pub fn get(&self, token: &str) -> Option<Arc<Session>> {
         let mut m = self.map.lock().ok()?;
-        expire(&mut m);
+        self.expire(&mut m);
         let s = m.get(token)?.clone();
         if let Ok(mut t) = s.seen.lock() {
             *t = Instant::now();
@@ -80,18 +96,18 @@ impl Sessions {
         Some(s)
     }
 
+    fn expire(&self, m: &mut HashMap<String, Arc<Session>>) {
+        m.retain(|_, s| {
+            let idle = s.seen.lock().map(|t| t.elapsed()).unwrap_or(self.idle);
+            idle < self.idle && s.created.elapsed() < self.longest
+        });
+    }
+
     pub fn remove(&self, token: &str) {
         if let Ok(mut m) = self.map.lock() {
             m.remove(token);
         }
     }
-}
-
-fn expire(m: &mut HashMap<String, Arc<Session>>) {
-    m.retain(|_, s| {
-        let idle = s.seen.lock().map(|t| t.elapsed()).unwrap_or(IDLE);
-        idle < IDLE && s.created.elapsed() < LONGEST
-    });
 }
 
 /// The session token of a `Cookie:` header value.
@@ -125,5 +141,22 @@ mod tests {
         s.remove(&t1);
         assert!(s.get(&t1).is_none());
         assert!(set_cookie(&t2).contains("HttpOnly; SameSite=Strict"));
+    }
+
+    #[test]
+    fn sessions_end_when_idle_or_too_old() {
+        let idle = Sessions::with_limits(Duration::from_millis(50), LONGEST);
+        let (t, _) = idle.create();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(idle.get(&t).is_some(), "seen in time: kept");
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(idle.get(&t).is_none(), "idle too long: gone");
+        let old = Sessions::with_limits(IDLE, Duration::from_millis(50));
+        let (t, _) = old.create();
+        for _ in 0..4 {
+            std::thread::sleep(Duration::from_millis(20));
+            let _ = old.get(&t);
+        }
+        assert!(old.get(&t).is_none(), "too old, however busy: gone");
     }
 }
