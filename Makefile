@@ -20,7 +20,7 @@ AR ?= ar
 HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1
 HAAPI_CFLAGS = -Os -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC -Iagents
 
-.PHONY: all build install uninstall test bench demo sim fuzz pg-long clean
+.PHONY: all build install uninstall deps test bench demo sim fuzz pg-long clean
 
 all: build
 
@@ -75,7 +75,11 @@ uninstall:
 
 SEEDS ?= 100000
 
-test:
+# What the tests need (root on Debian: installed; otherwise said). DEPS=0 skips it.
+deps:
+	@[ "$(DEPS)" = 0 ] || bash tests/install-deps.sh
+
+test: deps
 	$(CARGO) build --all-targets
 	$(CARGO) test -- --test-threads=2
 	SIM_SEEDS=10000 $(CARGO) test --profile sim --lib random_schedules -- --nocapture
@@ -103,7 +107,7 @@ pg-long:
 # Two nodes and a client in network namespaces, a crash and a failover, narrated (root).
 demo:
 	@test "$$(id -u)" = 0 || { echo "make demo needs root (network namespaces)"; exit 1; }
-	@command -v socat >/dev/null || { echo "make demo needs socat (apt-get install socat)"; exit 1; }
+	@[ "$(DEPS)" = 0 ] || bash tests/install-deps.sh demo
 	$(CARGO) test -q --release --test it demo -- --ignored --nocapture --test-threads=1
 
 clean:

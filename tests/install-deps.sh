@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# What `make test`, `make demo` and CI need on a Debian machine, installed when missing:
+# a newcomer runs the README's two commands and nothing else. Without root it only says
+# what is missing. Usage: tests/install-deps.sh [demo]   (demo: only what the demo needs)
+set -euo pipefail
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v socat >/dev/null || need+=(socat)
+command -v ps >/dev/null || need+=(procps)
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+if [ "${1:-}" != demo ]; then
+    command -v make >/dev/null || need+=(make)
+    command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+    command -v losetup >/dev/null || need+=(mount)
+    command -v nsenter >/dev/null || need+=(util-linux)
+    command -v man >/dev/null || need+=(man-db)
+    # Shared-disk tests: a failing disk path is a loop device over a FUSE mount (bindfs);
+    # the database test runs Debian's PostgreSQL on the shared volume.
+    command -v bindfs >/dev/null || need+=(bindfs fuse3)
+    ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+    # The console test drives Debian's Chromium headless through chromedriver.
+    command -v chromium >/dev/null || need+=(chromium)
+    command -v chromedriver >/dev/null || need+=(chromium-driver)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "missing: ${need[*]}; as root: apt-get install ${need[*]} (or run this as root)" >&2
+    exit 0
+fi
+if ! command -v apt-get >/dev/null; then
+    echo "missing: ${need[*]}; install them with this system's package manager" >&2
+    exit 0
+fi
+echo "installing: ${need[*]}"
+apt-get update -q
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
