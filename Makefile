@@ -56,6 +56,8 @@ install: build
 	# the shared one is there for -l:libhaapi.so.1 with an rpath.
 	install -m 644 target/c/libhaapi.a $(HAHOME)/lib/libhaapi.a
 	install -m 755 target/c/libhaapi.so.1 $(HAHOME)/lib/libhaapi.so.1
+	install -d -m 755 $(HAHOME)/lib/ocf/resource.d/sureha
+	install -m 755 agents/ocf/service $(HAHOME)/lib/ocf/resource.d/sureha/service
 	install -m 755 gui/gui.sh $(HAHOME)/gui/gui.sh
 	install -m 644 gui/index.html gui/console.js gui/console.css gui/favicon.svg $(HAHOME)/gui/
 	install -m 644 rc/sureha.service $(HAHOME)/etc/sureha.service.sample

@@ -121,12 +121,23 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
             crate::events::run(home, words.get(1).map(String::as_str))
         }
         Some("events") => Err(Error::usage("usage: haadm events [AFTER]")),
+        Some("export") if words.len() == 2 && words[1] == "pacemaker" => export_pacemaker(home),
+        Some("export") => Err(Error::usage(
+            "usage: haadm export pacemaker   (the cluster as a Pacemaker CIB, on standard output)",
+        )),
         Some("service") if words.get(1).map(String::as_str) == Some("create") => {
             programs_exist(home, words.get(3..).unwrap_or(&[]))?;
             send(home, words)
         }
         Some(_) => send(home, words),
     }
+}
+
+/// `haadm export pacemaker`: this node's configuration as a Pacemaker CIB.
+fn export_pacemaker(home: &Home) -> Result<String> {
+    let (config, _) = crate::executor::load_config(home).map_err(Error::failed)?;
+    let root = std::fs::canonicalize(&home.root).unwrap_or_else(|_| home.root.clone());
+    crate::export::pacemaker(&config, &root.display().to_string()).map_err(Error::failed)
 }
 
 /// The scripts and agent a new service names exist here and can run (the peer checks its

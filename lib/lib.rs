@@ -31,6 +31,7 @@ pub mod door;
 pub mod engine;
 pub mod events;
 pub mod executor;
+pub mod export;
 pub mod forms;
 pub mod frame;
 pub mod link;

@@ -318,6 +318,7 @@ usage: haadm status
        haadm lock | unlock
        haadm network | stop | reload
        haadm events [AFTER]   (the log's recent lines, from the offset of the last AT)
+       haadm export pacemaker (the cluster as a Pacemaker CIB)
        haadm            (interactive menus)";
 
 fn name_arg(words: &[String], what: &str) -> Result<String, String> {

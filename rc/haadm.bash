@@ -7,7 +7,7 @@ _haadm() {
     local first=${COMP_WORDS[1]}
     [ "$first" = "-H" ] && first=${COMP_WORDS[3]}
     case "$COMP_CWORD:$prev" in
-    1:*) COMPREPLY=($(compgen -W "status check service privnet network license lock unlock reload stop events help -H" -- "$cur")); return ;;
+    1:*) COMPREPLY=($(compgen -W "status check service privnet network license lock unlock reload stop events export help -H" -- "$cur")); return ;;
     *:-H) return ;;
     *:service) COMPREPLY=($(compgen -W "state review create remove bringin bringout takeover failover" -- "$cur")); return ;;
     *:privnet) COMPREPLY=($(compgen -W "state review remove create-socket create-rs232 create-disk" -- "$cur")); return ;;

@@ -13,6 +13,7 @@ mod console;
 mod demo;
 mod disks;
 mod door;
+mod export;
 mod failover;
 mod heartbeat;
 mod lifecycle;
