@@ -2,6 +2,7 @@
 #   make                      release build
 #   make install HAHOME=DIR   install the tree of DESIGN §2 (default /opt/sureha)
 #   make uninstall HAHOME=DIR stop and remove it, keeping etc/ (PURGE=1: that too)
+#   make deb                  a Debian package (HAHOME /usr/lib/sureha, etc/ in /etc/sureha)
 #   make test                 every test (unit, simulation, cluster; cluster tests need root)
 #   make bench                idle footprint and timing benchmarks (medians of several runs),
 #                             side by side with keepalived (root; apt-get install keepalived)
@@ -20,7 +21,7 @@ AR ?= ar
 HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1
 HAAPI_CFLAGS = -Os -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC -Iagents
 
-.PHONY: all build install uninstall deps test bench demo sim fuzz pg-long clean
+.PHONY: all build install uninstall deb deps test bench demo sim fuzz pg-long clean
 
 all: build
 
@@ -70,6 +71,10 @@ install: build
 	test -e $(HAHOME)/etc/passwd || install -m 600 /dev/null $(HAHOME)/etc/passwd
 	test -e $(HAHOME)/etc/authkey || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > $(HAHOME)/etc/authkey && echo >> $(HAHOME)/etc/authkey)
 	chmod 600 $(HAHOME)/etc/authkey $(HAHOME)/etc/passwd
+
+# A Debian package: target/deb/sureha_VERSION_ARCH.deb (pkg/deb/build).
+deb: build
+	bash pkg/deb/build
 
 # Stops the node, removes programs, rc links and unit; keeps etc/ unless PURGE=1.
 uninstall:

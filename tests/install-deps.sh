@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # What `make test`, `make demo` and CI need on a Debian machine, installed when missing:
 # a newcomer runs the README's two commands and nothing else. Without root it only says
-# what is missing. Usage: tests/install-deps.sh [demo]   (demo: only what the demo needs)
+# what is missing. Usage: tests/install-deps.sh [demo|deb]   (demo: only what the demo
+# needs; deb: what tests/deb.sh needs besides)
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v socat >/dev/null || need+=(socat)
 command -v ps >/dev/null || need+=(procps)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
-if [ "${1:-}" != demo ]; then
+if [ "${1:-}" = deb ]; then
+    command -v lintian >/dev/null || need+=(lintian)
+    command -v systemd-analyze >/dev/null || need+=(systemd)
+    command -v man >/dev/null || need+=(man-db)
+elif [ "${1:-}" != demo ]; then
     command -v make >/dev/null || need+=(make)
     command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
     command -v losetup >/dev/null || need+=(mount)
