@@ -14,7 +14,6 @@ use crate::log::Logger;
 use crate::paths::Home;
 use crate::sys;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 
@@ -158,12 +157,15 @@ pub fn socket_ends(link: &Link, node: &str) -> Result<(SocketAddr, SocketAddr)> 
 }
 
 /// A link process's side of its pipes to hasvrd: frames to send arrive on stdin; checked
-/// frames from the peer and the counters go out on stdout.
+/// frames from the peer and the counters go out on stdout, one write a turn, so hasvrd wakes
+/// once for them.
 pub(crate) struct Upstream {
     name: String,
     stdin: std::io::Stdin,
-    stdout: std::io::StdoutLock<'static>,
+    stdout: std::io::Stdout,
     records: Records,
+    /// What this turn sends up.
+    pending: Vec<u8>,
     pub(crate) reported: Counters,
     last_report: std::time::Instant,
 }
@@ -175,8 +177,9 @@ impl Upstream {
         Ok(Upstream {
             name: name.to_string(),
             stdin,
-            stdout: std::io::stdout().lock(),
+            stdout: std::io::stdout(),
             records: Records::default(),
+            pending: Vec::new(),
             reported: Counters::default(),
             last_report: std::time::Instant::now(),
         })
@@ -200,7 +203,13 @@ impl Upstream {
                     closed = true;
                     break;
                 }
-                Ok(n) => self.records.push(&buf[..n]),
+                Ok(n) => {
+                    self.records.push(&buf[..n]);
+                    // A short read emptied the pipe; poll says when there is more.
+                    if n < buf.len() {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -223,35 +232,63 @@ impl Upstream {
     }
 
     pub(crate) fn write(&mut self, kind: u8, data: &[u8]) -> Result<()> {
-        self.stdout
-            .write_all(&record(kind, data))
-            .and_then(|_| self.stdout.flush())
-            .map_err(|e| Error::failed(format!("link {}: writing to hasvrd: {e}", self.name)))
+        self.pending.extend(record(kind, data));
+        Ok(())
     }
 
-    /// Passes a checked frame from the peer up.
+    /// Sends what the turn gathered, in one write (the pipe is blocking: hasvrd reads it).
+    fn send_pending(&mut self) -> Result<()> {
+        let mut left: &[u8] = &self.pending;
+        while !left.is_empty() {
+            match sys::write_some(&self.stdout, left) {
+                Ok(n) => left = &left[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(Error::failed(format!(
+                        "link {}: writing to hasvrd: {e}",
+                        self.name
+                    )))
+                }
+            }
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Passes a checked frame from the peer up (with the turn's other records).
     pub(crate) fn deliver(&mut self, frame: &[u8]) -> Result<()> {
         self.write(FRAME, frame)
     }
 
-    /// Reports the counters when they changed, at most twice a second.
+    /// Whether the counters wait for a timer: something other than the frames received
+    /// changed (bad or foreign frames, send errors). A new `rx` alone rides with the next
+    /// frame delivered, and never wakes anybody by itself.
+    pub(crate) fn report_due(&self, counters: &Counters) -> bool {
+        counters.txerr != self.reported.txerr
+            || counters.foreign != self.reported.foreign
+            || counters.bad != self.reported.bad
+    }
+
+    /// Ends a turn: the counters when they changed (at most twice a second, and a new `rx`
+    /// only with a frame going up), then everything in one write.
     pub(crate) fn report(&mut self, counters: &Counters, log: &mut Logger) -> Result<()> {
-        if *counters == self.reported
-            || self.last_report.elapsed() < std::time::Duration::from_millis(500)
+        let riding = !self.pending.is_empty();
+        if *counters != self.reported
+            && (riding || self.report_due(counters))
+            && self.last_report.elapsed() >= std::time::Duration::from_millis(500)
         {
-            return Ok(());
+            self.write(STATS, counters.line().as_bytes())?;
+            if counters.bad.values().sum::<u64>() > self.reported.bad.values().sum::<u64>() {
+                log.warning(&format!(
+                    "link {}: dropped bad frames: {}",
+                    self.name,
+                    counters.line()
+                ));
+            }
+            self.reported = counters.clone();
+            self.last_report = std::time::Instant::now();
         }
-        self.write(STATS, counters.line().as_bytes())?;
-        if counters.bad.values().sum::<u64>() > self.reported.bad.values().sum::<u64>() {
-            log.warning(&format!(
-                "link {}: dropped bad frames: {}",
-                self.name,
-                counters.line()
-            ));
-        }
-        self.reported = counters.clone();
-        self.last_report = std::time::Instant::now();
-        Ok(())
+        self.send_pending()
     }
 }
 
@@ -305,14 +342,20 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
         // counters held back by the twice-a-second limit.
         let timeout = if sock.is_none() {
             1000
-        } else if counters != up.reported {
+        } else if up.report_due(&counters) {
             500
         } else {
             -1
         };
         let _ = sys::poll(&mut fds, timeout);
+        let from_hasvrd = fds[0].revents != 0;
+        let from_peer = fds.get(1).is_some_and(|f| f.revents != 0);
         // Frames from hasvrd go out; once hasvrd is gone, so are we.
-        let (frames, closed) = up.frames(&mut log, &mut buf)?;
+        let (frames, closed) = if from_hasvrd {
+            up.frames(&mut log, &mut buf)?
+        } else {
+            (Vec::new(), false)
+        };
         for f in frames {
             match &sock {
                 Some(s) if s.send_to(&f, peer).is_ok() => {}
@@ -323,7 +366,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
             return Ok(());
         }
         // Frames from the peer come in, checked.
-        if let Some(s) = &sock {
+        if let Some(s) = sock.as_ref().filter(|_| from_peer) {
             // A bounded turn: a flood of datagrams cannot keep hasvrd's frames from going out.
             for _ in 0..256 {
                 match s.recv_from(&mut buf) {

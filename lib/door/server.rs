@@ -56,9 +56,52 @@ pub fn start(home: &Home) {
         .spawn(move || listen(shared));
 }
 
+/// Waits, without waking on a timer, for a file of `etc/` to be written or renamed (NewPass
+/// writing the first user): an idle node with no administrator yet costs nothing. Where
+/// inotify is missing, the door looks at `etc/passwd` every 2 s instead.
+struct EtcWatch {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    inotify: Option<nix::sys::inotify::Inotify>,
+}
+
+impl EtcWatch {
+    fn new(home: &Home) -> EtcWatch {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+            let inotify = Inotify::init(InitFlags::IN_CLOEXEC).ok().filter(|i| {
+                i.add_watch(
+                    &home.etc(),
+                    AddWatchFlags::IN_CLOSE_WRITE
+                        | AddWatchFlags::IN_MOVED_TO
+                        | AddWatchFlags::IN_CREATE
+                        | AddWatchFlags::IN_ATTRIB,
+                )
+                .is_ok()
+            });
+            EtcWatch { inotify }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = home;
+            EtcWatch {}
+        }
+    }
+
+    /// Blocks until something in `etc/` changed; false at once when it cannot watch.
+    fn wait(&mut self) -> bool {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(i) = &self.inotify {
+            return i.read_events().is_ok();
+        }
+        false
+    }
+}
+
 fn listen(shared: Arc<Shared>) {
     let mut log = Logger::new(shared.home.log(), &shared.home.node, "hamond");
     let mut said: Option<String> = None;
+    let mut passwd_changes = EtcWatch::new(&shared.home);
     let listeners = loop {
         let has_user = auth::load_passwd(&shared.home).is_ok_and(|u| !u.is_empty());
         if has_user {
@@ -98,7 +141,9 @@ fn listen(shared: Arc<Shared>) {
                 }
             }
         }
-        std::thread::sleep(Duration::from_secs(if has_user { 5 } else { 2 }));
+        if has_user || !passwd_changes.wait() {
+            std::thread::sleep(Duration::from_secs(if has_user { 5 } else { 2 }));
+        }
     };
     let mut threads = Vec::new();
     for l in listeners {

@@ -111,14 +111,11 @@ impl Hasvrd {
     /// Frames and counters from the link processes.
     pub(super) fn read_links(&mut self, ready: &[std::os::fd::RawFd]) {
         let mut inputs = Vec::new();
-        let mut buf = Vec::new();
+        let mut buf = std::mem::take(&mut self.io_buf);
         for (name, l) in self.links.iter_mut() {
             let Some(fd) = &l.from else { continue };
             if !ready.contains(&fd.as_raw_fd()) {
                 continue;
-            }
-            if buf.is_empty() {
-                buf = vec![0u8; 70_000];
             }
             // A bounded turn: a link that never stops talking cannot hold the loop.
             for _ in 0..8 {
@@ -127,7 +124,13 @@ impl Hasvrd {
                         l.from = None;
                         break;
                     }
-                    Ok(n) => l.records.push(&buf[..n]),
+                    Ok(n) => {
+                        l.records.push(&buf[..n]);
+                        // A short read emptied the pipe; poll says when there is more.
+                        if n < buf.len() {
+                            break;
+                        }
+                    }
                     Err(_) => break,
                 }
             }
@@ -160,6 +163,7 @@ impl Hasvrd {
                 }
             }
         }
+        self.io_buf = buf;
         for i in inputs {
             self.feed(i);
         }
@@ -232,8 +236,8 @@ impl Hasvrd {
     /// The peer's beats over the public network (checked like any frame).
     pub(super) fn read_public(&mut self) {
         let mut frames = Vec::new();
+        let mut buf = std::mem::take(&mut self.io_buf);
         if let Some(sock) = &self.public {
-            let mut buf = vec![0u8; 70_000];
             // A bounded turn, like every reader of the loop.
             for _ in 0..64 {
                 let Ok((n, _)) = sock.recv_from(&mut buf) else {
@@ -246,6 +250,7 @@ impl Hasvrd {
                 }
             }
         }
+        self.io_buf = buf;
         for f in frames {
             self.feed(Input::Frame {
                 link: "public".into(),

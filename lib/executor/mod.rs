@@ -44,7 +44,10 @@ fn new_instance(home: &Home) -> Result<u64> {
 
 /// How often NICs are read without netlink events, and with them (a safety net).
 const NIC_POLL: Millis = 200;
-const NIC_SAFETY_POLL: Millis = 5000;
+/// The longest hasvrd sleeps with nothing due (an idle node wakes for its beats only).
+const IDLE_WAKE: Millis = 5000;
+/// Netlink says when a NIC changes; this slow look is only a safety net (a lost event).
+const NIC_SAFETY_POLL: Millis = 30_000;
 
 /// What a child of hasvrd is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +95,8 @@ pub struct Hasvrd {
     public: Option<std::net::UdpSocket>,
     public_guard: crate::frame::ReplayGuard,
     next_public_bind: Millis,
+    /// The one buffer frames are read into (from the link processes, the public network).
+    io_buf: Vec<u8>,
     nics_seen: Vec<crate::engine::NicState>,
     next_nic_poll: Millis,
     /// Link and address changes as they happen (netlink); without it, NICs are polled.
@@ -230,6 +235,7 @@ impl Hasvrd {
             public: None,
             public_guard: crate::frame::ReplayGuard::default(),
             next_public_bind: 0,
+            io_buf: vec![0u8; 70_000],
             nics_seen: Vec::new(),
             next_nic_poll: 0,
             nic_events,
@@ -353,7 +359,9 @@ impl Hasvrd {
     /// Sleeps until something is due or a descriptor is ready; returns the ready ones.
     fn wait(&mut self) -> Vec<std::os::fd::RawFd> {
         let now = self.clock.now();
-        let mut next = now + 1000;
+        // Everything timed is among the deadlines below; the rest (the tmp/ canary, the
+        // sweeps) is done when awake anyway, and at least this often.
+        let mut next = now + IDLE_WAKE;
         for t in [
             self.engine.next_wakeup(),
             self.children.next_deadline(),
@@ -401,6 +409,10 @@ impl Hasvrd {
             });
         }
         next = next.min(self.next_nic_poll.max(now));
+        // Binding the public-network socket is retried (there is none without NICs).
+        if self.public.is_none() && !self.engine.config().nics_of(&self.home.node).is_empty() {
+            next = next.min(self.next_public_bind.max(now));
+        }
         if let Some(fd) = &self.nic_events {
             fds.push(sys::PollFd {
                 fd: fd.as_raw_fd(),
@@ -430,7 +442,7 @@ impl Hasvrd {
             });
             next = next.min(now + 100);
         }
-        let timeout = next.saturating_sub(now).min(1000) as i32;
+        let timeout = next.saturating_sub(now).min(IDLE_WAKE) as i32;
         let _ = sys::poll(&mut fds, timeout);
         fds.iter()
             .filter(|f| f.revents != 0)

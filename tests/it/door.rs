@@ -78,12 +78,18 @@ fn newpass_creates_the_first_user_and_goes_setpass_changes_it_hostid_is_stable()
 #[test]
 fn remote_haadm_logs_in_runs_commands_as_locally_and_refuses_guesses_replays_and_tampering() {
     let c = NsCluster::new(&ns_config("200ms", &web_service("")));
-    for n in [&c.alpha, &c.beta] {
-        assert_eq!(newpass(n, "admin", "door-secret").code, 0);
-    }
+    // beta's first user comes while it runs: its door opens on NewPass's write, with no
+    // timer polling etc/passwd in between.
+    assert_eq!(newpass(&c.alpha, "admin", "door-secret").code, 0);
     c.start();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!c.beta.log().contains("admin door: listening"));
+    assert_eq!(newpass(&c.beta, "admin", "door-secret").code, 0);
+    c.beta.wait_for("beta's door", Duration::from_secs(2), || {
+        c.beta.log().contains("admin door: listening")
+    });
     let alpha = "192.0.2.1";
-    // The door opens once the user exists (hamond looks every 2 s).
+    // The door opens once the user exists.
     let until = std::time::Instant::now() + Duration::from_secs(20);
     let mut r = remote(&c, alpha, "door-secret", &["status"]);
     while r.code != 0 && std::time::Instant::now() < until {
