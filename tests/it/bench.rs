@@ -19,7 +19,12 @@ pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 pub(crate) fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+    let v = d.as_secs_f64() * 1000.0;
+    if v < 100.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{v:.0} ms")
+    }
 }
 
 /// Client-observed outage when the active node crashes, per heartbeat interval.

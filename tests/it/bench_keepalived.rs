@@ -1,6 +1,6 @@
 //! SureHA and keepalived side by side (issue "Lighter and quicker than keepalived"), on the
-//! same namespace topology: two nodes, a client probing the floating address every 10 ms,
-//! the same web server on both nodes all along (socat answering its node's name: keepalived
+//! same namespace topology: two nodes, a client probing the floating address every 1 ms,
+//! the same web server on both nodes all along (answering its node's name: keepalived
 //! moves only the address, so SureHA's service here is the address with instant no-op
 //! scripts and no agent), 100 ms heartbeats (VRRPv3 `advert_int 0.1`) for the moves and 1 s
 //! (`advert_int 1`) at rest. Medians of `RUNS` runs. Needs root and keepalived
@@ -13,23 +13,66 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
 
-/// The web server of a node, as both products get it: answering its node's name on 8080.
-fn web_server(ns: &str, name: &str) -> Child {
-    Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "socat",
-            "-T2",
-            "TCP-LISTEN:8080,reuseaddr,fork",
-        ])
-        .arg(format!("SYSTEM:echo {name}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("socat")
+/// The web server of a node, as both products get it: answering its node's name on 8080,
+/// from a thread of this process inside the node's namespace (no fork per connection, so a
+/// fine probe measures the network, not the server). Stops on drop; bounded to ten minutes.
+struct Responder {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Responder {
+    fn start(ns: &str, name: &str) -> Responder {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (st, ns, name) = (stop.clone(), ns.to_string(), name.to_string());
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            use std::io::Write;
+            use std::os::fd::AsRawFd;
+            sureha::sys::enter_netns(std::path::Path::new(&format!("/run/netns/{ns}"))).unwrap();
+            let l = std::net::TcpListener::bind("0.0.0.0:8080").expect("port 8080");
+            l.set_nonblocking(true).unwrap();
+            let _ = ready_tx.send(());
+            let began = Instant::now();
+            while !st.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600) {
+                let mut fds = [sureha::sys::PollFd {
+                    fd: l.as_raw_fd(),
+                    events: sureha::sys::POLLIN,
+                    revents: 0,
+                }];
+                let _ = sureha::sys::poll(&mut fds, 100);
+                while let Ok((mut c, _)) = l.accept() {
+                    let _ = c.write_all(format!("{name}\n").as_bytes());
+                }
+            }
+        });
+        let _ = ready.recv_timeout(Duration::from_secs(5));
+        Responder {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The client: every millisecond, 5 ms to connect and 5 ms to read, so a connection caught
+/// by the move costs 10 ms at most and the gap is the move's own.
+fn fine_probe(ns: &str) -> Probe {
+    Probe::start_with(
+        ns,
+        Duration::from_millis(1),
+        Duration::from_millis(5),
+        Duration::from_millis(5),
+    )
 }
 
 /// SureHA's service for the comparison: the floating address, instant scripts, no agent.
@@ -42,7 +85,7 @@ struct Keepalived {
     dir: std::path::PathBuf,
     ns: String,
     name: &'static str,
-    web: Child,
+    _web: Responder,
     daemon: Option<Child>,
     advert: &'static str,
     priority: u32,
@@ -53,26 +96,12 @@ impl Keepalived {
         let ns = topo.node_ns(name);
         let dir = std::env::temp_dir().join(format!("ka-{}-{}-{name}", std::process::id(), ns));
         std::fs::create_dir_all(&dir).unwrap();
-        let web = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns,
-                "socat",
-                "-T2",
-                "TCP-LISTEN:8080,reuseaddr,fork",
-            ])
-            .arg(format!("SYSTEM:echo {name}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat");
+        let web = Responder::start(&ns, name);
         let mut k = Keepalived {
             dir,
             ns,
             name,
-            web,
+            _web: web,
             daemon: None,
             advert,
             priority: if name == "alpha" { 150 } else { 100 },
@@ -151,8 +180,6 @@ impl Keepalived {
 impl Drop for Keepalived {
     fn drop(&mut self) {
         self.crash();
-        let _ = self.web.kill();
-        let _ = self.web.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -198,7 +225,7 @@ fn keepalived_runs() -> Figures {
         let topo = Topology::new();
         let mut a = Keepalived::new(&topo, "alpha", "0.1");
         let _b = Keepalived::new(&topo, "beta", "0.1");
-        let probe = Probe::start(&topo.ns("c"), Duration::from_millis(10));
+        let probe = fine_probe(&topo.ns("c"));
         probe.wait_for("alpha", T);
         std::thread::sleep(Duration::from_millis(1500));
         // Planned: alpha's keepalived stopped (it hands over with priority 0).
@@ -234,11 +261,11 @@ fn sureha_runs() -> Figures {
     for _ in 0..runs() {
         let c = NsCluster::new(&ns_config("100ms", &address_only()));
         c.start();
-        let mut webs: Vec<Child> = ["alpha", "beta"]
+        let _webs: Vec<Responder> = ["alpha", "beta"]
             .iter()
-            .map(|n| web_server(&c.topo.node_ns(n), n))
+            .map(|n| Responder::start(&c.topo.node_ns(n), n))
             .collect();
-        let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+        let probe = fine_probe(&c.topo.ns("c"));
         c.alpha.ok(&["service", "bringin", "web"]);
         probe.wait_for("alpha", T);
         std::thread::sleep(Duration::from_millis(1500));
@@ -248,6 +275,16 @@ fn sureha_runs() -> Figures {
         probe.wait_for("beta", T);
         std::thread::sleep(Duration::from_millis(200));
         f.planned.push(probe.outage_since(t0));
+        // The move's phases, as each node logged them (DESIGN §13).
+        for n in [&c.alpha, &c.beta] {
+            if let Some(m) = n.log().lines().rev().find(|l| l.contains(" MOVE ")) {
+                println!(
+                    "planned move, {}: {}",
+                    n.name,
+                    &m[m.find("MOVE").unwrap_or(0)..]
+                );
+            }
+        }
         // Switch-back: alpha returns, and the service with it.
         std::thread::sleep(Duration::from_millis(1500));
         let t1 = Instant::now();
@@ -260,10 +297,6 @@ fn sureha_runs() -> Figures {
         c.crash("alpha");
         probe.wait_for("beta", T);
         f.crash.push(probe.outage_since(t2));
-        for w in webs.iter_mut() {
-            let _ = w.kill();
-            let _ = w.wait();
-        }
     }
     f
 }
@@ -287,20 +320,14 @@ fn idle_keepalived(secs: u64) -> [(f64, u64); 2] {
 fn idle_sureha(secs: u64) -> [(f64, u64); 2] {
     let c = NsCluster::new(&ns_config("1s", &address_only()));
     c.start();
-    let mut webs: Vec<Child> = ["alpha", "beta"]
+    let _webs: Vec<Responder> = ["alpha", "beta"]
         .iter()
-        .map(|n| web_server(&c.topo.node_ns(n), n))
+        .map(|n| Responder::start(&c.topo.node_ns(n), n))
         .collect();
     c.alpha.ok(&["service", "bringin", "web"]);
     std::thread::sleep(Duration::from_secs(5));
-    // The web service's socat is the service's, not SureHA's: counted on both sides alike
-    // would be fair, but keepalived's is not counted, so neither is ours.
-    let own = |n: &Node| -> Vec<u32> {
-        n.processes()
-            .into_iter()
-            .filter(|p| !Node::cmdline(*p).contains("socat"))
-            .collect()
-    };
+    // The web server is a thread of this test, counted on neither side.
+    let own = |n: &Node| -> Vec<u32> { n.processes() };
     let before: Vec<f64> = [&c.alpha, &c.beta]
         .iter()
         .map(|n| own(n).iter().map(|p| cpu_of(*p)).sum())
@@ -314,10 +341,6 @@ fn idle_sureha(secs: u64) -> [(f64, u64); 2] {
             (now - before[i]) * 60.0 / secs as f64,
             pids.iter().map(|p| pss_kb(*p)).sum(),
         );
-    }
-    for w in webs.iter_mut() {
-        let _ = w.kill();
-        let _ = w.wait();
     }
     out
 }
@@ -342,7 +365,7 @@ fn bench_keepalived_side_by_side() {
             ms_s.as_secs_f64() / ms_k.as_secs_f64().max(0.001)
         );
     };
-    println!("| figure (medians of {} runs, client probing every 10 ms) | SureHA | keepalived 2.2.7 | ratio |", runs());
+    println!("| figure (medians of {} runs, client probing every 1 ms) | SureHA | keepalived 2.2.7 | ratio |", runs());
     println!("| --- | --- | --- | --- |");
     row("crash outage, 100 ms × 3", &s.crash, &k.crash);
     row(

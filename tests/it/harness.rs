@@ -786,6 +786,22 @@ pub struct Probe {
 
 impl Probe {
     pub fn start(client_ns: &str, every: Duration) -> Probe {
+        Probe::start_with(
+            client_ns,
+            every,
+            Duration::from_millis(20),
+            Duration::from_millis(200),
+        )
+    }
+
+    /// A probe with its own patience: a connection that straddles an address move costs
+    /// at most `connect + read`, so fine probes see the real window, not their timeouts.
+    pub fn start_with(
+        client_ns: &str,
+        every: Duration,
+        connect: Duration,
+        read: Duration,
+    ) -> Probe {
         use std::sync::{atomic::AtomicBool, Arc, Mutex};
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
@@ -798,22 +814,21 @@ impl Probe {
             let mut next = Instant::now();
             while !st2.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600) {
                 let at = Instant::now();
-                let (who, how) =
-                    match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(20)) {
-                        Err(e) => (None, format!("connect: {e}")),
-                        Ok(mut c) => {
-                            use std::io::Read;
-                            let _ = c.set_read_timeout(Some(Duration::from_millis(200)));
-                            let mut s = String::new();
-                            match c.read_to_string(&mut s) {
-                                Ok(_) if !s.trim().is_empty() => {
-                                    (Some(s.trim().to_string()), "ok".to_string())
-                                }
-                                Ok(_) => (None, "read: empty".to_string()),
-                                Err(e) => (None, format!("read: {e}")),
+                let (who, how) = match std::net::TcpStream::connect_timeout(&addr, connect) {
+                    Err(e) => (None, format!("connect: {e}")),
+                    Ok(mut c) => {
+                        use std::io::Read;
+                        let _ = c.set_read_timeout(Some(read));
+                        let mut s = String::new();
+                        match c.read_to_string(&mut s) {
+                            Ok(_) if !s.trim().is_empty() => {
+                                (Some(s.trim().to_string()), "ok".to_string())
                             }
+                            Ok(_) => (None, "read: empty".to_string()),
+                            Err(e) => (None, format!("read: {e}")),
                         }
-                    };
+                    }
+                };
                 s2.lock().unwrap().push(Sample { at, who, how });
                 next += every;
                 let now = Instant::now();
