@@ -16,6 +16,10 @@ RELEASE = target/release
 PROGRAMS = hamond hasvrd haadm haapi hahb-sock hahb-serial hahb-disk havip havol haconsole
 API_TOOLS = APIOPEN.x APIOK.x APIERROR.x APICLOSE.x APICMD.x
 AGENTS = agents/ha_ag_tmp.sh agents/ha_ag_tmp.c
+# The agents and scripts of the service types SureHA runs itself (DESIGN §12).
+TYPE_SCRIPTS = agents/ha_ag_ocf.sh agents/ocf_start.sh agents/ocf_stop.sh \
+	agents/ha_ag_lsb.sh agents/lsb_start.sh agents/lsb_stop.sh
+TYPE_LIBS = agents/ocf_common.sh agents/lsb_common.sh
 CC ?= cc
 AR ?= ar
 HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1
@@ -51,6 +55,8 @@ install: build
 	install -m 755 rc/S999sureha $(HAHOME)/bin/S999sureha
 	install -m 755 rc/uninstall $(HAHOME)/bin/uninstall
 	install -m 755 agents/ha_ag_tmp.sh $(HAHOME)/bin/ha_ag_tmp.sh
+	install -m 755 $(TYPE_SCRIPTS) $(HAHOME)/bin/
+	install -m 644 $(TYPE_LIBS) $(HAHOME)/bin/
 	install -m 644 agents/ha_ag_tmp.c $(HAHOME)/bin/ha_ag_tmp.c
 	install -m 644 agents/clusterapi.h agents/hafile.h $(HAHOME)/include/
 	# Only the static library answers -lhaapi, so agents run without LD_LIBRARY_PATH;

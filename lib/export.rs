@@ -192,7 +192,7 @@ fn service_group(x: &mut Xml, s: &Service, home: &str) {
         x.line(3, "</primitive>");
     }
     let r = id(&[&s.name, "svc"]);
-    match s.agent.as_deref().and_then(|a| a.strip_prefix("ocf:")) {
+    match s.resource.as_deref().and_then(|a| a.strip_prefix("ocf:")) {
         Some(ocf) => {
             let (provider, ty) = ocf.split_once(':').unwrap_or(("heartbeat", ocf));
             x.primitive(3, &r, "ocf", provider, ty);

@@ -21,7 +21,7 @@ fn key(name: &'static str, default: Option<&str>, range: &'static str, required:
     }
 }
 
-pub const SERVICE_TYPES: &str = "NFS ORACLE SYBASE INFORMIX WWW PGSQL MYSQL USERDEF";
+pub const SERVICE_TYPES: &str = "NFS ORACLE SYBASE INFORMIX WWW PGSQL MYSQL USERDEF OCF LSB";
 
 /// The keys of a new service; `me` and `peer` are the defaults of its servers.
 pub fn service_keys(me: &str, peer: Option<&str>) -> Vec<Key> {
@@ -130,6 +130,11 @@ pub fn needed(section: &str, k: &Key, answers: &[(String, String)]) -> bool {
         .iter()
         .find(|(n, _)| n == "type")
         .map_or_else(|| "USERDEF".to_string(), |(_, v)| v.to_ascii_uppercase());
+    // A type whose scripts SureHA ships does not need them named.
+    let shipped = crate::config::BUILTIN_SCRIPTS.contains(&stype.to_ascii_lowercase().as_str());
+    if section == "service" && shipped && matches!(k.name, "start" | "stop") {
+        return false;
+    }
     k.required
         || (section == "service"
             && crate::config::type_keys(&stype)

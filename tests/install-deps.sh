@@ -23,8 +23,10 @@ elif [ "${1:-}" != demo ]; then
     # the database test runs Debian's PostgreSQL on the shared volume.
     command -v bindfs >/dev/null || need+=(bindfs fuse3)
     ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
-    # The exported Pacemaker CIB is checked with crm_verify.
+    # The exported Pacemaker CIB is checked with crm_verify; OCF services run Debian's
+    # resource agents.
     command -v crm_verify >/dev/null || need+=(pacemaker-cli-utils)
+    [ -x /usr/lib/ocf/resource.d/heartbeat/Dummy ] || need+=(resource-agents)
     # The console test drives Debian's Chromium headless through chromedriver.
     command -v chromium >/dev/null || need+=(chromium)
     command -v chromedriver >/dev/null || need+=(chromium-driver)

@@ -230,6 +230,29 @@ pub(super) fn build_admin(sec: &Section, err: &mut impl FnMut(usize, String)) ->
     admin
 }
 
+/// The families whose agent and scripts SureHA ships (`ha_ag_F.sh`, `F_start.sh`,
+/// `F_stop.sh` in `$HAHOME/bin`).
+pub const BUILTIN_SCRIPTS: [&str; 2] = ["ocf", "lsb"];
+
+/// `ocf:PROVIDER:NAME` or `lsb:NAME`, each part a plain name.
+fn check_resource(r: &str) -> Result<(), String> {
+    let plain = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 64
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && !p.starts_with('.')
+    };
+    let parts: Vec<&str> = r.split(':').collect();
+    match parts.as_slice() {
+        ["ocf", p, n] if plain(p) && plain(n) => Ok(()),
+        ["lsb", n] if plain(n) => Ok(()),
+        _ => Err(format!(
+            "'{r}' is not ocf:PROVIDER:NAME or lsb:NAME (letters, digits, '-', '_', '.')"
+        )),
+    }
+}
+
 pub(super) fn build_service(sec: &Section, err: &mut impl FnMut(usize, String)) -> Option<Service> {
     let stype = value(sec, "type", err, |v| {
         let up = v.to_ascii_uppercase();
@@ -286,11 +309,50 @@ pub(super) fn build_service(sec: &Section, err: &mut impl FnMut(usize, String)) 
         Some(v.to_string())
     };
     let agent = program("agent", err);
-    let start = program("start", err);
-    let stop = program("stop", err);
-    for (k, v) in [("start", &start), ("stop", &stop)] {
+    // An OCF or LSB agent is run through SureHA's adapters; the types with scripts of their
+    // own use them when the service names none (DESIGN §12).
+    let resource = agent
+        .clone()
+        .filter(|a| a.starts_with("ocf:") || a.starts_with("lsb:"));
+    if let (Some(r), Some((_, l))) = (&resource, sec.get("agent")) {
+        if let Err(e) = check_resource(r) {
+            err(l, format!("{}: agent: {e}", sec.label()));
+        }
+    }
+    if matches!(stype.as_str(), "OCF" | "LSB") && resource.is_none() && sec.get("agent").is_some() {
+        let line = sec.get("type").map_or(sec.line, |(_, l)| l);
+        err(
+            line,
+            format!(
+                "{}: type {stype} needs 'agent = {}'",
+                sec.label(),
+                if stype == "OCF" {
+                    "ocf:PROVIDER:NAME"
+                } else {
+                    "lsb:NAME"
+                }
+            ),
+        );
+    }
+    let family = match &resource {
+        Some(r) => r[..3].to_string(),
+        None => stype.to_ascii_lowercase(),
+    };
+    let builtin = BUILTIN_SCRIPTS.contains(&family.as_str());
+    let agent = if resource.is_some() || (agent.is_none() && builtin) {
+        Some(format!("ha_ag_{family}.sh"))
+    } else {
+        agent
+    };
+    let mut start = program("start", err);
+    let mut stop = program("stop", err);
+    for (k, v) in [("start", &mut start), ("stop", &mut stop)] {
         if v.is_none() && sec.get(k).is_none() {
-            err(sec.line, format!("{}: '{k}' is required", sec.label()));
+            if builtin {
+                *v = Some(format!("{family}_{k}.sh"));
+            } else {
+                err(sec.line, format!("{}: '{k}' is required", sec.label()));
+            }
         }
     }
     let check_interval = value(sec, "check_interval", err, |v| {
@@ -363,6 +425,7 @@ pub(super) fn build_service(sec: &Section, err: &mut impl FnMut(usize, String)) 
         active_ip,
         prefix,
         agent,
+        resource,
         start: start?,
         stop: stop?,
         check_interval,

@@ -113,8 +113,10 @@ pub struct Volume {
     pub mount_point: String,
 }
 
-pub const SERVICE_TYPES: [&str; 8] = [
-    "NFS", "ORACLE", "SYBASE", "INFORMIX", "WWW", "PGSQL", "MYSQL", "USERDEF",
+pub use build::BUILTIN_SCRIPTS;
+
+pub const SERVICE_TYPES: [&str; 10] = [
+    "NFS", "ORACLE", "SYBASE", "INFORMIX", "WWW", "PGSQL", "MYSQL", "USERDEF", "OCF", "LSB",
 ];
 
 /// The keys a service type needs (DESIGN §12), and what each one is.
@@ -140,6 +142,8 @@ pub fn type_keys(stype: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "PGSQL" => &[("path", "the data directory")],
         "MYSQL" => &[("path", "the data directory")],
+        "OCF" => &[("agent", "ocf:PROVIDER:NAME, an OCF resource agent")],
+        "LSB" => &[("agent", "lsb:NAME, the init script /etc/init.d/NAME")],
         _ => &[],
     }
 }
@@ -156,7 +160,10 @@ pub struct Service {
     pub standby_nic: Vec<String>,
     pub active_ip: Vec<Ipv4Addr>,
     pub prefix: u8,
+    /// The agent program hasvrd runs (for an OCF or LSB agent, SureHA's adapter).
     pub agent: Option<String>,
+    /// `ocf:PROVIDER:NAME` or `lsb:NAME`, as the `agent` key gives it.
+    pub resource: Option<String>,
     pub start: String,
     pub stop: String,
     pub check_interval: Millis,

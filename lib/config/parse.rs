@@ -234,14 +234,27 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
             SectionKind::Service => &SERVICE_KEYS,
             SectionKind::Admin => &ADMIN_KEYS,
         };
-        if !allowed.contains(&key.as_str()) {
+        // ha_NAME: a parameter for the service's OCF agent (OCF_RESKEY_NAME).
+        let agent_param = sec.kind == SectionKind::Service
+            && key.strip_prefix("ha_").is_some_and(|p| {
+                !p.is_empty()
+                    && p.len() <= 48
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            });
+        if !allowed.contains(&key.as_str()) && !agent_param {
             err(
                 n,
                 format!(
-                    "unknown key '{}' in {} (known: {})",
+                    "unknown key '{}' in {} (known: {}{})",
                     shown(&key),
                     sec.label(),
-                    allowed.join(" ")
+                    allowed.join(" "),
+                    if sec.kind == SectionKind::Service {
+                        ", and ha_NAME for an OCF agent's parameter NAME"
+                    } else {
+                        ""
+                    }
                 ),
             );
             continue;

@@ -260,7 +260,7 @@ fn service_value_errors() {
     );
     assert_eq!(errors(&text), vec![
         "f.conf:7: [service s]: active_server and standby_server are both 'a'",
-        "f.conf:8: [service s]: type: 'db2' is not one of NFS ORACLE SYBASE INFORMIX WWW PGSQL MYSQL USERDEF",
+        "f.conf:8: [service s]: type: 'db2' is not one of NFS ORACLE SYBASE INFORMIX WWW PGSQL MYSQL USERDEF OCF LSB",
         "f.conf:11: [service s]: start: 'run me' must be one program name (no arguments)",
         "f.conf:13: [service s]: volume: expected 'ACTIVE-DEV BACKUP-DEV MOUNT-POINT', found '/dev/x /mnt'",
         "f.conf:14: [service s]: volume: devices and mount point must be absolute paths",
@@ -321,4 +321,49 @@ fn a_service_type_names_the_keys_it_needs_at_the_type_line() {
     assert!(errors(&(text.to_string() + "username = scott\n")).is_empty());
     assert!(errors(&text.replace("type = oracle", "type = pgsql"))[0]
         .contains("type PGSQL needs 'path'"));
+}
+
+#[test]
+fn ocf_and_lsb_agents_run_through_the_shipped_adapters() {
+    let head = "[privnet l]\ntype = socket\nhost1 = a\nhost2 = b\nip1 = 10.0.0.1\nip2 = 10.0.0.2\n\n[service d]\nactive_server = a\nstandby_server = b\n";
+    let c = parse(
+        "f",
+        &format!("{head}type = ocf\nagent = ocf:heartbeat:Dummy\nha_state = /run/d.state\n"),
+    )
+    .unwrap();
+    let s = &c.services[0];
+    assert_eq!(s.resource.as_deref(), Some("ocf:heartbeat:Dummy"));
+    assert_eq!(s.agent.as_deref(), Some("ha_ag_ocf.sh"));
+    assert_eq!(
+        (s.start.as_str(), s.stop.as_str()),
+        ("ocf_start.sh", "ocf_stop.sh")
+    );
+    assert!(s
+        .environment()
+        .contains(&("HA_HA_STATE".into(), "/run/d.state".into())));
+    let c = parse("f", &format!("{head}type = lsb\nagent = lsb:mydaemon\n")).unwrap();
+    assert_eq!(c.services[0].start, "lsb_start.sh");
+    // Named scripts win; an OCF agent with a type of its own keeps its scripts.
+    let c = parse(
+        "f",
+        &format!("{head}type = pgsql\npath = /srv/pg\nagent = ocf:heartbeat:pgsql\nstart = s\nstop = t\n"),
+    )
+    .unwrap();
+    assert_eq!(c.services[0].agent.as_deref(), Some("ha_ag_ocf.sh"));
+    assert_eq!(c.services[0].start, "s");
+    assert_eq!(
+        errors(&format!("{head}type = ocf\n")),
+        vec!["f.conf:11: [service d]: type OCF needs 'agent' (ocf:PROVIDER:NAME, an OCF resource agent)"]
+    );
+    assert_eq!(
+        errors(&format!("{head}type = ocf\nagent = ocf:../x\n")),
+        vec!["f.conf:12: [service d]: agent: 'ocf:../x' is not ocf:PROVIDER:NAME or lsb:NAME (letters, digits, '-', '_', '.')"]
+    );
+    assert!(errors(&format!("{head}type = ocf\nagent = my.agent\n"))[0]
+        .contains("type OCF needs 'agent = ocf:PROVIDER:NAME'"));
+    assert!(
+        errors(&format!("{head}start = s\nstop = t\nha_Bad-Key = 1\n"))[0].contains("unknown key")
+    );
+    // USERDEF still needs its scripts.
+    assert!(errors(&format!("{head}start = s\n"))[0].contains("'stop' is required"));
 }

@@ -194,7 +194,8 @@ impl Hasvrd {
         let Some(program) = &cfg.agent else { return };
         let mut spec = Spec::new(self.home.program(program));
         spec.args = vec![service.clone(), cfg.agent_interval_secs().to_string()];
-        spec.env = child::base_env(&self.home);
+        // The service's keys too (HA_*): the OCF and LSB adapters find their agent there.
+        spec.env = self.service_env(&service);
         spec.output = Some(self.home.output(&service, "agent"));
         match child::spawn(&spec) {
             Ok(pid) => {

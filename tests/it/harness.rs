@@ -29,6 +29,18 @@ pub const PROGRAMS: [(&str, &str); 12] = [
     ("havip", env!("CARGO_BIN_EXE_havip")),
     ("hahb-sock", env!("CARGO_BIN_EXE_hahb-sock")),
 ];
+/// The agents and scripts SureHA ships for service types (DESIGN §12), as `make install`
+/// puts them in `$HAHOME/bin`.
+pub const TYPE_SCRIPTS: [&str; 8] = [
+    "ocf_common.sh",
+    "ocf_start.sh",
+    "ocf_stop.sh",
+    "ha_ag_ocf.sh",
+    "lsb_common.sh",
+    "lsb_start.sh",
+    "lsb_stop.sh",
+    "ha_ag_lsb.sh",
+];
 pub const API_TOOLS: [&str; 5] = [
     "APIOPEN.x",
     "APIOK.x",
@@ -221,7 +233,10 @@ impl Node {
             home.join("bin/ha_ag_tmp.c"),
         )
         .unwrap();
-        for f in ["demo-web.start", "demo-web.stop", "demo-web.agent"] {
+        for f in ["demo-web.start", "demo-web.stop", "demo-web.agent"]
+            .iter()
+            .chain(TYPE_SCRIPTS.iter())
+        {
             fs::copy(repo().join("agents").join(f), home.join("bin").join(f)).unwrap();
         }
         let node = Node {

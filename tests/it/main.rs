@@ -22,3 +22,4 @@ mod menus;
 mod postgres;
 mod robustness;
 mod supervision;
+mod types;

@@ -1,0 +1,161 @@
+//! Service types that SureHA runs itself (DESIGN §12): an OCF resource agent (Debian's
+//! `ocf:heartbeat:Dummy`) and an LSB init script, each brought in, checked where it runs (and
+//! for the init script's daemon, from the client through the floating address), then the
+//! active node crashed and the service checked again on the other node.
+
+use crate::harness::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+fn service(name: &str, body: &str) -> String {
+    format!("\n[service {name}]\nactive_server = alpha\nstandby_server = beta\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\ncheck_interval = 1s\nstart_timeout = 20s\n{body}")
+}
+
+#[test]
+fn an_ocf_agent_runs_the_service_and_moves_with_it() {
+    let c = NsCluster::new(&ns_config(
+        "200ms",
+        &service(
+            "dummy",
+            "type = ocf\nagent = ocf:heartbeat:Dummy\nha_fake = moved\n",
+        ),
+    ));
+    // Each node's agent state, as the adapter keeps it: /run/sureha-ocf/NODE.
+    let state =
+        |node: &str| std::path::PathBuf::from(format!("/run/sureha-ocf/{node}/Dummy-dummy.state"));
+    for n in ["alpha", "beta"] {
+        let _ = std::fs::remove_file(state(n));
+    }
+    c.start();
+    assert_eq!(c.alpha.haadm(&["check"]).code, 0);
+    c.alpha.ok(&["service", "bringin", "dummy"]);
+    c.alpha.wait_state("dummy", "ACTIVE", T);
+    c.beta.wait_state("dummy", "STANDBY", T);
+    // ACTIVE is said from the start on; the start action itself may still run.
+    c.alpha
+        .wait_for("Dummy started on alpha", T, || state("alpha").exists());
+    assert!(!state("beta").exists(), "and not on beta");
+    // The agent's monitor reports: no failure for a few check intervals.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(c.alpha.state("dummy"), "ACTIVE", "{}", c.alpha.log());
+    c.crash("alpha");
+    c.beta.wait_for("the takeover", T, || {
+        c.beta.state("dummy").starts_with("ACTIVE")
+    });
+    c.beta
+        .wait_for("Dummy started on beta", T, || state("beta").exists());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        c.beta.state("dummy").starts_with("ACTIVE"),
+        "{}",
+        c.beta.log()
+    );
+    // A monitor failure (the state file gone, as if the resource died) is a failure.
+    std::fs::remove_file(state("beta")).unwrap();
+    c.beta.wait_for("the failure seen", T, || {
+        c.beta.log().contains("service dummy") && c.beta.state("dummy").starts_with("ERROR")
+    });
+    for n in ["alpha", "beta"] {
+        let _ = std::fs::remove_file(state(n));
+    }
+}
+
+#[test]
+fn ha_keys_reach_the_ocf_agent_as_its_parameters_and_exit_codes_are_kept() {
+    let n = Node::new("alpha", &base_config());
+    let dir = n.path("tmp/ocf-param");
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |script: &str, agent: &str| {
+        std::process::Command::new(n.path(&format!("bin/{script}")))
+            .arg("p")
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HAHOME", &n.home)
+            .env("HANODE", "alpha-param-test")
+            .env("HA_AGENT", agent)
+            .env("HA_HA_STATE", dir.join("dummy.state"))
+            .output()
+            .unwrap()
+    };
+    let r = run("ocf_start.sh", "ocf:heartbeat:Dummy");
+    assert!(r.status.success(), "{r:?}");
+    assert!(
+        dir.join("dummy.state").exists(),
+        "OCF_RESKEY_state came from ha_state"
+    );
+    assert!(run("ocf_stop.sh", "ocf:heartbeat:Dummy").status.success());
+    assert!(!dir.join("dummy.state").exists());
+    let r = run("ocf_start.sh", "ocf:heartbeat:NoSuchAgent");
+    assert_eq!(r.status.code(), Some(5), "not installed: {r:?}");
+    assert!(String::from_utf8_lossy(&r.stderr).contains("resource-agents"));
+    let _ = std::fs::remove_dir_all("/run/sureha-ocf/alpha-param-test");
+}
+
+/// An init script of the usual kind: a daemon (socat answering its node's name on 8080),
+/// its pid file, start, stop and status with the LSB exit codes.
+const INIT: &str = r#"#!/bin/sh
+PIDFILE=/run/sureha-lsb-test-$HANODE.pid
+running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+case "$1" in
+start)
+    running && exit 0
+    socat TCP-LISTEN:8080,reuseaddr,fork "SYSTEM:echo $HANODE" </dev/null >/dev/null 2>&1 &
+    echo $! > "$PIDFILE"
+    exit 0 ;;
+stop)
+    running && kill "$(cat "$PIDFILE")"
+    rm -f "$PIDFILE"
+    exit 0 ;;
+status)
+    running && exit 0
+    exit 3 ;;
+*) exit 2 ;;
+esac
+"#;
+
+#[test]
+fn an_lsb_init_script_runs_the_service_and_the_client_follows_it() {
+    let initd = std::env::temp_dir().join(format!("sureha-initd-{}", std::process::id()));
+    std::fs::create_dir_all(&initd).unwrap();
+    let script = initd.join("echod");
+    std::fs::write(&script, INIT).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let c = NsCluster::new(&ns_config(
+        "200ms",
+        &service(
+            "echo",
+            &format!(
+                "type = lsb\nagent = lsb:echod\nha_initdir = {}\n",
+                initd.display()
+            ),
+        ),
+    ));
+    c.start();
+    let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(50));
+    c.alpha.ok(&["service", "bringin", "echo"]);
+    c.alpha.wait_state("echo", "ACTIVE", T);
+    probe.wait_for("alpha", T);
+    c.crash("alpha");
+    c.beta.wait_for("the takeover", T, || {
+        c.beta.state("echo").starts_with("ACTIVE")
+    });
+    probe.wait_for("beta", T);
+    // The daemon dies: status says 3, the agent reports it, the service is in error there.
+    let pid: i32 = std::fs::read_to_string("/run/sureha-lsb-test-beta.pid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = sureha::sys::kill(pid as u32, libc::SIGKILL);
+    c.beta.wait_for("the failure seen", T, || {
+        c.beta.state("echo").starts_with("ERROR")
+    });
+    drop(probe);
+    c.beta.haadm(&["service", "bringout", "echo"]);
+    let _ = std::fs::remove_dir_all(&initd);
+    for n in ["alpha", "beta"] {
+        let _ = std::fs::remove_file(format!("/run/sureha-lsb-test-{n}.pid"));
+    }
+}
