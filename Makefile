@@ -18,8 +18,9 @@ API_TOOLS = APIOPEN.x APIOK.x APIERROR.x APICLOSE.x APICMD.x
 AGENTS = agents/ha_ag_tmp.sh agents/ha_ag_tmp.c
 # The agents and scripts of the service types SureHA runs itself (DESIGN §12).
 TYPE_SCRIPTS = agents/ha_ag_ocf.sh agents/ocf_start.sh agents/ocf_stop.sh \
-	agents/ha_ag_lsb.sh agents/lsb_start.sh agents/lsb_stop.sh
-TYPE_LIBS = agents/ocf_common.sh agents/lsb_common.sh
+	agents/ha_ag_lsb.sh agents/lsb_start.sh agents/lsb_stop.sh \
+	agents/ha_ag_pgsql.sh agents/pgsql_start.sh agents/pgsql_stop.sh
+TYPE_LIBS = agents/ocf_common.sh agents/lsb_common.sh agents/pgsql_common.sh
 CC ?= cc
 AR ?= ar
 HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1

@@ -324,9 +324,18 @@ impl DiskRig {
         self.data_a = fresh;
     }
 
+    /// The cluster's configuration: service db on the volume, with `extra` keys (`@MOUNT@`
+    /// in them is the mount point). Unless `extra` names a type (whose shipped scripts then
+    /// run it), the tests' own scripts.
     pub fn config(&self, interval: &str, extra: &str) -> String {
+        let extra = extra.replace("@MOUNT@", &self.mount_point);
+        let scripts = if extra.contains("type = ") {
+            ""
+        } else {
+            "start = svc.start\nstop = svc.stop\n"
+        };
         format!(
-            "{}\n[privnet dlink]\ntype = disk\nhost1 = alpha\nhost2 = beta\ndevice1 = {}\ndevice2 = {}\ninterval = {interval}\nmaxmiss = 3\n\n[admin]\nfence = {}\n\n[service db]\nactive_server = alpha\nstandby_server = beta\nstart = svc.start\nstop = svc.stop\nvolume = {} {} {}\n{extra}",
+            "{}\n[privnet dlink]\ntype = disk\nhost1 = alpha\nhost2 = beta\ndevice1 = {}\ndevice2 = {}\ninterval = {interval}\nmaxmiss = 3\n\n[admin]\nfence = {}\n\n[service db]\nactive_server = alpha\nstandby_server = beta\n{scripts}volume = {} {} {}\n{extra}",
             ns_config(interval, ""),
             self.lease_a.dev,
             self.lease_b.dev,

@@ -31,7 +31,7 @@ pub const PROGRAMS: [(&str, &str); 12] = [
 ];
 /// The agents and scripts SureHA ships for service types (DESIGN §12), as `make install`
 /// puts them in `$HAHOME/bin`.
-pub const TYPE_SCRIPTS: [&str; 8] = [
+pub const TYPE_SCRIPTS: [&str; 12] = [
     "ocf_common.sh",
     "ocf_start.sh",
     "ocf_stop.sh",
@@ -40,6 +40,10 @@ pub const TYPE_SCRIPTS: [&str; 8] = [
     "lsb_start.sh",
     "lsb_stop.sh",
     "ha_ag_lsb.sh",
+    "pgsql_common.sh",
+    "pgsql_start.sh",
+    "pgsql_stop.sh",
+    "ha_ag_pgsql.sh",
 ];
 pub const API_TOOLS: [&str; 5] = [
     "APIOPEN.x",

@@ -1,6 +1,6 @@
 //! A real database on the shared volume (issue "Shared disks that are never mounted twice",
-//! test 5): Debian's PostgreSQL with its data directory on the volume, behind the floating
-//! address. A client in its own namespace commits numbered rows and remembers each
+//! test 5, and the PGSQL type of "Service types"): Debian's PostgreSQL with its data
+//! directory on the volume, behind the floating address, run by SureHA's own PGSQL scripts. A client in its own namespace commits numbered rows and remembers each
 //! acknowledged commit; the node running the database crashes (every process killed, cables
 //! out, mounts gone), alternately alpha and beta. After each takeover every acknowledged row
 //! must be there, and the volume (so the database) is never on both nodes.
@@ -66,21 +66,6 @@ fn prepare_database(rig: &DiskRig, bin: &str) {
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
-}
-
-fn scripts(n: &Node, mp: &str, bin: &str) {
-    n.write_script(
-        "db.start-hook",
-        &format!("#!/bin/sh\n# The volume lock makes this node the only one here: a pid file is a crashed node's.\nrm -f {mp}/pgdata/postmaster.pid\ncd /\nexec runuser -u postgres -- {bin}/pg_ctl -D {mp}/pgdata -l {mp}/pgdata/server.log -w -t 60 start\n"),
-    );
-    n.write_script(
-        "db.stop-hook",
-        &format!("#!/bin/sh\ncd /\nrunuser -u postgres -- {bin}/pg_ctl -D {mp}/pgdata -m fast -w -t 30 stop\nexit 0\n"),
-    );
-    n.write_script(
-        "pg.agent",
-        &format!("#!/bin/sh\n# pg.agent SERVICE INTERVAL: well while the database answers a query.\nSVC=$1\nINTERVAL=$2\nPATH=$HAHOME/bin:$PATH\nup() {{ runuser -u postgres -- {bin}/psql -h 127.0.0.1 -U postgres -Atqc 'select 1' > /dev/null 2>&1; }}\nif [ \"$INTERVAL\" -eq 0 ]; then if up; then exit 1; else exit 0; fi; fi\nAPIOPEN.x \"$SVC\" || exit 1\nwhile :; do\n  if up; then APIOK.x \"$SVC\" || break; else APIERROR.x \"$SVC\" || break; fi\n  if [ \"$INTERVAL\" -gt 1 ]; then sleep $((INTERVAL - 1)); fi\ndone\nAPICLOSE.x \"$SVC\"\nexit 0\n"),
-    );
 }
 
 /// The client: commits numbered rows over the floating address, one psql a commit.
@@ -158,14 +143,13 @@ fn postgresql_on_the_shared_volume_loses_no_acknowledged_commit_across_crashes()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let bin = pg_bin();
+    // Type PGSQL: SureHA's own pgsql_start.sh, pgsql_stop.sh and ha_ag_pgsql.sh (a real
+    // query) run the database on the volume.
     let c = DiskCluster::new(
         "200ms",
-        &format!("active_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\nagent = pg.agent\ncheck_interval = 1s\nstart_timeout = 60s\n"),
+        &format!("type = PGSQL\npath = @MOUNT@/pgdata\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\ncheck_interval = 1s\nstart_timeout = 60s\n"),
     );
     prepare_database(&c.rig, &bin);
-    for n in [&c.alpha, &c.beta] {
-        scripts(n, &c.rig.mount_point, &bin);
-    }
     c.start_all();
     c.alpha.ok(&["service", "bringin", "db"]);
     c.wait_words("db", "ACTIVE", "STANDBY", Duration::from_secs(60));
@@ -248,4 +232,13 @@ fn postgresql_on_the_shared_volume_loses_no_acknowledged_commit_across_crashes()
         sorted[sorted.len() - 1],
         client.acked().len()
     );
+    // The shipped PGSQL scripts and agent did it.
+    for n in [&c.alpha, &c.beta] {
+        let log = n.log();
+        assert!(log.contains("pgsql_start.sh db"), "{log}");
+        assert!(
+            log.contains("agent ") && log.contains("ha_ag_pgsql.sh"),
+            "{log}"
+        );
+    }
 }
