@@ -73,14 +73,8 @@ pub fn read(_c: &Console, s: &Arc<Session>, path: &str, query: &str) -> Reply {
                 Err(r) => return r,
             };
             let kind = query_value(query, "kind").unwrap_or_default();
-            let nodes: Vec<&str> = cl.doors.iter().map(|d| d.node.as_str()).collect();
-            let me = nodes.first().copied().unwrap_or("");
-            let keys = match kind.as_str() {
-                "service" => forms::service_keys(me, nodes.get(1).copied()),
-                "socket" | "rs232" | "disk" => {
-                    forms::privnet_keys(&kind, me, nodes.get(1).copied())
-                }
-                _ => return error(400, "kind: service, socket, rs232 or disk"),
+            let Some((_, keys)) = form_keys(&cl, &kind) else {
+                return error(400, "kind: service, socket, rs232 or disk");
             };
             let list: Vec<String> = keys
                 .iter()
@@ -227,6 +221,17 @@ fn op(cl: &Cluster, verb: &str, svc: &str, node: Option<&str>) -> Reply {
     }
 }
 
+/// A create form's section and keys, with this cluster's nodes as the defaults.
+fn form_keys(cl: &Cluster, kind: &str) -> Option<(&'static str, Vec<forms::Key>)> {
+    let nodes: Vec<&str> = cl.doors.iter().map(|d| d.node.as_str()).collect();
+    let (me, peer) = (nodes.first().copied().unwrap_or(""), nodes.get(1).copied());
+    match kind {
+        "service" => Some(("service", forms::service_keys(me, peer))),
+        "socket" | "rs232" | "disk" => Some(("privnet", forms::privnet_keys(kind, me, peer))),
+        _ => None,
+    }
+}
+
 fn field_errors(errors: &[(&str, String)]) -> Reply {
     let mut o = Obj::new();
     for (k, e) in errors {
@@ -242,15 +247,8 @@ fn field_errors(errors: &[(&str, String)]) -> Reply {
 /// configuration parser; `/api/create` does the same and, when all is well, creates.
 fn create(cl: &Cluster, really: bool, f: &Form) -> Reply {
     let (kind, name) = (field(f, "kind"), field(f, "name"));
-    let nodes: Vec<&str> = cl.doors.iter().map(|d| d.node.as_str()).collect();
-    let me = nodes.first().copied().unwrap_or("");
-    let (section, keys) = match kind {
-        "service" => ("service", forms::service_keys(me, nodes.get(1).copied())),
-        "socket" | "rs232" | "disk" => (
-            "privnet",
-            forms::privnet_keys(kind, me, nodes.get(1).copied()),
-        ),
-        _ => return error(400, "kind: service, socket, rs232 or disk"),
+    let Some((section, keys)) = form_keys(cl, kind) else {
+        return error(400, "kind: service, socket, rs232 or disk");
     };
     let given: Vec<(String, String)> = f
         .iter()

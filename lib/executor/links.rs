@@ -216,7 +216,8 @@ impl Hasvrd {
             return;
         }
         if self.engine.config().nics_of(&self.home.node).is_empty() {
-            self.next_public_bind = now + 1000;
+            // Nothing to bind until a configuration with NICs comes (it resets this).
+            self.next_public_bind = Millis::MAX;
             return;
         }
         let port = self.engine.config().public_port();

@@ -314,6 +314,8 @@ impl Hasvrd {
             {
                 self.sync_data_paths();
                 self.paths_for = Some(config);
+                // A new configuration may name NICs: the public-network socket may bind now.
+                self.next_public_bind = 0;
             }
             let woken = self.paths.fd().is_some_and(|fd| ready.contains(&fd));
             self.check_data_paths(woken);
@@ -409,8 +411,8 @@ impl Hasvrd {
             });
         }
         next = next.min(self.next_nic_poll.max(now));
-        // Binding the public-network socket is retried (there is none without NICs).
-        if self.public.is_none() && !self.engine.config().nics_of(&self.home.node).is_empty() {
+        // Binding the public-network socket is retried (never, while there are no NICs).
+        if self.public.is_none() {
             next = next.min(self.next_public_bind.max(now));
         }
         if let Some(fd) = &self.nic_events {

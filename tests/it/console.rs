@@ -44,6 +44,23 @@ fn link_is(state: &str) -> String {
     format!("(() => {{ const l = document.querySelector('[data-link=\"priv\"]'); return !!l && l.dataset.state === '{state}' && l.innerText.includes('{state}'); }})()")
 }
 
+/// Waits for web gold on `active` and green on `standby`, once both nodes say so, and
+/// prints how long the page took.
+fn swapped(b: &Browser, what: &str, active: &str, standby: &str) {
+    let seen = b.wait(
+        &format!("web gold on {active} and green on {standby}"),
+        Duration::from_secs(5),
+        &both(
+            &shows("web", active, "active"),
+            &shows("web", standby, "standby"),
+        ),
+    );
+    println!(
+        "console: {what} shown {} ms after both nodes said so",
+        seen.as_millis()
+    );
+}
+
 fn icon(node: &str) -> String {
     format!("document.querySelector('.server[data-node=\"{node}\"]').dataset.icon")
 }
@@ -152,18 +169,7 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
     b.click("#tb-bringin");
     c.alpha.wait_state("web", "ACTIVE", Duration::from_secs(20));
     c.beta.wait_state("web", "STANDBY", Duration::from_secs(10));
-    let seen = b.wait(
-        "web gold on alpha and green on beta",
-        s,
-        &both(
-            &shows("web", "alpha", "active"),
-            &shows("web", "beta", "standby"),
-        ),
-    );
-    println!(
-        "console: BringIn shown {} ms after both nodes said so",
-        seen.as_millis()
-    );
+    swapped(&b, "BringIn", "alpha", "beta");
     assert_eq!(
         b.js(&background("[data-service=\"web\"][data-node=\"alpha\"]")),
         "rgb(200, 150, 12)",
@@ -189,18 +195,7 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
     c.beta.wait_state("web", "ACTIVE", Duration::from_secs(20));
     c.alpha
         .wait_state("web", "STANDBY", Duration::from_secs(10));
-    let seen = b.wait(
-        "web gold on beta and green on alpha",
-        s,
-        &both(
-            &shows("web", "beta", "active"),
-            &shows("web", "alpha", "standby"),
-        ),
-    );
-    println!(
-        "console: FailOver shown {} ms after both nodes said so",
-        seen.as_millis()
-    );
+    swapped(&b, "FailOver", "beta", "alpha");
     b.wait(
         "INFO lines of both operations",
         s,

@@ -31,7 +31,8 @@ pub const PROGRAMS: [(&str, &str); 12] = [
 ];
 /// The agents and scripts SureHA ships for service types (DESIGN §12), as `make install`
 /// puts them in `$HAHOME/bin`.
-pub const TYPE_SCRIPTS: [&str; 12] = [
+pub const TYPE_SCRIPTS: [&str; 13] = [
+    "agent_loop.sh",
     "ocf_common.sh",
     "ocf_start.sh",
     "ocf_stop.sh",

@@ -1,0 +1,23 @@
+# agent_loop.sh — sourced by the shipped agents (ha_ag_ocf.sh, ha_ag_lsb.sh, ha_ag_pgsql.sh):
+# the agent contract of DESIGN §6 around one check. `agent_main SERVICE INTERVAL CHECK` runs
+# the shell function CHECK (0: the service is well) every INTERVAL seconds and reports it
+# (APIOK.x / APIERROR.x) until SureHA says stop; INTERVAL 0: once, exit 1 if well, 0 if not.
+agent_main() {
+    svc=$1 interval=$2 check=$3
+    PATH=$HAHOME/bin:$PATH
+    if [ "$interval" -eq 0 ]; then
+        if $check; then exit 1; else exit 0; fi
+    fi
+    APIOPEN.x "$svc" || exit 1
+    while :; do
+        if $check; then
+            APIOK.x "$svc" || break
+        else
+            APIERROR.x "$svc" || break
+        fi
+        # The API call itself waits about a second.
+        [ "$interval" -gt 1 ] && sleep $((interval - 1))
+    done
+    APICLOSE.x "$svc"
+    exit 0
+}
