@@ -19,8 +19,10 @@ AGENTS = agents/ha_ag_tmp.sh agents/ha_ag_tmp.c
 # The agents and scripts of the service types SureHA runs itself (DESIGN §12).
 TYPE_SCRIPTS = agents/ha_ag_ocf.sh agents/ocf_start.sh agents/ocf_stop.sh \
 	agents/ha_ag_lsb.sh agents/lsb_start.sh agents/lsb_stop.sh \
-	agents/ha_ag_pgsql.sh agents/pgsql_start.sh agents/pgsql_stop.sh
-TYPE_LIBS = agents/agent_loop.sh agents/ocf_common.sh agents/lsb_common.sh agents/pgsql_common.sh
+	agents/ha_ag_pgsql.sh agents/pgsql_start.sh agents/pgsql_stop.sh \
+	agents/ha_ag_www.sh agents/www_start.sh agents/www_stop.sh
+TYPE_LIBS = agents/agent_loop.sh agents/ocf_common.sh agents/lsb_common.sh \
+	agents/pgsql_common.sh agents/www_common.sh
 CC ?= cc
 AR ?= ar
 HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1

@@ -27,6 +27,8 @@ elif [ "${1:-}" != demo ]; then
     # resource agents.
     command -v crm_verify >/dev/null || need+=(pacemaker-cli-utils)
     [ -x /usr/lib/ocf/resource.d/heartbeat/Dummy ] || need+=(resource-agents)
+    # The WWW type's test serves from the shared volume with Debian's lighttpd.
+    command -v lighttpd >/dev/null || [ -x /usr/sbin/lighttpd ] || need+=(lighttpd)
     # The console test drives Debian's Chromium headless through chromedriver.
     command -v chromium >/dev/null || need+=(chromium)
     command -v chromedriver >/dev/null || need+=(chromium-driver)

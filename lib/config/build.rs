@@ -232,7 +232,7 @@ pub(super) fn build_admin(sec: &Section, err: &mut impl FnMut(usize, String)) ->
 
 /// The families whose agent and scripts SureHA ships (`ha_ag_F.sh`, `F_start.sh`,
 /// `F_stop.sh` in `$HAHOME/bin`).
-pub const BUILTIN_SCRIPTS: [&str; 3] = ["ocf", "lsb", "pgsql"];
+pub const BUILTIN_SCRIPTS: [&str; 4] = ["ocf", "lsb", "pgsql", "www"];
 
 /// `ocf:PROVIDER:NAME` or `lsb:NAME`, each part a plain name.
 fn check_resource(r: &str) -> Result<(), String> {

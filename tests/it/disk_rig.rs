@@ -324,6 +324,24 @@ impl DiskRig {
         self.data_a = fresh;
     }
 
+    /// Runs `f` with the data volume mounted in this test's own mount namespace (the nodes'
+    /// are private), at a path it is given; unmounted afterwards, even if `f` panics.
+    pub fn with_volume(&self, f: impl FnOnce(&str)) {
+        let tmp = format!("{}-init", self.mount_point);
+        fs::create_dir_all(&tmp).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([&self.data_b.dev, &tmp])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount: {out:?}");
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&tmp)));
+        let _ = std::process::Command::new("umount").arg(&tmp).output();
+        let _ = fs::remove_dir(&tmp);
+        if let Err(e) = result {
+            std::panic::resume_unwind(e);
+        }
+    }
+
     /// The cluster's configuration: service db on the volume, with `extra` keys (`@MOUNT@`
     /// in them is the mount point). Unless `extra` names a type (whose shipped scripts then
     /// run it), the tests' own scripts.

@@ -31,7 +31,7 @@ pub const PROGRAMS: [(&str, &str); 12] = [
 ];
 /// The agents and scripts SureHA ships for service types (DESIGN §12), as `make install`
 /// puts them in `$HAHOME/bin`.
-pub const TYPE_SCRIPTS: [&str; 13] = [
+pub const TYPE_SCRIPTS: [&str; 17] = [
     "agent_loop.sh",
     "ocf_common.sh",
     "ocf_start.sh",
@@ -45,6 +45,10 @@ pub const TYPE_SCRIPTS: [&str; 13] = [
     "pgsql_start.sh",
     "pgsql_stop.sh",
     "ha_ag_pgsql.sh",
+    "www_common.sh",
+    "www_start.sh",
+    "www_stop.sh",
+    "ha_ag_www.sh",
 ];
 pub const API_TOOLS: [&str; 5] = [
     "APIOPEN.x",

@@ -47,10 +47,7 @@ fn sh(cmd: &str) {
 
 /// initdb on the volume, from this test's own mount namespace (the nodes' are private).
 fn prepare_database(rig: &DiskRig, bin: &str) {
-    let tmp = format!("{}-init", rig.mount_point);
-    std::fs::create_dir_all(&tmp).unwrap();
-    sh(&format!("mount {} {tmp}", rig.data_b.dev));
-    let result = std::panic::catch_unwind(|| {
+    rig.with_volume(|tmp| {
         sh(&format!(
             "mkdir -p {tmp}/pgdata && chown postgres:postgres {tmp}/pgdata && chmod 700 {tmp}/pgdata"
         ));
@@ -61,11 +58,6 @@ fn prepare_database(rig: &DiskRig, bin: &str) {
             "cat >> {tmp}/pgdata/postgresql.conf <<'EOF'\nlisten_addresses = '*'\nport = 5432\nunix_socket_directories = ''\nshared_buffers = 16MB\nmax_connections = 20\nfsync = on\nsynchronous_commit = on\nEOF\necho 'host all all 192.0.2.0/24 trust' >> {tmp}/pgdata/pg_hba.conf"
         ));
     });
-    sh(&format!("umount {tmp}"));
-    let _ = std::fs::remove_dir(&tmp);
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
 }
 
 /// The client: commits numbered rows over the floating address, one psql a commit.

@@ -1,8 +1,10 @@
 //! Service types that SureHA runs itself (DESIGN §12): an OCF resource agent (Debian's
-//! `ocf:heartbeat:Dummy`) and an LSB init script, each brought in, checked where it runs (and
-//! for the init script's daemon, from the client through the floating address), then the
-//! active node crashed and the service checked again on the other node.
+//! `ocf:heartbeat:Dummy`), an LSB init script, and a WWW service (Debian's lighttpd serving
+//! from the shared volume), each brought in, checked where it runs (and from the client
+//! through the floating address), then the active node crashed and checked again on the
+//! other node. PGSQL is `postgres.rs`.
 
+use crate::disk_rig::*;
 use crate::harness::*;
 use std::time::Duration;
 
@@ -158,4 +160,79 @@ fn an_lsb_init_script_runs_the_service_and_the_client_follows_it() {
     for n in ["alpha", "beta"] {
         let _ = std::fs::remove_file(format!("/run/sureha-lsb-test-{n}.pid"));
     }
+}
+
+/// An HTTP GET of `/` on the floating address, from the client's namespace.
+fn get(client_ns: &str, port: u16) -> Result<String, String> {
+    let ns = std::path::PathBuf::from(format!("/run/netns/{client_ns}"));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::io::{Read, Write};
+            sureha::sys::enter_netns(&ns).map_err(|e| e.to_string())?;
+            let addr: std::net::SocketAddr = format!("{VIP}:{port}").parse().unwrap();
+            let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                .map_err(|e| e.to_string())?;
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            c.write_all(format!("GET / HTTP/1.0\r\nHost: {VIP}\r\n\r\n").as_bytes())
+                .map_err(|e| e.to_string())?;
+            let mut out = String::new();
+            c.read_to_string(&mut out).map_err(|e| e.to_string())?;
+            Ok(out)
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+fn served(client_ns: &str, what: &str) -> bool {
+    get(client_ns, 8080)
+        .is_ok_and(|r| r.starts_with("HTTP/1.") && r.contains(" 200 ") && r.contains(what))
+}
+
+#[test]
+fn a_www_service_serves_from_the_shared_volume_on_either_node() {
+    let c = DiskCluster::new(
+        "200ms",
+        &format!("type = WWW\npath = @MOUNT@/www\nha_port = 8080\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\ncheck_interval = 1s\nstart_timeout = 20s\n"),
+    );
+    c.rig.with_volume(|v| {
+        std::fs::create_dir_all(format!("{v}/www")).unwrap();
+        std::fs::write(
+            format!("{v}/www/index.html"),
+            "served from the shared volume\n",
+        )
+        .unwrap();
+    });
+    c.start_all();
+    c.alpha.ok(&["service", "bringin", "db"]);
+    c.wait_words("db", "ACTIVE", "STANDBY", T);
+    let client = c.topo.ns("c");
+    c.alpha
+        .wait_for("the page through the floating address", T, || {
+            served(&client, "served from the shared volume")
+        });
+    c.crash_node("alpha");
+    c.beta.wait_for("the takeover", T, || {
+        c.beta.state("db").starts_with("ACTIVE")
+    });
+    c.beta.wait_for("the page again, from beta", T, || {
+        served(&client, "served from the shared volume")
+    });
+    let log = c.beta.log();
+    assert!(
+        log.contains("www_start.sh db") && log.contains("ha_ag_www.sh"),
+        "{log}"
+    );
+    // The server dies: the agent's GET fails, and the service does not stay up there.
+    let pid: u32 = std::fs::read_to_string("/run/sureha-www/beta/db.pid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = sureha::sys::kill(pid, libc::SIGKILL);
+    c.beta.wait_for("the failure seen", T, || {
+        c.beta.state("db").starts_with("ERROR")
+    });
+    let _ = std::fs::remove_dir_all("/run/sureha-www/alpha");
+    let _ = std::fs::remove_dir_all("/run/sureha-www/beta");
 }
