@@ -4,7 +4,6 @@
 # INTERVAL 0: once, exit 1 if running, 0 if not.
 [ -n "$1" ] && [ -n "$2" ] && [ -n "$HAHOME" ] || { echo "usage: $0 SERVICE INTERVAL (run by hasvrd)" >&2; exit 2; }
 . "$HAHOME/bin/lsb_common.sh"
-. "$HAHOME/bin/agent_loop.sh"
 status() {
     "$LSB_SCRIPT" status >/dev/null 2>&1
     rc=$?

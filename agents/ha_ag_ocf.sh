@@ -4,6 +4,5 @@
 # running"). INTERVAL 0: once, exit 1 if running, 0 if not.
 [ -n "$1" ] && [ -n "$2" ] && [ -n "$HAHOME" ] || { echo "usage: $0 SERVICE INTERVAL (run by hasvrd)" >&2; exit 2; }
 . "$HAHOME/bin/ocf_common.sh"
-. "$HAHOME/bin/agent_loop.sh"
 monitor() { ocf_run monitor; }
 agent_main "$1" "$2" monitor

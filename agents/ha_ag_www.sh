@@ -4,5 +4,4 @@
 # if it answers, 0 if not.
 [ -n "$1" ] && [ -n "$2" ] && [ -n "$HAHOME" ] || { echo "usage: $0 SERVICE INTERVAL (run by hasvrd)" >&2; exit 2; }
 . "$HAHOME/bin/www_common.sh"
-. "$HAHOME/bin/agent_loop.sh"
 agent_main "$1" "$2" http_ok

@@ -2,6 +2,7 @@
 # resource agent a service names (agent = ocf:PROVIDER:NAME) with the OCF conventions.
 # Its parameters are the service's ha_NAME keys (HA_HA_NAME here), given as OCF_RESKEY_NAME.
 # OCF_ROOT: /usr/lib/ocf (Debian's resource-agents), or the service's ocf_root... as HA_HA_OCF_ROOT.
+. "$HAHOME/bin/shipped_lib.sh"
 spec=${HA_AGENT#ocf:}
 OCF_RESOURCE_PROVIDER=${spec%%:*}
 OCF_RESOURCE_TYPE=${spec#*:}

@@ -3,6 +3,7 @@
 # Keys: path (the data directory), username (the system user running the server: postgres),
 # ha_pgbin (the directory of pg_ctl: the newest /usr/lib/postgresql/*/bin), ha_host and
 # ha_port (where the agent's query goes: 127.0.0.1, 5432).
+. "$HAHOME/bin/shipped_lib.sh"
 PGDATA=$HA_PATH
 PGBIN=${HA_HA_PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 PGOSUSER=${HA_USERNAME:-postgres}
@@ -11,10 +12,4 @@ if [ -z "$PGDATA" ] || [ ! -x "$PGBIN/pg_ctl" ]; then
     exit 5
 fi
 # The server never runs as root.
-as_postgres() {
-    if [ "$(id -u)" = 0 ]; then
-        (cd / && runuser -u "$PGOSUSER" -- "$@")
-    else
-        (cd / && "$@")
-    fi
-}
+as_postgres() { as_user "$PGOSUSER" "$@"; }

@@ -2,6 +2,7 @@
 # (Debian's lighttpd) for a WWW service. Keys: path (the document root, or a lighttpd
 # configuration file ending in .conf), ha_port (80), ha_lighttpd (the program). The server
 # listens on the service's first address; the agent's check is an HTTP GET through it.
+. "$HAHOME/bin/shipped_lib.sh"
 WWW_PATH=$HA_PATH
 WWW_PORT=${HA_HA_PORT:-80}
 WWW_ADDR=$(echo "$HA_ACTIVE_IP" | tr '~;' '  ' | awk '{ print $1 }')

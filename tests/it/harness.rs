@@ -31,8 +31,8 @@ pub const PROGRAMS: [(&str, &str); 12] = [
 ];
 /// The agents and scripts SureHA ships for service types (DESIGN §12), as `make install`
 /// puts them in `$HAHOME/bin`.
-pub const TYPE_SCRIPTS: [&str; 17] = [
-    "agent_loop.sh",
+pub const TYPE_SCRIPTS: [&str; 29] = [
+    "shipped_lib.sh",
     "ocf_common.sh",
     "ocf_start.sh",
     "ocf_stop.sh",
@@ -49,6 +49,18 @@ pub const TYPE_SCRIPTS: [&str; 17] = [
     "www_start.sh",
     "www_stop.sh",
     "ha_ag_www.sh",
+    "oracle_common.sh",
+    "oracle_start.sh",
+    "oracle_stop.sh",
+    "ha_ag_oracle.sh",
+    "sybase_common.sh",
+    "sybase_start.sh",
+    "sybase_stop.sh",
+    "ha_ag_sybase.sh",
+    "informix_common.sh",
+    "informix_start.sh",
+    "informix_stop.sh",
+    "ha_ag_informix.sh",
 ];
 pub const API_TOOLS: [&str; 5] = [
     "APIOPEN.x",

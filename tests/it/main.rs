@@ -23,3 +23,4 @@ mod postgres;
 mod robustness;
 mod supervision;
 mod types;
+mod vendors;

@@ -1,5 +1,19 @@
-# agent_loop.sh — sourced by the shipped agents (ha_ag_ocf.sh, ha_ag_lsb.sh, ha_ag_pgsql.sh):
-# the agent contract of DESIGN §6 around one check. `agent_main SERVICE INTERVAL CHECK` runs
+# shipped_lib.sh — sourced by the scripts and agents SureHA ships for its service types
+# (through their *_common.sh).
+#
+# as_user USER COMMAND...: runs COMMAND as USER when this is root and USER is not (the
+# environment goes along), from /, where any user may be.
+as_user() {
+    u=$1
+    shift
+    if [ "$(id -u)" = 0 ] && [ "$u" != root ]; then
+        (cd / && runuser -u "$u" -- "$@")
+    else
+        (cd / && "$@")
+    fi
+}
+
+# The agent contract of DESIGN §6 around one check. `agent_main SERVICE INTERVAL CHECK` runs
 # the shell function CHECK (0: the service is well) every INTERVAL seconds and reports it
 # (APIOK.x / APIERROR.x) until SureHA says stop; INTERVAL 0: once, exit 1 if well, 0 if not.
 agent_main() {
