@@ -61,6 +61,17 @@ fn swapped(b: &Browser, what: &str, active: &str, standby: &str) {
     );
 }
 
+/// Opens a menu of the menu bar (Tools, PrivateNet, Service, Help) and chooses an item.
+fn menu(b: &Browser, name: &str, act: &str) {
+    let n = ["Tools", "PrivateNet", "Service", "Help"]
+        .iter()
+        .position(|m| *m == name)
+        .expect("a menu of the page")
+        + 1;
+    b.click(&format!("#menus details:nth-of-type({n}) summary"));
+    b.click(&format!("#menus [data-act=\"{act}\"]"));
+}
+
 fn icon(node: &str) -> String {
     format!("document.querySelector('.server[data-node=\"{node}\"]').dataset.icon")
 }
@@ -225,8 +236,7 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
 
     // 5. The create form: a bad value gets the parser's own words at its field; fixed, the
     //    service appears.
-    b.click("#menus details:nth-of-type(3) summary");
-    b.click("[data-act=\"create-service\"]");
+    menu(&b, "Service", "create-service");
     b.wait(
         "the create form",
         s,
@@ -271,8 +281,7 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
     b.screenshot(&dir.join("5b-created.png"));
 
     // The other forms and tools: a license checked field by field, AutoGet, the lock.
-    b.click("#menus details:nth-of-type(1) summary");
-    b.click("#menus [data-act=\"license\"]");
+    menu(&b, "Tools", "license");
     b.wait(
         "the license form",
         s,
@@ -293,8 +302,7 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
         "document.querySelector('#license-list').innerText.includes('LICENSE alpha SN-1 never OK')",
     );
     b.click("#license-dialog [data-close]");
-    b.click("#menus details:nth-of-type(1) summary");
-    b.click("#menus [data-act=\"network\"]");
+    menu(&b, "Tools", "network");
     b.wait("every NIC (AutoGet)", s, "document.querySelector('#text-dialog').open && document.querySelector('#text-body').innerText.includes('NIC beta eth0 OK')");
     b.click("#text-dialog [data-close]");
     b.click("#tb-lock");
