@@ -29,6 +29,8 @@ elif [ "${1:-}" != demo ]; then
     [ -x /usr/lib/ocf/resource.d/heartbeat/Dummy ] || need+=(resource-agents)
     # The WWW type's test serves from the shared volume with Debian's lighttpd.
     command -v lighttpd >/dev/null || [ -x /usr/sbin/lighttpd ] || need+=(lighttpd)
+    # The MYSQL type's test runs Debian's MariaDB on the shared volume.
+    [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server mariadb-client)
     # The console test drives Debian's Chromium headless through chromedriver.
     command -v chromium >/dev/null || need+=(chromium)
     command -v chromedriver >/dev/null || need+=(chromium-driver)

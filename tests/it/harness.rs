@@ -31,7 +31,7 @@ pub const PROGRAMS: [(&str, &str); 12] = [
 ];
 /// The agents and scripts SureHA ships for service types (DESIGN §12), as `make install`
 /// puts them in `$HAHOME/bin`.
-pub const TYPE_SCRIPTS: [&str; 29] = [
+pub const TYPE_SCRIPTS: [&str; 33] = [
     "shipped_lib.sh",
     "ocf_common.sh",
     "ocf_start.sh",
@@ -45,6 +45,10 @@ pub const TYPE_SCRIPTS: [&str; 29] = [
     "pgsql_start.sh",
     "pgsql_stop.sh",
     "ha_ag_pgsql.sh",
+    "mysql_common.sh",
+    "mysql_start.sh",
+    "mysql_stop.sh",
+    "ha_ag_mysql.sh",
     "www_common.sh",
     "www_start.sh",
     "www_stop.sh",

@@ -236,3 +236,79 @@ fn a_www_service_serves_from_the_shared_volume_on_either_node() {
     let _ = std::fs::remove_dir_all("/run/sureha-www/alpha");
     let _ = std::fs::remove_dir_all("/run/sureha-www/beta");
 }
+
+/// The first bytes a server sends on a new connection to the floating address, from the
+/// client's namespace (a database's greeting).
+fn greeting(client_ns: &str, port: u16) -> String {
+    let ns = std::path::PathBuf::from(format!("/run/netns/{client_ns}"));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::io::Read;
+            if sureha::sys::enter_netns(&ns).is_err() {
+                return String::new();
+            }
+            let addr: std::net::SocketAddr = format!("{VIP}:{port}").parse().unwrap();
+            let Ok(mut c) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            else {
+                return String::new();
+            };
+            let _ = c.set_read_timeout(Some(Duration::from_secs(3)));
+            let mut buf = [0u8; 512];
+            let n = c.read(&mut buf).unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).to_string()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+#[test]
+fn a_mysql_service_runs_mariadb_on_the_shared_volume_on_either_node() {
+    let c = DiskCluster::new(
+        "200ms",
+        &format!("type = MYSQL\npath = @MOUNT@/mydata\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\ncheck_interval = 1s\nstart_timeout = 60s\n"),
+    );
+    c.rig.with_volume(|v| {
+        let out = std::process::Command::new("mariadb-install-db")
+            .args([
+                "--no-defaults",
+                "--user=mysql",
+                "--auth-root-authentication-method=socket",
+            ])
+            .arg(format!("--datadir={v}/mydata"))
+            .output()
+            .expect("mariadb-install-db (Debian's mariadb-server) must be installed");
+        assert!(out.status.success(), "{out:?}");
+    });
+    c.start_all();
+    c.alpha.ok(&["service", "bringin", "db"]);
+    c.wait_words("db", "ACTIVE", "STANDBY", Duration::from_secs(60));
+    let client = c.topo.ns("c");
+    c.alpha
+        .wait_for("MariaDB through the floating address", T, || {
+            greeting(&client, 3306).contains("MariaDB")
+        });
+    c.alpha.wait_for("the shipped agent", T, || {
+        c.alpha.log().contains("ha_ag_mysql.sh")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(c.alpha.state("db"), "ACTIVE", "{}", c.alpha.log());
+    c.crash_node("alpha");
+    c.beta
+        .wait_for("the takeover", Duration::from_secs(60), || {
+            c.beta.state("db").starts_with("ACTIVE")
+        });
+    c.beta
+        .wait_for("MariaDB again, from beta", Duration::from_secs(60), || {
+            greeting(&client, 3306).contains("MariaDB")
+        });
+    c.beta.wait_for("the shipped agent", T, || {
+        let log = c.beta.log();
+        log.contains("mysql_start.sh db") && log.contains("ha_ag_mysql.sh")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(c.beta.state("db").starts_with("ACTIVE"), "{}", c.beta.log());
+    c.beta.ok(&["service", "bringout", "db"]);
+    let _ = std::fs::remove_dir_all("/run/sureha-mysql/alpha");
+    let _ = std::fs::remove_dir_all("/run/sureha-mysql/beta");
+}
