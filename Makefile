@@ -22,11 +22,12 @@ TYPE_SCRIPTS = agents/ha_ag_ocf.sh agents/ocf_start.sh agents/ocf_stop.sh \
 	agents/ha_ag_pgsql.sh agents/pgsql_start.sh agents/pgsql_stop.sh \
 	agents/ha_ag_mysql.sh agents/mysql_start.sh agents/mysql_stop.sh \
 	agents/ha_ag_www.sh agents/www_start.sh agents/www_stop.sh \
+	agents/ha_ag_nfs.sh agents/nfs_start.sh agents/nfs_stop.sh \
 	agents/ha_ag_oracle.sh agents/oracle_start.sh agents/oracle_stop.sh \
 	agents/ha_ag_sybase.sh agents/sybase_start.sh agents/sybase_stop.sh \
 	agents/ha_ag_informix.sh agents/informix_start.sh agents/informix_stop.sh
 TYPE_LIBS = agents/shipped_lib.sh agents/ocf_common.sh agents/lsb_common.sh \
-	agents/pgsql_common.sh agents/mysql_common.sh agents/www_common.sh agents/oracle_common.sh \
+	agents/pgsql_common.sh agents/mysql_common.sh agents/www_common.sh agents/nfs_common.sh agents/oracle_common.sh \
 	agents/sybase_common.sh agents/informix_common.sh
 CC ?= cc
 AR ?= ar

@@ -29,6 +29,10 @@ elif [ "${1:-}" != demo ]; then
     [ -x /usr/lib/ocf/resource.d/heartbeat/Dummy ] || need+=(resource-agents)
     # The WWW type's test serves from the shared volume with Debian's lighttpd.
     command -v lighttpd >/dev/null || [ -x /usr/sbin/lighttpd ] || need+=(lighttpd)
+    # The NFS type's test: the user-space nfs-ganesha (the kernel here has no NFS server)
+    # and libnfs's client.
+    command -v ganesha.nfsd >/dev/null || need+=(nfs-ganesha nfs-ganesha-vfs)
+    command -v nfs-cat >/dev/null || need+=(libnfs-utils)
     # The MYSQL type's test runs Debian's MariaDB on the shared volume.
     [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server mariadb-client)
     # The console test drives Debian's Chromium headless through chromedriver.

@@ -232,8 +232,8 @@ pub(super) fn build_admin(sec: &Section, err: &mut impl FnMut(usize, String)) ->
 
 /// The families whose agent and scripts SureHA ships (`ha_ag_F.sh`, `F_start.sh`,
 /// `F_stop.sh` in `$HAHOME/bin`).
-pub const BUILTIN_SCRIPTS: [&str; 8] = [
-    "ocf", "lsb", "pgsql", "mysql", "www", "oracle", "sybase", "informix",
+pub const BUILTIN_SCRIPTS: [&str; 9] = [
+    "ocf", "lsb", "pgsql", "mysql", "www", "nfs", "oracle", "sybase", "informix",
 ];
 
 /// `ocf:PROVIDER:NAME` or `lsb:NAME`, each part a plain name.

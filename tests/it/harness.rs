@@ -31,7 +31,7 @@ pub const PROGRAMS: [(&str, &str); 12] = [
 ];
 /// The agents and scripts SureHA ships for service types (DESIGN §12), as `make install`
 /// puts them in `$HAHOME/bin`.
-pub const TYPE_SCRIPTS: [&str; 33] = [
+pub const TYPE_SCRIPTS: [&str; 37] = [
     "shipped_lib.sh",
     "ocf_common.sh",
     "ocf_start.sh",
@@ -53,6 +53,10 @@ pub const TYPE_SCRIPTS: [&str; 33] = [
     "www_start.sh",
     "www_stop.sh",
     "ha_ag_www.sh",
+    "nfs_common.sh",
+    "nfs_start.sh",
+    "nfs_stop.sh",
+    "ha_ag_nfs.sh",
     "oracle_common.sh",
     "oracle_start.sh",
     "oracle_stop.sh",

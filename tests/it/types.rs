@@ -312,3 +312,61 @@ fn a_mysql_service_runs_mariadb_on_the_shared_volume_on_either_node() {
     let _ = std::fs::remove_dir_all("/run/sureha-mysql/alpha");
     let _ = std::fs::remove_dir_all("/run/sureha-mysql/beta");
 }
+
+/// A file read over NFS from the client's namespace (libnfs's nfs-cat, NFSv4).
+fn nfs_cat(client_ns: &str, path: &str) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", client_ns, "timeout", "10", "nfs-cat"])
+        .arg(format!("nfs://{VIP}{path}?version=4"))
+        .output()
+        .expect("nfs-cat (Debian's libnfs-utils) must be installed");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn an_nfs_service_exports_the_shared_volume_from_either_node() {
+    // The kernel here has no NFS server: the scripts run the user-space nfs-ganesha.
+    let c = DiskCluster::new(
+        "200ms",
+        &format!("type = NFS\npath = @MOUNT@/export\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\ncheck_interval = 2s\nstart_timeout = 40s\n"),
+    );
+    let export = format!("{}/export", c.rig.mount_point);
+    c.rig.with_volume(|v| {
+        std::fs::create_dir_all(format!("{v}/export")).unwrap();
+        std::fs::write(
+            format!("{v}/export/hello.txt"),
+            "exported from the shared volume\n",
+        )
+        .unwrap();
+    });
+    c.start_all();
+    c.alpha.ok(&["service", "bringin", "db"]);
+    c.wait_words("db", "ACTIVE", "STANDBY", Duration::from_secs(60));
+    let client = c.topo.ns("c");
+    let file = format!("{export}/hello.txt");
+    c.alpha.wait_for("the file over NFS", T, || {
+        nfs_cat(&client, &file).contains("exported from the shared volume")
+    });
+    c.alpha.wait_for("the shipped agent", T, || {
+        c.alpha.log().contains("ha_ag_nfs.sh")
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(c.alpha.state("db"), "ACTIVE", "{}", c.alpha.log());
+    c.crash_node("alpha");
+    c.beta
+        .wait_for("the takeover", Duration::from_secs(60), || {
+            c.beta.state("db").starts_with("ACTIVE")
+        });
+    c.beta.wait_for(
+        "the file over NFS, from beta",
+        Duration::from_secs(60),
+        || nfs_cat(&client, &file).contains("exported from the shared volume"),
+    );
+    c.beta.wait_for("the shipped agent", T, || {
+        let log = c.beta.log();
+        log.contains("nfs_start.sh db") && log.contains("ha_ag_nfs.sh")
+    });
+    c.beta.ok(&["service", "bringout", "db"]);
+    let _ = std::fs::remove_dir_all("/run/sureha-nfs/alpha");
+    let _ = std::fs::remove_dir_all("/run/sureha-nfs/beta");
+}
