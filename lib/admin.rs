@@ -143,9 +143,16 @@ fn export_pacemaker(home: &Home) -> Result<String> {
 /// The scripts and agent a new service names exist here and can run (the peer checks its
 /// own when it starts them).
 fn programs_exist(home: &Home, kvs: &[String]) -> Result<()> {
-    for kv in kvs {
-        if let Some((k, v)) = kv.split_once('=') {
-            program_exists(home, &k.trim().to_ascii_lowercase(), v.trim())?;
+    let pairs: Vec<(String, String)> = kvs
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    for (k, v) in &pairs {
+        program_exists(home, k, v)?;
+        // An OCF agent: installed here, its meta-data sound, its required parameters given.
+        if k == "agent" && v.starts_with("ocf:") {
+            crate::ocf::check_agent(v, &pairs)?;
         }
     }
     Ok(())

@@ -37,6 +37,7 @@ pub mod frame;
 pub mod link;
 pub mod menus;
 pub mod monitor;
+pub mod ocf;
 pub mod paths;
 pub mod request;
 pub mod state;

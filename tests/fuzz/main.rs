@@ -421,6 +421,7 @@ fn console_requests_and_views() {
         }
         let text = String::from_utf8_lossy(d);
         let _ = view::cluster(&text, "alpha");
+        let _ = sureha::ocf::required_parameters(&text);
         for l in text.lines() {
             let _ = view::event(l);
             let _ = sessions::token_of(l);

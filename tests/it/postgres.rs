@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn pg_bin() -> String {
+pub(crate) fn pg_bin() -> String {
     let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
         .expect("postgresql must be installed (apt-get install postgresql)")
         .flatten()
@@ -46,7 +46,7 @@ fn sh(cmd: &str) {
 }
 
 /// initdb on the volume, from this test's own mount namespace (the nodes' are private).
-fn prepare_database(rig: &DiskRig, bin: &str) {
+pub(crate) fn prepare_database(rig: &DiskRig, bin: &str) {
     rig.with_volume(|tmp| {
         sh(&format!(
             "mkdir -p {tmp}/pgdata && chown postgres:postgres {tmp}/pgdata && chmod 700 {tmp}/pgdata"

@@ -92,6 +92,27 @@ fn ha_keys_reach_the_ocf_agent_as_its_parameters_and_exit_codes_are_kept() {
     assert_eq!(r.status.code(), Some(5), "not installed: {r:?}");
     assert!(String::from_utf8_lossy(&r.stderr).contains("resource-agents"));
     let _ = std::fs::remove_dir_all("/run/sureha-ocf/alpha-param-test");
+    // At create: the agent must be installed, describe itself, and get what it requires.
+    let create = |agent: &str, extra: &[&str]| {
+        let mut w = vec![
+            "service",
+            "create",
+            "x",
+            "type=OCF",
+            agent,
+            "active_server=alpha",
+            "standby_server=beta",
+        ];
+        w.extend_from_slice(extra);
+        n.haadm(&w)
+    };
+    let r = create("agent=ocf:heartbeat:NoSuchAgent", &[]);
+    assert!(r.code == 1 && r.stderr.contains("cannot run"), "{r:?}");
+    let r = create("agent=ocf:heartbeat:IPaddr2", &[]);
+    assert!(
+        r.code == 1 && r.stderr.contains("requires ip: give ha_ip=..."),
+        "{r:?}"
+    );
 }
 
 /// An init script of the usual kind: a daemon (socat answering its node's name on 8080),
@@ -369,4 +390,55 @@ fn an_nfs_service_exports_the_shared_volume_from_either_node() {
     c.beta.ok(&["service", "bringout", "db"]);
     let _ = std::fs::remove_dir_all("/run/sureha-nfs/alpha");
     let _ = std::fs::remove_dir_all("/run/sureha-nfs/beta");
+}
+
+#[test]
+fn a_real_ocf_agent_runs_postgresql_on_the_shared_volume() {
+    // Debian's ocf:heartbeat:pgsql, its parameters given as ha_ keys (pghost is where the
+    // agent has PostgreSQL listen and its monitor connect: the floating address).
+    let bin = crate::postgres::pg_bin();
+    let c = DiskCluster::new(
+        "200ms",
+        &format!("type = OCF\nagent = ocf:heartbeat:pgsql\nha_pgctl = {bin}/pg_ctl\nha_psql = {bin}/psql\nha_pgdata = @MOUNT@/pgdata\nha_pghost = {VIP}\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\ncheck_interval = 2s\nstart_timeout = 60s\n"),
+    );
+    crate::postgres::prepare_database(&c.rig, &bin);
+    c.start_all();
+    c.alpha.ok(&["service", "bringin", "db"]);
+    c.wait_words("db", "ACTIVE", "STANDBY", Duration::from_secs(60));
+    let client = c.topo.ns("c");
+    let query = || {
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &client,
+                "psql",
+                "-h",
+                VIP,
+                "-U",
+                "postgres",
+                "-Atqc",
+                "select 41 + 1",
+            ])
+            .env("PGCONNECT_TIMEOUT", "2")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "42")
+    };
+    c.alpha
+        .wait_for("a query through the floating address", T, query);
+    c.alpha.wait_for("the OCF monitor", T, || {
+        c.alpha.log().contains("ha_ag_ocf.sh")
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(c.alpha.state("db"), "ACTIVE", "{}", c.alpha.log());
+    c.crash_node("alpha");
+    c.beta
+        .wait_for("the takeover", Duration::from_secs(60), || {
+            c.beta.state("db").starts_with("ACTIVE")
+        });
+    c.beta
+        .wait_for("a query again, on beta", Duration::from_secs(60), query);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(c.beta.state("db").starts_with("ACTIVE"), "{}", c.beta.log());
+    c.beta.ok(&["service", "bringout", "db"]);
 }
