@@ -13,6 +13,22 @@ as_user() {
     fi
 }
 
+# stop_pidfile FILE: stops the process a pid file names (TERM, then KILL after 10 s) and
+# removes the file; nothing running is stopped already.
+stop_pidfile() {
+    pid=$(cat "$1" 2>/dev/null)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid"
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    fi
+    rm -f "$1"
+    return 0
+}
+
 # The agent contract of DESIGN §6 around one check. `agent_main SERVICE INTERVAL CHECK` runs
 # the shell function CHECK (0: the service is well) every INTERVAL seconds and reports it
 # (APIOK.x / APIERROR.x) until SureHA says stop; INTERVAL 0: once, exit 1 if well, 0 if not.

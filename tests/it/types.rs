@@ -183,6 +183,37 @@ fn an_lsb_init_script_runs_the_service_and_the_client_follows_it() {
     }
 }
 
+/// The shared-volume service `db` brought in on alpha, then alpha crashed: on each node in
+/// turn, the client is served (`serves`), the shipped scripts and `agent` run, and the agent
+/// keeps the service ACTIVE for a few checks.
+fn served_before_and_after_a_crash(
+    c: &DiskCluster,
+    family: &str,
+    what: &str,
+    serves: impl Fn() -> bool,
+) {
+    let long = Duration::from_secs(60);
+    c.alpha.ok(&["service", "bringin", "db"]);
+    c.wait_words("db", "ACTIVE", "STANDBY", long);
+    for node in [&c.alpha, &c.beta] {
+        if node.name == "beta" {
+            c.crash_node("alpha");
+            node.wait_for("the takeover", long, || {
+                node.state("db").starts_with("ACTIVE")
+            });
+        }
+        node.wait_for(&format!("{what}, from {}", node.name), long, &serves);
+        // The agent starts once the start script is done.
+        node.wait_for("the shipped scripts and agent", T, || {
+            let log = node.log();
+            log.contains(&format!("{family}_start.sh db"))
+                && log.contains(&format!("ha_ag_{family}.sh"))
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(node.state("db").starts_with("ACTIVE"), "{}", node.log());
+    }
+}
+
 /// An HTTP GET of `/` on the floating address, from the client's namespace.
 fn get(client_ns: &str, port: u16) -> Result<String, String> {
     let ns = std::path::PathBuf::from(format!("/run/netns/{client_ns}"));
@@ -225,24 +256,9 @@ fn a_www_service_serves_from_the_shared_volume_on_either_node() {
         .unwrap();
     });
     c.start_all();
-    c.alpha.ok(&["service", "bringin", "db"]);
-    c.wait_words("db", "ACTIVE", "STANDBY", T);
     let client = c.topo.ns("c");
-    c.alpha
-        .wait_for("the page through the floating address", T, || {
-            served(&client, "served from the shared volume")
-        });
-    c.crash_node("alpha");
-    c.beta.wait_for("the takeover", T, || {
-        c.beta.state("db").starts_with("ACTIVE")
-    });
-    c.beta.wait_for("the page again, from beta", T, || {
+    served_before_and_after_a_crash(&c, "www", "the page through the floating address", || {
         served(&client, "served from the shared volume")
-    });
-    // The shipped scripts and agent did it (the agent starts once the start script is done).
-    c.beta.wait_for("the shipped agent", T, || {
-        let log = c.beta.log();
-        log.contains("www_start.sh db") && log.contains("ha_ag_www.sh")
     });
     // The server dies: the agent's GET fails, and the service does not stay up there.
     let pid: u32 = std::fs::read_to_string("/run/sureha-www/beta/db.pid")
@@ -302,33 +318,13 @@ fn a_mysql_service_runs_mariadb_on_the_shared_volume_on_either_node() {
         assert!(out.status.success(), "{out:?}");
     });
     c.start_all();
-    c.alpha.ok(&["service", "bringin", "db"]);
-    c.wait_words("db", "ACTIVE", "STANDBY", Duration::from_secs(60));
     let client = c.topo.ns("c");
-    c.alpha
-        .wait_for("MariaDB through the floating address", T, || {
-            greeting(&client, 3306).contains("MariaDB")
-        });
-    c.alpha.wait_for("the shipped agent", T, || {
-        c.alpha.log().contains("ha_ag_mysql.sh")
-    });
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(c.alpha.state("db"), "ACTIVE", "{}", c.alpha.log());
-    c.crash_node("alpha");
-    c.beta
-        .wait_for("the takeover", Duration::from_secs(60), || {
-            c.beta.state("db").starts_with("ACTIVE")
-        });
-    c.beta
-        .wait_for("MariaDB again, from beta", Duration::from_secs(60), || {
-            greeting(&client, 3306).contains("MariaDB")
-        });
-    c.beta.wait_for("the shipped agent", T, || {
-        let log = c.beta.log();
-        log.contains("mysql_start.sh db") && log.contains("ha_ag_mysql.sh")
-    });
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(c.beta.state("db").starts_with("ACTIVE"), "{}", c.beta.log());
+    served_before_and_after_a_crash(
+        &c,
+        "mysql",
+        "MariaDB's greeting through the floating address",
+        || greeting(&client, 3306).contains("MariaDB"),
+    );
     c.beta.ok(&["service", "bringout", "db"]);
     let _ = std::fs::remove_dir_all("/run/sureha-mysql/alpha");
     let _ = std::fs::remove_dir_all("/run/sureha-mysql/beta");
@@ -361,31 +357,10 @@ fn an_nfs_service_exports_the_shared_volume_from_either_node() {
         .unwrap();
     });
     c.start_all();
-    c.alpha.ok(&["service", "bringin", "db"]);
-    c.wait_words("db", "ACTIVE", "STANDBY", Duration::from_secs(60));
     let client = c.topo.ns("c");
     let file = format!("{export}/hello.txt");
-    c.alpha.wait_for("the file over NFS", T, || {
+    served_before_and_after_a_crash(&c, "nfs", "the file over NFS", || {
         nfs_cat(&client, &file).contains("exported from the shared volume")
-    });
-    c.alpha.wait_for("the shipped agent", T, || {
-        c.alpha.log().contains("ha_ag_nfs.sh")
-    });
-    std::thread::sleep(Duration::from_secs(4));
-    assert_eq!(c.alpha.state("db"), "ACTIVE", "{}", c.alpha.log());
-    c.crash_node("alpha");
-    c.beta
-        .wait_for("the takeover", Duration::from_secs(60), || {
-            c.beta.state("db").starts_with("ACTIVE")
-        });
-    c.beta.wait_for(
-        "the file over NFS, from beta",
-        Duration::from_secs(60),
-        || nfs_cat(&client, &file).contains("exported from the shared volume"),
-    );
-    c.beta.wait_for("the shipped agent", T, || {
-        let log = c.beta.log();
-        log.contains("nfs_start.sh db") && log.contains("ha_ag_nfs.sh")
     });
     c.beta.ok(&["service", "bringout", "db"]);
     let _ = std::fs::remove_dir_all("/run/sureha-nfs/alpha");
@@ -403,8 +378,6 @@ fn a_real_ocf_agent_runs_postgresql_on_the_shared_volume() {
     );
     crate::postgres::prepare_database(&c.rig, &bin);
     c.start_all();
-    c.alpha.ok(&["service", "bringin", "db"]);
-    c.wait_words("db", "ACTIVE", "STANDBY", Duration::from_secs(60));
     let client = c.topo.ns("c");
     let query = || {
         std::process::Command::new("ip")
@@ -424,21 +397,6 @@ fn a_real_ocf_agent_runs_postgresql_on_the_shared_volume() {
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "42")
     };
-    c.alpha
-        .wait_for("a query through the floating address", T, query);
-    c.alpha.wait_for("the OCF monitor", T, || {
-        c.alpha.log().contains("ha_ag_ocf.sh")
-    });
-    std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(c.alpha.state("db"), "ACTIVE", "{}", c.alpha.log());
-    c.crash_node("alpha");
-    c.beta
-        .wait_for("the takeover", Duration::from_secs(60), || {
-            c.beta.state("db").starts_with("ACTIVE")
-        });
-    c.beta
-        .wait_for("a query again, on beta", Duration::from_secs(60), query);
-    std::thread::sleep(Duration::from_secs(5));
-    assert!(c.beta.state("db").starts_with("ACTIVE"), "{}", c.beta.log());
+    served_before_and_after_a_crash(&c, "ocf", "a query through the floating address", query);
     c.beta.ok(&["service", "bringout", "db"]);
 }
