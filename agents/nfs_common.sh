@@ -6,7 +6,7 @@
 . "$HAHOME/bin/shipped_lib.sh"
 NFS_PATH=$HA_PATH
 NFS_PSEUDO=${HA_HA_PSEUDO:-$HA_PATH}
-NFS_ADDR=$(echo "$HA_ACTIVE_IP" | tr '~;' '  ' | awk '{ print $1 }')
+NFS_ADDR=$(first_address)
 NFS_RUN=/run/sureha-nfs/$HANODE
 NFS_PID=$NFS_RUN/$1.pid
 NFS_SERVER=$HA_HA_NFS_SERVER
@@ -26,7 +26,7 @@ fi
 nfs_running() {
     case $NFS_SERVER in
     kernel) exportfs | grep -q "^$NFS_PATH\( \|$\)" ;;
-    *) [ -f "$NFS_PID" ] && kill -0 "$(cat "$NFS_PID")" 2>/dev/null ;;
+    *) pid_alive "$NFS_PID" ;;
     esac
 }
 

@@ -13,11 +13,22 @@ as_user() {
     fi
 }
 
+# first_address: the service's first floating address (active_ip may list several, or a
+# range a~b).
+first_address() {
+    echo "$HA_ACTIVE_IP" | tr '~;' '  ' | awk '{ print $1 }'
+}
+
+# pid_alive FILE: the process a pid file names runs.
+pid_alive() {
+    [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
 # stop_pidfile FILE: stops the process a pid file names (TERM, then KILL after 10 s) and
 # removes the file; nothing running is stopped already.
 stop_pidfile() {
-    pid=$(cat "$1" 2>/dev/null)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if pid_alive "$1"; then
+        pid=$(cat "$1")
         kill "$pid"
         for _ in $(seq 100); do
             kill -0 "$pid" 2>/dev/null || break

@@ -5,7 +5,7 @@
 . "$HAHOME/bin/shipped_lib.sh"
 WWW_PATH=$HA_PATH
 WWW_PORT=${HA_HA_PORT:-80}
-WWW_ADDR=$(echo "$HA_ACTIVE_IP" | tr '~;' '  ' | awk '{ print $1 }')
+WWW_ADDR=$(first_address)
 # Runtime files where the server, once it is www-data, can still write its log.
 WWW_RUN=/run/sureha-www/$HANODE
 WWW_CONF=$WWW_RUN/$1.conf
@@ -35,6 +35,4 @@ http_ok() {
     esac
 }
 
-www_running() {
-    [ -f "$WWW_PID" ] && kill -0 "$(cat "$WWW_PID")" 2>/dev/null
-}
+www_running() { pid_alive "$WWW_PID"; }

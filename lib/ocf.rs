@@ -58,23 +58,29 @@ pub fn check_agent(spec: &str, kvs: &[(String, String)]) -> Result<()> {
                 path.display()
             ))
         })?;
+    // Read while it runs: a description bigger than the pipe would otherwise stall it.
+    let reader = child.stdout.take().map(|out| {
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut meta = String::new();
+            let _ = out.take(1 << 20).read_to_string(&mut meta);
+            meta
+        })
+    });
     let began = Instant::now();
     while child.try_wait().ok().flatten().is_none() {
         if began.elapsed() > META_DATA_LIMIT {
             let _ = child.kill();
             let _ = child.wait();
             return Err(Error::failed(format!(
-                "refused: OCF agent {spec}: meta-data did not answer within {}s",
+                "refused: OCF agent {spec}: {} meta-data did not answer within {}s",
+                path.display(),
                 META_DATA_LIMIT.as_secs()
             )));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut meta = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        use std::io::Read;
-        let _ = out.by_ref().take(1 << 20).read_to_string(&mut meta);
-    }
+    let meta = reader.and_then(|r| r.join().ok()).unwrap_or_default();
     if !meta.contains("<resource-agent") {
         return Err(Error::failed(format!(
             "refused: OCF agent {spec}: {} meta-data gives no resource-agent description",

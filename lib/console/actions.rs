@@ -188,13 +188,16 @@ pub fn change(_c: &Console, s: &Arc<Session>, path: &str, f: &Form) -> Reply {
 fn run(cl: &Cluster, node: Option<&str>, words: &[String]) -> Reply {
     match cl.run(node, words) {
         Ok(text) => {
-            cl.note(&format!("INFO console: haadm {} done", words.join(" ")));
+            cl.note(&format!(
+                "INFO console: haadm {} done",
+                crate::config::shown(&words.join(" "))
+            ));
             ok_text(&text)
         }
         Err(e) => {
             cl.note(&format!(
                 "ERROR console: haadm {}: {}",
-                words.join(" "),
+                crate::config::shown(&words.join(" ")),
                 e.message
             ));
             error(409, &e.message)

@@ -107,25 +107,15 @@ fn remote_haadm_logs_in_runs_commands_as_locally_and_refuses_guesses_replays_and
     assert_eq!(kinds(&r.stdout), kinds(&local));
 
     // Remote operations: the same exit status and messages as locally.
-    let r = remote(&c, alpha, "door-secret", &["service", "bringin", "web"]);
-    assert_eq!(r.code, 0, "{r:?}");
-    c.wait_words("web", "ACTIVE", "STANDBY", Duration::from_secs(20));
-    let r = remote(
-        &c,
-        "192.0.2.2",
-        "door-secret",
-        &["service", "takeover", "web"],
-    );
-    assert_eq!(r.code, 0, "{r:?}");
-    c.wait_words("web", "STANDBY", "ACTIVE", Duration::from_secs(20));
-    let r = remote(
-        &c,
-        "192.0.2.2",
-        "door-secret",
-        &["service", "failover", "web"],
-    );
-    assert_eq!(r.code, 0, "{r:?}");
-    c.wait_words("web", "ACTIVE", "STANDBY", Duration::from_secs(20));
+    for (host, verb, a, b) in [
+        (alpha, "bringin", "ACTIVE", "STANDBY"),
+        ("192.0.2.2", "takeover", "STANDBY", "ACTIVE"),
+        ("192.0.2.2", "failover", "ACTIVE", "STANDBY"),
+    ] {
+        let r = remote(&c, host, "door-secret", &["service", verb, "web"]);
+        assert_eq!(r.code, 0, "{verb} on {host}: {r:?}");
+        c.wait_words("web", a, b, Duration::from_secs(20));
+    }
     let here = c.alpha.haadm(&["service", "state", "nosuch"]);
     let there = remote(&c, alpha, "door-secret", &["service", "state", "nosuch"]);
     assert_eq!(

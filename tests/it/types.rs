@@ -108,6 +108,20 @@ fn ha_keys_reach_the_ocf_agent_as_its_parameters_and_exit_codes_are_kept() {
     };
     let r = create("agent=ocf:heartbeat:NoSuchAgent", &[]);
     assert!(r.code == 1 && r.stderr.contains("cannot run"), "{r:?}");
+    // A description bigger than a pipe holds is read whole, not waited out.
+    let root = n.path("tmp/ocf-root");
+    let agent_dir = root.join("resource.d/test");
+    std::fs::create_dir_all(&agent_dir).unwrap();
+    let big = agent_dir.join("Big");
+    std::fs::write(&big, "#!/bin/sh\necho '<resource-agent name=\"Big\"><parameters>'\ni=0\nwhile [ $i -lt 4000 ]; do echo \"<!-- padding line $i of a long description, long enough -->\"; i=$((i+1)); done\necho '<parameter name=\"size\" required=\"1\"></parameter></parameters></resource-agent>'\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root_key = format!("ha_ocf_root={}", root.display());
+    let r = create("agent=ocf:test:Big", &[&root_key]);
+    assert!(
+        r.code == 1 && r.stderr.contains("requires size: give ha_size=..."),
+        "{r:?}"
+    );
     let r = create("agent=ocf:heartbeat:IPaddr2", &[]);
     assert!(
         r.code == 1 && r.stderr.contains("requires ip: give ha_ip=..."),
@@ -214,31 +228,12 @@ fn served_before_and_after_a_crash(
     }
 }
 
-/// An HTTP GET of `/` on the floating address, from the client's namespace.
-fn get(client_ns: &str, port: u16) -> Result<String, String> {
-    let ns = std::path::PathBuf::from(format!("/run/netns/{client_ns}"));
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            use std::io::{Read, Write};
-            sureha::sys::enter_netns(&ns).map_err(|e| e.to_string())?;
-            let addr: std::net::SocketAddr = format!("{VIP}:{port}").parse().unwrap();
-            let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-                .map_err(|e| e.to_string())?;
-            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            c.write_all(format!("GET / HTTP/1.0\r\nHost: {VIP}\r\n\r\n").as_bytes())
-                .map_err(|e| e.to_string())?;
-            let mut out = String::new();
-            c.read_to_string(&mut out).map_err(|e| e.to_string())?;
-            Ok(out)
-        })
-        .join()
-        .unwrap()
-    })
-}
-
+/// Whether a GET of `/` through the floating address, from the client's namespace, gets 200
+/// with `what` in the page.
 fn served(client_ns: &str, what: &str) -> bool {
-    get(client_ns, 8080)
-        .is_ok_and(|r| r.starts_with("HTTP/1.") && r.contains(" 200 ") && r.contains(what))
+    let to = format!("{VIP}:8080").parse().unwrap();
+    crate::webdriver::try_http_to(client_ns, to, Duration::from_secs(5), "GET", "/", &[], "")
+        .is_ok_and(|(status, _, body)| status == 200 && body.contains(what))
 }
 
 #[test]

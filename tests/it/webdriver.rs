@@ -29,9 +29,32 @@ pub fn try_http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> std::io::Result<(u16, String, String)> {
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // A browser session may take a while to start.
+    try_http_to(
+        netns,
+        to,
+        Duration::from_secs(120),
+        method,
+        path,
+        headers,
+        body,
+    )
+}
+
+/// The same to any address, with `patience` to connect and for the reply.
+pub fn try_http_to(
+    netns: &str,
+    to: std::net::SocketAddr,
+    patience: Duration,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
     let request = {
         let mut r = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
         );
         for (k, v) in headers {
@@ -45,8 +68,8 @@ pub fn try_http(
     let raw = std::thread::scope(|s| {
         s.spawn(|| {
             sureha::sys::enter_netns(&ns).expect("cannot enter the client namespace");
-            let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
-            c.set_read_timeout(Some(Duration::from_secs(120)))?;
+            let mut c = std::net::TcpStream::connect_timeout(&to, patience)?;
+            c.set_read_timeout(Some(patience))?;
             c.write_all(request.as_bytes())?;
             read_reply(&mut c)
         })
