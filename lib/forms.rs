@@ -60,6 +60,8 @@ pub fn service_keys(me: &str, peer: Option<&str>) -> Vec<Key> {
         key("start_timeout", Some("150s"), "1s–1000s", false),
         key("restart_times", Some("0"), "0–5", false),
         key("switchback", Some("no"), "yes/no", false),
+        key("switchback_delay", Some("0s"), "0s–86400s", false),
+        key("switchback_max", Some("0"), "0–100, 0: no limit", false),
         key(
             "groupid",
             None,

@@ -32,6 +32,9 @@
 //! - kind 2, configuration: `str8 sender`, `u64 generation`, `str32 text`.
 //! - kind 3, a piece of a configuration (for slow serial links, one with each beat):
 //!   `str8 sender`, `u64 generation`, `u16 index`, `u16 count`, `u16 length`, the bytes.
+//! - kind 4, administrative state (lock, licenses): `str8 sender`, `str32 text` (≤ 8 KiB).
+//! - kind 5, report (readiness, file digests, last moves; `engine::readiness`): `str8
+//!   sender`, `str32 text` (≤ 32 KiB).
 
 use hmac::{KeyInit, Mac};
 
@@ -277,6 +280,11 @@ pub enum Message {
         sender: String,
         text: String,
     },
+    /// What the sender found about its readiness, files and moves (`engine::readiness`).
+    Report {
+        sender: String,
+        text: String,
+    },
 }
 
 struct Reader<'a> {
@@ -393,8 +401,12 @@ impl Message {
                 o.extend_from_slice(&(data.len().min(u16::MAX as usize) as u16).to_be_bytes());
                 o.extend_from_slice(data);
             }
-            Message::Admin { sender, text } => {
-                o.push(4);
+            Message::Admin { sender, text } | Message::Report { sender, text } => {
+                o.push(if matches!(self, Message::Admin { .. }) {
+                    4
+                } else {
+                    5
+                });
                 put_str8(&mut o, sender);
                 o.extend_from_slice(&(text.len() as u32).to_be_bytes());
                 o.extend_from_slice(text.as_bytes());
@@ -500,6 +512,14 @@ impl Message {
                     return Err(Bad::Malformed);
                 }
                 Message::Admin { sender, text }
+            }
+            5 => {
+                let sender = r.str8()?;
+                let text = r.str32()?;
+                if text.len() > crate::engine::readiness::MAX_REPORT {
+                    return Err(Bad::Malformed);
+                }
+                Message::Report { sender, text }
             }
             _ => return Err(Bad::Malformed),
         };

@@ -368,6 +368,14 @@ pub(super) fn build_service(sec: &Section, err: &mut impl FnMut(usize, String)) 
     let restart_times =
         value(sec, "restart_times", err, |v| parse_int(v, 0, 5)).unwrap_or(0) as u32;
     let switchback = value(sec, "switchback", err, parse_yes_no).unwrap_or(false);
+    // 0: switch back as soon as the node returns; at most a day.
+    let switchback_delay = value(sec, "switchback_delay", err, |v| {
+        parse_duration_in(v, 0, 86_400_000)
+    })
+    .unwrap_or(0);
+    // 0: no limit.
+    let switchback_max =
+        value(sec, "switchback_max", err, |v| parse_int(v, 0, 100)).unwrap_or(0) as u32;
     let groupid = value(sec, "groupid", err, |v| {
         if valid_name(v) {
             Ok(v.to_string())
@@ -434,6 +442,8 @@ pub(super) fn build_service(sec: &Section, err: &mut impl FnMut(usize, String)) 
         start_timeout,
         restart_times,
         switchback,
+        switchback_delay,
+        switchback_max,
         groupid,
         volumes,
         keys: sec
@@ -551,8 +561,10 @@ pub(super) fn cross_check(cfg: &Config, sections: &[Section], err: &mut impl FnM
         }
         if let Some(g) = &s.groupid {
             if let Some(o) = groups.get(g.as_str()) {
-                if o.switchback != s.switchback {
-                    err(s.line, format!("[service {}]: group '{g}' moves together, but its switchback differs from [service {}] (line {})", s.name, o.name, o.line));
+                if (o.switchback, o.switchback_delay, o.switchback_max)
+                    != (s.switchback, s.switchback_delay, s.switchback_max)
+                {
+                    err(s.line, format!("[service {}]: group '{g}' moves together, but its switchback settings differ from [service {}] (line {})", s.name, o.name, o.line));
                 }
                 if o.active_server != s.active_server || o.standby_server != s.standby_server {
                     err(s.line, format!("[service {}]: group '{g}' moves together, but its servers differ from [service {}] (line {})", s.name, o.name, o.line));

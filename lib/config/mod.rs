@@ -170,6 +170,11 @@ pub struct Service {
     pub start_timeout: Millis,
     pub restart_times: u32,
     pub switchback: bool,
+    /// How long the returning `active_server` must have been able to run the service
+    /// before it moves back (0: at once).
+    pub switchback_delay: Millis,
+    /// Switch-backs allowed in an hour; past it the service stays (0: no limit).
+    pub switchback_max: u32,
     pub groupid: Option<String>,
     pub volumes: Vec<Volume>,
     /// Every key as written, in file order (for `review` and the scripts' `HA_*`).
@@ -209,6 +214,58 @@ impl Service {
         }
         env.insert("HA_NAME".into(), self.name.clone());
         env.into_iter().collect()
+    }
+
+    /// The files this service runs or sources, for readiness and drift (DESIGN §13): role,
+    /// program name (under `$HAHOME/bin` unless absolute), and whether it must be executable.
+    /// Shipped type scripts bring their libraries; an OCF or LSB agent its own program.
+    pub fn files_used(&self) -> Vec<(&'static str, String, bool)> {
+        let mut v = vec![
+            ("start script", self.start.clone(), true),
+            ("stop script", self.stop.clone(), true),
+        ];
+        if let Some(a) = &self.agent {
+            v.push(("agent", a.clone(), true));
+        }
+        let key = |k: &str| {
+            self.keys
+                .iter()
+                .find(|(x, _)| x == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let family = match &self.resource {
+            Some(r) => r.get(..3).unwrap_or("").to_string(),
+            None => self.stype.to_ascii_lowercase(),
+        };
+        let shipped = |n: &str| {
+            n == format!("{family}_start.sh")
+                || n == format!("{family}_stop.sh")
+                || n == format!("ha_ag_{family}.sh")
+        };
+        if BUILTIN_SCRIPTS.contains(&family.as_str())
+            && [Some(&self.start), Some(&self.stop), self.agent.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|n| shipped(n))
+        {
+            v.push(("type library", format!("{family}_common.sh"), false));
+            v.push(("type library", "shipped_lib.sh".into(), false));
+        }
+        match self.resource.as_deref() {
+            Some(r) if r.starts_with("ocf:") => {
+                let mut f = r["ocf:".len()..].split(':');
+                if let (Some(p), Some(n)) = (f.next(), f.next()) {
+                    let root = key("ha_ocf_root").unwrap_or("/usr/lib/ocf");
+                    v.push(("OCF agent", format!("{root}/resource.d/{p}/{n}"), true));
+                }
+            }
+            Some(r) if r.starts_with("lsb:") => {
+                let dir = key("ha_initdir").unwrap_or("/etc/init.d");
+                v.push(("init script", format!("{dir}/{}", &r["lsb:".len()..]), true));
+            }
+            _ => {}
+        }
+        v
     }
 
     /// The agent's `INTERVAL` argument: check_interval in whole seconds, rounded up, at least 1.

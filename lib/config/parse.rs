@@ -9,7 +9,7 @@ pub(super) const LINK_KEYS: [&str; 12] = [
 ];
 pub(super) const SOCKET_ONLY: [&str; 3] = ["ip1", "ip2", "port"];
 pub(super) const RS232_ONLY: [&str; 3] = ["device1", "device2", "baudrate"];
-pub(super) const SERVICE_KEYS: [&str; 21] = [
+pub(super) const SERVICE_KEYS: [&str; 23] = [
     "type",
     "active_server",
     "standby_server",
@@ -24,6 +24,8 @@ pub(super) const SERVICE_KEYS: [&str; 21] = [
     "start_timeout",
     "restart_times",
     "switchback",
+    "switchback_delay",
+    "switchback_max",
     "groupid",
     "volume",
     "sid",

@@ -275,7 +275,7 @@ fn a_group_must_agree_on_servers_and_switchback() {
         "{}[service a]\nactive_server = a\nstandby_server = b\nstart = x\nstop = y\ngroupid = g\nswitchback = yes\n[service b]\nactive_server = a\nstandby_server = b\nstart = x\nstop = y\ngroupid = g\n",
         base_link()
     );
-    assert_eq!(errors(&text), vec!["f.conf:14: [service b]: group 'g' moves together, but its switchback differs from [service a] (line 7)"]);
+    assert_eq!(errors(&text), vec!["f.conf:14: [service b]: group 'g' moves together, but its switchback settings differ from [service a] (line 7)"]);
 }
 
 #[test]

@@ -216,6 +216,14 @@ impl Engine {
                     } else {
                         me.clone()
                     };
+                    let switching_back = switchback
+                        && able(&primary)
+                        && !runner.is_empty()
+                        && runner != primary
+                        && able(&runner);
+                    if switching_back && !self.calm_switchback(name, &runner, &primary) {
+                        continue;
+                    }
                     if able(&primary) {
                         primary.clone()
                     } else if able(&other) {

@@ -123,6 +123,10 @@ impl Engine {
                         text.push_str(&format!("{k} = {v}\n"));
                     }
                     text.push_str(&format!("# state here: {}\n", self.state_word(&name)));
+                    // Readiness and drift, as comments: the text stays a valid section.
+                    for line in self.readiness_lines(Some(&name)).lines() {
+                        text.push_str(&format!("# {line}\n"));
+                    }
                     self.reply(reply, Reply::ok(text));
                 }
                 None => self.reply(reply, Reply::err(format!("no service named '{name}'"))),

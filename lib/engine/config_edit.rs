@@ -9,6 +9,7 @@ fn why_busy() -> String {
     "another configuration change is still reaching the peer; try again".into()
 }
 
+#[derive(Clone)]
 pub(super) enum Edit {
     Create(&'static str, String, Vec<(String, String)>),
     Remove(&'static str, String),

@@ -28,7 +28,7 @@ use crate::log::Level;
 use crate::request::{ApiCall, Command, Operation, Reply};
 use crate::state::{Persisted, PersistedService, SavedPhase};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 pub type TaskId = u64;
@@ -123,6 +123,8 @@ pub enum Input {
     DataPaths(Vec<DataPath>),
     /// What `etc/license` and `etc/lock` held at start (`admin_state` text).
     AdminLoaded(String),
+    /// What the executor found about the files and devices the services use, when it changed.
+    Readiness(readiness::LocalFacts),
     /// Today's date, `YYYY-MM-DD` (for license expiry), when it changes.
     Today(String),
     /// Leave: stop every service here first (TERM), or leave everything as it is (QUIT).
@@ -304,6 +306,7 @@ pub struct NicState {
     pub addrs: Vec<std::net::Ipv4Addr>,
 }
 
+#[derive(Clone)]
 pub struct Engine {
     node: String,
     /// Shared, so a decision can hold a service's settings while it changes the engine.
@@ -360,10 +363,17 @@ pub struct Engine {
     retrying: bool,
     today: String,
     licenses_warned: Vec<String>,
+    /// Calm switch-back: health of returning primaries, switch-backs in the last hour.
+    calm: switchback::Calm,
+    /// Readiness and drift: this node's files and devices, the peer's report.
+    knowing: readiness::Knowing,
+    /// Services both nodes were seen to run (the alarm is raised once an episode).
+    both_claimed: BTreeSet<String>,
     out: Vec<Action>,
 }
 
 /// A configuration change on its way to the disk.
+#[derive(Clone)]
 struct PendingWrite {
     config: Config,
     text: String,
@@ -437,6 +447,9 @@ impl Engine {
             retrying: false,
             today: String::new(),
             licenses_warned: Vec::new(),
+            calm: switchback::Calm::default(),
+            knowing: readiness::Knowing::default(),
+            both_claimed: BTreeSet::new(),
             out: Vec::new(),
         };
         let names: Vec<String> = e.config.services.iter().map(|s| s.name.clone()).collect();
@@ -596,6 +609,7 @@ impl Engine {
                 ),
             },
             Input::Today(d) => self.today_is(d),
+            Input::Readiness(facts) => self.facts_arrived(facts),
             Input::DataPaths(paths) => self.paths_changed(paths),
             Input::ConfigWritten(r) => self.config_written(r),
             Input::Reload(r) => self.reload(r),
@@ -604,6 +618,7 @@ impl Engine {
         self.check_agents();
         self.check_lease();
         self.retry_edits();
+        self.track_switchbacks();
         self.propose_runners();
         let layout = Arc::clone(&self.layout);
         for n in &layout.names {
@@ -611,6 +626,7 @@ impl Engine {
         }
         self.settle_waiters();
         self.note_transitions();
+        self.note_readiness();
         self.send_beats();
         self.maybe_exit();
         let mut out = std::mem::take(&mut self.out);
@@ -641,6 +657,9 @@ impl Engine {
             at(w.deadline);
         }
         if let Some(l) = self.lease_wakeup() {
+            at(l);
+        }
+        if let Some(l) = self.switchback_wakeup() {
             at(l);
         }
         if let Some((_, _, until, _)) = self.edit_queue.front() {
@@ -705,6 +724,7 @@ impl Engine {
 
 pub mod admin_state;
 mod agreement;
+mod both_claim;
 mod commands;
 mod config_edit;
 mod config_sync;
@@ -713,7 +733,9 @@ mod lifecycle;
 mod nics;
 mod peer;
 mod persist;
+pub mod readiness;
 mod status;
+mod switchback;
 mod timing;
 
 pub use commands::waiting_limit;

@@ -351,7 +351,8 @@ impl Engine {
             Message::Beat(b) => &b.sender,
             Message::Config { sender, .. }
             | Message::ConfigPart { sender, .. }
-            | Message::Admin { sender, .. } => sender,
+            | Message::Admin { sender, .. }
+            | Message::Report { sender, .. } => sender,
         };
         if *sender != peer {
             self.log(
@@ -404,6 +405,13 @@ impl Engine {
                 }
             }
             Message::Admin { text, .. } => self.admin_from_peer(&text),
+            Message::Report { text, .. } => {
+                if let Some(p) = self.peer.as_mut() {
+                    p.boot = boot;
+                    p.seq = seq;
+                }
+                self.report_from_peer(&text)
+            }
         }
     }
 
@@ -468,6 +476,7 @@ impl Engine {
         if b.digest == self.digest {
             self.conflict_logged = None;
             self.merge_intents();
+            self.check_both_claim(link, boot, seq);
         } else {
             self.config_differs(b.generation, b.digest, b.services.len());
         }

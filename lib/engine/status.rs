@@ -72,6 +72,7 @@ impl Engine {
                 self.state_word(&s.name)
             ));
         }
+        t.push_str(&self.readiness_lines(None));
         // The last start or stop here of each service, phase by phase.
         for s in &self.config.services {
             if let Some(m) = self
@@ -82,6 +83,7 @@ impl Engine {
                 t.push_str(&format!("MOVE {m}\n"));
             }
         }
+        t.push_str(&self.peer_move_lines());
         t
     }
 

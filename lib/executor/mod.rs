@@ -28,6 +28,7 @@ mod disks;
 mod links;
 mod nics;
 mod processes;
+mod readiness;
 mod requests;
 
 /// This instance's boot id, recorded before any frame carries it (see `clock::next_instance`).
@@ -120,6 +121,8 @@ pub struct Hasvrd {
     paths: disks::DataPaths,
     paths_for: Option<std::sync::Arc<Config>>,
     today: String,
+    /// The files and devices the services use (readiness, drift).
+    files: readiness::FileWatch,
 }
 
 /// Reads and parses the configuration file.
@@ -254,6 +257,7 @@ impl Hasvrd {
             paths: disks::DataPaths::default(),
             paths_for: None,
             today: String::new(),
+            files: readiness::FileWatch::default(),
         })
     }
 
@@ -340,6 +344,7 @@ impl Hasvrd {
                     self.restore_tmp();
                 }
             }
+            self.check_readiness(now);
             self.feed(Input::Tick);
         }
         // Deliver the last replies (haadm stop waits for one).

@@ -197,6 +197,11 @@ impl Sim {
         s
     }
 
+    /// Hands an input to one engine now, as its executor would.
+    pub fn input(&mut self, n: usize, input: Input) {
+        self.feed(n, input);
+    }
+
     fn feed(&mut self, n: usize, input: Input) {
         if !self.hosts[n].up {
             return;

@@ -247,3 +247,159 @@ fn configuration_changes_reach_the_peer() {
     ok(&s, ALPHA, "r");
     assert!(s.engines[BETA].config().service("db").is_none());
 }
+
+#[test]
+fn a_flapping_node_gets_the_service_back_only_when_calm_and_not_too_often() {
+    let mut s = cluster("switchback = yes\nswitchback_delay = 1s\nswitchback_max = 2\n");
+    let back_after_crash = |s: &mut Sim| {
+        s.crash(ALPHA);
+        s.run(400);
+        assert_eq!(s.running_on("web"), vec!["beta"]);
+        s.boot(ALPHA);
+    };
+    back_after_crash(&mut s);
+    s.run(700);
+    assert_eq!(s.running_on("web"), vec!["beta"], "alpha up for 0.7s of 1s");
+    s.run(800);
+    assert_eq!(s.running_on("web"), vec!["alpha"], "{}", s.trace.join("\n"));
+    // Back, dies before the second is up, back again: the second counts from the return.
+    back_after_crash(&mut s);
+    s.run(600);
+    back_after_crash(&mut s);
+    s.run(700);
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+    s.run(800);
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    // A third return within the hour: switchback_max = 2 keeps it on beta.
+    back_after_crash(&mut s);
+    s.run(3000);
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+    assert!(
+        s.log(BETA)
+            .iter()
+            .any(|l| l.contains("stays on beta: it switched back to alpha 2 times")),
+        "{:?}",
+        s.log(BETA)
+    );
+    assert!(s
+        .log(BETA)
+        .iter()
+        .any(|l| l.contains("switches back once alpha has been able to run it for 1s")));
+    // The administrator moves it back; that is not a switch-back and resets the count.
+    s.command(ALPHA, "service takeover web", Some("to"));
+    s.run(300);
+    ok(&s, ALPHA, "to");
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    back_after_crash(&mut s);
+    s.run(1500);
+    assert_eq!(s.running_on("web"), vec!["alpha"], "switching back again");
+}
+
+#[test]
+fn both_nodes_running_a_service_raises_the_alarm_on_both_and_one_stops() {
+    let mut s = cluster("");
+    // Every private frame and the public network lost: each node thinks the other dead.
+    s.cut = true;
+    for d in 0..2 {
+        s.paths[1][d].up = false;
+    }
+    s.run(600);
+    assert_eq!(s.running_on("web"), vec!["alpha", "beta"]);
+    s.cut = false;
+    for d in 0..2 {
+        s.paths[1][d].up = true;
+    }
+    s.run(600);
+    for n in [ALPHA, BETA] {
+        let line = s
+            .log(n)
+            .iter()
+            .find(|l| l.contains("BOTH NODES RUN IT"))
+            .unwrap_or_else(|| panic!("{}: {:?}", NAMES[n], s.log(n)));
+        assert!(line.contains("sequence"), "the evidence: {line}");
+        assert!(line.contains("stops"), "the resolution: {line}");
+    }
+    assert_eq!(s.running_on("web").len(), 1);
+    assert!(s
+        .log(ALPHA)
+        .iter()
+        .any(|l| l.contains("runs on one node again")));
+}
+
+fn facts(
+    svc: &str,
+    stop_digest: Result<(String, bool), String>,
+) -> crate::engine::readiness::LocalFacts {
+    use crate::engine::readiness::*;
+    let f = |role, path: &str, digest| FileFact {
+        service: svc.into(),
+        role,
+        path: path.into(),
+        digest,
+        must_execute: true,
+    };
+    LocalFacts {
+        files: vec![
+            f("start script", "/ha/bin/a", Ok(("00aa".into(), true))),
+            f("stop script", "/ha/bin/b", stop_digest),
+        ],
+        devices: vec![],
+    }
+}
+
+#[test]
+fn readiness_and_drift_travel_between_the_nodes() {
+    use crate::engine::Input;
+    let mut s = cluster("");
+    let same = || Ok(("00bb".to_string(), true));
+    s.input(ALPHA, Input::Readiness(facts("web", same())));
+    s.input(BETA, Input::Readiness(facts("web", same())));
+    s.run(300);
+    let st = s.engines[ALPHA].status_text();
+    assert!(
+        st.contains("READY web alpha yes\nREADY web beta yes\n"),
+        "{st}"
+    );
+    assert!(!st.contains("DRIFT"));
+    // The stop script gone on the standby: no there, and a WARNING there.
+    s.input(
+        BETA,
+        Input::Readiness(facts("web", Err("is missing".into()))),
+    );
+    s.run(300);
+    let st = s.engines[ALPHA].status_text();
+    assert!(
+        st.contains("READY web beta no stop script /ha/bin/b is missing"),
+        "{st}"
+    );
+    assert!(s
+        .log(BETA)
+        .iter()
+        .any(|l| l
+            .contains("web: this node is not ready to run it: stop script /ha/bin/b is missing")));
+    // Back, but different: drift on both, and the standby is not ready.
+    s.input(
+        BETA,
+        Input::Readiness(facts("web", Ok(("00cc".into(), true)))),
+    );
+    s.run(300);
+    for n in [ALPHA, BETA] {
+        let st = s.engines[n].status_text();
+        assert!(st.contains("DRIFT web "), "{st}");
+        assert!(st.contains("stop script: /ha/bin/b"), "{st}");
+        assert!(
+            st.contains("READY web beta no stop script: /ha/bin/b differs from alpha's"),
+            "{st}"
+        );
+        assert!(st.contains("READY web alpha yes"), "{st}");
+    }
+    s.input(BETA, Input::Readiness(facts("web", same())));
+    s.run(300);
+    assert!(s.engines[ALPHA]
+        .status_text()
+        .contains("READY web beta yes"));
+    assert!(s
+        .log(BETA)
+        .iter()
+        .any(|l| l.contains("this node is ready to run it again")));
+}

@@ -1,0 +1,60 @@
+//! The both-claim alarm (DESIGN §13): a frame from the peer says it runs a service this node
+//! runs too. Whatever let it happen (a cut of every link and the public network, a node
+//! frozen and thawed), both nodes say so at once, with the evidence, and with what the engine
+//! does about it: the agreed intent names one runner, and the other node stops its copy.
+
+use super::*;
+
+impl Engine {
+    /// After a beat from the peer (its view merged): the services both nodes claim.
+    pub(super) fn check_both_claim(&mut self, link: &str, boot: u64, seq: u64) {
+        let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
+        let peer = self.peer_name();
+        let mut now_claimed = BTreeSet::new();
+        let layout = Arc::clone(&self.layout);
+        for name in layout.names.iter() {
+            let (Some(s), Some(p)) = (self.services.get(name), self.peer_svc(name)) else {
+                continue;
+            };
+            if !(claims(s.phase) && claims(p.phase)) {
+                continue;
+            }
+            now_claimed.insert(name.clone());
+            if self.both_claimed.contains(name) {
+                continue;
+            }
+            let resolution = if s.runner == self.node {
+                format!(
+                    "the agreed intent (epoch {}) keeps it here; {peer} stops its copy",
+                    s.epoch
+                )
+            } else if s.runner == peer {
+                format!(
+                    "the agreed intent (epoch {}) puts it on {peer}; this node stops its copy now",
+                    s.epoch
+                )
+            } else {
+                format!(
+                    "neither node is to run it (epoch {}); both stop it",
+                    s.epoch
+                )
+            };
+            let text = format!(
+                "service {name}: BOTH NODES RUN IT: here it is {:?} ({}), and {peer}'s beat (link {link}, boot {boot}, sequence {seq}) says {:?} ({}, epoch {}); {resolution}",
+                s.phase,
+                self.state_word(name),
+                p.phase,
+                crate::frame::word_of(p.word),
+                p.epoch,
+            );
+            self.log(Level::Error, text);
+        }
+        for gone in self.both_claimed.difference(&now_claimed) {
+            self.out.push(Action::Log {
+                level: Level::Info,
+                text: format!("service {gone}: runs on one node again"),
+            });
+        }
+        self.both_claimed = now_claimed;
+    }
+}

@@ -1,0 +1,300 @@
+//! Standby readiness and drift (DESIGN §13): could this node run each service if it had to,
+//! and do both nodes run the same files for it?
+//!
+//! The executor looks at the files a service uses (`Service::files_used`) and its volume
+//! devices every few seconds and reports what it found (`Input::Readiness`); NICs and data
+//! paths come from their own watches. Each node tells the peer its file digests, its verdicts
+//! and its last moves in a `Report` frame: when they change, when the peer restarts, and
+//! every 30 s besides (a lost frame is not lost for long).
+//!
+//! Report text, one record a line: `FILE SERVICE DIGEST ROLE…: PATH` (DIGEST is 16 hex
+//! digits of SHA-256, `-x` appended when not executable, or `missing`), `READY SERVICE yes` or
+//! `READY SERVICE no REASON`, `MOVE SERVICE …` (its last move there).
+
+use super::*;
+
+/// What the executor found about one file a service uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileFact {
+    pub service: String,
+    pub role: &'static str,
+    pub path: String,
+    /// `None`: missing or unreadable (and why); else its digest and whether it is executable.
+    pub digest: Result<(String, bool), String>,
+    pub must_execute: bool,
+}
+
+/// A volume device as this node sees it: `None` when it is there and readable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceFact {
+    pub service: String,
+    pub device: String,
+    pub problem: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalFacts {
+    pub files: Vec<FileFact>,
+    pub devices: Vec<DeviceFact>,
+}
+
+/// What this node knows of both nodes' readiness.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Knowing {
+    local: Option<LocalFacts>,
+    /// The peer's report: digests by (service, role and path), verdicts and last moves.
+    peer_files: BTreeMap<(String, String), String>,
+    peer_ready: BTreeMap<String, String>,
+    peer_moves: BTreeMap<String, String>,
+    /// This node's verdict per service, as last logged.
+    ready_was: BTreeMap<String, bool>,
+    sent: String,
+    sent_at: Millis,
+    sent_to_boot: u64,
+}
+
+/// The largest report accepted from the peer.
+pub const MAX_REPORT: usize = 32 * 1024;
+const RESEND: Millis = 30_000;
+
+fn digest_word(f: &FileFact) -> String {
+    match &f.digest {
+        Ok((d, true)) => d.clone(),
+        Ok((d, false)) => format!("{d}-x"),
+        Err(_) => "missing".into(),
+    }
+}
+
+impl Engine {
+    pub(super) fn facts_arrived(&mut self, facts: LocalFacts) {
+        self.knowing.local = Some(facts);
+    }
+
+    /// Where the service runs, or should (the node whose files count when they differ).
+    fn home_of(&self, name: &str) -> String {
+        self.services
+            .get(name)
+            .map(|s| {
+                if s.runner.is_empty() {
+                    s.primary.clone()
+                } else {
+                    s.runner.clone()
+                }
+            })
+            .unwrap_or_default()
+    }
+
+    /// The files of a service whose digest differs between the nodes: (role and path, ours,
+    /// the peer's).
+    pub(super) fn drift(&self, name: &str) -> Vec<(String, String, String)> {
+        let Some(local) = &self.knowing.local else {
+            return Vec::new();
+        };
+        local
+            .files
+            .iter()
+            .filter(|f| f.service == name)
+            .filter_map(|f| {
+                let what = format!("{}: {}", f.role, f.path);
+                let theirs = self
+                    .knowing
+                    .peer_files
+                    .get(&(name.to_string(), what.clone()))?;
+                let ours = digest_word(f);
+                (ours != *theirs).then(|| (what, ours, theirs.clone()))
+            })
+            .collect()
+    }
+
+    /// Could this node run the service now, and if not, the first reason why.
+    pub(super) fn ready_here(&self, name: &str) -> Result<(), String> {
+        let Some(cfg) = self.config.service(name) else {
+            return Err("no such service".into());
+        };
+        let Some(local) = &self.knowing.local else {
+            return Err("not checked yet".into());
+        };
+        for f in local.files.iter().filter(|f| f.service == name) {
+            match &f.digest {
+                Err(why) => return Err(format!("{} {} {why}", f.role, f.path)),
+                Ok((_, false)) if f.must_execute => {
+                    return Err(format!("{} {} is not executable", f.role, f.path))
+                }
+                Ok(_) => {}
+            }
+        }
+        if let Some(why) = self.unable_here(name) {
+            return Err(why);
+        }
+        if let Some(d) = local
+            .devices
+            .iter()
+            .find(|d| d.service == name && d.problem.is_some())
+        {
+            let why = d.problem.as_deref().unwrap_or("");
+            return Err(format!("volume device {} {why}", d.device));
+        }
+        // Files that differ count against the node the service would move to.
+        if self.home_of(name) != self.node {
+            if let Some((what, _, _)) = self.drift(name).first() {
+                let peer = cfg.other_server(&self.node);
+                return Err(format!("{what} differs from {peer}'s"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Once a pass: a WARNING when this node stops being ready for a service, an INFO when
+    /// it is again; the report to the peer when it changed (or is due).
+    pub(super) fn note_readiness(&mut self) {
+        if self.knowing.local.is_none() {
+            return;
+        }
+        let names: Vec<String> = self
+            .config
+            .services
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let mut report = String::new();
+        for name in &names {
+            let verdict = self.ready_here(name);
+            let now_ready = verdict.is_ok();
+            let was = self.knowing.ready_was.insert(name.clone(), now_ready);
+            match (&verdict, was) {
+                (Err(why), Some(true) | None) => self.log(
+                    Level::Warning,
+                    format!("service {name}: this node is not ready to run it: {why}"),
+                ),
+                (Ok(()), Some(false)) => self.log(
+                    Level::Info,
+                    format!("service {name}: this node is ready to run it again"),
+                ),
+                _ => {}
+            }
+            if let Some(local) = &self.knowing.local {
+                for f in local.files.iter().filter(|f| &f.service == name) {
+                    report.push_str(&format!(
+                        "FILE {name} {} {}: {}\n",
+                        digest_word(f),
+                        f.role,
+                        f.path
+                    ));
+                }
+            }
+            match verdict {
+                Ok(()) => report.push_str(&format!("READY {name} yes\n")),
+                Err(why) => report.push_str(&format!("READY {name} no {why}\n")),
+            }
+            if let Some(m) = self.services.get(name).and_then(|s| s.last_move.as_ref()) {
+                report.push_str(&format!("MOVE {m}\n"));
+            }
+        }
+        self.knowing.ready_was.retain(|n, _| names.contains(n));
+        let Some(boot) = self.peer.as_ref().map(|p| p.boot) else {
+            return;
+        };
+        if self.peer_status() != PeerStatus::Up {
+            return;
+        }
+        let due = report != self.knowing.sent
+            || boot != self.knowing.sent_to_boot
+            || self.now >= self.knowing.sent_at + RESEND;
+        let Some(link) = self.best_link().filter(|_| due) else {
+            return;
+        };
+        let mut text = report;
+        if text.len() > MAX_REPORT {
+            let cut = text[..MAX_REPORT].rfind('\n').map_or(0, |i| i + 1);
+            text.truncate(cut);
+        }
+        let payload = crate::frame::Message::Report {
+            sender: self.node.clone(),
+            text: text.clone(),
+        }
+        .encode();
+        self.knowing.sent = text;
+        self.knowing.sent_at = self.now;
+        self.knowing.sent_to_boot = boot;
+        self.out.push(Action::Send {
+            link: Some(link),
+            payload,
+        });
+    }
+
+    /// The peer's report (lines it cannot mean are skipped).
+    pub(super) fn report_from_peer(&mut self, text: &str) {
+        let mut files = BTreeMap::new();
+        let mut ready = BTreeMap::new();
+        let mut moves = BTreeMap::new();
+        for line in text.lines() {
+            let mut w = line.splitn(3, ' ');
+            let (kind, svc, rest) = (w.next(), w.next(), w.next().unwrap_or(""));
+            let Some(svc) = svc.filter(|s| self.config.service(s).is_some()) else {
+                continue;
+            };
+            match kind {
+                Some("FILE") => {
+                    if let Some((digest, what)) = rest.split_once(' ') {
+                        files.insert((svc.to_string(), what.to_string()), digest.to_string());
+                    }
+                }
+                Some("READY") => {
+                    ready.insert(svc.to_string(), rest.to_string());
+                }
+                Some("MOVE") => {
+                    moves.insert(svc.to_string(), format!("{svc} {rest}"));
+                }
+                _ => {}
+            }
+        }
+        self.knowing.peer_files = files;
+        self.knowing.peer_ready = ready;
+        self.knowing.peer_moves = moves;
+    }
+
+    /// `READY`, `DRIFT` and the peer's last moves, for status (all services, or one).
+    pub(super) fn readiness_lines(&self, only: Option<&str>) -> String {
+        let mut t = String::new();
+        let peer = self.peer_name();
+        let peer_known = self.peer_status() == PeerStatus::Up;
+        for s in &self.config.services {
+            let name = s.name.as_str();
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            if self.knowing.local.is_some() {
+                match self.ready_here(name) {
+                    Ok(()) => t.push_str(&format!("READY {name} {} yes\n", self.node)),
+                    Err(why) => t.push_str(&format!("READY {name} {} no {why}\n", self.node)),
+                }
+            }
+            if let Some(r) = self.knowing.peer_ready.get(name).filter(|_| peer_known) {
+                t.push_str(&format!("READY {name} {peer} {r}\n"));
+            }
+            for (what, ours, theirs) in self.drift(name) {
+                t.push_str(&format!(
+                    "DRIFT {name} {}={ours} {peer}={theirs} {what}\n",
+                    self.node
+                ));
+            }
+        }
+        t
+    }
+
+    /// The peer's last move of a service, as it reported it.
+    pub(super) fn peer_move(&self, name: &str) -> Option<&String> {
+        self.knowing.peer_moves.get(name)
+    }
+
+    /// The peer's moves, for status (`PEERMOVE NODE line`).
+    pub(super) fn peer_move_lines(&self) -> String {
+        let peer = self.peer_name();
+        self.config
+            .services
+            .iter()
+            .filter_map(|s| self.knowing.peer_moves.get(&s.name))
+            .map(|m| format!("PEERMOVE {peer} {m}\n"))
+            .collect()
+    }
+}
