@@ -121,6 +121,7 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
             crate::events::run(home, words.get(1).map(String::as_str))
         }
         Some("events") => Err(Error::usage("usage: haadm events [AFTER]")),
+        Some("drill") => crate::drill::run(home, &words[1..]),
         Some("export") if words.len() == 2 && words[1] == "pacemaker" => export_pacemaker(home),
         Some("export") => Err(Error::usage(
             "usage: haadm export pacemaker   (the cluster as a Pacemaker CIB, on standard output)",

@@ -28,6 +28,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod door;
+pub mod drill;
 pub mod engine;
 pub mod events;
 pub mod executor;

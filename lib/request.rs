@@ -271,6 +271,8 @@ pub enum Command {
     Network,
     ServiceState(String),
     ServiceReview(String),
+    /// What this node would do with a service if the peer died now, and why.
+    Why(String),
     ServiceCreate(String, Vec<(String, String)>),
     ServiceRemove(String),
     Operate(Operation, String),
@@ -299,6 +301,7 @@ impl Command {
                 | Command::Network
                 | Command::ServiceState(_)
                 | Command::ServiceReview(_)
+                | Command::Why(_)
                 | Command::PrivnetState(_)
                 | Command::PrivnetReview(_)
                 | Command::License(None)
@@ -317,6 +320,8 @@ usage: haadm status
        haadm license [HOST SERIAL EXPIRATION LICENSE]    (EXPIRATION: YYYY-MM-DD or never)
        haadm lock | unlock
        haadm network | stop | reload
+       haadm why NAME      (what this node would do with the service if the peer died now)
+       haadm drill NAME [HOST:PORT]   (a planned move to the peer and back, timed, probed)
        haadm events [AFTER]   (the log's recent lines, from the offset of the last AT)
        haadm export pacemaker (the cluster as a Pacemaker CIB)
        haadm            (interactive menus)";
@@ -349,6 +354,7 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
                 crate::config::shown(extra)
             ))
         }
+        ["why", ..] => Command::Why(name_arg(rest(1), "service")?),
         ["service", "state", ..] => Command::ServiceState(name_arg(rest(2), "service")?),
         ["service", "review", ..] => Command::ServiceReview(name_arg(rest(2), "service")?),
         ["service", "remove", ..] => Command::ServiceRemove(name_arg(rest(2), "service")?),

@@ -116,6 +116,13 @@ impl Engine {
                 }
                 false => self.reply(reply, Reply::err(format!("no service named '{name}'"))),
             },
+            Command::Why(name) => {
+                let r = match self.why(&name) {
+                    Ok(text) => Reply::ok(text),
+                    Err(e) => Reply::err(e),
+                };
+                self.reply(reply, r);
+            }
             Command::ServiceReview(name) => match self.config.service(&name) {
                 Some(s) => {
                     let mut text = format!("[service {name}]\n");

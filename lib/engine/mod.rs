@@ -369,6 +369,8 @@ pub struct Engine {
     knowing: readiness::Knowing,
     /// Services both nodes were seen to run (the alarm is raised once an episode).
     both_claimed: BTreeSet<String>,
+    /// The last frames acted on (boot, sequence): one arriving again on another link is not.
+    recent_frames: VecDeque<(u64, u64)>,
     out: Vec<Action>,
 }
 
@@ -450,6 +452,7 @@ impl Engine {
             calm: switchback::Calm::default(),
             knowing: readiness::Knowing::default(),
             both_claimed: BTreeSet::new(),
+            recent_frames: VecDeque::new(),
             out: Vec::new(),
         };
         let names: Vec<String> = e.config.services.iter().map(|s| s.name.clone()).collect();
@@ -737,6 +740,7 @@ pub mod readiness;
 mod status;
 mod switchback;
 mod timing;
+mod why;
 
 pub use commands::waiting_limit;
 use config_edit::Edit;

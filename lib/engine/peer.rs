@@ -326,14 +326,25 @@ impl Engine {
             }
             None => return,
         }
-        // The same frame arrives on every link: act on it once.
-        if self
-            .peer
-            .as_ref()
-            .is_some_and(|p| (boot, seq) <= (p.boot, p.seq))
+        // The same frame arrives on every link: act on it once. A beat older than the last
+        // one acted on is stale; other messages may overtake beats (a beat also goes over
+        // the public network, straight to hasvrd), so they are only checked for repeats.
+        let beat = payload.first() == Some(&1);
+        if beat
+            && self
+                .peer
+                .as_ref()
+                .is_some_and(|p| (boot, seq) <= (p.boot, p.seq))
         {
             return;
         }
+        if self.recent_frames.contains(&(boot, seq)) {
+            return;
+        }
+        if self.recent_frames.len() >= 16 {
+            self.recent_frames.pop_front();
+        }
+        self.recent_frames.push_back((boot, seq));
         let msg = match Message::decode(payload) {
             Ok(m) => m,
             Err(_) => {
@@ -366,10 +377,6 @@ impl Engine {
             Message::Config {
                 generation, text, ..
             } => {
-                if let Some(p) = self.peer.as_mut() {
-                    p.boot = boot;
-                    p.seq = seq;
-                }
                 self.on_config(generation, text);
             }
             Message::ConfigPart {
@@ -379,10 +386,6 @@ impl Engine {
                 data,
                 ..
             } => {
-                if let Some(p) = self.peer.as_mut() {
-                    p.boot = boot;
-                    p.seq = seq;
-                }
                 if self.parts_in.0 != generation || self.parts_in.1 != count {
                     self.parts_in = (generation, count, BTreeMap::new());
                 }
@@ -405,13 +408,7 @@ impl Engine {
                 }
             }
             Message::Admin { text, .. } => self.admin_from_peer(&text),
-            Message::Report { text, .. } => {
-                if let Some(p) = self.peer.as_mut() {
-                    p.boot = boot;
-                    p.seq = seq;
-                }
-                self.report_from_peer(&text)
-            }
+            Message::Report { text, .. } => self.report_from_peer(&text),
         }
     }
 

@@ -7,7 +7,7 @@
 //! and its last moves in a `Report` frame: when they change, when the peer restarts, and
 //! every 30 s besides (a lost frame is not lost for long).
 //!
-//! Report text, one record a line: `FILE SERVICE DIGEST ROLE…: PATH` (DIGEST is 16 hex
+//! Report text, one record a line: `FILE SERVICE DIGEST ROLE…: NAME` (DIGEST is 16 hex
 //! digits of SHA-256, `-x` appended when not executable, or `missing`), `READY SERVICE yes` or
 //! `READY SERVICE no REASON`, `MOVE SERVICE …` (its last move there).
 
@@ -18,6 +18,9 @@ use super::*;
 pub struct FileFact {
     pub service: String,
     pub role: &'static str,
+    /// As the configuration names it (what both nodes compare: their HAHOMEs may differ).
+    pub name: String,
+    /// Where this node found it.
     pub path: String,
     /// `None`: missing or unreadable (and why); else its digest and whether it is executable.
     pub digest: Result<(String, bool), String>,
@@ -95,7 +98,7 @@ impl Engine {
             .iter()
             .filter(|f| f.service == name)
             .filter_map(|f| {
-                let what = format!("{}: {}", f.role, f.path);
+                let what = format!("{}: {}", f.role, f.name);
                 let theirs = self
                     .knowing
                     .peer_files
@@ -178,7 +181,7 @@ impl Engine {
                         "FILE {name} {} {}: {}\n",
                         digest_word(f),
                         f.role,
-                        f.path
+                        f.name
                     ));
                 }
             }

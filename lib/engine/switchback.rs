@@ -107,7 +107,8 @@ impl Engine {
                 self.log(
                     Level::Warning,
                     format!(
-                        "service {name}: stays on {runner}: it switched back to {primary} {recent} times in the last hour (switchback_max = {max}); move it by hand when {primary} is sound (haadm service takeover {name} on {primary})"
+                        "service {name}: stays on {runner}: {recent} switch-back{} to {primary} in the last hour reached switchback_max = {max}; move it by hand when {primary} is sound (haadm service takeover {name} on {primary})",
+                        if recent == 1 { "" } else { "s" }
                     ),
                 );
             }

@@ -105,6 +105,7 @@ impl FileWatch {
                 facts.files.push(FileFact {
                     service: s.name.clone(),
                     role,
+                    name: name.clone(),
                     path: path.display().to_string(),
                     digest,
                     must_execute,

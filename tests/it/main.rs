@@ -16,6 +16,7 @@ mod door;
 mod export;
 mod failover;
 mod heartbeat;
+mod knowing;
 mod lifecycle;
 mod links;
 mod menus;

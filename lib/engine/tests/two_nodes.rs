@@ -275,9 +275,9 @@ fn a_flapping_node_gets_the_service_back_only_when_calm_and_not_too_often() {
     s.run(3000);
     assert_eq!(s.running_on("web"), vec!["beta"]);
     assert!(
-        s.log(BETA)
-            .iter()
-            .any(|l| l.contains("stays on beta: it switched back to alpha 2 times")),
+        s.log(BETA).iter().any(|l| l.contains(
+            "stays on beta: 2 switch-backs to alpha in the last hour reached switchback_max = 2"
+        )),
         "{:?}",
         s.log(BETA)
     );
@@ -334,6 +334,7 @@ fn facts(
     let f = |role, path: &str, digest| FileFact {
         service: svc.into(),
         role,
+        name: path.rsplit('/').next().unwrap_or(path).into(),
         path: path.into(),
         digest,
         must_execute: true,
@@ -386,9 +387,9 @@ fn readiness_and_drift_travel_between_the_nodes() {
     for n in [ALPHA, BETA] {
         let st = s.engines[n].status_text();
         assert!(st.contains("DRIFT web "), "{st}");
-        assert!(st.contains("stop script: /ha/bin/b"), "{st}");
+        assert!(st.contains("stop script: b"), "{st}");
         assert!(
-            st.contains("READY web beta no stop script: /ha/bin/b differs from alpha's"),
+            st.contains("READY web beta no stop script: b differs from alpha's"),
             "{st}"
         );
         assert!(st.contains("READY web alpha yes"), "{st}");
@@ -402,4 +403,58 @@ fn readiness_and_drift_travel_between_the_nodes() {
         .log(BETA)
         .iter()
         .any(|l| l.contains("this node is ready to run it again")));
+}
+
+fn why(s: &mut Sim, n: usize) -> String {
+    let to = format!("why{}", s.now);
+    s.command(n, "why web", Some(&to));
+    match s.reply(n, &to) {
+        Some(r) if r.status == Status::Ok => r.body,
+        other => panic!("why on {}: {other:?}", NAMES[n]),
+    }
+}
+
+#[test]
+fn why_answers_with_the_engines_own_reasoning() {
+    // An address, so that the nodes know each other's on the public network.
+    let mut s = cluster("active_nic = eth0\nstandby_nic = eth0\nactive_ip = 192.0.2.100\n");
+    let b = why(&mut s, BETA);
+    assert!(
+        b.starts_with("take over\nbecause: protected, and the peer is down\n"),
+        "{b}"
+    );
+    assert!(b.contains("link lan (socket): OK"), "{b}");
+    assert!(b.contains("lock: not locked"), "{b}");
+    assert!(b.contains("state here: STANDBY, protected"), "{b}");
+    assert!(why(&mut s, ALPHA).starts_with("keep it: it runs here\n"));
+    // Asking changed nothing: the copy of the engine decided, not the engine.
+    s.run(200);
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    // Every private link cut, the public network still there: a partition.
+    s.cut = true;
+    s.run(600);
+    let b = why(&mut s, BETA);
+    assert!(
+        b.starts_with("not: peer answers on the public network\n"),
+        "{b}"
+    );
+    assert!(b.contains("a partition, so nothing moves"), "{b}");
+    s.cut = false;
+    s.run(600);
+    // In ERROR on the standby: not there.
+    s.command(ALPHA, "service failover web", None);
+    s.run(300);
+    s.sick.push((BETA, "web".into()));
+    s.run(1000);
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    let b = why(&mut s, BETA);
+    assert!(
+        b.starts_with("not: it, or a service of its group, failed here\n"),
+        "{b}"
+    );
+    assert!(b.contains("last move here: web "), "{b}");
+    s.command(BETA, "why nosuch", Some("x"));
+    assert!(
+        matches!(s.reply(BETA, "x").map(|r| r.status), Some(Status::Err(m)) if m.contains("no service named 'nosuch'"))
+    );
 }
