@@ -7,7 +7,7 @@ _haadm() {
     local first=${COMP_WORDS[1]}
     [ "$first" = "-H" ] && first=${COMP_WORDS[3]}
     case "$COMP_CWORD:$prev" in
-    1:*) COMPREPLY=($(compgen -W "status check service privnet network license lock unlock reload stop events export help -H" -- "$cur")); return ;;
+    1:*) COMPREPLY=($(compgen -W "status check service privnet network license lock unlock reload stop events export why drill help -H" -- "$cur")); return ;;
     *:-H) return ;;
     *:service) COMPREPLY=($(compgen -W "state review create remove bringin bringout takeover failover" -- "$cur")); return ;;
     *:privnet) COMPREPLY=($(compgen -W "state review remove create-socket create-rs232 create-disk" -- "$cur")); return ;;
@@ -15,6 +15,9 @@ _haadm() {
     esac
     local kind
     case "$prev" in
+    why|drill)
+        COMPREPLY=($(compgen -W "$(haadm status 2>/dev/null | awk '$1 == "SERVICE" { print $2 }')" -- "$cur"))
+        ;;
     state|review|remove|bringin|bringout|takeover|failover)
         if [ "${COMP_WORDS[COMP_CWORD-2]}" = privnet ]; then kind=LINK; else kind=SERVICE; fi
         COMPREPLY=($(compgen -W "$(haadm status 2>/dev/null | awk -v k="$kind" '$1 == k { print $2 }')" -- "$cur"))

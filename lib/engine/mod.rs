@@ -19,7 +19,9 @@
 //! Each question has its module: `lifecycle` (should it run here, its plans, failures and
 //! agent), `agreement` (groups, the agreed intent, who runs what), `peer` (links, membership,
 //! partitions, beats), `nics`, `commands` (the API, admin commands and who waits for which
-//! reply), `config_edit` and `config_sync`, `status`, `persist` (what survives a restart).
+//! reply), `config_edit` and `config_sync`, `status`, `persist` (what survives a restart),
+//! `switchback` (when a service may go back), `readiness` (could each node run it; drift),
+//! `why` (the verdict on a copy of the engine), `both_claim` (the alarm).
 //! `handle` below is the dispatcher: one input, then the same pass over every service.
 
 use crate::clock::{human, Millis};

@@ -230,7 +230,8 @@ impl Engine {
         let mut files = BTreeMap::new();
         let mut ready = BTreeMap::new();
         let mut moves = BTreeMap::new();
-        for line in text.lines() {
+        // What status will show: printable lines only.
+        for line in text.lines().filter(|l| !l.chars().any(char::is_control)) {
             let mut w = line.splitn(3, ' ');
             let (kind, svc, rest) = (w.next(), w.next(), w.next().unwrap_or(""));
             let Some(svc) = svc.filter(|s| self.config.service(s).is_some()) else {

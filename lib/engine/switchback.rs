@@ -147,9 +147,10 @@ impl Engine {
             .iter()
             .find_map(|(l, g)| g.iter().any(|x| x == name).then_some(l.as_str()))?;
         if self.calm.gave_up.contains(leader) {
-            return Some(format!(
+            return Some(
                 "switch-back given up: switchback_max reached within the hour; it stays until moved by hand"
-            ));
+                    .into(),
+            );
         }
         let cfg = self.config.service(leader)?;
         let since = self.calm.healthy_since.get(leader)?;

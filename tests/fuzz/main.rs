@@ -184,7 +184,71 @@ fn messages() -> Vec<Vec<u8>> {
             text: "stamp 1 beta\nlock root@beta 2026-11-26T10:00:00\n".into(),
         }
         .encode(),
+        frame::Message::Report {
+            sender: "beta".into(),
+            text: REPORT.into(),
+        }
+        .encode(),
     ]
+}
+
+const REPORT: &str = "FILE web 00112233aabbccdd start script: web.start\nFILE web missing stop script: web.stop\nREADY web no stop script /ha/bin/web.stop is missing\nMOVE web in (x): addresses on 3ms; total 9ms\n";
+
+#[test]
+fn peer_reports_into_the_engine() {
+    // The peer's report, as alpha's engine takes it: whatever the text, no panic, and the
+    // status that shows it stays one record a line.
+    let text = CONFIG.to_string();
+    let cfg = config::parse("f", &text).expect("the sample configuration");
+    let peer = cfg
+        .nodes()
+        .map(|(a, b)| if a == "alpha" { b } else { a }.to_string());
+    let engine = std::cell::RefCell::new(sureha::engine::Engine::new(
+        "alpha",
+        cfg,
+        text.clone(),
+        None,
+        0,
+    ));
+    // This node's files, so that the peer's digests are compared (drift).
+    use sureha::engine::readiness::{FileFact, LocalFacts};
+    let facts = LocalFacts {
+        files: vec![FileFact {
+            service: "web".into(),
+            role: "start script",
+            name: "web.start".into(),
+            path: "/ha/bin/web.start".into(),
+            digest: Ok(("0011223344556677".into(), true)),
+            must_execute: true,
+        }],
+        devices: vec![],
+    };
+    let _ = engine
+        .borrow_mut()
+        .handle(0, sureha::engine::Input::Readiness(facts));
+    let clock = std::cell::Cell::new(0);
+    fuzz("report", vec![REPORT.as_bytes().to_vec()], |d| {
+        let now = clock.get() + 10;
+        clock.set(now);
+        let mut engine = engine.borrow_mut();
+        let payload = frame::Message::Report {
+            sender: peer.clone().unwrap_or_default(),
+            text: String::from_utf8_lossy(d).into_owned(),
+        }
+        .encode();
+        let _ = engine.handle(
+            now,
+            sureha::engine::Input::Frame {
+                link: "lan".into(),
+                boot: 1,
+                seq: now,
+                payload,
+            },
+        );
+        for l in engine.status_text().lines() {
+            assert!(!l.is_empty() && !l.contains('\r'), "a status line: {l:?}");
+        }
+    });
 }
 
 #[test]

@@ -49,6 +49,13 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
     if disk {
         text.insert_str(0, "\n[privnet disk]\ntype = disk\nhost1 = alpha\nhost2 = beta\ndevice1 = /dev/lease\ndevice2 = /dev/lease\ninterval = 200ms\nmaxmiss = 3\n");
     }
+    // Some worlds switch back calmly (drawn apart as well): every switchback waits a second.
+    if Rng::new(seed ^ 0xca11_5bac).chance(300) {
+        text = text.replace(
+            "switchback = yes\n",
+            "switchback = yes\nswitchback_delay = 1s\n",
+        );
+    }
     let text = config_text(&text).replace("interval = 100ms", "interval = 500ms");
     let cfg = match config::parse("sim", &text) {
         Ok(_) => text,
