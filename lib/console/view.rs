@@ -50,7 +50,11 @@ pub fn cluster(status: &str, via: &str) -> String {
                 cells: cells.iter().filter_map(|c| c.split_once('=')).collect(),
             }),
             ["LOCKED", by, since, ..] => locked = Some(format!("{by} since {since}")),
-            ["CLUSTER" | "WARNING" | "LICENSE" | "DISK" | "LOCK" | "MOVE", ..] => notes.push(line),
+            ["CLUSTER" | "WARNING" | "LICENSE" | "DISK" | "LOCK" | "MOVE" | "DRIFT", ..] => {
+                notes.push(line)
+            }
+            // A node that could not take a service over is worth a note; one that could is not.
+            ["READY", _, _, "no", ..] => notes.push(line),
             _ => {}
         }
     }
