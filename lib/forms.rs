@@ -23,7 +23,9 @@ fn key(name: &'static str, default: Option<&str>, range: &'static str, required:
 
 pub const SERVICE_TYPES: &str = "NFS ORACLE SYBASE INFORMIX WWW PGSQL MYSQL USERDEF OCF LSB";
 
-/// The keys of a new service; `me` and `peer` are the defaults of its servers.
+/// The keys of a new service; `me` and `peer` are the defaults of its servers. The manual's
+/// keys in the manual's order, which scripts feeding the menus rely on; later keys
+/// (`switchback_delay`, `switchback_max`, `ha_NAME`) go on the command line or in the file.
 pub fn service_keys(me: &str, peer: Option<&str>) -> Vec<Key> {
     vec![
         key("type", Some("USERDEF"), SERVICE_TYPES, false),
@@ -60,8 +62,6 @@ pub fn service_keys(me: &str, peer: Option<&str>) -> Vec<Key> {
         key("start_timeout", Some("150s"), "1s–1000s", false),
         key("restart_times", Some("0"), "0–5", false),
         key("switchback", Some("no"), "yes/no", false),
-        key("switchback_delay", Some("0s"), "0s–86400s", false),
-        key("switchback_max", Some("0"), "0–100, 0: no limit", false),
         key(
             "groupid",
             None,
