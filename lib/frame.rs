@@ -23,7 +23,8 @@
 //!   1: the sender is leaving on purpose, its services handed over), `u16 count`,
 //!   then `count` service records of 12 bytes: `u16 index` (in the configuration, valid when
 //!   the digests agree), `u8 state word` (`WORDS`), `u8 phase`, `u8 flags` (bit 0 protected,
-//!   bit 1 error, bit 2 the error happened while active), `u8 primary` (0: host1, 1: host2),
+//!   bit 1 error, bit 2 the error happened while active, bit 3 it cannot run on the
+//!   sender, bit 4 the sender saw it running on both nodes), `u8 primary` (0: host1, 1: host2),
 //!   `u8 runner` (who should run it now: 0 host1, 1 host2, 2 neither),
 //!   `u32 epoch`, `u16 resets` (flags bit 3: it cannot run on the sender, no healthy NIC);
 //!   then `u8 count` NIC records: `str8 name`, `u8 ok`, `u8 count`, that many `u32 IPv4`
@@ -223,6 +224,9 @@ pub struct ServiceRecord {
     pub error_was_active: bool,
     /// It cannot run on the sender (no healthy NIC for its addresses).
     pub unable: bool,
+    /// The sender saw it running on both nodes and stops its own copy or keeps it (the
+    /// both-claim alarm, so the peer raises it too even if it never saw both at once).
+    pub both: bool,
     /// 0: the first link's host1, 1: its host2.
     pub primary: u8,
     /// Who should run it now: 0 host1, 1 host2, 2 neither.
@@ -351,7 +355,8 @@ impl Message {
                         s.protected as u8
                             | (s.error as u8) << 1
                             | (s.error_was_active as u8) << 2
-                            | (s.unable as u8) << 3,
+                            | (s.unable as u8) << 3
+                            | (s.both as u8) << 4,
                     );
                     o.push(s.primary);
                     o.push(s.runner);
@@ -450,6 +455,7 @@ impl Message {
                         error: flags & 2 != 0,
                         error_was_active: flags & 4 != 0,
                         unable: flags & 8 != 0,
+                        both: flags & 16 != 0,
                         primary,
                         runner,
                         epoch,
@@ -550,6 +556,7 @@ mod tests {
                 error: false,
                 error_was_active: true,
                 unable: true,
+                both: false,
                 primary: 1,
                 runner: 0,
                 epoch: 42,
@@ -682,6 +689,7 @@ mod tests {
                 error: false,
                 error_was_active: false,
                 unable: false,
+                both: false,
                 primary: 0,
                 runner: 0,
                 epoch: 1000,

@@ -13,10 +13,17 @@ impl Engine {
         let mut now_claimed = BTreeSet::new();
         let layout = Arc::clone(&self.layout);
         for name in layout.names.iter() {
-            let (Some(s), Some(p)) = (self.services.get(name), self.peer_svc(name)) else {
+            // The frame is the evidence, whichever way it came (over the public network
+            // while the links are still down, too).
+            let (Some(s), Some(p)) = (
+                self.services.get(name),
+                self.peer.as_ref().and_then(|v| v.services.get(name)),
+            ) else {
                 continue;
             };
-            if !(claims(s.phase) && claims(p.phase)) {
+            // The peer's own alarm counts as evidence too: it may have stopped its copy
+            // before this node heard it running.
+            if !(claims(s.phase) && (claims(p.phase) || p.both)) {
                 continue;
             }
             now_claimed.insert(name.clone());
@@ -30,7 +37,7 @@ impl Engine {
                 )
             } else if s.runner == peer {
                 format!(
-                    "the agreed intent (epoch {}) puts it on {peer}; this node stops its copy now",
+                    "the agreed intent (epoch {}) puts it on {peer}; this node stops its copy",
                     s.epoch
                 )
             } else {
@@ -40,12 +47,17 @@ impl Engine {
                 )
             };
             let text = format!(
-                "service {name}: BOTH NODES RUN IT: here it is {:?} ({}), and {peer}'s beat (link {link}, boot {boot}, sequence {seq}) says {:?} ({}, epoch {}); {resolution}",
+                "service {name}: BOTH NODES RUN IT: here it is {:?} ({}), and {peer}'s beat (link {link}, boot {boot}, sequence {seq}) says {:?} ({}, epoch {}){}; {resolution}",
                 s.phase,
                 self.state_word(name),
                 p.phase,
                 crate::frame::word_of(p.word),
                 p.epoch,
+                if claims(p.phase) {
+                    ""
+                } else {
+                    ", having seen it run on both nodes"
+                },
             );
             self.log(Level::Error, text);
         }

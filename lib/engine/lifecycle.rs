@@ -30,6 +30,23 @@ impl Engine {
         // Asked for every service at every step: reasons are static unless they name the peer.
         let peer = || self.peer_name();
         match self.peer_status() {
+            // Both ran it while deaf to each other, and now hear each other only over the
+            // public network: the agreed intent names the peer, which says it runs it, so
+            // this copy stops (stopping is always safe; nothing starts in a partition).
+            PeerStatus::Partitioned
+                if s.phase == Phase::Running
+                    && s.runner == peer()
+                    && self
+                        .peer
+                        .as_ref()
+                        .and_then(|p| p.services.get(name))
+                        .is_some_and(|p| p.phase == Phase::Running) =>
+            {
+                Some((
+                    false,
+                    format!("both nodes ran it; it belongs on {}, which runs it", peer()).into(),
+                ))
+            }
             PeerStatus::Unknown | PeerStatus::Partitioned | PeerStatus::Frozen => None,
             PeerStatus::Down if s.primary == self.node => {
                 Some((true, "protected, and the peer is down".into()))

@@ -56,6 +56,8 @@ pub(super) struct PeerSvc {
     pub protected: bool,
     pub error: bool,
     pub unable: bool,
+    /// The peer saw it running on both nodes (its both-claim alarm).
+    pub both: bool,
     pub primary: String,
     pub runner: String,
     pub epoch: u32,
@@ -201,6 +203,7 @@ impl Engine {
                     error: s.error,
                     error_was_active: s.error_was_active,
                     unable: self.unable_here(&c.name).is_some(),
+                    both: self.both_claimed.contains(&c.name),
                     primary: self.node_index(&s.primary),
                     runner: if s.runner.is_empty() {
                         2
@@ -436,6 +439,7 @@ impl Engine {
                         protected: r.protected,
                         error: r.error,
                         unable: r.unable,
+                        both: r.both,
                         primary: self.node_of(r.primary),
                         runner: if r.runner == 2 {
                             String::new()

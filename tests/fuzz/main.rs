@@ -146,6 +146,7 @@ fn beat() -> frame::Message {
                 error: false,
                 error_was_active: false,
                 unable: false,
+                both: false,
                 primary: 0,
                 runner: 0,
                 epoch: 7,

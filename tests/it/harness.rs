@@ -677,6 +677,24 @@ impl Topology {
         ]);
     }
 
+    /// Keeps alpha and beta apart on the public bridge (isolated ports reach only the
+    /// client's), their NICs up: with the private link down, neither hears the other at all.
+    pub fn isolate_nodes(&self, apart: bool) {
+        for port in ["pa", "pb"] {
+            ip(&[
+                "-n",
+                &self.ns("r"),
+                "link",
+                "set",
+                port,
+                "type",
+                "bridge_slave",
+                "isolated",
+                if apart { "on" } else { "off" },
+            ]);
+        }
+    }
+
     /// A second public NIC for alpha, eth1 (192.0.2.3), on the same bridge (port pa2).
     pub fn add_second_nic(&self) {
         let r = self.ns("r");

@@ -232,3 +232,51 @@ fn a_flapping_node_waits_for_switchback_delay_and_switchback_max_keeps_it_away()
     let why = c.beta.ok(&["why", "web"]);
     assert!(why.contains("switch-back given up"), "{why}");
 }
+
+#[test]
+fn both_nodes_running_the_service_is_an_alarm_on_both_and_one_copy_stops() {
+    let c = cluster("");
+    // Every path between the nodes cut, their NICs up: each takes the other for dead.
+    c.topo.set_link("alpha", "priv0", false);
+    c.topo.isolate_nodes(true);
+    c.beta.wait_state("web", "ACTIVEACT", T);
+    assert!(c.alpha.state("web").starts_with("ACTIVE"));
+    c.topo.isolate_nodes(false);
+    c.topo.set_link("alpha", "priv0", true);
+    for n in [&c.alpha, &c.beta] {
+        n.wait_for("the both-claim alarm", T, || {
+            n.log().contains("ERROR service web: BOTH NODES RUN IT")
+        });
+        let log = n.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains("BOTH NODES RUN IT"))
+            .unwrap_or_default();
+        assert!(
+            line.contains("link ") && line.contains("sequence"),
+            "{line}"
+        );
+        assert!(line.contains("stops"), "the resolution: {line}");
+    }
+    // One copy stops; the other keeps running it.
+    let end = Instant::now() + T;
+    loop {
+        let (a, b) = c.words("web");
+        if a.starts_with("ACTIVE") != b.starts_with("ACTIVE") && (a == "STANDBY" || b == "STANDBY")
+        {
+            break;
+        }
+        assert!(Instant::now() < end, "still {a} / {b}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(c.beta.log().contains("service web: runs on one node again"));
+    for n in [&c.alpha, &c.beta] {
+        for l in n
+            .log()
+            .lines()
+            .filter(|l| l.contains("BOTH") || l.contains("one node again"))
+        {
+            println!("{l}");
+        }
+    }
+}

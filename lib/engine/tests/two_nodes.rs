@@ -458,3 +458,39 @@ fn why_answers_with_the_engines_own_reasoning() {
         matches!(s.reply(BETA, "x").map(|r| r.status), Some(Status::Err(m)) if m.contains("no service named 'nosuch'"))
     );
 }
+
+#[test]
+fn a_copy_too_many_stops_even_while_only_the_public_network_joins_the_nodes() {
+    let mut s = cluster("active_nic = eth0\nstandby_nic = eth0\nactive_ip = 192.0.2.100\n");
+    s.cut = true;
+    for d in 0..2 {
+        s.paths[1][d].up = false;
+    }
+    s.run(600);
+    assert_eq!(s.running_on("web"), vec!["alpha", "beta"]);
+    // The public network back, every private link still cut: a partition, where nothing
+    // starts, but the copy the agreed intent does not want stops.
+    for d in 0..2 {
+        s.paths[1][d].up = true;
+    }
+    s.run(1500);
+    assert_eq!(
+        s.engines[ALPHA].peer_status(),
+        super::super::PeerStatus::Partitioned
+    );
+    assert_eq!(s.running_on("web"), vec!["beta"], "{}", s.trace.join("\n"));
+    for n in [ALPHA, BETA] {
+        assert!(
+            s.log(n).iter().any(|l| l.contains("BOTH NODES RUN IT")),
+            "{:?}",
+            s.log(n)
+        );
+    }
+    assert!(s.log(ALPHA).iter().any(
+        |l| l.contains("stopping here (both nodes ran it; it belongs on beta, which runs it)")
+    ));
+    s.cut = false;
+    s.run(1000);
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+    assert_eq!(words(&s, "web"), ("STANDBY", "ACTIVE"));
+}
