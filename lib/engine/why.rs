@@ -40,7 +40,10 @@ impl Engine {
         let mut t = String::new();
         match then.placement(name) {
             Some((true, _)) if runs_here => t.push_str("keep it: it runs here\n"),
-            Some((true, why)) => t.push_str(&format!("take over\nbecause: {why}\n")),
+            Some((true, why)) => {
+                t.push_str(&format!("take over\nbecause: {why}\n"));
+                t.push_str(&self.expected_wait(name, &peer));
+            }
             Some((false, why)) => t.push_str(&format!("not: {why}\n")),
             None => t.push_str(&match then.peer_status() {
                 PeerStatus::Partitioned => "not: peer answers on the public network\n".into(),
@@ -53,6 +56,42 @@ impl Engine {
         }
         t.push_str(&self.why_facts(name, cfg, &peer));
         Ok(t)
+    }
+
+    /// How long clients would wait, from the detection time and the last start of the
+    /// service (either node's `MOVE … in` line, its detection left out).
+    fn expected_wait(&self, name: &str, peer: &str) -> String {
+        let detect = self.links.values().map(|l| l.dead_after).max().unwrap_or(0);
+        let own = self.services.get(name).and_then(|s| s.last_move.clone());
+        let starts = [
+            (self.node.as_str(), own),
+            (peer, self.peer_move(name).cloned()),
+        ];
+        let last_start = starts.iter().find_map(|(node, m)| {
+            let m = m.as_deref()?;
+            if !m.starts_with(&format!("{name} in ")) {
+                return None;
+            }
+            let ms = |key: &str| -> Option<Millis> {
+                let at = m.rfind(key)? + key.len();
+                let word = m[at..].split([',', ';']).next()?;
+                config::parse_duration(word.trim()).ok()
+            };
+            let took = ms("; total ")?.saturating_sub(ms("detection ").unwrap_or(0));
+            Some((node.to_string(), took))
+        });
+        match last_start {
+            Some((node, took)) => format!(
+                "clients would wait about {}: {} of silence to notice, then the start ({} when it last started on {node})\n",
+                human(detect + took),
+                human(detect),
+                human(took)
+            ),
+            None => format!(
+                "clients would wait {} of silence to notice, then the start (no start timed yet)\n",
+                human(detect)
+            ),
+        }
     }
 
     /// The facts behind the verdict, one a line.

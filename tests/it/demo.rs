@@ -45,6 +45,13 @@ fn describe(who: &Option<String>, d: Duration) -> String {
     }
 }
 
+/// Until both nodes have said whether they could run 'web' (a few seconds after start).
+fn wait_ready(n: &Node) {
+    n.wait_for("READY records", T, || {
+        n.ok(&["status"]).matches("READY web ").count() == 2
+    });
+}
+
 #[test]
 #[ignore]
 fn demo() {
@@ -63,6 +70,11 @@ fn demo() {
     probe.wait_for("alpha", T);
     show(&c.alpha);
     say("   The client asks 192.0.2.100:8080 every 10 ms.");
+    say("\n   Would beta take over if alpha died now? (haadm why web, on beta):");
+    wait_ready(&c.beta);
+    for l in c.beta.ok(&["why", "web"]).lines() {
+        println!("      {l}");
+    }
     std::thread::sleep(Duration::from_secs(1));
     let t0 = Instant::now();
     say("\n3. alpha crashes: every SureHA process killed with -9, its network cables pulled.");
@@ -108,7 +120,13 @@ fn demo() {
         }
     }
     show(&c.alpha);
-    say("\n6. Cleaning up: SureHA stopped, namespaces removed. Logs were in each node's");
+    say("\n6. A drill, to know before the night it matters: to beta and back, timed, with a");
+    say("   client's probe (haadm drill web 192.0.2.100:8080, on alpha):");
+    wait_ready(&c.alpha);
+    for l in c.alpha.ok(&["drill", "web", "192.0.2.100:8080"]).lines() {
+        println!("      {l}");
+    }
+    say("\n7. Cleaning up: SureHA stopped, namespaces removed. Logs were in each node's");
     say("   $HAHOME/etc/sureha.log; the last lines of beta's:");
     for l in c
         .beta

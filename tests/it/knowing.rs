@@ -37,6 +37,12 @@ fn why_says_take_over_in_a_healthy_pair_and_not_while_partitioned() {
     wait_status(&c.beta, "READY web beta yes", T);
     let why = c.beta.ok(&["why", "web"]);
     assert!(why.starts_with("take over\n"), "{why}");
+    assert!(
+        why.contains("clients would wait about ")
+            && why.contains("300ms of silence to notice, then the start (")
+            && why.contains("when it last started on alpha)"),
+        "{why}"
+    );
     assert!(why.contains("link priv (socket): OK"), "{why}");
     assert!(
         why.contains("public network: alpha answers there now"),

@@ -423,6 +423,10 @@ fn why_answers_with_the_engines_own_reasoning() {
         b.starts_with("take over\nbecause: protected, and the peer is down\n"),
         "{b}"
     );
+    assert!(
+        b.contains("clients would wait 300ms of silence to notice"),
+        "{b}"
+    );
     assert!(b.contains("link lan (socket): OK"), "{b}");
     assert!(b.contains("lock: not locked"), "{b}");
     assert!(b.contains("state here: STANDBY, protected"), "{b}");
