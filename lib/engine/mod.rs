@@ -598,7 +598,10 @@ impl Engine {
                 seq,
                 payload,
             } => self.on_frame(&link, boot, seq, &payload),
-            Input::Nics(nics) => self.nics_changed(nics),
+            Input::Nics(nics) => {
+                self.knowing.dirty = true;
+                self.nics_changed(nics)
+            }
             Input::RequestsDropped(n) => self.requests_dropped = n,
             Input::LinkStats { link, line } => {
                 if let Some(l) = self.links.get_mut(&link) {
@@ -615,7 +618,10 @@ impl Engine {
             },
             Input::Today(d) => self.today_is(d),
             Input::Readiness(facts) => self.facts_arrived(facts),
-            Input::DataPaths(paths) => self.paths_changed(paths),
+            Input::DataPaths(paths) => {
+                self.knowing.dirty = true;
+                self.paths_changed(paths)
+            }
             Input::ConfigWritten(r) => self.config_written(r),
             Input::Reload(r) => self.reload(r),
             Input::Shutdown { touch_resources } => self.shutdown(touch_resources, None),

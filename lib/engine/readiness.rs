@@ -54,6 +54,11 @@ pub(super) struct Knowing {
     sent: String,
     sent_at: Millis,
     sent_to_boot: u64,
+    /// The report as last built, and when to build it again: at once when an input that
+    /// bears on it arrived (`dirty`), else once a second (a node at rest builds no text).
+    built: String,
+    next_build: Millis,
+    pub(super) dirty: bool,
 }
 
 /// The largest report accepted from the peer.
@@ -71,6 +76,7 @@ fn digest_word(f: &FileFact) -> String {
 impl Engine {
     pub(super) fn facts_arrived(&mut self, facts: LocalFacts) {
         self.knowing.local = Some(facts);
+        self.knowing.dirty = true;
     }
 
     /// Where the service runs, or should (the node whose files count when they differ).
@@ -153,6 +159,16 @@ impl Engine {
         if self.knowing.local.is_none() {
             return;
         }
+        if self.knowing.dirty || self.now >= self.knowing.next_build {
+            self.knowing.dirty = false;
+            self.knowing.next_build = self.now + 1000;
+            self.knowing.built = self.judge_readiness();
+        }
+        self.send_report();
+    }
+
+    /// Each service's verdict (logged when it changes), and the report that carries them.
+    fn judge_readiness(&mut self) -> String {
         let names: Vec<String> = self
             .config
             .services
@@ -194,29 +210,36 @@ impl Engine {
             }
         }
         self.knowing.ready_was.retain(|n, _| names.contains(n));
+        report
+    }
+
+    /// The report to the peer, when it changed, the peer restarted, or it is due again.
+    fn send_report(&mut self) {
         let Some(boot) = self.peer.as_ref().map(|p| p.boot) else {
             return;
         };
         if self.peer_status() != PeerStatus::Up {
             return;
         }
-        let due = report != self.knowing.sent
+        let report = &self.knowing.built;
+        let due = *report != self.knowing.sent
             || boot != self.knowing.sent_to_boot
             || self.now >= self.knowing.sent_at + RESEND;
         let Some(link) = self.best_link().filter(|_| due) else {
             return;
         };
-        let mut text = report;
+        let mut text = report.clone();
         if text.len() > MAX_REPORT {
             let cut = text[..MAX_REPORT].rfind('\n').map_or(0, |i| i + 1);
             text.truncate(cut);
         }
         let payload = crate::frame::Message::Report {
             sender: self.node.clone(),
-            text: text.clone(),
+            text,
         }
         .encode();
-        self.knowing.sent = text;
+        // What was built, not what fitted: a report cut short is not sent again every pass.
+        self.knowing.sent = self.knowing.built.clone();
         self.knowing.sent_at = self.now;
         self.knowing.sent_to_boot = boot;
         self.out.push(Action::Send {
@@ -255,6 +278,7 @@ impl Engine {
         self.knowing.peer_files = files;
         self.knowing.peer_ready = ready;
         self.knowing.peer_moves = moves;
+        self.knowing.dirty = true;
     }
 
     /// `READY`, `DRIFT` and the peer's last moves, for status (all services, or one).

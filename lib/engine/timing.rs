@@ -132,6 +132,8 @@ impl Engine {
         let Some(c) = s.clock.take() else { return };
         let line = c.line(name, now);
         s.last_move = Some(line.clone());
+        // The peer hears of it in the next report (a drill waits for both halves).
+        self.knowing.dirty = true;
         self.log(Level::Info, format!("MOVE {line}"));
     }
 }
