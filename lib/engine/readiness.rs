@@ -22,7 +22,7 @@ pub struct FileFact {
     pub name: String,
     /// Where this node found it.
     pub path: String,
-    /// `None`: missing or unreadable (and why); else its digest and whether it is executable.
+    /// Its digest and whether it is executable; or why it cannot be used (missing, unreadable).
     pub digest: Result<(String, bool), String>,
     pub must_execute: bool,
 }
@@ -169,14 +169,10 @@ impl Engine {
 
     /// Each service's verdict (logged when it changes), and the report that carries them.
     fn judge_readiness(&mut self) -> String {
-        let names: Vec<String> = self
-            .config
-            .services
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
+        let layout = Arc::clone(&self.layout);
+        let names = &layout.names;
         let mut report = String::new();
-        for name in &names {
+        for name in names {
             let verdict = self.ready_here(name);
             let now_ready = verdict.is_ok();
             let was = self.knowing.ready_was.insert(name.clone(), now_ready);

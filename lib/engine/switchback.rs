@@ -55,12 +55,22 @@ impl Engine {
             if !cfg.switchback {
                 continue;
             }
-            let (primary, runner) = (s.primary.clone(), s.runner.clone());
-            if self.primary_able(group, &primary) {
-                self.calm.healthy_since.entry(name.clone()).or_insert(now);
-            } else if self.calm.healthy_since.remove(name).is_some() {
+            // Asked every pass: nothing is allocated unless something changed.
+            let able = self.primary_able(group, &s.primary);
+            let changed = (!self
+                .calm
+                .seen
+                .get(name)
+                .is_some_and(|(p, r)| *p == s.primary && *r == s.runner))
+            .then(|| (s.primary.clone(), s.runner.clone()));
+            if able && !self.calm.healthy_since.contains_key(name) {
+                self.calm.healthy_since.insert(name.clone(), now);
+            } else if !able && self.calm.healthy_since.remove(name).is_some() {
                 self.calm.announced.remove(name);
             }
+            let Some((primary, runner)) = changed else {
+                continue;
+            };
             let before = self
                 .calm
                 .seen
