@@ -165,9 +165,8 @@ impl Probe {
     fn wait_answered(&self, from: Duration, limit: Duration) -> bool {
         let end = Instant::now() + limit;
         while Instant::now() < end {
-            if self.since(from).iter().rev().take(3).all(|(_, ok)| *ok)
-                && self.since(from).len() >= 3
-            {
+            let seen = self.since(from);
+            if seen.len() >= 3 && seen.iter().rev().take(3).all(|(_, ok)| *ok) {
                 return true;
             }
             std::thread::sleep(EVERY);

@@ -191,6 +191,15 @@ impl Service {
         }
     }
 
+    /// The device a volume of this service has on `node` (its standby's when not active).
+    pub fn device_on<'a>(&self, v: &'a Volume, node: &str) -> &'a str {
+        if node == self.active_server {
+            &v.active_dev
+        } else {
+            &v.backup_dev
+        }
+    }
+
     /// NICs, in order of preference, that may hold the addresses on `node`.
     pub fn nics_on(&self, node: &str) -> &[String] {
         if node == self.active_server {

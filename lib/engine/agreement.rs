@@ -74,10 +74,7 @@ impl Engine {
                     .get(g)
                     .is_some_and(|s| s.protected && s.runner == me)
             });
-            let peer_able = group
-                .iter()
-                .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
-            if !mine || !peer_able {
+            if !mine || !self.peer_able(group) {
                 continue;
             }
             let switchback = self.config.service(name).is_some_and(|c| c.switchback);
@@ -158,6 +155,14 @@ impl Engine {
         }
     }
 
+    /// Whether the peer, as its beats say, could run the whole group: no ERROR there, and
+    /// not unable (a healthy NIC for each).
+    pub(super) fn peer_able(&self, group: &[String]) -> bool {
+        group
+            .iter()
+            .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable))
+    }
+
     /// Whether this node can run the whole group: no ERROR here, a healthy NIC for each.
     pub(super) fn group_able_here(&self, group: &[String]) -> bool {
         group
@@ -206,10 +211,7 @@ impl Engine {
                     // A peer on its way out (haadm stop) handed its services over: with
                     // switchback they must not be proposed back to it as it leaves.
                     let leaving = self.peer.as_ref().is_some_and(|p| p.leaving);
-                    let peer_able = !leaving
-                        && group
-                            .iter()
-                            .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable));
+                    let peer_able = !leaving && self.peer_able(group);
                     let able = |n: &str| if n == me { me_able } else { peer_able };
                     let other = if primary == me {
                         peer.clone()

@@ -15,10 +15,7 @@ impl Engine {
         for name in layout.names.iter() {
             // The frame is the evidence, whichever way it came (over the public network
             // while the links are still down, too).
-            let (Some(s), Some(p)) = (
-                self.services.get(name),
-                self.peer.as_ref().and_then(|v| v.services.get(name)),
-            ) else {
+            let (Some(s), Some(p)) = (self.services.get(name), self.peer_reported(name)) else {
                 continue;
             };
             // The peer's own alarm counts as evidence too: it may have stopped its copy

@@ -120,11 +120,7 @@ impl Engine {
 
     /// The device a volume has on this node.
     pub(super) fn device_here<'a>(&self, s: &'a Service, v: &'a config::Volume) -> &'a str {
-        if self.node == s.active_server {
-            &v.active_dev
-        } else {
-            &v.backup_dev
-        }
+        s.device_on(v, &self.node)
     }
 
     /// Why the service's volumes cannot be held here, if they cannot.

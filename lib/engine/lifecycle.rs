@@ -37,9 +37,7 @@ impl Engine {
                 if s.phase == Phase::Running
                     && s.runner == peer()
                     && self
-                        .peer
-                        .as_ref()
-                        .and_then(|p| p.services.get(name))
+                        .peer_reported(name)
                         .is_some_and(|p| p.phase == Phase::Running) =>
             {
                 Some((

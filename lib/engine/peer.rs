@@ -109,6 +109,18 @@ impl Engine {
         })
     }
 
+    /// How long every link must be silent before the peer counts as gone (the slowest link).
+    pub(super) fn peer_dead_after(&self) -> Millis {
+        self.links.values().map(|l| l.dead_after).max().unwrap_or(0)
+    }
+
+    /// The peer's own view of a service from its last beat, whatever its status now (the
+    /// both-claim alarm and a partition act on that evidence; `peer_svc` is for decisions
+    /// that need the peer up and in step).
+    pub(super) fn peer_reported(&self, name: &str) -> Option<&PeerSvc> {
+        self.peer.as_ref()?.services.get(name)
+    }
+
     pub(super) fn link_word(&self, name: &str) -> &'static str {
         if self.link_up(name) {
             "OK"
@@ -129,7 +141,7 @@ impl Engine {
         if self.peer_kept {
             return PeerStatus::Frozen;
         }
-        let dead = self.links.values().map(|l| l.dead_after).max().unwrap_or(0);
+        let dead = self.peer_dead_after();
         let never_heard_privately = self.links.values().all(|l| l.last_rx.is_none());
         let public_recent = self
             .public_rx
@@ -321,7 +333,7 @@ impl Engine {
         match self.links.get_mut(link) {
             Some(l) => l.last_rx = Some(now),
             None if link == PUBLIC => {
-                let dead = self.links.values().map(|l| l.dead_after).max().unwrap_or(0);
+                let dead = self.peer_dead_after();
                 if self.public_rx.is_none_or(|t| now.saturating_sub(t) >= dead) {
                     self.public_since = Some(now);
                 }
@@ -545,10 +557,7 @@ impl Engine {
             .values()
             .flat_map(|l| [Some(l.next_beat), l.last_rx.map(|t| t + l.dead_after)])
             .flatten()
-            .chain(
-                self.public_rx
-                    .map(|t| t + self.links.values().map(|l| l.dead_after).max().unwrap_or(0)),
-            )
+            .chain(self.public_rx.map(|t| t + self.peer_dead_after()))
             .chain(Some(self.next_public_beat))
             .filter(|&t| t > self.now)
             .min()

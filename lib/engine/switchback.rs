@@ -36,9 +36,7 @@ impl Engine {
         self.peer_status() == PeerStatus::Up
             && self.peer_in_sync()
             && !self.peer.as_ref().is_some_and(|p| p.leaving)
-            && group
-                .iter()
-                .all(|g| self.peer_svc(g).is_some_and(|p| !p.error && !p.unable))
+            && self.peer_able(group)
     }
 
     /// Once a pass, before proposals: the primaries' health and the switch-backs made.

@@ -61,7 +61,7 @@ impl Engine {
     /// How long clients would wait, from the detection time and the last start of the
     /// service (either node's `MOVE … in` line, its detection left out).
     fn expected_wait(&self, name: &str, peer: &str) -> String {
-        let detect = self.links.values().map(|l| l.dead_after).max().unwrap_or(0);
+        let detect = self.peer_dead_after();
         let own = self.services.get(name).and_then(|s| s.last_move.clone());
         let starts = [
             (self.node.as_str(), own),
@@ -129,7 +129,7 @@ impl Engine {
                 )
             });
         }
-        let dead = self.links.values().map(|l| l.dead_after).max().unwrap_or(0);
+        let dead = self.peer_dead_after();
         let public_now = self
             .public_rx
             .is_some_and(|t| self.now.saturating_sub(t) < dead);

@@ -55,13 +55,9 @@ fn devices_of(config: &Config, node: &str) -> Vec<String> {
             continue;
         }
         for vol in &s.volumes {
-            let d = if node == s.active_server {
-                &vol.active_dev
-            } else {
-                &vol.backup_dev
-            };
-            if !v.contains(d) {
-                v.push(d.clone());
+            let d = s.device_on(vol, node);
+            if !v.iter().any(|x| x == d) {
+                v.push(d.to_string());
             }
         }
     }

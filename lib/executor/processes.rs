@@ -116,7 +116,6 @@ impl Hasvrd {
             return;
         };
         let node = self.home.node.clone();
-        let on_active = node == cfg.active_server;
         let mut spec = match step {
             Step::StartScript => {
                 let mut s = Spec::new(self.home.program(&cfg.start));
@@ -149,11 +148,7 @@ impl Hasvrd {
             }
             Step::Mount(i) | Step::Umount(i) => {
                 let v = &cfg.volumes[i.min(cfg.volumes.len().saturating_sub(1))];
-                let dev = if on_active {
-                    &v.active_dev
-                } else {
-                    &v.backup_dev
-                };
+                let dev = cfg.device_on(v, &node);
                 let mut s = Spec::new(self.home.bin().join("havol"));
                 s.args = vec![
                     if matches!(step, Step::Mount(_)) {
@@ -162,7 +157,7 @@ impl Hasvrd {
                         "umount"
                     }
                     .into(),
-                    dev.clone(),
+                    dev.to_string(),
                     v.mount_point.clone(),
                 ];
                 s.output = Some(self.home.output(&service, "step"));

@@ -112,11 +112,7 @@ impl FileWatch {
                 });
             }
             for v in &s.volumes {
-                let dev = if node == s.active_server {
-                    &v.active_dev
-                } else {
-                    &v.backup_dev
-                };
+                let dev = s.device_on(v, node);
                 let problem = match std::fs::metadata(dev) {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         Some("is missing".to_string())
@@ -132,7 +128,7 @@ impl FileWatch {
                 };
                 facts.devices.push(DeviceFact {
                     service: s.name.clone(),
-                    device: dev.clone(),
+                    device: dev.to_string(),
                     problem,
                 });
             }

@@ -79,12 +79,10 @@ pub fn cluster_of(home: &Home, dev: &str, point: &str) -> Result<Cluster> {
                 .iter()
                 .filter(|v| v.mount_point != point)
                 .map(|v| {
-                    let dev = if home.node == s.active_server {
-                        &v.active_dev
-                    } else {
-                        &v.backup_dev
-                    };
-                    (dev.clone(), v.mount_point.clone())
+                    (
+                        s.device_on(v, &home.node).to_string(),
+                        v.mount_point.clone(),
+                    )
                 })
                 .collect()
         })

@@ -681,18 +681,17 @@ impl Topology {
     /// client's), their NICs up: with the private link down, neither hears the other at all.
     pub fn isolate_nodes(&self, apart: bool) {
         for port in ["pa", "pb"] {
-            ip(&[
-                "-n",
-                &self.ns("r"),
-                "link",
-                "set",
-                port,
-                "type",
-                "bridge_slave",
-                "isolated",
-                if apart { "on" } else { "off" },
-            ]);
+            let on = if apart { "on" } else { "off" };
+            self.set_port(port, &["type", "bridge_slave", "isolated", on]);
         }
+    }
+
+    /// `ip link set PORT ...` on a port of the public bridge.
+    fn set_port(&self, port: &str, what: &[&str]) {
+        let r = self.ns("r");
+        let mut args = vec!["-n", r.as_str(), "link", "set", port];
+        args.extend_from_slice(what);
+        ip(&args);
     }
 
     /// A second public NIC for alpha, eth1 (192.0.2.3), on the same bridge (port pa2).
@@ -737,14 +736,7 @@ impl Topology {
 
     /// Pulls (or plugs back) a node's public cable at the switch: its NIC loses carrier.
     pub fn set_cable(&self, port: &str, up: bool) {
-        ip(&[
-            "-n",
-            &self.ns("r"),
-            "link",
-            "set",
-            port,
-            if up { "up" } else { "down" },
-        ]);
+        self.set_port(port, &[if up { "up" } else { "down" }]);
     }
 
     /// Whether the floating address is on a node's NIC.
