@@ -464,12 +464,16 @@ impl Node {
     }
 
     /// Kills every process of this node: all frozen first (SIGSTOP), then killed, so that
-    /// hamond and hasvrd cannot restart each other in between. Bounded rounds.
+    /// hamond and hasvrd cannot restart each other in between. Bounded rounds. Returns once
+    /// each killed process has finished dying: a dying process drops its memory (its
+    /// environment can no longer be read, so `processes` no longer lists it) before it
+    /// closes its files, and until then it still holds its instance lock.
     pub fn kill_all(&self) {
+        let mut killed = Vec::new();
         for _ in 0..20 {
             let pids = self.processes();
             if pids.is_empty() {
-                return;
+                break;
             }
             for &p in &pids {
                 let _ = sureha::sys::kill(p, libc::SIGSTOP);
@@ -477,8 +481,21 @@ impl Node {
             for &p in &pids {
                 Node::kill9(p);
             }
+            killed.extend(pids);
             std::thread::sleep(Duration::from_millis(20));
         }
+        let end = Instant::now() + Duration::from_secs(5);
+        while killed.iter().any(|&p| !Node::dead(p)) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Gone, or a zombie (it has closed its files).
+    fn dead(pid: u32) -> bool {
+        fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with(['Z', 'X']))
+        })
     }
 
     fn dump(&self) {
