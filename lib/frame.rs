@@ -7,7 +7,9 @@
 //!  2  u8   version       1
 //!  3  u8   flags         bit 0: an HMAC tag follows the CRC
 //!  4  u64  boot id       the sender's hasvrd instance (grows across restarts)
-//! 12  u64  sequence      grows with every frame of that instance
+//! 12  u64  sequence      grows with every frame of that instance: hasvrd's own frames
+//!                        go in steps of `SEQ_STRIDE`; a link process repeating a standing
+//!                        beat adds its repeat count (`link::Standing`)
 //! 20  u16  length        of the payload
 //! 22  ...  payload       a `Message`
 //!  n  u32  CRC-32        (ISO-HDLC, as Ethernet) of bytes 0..n
@@ -40,6 +42,10 @@
 use hmac::{KeyInit, Mac};
 
 pub const VERSION: u8 = 1;
+/// hasvrd's sequence numbers go in these steps; a link's repeats of a beat fill the gap.
+pub const SEQ_STRIDE: u64 = 1 << 20;
+/// The payload kind of a beat.
+pub const BEAT_KIND: u8 = 1;
 const HEADER: usize = 22;
 const TAG: usize = 16;
 /// The largest frame: a UDP datagram's worth.
@@ -341,7 +347,7 @@ impl Message {
         let mut o = Vec::new();
         match self {
             Message::Beat(b) => {
-                o.push(1);
+                o.push(BEAT_KIND);
                 put_str8(&mut o, &b.sender);
                 o.extend_from_slice(&b.generation.to_be_bytes());
                 o.extend_from_slice(&b.digest.to_be_bytes());

@@ -42,5 +42,6 @@ pub mod ocf;
 pub mod paths;
 pub mod request;
 pub mod state;
+pub mod tmp_watch;
 pub mod vip;
 pub mod volume;

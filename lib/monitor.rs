@@ -13,9 +13,10 @@ use crate::signals::Signals;
 use crate::supervise::{Event, Partner};
 use crate::sys;
 
-/// How often hamond looks whether tmp/ is still there (hasvrd, whose FIFO agents need, looks
-/// every second).
+/// How often hamond looks whether tmp/ is still there when it cannot be told (no inotify);
+/// told, it looks once a minute anyway, in case a change was missed.
 const TMP_CHECK: Millis = 5000;
+const TMP_SAFETY: Millis = 60_000;
 
 pub struct Hamond {
     home: Home,
@@ -28,6 +29,7 @@ pub struct Hamond {
     lock: files::InstanceLock,
     next_tmp_check: Millis,
     next_tmp_sweep: Millis,
+    tmp_watch: crate::tmp_watch::TmpWatch,
 }
 
 impl Hamond {
@@ -70,7 +72,9 @@ impl Hamond {
             }
         };
         crate::door::server::start(&home);
+        let tmp_watch = crate::tmp_watch::TmpWatch::new(&home);
         Ok(Hamond {
+            tmp_watch,
             home,
             clock,
             log,
@@ -91,9 +95,9 @@ impl Hamond {
     pub fn run(mut self) -> Result<()> {
         loop {
             let now = self.clock.now();
-            // Everything hamond does comes through a descriptor (signals, the lifeline) except
-            // the look at tmp/ and a due respawn: wake for those only.
-            let mut timeout: Millis = TMP_CHECK;
+            // Everything hamond does comes through a descriptor (signals, the lifeline, the
+            // tmp/ watch) except a due respawn and the slow look at tmp/: wake for those only.
+            let mut timeout: Millis = self.next_tmp_check.saturating_sub(now).max(1);
             if let Some(t) = self.partner.respawn_due() {
                 timeout = timeout.min(t.saturating_sub(now));
             }
@@ -109,7 +113,14 @@ impl Hamond {
                     revents: 0,
                 });
             }
-            let _ = sys::poll(&mut fds, timeout as i32);
+            if let Some(fd) = self.tmp_watch.fd() {
+                fds.push(sys::PollFd {
+                    fd,
+                    events: sys::POLLIN,
+                    revents: 0,
+                });
+            }
+            let _ = sys::poll(&mut fds, timeout.min(i32::MAX as Millis) as i32);
             // Only what poll says is ready is read; children are reaped on SIGCHLD.
             let ready = |fd: Option<i32>| {
                 fd.is_some_and(|fd| fds.iter().any(|f| f.fd == fd && f.revents != 0))
@@ -127,18 +138,32 @@ impl Hamond {
                 }
             }
             let now = self.clock.now();
-            // The lock file is the canary of tmp/ (one stat a second); the rest once a minute.
+            if ready(self.tmp_watch.fd()) && self.tmp_watch.fired() {
+                self.next_tmp_check = now;
+            }
+            // The lock file is the canary of tmp/; the rest once a minute.
             if now >= self.next_tmp_check {
-                self.next_tmp_check = now + TMP_CHECK;
+                self.next_tmp_check = now
+                    + if self.tmp_watch.watching() {
+                        TMP_SAFETY
+                    } else {
+                        TMP_CHECK
+                    };
                 if !self.lock.in_place(&self.home, Daemon::Hamond) || now >= self.next_tmp_sweep {
                     self.next_tmp_sweep = now + 60_000;
                     match files::restore_tmp(&self.home, Daemon::Hamond, &mut self.lock) {
-                        Ok(r) if !r.is_empty() => self.log.warning(&format!(
-                            "{} had disappeared (removed or moved away); recreated it",
-                            r.join(", ")
-                        )),
+                        Ok(r) if !r.is_empty() => {
+                            self.log.warning(&format!(
+                                "{} had disappeared (removed or moved away); recreated it",
+                                r.join(", ")
+                            ));
+                            self.tmp_watch.rearm(&self.home);
+                        }
                         Ok(_) => {}
-                        Err(e) => self.log.error(&format!("{}; retrying", e.message)),
+                        Err(e) => {
+                            self.log.error(&format!("{}; retrying", e.message));
+                            self.next_tmp_check = now + TMP_CHECK;
+                        }
                     }
                 }
             }

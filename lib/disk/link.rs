@@ -123,7 +123,10 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
             Duration::from_secs(1)
         };
         let _ = sys::poll(&mut fds, wait.as_millis().min(1000) as i32);
+        // A disk link writes what hasvrd gives it, the standing beat once like any frame: its
+        // writes renew the volume locks, so they follow hasvrd's own beats.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
+        let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| f).collect();
         let mut reopen = false;
         if !frames.is_empty() {
             match &dev {

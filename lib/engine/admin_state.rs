@@ -108,7 +108,7 @@ impl AdminState {
         Some(s)
     }
 
-    fn rank(&self) -> (u64, &str) {
+    pub(super) fn rank(&self) -> (u64, &str) {
         (self.stamp, self.by_node.as_str())
     }
 }

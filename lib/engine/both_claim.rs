@@ -66,4 +66,32 @@ impl Engine {
         }
         self.both_claimed = now_claimed;
     }
+
+    /// Every pass: a copy that stopped here ends the episode too (the peer's beats, which
+    /// say nothing new, are not passed up to show it).
+    pub(super) fn end_both_claims(&mut self) {
+        if self.both_claimed.is_empty() {
+            return;
+        }
+        let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
+        let ended: Vec<String> = self
+            .both_claimed
+            .iter()
+            .filter(|name| {
+                let here = self.services.get(*name).is_some_and(|s| claims(s.phase));
+                let there = self
+                    .peer_reported(name)
+                    .is_some_and(|p| claims(p.phase) || p.both);
+                !(here && there)
+            })
+            .cloned()
+            .collect();
+        for name in ended {
+            self.both_claimed.remove(&name);
+            self.log(
+                Level::Info,
+                format!("service {name}: runs on one node again"),
+            );
+        }
+    }
 }

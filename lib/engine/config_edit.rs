@@ -292,11 +292,14 @@ impl Engine {
                 let kept = old.get(&n).map(|o| peer::LinkView {
                     interval: v.interval,
                     dead_after: v.dead_after,
+                    late_after: v.late_after,
+                    relays: v.relays,
                     priority: v.priority,
                     ..o.clone()
                 });
                 (n, kept.unwrap_or(v))
             })
             .collect();
+        self.reread_peer_beat();
     }
 }

@@ -11,6 +11,48 @@ pub const CONFIG_PIECE: usize = 256;
 pub const CONFIG_PIECE_FAST: usize = 32 * 1024;
 
 impl Engine {
+    /// What the peer lacks (our newer configuration, our newer administrative state) goes
+    /// again, at the pace `config_differs` and `compare_admin` allow, for as long as the
+    /// peer's last beat says it lacks it: its link passes up only beats that change, so a
+    /// lost copy cannot wait for the next beat.
+    pub(super) fn sync_with_peer(&mut self) {
+        // Not while our own configuration is being written: it is in between.
+        if self.peer_status() != PeerStatus::Up || self.pending_write.is_some() {
+            return;
+        }
+        let Some(p) = self.peer.as_ref() else { return };
+        let (generation, digest, count) = (p.generation, p.digest, p.service_count);
+        let admin = p.admin.clone();
+        if digest != self.digest {
+            self.config_differs(generation, digest, count);
+        }
+        self.compare_admin(admin.0, &admin.1);
+    }
+
+    /// When `sync_with_peer` may send again, if the peer lacks something.
+    pub(super) fn sync_wakeup(&self) -> Option<Millis> {
+        if self.peer_status() != PeerStatus::Up {
+            return None;
+        }
+        let p = self.peer.as_ref()?;
+        let mut t: Option<Millis> = None;
+        if p.digest != self.digest && self.ours_wins(p.generation, p.service_count) == Some(true) {
+            let serial = self
+                .best_link()
+                .and_then(|l| self.links.get(&l).filter(|l| l.serial).map(|l| l.interval));
+            t = Some(match serial {
+                Some(i) => self.parts_sent_at.map_or(self.now + i, |s| s + i),
+                None => self.config_sent_at.map_or(self.now + 1000, |s| s + 1000),
+            });
+        }
+        if (p.admin.0, p.admin.1.as_str()) < self.admin.rank() {
+            let a = self.admin_sent_at.map_or(self.now + 1000, |s| s + 1000);
+            t = Some(t.map_or(a, |x| x.min(a)));
+        }
+        // Never a wake-up in the past: that would spin.
+        t.map(|t| t.max(self.now + 1))
+    }
+
     /// Which configuration wins when the nodes' differ: the higher generation. Changes a
     /// node makes alone, before its first link, do not count (it had nothing to be newer
     /// than), so two new servers that each made their side of the first link meet at the
@@ -34,8 +76,13 @@ impl Engine {
         if wins == Some(true) {
             let Some(link) = self.best_link() else { return };
             if self.links.get(&link).is_some_and(|l| l.serial) {
-                // A slow line: one piece with each beat, round and round until the peer has it,
+                // A slow line: one piece an interval, round and round until the peer has it,
                 // so beats never wait behind a whole configuration.
+                let interval = self.links.get(&link).map_or(1000, |l| l.interval);
+                if self.parts_sent_at.is_some_and(|t| self.now < t + interval) {
+                    return;
+                }
+                self.parts_sent_at = Some(self.now);
                 let count = self.config_text.len().div_ceil(CONFIG_PIECE).max(1);
                 let index = self.parts_out % count;
                 self.parts_out += 1;
@@ -119,6 +166,12 @@ impl Engine {
             Ok(cfg) => match self.acceptable(&cfg) {
                 Err(e) => self.log(Level::Error, format!("configuration generation {generation} from {peer} refused, keeping ours: {e}")),
                 Ok(()) => {
+                    // The peer has what we take: its last beat may predate it.
+                    if let Some(p) = self.peer.as_mut() {
+                        p.generation = generation;
+                        p.digest = crate::frame::crc32(text.as_bytes());
+                        p.service_count = their_services;
+                    }
                     self.out.push(super::Action::WriteConfig { expected: self.config_text.clone(), text: text.clone() });
                     self.pending_write = Some(super::PendingWrite {
                         config: cfg,

@@ -143,6 +143,11 @@ pub enum Action {
         /// For AddIps: the NIC chosen for the addresses.
         nic: Option<String>,
     },
+    /// This node's beat, new: every link sends it now, and a socket or serial link repeats
+    /// it every interval until the next one (`link::relay`).
+    Beat {
+        payload: Vec<u8>,
+    },
     /// Send a message to the peer over the public network, to these addresses.
     SendPublic {
         to: Vec<std::net::Ipv4Addr>,
@@ -350,12 +355,17 @@ pub struct Engine {
     /// The peer's own addresses, from its beats (kept across restarts).
     known_public: Vec<std::net::Ipv4Addr>,
     next_public_beat: Millis,
+    /// When this node last sent over the public network, and whether a beat from the peer
+    /// there waits for an answer.
+    public_sent: Option<Millis>,
+    public_answer: bool,
     last_beat: Vec<u8>,
     config_sent_at: Option<Millis>,
     conflict_logged: Option<(u64, u32)>,
     /// Configuration pieces being received (generation, count, pieces) and the next to send.
     parts_in: (u64, u16, BTreeMap<u16, Vec<u8>>),
     parts_out: usize,
+    parts_sent_at: Option<Millis>,
     disks: disks::Disks,
     /// The lock and the licenses, as both nodes keep them.
     admin: admin_state::AdminState,
@@ -439,11 +449,14 @@ impl Engine {
                 .as_ref()
                 .map_or_else(Vec::new, |s| s.peer_public.clone()),
             next_public_beat: now,
+            public_sent: None,
+            public_answer: false,
             last_beat: Vec::new(),
             config_sent_at: None,
             conflict_logged: None,
             parts_in: (0, 0, BTreeMap::new()),
             parts_out: 0,
+            parts_sent_at: None,
             disks: disks::Disks::new(now),
             admin: admin_state::AdminState::default(),
             admin_sent_at: None,
@@ -638,6 +651,8 @@ impl Engine {
         self.settle_waiters();
         self.note_transitions();
         self.note_readiness();
+        self.sync_with_peer();
+        self.end_both_claims();
         self.send_beats();
         self.maybe_exit();
         let mut out = std::mem::take(&mut self.out);
@@ -671,6 +686,9 @@ impl Engine {
             at(l);
         }
         if let Some(l) = self.switchback_wakeup() {
+            at(l);
+        }
+        if let Some(l) = self.sync_wakeup() {
             at(l);
         }
         if let Some((_, _, until, _)) = self.edit_queue.front() {

@@ -3,9 +3,15 @@
 //!
 //! A link is up while frames arrive on it (silent for `interval × maxmiss`: down); the peer
 //! is up while any link is. Every beat carries the sender's whole view, so a lost one loses
-//! nothing; a beat goes out at every `interval` of each link and at once on any change.
-//! What the beats mean for each service's intent is `agreement`; configuration sync is
-//! `config_sync`; NICs are `nics`.
+//! nothing. A beat is handed to the links when it changes: a socket or serial link process
+//! repeats it every interval, passes up only the peer's beats that differ, keeps the time of
+//! the last good frame where the executor reads it (`heard`), and says when the peer is
+//! late (`link::relay`); only then does this engine watch that link's deadline. A disk link
+//! gets a beat every interval from here: its writes renew the volume locks. The public
+//! network carries beats only while the peer is late on every private link (or gone), and
+//! each beat from the peer there is answered: that is when a partition must be told from
+//! a dead peer. What the beats mean for each service's intent is `agreement`;
+//! configuration sync is `config_sync`; NICs are `nics`.
 use super::{Engine, PeerStatus, Phase};
 use crate::clock::{human, Millis};
 use crate::config::Config;
@@ -19,6 +25,11 @@ pub(super) struct LinkView {
     pub next_beat: Millis,
     pub interval: Millis,
     pub dead_after: Millis,
+    /// No frame for this long: the peer is late on this link (its process says so).
+    pub late_after: Millis,
+    /// Its process repeats the standing beat and says when the peer is late (socket and
+    /// serial links); a disk link gets every beat from the engine.
+    pub relays: bool,
     pub priority: u32,
     pub stats: String,
     pub was_up: bool,
@@ -38,6 +49,8 @@ pub(super) fn link_views(config: &Config, now: Millis) -> BTreeMap<String, LinkV
                     next_beat: now,
                     interval: l.interval,
                     dead_after: l.dead_after(),
+                    late_after: l.interval + l.interval / 2,
+                    relays: l.type_name() != "disk",
                     priority: l.priority,
                     stats: String::new(),
                     was_up: false,
@@ -78,6 +91,13 @@ pub(super) struct PeerView {
     pub hears_me: bool,
     /// Its last beat said it was stopping on purpose.
     pub leaving: bool,
+    /// How many services its configuration has, and its administrative state's rank
+    /// (what `sync_with_peer` needs between beats).
+    pub service_count: usize,
+    pub admin: (u64, String),
+    /// The beat itself: read again when our configuration changes (its service records
+    /// mean something only under the same one).
+    pub beat: Beat,
 }
 
 /// The pseudo-link name of the public network.
@@ -106,6 +126,26 @@ impl Engine {
         self.links.get(name).is_some_and(|l| {
             l.last_rx
                 .is_some_and(|t| self.now.saturating_sub(t) < l.dead_after)
+        })
+    }
+
+    /// The time of a link's last good frame, as its process keeps it (the executor reads it
+    /// before each pass: a repeated beat is not passed up, but it is heard).
+    pub fn heard(&mut self, link: &str, at: Millis) {
+        if let Some(l) = self.links.get_mut(link) {
+            if l.last_rx.is_none_or(|t| t < at) {
+                l.last_rx = Some(at);
+            }
+        }
+    }
+
+    /// No private link has heard the peer for an interval and a half: time to ask over the
+    /// public network, before any link's deadline.
+    pub(super) fn peer_late(&self) -> bool {
+        let now = self.now;
+        self.links.values().all(|l| {
+            l.last_rx
+                .is_none_or(|t| now.saturating_sub(t) >= l.late_after)
         })
     }
 
@@ -268,44 +308,28 @@ impl Engine {
         .encode()
     }
 
-    /// Beats: at once on every change, else at each link's interval.
+    /// Beats: to every link on each change (socket and serial links repeat it), to a disk
+    /// link also at each of its intervals; over the public network while the peer is late
+    /// on every private link, and in answer to the peer's beats there.
     pub(super) fn send_beats(&mut self) {
         if self.shutting_down.is_some() && self.exited {
             return;
         }
         let payload = self.beat_payload();
         let now = self.now;
-        // The public network carries the same beats, so that when every private link is
-        // silent the peer's answer there tells a partition from a dead peer.
-        let to = self.public_addresses();
-        let interval = self
-            .links
-            .values()
-            .map(|l| l.interval)
-            .min()
-            .unwrap_or(1000);
-        if !to.is_empty() && (payload != self.last_beat || self.next_public_beat <= now) {
-            self.next_public_beat = now + interval;
-            self.out.push(super::Action::SendPublic {
-                to,
-                payload: payload.clone(),
-            });
-        }
+        self.send_public_beat(&payload);
         if payload != self.last_beat {
             self.last_beat = payload.clone();
             for l in self.links.values_mut() {
                 l.next_beat = now + l.interval;
             }
-            self.out.push(super::Action::Send {
-                link: None,
-                payload,
-            });
+            self.out.push(super::Action::Beat { payload });
             return;
         }
         let due: Vec<String> = self
             .links
             .iter()
-            .filter(|(_, l)| l.next_beat <= now)
+            .filter(|(_, l)| !l.relays && l.next_beat <= now)
             .map(|(n, _)| n.clone())
             .collect();
         for name in due {
@@ -317,6 +341,54 @@ impl Engine {
                 payload: payload.clone(),
             });
         }
+    }
+
+    /// The public network carries the same beats when it matters: when every private link is
+    /// silent, the peer's answer there tells a partition from a dead peer. While the peer is
+    /// only late, four beats an interval, so that an answer is in before the deadline even
+    /// if one is lost; once it is gone or partitioned, one an interval.
+    fn send_public_beat(&mut self, payload: &[u8]) {
+        let to = self.public_addresses();
+        if to.is_empty() {
+            self.public_answer = false;
+            return;
+        }
+        let now = self.now;
+        let interval = self
+            .links
+            .values()
+            .map(|l| l.interval)
+            .min()
+            .unwrap_or(1000);
+        let quick = (interval / 4).max(10);
+        let late = self.peer_late();
+        let since_sent = self
+            .public_sent
+            .map_or(Millis::MAX, |t| now.saturating_sub(t));
+        let changed = payload != self.last_beat.as_slice();
+        // An answer goes at once or not at all: had we sent within `quick`, the peer has a
+        // fresh beat from us already (and two answers must not answer each other).
+        let answer = std::mem::take(&mut self.public_answer) && since_sent >= quick;
+        if !late {
+            self.next_public_beat = Millis::MAX;
+        }
+        // Turning late finds next_public_beat at MAX: ask at once.
+        let asking = late
+            && (changed || self.next_public_beat <= now || self.next_public_beat == Millis::MAX);
+        if !(answer || asking) {
+            return;
+        }
+        self.public_sent = Some(now);
+        let cadence = if self.peer_status() == PeerStatus::Up {
+            quick
+        } else {
+            interval
+        };
+        self.next_public_beat = if late { now + cadence } else { Millis::MAX };
+        self.out.push(super::Action::SendPublic {
+            to,
+            payload: payload.to_vec(),
+        });
     }
 
     /// The live link of highest priority, for control traffic (configuration).
@@ -338,6 +410,7 @@ impl Engine {
                     self.public_since = Some(now);
                 }
                 self.public_rx = Some(now);
+                self.public_answer = true;
             }
             None => return,
         }
@@ -437,6 +510,59 @@ impl Engine {
                 format!("peer {}: its hasvrd restarted (link {link})", b.sender),
             );
         }
+        let services = self.peer_services(&b);
+        // The public network is what the services' NICs are on (a beat lists every NIC).
+        let public_nics = self.config.nics_of(&b.sender);
+        let addrs: Vec<std::net::Ipv4Addr> = b
+            .nics
+            .iter()
+            .filter(|n| public_nics.contains(&n.name))
+            .flat_map(|n| n.addrs.iter().copied())
+            .collect();
+        if !addrs.is_empty() {
+            self.known_public = addrs;
+        }
+        self.peer = Some(PeerView {
+            boot,
+            seq,
+            generation: b.generation,
+            digest: b.digest,
+            services,
+            nics: b.nics.clone(),
+            disks: b.disks.clone(),
+            hears_me: b.hears_you,
+            leaving: b.leaving,
+            service_count: b.services.len(),
+            admin: b.admin.clone(),
+            beat: b.clone(),
+        });
+        if b.digest == self.digest {
+            self.conflict_logged = None;
+            self.merge_intents();
+            self.check_both_claim(link, boot, seq);
+        } else {
+            self.config_differs(b.generation, b.digest, b.services.len());
+        }
+    }
+
+    /// Our configuration changed: the peer's last beat is read again under it (the peer's
+    /// link passes up no copy of a beat that did not change). What the peer lacks goes to it
+    /// from `sync_with_peer`, once our new configuration is in place.
+    pub(super) fn reread_peer_beat(&mut self) {
+        let Some(p) = self.peer.as_ref() else { return };
+        let services = self.peer_services(&p.beat);
+        let same = p.beat.digest == self.digest;
+        if let Some(p) = self.peer.as_mut() {
+            p.services = services;
+        }
+        if same {
+            self.merge_intents();
+        }
+    }
+
+    /// The services of a peer's beat, by name: only under the same configuration (their
+    /// indexes point into it).
+    fn peer_services(&self, b: &Beat) -> BTreeMap<String, PeerSvc> {
         let mut services = BTreeMap::new();
         if b.digest == self.digest {
             for r in &b.services {
@@ -464,35 +590,7 @@ impl Engine {
                 );
             }
         }
-        // The public network is what the services' NICs are on (a beat lists every NIC).
-        let public_nics = self.config.nics_of(&b.sender);
-        let addrs: Vec<std::net::Ipv4Addr> = b
-            .nics
-            .iter()
-            .filter(|n| public_nics.contains(&n.name))
-            .flat_map(|n| n.addrs.iter().copied())
-            .collect();
-        if !addrs.is_empty() {
-            self.known_public = addrs;
-        }
-        self.peer = Some(PeerView {
-            boot,
-            seq,
-            generation: b.generation,
-            digest: b.digest,
-            services,
-            nics: b.nics.clone(),
-            disks: b.disks.clone(),
-            hears_me: b.hears_you,
-            leaving: b.leaving,
-        });
-        if b.digest == self.digest {
-            self.conflict_logged = None;
-            self.merge_intents();
-            self.check_both_claim(link, boot, seq);
-        } else {
-            self.config_differs(b.generation, b.digest, b.services.len());
-        }
+        services
     }
 
     /// Logs links and the peer going up or down.
@@ -551,15 +649,24 @@ impl Engine {
         self.note_disk_only();
     }
 
-    /// The nearest moment a link may die or a beat is due.
+    /// The nearest moment a link may die or a beat is due. A relaying link's deadline is
+    /// watched only once its process said the peer is late (until then it is not near).
     pub(super) fn link_wakeup(&self) -> Option<Millis> {
+        let now = self.now;
         self.links
             .values()
-            .flat_map(|l| [Some(l.next_beat), l.last_rx.map(|t| t + l.dead_after)])
+            .flat_map(|l| {
+                let beat = (!l.relays).then_some(l.next_beat);
+                let deadline = l
+                    .last_rx
+                    .filter(|&t| !l.relays || now >= t + l.late_after)
+                    .map(|t| t + l.dead_after);
+                [beat, deadline]
+            })
             .flatten()
             .chain(self.public_rx.map(|t| t + self.peer_dead_after()))
-            .chain(Some(self.next_public_beat))
-            .filter(|&t| t > self.now)
+            .chain((self.next_public_beat != Millis::MAX).then_some(self.next_public_beat))
+            .filter(|&t| t > now)
             .min()
     }
 }

@@ -5,7 +5,8 @@
 //! devices every few seconds and reports what it found (`Input::Readiness`); NICs and data
 //! paths come from their own watches. Each node tells the peer its file digests, its verdicts
 //! and its last moves in a `Report` frame: when they change, when the peer restarts, and
-//! every 30 s besides (a lost frame is not lost for long).
+//! every two minutes besides (a lost frame is not lost for long; an idle pair does not wake
+//! for it more often).
 //!
 //! Report text, one record a line: `FILE SERVICE DIGEST ROLE…: NAME` (DIGEST is 16 hex
 //! digits of SHA-256, `-x` appended when not executable, or `missing`), `READY SERVICE yes` or
@@ -63,7 +64,7 @@ pub(super) struct Knowing {
 
 /// The largest report accepted from the peer.
 pub const MAX_REPORT: usize = 32 * 1024;
-const RESEND: Millis = 30_000;
+const RESEND: Millis = 120_000;
 
 fn digest_word(f: &FileFact) -> String {
     match &f.digest {

@@ -143,6 +143,14 @@ impl Engine {
             _ if self.known_public.is_empty() => format!(
                 "public network: no address of {peer} known; silence on every link decides alone"
             ),
+            (PeerStatus::Up, false) => format!(
+                "public network: {peer} is asked there ({}) once every link is late, before the silence counts; a partition is told from a dead {peer} that way",
+                self.known_public
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             _ => format!("public network: no answer from {peer} there"),
         });
         if !cfg.volumes.is_empty() {

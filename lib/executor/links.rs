@@ -46,6 +46,9 @@ impl Hasvrd {
                 started: 0,
                 young_deaths: 0,
                 respawn_at: now,
+                heard: None,
+                heard_seen: 0,
+                relays: program != "hahb-disk",
             });
             if l.pid.is_some() || now < l.respawn_at {
                 continue;
@@ -58,6 +61,25 @@ impl Hasvrd {
             spec.args = vec![name.clone()];
             spec.env = child::base_env(&self.home);
             spec.output = Some(self.home.output(&name, "link"));
+            // A fresh heard page for each process: what an earlier one heard is not news.
+            let page = sys::shared_page(&format!("heard-{name}")).and_then(|f| {
+                let fd = f.as_raw_fd();
+                Ok((fd, sys::SharedU64::map(f)?))
+            });
+            let heard = match page {
+                Ok((fd, page)) => {
+                    spec.keep_fds = vec![fd];
+                    spec.env.push(("HA_HEARD_FD".into(), fd.to_string()));
+                    Some(page)
+                }
+                Err(e) => {
+                    // Without it every frame from the peer goes up: more wake-ups, no harm.
+                    self.log.warning(&format!(
+                        "link {name}: no heard page ({e}); its process passes up every frame"
+                    ));
+                    None
+                }
+            };
             match child::spawn_piped(&spec) {
                 Ok((pid, to, from)) => {
                     l.pid = Some(pid);
@@ -65,9 +87,12 @@ impl Hasvrd {
                     l.from = Some(from);
                     l.records = link::Records::default();
                     l.started = now;
+                    l.heard = heard;
+                    l.heard_seen = 0;
                     self.children.add(pid, Tag::Link(name.clone()), None);
                     self.log
                         .info(&format!("link {name}: {program} started (pid {pid})"));
+                    self.give_standing(Some(&name), now, true);
                 }
                 Err(e) => {
                     l.respawn_at = now + 5000;
@@ -147,6 +172,8 @@ impl Hasvrd {
                             });
                         }
                     }
+                    // The peer is late on this link: a pass, which reads the heard pages.
+                    Ok(Some((link::LATE, _))) => inputs.push(Input::Tick),
                     Ok(Some((link::RENEWED, took))) => {
                         let took = String::from_utf8_lossy(&took).trim().parse().unwrap_or(0);
                         inputs.push(Input::LeaseRenewed {
@@ -170,17 +197,58 @@ impl Hasvrd {
     }
 
     /// Seals a message once and hands it to one link or to all.
+    /// The standing beat follows it (the links stop repeating an older one).
     pub(super) fn send(&mut self, only: Option<&str>, payload: &[u8]) {
-        self.seq += 1;
+        self.give(only, link::FRAME, payload, true);
+        let now = self.clock.now();
+        self.give_standing(only, now, false);
+    }
+
+    /// Gives the standing beat to one link process or to all, sealed afresh (so the
+    /// repeats of each gift have sequences of their own); to disk links only when it is new
+    /// (they write what they get, and get a beat every interval anyway).
+    pub(super) fn give_standing(&mut self, only: Option<&str>, now: Millis, new: bool) {
+        if only.is_none() {
+            self.next_standing = now + super::STANDING_REFRESH;
+        }
+        if let Some(payload) = self.standing.take() {
+            self.give(only, link::BEAT, &payload, new);
+            self.standing = Some(payload);
+        }
+    }
+
+    /// The time of each link's last good frame, from its heard page, for the engine (at most
+    /// once a millisecond: a turn may feed several inputs).
+    pub(super) fn read_heard(&mut self, now: Millis) {
+        if self.heard_read_at == now {
+            return;
+        }
+        self.heard_read_at = now;
+        let boot_now = sys::boottime_millis();
+        for (name, l) in self.links.iter_mut() {
+            let Some(page) = &l.heard else { continue };
+            let at = page.load();
+            // Nothing yet, nothing new, or a time not yet come (never believed).
+            if at == 0 || at == l.heard_seen || at > boot_now {
+                continue;
+            }
+            l.heard_seen = at;
+            self.engine.heard(name, now.saturating_sub(boot_now - at));
+        }
+    }
+
+    fn give(&mut self, only: Option<&str>, kind: u8, payload: &[u8], to_disk: bool) {
+        // hasvrd's sequences go in strides; a link's repeats of a beat fill the gaps.
+        self.seq += crate::frame::SEQ_STRIDE;
         let frame = match crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload) {
             Ok(f) => f,
             Err(e) => return self.log.error(&format!("heartbeat not sent: {e}")),
         };
-        let rec = link::record(link::FRAME, &frame);
+        let rec = link::record(kind, &frame);
         let now = self.clock.now();
         let mut stuck = Vec::new();
         for (name, l) in self.links.iter_mut() {
-            if only.is_some_and(|o| o != name) {
+            if only.is_some_and(|o| o != name) || (!to_disk && !l.relays) {
                 continue;
             }
             let Some(to) = &l.to else { continue };
@@ -265,7 +333,7 @@ impl Hasvrd {
     /// Seals a message and sends it to the peer's public addresses.
     pub(super) fn send_public(&mut self, to: &[std::net::Ipv4Addr], payload: &[u8]) {
         let Some(sock) = &self.public else { return };
-        self.seq += 1;
+        self.seq += crate::frame::SEQ_STRIDE;
         let Ok(frame) = crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload)
         else {
             return;

@@ -46,7 +46,14 @@ fn new_instance(home: &Home) -> Result<u64> {
 /// How often NICs are read without netlink events, and with them (a safety net).
 const NIC_POLL: Millis = 200;
 /// The longest hasvrd sleeps with nothing due (an idle node wakes for its beats only).
-const IDLE_WAKE: Millis = 5000;
+const IDLE_WAKE: Millis = 10_000;
+/// Slow chores (the standing beat given again, the NIC safety poll, the sweeps) are done on
+/// a wake that happens anyway when they are due within this long, so an idle hasvrd wakes
+/// once for all of them.
+const CHORE_SLACK: Millis = 5000;
+/// How often the link processes are given the standing beat again (well within
+/// `link::relay::STANDING_LIFE`).
+const STANDING_REFRESH: Millis = 10_000;
 /// Netlink says when a NIC changes; this slow look is only a safety net (a lost event).
 const NIC_SAFETY_POLL: Millis = 30_000;
 
@@ -68,6 +75,12 @@ struct LinkProc {
     started: Millis,
     young_deaths: u32,
     respawn_at: Millis,
+    /// Where the link process keeps the time of the peer's last good frame, and the last
+    /// value read from it.
+    heard: Option<sys::SharedU64>,
+    heard_seen: u64,
+    /// It repeats the standing beat (socket, serial); a disk link writes what it gets.
+    relays: bool,
 }
 
 /// An agent started by an earlier hasvrd: not our child, so watched by pid.
@@ -107,6 +120,12 @@ pub struct Hasvrd {
     seq: u64,
     /// Links whose process could not take the last frame (logged once a stretch).
     dropping: Vec<String>,
+    /// This node's beat, which the link processes repeat: given again every
+    /// `STANDING_REFRESH` (a hung hasvrd's links fall silent) and to a link process started.
+    standing: Option<Vec<u8>>,
+    next_standing: Millis,
+    /// When the heard pages were last read.
+    heard_read_at: Millis,
     next_sweep: Millis,
     inputs: VecDeque<Input>,
     boot_id: String,
@@ -117,6 +136,7 @@ pub struct Hasvrd {
     last_state: String,
     next_tmp_check: Millis,
     next_tmp_sweep: Millis,
+    tmp_watch: crate::tmp_watch::TmpWatch,
     /// The data path watch, and the configuration it was set up for.
     paths: disks::DataPaths,
     paths_for: Option<std::sync::Arc<Config>>,
@@ -222,6 +242,7 @@ impl Hasvrd {
         let engine = Engine::new(&home.node, config, text, saved, clock.now());
         // An inherited partner is our parent, not our child: the lifeline alone watches it.
         let children = Children::default();
+        let tmp_watch = crate::tmp_watch::TmpWatch::new(&home);
         Ok(Hasvrd {
             home,
             clock,
@@ -246,6 +267,9 @@ impl Hasvrd {
             boot,
             seq: 0,
             dropping: Vec::new(),
+            standing: None,
+            next_standing: Millis::MAX,
+            heard_read_at: Millis::MAX,
             next_sweep: 0,
             inputs: VecDeque::new(),
             boot_id,
@@ -254,6 +278,7 @@ impl Hasvrd {
             requests_dropped: 0,
             next_tmp_check: 0,
             next_tmp_sweep: 0,
+            tmp_watch,
             paths: disks::DataPaths::default(),
             paths_for: None,
             today: String::new(),
@@ -330,13 +355,18 @@ impl Hasvrd {
             self.abandon_unkillable(now);
             self.send_due_replies(now);
             self.outbox.flush();
-            if now >= self.next_sweep {
+            if now + CHORE_SLACK >= self.next_sweep {
                 crate::fifo::sweep_stale_replies(&self.home);
                 self.next_sweep = now + 60_000;
                 self.tell_today();
             }
-            // The FIFO is the canary of tmp/ (one stat a second); everything else under it is
-            // checked when the canary says so, and once a minute.
+            // The FIFO is the canary of tmp/ (one stat a second, when awake anyway);
+            // everything else under it is checked when the canary or the watch says so, and
+            // once a minute.
+            if self.tmp_watch.fd().is_some_and(|fd| ready.contains(&fd)) && self.tmp_watch.fired() {
+                self.next_tmp_check = now;
+                self.next_tmp_sweep = now;
+            }
             if now >= self.next_tmp_check {
                 self.next_tmp_check = now + 1000;
                 if !self.fifo.still_at(&self.home.fifo()) || now >= self.next_tmp_sweep {
@@ -345,6 +375,9 @@ impl Hasvrd {
                 }
             }
             self.check_readiness(now);
+            if now + CHORE_SLACK >= self.next_standing {
+                self.give_standing(None, now, false);
+            }
             self.feed(Input::Tick);
         }
         // Deliver the last replies (haadm stop waits for one).
@@ -370,6 +403,7 @@ impl Hasvrd {
         // sweeps) is done when awake anyway, and at least this often.
         let mut next = now + IDLE_WAKE;
         for t in [
+            Some(self.next_standing),
             self.engine.next_wakeup(),
             self.children.next_deadline(),
             self.delayed.iter().map(|d| d.0).min(),
@@ -428,6 +462,13 @@ impl Hasvrd {
             });
         }
         if let Some(fd) = self.paths.fd() {
+            fds.push(sys::PollFd {
+                fd,
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        if let Some(fd) = self.tmp_watch.fd() {
             fds.push(sys::PollFd {
                 fd,
                 events: sys::POLLIN,
@@ -509,6 +550,7 @@ impl Hasvrd {
         if restored.is_empty() {
             return;
         }
+        self.tmp_watch.rearm(&self.home);
         let _ = files::write_atomic(
             &self.home.instance(),
             format!("{}\n", self.boot).as_bytes(),
@@ -578,6 +620,7 @@ impl Hasvrd {
         self.inputs.push_back(input);
         while let Some(input) = self.inputs.pop_front() {
             let now = self.clock.now();
+            self.read_heard(now);
             for action in self.engine.handle(now, input) {
                 self.execute(now, action);
             }
@@ -639,6 +682,10 @@ impl Hasvrd {
                 .inputs
                 .push_back(Input::Reload(load_config(&self.home))),
             Action::Send { link, payload } => self.send(link.as_deref(), &payload),
+            Action::Beat { payload } => {
+                self.standing = Some(payload);
+                self.give_standing(None, now, true);
+            }
             Action::Fence { reason } => self.fence(&reason),
             Action::WriteAdmin(text) => self.write_admin(&text),
             Action::Exit => {}

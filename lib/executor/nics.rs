@@ -6,7 +6,13 @@ impl Hasvrd {
     /// Reads every NIC's state (those the services name first) when netlink says something
     /// changed (or the safety poll is due) and tells the engine of changes.
     pub(super) fn poll_nics(&mut self, now: Millis) {
-        if now < self.next_nic_poll {
+        // The safety poll rides on a wake that happens anyway when it is near.
+        let slack = if self.nic_events.is_some() {
+            CHORE_SLACK
+        } else {
+            0
+        };
+        if now + slack < self.next_nic_poll {
             return;
         }
         // Events say when to look; the slow poll is a safety net.

@@ -345,6 +345,51 @@ fn link_records() {
     });
 }
 
+/// What a link process does with frames it is given or receives (`link::relay`): a
+/// standing beat from hasvrd, other frames, the peer's frames, in any order and shape.
+#[test]
+fn link_relay() {
+    let key: &[u8] = b"fuzz-key";
+    let mut beat_payload = beat().encode();
+    let standing = frame::seal(Some(key), 1, frame::SEQ_STRIDE, &beat_payload).unwrap();
+    beat_payload.push(0);
+    let other = frame::seal(Some(key), 1, 2 * frame::SEQ_STRIDE, &beat_payload).unwrap();
+    let mut seeds = vec![standing.clone(), other.clone()];
+    let mut both = standing;
+    both.extend(other);
+    seeds.push(both);
+    fuzz("relay", seeds, |d| {
+        let t0 = std::time::Instant::now();
+        let i = std::time::Duration::from_millis(100);
+        let mut s = link::Standing::new(i);
+        let mut inb = link::Inbound::new(i, None, t0);
+        // The input is the frame; each of its first bytes picks what happens next.
+        let mut at = t0;
+        for (k, op) in d.iter().take(96).enumerate() {
+            let piece = &d[k.min(d.len())..(k + 64).min(d.len())];
+            at += std::time::Duration::from_millis(u64::from(*op) * 3);
+            match op % 5 {
+                0 => {
+                    s.set(Some(key), d, at);
+                }
+                1 => s.sent_other(piece),
+                2 => {
+                    if let Some(f) = s.repeat(Some(key), at, i / 2) {
+                        let o = frame::open(Some(key), &f).expect("a repeat opens");
+                        assert_eq!(o.payload, frame::open(Some(key), d).unwrap().payload);
+                    }
+                }
+                3 => {
+                    inb.arrived(d, at);
+                }
+                _ => {
+                    inb.late(at);
+                }
+            }
+        }
+    });
+}
+
 #[test]
 fn disk_blocks() {
     use sureha::disk::layout::{self, Beat, Claim, Entry, Locks};

@@ -328,6 +328,11 @@ fn idle_sureha(secs: u64) -> [(f64, u64); 2] {
     std::thread::sleep(Duration::from_secs(5));
     // The web server is a thread of this test, counted on neither side.
     let own = |n: &Node| -> Vec<u32> { n.processes() };
+    let before_each: std::collections::BTreeMap<u32, f64> = [&c.alpha, &c.beta]
+        .iter()
+        .flat_map(|n| own(n))
+        .map(|p| (p, cpu_of(p)))
+        .collect();
     let before: Vec<f64> = [&c.alpha, &c.beta]
         .iter()
         .map(|n| own(n).iter().map(|p| cpu_of(*p)).sum())
@@ -336,6 +341,24 @@ fn idle_sureha(secs: u64) -> [(f64, u64); 2] {
     let mut out = [(0.0, 0u64); 2];
     for (i, n) in [&c.alpha, &c.beta].iter().enumerate() {
         let pids = own(n);
+        // Where it goes: each program's share, in ms per 60 s.
+        let per: Vec<String> = pids
+            .iter()
+            .map(|p| {
+                let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                let then = before_each.get(p).copied().unwrap_or(0.0);
+                format!(
+                    "{} {:.2}",
+                    comm.trim(),
+                    (cpu_of(*p) - then) * 60_000.0 / secs as f64
+                )
+            })
+            .collect();
+        println!(
+            "idle, {}: ms per 60 s by program: {}",
+            n.name,
+            per.join(", ")
+        );
         let now: f64 = pids.iter().map(|p| cpu_of(*p)).sum();
         out[i] = (
             (now - before[i]) * 60.0 / secs as f64,
@@ -345,17 +368,71 @@ fn idle_sureha(secs: u64) -> [(f64, u64); 2] {
     out
 }
 
+fn idle_secs() -> u64 {
+    std::env::var("IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+}
+
+/// Medians over `runs()` idle runs of each: CPU (s per 60 s) and PSS per node.
+fn idle_medians(f: fn(u64) -> [(f64, u64); 2]) -> ([f64; 2], [u64; 2], Vec<[f64; 2]>) {
+    let all: Vec<[(f64, u64); 2]> = (0..runs()).map(|_| f(idle_secs())).collect();
+    let med = |i: usize| {
+        let mut c: Vec<f64> = all.iter().map(|r| r[i].0).collect();
+        c.sort_by(f64::total_cmp);
+        let mut p: Vec<u64> = all.iter().map(|r| r[i].1).collect();
+        p.sort();
+        (c[c.len() / 2], p[p.len() / 2])
+    };
+    let (a, b) = (med(0), med(1));
+    (
+        [a.0, b.0],
+        [a.1, b.1],
+        all.iter().map(|r| [r[0].0, r[1].0]).collect(),
+    )
+}
+
+/// Idle cost alone, side by side (`RUNS` runs of `IDLE_SECS` each, alternating).
+#[test]
+#[ignore]
+fn bench_idle_side_by_side() {
+    let (kc, kp, kr) = idle_medians(idle_keepalived);
+    let (sc, sp, sr) = idle_medians(idle_sureha);
+    print_idle(kc, kp, sc, sp);
+    println!("idle runs (s per 60 s, alpha / beta): SureHA {sr:.4?}; keepalived {kr:.4?}");
+}
+
+fn print_idle(kc: [f64; 2], kp: [u64; 2], sc: [f64; 2], sp: [u64; 2]) {
+    println!(
+        "| idle CPU per node, 1 s beats, s per 60 s (medians of {}) | {:.4} / {:.4} | {:.4} / {:.4} | {:.2} / {:.2} |",
+        runs(),
+        sc[0],
+        sc[1],
+        kc[0],
+        kc[1],
+        sc[0] / kc[0].max(1e-9),
+        sc[1] / kc[1].max(1e-9)
+    );
+    println!(
+        "| idle CPU of the pair, s per 60 s | {:.4} | {:.4} | {:.2} |",
+        sc[0] + sc[1],
+        kc[0] + kc[1],
+        (sc[0] + sc[1]) / (kc[0] + kc[1]).max(1e-9)
+    );
+    println!(
+        "| idle PSS per node | {} / {} kB | {} / {} kB | |",
+        sp[0], sp[1], kp[0], kp[1]
+    );
+}
+
 #[test]
 #[ignore]
 fn bench_keepalived_side_by_side() {
     let k = keepalived_runs();
     let s = sureha_runs();
-    let secs = std::env::var("IDLE_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
-    let ki = idle_keepalived(secs);
-    let si = idle_sureha(secs);
+    let (kc, kp, _) = idle_medians(idle_keepalived);
+    let (sc, sp, _) = idle_medians(idle_sureha);
     let row = |what: &str, s: &[Duration], k: &[Duration]| {
         let (ms_s, ms_k) = (median(s.to_vec()), median(k.to_vec()));
         println!(
@@ -374,14 +451,7 @@ fn bench_keepalived_side_by_side() {
         &k.planned,
     );
     row("switch-back (failback) gap", &s.back, &k.back);
-    println!(
-        "| idle CPU per node, 1 s beats, s per 60 s | {:.4} / {:.4} | {:.4} / {:.4} | |",
-        si[0].0, si[1].0, ki[0].0, ki[1].0
-    );
-    println!(
-        "| idle PSS per node | {} / {} kB | {} / {} kB | |",
-        si[0].1, si[1].1, ki[0].1, ki[1].1
-    );
+    print_idle(kc, kp, sc, sp);
     println!(
         "runs: SureHA crash {:?} planned {:?} back {:?}; keepalived crash {:?} planned {:?} back {:?}",
         s.crash.iter().map(|d| ms(*d)).collect::<Vec<_>>(),

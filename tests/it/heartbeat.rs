@@ -326,3 +326,51 @@ fn a_link_created_on_one_node_runs_on_both() {
         !c.alpha.ok(&["status"]).contains("lan2")
     });
 }
+
+/// The counters of a link from `status`: (frames received, frames passed up to hasvrd).
+fn rx_up(n: &Node) -> (u64, u64) {
+    let status = n.ok(&["status"]);
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("LINK lan "))
+        .unwrap_or_else(|| panic!("no LINK line: {status}"))
+        .to_string();
+    let field = |k: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {line}"))
+    };
+    (field("rx="), field("up="))
+}
+
+#[test]
+fn at_rest_the_links_repeat_the_beats_and_hasvrd_hears_only_news() {
+    let c = Cluster::new(&web());
+    for n in [&c.alpha, &c.beta] {
+        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
+    }
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
+    // Counters ride up with a frame passed up, at most twice a second: a change (here an
+    // unlock on alpha, 600 ms after its lock) brings them.
+    let sample = |c: &Cluster| {
+        c.alpha.ok(&["lock"]);
+        std::thread::sleep(Duration::from_millis(600));
+        c.alpha.ok(&["unlock"]);
+        std::thread::sleep(Duration::from_millis(300));
+        rx_up(&c.beta)
+    };
+    let (rx0, up0) = sample(&c);
+    std::thread::sleep(Duration::from_secs(3));
+    let (rx1, up1) = sample(&c);
+    // 100 ms beats: about 30 in 3 s, repeated by alpha's hahb-sock; beta's passes up the
+    // lock's and the unlock's, little else.
+    assert!(rx1 - rx0 >= 25, "received {}", rx1 - rx0);
+    assert!(up1 - up0 <= 8, "passed up {} of {}", up1 - up0, rx1 - rx0);
+    // Nothing was lost to that: a crash is still seen and taken over.
+    Cluster::crash(&c.alpha);
+    c.beta.wait_for("beta takes over", T, || {
+        c.beta.state("web") == "ACTIVEACT" || c.beta.state("web") == "ACTIVE"
+    });
+}

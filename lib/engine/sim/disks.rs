@@ -63,7 +63,7 @@ impl Sim {
             return;
         }
         self.disk.renewed[n] = Some(self.now);
-        self.seq[n] += 1;
+        self.seq[n] += crate::frame::SEQ_STRIDE;
         let seq = self.seq[n];
         if self.disk.path_ok[1 - n] {
             // Read at the peer's next look at the disk.

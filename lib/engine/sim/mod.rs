@@ -134,6 +134,8 @@ pub struct Sim {
     pub checks: u64,
     /// The shared disk, when the configuration has a disk link.
     pub disk: disks::DiskWorld,
+    /// The private link's processes.
+    relays: relay::Relays,
 }
 
 pub fn config_text(extra: &str) -> String {
@@ -190,6 +192,7 @@ impl Sim {
             last_kind: BTreeMap::new(),
             checks: 0,
             disk: disks::DiskWorld::of(&cfg),
+            relays: relay::Relays::default(),
         };
         for n in 0..2 {
             s.feed(n, Input::Nics(nics(n, true)));
@@ -208,6 +211,10 @@ impl Sim {
         }
         self.handled_at[n] = self.now;
         self.wakeup[n] = None;
+        // As the executor reads the heard page before each pass.
+        if let Some(t) = self.relays.inbound[n].heard {
+            self.engines[n].heard(relay::LAN, t);
+        }
         let acts = self.engines[n].handle(self.now, input);
         for a in acts {
             self.act(n, a);
@@ -215,8 +222,15 @@ impl Sim {
     }
 
     fn send(&mut self, from: usize, channel: usize, payload: Vec<u8>) {
-        self.seq[from] += 1;
+        self.seq[from] += crate::frame::SEQ_STRIDE;
         let seq = self.seq[from];
+        if channel == 1 {
+            self.relays.public[from] += 1;
+        }
+        self.send_seq(from, channel, seq, payload);
+    }
+
+    fn send_seq(&mut self, from: usize, channel: usize, seq: u64, payload: Vec<u8>) {
         let path = self.paths[channel][from];
         if !path.up || (channel == 0 && self.cut) {
             return;
@@ -314,7 +328,9 @@ impl Sim {
                 self.hosts[n].log.push(text);
             }
             // What the engine sends must fit a frame: the executor could not seal it.
-            Action::Send { payload, .. } | Action::SendPublic { payload, .. }
+            Action::Send { payload, .. }
+            | Action::SendPublic { payload, .. }
+            | Action::Beat { payload }
                 if payload.len() > crate::frame::MAX_PAYLOAD =>
             {
                 self.fail(format!(
@@ -329,6 +345,7 @@ impl Sim {
                     .is_some_and(|d| link.as_deref().is_none_or(|l| l == d));
                 if link.is_none() || link != disk {
                     self.send(n, 0, payload.clone());
+                    self.after_other_frame(n);
                 }
                 if to_disk {
                     self.disk_send(n, payload);
@@ -341,6 +358,12 @@ impl Sim {
                 self.crash(n);
             }
             Action::SendPublic { payload, .. } => self.send(n, 1, payload),
+            Action::Beat { payload } => {
+                if self.disk.link.is_some() {
+                    self.disk_send(n, payload.clone());
+                }
+                self.give_beat(n, payload);
+            }
             Action::WriteConfig { text, .. } => {
                 self.text = text;
                 self.feed(n, Input::ConfigWritten(Ok(())));
@@ -357,6 +380,7 @@ impl Sim {
                 self.trace.push(format!("{now} {} EXIT", NAMES[n]));
                 self.hosts[n].up = false;
                 self.wire.retain(|w| w.1 != n);
+                self.relays_gone(n);
             }
             _ => {}
         }
@@ -369,6 +393,9 @@ impl Sim {
             t = t.min(w.0);
         }
         if let Some(d) = self.disk_due() {
+            t = t.min(d);
+        }
+        if let Some(d) = self.relays_due() {
             t = t.min(d);
         }
         for (n, h) in self.hosts.iter().enumerate() {
@@ -404,6 +431,9 @@ impl Sim {
                 .partition(|w| w.0 <= now);
             self.wire = later;
             for (_, to, link, boot, seq, payload) in due {
+                if link == relay::LAN && !self.link_passes(to, boot, seq, &payload) {
+                    continue;
+                }
                 self.feed(
                     to,
                     Input::Frame {
@@ -414,6 +444,7 @@ impl Sim {
                     },
                 );
             }
+            self.run_relays();
             for n in 0..2 {
                 let done: Vec<_> = self.hosts[n]
                     .tasks
@@ -551,6 +582,7 @@ impl Sim {
         self.wire.retain(|w| w.1 != n);
         self.last_kind.retain(|(m, _), _| *m != n);
         self.disk_crash(n);
+        self.relays_gone(n);
     }
 
     /// Boots node `n` again with its saved state (after a reboot: nothing runs).
@@ -570,6 +602,7 @@ impl Sim {
         };
         self.boot[n] += 1;
         self.seq[n] = 0;
+        self.relays_gone(n);
         let ok = !self.nic_down[n];
         self.feed(n, Input::Nics(nics(n, ok)));
     }
@@ -589,6 +622,7 @@ impl Sim {
 mod disks;
 mod invariants;
 mod random;
+mod relay;
 pub use random::{random_run, CHAOS};
 
 #[cfg(test)]

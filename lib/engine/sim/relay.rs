@@ -1,0 +1,175 @@
+//! The private link's processes as the simulator plays them (`link::relay`): the sender's
+//! process repeats the standing beat every interval with sequences between hasvrd's, under
+//! a newer sequence once hasvrd sent another frame and gave the beat again; the
+//! receiver's process drops replays, passes up only beats that differ from the last passed
+//! up (or come after a silence) and other messages, keeps the time of the last good frame
+//! (given to the engine before each input, as the executor reads the heard page), and rings
+//! once when the peer is late.
+
+use super::*;
+use crate::frame::SEQ_STRIDE;
+
+pub(super) const LAN: &str = "lan";
+
+#[derive(Clone)]
+struct Standing {
+    seq: u64,
+    payload: Vec<u8>,
+    repeats: u64,
+    next: Millis,
+}
+
+#[derive(Default, Clone)]
+pub(super) struct Inbound {
+    last_good: Millis,
+    late_told: bool,
+    passed: Option<(u64, Vec<u8>)>,
+    guard: Option<(u64, u64)>,
+    pub heard: Option<Millis>,
+}
+
+#[derive(Default)]
+pub struct Relays {
+    standing: [Option<Standing>; 2],
+    pub(super) inbound: [Inbound; 2],
+    /// Frames each node's link process put on the wire, and passed up to its engine.
+    pub sent: [u64; 2],
+    pub passed: [u64; 2],
+    /// Frames each node sent over the public network.
+    pub public: [u64; 2],
+}
+
+impl Sim {
+    /// Frames put on the private link by node `n`'s link process, and passed up to its
+    /// engine by its link process.
+    pub fn link_frames(&self, n: usize) -> (u64, u64) {
+        (self.relays.sent[n], self.relays.passed[n])
+    }
+
+    /// Frames node `n` sent over the public network.
+    pub fn public_frames(&self, n: usize) -> u64 {
+        self.relays.public[n]
+    }
+
+    fn lan(&self, n: usize) -> (Millis, Millis) {
+        let i = self.engines[n]
+            .config()
+            .links
+            .iter()
+            .find(|l| l.name == LAN)
+            .map_or(100, |l| l.interval);
+        (i, i + i / 2)
+    }
+
+    /// hasvrd gives its new beat to the link process: sent now, repeated from now on.
+    pub(super) fn give_beat(&mut self, n: usize, payload: Vec<u8>) {
+        self.seq[n] += SEQ_STRIDE;
+        let seq = self.seq[n];
+        let (interval, _) = self.lan(n);
+        self.relays.standing[n] = Some(Standing {
+            seq,
+            payload: payload.clone(),
+            repeats: 0,
+            next: self.now + interval,
+        });
+        self.relays.sent[n] += 1;
+        self.send_seq(n, 0, seq, payload);
+    }
+
+    /// A one-off frame through the link: the standing beat is given again right after it,
+    /// which re-arms its repeats under a newer sequence (nothing goes at once).
+    pub(super) fn after_other_frame(&mut self, n: usize) {
+        self.seq[n] += SEQ_STRIDE;
+        let seq = self.seq[n];
+        if let Some(s) = self.relays.standing[n].as_mut() {
+            s.seq = seq;
+            s.repeats = 0;
+        }
+    }
+
+    /// The link processes of a node that stopped or crashed are gone.
+    pub(super) fn relays_gone(&mut self, n: usize) {
+        self.relays.standing[n] = None;
+        self.relays.inbound[n] = Inbound {
+            last_good: self.now,
+            ..Inbound::default()
+        };
+    }
+
+    pub(super) fn relays_due(&self) -> Option<Millis> {
+        let mut t: Option<Millis> = None;
+        for n in 0..2 {
+            if !self.hosts[n].up {
+                continue;
+            }
+            let mut at = |x: Millis| t = Some(t.map_or(x, |y| y.min(x)));
+            if let Some(s) = &self.relays.standing[n] {
+                at(s.next);
+            }
+            let i = &self.relays.inbound[n];
+            if !i.late_told {
+                at(i.last_good + self.lan(n).1);
+            }
+        }
+        t
+    }
+
+    /// Repeats and late rings due now.
+    // `n` indexes hosts, relays, engines and names together, and `feed` needs `&mut self`.
+    #[allow(clippy::needless_range_loop)]
+    pub(super) fn run_relays(&mut self) {
+        let now = self.now;
+        for n in 0..2 {
+            if !self.hosts[n].up {
+                continue;
+            }
+            let (interval, late_after) = self.lan(n);
+            let repeat = match &mut self.relays.standing[n] {
+                Some(s) if s.next <= now && s.repeats + 1 < SEQ_STRIDE => {
+                    s.repeats += 1;
+                    s.next = now + interval;
+                    Some((s.seq + s.repeats, s.payload.clone()))
+                }
+                _ => None,
+            };
+            if let Some((seq, payload)) = repeat {
+                self.relays.sent[n] += 1;
+                self.send_seq(n, 0, seq, payload);
+            }
+            let i = &mut self.relays.inbound[n];
+            if !i.late_told && i.last_good + late_after <= now {
+                i.late_told = true;
+                self.trace.push(format!("{now} {} link late", NAMES[n]));
+                self.feed(n, Input::Tick);
+            }
+        }
+    }
+
+    /// A frame reaches node `to`'s link process: whether it goes up to the engine.
+    pub(super) fn link_passes(&mut self, to: usize, boot: u64, seq: u64, payload: &[u8]) -> bool {
+        let now = self.now;
+        let (_, late_after) = self.lan(to);
+        let i = &mut self.relays.inbound[to];
+        if i.guard.is_some_and(|g| (boot, seq) <= g) {
+            return false;
+        }
+        i.guard = Some((boot, seq));
+        let after_silence = i.late_told || now.saturating_sub(i.last_good) >= late_after;
+        i.last_good = now;
+        i.late_told = false;
+        i.heard = Some(now);
+        let passes = payload.first() != Some(&crate::frame::BEAT_KIND)
+            || after_silence
+            || !i
+                .passed
+                .as_ref()
+                .is_some_and(|(b, p)| *b == boot && p.as_slice() == payload);
+        if passes {
+            if payload.first() == Some(&crate::frame::BEAT_KIND) {
+                i.passed = Some((boot, payload.to_vec()));
+            }
+            self.relays.passed[to] += 1;
+        }
+        passes
+    }
+}

@@ -1,0 +1,120 @@
+//! The engine with link processes that repeat its beat and pass up only news (`link::relay`,
+//! as `sim::relay` plays them): an idle pair hardly wakes its engines, and nothing it used
+//! to see on every beat is lost.
+
+use super::super::sim::*;
+use super::super::PeerStatus;
+
+fn pair() -> Sim {
+    // Addresses, so that each node knows where to ask the other on the public network.
+    let mut s = Sim::new(&config_text(&service(
+        "web",
+        "active_nic = eth0\nstandby_nic = eth0\nactive_ip = 192.0.2.100\n",
+    )));
+    s.run(300);
+    s.command(ALPHA, "service bringin web", None);
+    s.run(2000);
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    s
+}
+
+#[test]
+fn an_idle_pair_repeats_its_beats_on_the_link_and_its_engines_hear_almost_nothing() {
+    let mut s = pair();
+    let before = [s.link_frames(ALPHA), s.link_frames(BETA)];
+    let public = [s.public_frames(ALPHA), s.public_frames(BETA)];
+    s.run(10_000);
+    for n in [ALPHA, BETA] {
+        let (sent, passed) = s.link_frames(n);
+        // 100 ms beats: about a hundred on the wire in 10 s, by the link process alone.
+        assert!(
+            sent - before[n].0 >= 95,
+            "{} sent {}",
+            NAMES[n],
+            sent - before[n].0
+        );
+        // The agent's reports change nothing in the beat; nothing goes up.
+        assert!(
+            passed - before[n].1 <= 2,
+            "{} passed up {}",
+            NAMES[n],
+            passed - before[n].1
+        );
+        assert_eq!(s.public_frames(n), public[n], "the public network is quiet");
+        assert_eq!(s.engines[n].peer_status(), PeerStatus::Up);
+    }
+    // Still every change goes at once, and the peer acts on it.
+    s.command(ALPHA, "service failover web", Some("f"));
+    s.run(300);
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+}
+
+#[test]
+fn a_crash_is_still_seen_within_the_links_deadline() {
+    let mut s = pair();
+    s.run(1000);
+    let t0 = s.now;
+    s.crash(ALPHA);
+    // Silence: beta's link says "late" after 150 ms, beta asks over the public network
+    // (nobody answers), and at 300 ms the link is down: beta takes over.
+    s.run(300 + 50);
+    assert_eq!(
+        s.engines[BETA].peer_status(),
+        PeerStatus::Down,
+        "at {}",
+        s.now - t0
+    );
+    assert!(
+        s.public_frames(BETA) > 0,
+        "beta asked over the public network first"
+    );
+    s.run(1000);
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+}
+
+#[test]
+fn a_private_link_lost_one_way_is_answered_over_the_public_network_and_nothing_moves() {
+    let mut s = pair();
+    s.run(1000);
+    // alpha → beta lost on the private link only: beta hears nothing there; alpha still
+    // hears beta's beats, so only beta asks, and alpha must answer for beta to know.
+    s.paths[0][ALPHA].up = false;
+    s.run(3000);
+    assert_eq!(s.engines[BETA].peer_status(), PeerStatus::Partitioned);
+    assert_eq!(
+        s.running_on("web"),
+        vec!["alpha"],
+        "nothing moved: {:#?}",
+        s.trace.iter().rev().take(40).collect::<Vec<_>>()
+    );
+    assert!(
+        s.public_frames(ALPHA) > 0,
+        "alpha answered on the public network"
+    );
+    s.paths[0][ALPHA].up = true;
+    s.run(1000);
+    assert_eq!(s.engines[BETA].peer_status(), PeerStatus::Up);
+    // Back to quiet: no more public beats once the link carries them again.
+    let public = [s.public_frames(ALPHA), s.public_frames(BETA)];
+    s.run(3000);
+    assert_eq!([s.public_frames(ALPHA), s.public_frames(BETA)], public);
+}
+
+#[test]
+fn a_node_that_takes_the_peers_configuration_reads_the_peers_last_beat_again() {
+    // beta creates a service; alpha takes the configuration. alpha's own beat does not
+    // change afterwards, so beta must not need another copy of it to see alpha's view.
+    let mut s = Sim::new(&config_text(""));
+    s.run(300);
+    s.command(
+        BETA,
+        "service create db active_server=beta standby_server=alpha start=a stop=b",
+        None,
+    );
+    s.run(1500);
+    s.command(BETA, "service bringin db", None);
+    s.run(1000);
+    assert_eq!(s.running_on("db"), vec!["beta"]);
+    assert_eq!(s.word(ALPHA, "db"), "STANDBY");
+    assert_eq!(s.word(BETA, "db"), "ACTIVE");
+}

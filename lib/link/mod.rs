@@ -1,0 +1,341 @@
+//! Heartbeat link processes (one per `[privnet]`), and the records they exchange with hasvrd
+//! over their stdin and stdout: `u8 kind`, `u32 length`, data. Kind `F` is a sealed frame
+//! (hasvrd → link: send it; link → hasvrd: a checked frame from the peer); kind `B` (hasvrd
+//! → link) is this node's beat, to send now and repeat every interval (`relay`); kind `L`
+//! (link → hasvrd, empty) says the peer is late; kind `S` is a line of counters from the
+//! link (`rx=… up=… crc=… tag=… unsigned=… replay=… malformed=… foreign=… txerr=…`), sent
+//! when they change.
+//!
+//! The link process is a transport: it sends what hasvrd gives it and repeats the standing
+//! beat; it passes up only frames whose CRC, tag and sequence check out and that say
+//! something new (`relay::Inbound`); everything else is dropped and counted.
+
+use crate::config::{Link, LinkKind};
+use crate::error::{Context, Error, Result};
+use crate::frame::{self, Bad, ReplayGuard};
+use crate::log::Logger;
+use crate::paths::Home;
+use crate::sys;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+
+pub const FRAME: u8 = b'F';
+pub const STATS: u8 = b'S';
+/// From hasvrd: this node's beat, repeated by the link every interval.
+pub const BEAT: u8 = b'B';
+/// To hasvrd: no good frame from the peer for an interval and a half.
+pub const LATE: u8 = b'L';
+/// From hahb-disk: this node's beat is on the shared disk (the volume locks are renewed);
+/// the data is how long the write took, in milliseconds, as text.
+pub const RENEWED: u8 = b'R';
+
+pub fn record(kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut r = Vec::with_capacity(5 + data.len());
+    r.push(kind);
+    r.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    r.extend_from_slice(data);
+    r
+}
+
+/// Splits a byte stream into records.
+#[derive(Default)]
+pub struct Records {
+    buf: Vec<u8>,
+}
+
+impl Records {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete record; `Err` when the stream cannot be records (then it is reset).
+    pub fn next_record(&mut self) -> std::result::Result<Option<(u8, Vec<u8>)>, String> {
+        if self.buf.len() < 5 {
+            return Ok(None);
+        }
+        let kind = self.buf[0];
+        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        if !matches!(kind, FRAME | STATS | RENEWED | BEAT | LATE) || len > frame::MAX_FRAME + 64 {
+            self.buf.clear();
+            return Err(format!("bad record (kind {kind}, length {len})"));
+        }
+        if self.buf.len() < 5 + len {
+            return Ok(None);
+        }
+        let data = self.buf[5..5 + len].to_vec();
+        self.buf.drain(..5 + len);
+        Ok(Some((kind, data)))
+    }
+}
+
+/// The authentication key, `$HAHOME/etc/authkey`. Without it there is no cluster traffic at
+/// all (frames could be forged), so a missing, empty or world-readable key is a configuration
+/// error that says how to fix it.
+pub fn load_key(home: &Home) -> Result<Vec<u8>> {
+    let path = home.authkey();
+    let shown = path.display();
+    let mode = match sys::mode_of(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::config(format!(
+                "{shown} is missing: heartbeats cannot be authenticated, so this node takes no \
+                 part in the cluster; 'make install' creates one (or run: umask 077; od -An -tx1 \
+                 -N32 /dev/urandom | tr -d ' \\n' > {shown}), then copy it to the other server"
+            )))
+        }
+        Err(e) => return Err(Error::config(format!("cannot read {shown}: {e}"))),
+    };
+    if mode & 0o077 != 0 {
+        return Err(Error::config(format!(
+            "{shown} is readable by others (mode {mode:o}); run: chmod 600 {shown}"
+        )));
+    }
+    let text = crate::files::read_regular(&path, 4096)
+        .map_err(|e| Error::config(format!("cannot read {shown}: {e}")))?;
+    let key: Vec<u8> = text.trim_ascii().to_vec();
+    if key.is_empty() {
+        return Err(Error::config(format!("{shown} is empty")));
+    }
+    Ok(key)
+}
+
+/// What a link process counts.
+#[derive(Default, Clone, PartialEq, Eq)]
+pub struct Counters {
+    pub rx: u64,
+    /// Frames passed up to hasvrd (the others repeated what it knew).
+    pub up: u64,
+    pub txerr: u64,
+    pub foreign: u64,
+    pub bad: BTreeMap<&'static str, u64>,
+}
+
+impl Counters {
+    pub fn line(&self) -> String {
+        let b = |k: &str| self.bad.get(k).copied().unwrap_or(0);
+        format!(
+            "rx={} up={} crc={} tag={} unsigned={} replay={} malformed={} foreign={} txerr={}",
+            self.rx,
+            self.up,
+            b("crc"),
+            b("tag"),
+            b("unsigned"),
+            b("replay"),
+            b("malformed"),
+            self.foreign,
+            self.txerr
+        )
+    }
+    pub fn count(&mut self, bad: Bad) {
+        *self.bad.entry(bad.word()).or_default() += 1;
+    }
+}
+
+/// Checks a frame from the peer: CRC, tag, then sequence.
+pub fn check(
+    key: Option<&[u8]>,
+    guard: &mut ReplayGuard,
+    bytes: &[u8],
+) -> std::result::Result<(), Bad> {
+    let f = frame::open(key, bytes)?;
+    guard.accept(f.boot, f.seq)
+}
+
+/// This node's and the peer's address on a socket link.
+pub fn socket_ends(link: &Link, node: &str) -> Result<(SocketAddr, SocketAddr)> {
+    let LinkKind::Socket { ip1, ip2, port } = &link.kind else {
+        return Err(Error::config(format!(
+            "link {}: not a socket link",
+            link.name
+        )));
+    };
+    let (a, b) = if node == link.host1 {
+        (ip1, ip2)
+    } else if node == link.host2 {
+        (ip2, ip1)
+    } else {
+        return Err(Error::config(format!(
+            "link {}: node {node} is neither host1 nor host2",
+            link.name
+        )));
+    };
+    Ok((
+        SocketAddr::V4(SocketAddrV4::new(*a, *port)),
+        SocketAddr::V4(SocketAddrV4::new(*b, *port)),
+    ))
+}
+
+/// A frame hasvrd gave a link process: whether it is the standing beat, and the frame.
+pub(crate) type Given = (bool, Vec<u8>);
+
+/// A link process's side of its pipes to hasvrd: frames to send arrive on stdin; checked
+/// frames from the peer and the counters go out on stdout, one write a turn, so hasvrd wakes
+/// once for them.
+pub(crate) struct Upstream {
+    name: String,
+    stdin: std::io::Stdin,
+    stdout: std::io::Stdout,
+    records: Records,
+    /// What this turn sends up.
+    pending: Vec<u8>,
+    pub(crate) reported: Counters,
+    last_report: std::time::Instant,
+}
+
+impl Upstream {
+    pub(crate) fn new(name: &str) -> Result<Upstream> {
+        let stdin = std::io::stdin();
+        sys::set_nonblock(&stdin, true).context("stdin")?;
+        Ok(Upstream {
+            name: name.to_string(),
+            stdin,
+            stdout: std::io::stdout(),
+            records: Records::default(),
+            pending: Vec::new(),
+            reported: Counters::default(),
+            last_report: std::time::Instant::now(),
+        })
+    }
+
+    pub(crate) fn fd(&self) -> std::os::fd::RawFd {
+        self.stdin.as_raw_fd()
+    }
+
+    /// The frames hasvrd wants sent (with whether each is the standing beat), and whether
+    /// hasvrd is gone (stdin closed): its last frames (the beat saying its services stopped)
+    /// still go out.
+    pub(crate) fn frames(
+        &mut self,
+        log: &mut Logger,
+        buf: &mut [u8],
+    ) -> Result<(Vec<Given>, bool)> {
+        let mut closed = false;
+        loop {
+            match sys::read_some(&self.stdin, buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.records.push(&buf[..n]);
+                    // A short read emptied the pipe; poll says when there is more.
+                    if n < buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::failed(format!(
+                        "link {}: reading from hasvrd: {e}",
+                        self.name
+                    )))
+                }
+            }
+        }
+        let mut frames = Vec::new();
+        loop {
+            match self.records.next_record() {
+                Ok(Some((FRAME, f))) => frames.push((false, f)),
+                Ok(Some((BEAT, f))) => frames.push((true, f)),
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok((frames, closed)),
+                Err(e) => log.error(&format!("link {}: from hasvrd: {e}", self.name)),
+            }
+        }
+    }
+
+    pub(crate) fn write(&mut self, kind: u8, data: &[u8]) -> Result<()> {
+        self.pending.extend(record(kind, data));
+        Ok(())
+    }
+
+    /// Sends what the turn gathered, in one write (the pipe is blocking: hasvrd reads it).
+    fn send_pending(&mut self) -> Result<()> {
+        let mut left: &[u8] = &self.pending;
+        while !left.is_empty() {
+            match sys::write_some(&self.stdout, left) {
+                Ok(n) => left = &left[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(Error::failed(format!(
+                        "link {}: writing to hasvrd: {e}",
+                        self.name
+                    )))
+                }
+            }
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Passes a checked frame from the peer up (with the turn's other records).
+    pub(crate) fn deliver(&mut self, frame: &[u8]) -> Result<()> {
+        self.write(FRAME, frame)
+    }
+
+    /// Whether the counters wait for a timer: something other than the frames received
+    /// changed (bad or foreign frames, send errors). A new `rx` alone rides with the next
+    /// frame delivered, and never wakes anybody by itself.
+    pub(crate) fn report_due(&self, counters: &Counters) -> bool {
+        counters.txerr != self.reported.txerr
+            || counters.foreign != self.reported.foreign
+            || counters.bad != self.reported.bad
+    }
+
+    /// Ends a turn: the counters when they changed (at most twice a second, and a new `rx`
+    /// only with a frame going up), then everything in one write.
+    pub(crate) fn report(&mut self, counters: &Counters, log: &mut Logger) -> Result<()> {
+        let riding = !self.pending.is_empty();
+        if *counters != self.reported
+            && (riding || self.report_due(counters))
+            && self.last_report.elapsed() >= std::time::Duration::from_millis(500)
+        {
+            self.write(STATS, counters.line().as_bytes())?;
+            if counters.bad.values().sum::<u64>() > self.reported.bad.values().sum::<u64>() {
+                log.warning(&format!(
+                    "link {}: dropped bad frames: {}",
+                    self.name,
+                    counters.line()
+                ));
+            }
+            self.reported = counters.clone();
+            self.last_report = std::time::Instant::now();
+        }
+        self.send_pending()
+    }
+}
+
+mod relay;
+mod serial;
+mod socket;
+pub use relay::{Inbound, Standing};
+pub use serial::{run_serial, Found, StreamFramer, MAX_SERIAL_FRAME};
+pub use socket::run_socket;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_split_a_stream_in_any_pieces() {
+        let mut stream = record(FRAME, b"hello");
+        stream.extend(record(STATS, b"rx=1"));
+        let mut r = Records::default();
+        let mut got = Vec::new();
+        for b in &stream {
+            r.push(&[*b]);
+            while let Some(x) = r.next_record().unwrap() {
+                got.push(x);
+            }
+        }
+        assert_eq!(
+            got,
+            vec![(FRAME, b"hello".to_vec()), (STATS, b"rx=1".to_vec())]
+        );
+        let mut r = Records::default();
+        r.push(b"Xjunkjunk");
+        assert!(r.next_record().is_err());
+    }
+}

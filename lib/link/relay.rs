@@ -1,0 +1,316 @@
+//! What a socket or serial link process does by itself between hasvrd's messages, so that
+//! hasvrd sleeps while nothing changes (an idle pair costs what its beats cost, not an
+//! engine pass per beat):
+//!
+//! - `Standing`: it repeats this node's standing beat every interval, sealed afresh each
+//!   time with the sequence hasvrd gave it plus the repeat count (hasvrd's sequences go in
+//!   steps of `frame::SEQ_STRIDE`, so a repeat never reaches hasvrd's next frame). It stops
+//!   repeating `STANDING_LIFE` after hasvrd last gave it the beat: hasvrd gives it again every
+//!   few seconds, so a hung hasvrd falls silent and its peer takes over, as it would without
+//!   repeats.
+//! - `Inbound`: it passes up only frames that say something: a beat unlike the last one
+//!   passed up, any other message, the first frame after a silence. Every good frame's time
+//!   goes into the heard page (a memory file hasvrd gave it), which hasvrd reads whenever it
+//!   decides. When no good frame came for `late_after` (one and a half intervals) it tells
+//!   hasvrd once (`LATE`): hasvrd then asks over the public network and watches the deadline.
+
+use crate::frame;
+use std::time::{Duration, Instant};
+
+/// How long a link repeats a standing beat that hasvrd has not given again.
+pub const STANDING_LIFE: Duration = Duration::from_secs(30);
+
+/// This node's beat, repeated every interval.
+pub struct Standing {
+    interval: Duration,
+    beat: Option<Beat>,
+}
+
+struct Beat {
+    boot: u64,
+    seq: u64,
+    payload: Vec<u8>,
+    repeats: u64,
+    next: Instant,
+    given: Instant,
+    /// Another frame went after it: no repeats until it is given again.
+    paused: bool,
+}
+
+impl Standing {
+    pub fn new(interval: Duration) -> Standing {
+        Standing {
+            interval,
+            beat: None,
+        }
+    }
+
+    /// hasvrd gave a beat: repeat it from now on. Whether to send it at once: yes when it
+    /// is new; no when hasvrd only gave the same beat again (its periodic refresh, or after
+    /// another frame), which only re-arms the repeats under a newer sequence. A frame that
+    /// does not open with the link's key is not repeated.
+    pub fn set(&mut self, key: Option<&[u8]>, sealed: &[u8], now: Instant) -> bool {
+        let Ok(f) = frame::open(key, sealed) else {
+            self.beat = None;
+            return true;
+        };
+        let next = match &self.beat {
+            Some(b) if b.boot == f.boot && b.payload == f.payload => Some(b.next),
+            _ => None,
+        };
+        self.beat = Some(Beat {
+            boot: f.boot,
+            seq: f.seq,
+            payload: f.payload,
+            repeats: 0,
+            next: next.unwrap_or(now + self.interval),
+            given: now,
+            paused: false,
+        });
+        next.is_none()
+    }
+
+    /// hasvrd sent another frame through this link: repeats of an older beat would now
+    /// carry sequences below it (the peer drops them as replays), so they stop until hasvrd
+    /// gives the beat again, which it does right after such a frame.
+    pub fn sent_other(&mut self, sealed: &[u8]) {
+        let Ok(f) = frame::open(None, sealed) else {
+            return;
+        };
+        if let Some(b) = self.beat.as_mut().filter(|b| f.seq > b.seq) {
+            b.paused = true;
+        }
+    }
+
+    /// Half an interval: how early a repeat may go with a wake that happens anyway.
+    pub fn half_interval(&self) -> Duration {
+        self.interval / 2
+    }
+
+    /// When the next repeat is due (`None`: nothing to repeat).
+    pub fn due(&self) -> Option<Instant> {
+        let b = self.beat.as_ref().filter(|b| !b.paused)?;
+        let alive = b.next.saturating_duration_since(b.given) <= STANDING_LIFE;
+        let room = b.repeats + 1 < frame::SEQ_STRIDE;
+        (alive && room).then_some(b.next)
+    }
+
+    /// The repeat due by `now + early`, sealed afresh. A link that wakes for the peer's beat
+    /// sends its own if it is due within half an interval: the two nodes' beats then fall
+    /// into step and each link wakes about once an interval, not twice.
+    pub fn repeat(&mut self, key: Option<&[u8]>, now: Instant, early: Duration) -> Option<Vec<u8>> {
+        let due = self.due()?;
+        if due > now + early {
+            return None;
+        }
+        let b = self.beat.as_mut()?;
+        b.repeats += 1;
+        // A late turn does not make a burst: the next repeat is an interval from now.
+        b.next = now + self.interval;
+        frame::seal(key, b.boot, b.seq + b.repeats, &b.payload).ok()
+    }
+}
+
+/// Frames from the peer: which go up, and when the peer is late.
+pub struct Inbound {
+    late_after: Duration,
+    last_good: Instant,
+    late_told: bool,
+    /// The boot id and payload of the last beat passed up.
+    passed: Option<(u64, Vec<u8>)>,
+    heard: Option<crate::sys::SharedU64>,
+}
+
+impl Inbound {
+    /// `started`: the process start (a link that never hears the peer is late from then).
+    pub fn new(
+        interval: Duration,
+        heard: Option<crate::sys::SharedU64>,
+        started: Instant,
+    ) -> Inbound {
+        Inbound {
+            late_after: interval + interval / 2,
+            last_good: started,
+            late_told: false,
+            passed: None,
+            heard,
+        }
+    }
+
+    /// The page hasvrd named in `HA_HEARD_FD`, if it did.
+    pub fn heard_page_from_env() -> Option<crate::sys::SharedU64> {
+        let fd: i32 = std::env::var("HA_HEARD_FD").ok()?.trim().parse().ok()?;
+        crate::sys::SharedU64::map(crate::sys::inherited_file(fd)?).ok()
+    }
+
+    /// A good frame (checked) came at `now`: whether to pass it up.
+    pub fn arrived(&mut self, frame_bytes: &[u8], now: Instant) -> bool {
+        let after_silence =
+            self.late_told || now.saturating_duration_since(self.last_good) >= self.late_after;
+        self.last_good = now;
+        self.late_told = false;
+        if let Some(h) = &self.heard {
+            h.store(crate::sys::boottime_millis());
+        }
+        let Ok(f) = frame::open(None, frame_bytes) else {
+            return true;
+        };
+        if f.payload.first() != Some(&frame::BEAT_KIND) {
+            return true;
+        }
+        let same = self
+            .passed
+            .as_ref()
+            .is_some_and(|(boot, p)| *boot == f.boot && *p == f.payload);
+        if same && !after_silence {
+            return false;
+        }
+        self.passed = Some((f.boot, f.payload));
+        true
+    }
+
+    /// When the peer turns late, if it has not been told yet.
+    pub fn late_due(&self) -> Option<Instant> {
+        (!self.late_told).then(|| self.last_good + self.late_after)
+    }
+
+    /// Whether to tell hasvrd now that the peer is late (once a silence).
+    pub fn late(&mut self, now: Instant) -> bool {
+        if self.late_due().is_some_and(|t| t <= now) {
+            self.late_told = true;
+            return true;
+        }
+        false
+    }
+}
+
+/// The sooner of two optional moments.
+pub fn sooner(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// A poll timeout in milliseconds until `at` (-1: none), rounded up so a wake is never early.
+pub fn timeout_until(at: Option<Instant>, now: Instant) -> i32 {
+    match at {
+        None => -1,
+        Some(t) => {
+            let left = t.saturating_duration_since(now);
+            (left.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beat(boot: u64, seq: u64, body: &[u8]) -> Vec<u8> {
+        let mut p = vec![frame::BEAT_KIND];
+        p.extend_from_slice(body);
+        frame::seal(Some(b"k"), boot, seq, &p).unwrap()
+    }
+
+    #[test]
+    fn a_standing_beat_repeats_every_interval_with_growing_sequences_until_it_expires() {
+        let t0 = Instant::now();
+        let i = Duration::from_millis(100);
+        let mut s = Standing::new(i);
+        assert!(s.due().is_none());
+        assert!(s.set(Some(b"k"), &beat(7, 3 * frame::SEQ_STRIDE, b"x"), t0));
+        assert!(
+            s.repeat(Some(b"k"), t0 + i / 4, Duration::ZERO).is_none(),
+            "not yet due"
+        );
+        let mut last = 3 * frame::SEQ_STRIDE;
+        let mut at = t0 + i;
+        let mut count = 0;
+        while let Some(f) = s.repeat(Some(b"k"), at, Duration::ZERO) {
+            let o = frame::open(Some(b"k"), &f).unwrap();
+            assert_eq!(o.boot, 7);
+            assert!(o.seq > last && o.seq < 4 * frame::SEQ_STRIDE);
+            assert_eq!(o.payload, [frame::BEAT_KIND, b'x']);
+            last = o.seq;
+            at += i;
+            count += 1;
+            assert!(count < 1000);
+        }
+        // Repeats stop once hasvrd has not given it again for STANDING_LIFE.
+        assert_eq!(count as u128, STANDING_LIFE.as_millis() / 100);
+        // Given again: it repeats again, without going at once (nothing new).
+        assert!(!s.set(Some(b"k"), &beat(7, 4 * frame::SEQ_STRIDE, b"x"), at));
+        assert!(s.repeat(Some(b"k"), at, Duration::ZERO).is_some());
+        at += i;
+        assert!(
+            s.set(Some(b"k"), &beat(7, 5 * frame::SEQ_STRIDE, b"y"), at),
+            "new"
+        );
+        assert!(
+            s.repeat(Some(b"k"), at + i / 2, i / 2).is_some(),
+            "early, with a wake"
+        );
+        assert!(
+            s.repeat(Some(b"k"), at + i, Duration::ZERO).is_none(),
+            "the next an interval after that one"
+        );
+        // Another frame sent after it: no more repeats until the beat is given again.
+        s.set(Some(b"k"), &beat(7, 6 * frame::SEQ_STRIDE, b"y"), at);
+        let mut cfg = vec![2u8];
+        cfg.extend_from_slice(b"config");
+        s.sent_other(&frame::seal(Some(b"k"), 7, 7 * frame::SEQ_STRIDE, &cfg).unwrap());
+        assert!(s.due().is_none());
+        assert!(!s.set(Some(b"k"), &beat(7, 8 * frame::SEQ_STRIDE, b"y"), at));
+        let f = s
+            .repeat(Some(b"k"), at + i + i / 2, Duration::ZERO)
+            .unwrap();
+        assert!(frame::open(Some(b"k"), &f).unwrap().seq > 8 * frame::SEQ_STRIDE);
+        // A frame sealed with another key is not repeated.
+        s.set(Some(b"other"), &beat(7, 9 * frame::SEQ_STRIDE, b"x"), at);
+        assert!(s.due().is_none());
+    }
+
+    #[test]
+    fn only_new_beats_other_messages_and_frames_after_a_silence_go_up() {
+        let t0 = Instant::now();
+        let i = Duration::from_millis(100);
+        let ms = Duration::from_millis;
+        let mut inb = Inbound::new(i, None, t0);
+        assert!(inb.arrived(&beat(1, 10, b"a"), t0 + ms(10)), "the first");
+        assert!(!inb.arrived(&beat(1, 11, b"a"), t0 + ms(110)), "a repeat");
+        assert!(inb.arrived(&beat(1, 12, b"b"), t0 + ms(210)), "a change");
+        assert!(inb.arrived(&beat(2, 1, b"b"), t0 + ms(310)), "a new boot");
+        let mut other = vec![2u8];
+        other.extend_from_slice(b"config");
+        let cfg = frame::seal(Some(b"k"), 2, 2, &other).unwrap();
+        assert!(inb.arrived(&cfg, t0 + ms(320)), "not a beat");
+        assert!(!inb.arrived(&beat(2, 3, b"b"), t0 + ms(410)));
+        // Late once, 150 ms after the last good frame, and not again.
+        assert_eq!(inb.late_due(), Some(t0 + ms(560)));
+        assert!(!inb.late(t0 + ms(559)));
+        assert!(inb.late(t0 + ms(560)));
+        assert!(!inb.late(t0 + ms(900)));
+        assert_eq!(inb.late_due(), None);
+        // The same beat after the silence goes up: hasvrd must hear the link is back.
+        assert!(inb.arrived(&beat(2, 9, b"b"), t0 + ms(950)));
+        assert!(!inb.arrived(&beat(2, 10, b"b"), t0 + ms(1050)));
+        // A link that never hears the peer is late from its start.
+        let mut quiet = Inbound::new(i, None, t0);
+        assert!(quiet.late(t0 + ms(150)));
+    }
+
+    #[test]
+    fn the_heard_page_holds_the_time_of_the_last_good_frame() {
+        let page = crate::sys::shared_page("test").unwrap();
+        let theirs = crate::sys::SharedU64::map(page.try_clone().unwrap()).unwrap();
+        let mine = crate::sys::SharedU64::map(page).unwrap();
+        let mut inb = Inbound::new(Duration::from_millis(100), Some(mine), Instant::now());
+        assert_eq!(theirs.load(), 0);
+        let before = crate::sys::boottime_millis();
+        inb.arrived(&beat(1, 1, b"a"), Instant::now());
+        let at = theirs.load();
+        assert!(at >= before && at <= crate::sys::boottime_millis());
+    }
+}

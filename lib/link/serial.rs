@@ -1,0 +1,432 @@
+//! hahb-serial: a heartbeat link over an RS-232 line, and finding frames in its byte stream.
+
+use super::*;
+
+/// The largest frame accepted from a serial stream: a corrupted length must not make the
+/// receiver wait for a minute of bytes at 9600 baud.
+pub const MAX_SERIAL_FRAME: usize = 4096;
+
+/// Finds frames in a byte stream that may carry noise: scans for the magic, checks each
+/// candidate, and on any failure skips one byte and looks again, so it regains sync at the
+/// next frame whatever the line did.
+#[derive(Default)]
+pub struct StreamFramer {
+    buf: Vec<u8>,
+    in_noise: bool,
+}
+
+/// What came out of the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    Frame(Vec<u8>),
+    Bad(Bad),
+}
+
+impl StreamFramer {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes waiting for the rest of a frame.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Gives up on a frame that never completes (a corrupted length): skips a byte.
+    pub fn skip_stalled(&mut self) -> Option<Found> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        self.buf.remove(0);
+        Some(Found::Bad(Bad::Malformed))
+    }
+
+    /// The next frame or bad frame; `None` until more bytes arrive.
+    pub fn next_found(&mut self, key: Option<&[u8]>, guard: &mut ReplayGuard) -> Option<Found> {
+        let start = self
+            .buf
+            .windows(3)
+            .position(|w| w == [b'S', b'H', frame::VERSION]);
+        // Noise before a magic (or no magic at all: keep a possible partial one at the end).
+        let drop = start.unwrap_or(self.buf.len().saturating_sub(2));
+        if drop > 0 {
+            self.buf.drain(..drop);
+            if !self.in_noise {
+                self.in_noise = true;
+                return Some(Found::Bad(Bad::Malformed));
+            }
+        }
+        start?;
+        self.in_noise = false;
+        let len = match frame::frame_len(&self.buf) {
+            Ok(None) => return None,
+            Ok(Some(n)) if n <= MAX_SERIAL_FRAME => n,
+            _ => {
+                self.buf.remove(0);
+                self.in_noise = true;
+                return Some(Found::Bad(Bad::Malformed));
+            }
+        };
+        if self.buf.len() < len {
+            // A corrupted length makes the candidate look long. Should a whole good frame
+            // already stand after it, the candidate was noise: resynchronise there now
+            // rather than wait for its false length to fill (dozens of beats on a slow line).
+            if let Some(next) = self.good_frame_after_start(key) {
+                self.buf.drain(..next);
+                self.in_noise = false;
+                return Some(Found::Bad(Bad::Malformed));
+            }
+            return None;
+        }
+        let candidate: Vec<u8> = self.buf[..len].to_vec();
+        match frame::open(key, &candidate).and_then(|f| guard.accept(f.boot, f.seq)) {
+            Ok(()) => {
+                self.buf.drain(..len);
+                Some(Found::Frame(candidate))
+            }
+            Err(bad) => {
+                // Maybe a false magic inside noise: look again one byte further.
+                self.buf.remove(0);
+                self.in_noise = true;
+                Some(Found::Bad(bad))
+            }
+        }
+    }
+}
+
+impl StreamFramer {
+    /// Where the first complete frame with a good CRC and tag begins after position 0.
+    fn good_frame_after_start(&self, key: Option<&[u8]>) -> Option<usize> {
+        let mut at = 1;
+        while let Some(p) = self.buf[at..]
+            .windows(3)
+            .position(|w| w == [b'S', b'H', frame::VERSION])
+        {
+            let q = at + p;
+            if let Ok(Some(n)) = frame::frame_len(&self.buf[q..]) {
+                if n <= MAX_SERIAL_FRAME
+                    && q + n <= self.buf.len()
+                    && frame::open(key, &self.buf[q..q + n]).is_ok()
+                {
+                    return Some(q);
+                }
+            }
+            at = q + 1;
+        }
+        None
+    }
+}
+
+/// After opening the line, bytes are discarded this long: what a relay or modem still
+/// carries from before (a dead peer instance's frames) is not taken as live.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// hahb-serial: the same frames over an RS-232 line (`device1`/`device2`, `baudrate`, raw
+/// mode), found again in the byte stream by `StreamFramer`.
+pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
+    let LinkKind::Rs232 {
+        device1,
+        device2,
+        baudrate,
+    } = &link.kind
+    else {
+        return Err(Error::config(format!(
+            "link {}: not an rs232 link",
+            link.name
+        )));
+    };
+    let device = if home.node == link.host1 {
+        device1
+    } else if home.node == link.host2 {
+        device2
+    } else {
+        return Err(Error::config(format!(
+            "link {}: node {} is neither host1 nor host2",
+            link.name, home.node
+        )));
+    };
+    let mut log = Logger::new(home.log(), &home.node, "hahb-serial");
+    let key = Some(load_key(home)?);
+    let name = &link.name;
+    let mut up = Upstream::new(name)?;
+    let interval = std::time::Duration::from_millis(link.interval);
+    let mut standing = Standing::new(interval);
+    let mut inbound = Inbound::new(
+        interval,
+        Inbound::heard_page_from_env(),
+        std::time::Instant::now(),
+    );
+    let mut port: Option<serialport::TTYPort> = None;
+    let mut open_error: Option<String> = None;
+    let mut next_open = std::time::Instant::now();
+    let mut framer = StreamFramer::default();
+    let mut guard = ReplayGuard::default();
+    let mut counters = Counters::default();
+    let mut last_rx = std::time::Instant::now();
+    let mut opened = std::time::Instant::now();
+    let mut buf = vec![0u8; 8192];
+    // Ten bits a byte on the line.
+    let byte_time = std::time::Duration::from_micros(10_000_000 / *baudrate as u64);
+    loop {
+        if port.is_none() && std::time::Instant::now() >= next_open {
+            match serialport::new(device.as_str(), *baudrate).open_native() {
+                Ok(p) => {
+                    let _ = sys::set_nonblock(&p, true);
+                    // Whatever waited in the input buffer was sent to an earlier session.
+                    let _ = serialport::SerialPort::clear(&p, serialport::ClearBuffer::Input);
+                    opened = std::time::Instant::now();
+                    framer = StreamFramer::default();
+                    log.info(&format!("link {name}: {device} open at {baudrate} baud"));
+                    open_error = None;
+                    port = Some(p);
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    if open_error.as_deref() != Some(msg.as_str()) {
+                        log.warning(&format!(
+                            "link {name}: cannot open {device}: {msg}; retrying every second"
+                        ));
+                        open_error = Some(msg);
+                    }
+                    next_open = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                }
+            }
+        }
+        let mut fds = vec![sys::PollFd {
+            fd: up.fd(),
+            events: sys::POLLIN,
+            revents: 0,
+        }];
+        if let Some(p) = &port {
+            fds.push(sys::PollFd {
+                fd: p.as_raw_fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        // Asleep until bytes come, the standing beat is due or the peer turns late; a
+        // closed device, half a frame or held-back counters are looked at five times a
+        // second.
+        let mut wake = relay::sooner(standing.due(), inbound.late_due());
+        if port.is_none() || framer.pending() > 0 || up.report_due(&counters) {
+            wake = relay::sooner(
+                wake,
+                Some(std::time::Instant::now() + std::time::Duration::from_millis(200)),
+            );
+        }
+        let _ = sys::poll(
+            &mut fds,
+            relay::timeout_until(wake, std::time::Instant::now()),
+        );
+        // Frames from hasvrd go out; once hasvrd is gone, so are we.
+        let (frames, closed) = up.frames(&mut log, &mut buf)?;
+        for (is_beat, f) in frames {
+            let now = if is_beat {
+                standing.set(key.as_deref(), &f, std::time::Instant::now())
+            } else {
+                standing.sent_other(&f);
+                true
+            };
+            if now {
+                write_frame(&port, &f, byte_time, &mut counters);
+            }
+        }
+        if closed {
+            return Ok(());
+        }
+        // A hang-up (the other end of a pty gone, a USB adapter unplugged) reads as end of
+        // file: close the device and open it again in a second, instead of spinning.
+        let hung_up = fds
+            .get(1)
+            .is_some_and(|f| f.revents & (sys::POLLHUP | sys::POLLERR) != 0);
+        if let Some(p) = &port {
+            loop {
+                match sys::read_some(p, &mut buf) {
+                    Ok(0) => {
+                        if hung_up {
+                            log.warning(&format!(
+                                "link {name}: {device} hung up; reopening it every second"
+                            ));
+                            port = None;
+                            next_open =
+                                std::time::Instant::now() + std::time::Duration::from_secs(1);
+                        }
+                        break;
+                    }
+                    Ok(_) if opened.elapsed() < SETTLE => {}
+                    Ok(n) => {
+                        framer.push(&buf[..n]);
+                        last_rx = std::time::Instant::now();
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        log.warning(&format!("link {name}: reading {device}: {e}; reopening"));
+                        port = None;
+                        next_open = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                        break;
+                    }
+                }
+            }
+        }
+        // A frame that stops half-way (a corrupted length) is given up after twice its time.
+        if framer.pending() > 0
+            && last_rx.elapsed()
+                > byte_time * MAX_SERIAL_FRAME as u32 * 2 + std::time::Duration::from_millis(500)
+        {
+            if let Some(Found::Bad(b)) = framer.skip_stalled() {
+                counters.count(b);
+            }
+            last_rx = std::time::Instant::now();
+        }
+        let mut heard = false;
+        while let Some(found) = framer.next_found(key.as_deref(), &mut guard) {
+            match found {
+                Found::Frame(f) => {
+                    counters.rx += 1;
+                    heard = true;
+                    if inbound.arrived(&f, std::time::Instant::now()) {
+                        counters.up += 1;
+                        up.deliver(&f)?;
+                    }
+                }
+                Found::Bad(b) => counters.count(b),
+            }
+        }
+        let now = std::time::Instant::now();
+        let early = if heard {
+            standing.half_interval()
+        } else {
+            std::time::Duration::ZERO
+        };
+        if let Some(f) = standing.repeat(key.as_deref(), now, early) {
+            write_frame(&port, &f, byte_time, &mut counters);
+        }
+        if inbound.late(now) {
+            up.write(LATE, b"")?;
+        }
+        up.report(&counters, &mut log)?;
+    }
+}
+
+/// Writes one frame to the line, giving up after twice its time on the wire.
+fn write_frame(
+    port: &Option<serialport::TTYPort>,
+    f: &[u8],
+    byte_time: std::time::Duration,
+    counters: &mut Counters,
+) {
+    let limit = byte_time * f.len() as u32 * 2 + std::time::Duration::from_millis(200);
+    match port {
+        Some(p) if write_all_bounded(p, f, limit) => {}
+        _ => counters.txerr += 1,
+    }
+}
+
+/// Writes a whole frame to a non-blocking descriptor, waiting for room up to `limit`.
+fn write_all_bounded(fd: &impl AsRawFd, mut data: &[u8], limit: std::time::Duration) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while !data.is_empty() {
+        match sys::write_some(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                let mut p = [sys::PollFd {
+                    fd: fd.as_raw_fd(),
+                    events: sys::POLLOUT,
+                    revents: 0,
+                }];
+                let _ = sys::poll(&mut p, left.as_millis().max(1) as i32);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupted_length_costs_one_frame_not_dozens() {
+        let key = b"k".as_slice();
+        let payload = vec![7u8; 60];
+        let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload).unwrap();
+        let mut broken = good(1);
+        broken[20] = 0x0f; // length 3900-odd: the receiver would wait for ~40 beats
+        let mut f = StreamFramer::default();
+        let mut g = ReplayGuard::default();
+        f.push(&broken);
+        assert!(matches!(
+            f.next_found(Some(key), &mut g),
+            None | Some(Found::Bad(_))
+        ));
+        // The very next beat is delivered as soon as it is whole.
+        f.push(&good(2));
+        let mut got = Vec::new();
+        while let Some(x) = f.next_found(Some(key), &mut g) {
+            got.push(x);
+        }
+        assert!(got.contains(&Found::Frame(good(2))), "{got:?}");
+    }
+
+    #[test]
+    fn a_stream_with_noise_and_bit_flips_yields_every_good_frame_and_counts_the_bad() {
+        let key = b"k".as_slice();
+        let payload = crate::frame::Message::Beat(crate::frame::Beat {
+            sender: "a".into(),
+            generation: 1,
+            digest: 2,
+            hears_you: true,
+            leaving: false,
+            keeping: false,
+            services: vec![],
+            nics: vec![],
+            disks: vec![],
+            admin: (0, String::new()),
+        })
+        .encode();
+        let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload).unwrap();
+        let mut stream = b"\x00\xffgarbage SH".to_vec();
+        stream.extend(good(1));
+        let mut flipped = good(2);
+        flipped[25] ^= 0x04;
+        stream.extend(&flipped);
+        stream.extend(b"SH\x01noise");
+        stream.extend(good(3));
+        stream.extend(good(3)); // a replay
+        stream.extend(good(4));
+        let mut f = StreamFramer::default();
+        let mut g = ReplayGuard::default();
+        let mut frames = 0;
+        let mut bad = Vec::new();
+        // In pieces of every size, as a serial line delivers them.
+        for chunk in stream.chunks(7) {
+            f.push(chunk);
+            while let Some(x) = f.next_found(Some(key), &mut g) {
+                match x {
+                    Found::Frame(_) => frames += 1,
+                    Found::Bad(b) => bad.push(b),
+                }
+            }
+        }
+        assert_eq!(frames, 3, "frames 1, 3 and 4");
+        assert!(
+            bad.contains(&Bad::Crc) && bad.contains(&Bad::Replay) && bad.contains(&Bad::Malformed),
+            "{bad:?}"
+        );
+        // Pure noise never panics and never yields a frame.
+        let mut rng = crate::engine::sim::Rng::new(42);
+        let noise: Vec<u8> = (0..20_000).map(|_| rng.next() as u8).collect();
+        let mut f = StreamFramer::default();
+        f.push(&noise);
+        while let Some(found) = f.next_found(Some(key), &mut g) {
+            assert!(!matches!(found, Found::Frame(_)));
+        }
+    }
+}

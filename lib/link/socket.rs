@@ -1,0 +1,136 @@
+//! hahb-sock: a heartbeat link over UDP.
+
+use super::*;
+use std::time::{Duration, Instant};
+
+/// hahb-sock: UDP between this node's and the peer's address of the link.
+pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
+    let mut log = Logger::new(home.log(), &home.node, "hahb-sock");
+    let key = Some(load_key(home)?);
+    let (local, peer) = socket_ends(link, &home.node)?;
+    let name = &link.name;
+    let interval = Duration::from_millis(link.interval);
+    let mut up = Upstream::new(name)?;
+    let mut standing = Standing::new(interval);
+    let mut inbound = Inbound::new(interval, Inbound::heard_page_from_env(), Instant::now());
+    let mut sock: Option<UdpSocket> = None;
+    let mut bind_error: Option<String> = None;
+    let mut next_bind = Instant::now();
+    let mut guard = ReplayGuard::default();
+    let mut counters = Counters::default();
+    let mut buf = vec![0u8; 70_000];
+    loop {
+        if sock.is_none() && Instant::now() >= next_bind {
+            match UdpSocket::bind(local).and_then(|s| s.set_nonblocking(true).map(|_| s)) {
+                Ok(s) => {
+                    log.info(&format!("link {name}: listening on {local}, peer {peer}"));
+                    bind_error = None;
+                    sock = Some(s);
+                }
+                Err(e) => {
+                    // The address may come back (an interface being brought up): retry.
+                    let msg = e.to_string();
+                    if bind_error.as_deref() != Some(msg.as_str()) {
+                        log.warning(&format!(
+                            "link {name}: cannot listen on {local}: {msg}; retrying every second"
+                        ));
+                        bind_error = Some(msg);
+                    }
+                    next_bind = Instant::now() + Duration::from_secs(1);
+                }
+            }
+        }
+        let mut fds = vec![sys::PollFd {
+            fd: up.fd(),
+            events: sys::POLLIN,
+            revents: 0,
+        }];
+        if let Some(s) = &sock {
+            fds.push(sys::PollFd {
+                fd: s.as_raw_fd(),
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        // Asleep until a frame comes either way, the standing beat is due, the peer turns
+        // late, or counters held back by the twice-a-second limit are due.
+        let mut wake = relay::sooner(standing.due(), inbound.late_due());
+        if sock.is_none() {
+            wake = relay::sooner(wake, Some(next_bind));
+        }
+        if up.report_due(&counters) {
+            wake = relay::sooner(wake, Some(Instant::now() + Duration::from_millis(500)));
+        }
+        let _ = sys::poll(&mut fds, relay::timeout_until(wake, Instant::now()));
+        let from_hasvrd = fds[0].revents != 0;
+        let from_peer = fds.get(1).is_some_and(|f| f.revents != 0);
+        // Frames from hasvrd go out; once hasvrd is gone, so are we.
+        let (frames, closed) = if from_hasvrd {
+            up.frames(&mut log, &mut buf)?
+        } else {
+            (Vec::new(), false)
+        };
+        for (is_beat, f) in frames {
+            let now = if is_beat {
+                standing.set(key.as_deref(), &f, Instant::now())
+            } else {
+                standing.sent_other(&f);
+                true
+            };
+            if now {
+                send(&sock, &f, peer, &mut counters);
+            }
+        }
+        if closed {
+            return Ok(());
+        }
+        // Frames from the peer come in, checked; only news goes up.
+        let mut heard = false;
+        if let Some(s) = sock.as_ref().filter(|_| from_peer) {
+            // A bounded turn: a flood of datagrams cannot keep hasvrd's frames from going out.
+            for _ in 0..256 {
+                match s.recv_from(&mut buf) {
+                    Ok((_, from)) if from.ip() != peer.ip() => counters.foreign += 1,
+                    Ok((n, _)) => match check(key.as_deref(), &mut guard, &buf[..n]) {
+                        Ok(()) => {
+                            counters.rx += 1;
+                            heard = true;
+                            if inbound.arrived(&buf[..n], Instant::now()) {
+                                counters.up += 1;
+                                up.deliver(&buf[..n])?;
+                            }
+                        }
+                        Err(bad) => counters.count(bad),
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        // The interface went away (e.g. address removed): bind again later.
+                        sock = None;
+                        next_bind = Instant::now() + Duration::from_secs(1);
+                        break;
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        let early = if heard {
+            standing.half_interval()
+        } else {
+            Duration::ZERO
+        };
+        if let Some(f) = standing.repeat(key.as_deref(), now, early) {
+            send(&sock, &f, peer, &mut counters);
+        }
+        if inbound.late(now) {
+            up.write(LATE, b"")?;
+        }
+        up.report(&counters, &mut log)?;
+    }
+}
+
+fn send(sock: &Option<UdpSocket>, frame: &[u8], peer: SocketAddr, counters: &mut Counters) {
+    match sock {
+        Some(s) if s.send_to(frame, peer).is_ok() => {}
+        _ => counters.txerr += 1,
+    }
+}
