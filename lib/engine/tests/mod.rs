@@ -704,25 +704,3 @@ fn a_running_service_without_a_saved_agent_pid_is_cleaned_up_not_adopted() {
     );
     assert!(acts.iter().any(|a| matches!(a, Action::Log { text, .. } if text.contains("in the middle of starting or stopping"))));
 }
-
-#[test]
-#[ignore]
-fn tick_cost() {
-    use super::sim::*;
-    let text = config_text(&service(
-        "web",
-        "active_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\n",
-    ));
-    let mut s = Sim::new(&text);
-    s.run(300);
-    s.command(ALPHA, "service bringin web", Some("in"));
-    s.run(2000);
-    let mut e = s.engines[ALPHA].clone();
-    let t0 = std::time::Instant::now();
-    let mut now = s.now;
-    for _ in 0..10_000 {
-        now += 1;
-        std::hint::black_box(e.handle(now, Input::Tick));
-    }
-    eprintln!("tick: {:?} each", t0.elapsed() / 10_000);
-}
