@@ -15,7 +15,8 @@
 //! 3. start steps run in the order volumes, addresses, script, agent; stop steps in reverse;
 //! 4. after the faults end, every service in protection and able to run somewhere runs on
 //!    exactly one node within `SETTLE` (detection 300 ms + boot grace + steps ≤ 1 s each);
-//! 5. the services of a group never run on different nodes while the link works;
+//! 5. the services of a group never come to run on different nodes while the link works
+//!    (as in 1, a split that arose while they could not hear each other may drain);
 //! 6. state words are the eight of DESIGN §4 and agree with the phase; at rest the service
 //!    runs on its primary when both nodes can run it; with switchback the primary changes
 //!    only by an administrator's move.
