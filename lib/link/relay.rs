@@ -143,15 +143,17 @@ impl Inbound {
         crate::sys::SharedU64::map(crate::sys::inherited_file(fd)?).ok()
     }
 
-    /// A good frame (checked) came at `now`: whether to pass it up.
+    /// A good frame (checked) came at `now`: whether to pass it up. Without a heard page
+    /// every frame goes up: hasvrd would otherwise take a quiet peer for a silent one.
     pub fn arrived(&mut self, frame_bytes: &[u8], now: Instant) -> bool {
         let after_silence =
             self.late_told || now.saturating_duration_since(self.last_good) >= self.late_after;
         self.last_good = now;
         self.late_told = false;
-        if let Some(h) = &self.heard {
-            h.store(crate::sys::boottime_millis());
-        }
+        let Some(h) = &self.heard else {
+            return true;
+        };
+        h.store(crate::sys::boottime_millis());
         let Ok(f) = frame::open(None, frame_bytes) else {
             return true;
         };
@@ -277,7 +279,8 @@ mod tests {
         let t0 = Instant::now();
         let i = Duration::from_millis(100);
         let ms = Duration::from_millis;
-        let mut inb = Inbound::new(i, None, t0);
+        let page = || crate::sys::SharedU64::map(crate::sys::shared_page("t").unwrap()).ok();
+        let mut inb = Inbound::new(i, page(), t0);
         assert!(inb.arrived(&beat(1, 10, b"a"), t0 + ms(10)), "the first");
         assert!(!inb.arrived(&beat(1, 11, b"a"), t0 + ms(110)), "a repeat");
         assert!(inb.arrived(&beat(1, 12, b"b"), t0 + ms(210)), "a change");
@@ -297,8 +300,12 @@ mod tests {
         assert!(inb.arrived(&beat(2, 9, b"b"), t0 + ms(950)));
         assert!(!inb.arrived(&beat(2, 10, b"b"), t0 + ms(1050)));
         // A link that never hears the peer is late from its start.
-        let mut quiet = Inbound::new(i, None, t0);
+        let mut quiet = Inbound::new(i, page(), t0);
         assert!(quiet.late(t0 + ms(150)));
+        // Without a heard page, every frame goes up (hasvrd knows no other way it was heard).
+        let mut blind = Inbound::new(i, None, t0);
+        assert!(blind.arrived(&beat(1, 10, b"a"), t0 + ms(10)));
+        assert!(blind.arrived(&beat(1, 11, b"a"), t0 + ms(110)));
     }
 
     #[test]
