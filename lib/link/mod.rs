@@ -310,7 +310,7 @@ impl Upstream {
 mod relay;
 mod serial;
 mod socket;
-pub use relay::{Inbound, Standing};
+pub use relay::{Inbound, Relay, Standing};
 pub use serial::{run_serial, Found, StreamFramer, MAX_SERIAL_FRAME};
 pub use socket::run_socket;
 

@@ -186,6 +186,63 @@ impl Inbound {
     }
 }
 
+/// A link process's own work, for any transport: the standing beat going out, the peer's
+/// frames coming in. The transport's loop asks it what to send and what to pass up.
+pub struct Relay {
+    key: Option<Vec<u8>>,
+    standing: Standing,
+    inbound: Inbound,
+    /// A good frame came this turn: our beat may go with the wake.
+    heard: bool,
+}
+
+impl Relay {
+    /// The heard page comes from `HA_HEARD_FD`.
+    pub fn new(key: Option<Vec<u8>>, interval: Duration) -> Relay {
+        Relay {
+            key,
+            standing: Standing::new(interval),
+            inbound: Inbound::new(interval, Inbound::heard_page_from_env(), Instant::now()),
+            heard: false,
+        }
+    }
+
+    /// When the loop must wake by itself: a repeat due, or the peer turning late.
+    pub fn wake(&self) -> Option<Instant> {
+        sooner(self.standing.due(), self.inbound.late_due())
+    }
+
+    /// A frame hasvrd gave (`standing`: its beat): whether to send it now.
+    pub fn given(&mut self, standing: bool, frame: &[u8]) -> bool {
+        if standing {
+            self.standing
+                .set(self.key.as_deref(), frame, Instant::now())
+        } else {
+            self.standing.sent_other(frame);
+            true
+        }
+    }
+
+    /// A checked frame from the peer: whether to pass it up.
+    pub fn arrived(&mut self, frame: &[u8]) -> bool {
+        self.heard = true;
+        self.inbound.arrived(frame, Instant::now())
+    }
+
+    /// The end of a turn: the repeat to send now, if any, and whether to tell hasvrd the peer
+    /// is late.
+    pub fn end_turn(&mut self) -> (Option<Vec<u8>>, bool) {
+        let now = Instant::now();
+        let early = if std::mem::take(&mut self.heard) {
+            self.standing.half_interval()
+        } else {
+            Duration::ZERO
+        };
+        let repeat = self.standing.repeat(self.key.as_deref(), now, early);
+        (repeat, self.inbound.late(now))
+    }
+}
+
 /// The sooner of two optional moments.
 pub fn sooner(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {

@@ -150,12 +150,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
     let name = &link.name;
     let mut up = Upstream::new(name)?;
     let interval = std::time::Duration::from_millis(link.interval);
-    let mut standing = Standing::new(interval);
-    let mut inbound = Inbound::new(
-        interval,
-        Inbound::heard_page_from_env(),
-        std::time::Instant::now(),
-    );
+    let mut beats = Relay::new(key.clone(), interval);
     let mut port: Option<serialport::TTYPort> = None;
     let mut open_error: Option<String> = None;
     let mut next_open = std::time::Instant::now();
@@ -207,7 +202,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
         // Asleep until bytes come, the standing beat is due or the peer turns late; a
         // closed device, half a frame or held-back counters are looked at five times a
         // second.
-        let mut wake = relay::sooner(standing.due(), inbound.late_due());
+        let mut wake = beats.wake();
         if port.is_none() || framer.pending() > 0 || up.report_due(&counters) {
             wake = relay::sooner(
                 wake,
@@ -221,13 +216,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
         // Frames from hasvrd go out; once hasvrd is gone, so are we.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
         for (is_beat, f) in frames {
-            let now = if is_beat {
-                standing.set(key.as_deref(), &f, std::time::Instant::now())
-            } else {
-                standing.sent_other(&f);
-                true
-            };
-            if now {
+            if beats.given(is_beat, &f) {
                 write_frame(&port, &f, byte_time, &mut counters);
             }
         }
@@ -279,13 +268,11 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
             }
             last_rx = std::time::Instant::now();
         }
-        let mut heard = false;
         while let Some(found) = framer.next_found(key.as_deref(), &mut guard) {
             match found {
                 Found::Frame(f) => {
                     counters.rx += 1;
-                    heard = true;
-                    if inbound.arrived(&f, std::time::Instant::now()) {
+                    if beats.arrived(&f) {
                         counters.up += 1;
                         up.deliver(&f)?;
                     }
@@ -293,16 +280,11 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
                 Found::Bad(b) => counters.count(b),
             }
         }
-        let now = std::time::Instant::now();
-        let early = if heard {
-            standing.half_interval()
-        } else {
-            std::time::Duration::ZERO
-        };
-        if let Some(f) = standing.repeat(key.as_deref(), now, early) {
+        let (repeat, late) = beats.end_turn();
+        if let Some(f) = repeat {
             write_frame(&port, &f, byte_time, &mut counters);
         }
-        if inbound.late(now) {
+        if late {
             up.write(LATE, b"")?;
         }
         up.report(&counters, &mut log)?;

@@ -11,8 +11,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
     let name = &link.name;
     let interval = Duration::from_millis(link.interval);
     let mut up = Upstream::new(name)?;
-    let mut standing = Standing::new(interval);
-    let mut inbound = Inbound::new(interval, Inbound::heard_page_from_env(), Instant::now());
+    let mut beats = Relay::new(key.clone(), interval);
     let mut sock: Option<UdpSocket> = None;
     let mut bind_error: Option<String> = None;
     let mut next_bind = Instant::now();
@@ -54,7 +53,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
         }
         // Asleep until a frame comes either way, the standing beat is due, the peer turns
         // late, or counters held back by the twice-a-second limit are due.
-        let mut wake = relay::sooner(standing.due(), inbound.late_due());
+        let mut wake = beats.wake();
         if sock.is_none() {
             wake = relay::sooner(wake, Some(next_bind));
         }
@@ -71,13 +70,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
             (Vec::new(), false)
         };
         for (is_beat, f) in frames {
-            let now = if is_beat {
-                standing.set(key.as_deref(), &f, Instant::now())
-            } else {
-                standing.sent_other(&f);
-                true
-            };
-            if now {
+            if beats.given(is_beat, &f) {
                 send(&sock, &f, peer, &mut counters);
             }
         }
@@ -85,7 +78,6 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
             return Ok(());
         }
         // Frames from the peer come in, checked; only news goes up.
-        let mut heard = false;
         if let Some(s) = sock.as_ref().filter(|_| from_peer) {
             // A bounded turn: a flood of datagrams cannot keep hasvrd's frames from going out.
             for _ in 0..256 {
@@ -94,8 +86,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
                     Ok((n, _)) => match check(key.as_deref(), &mut guard, &buf[..n]) {
                         Ok(()) => {
                             counters.rx += 1;
-                            heard = true;
-                            if inbound.arrived(&buf[..n], Instant::now()) {
+                            if beats.arrived(&buf[..n]) {
                                 counters.up += 1;
                                 up.deliver(&buf[..n])?;
                             }
@@ -112,16 +103,11 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
                 }
             }
         }
-        let now = Instant::now();
-        let early = if heard {
-            standing.half_interval()
-        } else {
-            Duration::ZERO
-        };
-        if let Some(f) = standing.repeat(key.as_deref(), now, early) {
+        let (repeat, late) = beats.end_turn();
+        if let Some(f) = repeat {
             send(&sock, &f, peer, &mut counters);
         }
-        if inbound.late(now) {
+        if late {
             up.write(LATE, b"")?;
         }
         up.report(&counters, &mut log)?;
