@@ -21,8 +21,8 @@ impl Engine {
             return;
         }
         let Some(p) = self.peer.as_ref() else { return };
-        let (generation, digest, count) = (p.generation, p.digest, p.service_count);
-        let admin = p.admin.clone();
+        let (generation, digest, count) = (p.generation, p.digest, p.beat.services.len());
+        let admin = p.beat.admin.clone();
         if digest != self.digest {
             self.config_differs(generation, digest, count);
         }
@@ -36,7 +36,9 @@ impl Engine {
         }
         let p = self.peer.as_ref()?;
         let mut t: Option<Millis> = None;
-        if p.digest != self.digest && self.ours_wins(p.generation, p.service_count) == Some(true) {
+        if p.digest != self.digest
+            && self.ours_wins(p.generation, p.beat.services.len()) == Some(true)
+        {
             let serial = self
                 .best_link()
                 .and_then(|l| self.links.get(&l).filter(|l| l.serial).map(|l| l.interval));
@@ -45,7 +47,7 @@ impl Engine {
                 None => self.config_sent_at.map_or(self.now + 1000, |s| s + 1000),
             });
         }
-        if (p.admin.0, p.admin.1.as_str()) < self.admin.rank() {
+        if (p.beat.admin.0, p.beat.admin.1.as_str()) < self.admin.rank() {
             let a = self.admin_sent_at.map_or(self.now + 1000, |s| s + 1000);
             t = Some(t.map_or(a, |x| x.min(a)));
         }
@@ -170,7 +172,6 @@ impl Engine {
                     if let Some(p) = self.peer.as_mut() {
                         p.generation = generation;
                         p.digest = crate::frame::crc32(text.as_bytes());
-                        p.service_count = their_services;
                     }
                     self.out.push(super::Action::WriteConfig { expected: self.config_text.clone(), text: text.clone() });
                     self.pending_write = Some(super::PendingWrite {

@@ -91,12 +91,9 @@ pub(super) struct PeerView {
     pub hears_me: bool,
     /// Its last beat said it was stopping on purpose.
     pub leaving: bool,
-    /// How many services its configuration has, and its administrative state's rank
-    /// (what `sync_with_peer` needs between beats).
-    pub service_count: usize,
-    pub admin: (u64, String),
     /// The beat itself: read again when our configuration changes (its service records
-    /// mean something only under the same one).
+    /// mean something only under the same one), and what `sync_with_peer` goes by between
+    /// beats.
     pub beat: Beat,
 }
 
@@ -532,8 +529,6 @@ impl Engine {
             disks: b.disks.clone(),
             hears_me: b.hears_you,
             leaving: b.leaving,
-            service_count: b.services.len(),
-            admin: b.admin.clone(),
             beat: b.clone(),
         });
         if b.digest == self.digest {
