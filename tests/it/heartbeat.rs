@@ -374,3 +374,58 @@ fn at_rest_the_links_repeat_the_beats_and_hasvrd_hears_only_news() {
         c.beta.state("web") == "ACTIVEACT" || c.beta.state("web") == "ACTIVE"
     });
 }
+
+#[test]
+fn a_hung_hasvrd_falls_silent_once_its_beat_is_not_given_again_and_the_peer_takes_over() {
+    let c = Cluster::new(&web());
+    for n in [&c.alpha, &c.beta] {
+        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
+    }
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
+    let hasvrd = c
+        .alpha
+        .processes()
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "hasvrd")
+        })
+        .expect("alpha's hasvrd");
+    // Frozen, not dead: hamond sees nothing, alpha's hahb-sock goes on repeating the beat it
+    // was last given, for at most 30 s (link::relay::STANDING_LIFE).
+    let stopped = std::time::Instant::now();
+    let _ = std::process::Command::new("kill")
+        .args(["-STOP", &hasvrd.to_string()])
+        .status();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        c.beta.state("web"),
+        "STANDBY",
+        "the repeats hold beta back a while"
+    );
+    c.beta
+        .wait_for("beta takes over", Duration::from_secs(45), || {
+            c.beta.state("web").starts_with("ACTIVE")
+        });
+    let took = stopped.elapsed();
+    assert!(
+        took >= Duration::from_secs(20) && took <= Duration::from_secs(42),
+        "taken over after {took:?}"
+    );
+    assert!(
+        c.beta.log().contains("ERROR peer alpha is down"),
+        "{}",
+        c.beta.log()
+    );
+    // Thawed: alpha hears that beta runs it now, and its copy stops.
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &hasvrd.to_string()])
+        .status();
+    c.alpha.wait_for("alpha stops its copy", T, || {
+        c.alpha.events().last().map(String::as_str) == Some("stop web")
+    });
+    c.beta.wait_for("web on beta alone", T, || {
+        c.beta.state("web").starts_with("ACTIVE") && !c.alpha.state("web").starts_with("ACTIVE")
+    });
+}
