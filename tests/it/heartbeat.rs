@@ -7,17 +7,23 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
 
+/// Two nodes started, their agents reporting OK (the test agent looks for `tmp/agent.web`).
+fn started(config: &str) -> Cluster {
+    let c = Cluster::new(config);
+    for n in [&c.alpha, &c.beta] {
+        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
+    }
+    c.start();
+    c
+}
+
 fn web() -> String {
     base_config() + &service("web", Some("ha_ag_tmp.sh"), "")
 }
 
 #[test]
 fn two_nodes_see_each_other_and_move_a_service_both_ways() {
-    let c = Cluster::new(&web());
-    for n in [&c.alpha, &c.beta] {
-        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
-    }
-    c.start();
+    let c = started(&web());
     let status = c.alpha.ok(&["status"]);
     assert!(
         status.starts_with("NODE alpha UP local\nNODE beta UP\nLINK lan socket OK"),
@@ -72,11 +78,7 @@ fn two_nodes_see_each_other_and_move_a_service_both_ways() {
 
 #[test]
 fn a_crashed_node_is_taken_over_and_roles_stay_swapped_without_switchback() {
-    let c = Cluster::new(&web());
-    for n in [&c.alpha, &c.beta] {
-        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
-    }
-    c.start();
+    let c = started(&web());
     c.alpha.ok(&["service", "bringin", "web"]);
     Cluster::crash(&c.alpha);
     c.beta.wait_state("web", "ACTIVEACT", T);
@@ -210,11 +212,7 @@ fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted(
         .unwrap()
         .parse()
         .unwrap();
-    let c = Cluster::new(&cfg);
-    for n in [&c.alpha, &c.beta] {
-        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
-    }
-    c.start();
+    let c = started(&cfg);
     c.alpha.ok(&["service", "bringin", "web"]);
     // Frames "from alpha" (127.0.0.1) to beta, each saying alpha has stopped everything.
     let lie = Message::Beat(Beat {
@@ -345,11 +343,7 @@ fn rx_up(n: &Node) -> (u64, u64) {
 
 #[test]
 fn at_rest_the_links_repeat_the_beats_and_hasvrd_hears_only_news() {
-    let c = Cluster::new(&web());
-    for n in [&c.alpha, &c.beta] {
-        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
-    }
-    c.start();
+    let c = started(&web());
     c.alpha.ok(&["service", "bringin", "web"]);
     assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
     // Counters ride up with a frame passed up, at most twice a second: a change (here an
@@ -377,27 +371,14 @@ fn at_rest_the_links_repeat_the_beats_and_hasvrd_hears_only_news() {
 
 #[test]
 fn a_hung_hasvrd_falls_silent_once_its_beat_is_not_given_again_and_the_peer_takes_over() {
-    let c = Cluster::new(&web());
-    for n in [&c.alpha, &c.beta] {
-        std::fs::write(n.path("tmp/agent.web"), "").unwrap();
-    }
-    c.start();
+    let c = started(&web());
     c.alpha.ok(&["service", "bringin", "web"]);
     assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
-    let hasvrd = c
-        .alpha
-        .processes()
-        .into_iter()
-        .find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "hasvrd")
-        })
-        .expect("alpha's hasvrd");
+    let hasvrd = c.alpha.pid("hasvrd").expect("alpha's hasvrd");
     // Frozen, not dead: hamond sees nothing, alpha's hahb-sock goes on repeating the beat it
     // was last given, for at most 30 s (link::relay::STANDING_LIFE).
     let stopped = std::time::Instant::now();
-    let _ = std::process::Command::new("kill")
-        .args(["-STOP", &hasvrd.to_string()])
-        .status();
+    sureha::sys::kill(hasvrd, libc::SIGSTOP).unwrap();
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(
         c.beta.state("web"),
@@ -419,9 +400,7 @@ fn a_hung_hasvrd_falls_silent_once_its_beat_is_not_given_again_and_the_peer_take
         c.beta.log()
     );
     // Thawed: alpha hears that beta runs it now, and its copy stops.
-    let _ = std::process::Command::new("kill")
-        .args(["-CONT", &hasvrd.to_string()])
-        .status();
+    sureha::sys::kill(hasvrd, libc::SIGCONT).unwrap();
     c.alpha.wait_for("alpha stops its copy", T, || {
         c.alpha.events().last().map(String::as_str) == Some("stop web")
     });
