@@ -197,11 +197,13 @@ impl Hasvrd {
     }
 
     /// Seals a message once and hands it to one link or to all.
-    /// The standing beat follows it (the links stop repeating an older one).
+    /// The standing beat follows it, given again after the pass (the links stop repeating
+    /// the older gift).
     pub(super) fn send(&mut self, only: Option<&str>, payload: &[u8]) {
         self.give(only, link::FRAME, payload, true);
-        let now = self.clock.now();
-        self.give_standing(only, now, false);
+        // Once after the pass, however many frames it sent (a configuration in pieces), and
+        // not for a disk link's own beats.
+        self.regive |= only.is_none_or(|o| self.links.get(o).is_some_and(|l| l.relays));
     }
 
     /// Gives the standing beat to one link process or to all, sealed afresh (so the

@@ -124,6 +124,8 @@ pub struct Hasvrd {
     /// `STANDING_REFRESH` (a hung hasvrd's links fall silent) and to a link process started.
     standing: Option<Vec<u8>>,
     next_standing: Millis,
+    /// Another frame went through a relaying link this pass: the beat is given again.
+    regive: bool,
     /// When the heard pages were last read.
     heard_read_at: Millis,
     next_sweep: Millis,
@@ -269,6 +271,7 @@ impl Hasvrd {
             dropping: Vec::new(),
             standing: None,
             next_standing: Millis::MAX,
+            regive: false,
             heard_read_at: Millis::MAX,
             next_sweep: 0,
             inputs: VecDeque::new(),
@@ -623,6 +626,9 @@ impl Hasvrd {
             self.read_heard(now);
             for action in self.engine.handle(now, input) {
                 self.execute(now, action);
+            }
+            if std::mem::take(&mut self.regive) {
+                self.give_standing(None, now, false);
             }
         }
     }
