@@ -34,7 +34,7 @@ AR ?= ar
 HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1
 HAAPI_CFLAGS = -Os -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC -Iagents
 
-.PHONY: all build install uninstall deb deps test bench demo sim fuzz pg-long clean
+.PHONY: mutants all build install uninstall deb deps test bench demo sim fuzz pg-long clean
 
 all: build
 
@@ -109,6 +109,15 @@ test: deps
 # More simulated schedules: make sim SEEDS=N (SIM_FIRST=K to start elsewhere).
 sim:
 	SIM_SEEDS=$(SEEDS) $(CARGO) test --profile sim --lib random_schedules -- --nocapture
+
+# Mutation testing of the engine (cargo install cargo-mutants): every mutant of lib/engine
+# (not the simulator) against its unit tests, the regression seeds and 2,000 random seeds.
+# MUTANTS_SHARD=k/n runs a share; survivors are judged in tests/mutants/survivors.md.
+MUTANTS_SHARD ?= 0/1
+mutants:
+	SIM_SEEDS=2000 $(CARGO) mutants --profile mutants --shard $(MUTANTS_SHARD) --timeout 120 \
+		-f 'lib/engine/**/*.rs' -e 'lib/engine/sim/**' -e 'lib/engine/tests/**' \
+		-- --lib engine::
 
 bench: build
 	bash bench/footprint.sh

@@ -343,8 +343,28 @@ fn put_str8(out: &mut Vec<u8>, s: &str) {
 }
 
 impl Message {
+    /// About how many bytes `encode` writes (a beat is encoded on every pass of the engine:
+    /// one allocation, not a dozen).
+    fn encoded_size_hint(&self) -> usize {
+        match self {
+            Message::Beat(b) => {
+                64 + b.sender.len()
+                    + 14 * b.services.len()
+                    + b.nics
+                        .iter()
+                        .map(|n| 3 + n.name.len() + 4 * n.addrs.len())
+                        .sum::<usize>()
+                    + b.disks.iter().map(|(d, _)| 2 + d.len()).sum::<usize>()
+                    + b.admin.1.len()
+            }
+            Message::Config { text, .. } => 32 + text.len(),
+            Message::ConfigPart { data, .. } => 48 + data.len(),
+            Message::Admin { text, .. } | Message::Report { text, .. } => 48 + text.len(),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
-        let mut o = Vec::new();
+        let mut o = Vec::with_capacity(self.encoded_size_hint());
         match self {
             Message::Beat(b) => {
                 o.push(BEAT_KIND);
@@ -540,6 +560,13 @@ impl Message {
         }
         Ok(m)
     }
+}
+
+/// A beat that says its sender left with QUIT, its services running: the last words on a
+/// disk link that a starting peer must not pass over (a crashed peer's last beat it may).
+pub fn says_keeping(payload: &[u8]) -> bool {
+    payload.first() == Some(&BEAT_KIND)
+        && matches!(Message::decode(payload), Ok(Message::Beat(b)) if b.keeping)
 }
 
 #[cfg(test)]

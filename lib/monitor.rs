@@ -10,8 +10,9 @@ use crate::log::Logger;
 use crate::paths::{Daemon, Home};
 use crate::request;
 use crate::signals::Signals;
-use crate::supervise::{Event, Partner};
+use crate::supervise::{Event, Lifeline, Partner};
 use crate::sys;
+use crate::watchdog::{Verdict, Watchdog};
 
 /// How often hamond looks whether tmp/ is still there when it cannot be told (no inotify);
 /// told, it looks once a minute anyway, in case a change was missed.
@@ -30,6 +31,17 @@ pub struct Hamond {
     next_tmp_check: Millis,
     next_tmp_sweep: Millis,
     tmp_watch: crate::tmp_watch::TmpWatch,
+    watchdog: Watchdog,
+    /// When hasvrd last renewed the volume locks, as its last answer to a ping said
+    /// (`sys::boottime_millis`): a new hasvrd is told.
+    renewed_at: Option<u64>,
+    /// Its last answer said volumes may be mounted here.
+    holding: bool,
+    /// When a frozen holder is fenced: its locks renewed this long ago (ms), if a lock link.
+    fence_after: Option<u64>,
+    lease_fenced: bool,
+    /// The fence, when a frozen hasvrd that will not die may hold volume locks.
+    fence: Option<crate::config::Fence>,
 }
 
 impl Hamond {
@@ -73,7 +85,15 @@ impl Hamond {
         };
         crate::door::server::start(&home);
         let tmp_watch = crate::tmp_watch::TmpWatch::new(&home);
+        let (limit, period, fence, fence_after) = watch_settings(&home);
+        let watchdog = Watchdog::with_period(limit, period, clock.now());
         Ok(Hamond {
+            watchdog,
+            renewed_at: None,
+            holding: false,
+            fence_after,
+            lease_fenced: false,
+            fence,
             tmp_watch,
             home,
             clock,
@@ -100,6 +120,12 @@ impl Hamond {
             let mut timeout: Millis = self.next_tmp_check.saturating_sub(now).max(1);
             if let Some(t) = self.partner.respawn_due() {
                 timeout = timeout.min(t.saturating_sub(now));
+            }
+            if self.partner.pid().is_some() {
+                timeout = timeout.min(self.watchdog.due().saturating_sub(now).max(1));
+                if let Some(t) = self.lease_fence_in() {
+                    timeout = timeout.min(t.max(1));
+                }
             }
             let mut fds = vec![sys::PollFd {
                 fd: self.signals.fd(),
@@ -167,7 +193,21 @@ impl Hamond {
                     }
                 }
             }
-            if ready(self.partner.fd()) && self.partner.hung_up() {
+            let heard = if ready(self.partner.fd()) {
+                self.partner.read_lifeline()
+            } else {
+                Lifeline::Quiet
+            };
+            if let Lifeline::Spoke(words) = &heard {
+                self.watchdog.answered();
+                if let Some((at, holding)) = crate::supervise::last_answer(words) {
+                    self.renewed_at = (at > 0).then_some(at).or(self.renewed_at);
+                    self.holding = holding;
+                    self.lease_fenced = false;
+                }
+            }
+            if heard == Lifeline::HungUp {
+                self.watchdog.new_partner(now);
                 for _ in 0..20 {
                     if !self.partner.awaiting_status() {
                         break;
@@ -177,7 +217,9 @@ impl Hamond {
                         self.partner.reaped(ended.pid, ended.status);
                     }
                 }
-                match self.partner.died(&self.home, now, &[]) {
+                let renewed = self.renewed_args();
+                let renewed: Vec<&str> = renewed.iter().map(String::as_str).collect();
+                match self.partner.died(&self.home, now, &renewed) {
                     Event::Restarted(pid, how) => {
                         self.children.add(pid, (), None);
                         self.log.warning(&format!("hasvrd died ({how}); started a new one (pid {pid}), which adopts the running services"));
@@ -194,7 +236,10 @@ impl Hamond {
             } else if self.partner.fd().is_none() && self.leaving {
                 break;
             } else if self.partner.respawn_due().is_some_and(|t| now >= t) {
-                match self.partner.respawn(&self.home, now, &[]) {
+                self.watchdog.new_partner(now);
+                let renewed = self.renewed_args();
+                let renewed: Vec<&str> = renewed.iter().map(String::as_str).collect();
+                match self.partner.respawn(&self.home, now, &renewed) {
                     Ok(pid) => {
                         self.children.add(pid, (), None);
                         self.log.info(&format!("started a new hasvrd (pid {pid})"));
@@ -203,10 +248,75 @@ impl Hamond {
                         .log
                         .error(&format!("cannot start hasvrd: {e}; retrying")),
                 }
+            } else if self.partner.pid().is_some() {
+                self.watch(now);
             }
         }
         files::remove_pid(&self.home, Daemon::Hamond);
         Ok(())
+    }
+
+    fn renewed_args(&self) -> Vec<String> {
+        self.renewed_at.map_or_else(Vec::new, |at| {
+            vec![
+                format!("--{}", crate::supervise::RENEWED_OPT),
+                at.to_string(),
+            ]
+        })
+    }
+
+    /// How long until a frozen hasvrd's volume locks are where hasvrd itself would fence
+    /// (`None`: nothing at stake).
+    fn lease_fence_in(&self) -> Option<Millis> {
+        if !self.holding || self.lease_fenced {
+            return None;
+        }
+        let at = self.renewed_at? + self.fence_after?;
+        Some(at.saturating_sub(sys::boottime_millis()))
+    }
+
+    /// Pings hasvrd, and replaces one whose loop stands still (`watchdog`); fences the node
+    /// when a frozen one holds volumes whose locks are about to run out (it cannot).
+    fn watch(&mut self, now: Millis) {
+        let Some(pid) = self.partner.pid() else {
+            return;
+        };
+        if self.lease_fence_in() == Some(0) && self.watchdog.unanswered_for(now) >= 50 {
+            self.lease_fenced = true;
+            if let Some(how) = self.fence.clone() {
+                let reason = format!(
+                    "hasvrd (pid {pid}) answers nothing while volumes may be mounted here, and their locks were last renewed {} ago: the peer may take them soon",
+                    human(sys::boottime_millis().saturating_sub(self.renewed_at.unwrap_or(0)))
+                );
+                self.log.error(&format!("fencing this node: {reason}"));
+                crate::fence::fence(&self.home, &how, &reason, &mut self.log);
+            }
+        }
+        match self.watchdog.turn(now) {
+            Verdict::Nothing => {}
+            Verdict::Ping => self.partner.send(b"p"),
+            Verdict::Kill(silent) => {
+                self.log.error(&format!(
+                    "hasvrd (pid {pid}) has answered nothing for {}: its loop stands still (stopped, blocked or deadlocked); killing it, and a new one adopts the running services (the peer moves nothing)",
+                    human(silent)
+                ));
+                let _ = sys::kill(pid, sys::SIGKILL);
+            }
+            Verdict::Fence(since) => match &self.fence {
+                Some(how) => {
+                    let reason = format!(
+                        "hasvrd (pid {pid}) was killed {} ago and is still there (stuck in the kernel), so the volume locks it holds cannot be renewed",
+                        human(since)
+                    );
+                    self.log.error(&format!("fencing this node: {reason}"));
+                    crate::fence::fence(&self.home, how, &reason, &mut self.log);
+                }
+                None => self.log.error(&format!(
+                    "hasvrd (pid {pid}) was killed {} ago and is still there (stuck in the kernel); no volume lock is at stake, so the node is left up: look at it now",
+                    human(since)
+                )),
+            },
+        }
     }
 
     fn signal(&mut self, sig: i32) {
@@ -233,6 +343,10 @@ impl Hamond {
             }
             sys::SIGHUP => {
                 self.log.reopen();
+                let (limit, period, fence, fence_after) = watch_settings(&self.home);
+                self.watchdog.set_limit(limit, period, self.clock.now());
+                self.fence = fence;
+                self.fence_after = fence_after;
                 if let Some(p) = pid {
                     let _ = sys::kill(p, sys::SIGHUP);
                 }
@@ -245,6 +359,27 @@ impl Hamond {
             _ => {}
         }
     }
+}
+
+/// How long hasvrd may stand still and how often it is pinged (`disk::lease`), the fence
+/// when volume locks are at stake, and when a frozen holder is fenced; as the configuration
+/// says, or the defaults when it cannot be read (hasvrd then refuses it anyway).
+fn watch_settings(home: &Home) -> (Millis, Millis, Option<crate::config::Fence>, Option<u64>) {
+    use crate::disk::lease;
+    let config = files::read_regular_text(&home.config(), crate::config::MAX_FILE)
+        .ok()
+        .and_then(|text| crate::config::parse("sureha.conf", &text).ok());
+    let Some(config) = config else {
+        return (5000, 1250, None, None);
+    };
+    let lock = lease::lock_link(&config);
+    let at_stake = lock.is_some() && config.services.iter().any(|s| !s.volumes.is_empty());
+    (
+        lease::freeze_limit(&config),
+        lease::ping_period(&config),
+        at_stake.then(|| config.admin.fence.clone()),
+        lock.map(lease::fence_after),
+    )
 }
 
 /// Waits up to `limit` for hasvrd to serve its FIFO, or for `child` to die first.

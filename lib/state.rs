@@ -51,10 +51,16 @@ pub const MAX_FILE: usize = 512 * 1024;
 impl Persisted {
     /// The service lines (the caller adds the header with the boot id).
     pub fn to_text(&self) -> String {
-        let mut t = format!("config generation={}\n", self.generation);
+        use std::fmt::Write;
+        // Written on every change of any service: into one string, no line built apart.
+        let mut t = String::with_capacity(64 + 160 * self.services.len());
+        let _ = writeln!(t, "config generation={}", self.generation);
         if !self.peer_public.is_empty() {
-            let a: Vec<String> = self.peer_public.iter().map(|a| a.to_string()).collect();
-            t.push_str(&format!("peer public={}\n", a.join(",")));
+            t.push_str("peer public=");
+            for (i, a) in self.peer_public.iter().enumerate() {
+                let _ = write!(t, "{}{a}", if i > 0 { "," } else { "" });
+            }
+            t.push('\n');
         }
         if self.peer_kept {
             t.push_str("peer kept=1\n");
@@ -65,8 +71,9 @@ impl Persisted {
                 SavedPhase::Running => "running",
                 SavedPhase::Transition => "transition",
             };
-            t.push_str(&format!(
-                                "service {} protected={} primary={} runner={} epoch={} resets={} error={} error_act={} phase={phase} agent_pid={} agent_token={}\n",
+            let _ = writeln!(
+                t,
+                "service {} protected={} primary={} runner={} epoch={} resets={} error={} error_act={} phase={phase} agent_pid={} agent_token={}",
                 s.name,
                 s.protected as u8,
                 s.primary,
@@ -77,7 +84,7 @@ impl Persisted {
                 s.error_was_active as u8,
                 s.agent_pid.unwrap_or(0),
                 s.agent_token
-            ));
+            );
         }
         t
     }

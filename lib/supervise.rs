@@ -16,9 +16,56 @@ use std::path::PathBuf;
 /// The option that hands a new partner its lifeline descriptors: `--partner R,W`.
 pub const PARTNER_OPT: &str = "partner";
 
+/// The option that tells a new hasvrd when its predecessor last renewed the volume locks,
+/// as that one said in its last answer to hamond (`sys::boottime_millis`): `--renewed-at MS`.
+pub const RENEWED_OPT: &str = "renewed-at";
+
 /// A partner that lived shorter than this died young.
 const YOUNG: Millis = 10_000;
 const MAX_BACKOFF: Millis = 30_000;
+
+/// What the lifeline carried.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lifeline {
+    Quiet,
+    /// Bytes: a ping (to hasvrd) or answers (to hamond).
+    Spoke(Vec<u8>),
+    /// The partner is gone.
+    HungUp,
+}
+
+/// hasvrd's answer to a ping, a line: when it last renewed the volume locks (0: never, or
+/// no lock link) and whether volumes may be mounted here (1) or not (0).
+pub fn answer(renewed_at: u64, holding: bool) -> Vec<u8> {
+    format!("{renewed_at} {}\n", u8::from(holding)).into_bytes()
+}
+
+/// The last whole answer in what hamond read (`None`: no whole line of that form).
+pub fn last_answer(bytes: &[u8]) -> Option<(u64, bool)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let whole = text.rsplit_once('\n')?.0;
+    let line = whole.rsplit('\n').next()?;
+    let (at, holding) = line.trim().split_once(' ')?;
+    Some((at.parse().ok()?, holding == "1"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_whole_and_the_last_one_counts() {
+        assert_eq!(last_answer(&answer(1234, true)), Some((1234, true)));
+        let mut two = answer(1, false);
+        two.extend(answer(99, true));
+        assert_eq!(last_answer(&two), Some((99, true)));
+        two.extend(b"12 1");
+        assert_eq!(last_answer(&two), Some((99, true)), "a torn line waits");
+        assert_eq!(last_answer(b"p\n"), None);
+        assert_eq!(last_answer(b"\xff\n"), None);
+        assert_eq!(last_answer(b""), None);
+    }
+}
 
 /// What became of the partner.
 #[derive(Debug, PartialEq, Eq)]
@@ -141,13 +188,34 @@ impl Partner {
         self.is_child && self.exit_status.is_none()
     }
 
-    /// Whether the lifeline hung up (after poll said it is readable or hung up).
-    pub fn hung_up(&self) -> bool {
+    /// What the lifeline carried (after poll said it is readable or hung up): hamond's
+    /// pings, hasvrd's answers, or the hang-up of a partner that died.
+    pub fn read_lifeline(&self) -> Lifeline {
         let Some(fd) = &self.from_partner else {
-            return false;
+            return Lifeline::Quiet;
         };
-        let mut buf = [0u8; 16];
-        matches!(sys::read_some(fd, &mut buf), Ok(0))
+        let mut buf = [0u8; 64];
+        let mut got: Option<Vec<u8>> = None;
+        // Bounded: a partner cannot keep this loop reading.
+        for _ in 0..16 {
+            match sys::read_some(fd, &mut buf) {
+                Ok(0) => return Lifeline::HungUp,
+                Ok(n) => got
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        got.map_or(Lifeline::Quiet, Lifeline::Spoke)
+    }
+
+    /// A word to the partner: hamond's ping, or hasvrd's answer to it (a line). Never
+    /// blocks: a frozen partner that reads nothing must not freeze us too.
+    pub fn send(&self, word: &[u8]) {
+        if let Some(fd) = &self.to_partner {
+            let _ = sys::set_nonblock(fd, true);
+            let _ = sys::write_some(fd, word);
+        }
     }
 
     /// The partner died: decide what to do, and do it if it is time.

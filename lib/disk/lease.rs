@@ -28,6 +28,29 @@ pub fn lease_of(link: &Link) -> u64 {
     3 * link.dead_after()
 }
 
+/// How long hasvrd's loop may stand still (frozen, blocked, deadlocked) before hamond
+/// replaces it: 5 s, and less than half a volume lease where there is one, so that the new
+/// hasvrd renews a frozen one's locks before the peer could take them.
+pub fn freeze_limit(config: &Config) -> u64 {
+    lock_link(config).map_or(5000, |l| (lease_of(l) / 2).clamp(400, 5000))
+}
+
+/// How often hamond pings hasvrd: four times within the freeze limit, and where volume
+/// locks are at stake often enough that a frozen holder is found well within the sixth of
+/// the lease that separates its fence from the peer's mount.
+pub fn ping_period(config: &Config) -> u64 {
+    let limit = freeze_limit(config) / 4;
+    lock_link(config)
+        .map_or(limit, |l| limit.min(lease_of(l) / 12))
+        .max(50)
+}
+
+/// A frozen hasvrd holding volumes is fenced by hamond once its locks were last renewed
+/// this long ago (when hasvrd itself would have fenced).
+pub fn fence_after(link: &Link) -> u64 {
+    lease_of(link) * 5 / 6
+}
+
 /// What hahb-disk saw of the other node's beat, for havol: "BOOT WRITER COUNTER SINCE", the
 /// beat (writer, counter) unchanged on the disk since SINCE (`sys::boottime_millis`) of
 /// machine boot BOOT. Written when the beat first stands still, so a takeover does not wait
@@ -179,6 +202,39 @@ impl LeaseDisk {
         Beat::decode(&b).ok().map(|b| (b.writer, b.counter))
     }
 
+    /// The other node's last beat on the disk says it left with QUIT, its services (and
+    /// their volumes) still on: its locks do not run out while that word stands, since
+    /// nobody there renews them yet they are in use.
+    fn peer_left_keeping(&self) -> bool {
+        let Some(beat) = self
+            .dev
+            .read(layout::beat_offset(self.peer_slot), BLOCK)
+            .ok()
+            .and_then(|b| Beat::decode(&b).ok())
+        else {
+            return false;
+        };
+        let Some((i, e)) = beat
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.number > 0)
+            .max_by_key(|(_, e)| e.number)
+        else {
+            return false;
+        };
+        let Ok(data) = self
+            .dev
+            .read(layout::entry_offset(self.peer_slot, i), e.len as usize)
+        else {
+            return false;
+        };
+        let key = crate::link::load_key(&self.home).ok();
+        crate::frame::crc32(&data) == e.crc
+            && crate::frame::open(key.as_deref(), &data)
+                .is_ok_and(|f| crate::frame::says_keeping(&f.payload))
+    }
+
     /// Who holds the service's lock, from one read of both lock blocks (no watching).
     pub fn holder(&self, service: &str) -> Result<Holder> {
         let mine = self.read_locks(self.my_slot)?;
@@ -193,6 +249,12 @@ impl LeaseDisk {
         let mine = self.read_locks(self.my_slot)?;
         let mut theirs = self.read_locks(self.peer_slot)?;
         if let Holder::Peer { epoch } = judge(&mine, &theirs, service) {
+            if self.peer_left_keeping() {
+                return Err(Error::failed(format!(
+                    "service {service}: the volume is locked by {} (epoch {epoch}), which left with its services running (QUIT): its lock stands until its SureHA is back, or until the volume is unmounted there (havol umount releases it); not mounting it here",
+                    self.peer
+                )));
+            }
             say(&format!(
                 "service {service}: its volume lock is held by {} (epoch {epoch}); waiting up to {} for that lease to run out",
                 self.peer,

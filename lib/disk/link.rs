@@ -292,9 +292,18 @@ fn read_peer(
     entries.sort_by_key(|(_, e)| e.number);
     if first_look {
         // Frames written before we looked may be a dead peer's last words: only what it
-        // writes from now on counts.
+        // writes from now on counts. Except a last beat that says it left with QUIT, its
+        // services (and their volumes) still on: that stands until it writes again, or a
+        // node starting meanwhile would take its volumes once the locks ran out.
         seen.delivered = entries.last().map_or(0, |(_, e)| e.number);
-        return Ok(vec![]);
+        let Some((i, e)) = entries.last() else {
+            return Ok(vec![]);
+        };
+        let data = d.read(layout::entry_offset(slot, *i), e.len as usize)?;
+        let kept = crate::frame::crc32(&data) == e.crc
+            && check(key, guard, &data).is_ok()
+            && crate::frame::open(key, &data).is_ok_and(|f| crate::frame::says_keeping(&f.payload));
+        return Ok(if kept { vec![Ok(data)] } else { vec![] });
     }
     let mut got = Vec::new();
     for (i, e) in entries {

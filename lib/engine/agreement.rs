@@ -66,7 +66,7 @@ impl Engine {
             return;
         }
         let me = self.node.clone();
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         let layout = Arc::clone(&self.layout);
         for (name, group) in &layout.group_list {
             let mine = group.iter().any(|g| {
@@ -129,9 +129,8 @@ impl Engine {
 
     /// Adopts the peer's intent where it is newer (or equal and the peer's name sorts first).
     pub(super) fn merge_intents(&mut self) {
-        let peer = self.peer_name();
-        let peer_first = peer < self.node;
-        let Some(view) = self.peer.clone() else {
+        let peer_first = self.peer_name() < self.node.as_str();
+        let Some(view) = self.peer.as_ref() else {
             return;
         };
         for (name, p) in &view.services {
@@ -147,8 +146,8 @@ impl Engine {
                     s.last_failure = None;
                 }
                 s.protected = p.protected;
-                s.primary = p.primary.clone();
-                s.runner = p.runner.clone();
+                s.primary.clone_from(&p.primary);
+                s.runner.clone_from(&p.runner);
                 s.epoch = p.epoch;
                 s.resets = s.resets.max(p.resets);
             }
@@ -192,8 +191,11 @@ impl Engine {
         if self.shutting_down.is_some() {
             return;
         }
-        let me = self.node.clone();
-        let peer = self.peer_name();
+        let status = self.peer_status();
+        if !matches!(status, PeerStatus::Down | PeerStatus::Up) {
+            return;
+        }
+        let in_sync = status == PeerStatus::Up && self.peer_in_sync();
         let layout = Arc::clone(&self.layout);
         for (name, group) in &layout.group_list {
             let Some(s) = self.services.get(name) else {
@@ -202,51 +204,75 @@ impl Engine {
             if !s.protected {
                 continue;
             }
-            let (primary, runner) = (s.primary.clone(), s.runner.clone());
-            let switchback = self.config.service(name).is_some_and(|c| c.switchback);
-            let me_able = self.group_able_here(group);
-            let desired = match self.peer_status() {
-                PeerStatus::Down if me_able => me.clone(),
-                PeerStatus::Up if self.peer_in_sync() && self.agreed(group) => {
-                    // A peer on its way out (haadm stop) handed its services over: with
-                    // switchback they must not be proposed back to it as it leaves.
-                    let leaving = self.peer.as_ref().is_some_and(|p| p.leaving);
-                    let peer_able = !leaving && self.peer_able(group);
-                    let able = |n: &str| if n == me { me_able } else { peer_able };
-                    let other = if primary == me {
-                        peer.clone()
-                    } else {
-                        me.clone()
-                    };
-                    let switching_back = switchback
-                        && able(&primary)
-                        && !runner.is_empty()
-                        && runner != primary
-                        && able(&runner);
-                    if switching_back && !self.calm_switchback(name, &runner, &primary) {
-                        continue;
-                    }
-                    if able(&primary) {
-                        primary.clone()
-                    } else if able(&other) {
-                        other
-                    } else {
-                        String::new()
-                    }
+            let (desired, switching_back) =
+                match self.desired_runner(status, in_sync, name, group, s) {
+                    Some((d, back)) if d != s.runner => (d.to_string(), back),
+                    _ => continue,
+                };
+            if switching_back {
+                let runner = s.runner.clone();
+                if !self.calm_switchback(name, &runner, &desired) {
+                    continue;
                 }
-                _ => continue,
-            };
-            if desired == runner {
-                continue;
             }
+            let Some(s) = self.services.get(name) else {
+                continue;
+            };
             // Without switchback a takeover swaps the roles for good.
-            let swap = !switchback && !desired.is_empty() && desired != primary;
+            let switchback = self.config.service(name).is_some_and(|c| c.switchback);
+            let swap = !switchback && !desired.is_empty() && desired != s.primary;
             self.bump(group, |x| {
-                x.runner = desired.clone();
+                x.runner.clone_from(&desired);
                 if swap {
-                    x.primary = desired.clone();
+                    x.primary.clone_from(&desired);
                 }
             });
+        }
+    }
+
+    /// Who should run the group led by `name` now (`""`: nobody can), and whether that is
+    /// a switch-back (it waits to be calm), or `None` to leave it as it is.
+    fn desired_runner<'a>(
+        &'a self,
+        status: PeerStatus,
+        in_sync: bool,
+        name: &str,
+        group: &[String],
+        s: &'a Svc,
+    ) -> Option<(&'a str, bool)> {
+        let me = self.node.as_str();
+        let me_able = self.group_able_here(group);
+        match status {
+            PeerStatus::Down if me_able => Some((me, false)),
+            PeerStatus::Up if in_sync && self.agreed(group) => {
+                let (primary, runner) = (s.primary.as_str(), s.runner.as_str());
+                // A peer on its way out (haadm stop) handed its services over: with
+                // switchback they must not be proposed back to it as it leaves.
+                let leaving = self.peer.as_ref().is_some_and(|p| p.leaving);
+                let peer_able = !leaving && self.peer_able(group);
+                let able = |n: &str| if n == me { me_able } else { peer_able };
+                let other = if primary == me { self.peer_name() } else { me };
+                let switchback = self.config.service(name).is_some_and(|c| c.switchback);
+                let switching_back = switchback
+                    && able(primary)
+                    && !runner.is_empty()
+                    && runner != primary
+                    && able(runner);
+                if switching_back {
+                    return Some((primary, true));
+                }
+                Some((
+                    if able(primary) {
+                        primary
+                    } else if able(other) {
+                        other
+                    } else {
+                        ""
+                    },
+                    false,
+                ))
+            }
+            _ => None,
         }
     }
 }

@@ -9,7 +9,7 @@ impl Engine {
     /// After a beat from the peer (its view merged): the services both nodes claim.
     pub(super) fn check_both_claim(&mut self, link: &str, boot: u64, seq: u64) {
         let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         let mut now_claimed = BTreeSet::new();
         let layout = Arc::clone(&self.layout);
         for name in layout.names.iter() {

@@ -12,11 +12,10 @@ impl Engine {
         caller: Option<u32>,
     ) {
         let now = self.now;
-        let config = Arc::clone(&self.config);
-        let Some(cfg) = config.service(name) else {
+        if self.config.service(name).is_none() {
             self.reply(reply, Reply::err(format!("no service named '{name}'")));
             return;
-        };
+        }
         let Some(s) = self.services.get_mut(name) else {
             return;
         };
@@ -55,18 +54,8 @@ impl Engine {
                 self.reply(reply, Reply::ok(""));
             }
             ApiCall::Ok => {
-                a.last_ok = Some(now);
                 a.closed = false;
-                // Pacing: an agent calling in a tight loop is answered once a check_interval.
-                let at = a.next_reply.max(now);
-                a.next_reply = at + cfg.check_interval;
-                if let Some(to) = reply {
-                    self.out.push(Action::Reply {
-                        to,
-                        reply: Reply::ok(""),
-                        at,
-                    });
-                }
+                self.agent_ok(name, reply);
                 self.clock_agent_ok(name);
             }
             ApiCall::Close => {
@@ -81,6 +70,26 @@ impl Engine {
                 self.reply(reply, Reply::ok(""));
                 self.failure(name, "agent reported an error (apierr)".into());
             }
+        }
+    }
+
+    /// The service's own agent says it is well: the silence clock starts again, and the
+    /// reply is paced (an agent calling in a tight loop is answered once a check_interval).
+    pub(super) fn agent_ok(&mut self, name: &str, reply: Option<ReplyTo>) {
+        let now = self.now;
+        let interval = self.config.service(name).map_or(1000, |c| c.check_interval);
+        let Some(a) = self.services.get_mut(name).and_then(|s| s.agent.as_mut()) else {
+            return;
+        };
+        a.last_ok = Some(now);
+        let at = a.next_reply.max(now);
+        a.next_reply = at + interval;
+        if let Some(to) = reply {
+            self.out.push(Action::Reply {
+                to,
+                reply: Reply::ok(""),
+                at,
+            });
         }
     }
 
@@ -201,7 +210,7 @@ impl Engine {
             self.reply(reply, Reply::err(format!("no service named '{name}'")));
             return;
         }
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         let me = self.node.clone();
         let group = self.group_of(name);
         let with = if group.len() > 1 {
@@ -379,7 +388,7 @@ impl Engine {
             return;
         }
         let waiters = std::mem::take(&mut self.waiters);
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         for w in waiters {
             let name = w.service.clone().unwrap_or_default();
             let s = self.services.get(&name);
@@ -461,6 +470,9 @@ impl Engine {
         }
         if self.shutting_down.is_none() {
             self.shutting_down = Some(touch);
+            if !touch {
+                self.keeping_since = Some(self.now);
+            }
             let what = if touch {
                 "stopping the services running here, then leaving"
             } else {
@@ -486,6 +498,9 @@ impl Engine {
                 .values()
                 .any(|s| s.phase != Phase::Stopped || s.busy())
         {
+            return;
+        }
+        if !touch && !self.keeping_recorded() {
             return;
         }
         let waiters = std::mem::take(&mut self.waiters);

@@ -43,7 +43,7 @@ impl Engine {
         if self.config.links.is_empty() && self.pending_write.is_none() {
             return None;
         }
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         if self.peer_status() != PeerStatus::Up {
             return Some((format!("peer {peer} is not reachable: creating or removing a service or link needs both nodes, so that they keep one configuration"), false));
         }

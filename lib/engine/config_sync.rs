@@ -66,7 +66,7 @@ impl Engine {
             return Some(generation < self.generation);
         }
         match (self.config.services.len(), peer_services) {
-            (0, 0) => Some(self.node < self.peer_name()),
+            (0, 0) => Some(self.node.as_str() < self.peer_name()),
             (_, 0) => Some(true),
             (0, _) => Some(false),
             _ => None,
@@ -157,7 +157,7 @@ impl Engine {
         if self.pending_write.is_some() {
             return;
         }
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         let theirs = crate::config::parse("sureha.conf", &text);
         let their_services = theirs.as_ref().map_or(0, |c| c.services.len());
         if self.ours_wins(generation, their_services) != Some(false) {

@@ -41,6 +41,11 @@ impl Disks {
             ..Disks::default()
         }
     }
+
+    /// This node's beat has not reached the disk for a third of the lease.
+    pub(super) fn lease_lost(&self) -> bool {
+        self.lease_lost
+    }
 }
 
 impl Engine {
@@ -58,6 +63,16 @@ impl Engine {
     /// How long a mount may wait for the other node's lease to run out.
     pub(super) fn lease_wait(&self) -> Millis {
         self.lock_lease().map_or(0, |l| l.1)
+    }
+
+    /// Volumes may be mounted here (what hasvrd tells hamond).
+    pub fn holds_volumes(&self) -> bool {
+        self.lock_lease().is_some() && !self.holding_volumes().is_empty()
+    }
+
+    /// When this node's beat last reached the lock link (what hasvrd tells hamond).
+    pub fn lease_renewed_at(&self) -> Option<Millis> {
+        self.disks.renewed
     }
 
     fn last_renewal(&self) -> Millis {
@@ -194,15 +209,50 @@ impl Engine {
             .collect()
     }
 
+    /// Leaving with QUIT while volumes are mounted here: nobody will renew their locks,
+    /// so the peer must find on the disk that they stay (the beat that says so, written
+    /// there), or a peer starting later would take them once the locks ran out. Until it
+    /// is written, hasvrd stays; if it cannot be within a third of the lease (the disk is
+    /// out of reach), the QUIT is refused and hasvrd goes on guarding the volumes.
+    pub(super) fn keeping_recorded(&mut self) -> bool {
+        let Some(since) = self.keeping_since else {
+            return true;
+        };
+        let Some((link, lease)) = self.lock_lease() else {
+            return true;
+        };
+        if self.holding_volumes().is_empty() || self.disks.renewed.is_some_and(|r| r >= since) {
+            return true;
+        }
+        if self.now >= since + lease / 3 {
+            let link = link.to_string();
+            self.keeping_since = None;
+            self.shutting_down = None;
+            self.log(Level::Error, format!(
+                "QUIT refused: this node's beat cannot reach disk link {link}, so the peer could not know that the volumes stay mounted here and might take them; SureHA stays and guards them (stop the services first, or fix the disk path, then QUIT again)"
+            ));
+        }
+        false
+    }
+
     /// When the lease needs a look next.
     pub(super) fn lease_wakeup(&self) -> Option<Millis> {
         let (_, lease) = self.lock_lease()?;
         let r = self.last_renewal();
-        if self.disks.lease_lost {
+        // A QUIT waiting for its word to reach the disk gives up then.
+        let giving_up = self.keeping_since.map(|since| since + lease / 3);
+        let at = if self.disks.lease_lost {
             (!self.disks.fenced).then_some(r + lease * 5 / 6)
         } else {
             Some(r + lease / 3 + 1)
-        }
+        };
+        // Past every mark and holding nothing, only a renewal (an input) changes anything:
+        // a look due in the past would wake hasvrd at once, again and again.
+        [at, giving_up]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > self.now)
+            .min()
     }
 
     /// The node is being fenced because of this service's volume.
@@ -277,7 +327,7 @@ impl Engine {
             return;
         }
         self.disks.disk_only = now;
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         if now {
             self.log(Level::Error, format!(
                 "every network link to {peer} is down; the nodes are in contact only through disk link {}: nothing moves, fix the network",
@@ -309,7 +359,7 @@ impl Engine {
             .map(|p| (self.node.clone(), p.device.clone(), p.ok))
             .collect();
         if let Some(p) = &self.peer {
-            let peer = self.peer_name();
+            let peer = self.peer_name().to_string();
             paths.extend(p.disks.iter().map(|(d, ok)| (peer.clone(), d.clone(), *ok)));
         }
         for (node, dev, ok) in paths {

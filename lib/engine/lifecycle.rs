@@ -243,7 +243,7 @@ impl Engine {
                         _ => cfg.start_timeout.max(30_000),
                     };
                     let nic = if step == Step::AddIps {
-                        self.pick_nic(name)
+                        self.pick_nic(name).map(str::to_string)
                     } else {
                         None
                     };
@@ -392,7 +392,7 @@ impl Engine {
                     human(cfg.start_timeout)
                 )
             };
-            let peer = self.peer_name();
+            let peer = self.peer_name().to_string();
             let next = if self.peer_status() == PeerStatus::Up {
                 format!("handing it to {peer}")
             } else {
@@ -447,6 +447,26 @@ impl Engine {
                 );
             }
         }
+    }
+
+    /// hasvrd's loop stood still for `gap` past the wake-up it asked for (stopped, blocked,
+    /// starved): what the agents said meanwhile waits unread in the FIFO, so their silence
+    /// counts from now, not from before the stall.
+    pub(super) fn stalled(&mut self, gap: Millis) {
+        self.expected_by = Millis::MAX;
+        for s in self.services.values_mut() {
+            if let Some(a) = s.agent.as_mut() {
+                a.started += gap;
+                a.last_ok = a.last_ok.map(|t| t + gap);
+            }
+        }
+        self.log(
+            Level::Warning,
+            format!(
+                "hasvrd's loop stood still for {} past its wake-up (stopped, blocked or starved); the agents' silence counts from now",
+                human(gap)
+            ),
+        );
     }
 
     pub(super) fn check_agents(&mut self) {

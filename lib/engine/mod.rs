@@ -33,6 +33,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+/// A pass this long after the wake-up it was due at means the loop stood still.
+const STALL_AFTER: Millis = 1000;
+
 pub type TaskId = u64;
 pub type AgentId = u64;
 
@@ -74,6 +77,9 @@ impl Step {
 pub enum Input {
     /// Time passed.
     Tick,
+    /// A link process says the peer is late on its link (no frame for an interval and a
+    /// half): a pass, which asks over the public network.
+    Late { link: String },
     /// A request from haadm, an agent, or the remote door.
     Command {
         cmd: Command,
@@ -335,6 +341,8 @@ pub struct Engine {
     pending_write: Option<PendingWrite>,
     pending_reload: Vec<ReplyTo>,
     shutting_down: Option<bool>,
+    /// Leaving with QUIT since then: waiting until the beat that says so is on the disk.
+    keeping_since: Option<Millis>,
     exited: bool,
     /// What was last handed out to be saved; compared as data, formatted only on change.
     last_persisted: Option<Persisted>,
@@ -383,6 +391,16 @@ pub struct Engine {
     both_claimed: BTreeSet<String>,
     /// The last frames acted on (boot, sequence): one arriving again on another link is not.
     recent_frames: VecDeque<(u64, u64)>,
+    /// Until then a routine input is taken without a pass (`routine`).
+    quiet_until: Millis,
+    /// The wake-up the last pass asked for: an input much later shows hasvrd's loop stood
+    /// still (`stalled`).
+    expected_by: Millis,
+    /// Full passes so far, and what the last one left due (the simulator's view).
+    #[cfg(test)]
+    pub(crate) passes: u64,
+    #[cfg(test)]
+    pub(crate) after_pass: (Option<Millis>, Vec<&'static str>),
     out: Vec<Action>,
 }
 
@@ -434,6 +452,7 @@ impl Engine {
             pending_write: None,
             pending_reload: Vec::new(),
             shutting_down: None,
+            keeping_since: None,
             exited: false,
             last_persisted: None,
             links,
@@ -468,6 +487,12 @@ impl Engine {
             knowing: readiness::Knowing::default(),
             both_claimed: BTreeSet::new(),
             recent_frames: VecDeque::new(),
+            quiet_until: 0,
+            expected_by: Millis::MAX,
+            #[cfg(test)]
+            passes: 0,
+            #[cfg(test)]
+            after_pass: (None, Vec::new()),
             out: Vec::new(),
         };
         let names: Vec<String> = e.config.services.iter().map(|s| s.name.clone()).collect();
@@ -569,12 +594,18 @@ impl Engine {
 
     /// Feeds one input at time `now`; returns the actions to execute, in order.
     pub fn handle(&mut self, now: Millis, input: Input) -> Vec<Action> {
+        if now > self.expected_by.saturating_add(STALL_AFTER) {
+            self.stalled(now - self.expected_by);
+        }
         self.now = now.max(self.now);
         if self.exited {
             return Vec::new();
         }
+        if self.routine(&input) {
+            return std::mem::take(&mut self.out);
+        }
         match input {
-            Input::Tick => {}
+            Input::Tick | Input::Late { .. } => {}
             Input::Command { cmd, reply, caller } => self.command(cmd, reply, caller),
             Input::TaskDone { task, result } => self.task_done(task, result),
             Input::AgentSpawned {
@@ -655,6 +686,16 @@ impl Engine {
         self.end_both_claims();
         self.send_beats();
         self.maybe_exit();
+        #[cfg(not(test))]
+        let next = self.next_wakeup();
+        #[cfg(test)]
+        let next = {
+            self.passes += 1;
+            self.after_pass = self.wakeup_and_overdue();
+            self.after_pass.0
+        };
+        self.quiet_until = self.quiet_until_after(next);
+        self.expected_by = next.unwrap_or(Millis::MAX);
         let mut out = std::mem::take(&mut self.out);
         // Write-ahead: the state is on disk before anything of this step is done or seen,
         // so a hasvrd killed at any point is succeeded by one that knows what runs.
@@ -665,36 +706,68 @@ impl Engine {
     }
 
     /// The nearest time something is due (agent silence, end of grace, beats, link deaths,
-    /// waiters' deadlines).
+    /// waiters' deadlines), always later than now: what was due by now was done by the pass
+    /// that just ran, and a time in the past would only wake the loop again at once.
     pub fn next_wakeup(&self) -> Option<Millis> {
-        let mut t: Option<Millis> = self.link_wakeup();
-        let mut at = |x: Millis| t = Some(t.map_or(x, |y| y.min(x)));
+        let mut t: Option<Millis> = None;
+        let now = self.now;
+        self.wakeups(|_, x| {
+            if x > now {
+                t = Some(t.map_or(x, |y: Millis| y.min(x)));
+            }
+        });
+        t
+    }
+
+    /// `next_wakeup`, and the wake-ups that asked for a time not later than now after a pass
+    /// (the simulator looks for them: each is a loop that would spin, were it not filtered).
+    #[cfg(test)]
+    pub(crate) fn wakeup_and_overdue(&self) -> (Option<Millis>, Vec<&'static str>) {
+        let (mut t, mut overdue) = (None, Vec::new());
+        let now = self.now;
+        self.wakeups(|what, x| {
+            if x > now {
+                t = Some(t.map_or(x, |y: Millis| y.min(x)));
+            } else {
+                overdue.push(what);
+            }
+        });
+        (t, overdue)
+    }
+
+    /// Every time something is due, with what it is.
+    fn wakeups(&self, mut at: impl FnMut(&'static str, Millis)) {
+        if let Some(l) = self.link_wakeup() {
+            at("links", l);
+        }
         if self.now < self.grace_until {
-            at(self.grace_until);
+            at("grace", self.grace_until);
         }
         for (name, s) in &self.services {
             if let (Some(a), Some(cfg)) = (&s.agent, self.config.service(name)) {
                 if !a.closed && !a.stopping {
-                    at(a.last_ok.unwrap_or(a.started) + 3 * cfg.check_interval + 1);
+                    at(
+                        "agent silence",
+                        a.last_ok.unwrap_or(a.started) + 3 * cfg.check_interval + 1,
+                    );
                 }
             }
         }
         for w in &self.waiters {
-            at(w.deadline);
+            at("waiter", w.deadline);
         }
         if let Some(l) = self.lease_wakeup() {
-            at(l);
+            at("lease", l);
         }
         if let Some(l) = self.switchback_wakeup() {
-            at(l);
+            at("switch-back", l);
         }
         if let Some(l) = self.sync_wakeup() {
-            at(l);
+            at("sync", l);
         }
         if let Some((_, _, until, _)) = self.edit_queue.front() {
-            at(*until);
+            at("edit queue", *until);
         }
-        t
     }
 
     fn log(&mut self, level: Level, text: String) {
@@ -708,11 +781,8 @@ impl Engine {
         }
     }
 
-    fn peer_name(&self) -> String {
-        self.config
-            .peer_of(&self.node)
-            .unwrap_or("peer")
-            .to_string()
+    fn peer_name(&self) -> &str {
+        self.config.peer_of(&self.node).unwrap_or("peer")
     }
 
     /// The state word of DESIGN §4 for this node.
@@ -763,6 +833,7 @@ mod nics;
 mod peer;
 mod persist;
 pub mod readiness;
+mod routine;
 mod status;
 mod switchback;
 mod timing;

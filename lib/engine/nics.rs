@@ -5,7 +5,7 @@ use super::*;
 impl Engine {
     /// The first healthy NIC of the service's list on this node (unknown NICs count as
     /// healthy until the first report).
-    pub(super) fn pick_nic(&self, name: &str) -> Option<String> {
+    pub(super) fn pick_nic(&self, name: &str) -> Option<&str> {
         let cfg = self.config.service(name)?;
         cfg.nics_on(&self.node)
             .iter()
@@ -15,7 +15,7 @@ impl Engine {
                     .find(|x| &x.name == *n)
                     .is_none_or(|x| x.ok)
             })
-            .cloned()
+            .map(String::as_str)
     }
 
     /// Whether this node can hold the service's addresses and volumes (and so run it).
@@ -60,7 +60,7 @@ impl Engine {
                 continue;
             };
             if self.nics.iter().any(|x| x.name == held && !x.ok) {
-                if let Some(next) = self.pick_nic(name) {
+                if let Some(next) = self.pick_nic(name).map(str::to_string) {
                     self.log(Level::Warning, format!("service {name}: NIC {held} failed; moving its addresses to {next} (local NIC failover)"));
                     self.begin(
                         name,
@@ -102,7 +102,7 @@ impl Engine {
         // A peer that is down reports nothing: its NICs' state is unknown, not what it last said.
         let peer_heard = matches!(self.peer_status(), PeerStatus::Up | PeerStatus::Partitioned);
         if let Some(p) = &self.peer {
-            let peer = self.peer_name();
+            let peer = self.peer_name().to_string();
             for n in p.nics.iter().filter(|n| shown(&peer, &n.name)) {
                 t.push_str(&fmt(
                     &peer,

@@ -95,6 +95,8 @@ pub(super) struct PeerView {
     /// mean something only under the same one), and what `sync_with_peer` goes by between
     /// beats.
     pub beat: Beat,
+    /// The beat as it came: the same again is routine.
+    pub payload: Vec<u8>,
 }
 
 /// The pseudo-link name of the public network.
@@ -129,8 +131,15 @@ impl Engine {
     /// The time of a link's last good frame, as its process keeps it (the executor reads it
     /// before each pass: a repeated beat is not passed up, but it is heard).
     pub fn heard(&mut self, link: &str, at: Millis) {
+        let now = self.now.max(at);
         if let Some(l) = self.links.get_mut(link) {
             if l.last_rx.is_none_or(|t| t < at) {
+                // A link that comes back changes what the next pass decides.
+                if l.last_rx
+                    .is_none_or(|t| now.saturating_sub(t) >= l.dead_after)
+                {
+                    self.quiet_until = 0;
+                }
                 l.last_rx = Some(at);
             }
         }
@@ -442,7 +451,7 @@ impl Engine {
                 return;
             }
         };
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         let sender = match &msg {
             Message::Beat(b) => &b.sender,
             Message::Config { sender, .. }
@@ -458,7 +467,7 @@ impl Engine {
             return;
         }
         match msg {
-            Message::Beat(b) => self.on_beat(link, boot, seq, b),
+            Message::Beat(b) => self.on_beat(link, boot, seq, b, payload.to_vec()),
             Message::Config {
                 generation, text, ..
             } => {
@@ -497,7 +506,7 @@ impl Engine {
         }
     }
 
-    fn on_beat(&mut self, link: &str, boot: u64, seq: u64, b: Beat) {
+    fn on_beat(&mut self, link: &str, boot: u64, seq: u64, b: Beat, payload: Vec<u8>) {
         self.compare_admin(b.admin.0, &b.admin.1);
         self.peer_kept = b.keeping;
         let restarted = self.peer.as_ref().is_some_and(|p| p.boot != boot);
@@ -519,24 +528,26 @@ impl Engine {
         if !addrs.is_empty() {
             self.known_public = addrs;
         }
+        let (generation, digest, count) = (b.generation, b.digest, b.services.len());
         self.peer = Some(PeerView {
             boot,
             seq,
-            generation: b.generation,
-            digest: b.digest,
+            generation,
+            digest,
             services,
             nics: b.nics.clone(),
             disks: b.disks.clone(),
             hears_me: b.hears_you,
             leaving: b.leaving,
-            beat: b.clone(),
+            beat: b,
+            payload,
         });
-        if b.digest == self.digest {
+        if digest == self.digest {
             self.conflict_logged = None;
             self.merge_intents();
             self.check_both_claim(link, boot, seq);
         } else {
-            self.config_differs(b.generation, b.digest, b.services.len());
+            self.config_differs(generation, digest, count);
         }
     }
 
@@ -624,7 +635,7 @@ impl Engine {
             now = self.peer_was;
         }
         if now != self.peer_was {
-            let peer = self.peer_name();
+            let peer = self.peer_name().to_string();
             match now {
                 PeerStatus::Up => self.log(Level::Info, format!("peer {peer} is up")),
                 PeerStatus::Down

@@ -62,6 +62,13 @@ pub(super) struct Knowing {
     pub(super) dirty: bool,
 }
 
+impl Knowing {
+    /// When the readiness report is built again, while this node judges readiness.
+    pub(super) fn next_look(&self) -> Option<Millis> {
+        self.local.is_some().then_some(self.next_build)
+    }
+}
+
 /// The largest report accepted from the peer.
 pub const MAX_REPORT: usize = 32 * 1024;
 const RESEND: Millis = 120_000;
@@ -281,7 +288,7 @@ impl Engine {
     /// `READY`, `DRIFT` and the peer's last moves, for status (all services, or one).
     pub(super) fn readiness_lines(&self, only: Option<&str>) -> String {
         let mut t = String::new();
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         let peer_known = self.peer_status() == PeerStatus::Up;
         for s in &self.config.services {
             let name = s.name.as_str();
@@ -314,7 +321,7 @@ impl Engine {
 
     /// The peer's moves, for status (`PEERMOVE NODE line`).
     pub(super) fn peer_move_lines(&self) -> String {
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         self.config
             .services
             .iter()

@@ -5,7 +5,7 @@ use super::*;
 impl Engine {
     pub fn status_text(&self) -> String {
         let mut t = String::new();
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         t.push_str(&format!("NODE {} UP local\n", self.node));
         let ps = match self.peer_status() {
             PeerStatus::Up => "UP",

@@ -35,6 +35,11 @@ fn phase_name(step: Step) -> &'static str {
 }
 
 impl MoveClock {
+    /// The start is done but for the agent's first OK.
+    pub(super) fn awaiting_ok(&self) -> bool {
+        self.awaiting_ok
+    }
+
     fn add(&mut self, phase: &'static str, took: Millis) {
         match self.phases.iter_mut().find(|(p, _)| *p == phase) {
             Some((_, t)) => *t += took,

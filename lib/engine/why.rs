@@ -34,7 +34,7 @@ impl Engine {
         let Some(s) = self.services.get(name) else {
             return Err(format!("no service named '{name}'"));
         };
-        let peer = self.peer_name();
+        let peer = self.peer_name().to_string();
         let then = self.with_peer_silent();
         let runs_here = s.phase != Phase::Stopped;
         let mut t = String::new();

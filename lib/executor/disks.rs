@@ -230,29 +230,7 @@ impl Hasvrd {
 
     /// Takes this node down as `[admin] fence` says. The engine has logged why.
     pub(super) fn fence(&mut self, reason: &str) {
-        match self.engine.config().admin.fence.clone() {
-            // The engine does not ask for a fence the site turned off.
-            config::Fence::Nothing => {}
-            config::Fence::Program(p) => {
-                let mut spec = Spec::new(std::path::PathBuf::from(&p));
-                spec.args = vec![reason.to_string()];
-                spec.env = child::base_env(&self.home);
-                spec.output = Some(self.home.output("fence", "step"));
-                match child::spawn(&spec) {
-                    Ok(pid) => self
-                        .log
-                        .error(&format!("fence program {p} started (pid {pid})")),
-                    Err(e) => self
-                        .log
-                        .error(&format!("fence program {p} could not start: {e}")),
-                }
-            }
-            how => {
-                let e = sys::reboot_now(how == config::Fence::Halt);
-                self.log.error(&format!(
-                    "fence failed: reboot(2): {e}; take this node down by hand now"
-                ));
-            }
-        }
+        let how = self.engine.config().admin.fence.clone();
+        crate::fence::fence(&self.home, &how, reason, &mut self.log);
     }
 }

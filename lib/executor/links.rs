@@ -173,7 +173,7 @@ impl Hasvrd {
                         }
                     }
                     // The peer is late on this link: a pass, which reads the heard pages.
-                    Ok(Some((link::LATE, _))) => inputs.push(Input::Tick),
+                    Ok(Some((link::LATE, _))) => inputs.push(Input::Late { link: name.clone() }),
                     Ok(Some((link::RENEWED, took))) => {
                         let took = String::from_utf8_lossy(&took).trim().parse().unwrap_or(0);
                         inputs.push(Input::LeaseRenewed {

@@ -102,6 +102,9 @@ pub struct Hasvrd {
     delayed: Vec<(Millis, String, Reply)>,
     signals: Signals,
     partner: Partner,
+    /// When hahb-disk last wrote this node's beat on the lock link (`sys::boottime_millis`,
+    /// 0: not yet), told to hamond with every answer to its pings.
+    renewed_at: u64,
     children: Children<Tag>,
     watched: Vec<Watched>,
     links: BTreeMap<String, LinkProc>,
@@ -255,6 +258,7 @@ impl Hasvrd {
             delayed: Vec::new(),
             signals,
             partner,
+            renewed_at: 0,
             children,
             watched: Vec::new(),
             links: BTreeMap::new(),
@@ -287,6 +291,30 @@ impl Hasvrd {
             today: String::new(),
             files: readiness::FileWatch::default(),
         })
+    }
+
+    /// The previous hasvrd last renewed the volume locks at this `sys::boottime_millis`,
+    /// as it told hamond: the new engine counts from then, not from its own start.
+    pub fn predecessor_renewed_at(&mut self, at: u64) {
+        let config = self.engine.shared_config();
+        let Some(link) = crate::disk::lease::lock_link(&config) else {
+            return;
+        };
+        let boot_now = sys::boottime_millis();
+        if at == 0 || at > boot_now {
+            return;
+        }
+        self.renewed_at = at;
+        let ago = boot_now - at;
+        self.log.info(&format!(
+            "the previous hasvrd last renewed the volume locks {} ago (disk link {})",
+            crate::clock::human(ago),
+            link.name
+        ));
+        self.feed(Input::LeaseRenewed {
+            link: link.name.clone(),
+            took: ago,
+        });
     }
 
     /// The event loop; returns when the engine has finished.
@@ -570,7 +598,20 @@ impl Hasvrd {
     }
 
     fn supervise(&mut self, now: Millis, partner_ready: bool) {
-        if partner_ready && self.partner.hung_up() {
+        let heard = if partner_ready {
+            self.partner.read_lifeline()
+        } else {
+            supervise::Lifeline::Quiet
+        };
+        if matches!(heard, supervise::Lifeline::Spoke(_)) {
+            // hamond asks whether this loop still turns: it does, and here is when the
+            // volume locks were last renewed, for the hasvrd that may follow this one.
+            self.partner.send(&supervise::answer(
+                self.renewed_at,
+                self.engine.holds_volumes(),
+            ));
+        }
+        if heard == supervise::Lifeline::HungUp {
             for _ in 0..20 {
                 if !self.partner.awaiting_status() {
                     break;
@@ -620,6 +661,10 @@ impl Hasvrd {
 
     /// Feeds an input and executes the resulting actions, and whatever those feed back.
     fn feed(&mut self, input: Input) {
+        if let Input::LeaseRenewed { took, .. } = &input {
+            let at = sys::boottime_millis().saturating_sub(*took);
+            self.renewed_at = self.renewed_at.max(at);
+        }
         self.inputs.push_back(input);
         while let Some(input) = self.inputs.pop_front() {
             let now = self.clock.now();

@@ -370,41 +370,40 @@ fn at_rest_the_links_repeat_the_beats_and_hasvrd_hears_only_news() {
 }
 
 #[test]
-fn a_hung_hasvrd_falls_silent_once_its_beat_is_not_given_again_and_the_peer_takes_over() {
+fn a_hung_hasvrd_is_replaced_by_hamond_within_5s_and_the_peer_moves_nothing() {
     let c = started(&web());
     c.alpha.ok(&["service", "bringin", "web"]);
     assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
     let hasvrd = c.alpha.pid("hasvrd").expect("alpha's hasvrd");
-    // Frozen, not dead: hamond sees nothing, alpha's hahb-sock goes on repeating the beat it
-    // was last given, for at most 30 s (link::relay::STANDING_LIFE).
+    let events = c.alpha.events().len();
+    // Frozen, not dead: its lifeline stays open and alpha's hahb-sock goes on repeating its
+    // last beat. hamond's pings go unanswered: it kills it and starts a new one.
     let stopped = std::time::Instant::now();
     sureha::sys::kill(hasvrd, libc::SIGSTOP).unwrap();
-    std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(
-        c.beta.state("web"),
-        "STANDBY",
-        "the repeats hold beta back a while"
-    );
-    c.beta
-        .wait_for("beta takes over", Duration::from_secs(45), || {
-            c.beta.state("web").starts_with("ACTIVE")
+    let mut beta_words = Vec::new();
+    c.alpha
+        .wait_for("a new hasvrd on alpha", Duration::from_secs(15), || {
+            beta_words.push(c.beta.state("web"));
+            c.alpha.pid("hasvrd").is_some_and(|p| p != hasvrd) && c.alpha.state("web") == "ACTIVE"
         });
-    let took = stopped.elapsed();
+    let healed = stopped.elapsed();
+    // 5 s is the bound (a ping every 1.25 s, the kill 3.75 s after an unanswered one); the
+    // rest is this loop's and the new hasvrd's start on a shared machine.
+    assert!(healed <= Duration::from_secs(8), "healed after {healed:?}");
+    let log = c.alpha.log();
+    assert!(log.contains("has answered nothing for"), "{log}");
+    assert!(log.contains("adopted, running since before"), "{log}");
+    // The peer moved nothing, and the service was never stopped or started again.
+    std::thread::sleep(Duration::from_secs(3));
+    beta_words.push(c.beta.state("web"));
     assert!(
-        took >= Duration::from_secs(20) && took <= Duration::from_secs(42),
-        "taken over after {took:?}"
+        beta_words.iter().all(|w| w == "STANDBY"),
+        "beta showed {beta_words:?}"
     );
-    assert!(
-        c.beta.log().contains("ERROR peer alpha is down"),
-        "{}",
-        c.beta.log()
+    assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
+    assert_eq!(
+        &c.alpha.events()[events..],
+        &[] as &[String],
+        "alpha's service was touched"
     );
-    // Thawed: alpha hears that beta runs it now, and its copy stops.
-    sureha::sys::kill(hasvrd, libc::SIGCONT).unwrap();
-    c.alpha.wait_for("alpha stops its copy", T, || {
-        c.alpha.events().last().map(String::as_str) == Some("stop web")
-    });
-    c.beta.wait_for("web on beta alone", T, || {
-        c.beta.state("web").starts_with("ACTIVE") && !c.alpha.state("web").starts_with("ACTIVE")
-    });
 }

@@ -4,7 +4,8 @@
 //! mount takes the lock when it is free, released, ours, or once the holder's heartbeat has
 //! stood still for the lease (the earliest the real one could: counted from the holder's
 //! last write); it fails when the holder's heartbeat moves or the device cannot be read. A
-//! fence reboots the node. Invariant 7: a volume is never mounted on both nodes.
+//! fence reboots the node. A volume device's data path can fail or hang. Invariant 7: a
+//! volume is never mounted on both nodes.
 
 use super::*;
 
@@ -21,6 +22,21 @@ pub struct DiskWorld {
     pending: Vec<(usize, u64, String, Millis, Millis)>,
     /// Unmount steps under way: (node, task) → service.
     pub umounts: BTreeMap<(usize, u64), String>,
+    /// Volume devices whose data path is bad, per node: failing reads, or a read that
+    /// hangs since then.
+    data: [BTreeMap<String, DataFault>; 2],
+    /// When a node's data path watch reports next (a read turning into a hung one).
+    data_reports: Vec<(Millis, usize)>,
+    /// The last frame each node wrote in its slot: a starting hahb-disk reads the peer's.
+    slot: [Option<(u64, u64, Vec<u8>)>; 2],
+    /// Each node's hahb-disk has read the peer's slot since it started.
+    pub(super) looked: [bool; 2],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataFault {
+    Fails,
+    HangsSince(Millis),
 }
 
 impl DiskWorld {
@@ -65,6 +81,8 @@ impl Sim {
         self.disk.renewed[n] = Some(self.now);
         self.seq[n] += crate::frame::SEQ_STRIDE;
         let seq = self.seq[n];
+        self.disk.slot[n] = Some((self.boot[n], seq, payload.clone()));
+
         if self.disk.path_ok[1 - n] {
             // Read at the peer's next look at the disk.
             let delay = match &mut self.rng {
@@ -114,6 +132,25 @@ impl Sim {
         }
     }
 
+    /// A starting hahb-disk on node `n` reads what the peer last wrote in its slot, and
+    /// passes it up only if it says the peer left with QUIT.
+    pub(super) fn disk_read_slot(&mut self, n: usize) {
+        let Some((link, _)) = self.disk.link.clone() else {
+            return;
+        };
+        if !self.disk.path_ok[n] || self.disk.looked[n] || !self.hosts[n].up {
+            return;
+        }
+        self.disk.looked[n] = true;
+        let Some((boot, seq, payload)) = self.disk.slot[1 - n].clone() else {
+            return;
+        };
+        // As `disk::link::read_peer` at its first look.
+        if crate::frame::says_keeping(&payload) {
+            self.wire.push((self.now + 50, n, link, boot, seq, payload));
+        }
+    }
+
     /// An unmount step ended well: the volume is off, and with its last one the lock goes.
     pub(super) fn disk_unmounted(&mut self, n: usize, svc: &str) {
         let left = match self.disk.mounted[n].get_mut(svc) {
@@ -152,8 +189,13 @@ impl Sim {
             let result = if !self.disk.path_ok[n] {
                 Err("cannot read the lease device".to_string())
             } else {
+                let kept = self.disk.slot[1 - n]
+                    .as_ref()
+                    .is_some_and(|s| crate::frame::says_keeping(&s.2));
                 match self.disk.holder(n, &svc) {
                     None => Ok(()),
+                    // As `LeaseDisk::acquire`: a holder that left with QUIT keeps its lock.
+                    Some(_) if kept => Err(format!("locked by {} (left with QUIT)", NAMES[1 - n])),
                     Some(_) => {
                         let other = self.disk.renewed[1 - n];
                         if other.is_some_and(|t| t > since) {
@@ -199,6 +241,7 @@ impl Sim {
     /// A crash or fence: the node's mounts are gone with its kernel; its claims stay on the
     /// disk.
     pub(super) fn disk_crash(&mut self, n: usize) {
+        self.disk.looked[n] = false;
         self.disk.mounted[n].clear();
         self.disk.pending.retain(|p| p.0 != n);
         self.disk.umounts.retain(|k, _| k.0 != n);
@@ -206,12 +249,136 @@ impl Sim {
 
     pub fn set_disk_path(&mut self, n: usize, ok: bool) {
         self.disk.path_ok[n] = ok;
+        // A hahb-disk that could not read the device yet has its first look now.
+        self.disk_read_slot(n);
         self.trace.push(format!(
             "{} {} disk path {}",
             self.now,
             NAMES[n],
             if ok { "up" } else { "CUT" }
         ));
+    }
+
+    /// A volume device's data path on node `n` goes bad (reads fail, or hang), or heals.
+    /// The watch reports a failed read at once, a hung one when it has hung for the limit.
+    pub fn set_data_path(&mut self, n: usize, device: &str, fault: Option<DataFault>) {
+        self.trace.push(format!(
+            "{} {} data path {device} {}",
+            self.now,
+            NAMES[n],
+            match fault {
+                None => "good".to_string(),
+                Some(f) => format!("{f:?}"),
+            }
+        ));
+        match fault {
+            Some(f) => {
+                self.disk.data[n].insert(device.to_string(), f);
+            }
+            None => {
+                self.disk.data[n].remove(device);
+            }
+        }
+        if let Some(DataFault::HangsSince(t)) = fault {
+            let at = t + self.hang_limit(n);
+            self.disk.data_reports.push((at, n));
+        } else if let Some(report) = self.data_report(n) {
+            self.feed(n, report);
+        }
+    }
+
+    /// This node's volume devices, as the configuration names them.
+    pub fn devices_of(&self, n: usize) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for s in &self.engines[n].config().services {
+            for vol in &s.volumes {
+                let d = s.device_on(vol, NAMES[n]).to_string();
+                if !v.contains(&d) {
+                    v.push(d);
+                }
+            }
+        }
+        v
+    }
+
+    pub fn data_fault_of(&self, n: usize, device: &str) -> Option<DataFault> {
+        self.disk.data[n].get(device).copied()
+    }
+
+    /// Every data path of node `n` good again.
+    pub fn heal_data_paths(&mut self, n: usize) {
+        let bad: Vec<String> = self.disk.data[n].keys().cloned().collect();
+        for d in bad {
+            self.set_data_path(n, &d, None);
+        }
+    }
+
+    /// The watch's limit: the shortest link deadline, at least two read periods.
+    fn hang_limit(&self, n: usize) -> Millis {
+        let links = &self.engines[n].config().links;
+        let period = links.iter().map(|l| l.interval).min().unwrap_or(1000);
+        let limit = links.iter().map(|l| l.dead_after()).min().unwrap_or(3000);
+        limit.max(2 * period.clamp(100, 2000))
+    }
+
+    /// This node's volume devices as its watch sees them now (`None`: it has none).
+    pub(super) fn data_report(&self, n: usize) -> Option<Input> {
+        let config = self.engines[n].shared_config();
+        let mut paths: Vec<crate::engine::DataPath> = Vec::new();
+        for s in &config.services {
+            if s.active_server != NAMES[n] && s.standby_server != NAMES[n] {
+                continue;
+            }
+            for v in &s.volumes {
+                let device = s.device_on(v, NAMES[n]);
+                if paths.iter().any(|p| p.device == device) {
+                    continue;
+                }
+                let (ok, why) = match self.disk.data[n].get(device) {
+                    Some(DataFault::Fails) => (false, "read: Input/output error".to_string()),
+                    Some(DataFault::HangsSince(t)) if self.now >= t + self.hang_limit(n) => {
+                        (false, "a read has hung".to_string())
+                    }
+                    _ => (true, String::new()),
+                };
+                paths.push(crate::engine::DataPath {
+                    device: device.to_string(),
+                    ok,
+                    why,
+                });
+            }
+        }
+        (!paths.is_empty()).then_some(Input::DataPaths(paths))
+    }
+
+    /// Reports of reads that have now hung for the limit.
+    pub(super) fn data_reports_due(&mut self) {
+        let now = self.now;
+        let due: Vec<usize> = self
+            .disk
+            .data_reports
+            .extract_if(.., |(t, _)| *t <= now)
+            .map(|(_, n)| n)
+            .collect();
+        for n in due {
+            if let Some(report) = self.data_report(n) {
+                self.feed(n, report);
+            }
+        }
+    }
+
+    pub(super) fn data_reports_at(&self) -> Option<Millis> {
+        self.disk.data_reports.iter().map(|r| r.0).min()
+    }
+
+    /// havol mounting volume `i` of `svc` on node `n`: a bad data path fails it.
+    pub(super) fn data_fault(&self, n: usize, svc: &str, i: usize) -> Option<String> {
+        let config = self.engines[n].shared_config();
+        let s = config.service(svc)?;
+        let device = s.device_on(s.volumes.get(i)?, NAMES[n]);
+        self.disk.data[n]
+            .contains_key(device)
+            .then(|| format!("cannot read {device}"))
     }
 
     /// Invariant 7, after every step.

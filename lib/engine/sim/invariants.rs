@@ -4,15 +4,15 @@ use super::*;
 
 impl Sim {
     /// The nodes are in contact: the private link delivers every frame both ways, and each
-    /// engine sees the other up. (A lossy link may lose three beats in a row and look dead:
+    /// engine sees the other up (a frozen hasvrd's view is the one it froze with: its peer
+    /// must not start what it runs while its link processes still vouch for it). (A lossy link may lose three beats in a row and look dead:
     /// that, like a cut, opens a window in which both may start a service.)
     pub(super) fn link_both_ways(&self) -> bool {
         let reliable = |p: &Path| p.up && p.loss == 0;
         !self.cut
             && reliable(&self.paths[0][0])
             && reliable(&self.paths[0][1])
-            && self.hosts[0].up
-            && self.hosts[1].up
+            && (0..2).all(|n| self.hosts[n].up && !self.hosts[n].quit)
             && self
                 .engines
                 .iter()
@@ -94,7 +94,8 @@ impl Sim {
     pub(super) fn check(&mut self) {
         self.checks += 1;
         let now = self.now;
-        if self.link_both_ways() {
+        let both_ways = self.link_both_ways();
+        if both_ways {
             self.since_link_up.get_or_insert(now);
         } else {
             self.since_link_up = None;
@@ -102,14 +103,24 @@ impl Sim {
         let stable = self
             .since_link_up
             .is_some_and(|t| now.saturating_sub(t) >= 300);
-        // Checked at every step: no allocation for what did not change.
+        // What the invariants below read changes only in a pass, or with the world around
+        // the engines: a step with neither has nothing new to check.
+        let world = (both_ways, stable, [self.hosts[0].up, self.hosts[1].up]);
+        if self.changed == [false; 2] && self.checked_world == Some(world) {
+            return;
+        }
+        self.checked_world = Some(world);
         let config = self.engines[0].shared_config();
-        let both_ways = self.link_both_ways();
         for s in config.services.iter().map(|c| &c.name) {
             let s = s.as_str();
-            let on = (0..2)
-                .filter(|&n| self.hosts[n].up && self.engines[n].phase_of(s) != Phase::Stopped)
-                .count();
+            let phase = [0, 1].map(|n| {
+                if self.hosts[n].up {
+                    self.engines[n].phase_of(s)
+                } else {
+                    Phase::Stopped
+                }
+            });
+            let on = phase.iter().filter(|&&p| p != Phase::Stopped).count();
             // Both may have started while deaf to each other; that conflict is allowed to
             // drain (one stops), never to arise while they hear each other.
             if !both_ways {
@@ -128,24 +139,22 @@ impl Sim {
                     self.phases[n].remove(s);
                     continue;
                 }
-                let p = self.engines[n].phase_of(s);
+                let p = phase[n];
                 let was = set(&mut self.phases[n], s, p);
                 let other = 1 - n;
                 if p == Phase::Starting
                     && was == Some(Phase::Stopped)
                     && stable
-                    && self.hosts[other].up
-                    && self.engines[other].phase_of(s) != Phase::Stopped
+                    && phase[other] != Phase::Stopped
                     && !conflict
                 {
                     self.fail(format!(
                         "invariant 2: {} starts {s} while {} has it {:?}",
-                        NAMES[n],
-                        NAMES[other],
-                        self.engines[other].phase_of(s)
+                        NAMES[n], NAMES[other], phase[other]
                     ));
                 }
-                if self.engines[n].config().service(s).is_none() {
+                // A state word changes only in a pass.
+                if !self.changed[n] || self.engines[n].config().service(s).is_none() {
                     // Not yet (or no longer) in this node's configuration: the sync is on its way.
                     continue;
                 }
@@ -183,6 +192,7 @@ impl Sim {
                 self.primaries[n].insert(s.to_string(), prim);
             }
         }
+        self.changed = [false; 2];
         if config.services.iter().any(|c| c.groupid.is_some()) {
             let groups: BTreeMap<String, Vec<String>> = config
                 .services
@@ -215,6 +225,24 @@ impl Sim {
                     self.fail(format!("invariant 5: group {g} runs on both nodes"));
                 }
             }
+        }
+    }
+
+    /// Invariant 9: an agent that calls every 500 ms is never found silent (hasvrd's own
+    /// stall, a freeze it woke from, is no agent's silence).
+    pub(super) fn silence_check(&self, n: usize, log: &str) {
+        if !log.contains(": agent silent for") && !log.contains(": agent has not reported") {
+            return;
+        }
+        let svc = log
+            .strip_prefix("service ")
+            .and_then(|l| l.split(':').next())
+            .unwrap_or("");
+        if self.hosts[n].agents.contains_key(svc) {
+            self.fail(format!(
+                "invariant 9: {} found the agent of {svc} silent, but it called every 500 ms",
+                NAMES[n]
+            ));
         }
     }
 

@@ -5,7 +5,12 @@
 //! delay, duplicate, reorder or drop frames; steps (scripts, addresses, volumes) that take
 //! time and sometimes fail; agents that report every 500 ms, or report errors when sick;
 //! NICs that fail; nodes that crash and boot again with what their engine persisted; and an
-//! administrator issuing commands at random times. Time jumps to the next thing due.
+//! administrator issuing commands at random times. Half the worlds also meet the faults
+//! modelled later (`daemon`, `disks`): a hasvrd that freezes while its link processes repeat
+//! its last beat (hamond replaces it, or fences for it), a QUIT and the adopting restart, a
+//! service whose stop fails every time and whose volume stays busy (a fence), a volume
+//! device whose reads fail or hang, and the configuration lock. Time jumps to the next thing
+//! due.
 //!
 //! The invariants (`check`), after every step:
 //! 1. a service never comes to run on both nodes while the private link works both ways
@@ -19,17 +24,23 @@
 //!    (as in 1, a split that arose while they could not hear each other may drain);
 //! 6. state words are the eight of DESIGN §4 and agree with the phase; at rest the service
 //!    runs on its primary when both nodes can run it; with switchback the primary changes
-//!    only by an administrator's move.
+//!    only by an administrator's move;
+//! 7. a volume is never mounted on both nodes, whatever is cut or frozen (`disks`);
+//! 8. no pass leaves a wake-up asked for a time already past (the executor would spin);
+//! 9. an agent that calls every 500 ms is never found silent (a hasvrd that froze and
+//!    thawed must not blame its agents for its own stall).
 
 use super::{Action, Engine, Input, NicState, Phase, Step};
 use crate::clock::Millis;
-use crate::config;
+use crate::config::{self, Config};
 use crate::request::{parse_command, ApiCall, Reply};
 use std::collections::BTreeMap;
 
 pub const ALPHA: usize = 0;
 pub const BETA: usize = 1;
 pub const NAMES: [&str; 2] = ["alpha", "beta"];
+/// What a frozen hasvrd's pipes and FIFO hold at most, in inputs.
+const BACKLOG: usize = 4096;
 
 /// A small deterministic generator (xorshift64*).
 #[derive(Clone)]
@@ -73,6 +84,17 @@ struct Host {
     log: Vec<String>,
     steps: Vec<(String, Step)>,
     up: bool,
+    /// hasvrd left with QUIT: the services it ran keep running, nobody watches them.
+    quit: bool,
+    /// hasvrd is frozen (since, until): what reaches it waits in `backlog`.
+    hung: Option<(Millis, Millis)>,
+    /// When its hasvrd last renewed the volume locks, and whether volumes may be mounted,
+    /// as it last told hamond.
+    renewed_told: Option<Millis>,
+    holding_told: bool,
+    backlog: Vec<Input>,
+    /// What `etc/license` and `etc/lock` hold.
+    admin_file: String,
 }
 
 /// One direction of a channel.
@@ -121,6 +143,8 @@ pub struct Sim {
     pub step_failures: u64,
     /// Services whose agent reports an error, per node.
     pub sick: Vec<(usize, String)>,
+    /// Services that will not stop, per node (`set_stuck`).
+    stuck: Vec<(usize, String)>,
     /// NICs that have failed, per node.
     pub nic_down: [bool; 2],
     pub text: String,
@@ -137,6 +161,17 @@ pub struct Sim {
     pub disk: disks::DiskWorld,
     /// The private link's processes.
     relays: relay::Relays,
+    /// Inputs produced while carrying out a pass's actions, handled after them.
+    queued: std::collections::VecDeque<(usize, Input)>,
+    feeding: bool,
+    /// Each engine ran a pass since the state words were last checked.
+    changed: [bool; 2],
+    /// The world as the invariants last saw it: link both ways, stable, hosts up.
+    checked_world: Option<(bool, bool, [bool; 2])>,
+    /// `SIM_FRAMES` set: the trace shows every frame delivered.
+    trace_frames: bool,
+    /// `text` parsed, until it is written again: what a node boots with.
+    config: Option<Config>,
 }
 
 pub fn config_text(extra: &str) -> String {
@@ -157,7 +192,14 @@ fn nics(n: usize, ok: bool) -> Vec<NicState> {
 
 impl Sim {
     pub fn new(text: &str) -> Sim {
-        let cfg = config::parse("sim", text).expect("valid configuration");
+        Sim::with_config(
+            text,
+            config::parse("sim", text).expect("valid configuration"),
+        )
+    }
+
+    /// A world on `text`, already parsed into `cfg`.
+    pub fn with_config(text: &str, cfg: Config) -> Sim {
         let engines: Vec<Engine> = NAMES
             .iter()
             .map(|n| Engine::new(n, cfg.clone(), text.to_string(), None, 0))
@@ -182,6 +224,7 @@ impl Sim {
             rng: None,
             step_failures: 0,
             sick: Vec::new(),
+            stuck: Vec::new(),
             nic_down: [false; 2],
             text: text.to_string(),
             trace: Vec::new(),
@@ -194,6 +237,12 @@ impl Sim {
             checks: 0,
             disk: disks::DiskWorld::of(&cfg),
             relays: relay::Relays::default(),
+            queued: std::collections::VecDeque::new(),
+            feeding: false,
+            changed: [true; 2],
+            checked_world: None,
+            trace_frames: std::env::var_os("SIM_FRAMES").is_some(),
+            config: Some(cfg),
         };
         for n in 0..2 {
             s.feed(n, Input::Nics(nics(n, true)));
@@ -206,18 +255,61 @@ impl Sim {
         self.feed(n, input);
     }
 
+    /// Hands an input to engine `n`. An input that an action produces (a task done at
+    /// once, an agent spawned, the configuration written) waits until every action of the
+    /// pass that produced it has been carried out, as the executor queues it: handled
+    /// within, it would let that pass's later actions (its beat) overtake the newer ones.
     fn feed(&mut self, n: usize, input: Input) {
-        if !self.hosts[n].up {
+        if self.feeding {
+            self.queued.push_back((n, input));
+            return;
+        }
+        self.feeding = true;
+        self.feed_now(n, input);
+        while let Some((m, next)) = self.queued.pop_front() {
+            self.feed_now(m, next);
+        }
+        self.feeding = false;
+    }
+
+    fn feed_now(&mut self, n: usize, input: Input) {
+        let h = &mut self.hosts[n];
+        if !h.up || h.quit {
+            return;
+        }
+        if h.hung.is_some() {
+            // Pipes and the FIFO hold what comes until hasvrd reads again.
+            if !matches!(input, Input::Tick) && h.backlog.len() < BACKLOG {
+                h.backlog.push(input);
+            }
             return;
         }
         self.handled_at[n] = self.now;
-        self.wakeup[n] = None;
         // As the executor reads the heard page before each pass.
         if let Some(t) = self.relays.inbound[n].heard {
             self.engines[n].heard(relay::LAN, t);
         }
+        let passes = self.engines[n].passes;
         let acts = self.engines[n].handle(self.now, input);
+        if self.engines[n].passes != passes {
+            // A wake-up asked for a time already past would spin the executor's loop.
+            let (wakeup, overdue) = &self.engines[n].after_pass;
+            self.wakeup[n] = Some(*wakeup);
+            if !overdue.is_empty() {
+                self.fail(format!(
+                    "invariant 8: {} asks to be woken for {} at a time already past",
+                    NAMES[n],
+                    overdue.join(", ")
+                ));
+            }
+            self.changed[n] = true;
+        }
+        let boot = self.boot[n];
         for a in acts {
+            // A fence takes the node down at once: the rest of the pass never happens.
+            if !self.hosts[n].up || self.boot[n] != boot {
+                break;
+            }
             self.act(n, a);
         }
     }
@@ -297,6 +389,7 @@ impl Sim {
                     }
                     None => (self.step_time, Ok(())),
                 };
+                let result = self.step_fault(n, &service, step).map_or(result, Err);
                 if !self.disk_step(n, task, &service, step, now + time, &result) {
                     self.hosts[n].tasks.push((now + time, task, result));
                 }
@@ -323,9 +416,17 @@ impl Sim {
                 self.hosts[n].agents.remove(&service);
                 self.hosts[n].stopping.push((now + 1, service, agent));
             }
+            Action::WatchAgent { service, agent, .. } => {
+                // Adopted: the agent that ran before this hasvrd goes on calling.
+                if let Some(a) = self.hosts[n].agents.get_mut(&service) {
+                    a.0 = agent;
+                }
+            }
+            Action::WriteAdmin(text) => self.hosts[n].admin_file = text,
             Action::Reply { to, reply, .. } => self.hosts[n].replies.push((to, reply)),
             Action::Log { text, .. } => {
                 self.trace.push(format!("{now} {} log {text}", NAMES[n]));
+                self.silence_check(n, &text);
                 self.hosts[n].log.push(text);
             }
             // What the engine sends must fit a frame: the executor could not seal it.
@@ -367,6 +468,7 @@ impl Sim {
             }
             Action::WriteConfig { text, .. } => {
                 self.text = text;
+                self.config = None;
                 self.feed(n, Input::ConfigWritten(Ok(())));
             }
             Action::ReadConfig => {
@@ -376,13 +478,7 @@ impl Sim {
                     .map_err(|d| d.to_string());
                 self.feed(n, Input::Reload(r));
             }
-            Action::Exit => {
-                // `haadm stop`: the node's daemons are gone (the engine's saved state stays).
-                self.trace.push(format!("{now} {} EXIT", NAMES[n]));
-                self.hosts[n].up = false;
-                self.wire.retain(|w| w.1 != n);
-                self.relays_gone(n);
-            }
+            Action::Exit => self.daemon_exits(n),
             _ => {}
         }
     }
@@ -393,7 +489,10 @@ impl Sim {
         for w in &self.wire {
             t = t.min(w.0);
         }
-        if let Some(d) = self.disk_due() {
+        for d in [self.disk_due(), self.thaw_at(), self.data_reports_at()]
+            .into_iter()
+            .flatten()
+        {
             t = t.min(d);
         }
         if let Some(d) = self.relays_due() {
@@ -412,6 +511,9 @@ impl Sim {
             for (_, started) in h.agents.values() {
                 t = t.min(started + ((self.now.saturating_sub(*started)) / 500 + 1) * 500);
             }
+            if !self.daemon_running(n) {
+                continue;
+            }
             if let Some(w) = self.wakeup[n].unwrap_or_else(|| self.engines[n].next_wakeup()) {
                 t = t.min(w);
             }
@@ -427,12 +529,28 @@ impl Sim {
         while self.now < end {
             self.now = self.next_due().min(end);
             let now = self.now;
-            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.wire)
-                .into_iter()
-                .partition(|w| w.0 <= now);
-            self.wire = later;
+            let due: Vec<_> = self.wire.extract_if(.., |w| w.0 <= now).collect();
             for (_, to, link, boot, seq, payload) in due {
-                if link == relay::LAN && !self.link_passes(to, boot, seq, &payload) {
+                let passes = link != relay::LAN || self.link_passes(to, boot, seq, &payload);
+                if self.trace_frames {
+                    let what = match crate::frame::Message::decode(&payload) {
+                        Ok(crate::frame::Message::Beat(b)) => format!(
+                            "beat gen {} digest {:x} hears {}",
+                            b.generation, b.digest, b.hears_you
+                        ),
+                        Ok(crate::frame::Message::Config { generation, .. }) => {
+                            format!("config gen {generation}")
+                        }
+                        Ok(_) => "other".into(),
+                        Err(_) => "bad".into(),
+                    };
+                    self.trace.push(format!(
+                        "{now} {} <- {link} {boot}/{seq} {what}{}",
+                        NAMES[to],
+                        if passes { "" } else { " (dropped by link)" }
+                    ));
+                }
+                if !passes {
                     continue;
                 }
                 self.feed(
@@ -446,6 +564,8 @@ impl Sim {
                 );
             }
             self.run_relays();
+            self.thaw_due();
+            self.data_reports_due();
             for n in 0..2 {
                 let done: Vec<_> = self.hosts[n]
                     .tasks
@@ -505,7 +625,7 @@ impl Sim {
                 // is due and nothing else was handled at this instant.
                 let wakeup = self.wakeup[n].unwrap_or_else(|| self.engines[n].next_wakeup());
                 self.wakeup[n] = Some(wakeup);
-                let due = wakeup.is_some_and(|w| w <= now);
+                let due = wakeup.is_some_and(|w| w <= now) && self.daemon_running(n);
                 if due && self.handled_at[n] != now {
                     self.feed(n, Input::Tick);
                 }
@@ -519,7 +639,8 @@ impl Sim {
     pub fn command(&mut self, n: usize, words: &str, reply: Option<&str>) {
         let w: Vec<String> = words.split(' ').map(str::to_string).collect();
         let cmd = parse_command(&w).expect("a valid command");
-        if words.contains("failover") || words.contains("takeover") {
+        let refused = self.engines[n].locked_against(&cmd).is_some();
+        if (words.contains("failover") || words.contains("takeover")) && !refused {
             for g in self.engines[n]
                 .group_of(w.last().map_or("", String::as_str))
                 .iter()
@@ -579,7 +700,11 @@ impl Sim {
     /// Kills node `n` at once: its engine and everything it ran are gone.
     pub fn crash(&mut self, n: usize) {
         self.trace.push(format!("{} {} CRASH", self.now, NAMES[n]));
-        self.hosts[n] = Host::default();
+        let admin = std::mem::take(&mut self.hosts[n].admin_file);
+        self.hosts[n] = Host {
+            admin_file: admin,
+            ..Host::default()
+        };
         self.wire.retain(|w| w.1 != n);
         self.last_kind.retain(|(m, _), _| *m != n);
         self.disk_crash(n);
@@ -589,23 +714,22 @@ impl Sim {
     /// Boots node `n` again with its saved state (after a reboot: nothing runs).
     pub fn boot(&mut self, n: usize) {
         self.trace.push(format!("{} {} BOOT", self.now, NAMES[n]));
-        let cfg = config::parse("sim", &self.text).expect("valid configuration");
         let saved = crate::state::parse(
             &crate::state::file_text("b", &self.engines[n].persisted().to_text()),
             "other-boot",
         )
         .ok();
-        self.engines[n] = Engine::new(NAMES[n], cfg, self.text.clone(), saved, self.now);
-        self.wakeup[n] = None;
+        self.start_engine(n, saved);
+        let admin = std::mem::take(&mut self.hosts[n].admin_file);
         self.hosts[n] = Host {
             up: true,
+            admin_file: admin,
             ..Host::default()
         };
         self.boot[n] += 1;
         self.seq[n] = 0;
         self.relays_gone(n);
-        let ok = !self.nic_down[n];
-        self.feed(n, Input::Nics(nics(n, ok)));
+        self.daemon_starts(n);
     }
 
     pub fn set_nic(&mut self, n: usize, ok: bool) {
@@ -620,6 +744,7 @@ impl Sim {
     }
 }
 
+mod daemon;
 mod disks;
 mod invariants;
 mod random;

@@ -1,5 +1,6 @@
 //! Random worlds: a configuration, faults and administrator commands drawn from a seed.
 
+use super::disks::DataFault;
 use super::*;
 
 /// How long the world needs, once quiet, to settle: a boot's grace (2 s), detection
@@ -57,11 +58,17 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
         );
     }
     let text = config_text(&text).replace("interval = 100ms", "interval = 500ms");
-    let cfg = match config::parse("sim", &text) {
-        Ok(_) => text,
-        Err(_) => config_text(&service("s0", "")),
+    let (cfg, mut s) = match config::parse("sim", &text) {
+        Ok(parsed) => {
+            let s = Sim::with_config(&text, parsed);
+            (text, s)
+        }
+        Err(_) => {
+            let text = config_text(&service("s0", ""));
+            let s = Sim::new(&text);
+            (text, s)
+        }
     };
-    let mut s = Sim::new(&cfg);
     s.step_failures = r.below(40);
     s.trace
         .push(format!("seed {seed}: {}", cfg.replace('\n', " | ")));
@@ -76,10 +83,18 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
     for n in &names {
         s.command(ALPHA, &format!("service bringin {n}"), None);
     }
+    // Half the worlds also meet the faults modelled later (drawn apart, so that a world
+    // without them runs exactly as before they were).
+    let mut more = Rng::new(seed ^ 0x0dd_fa17);
+    let later_faults = more.chance(500);
     let end = s.now + chaos;
     while s.now < end {
         let wait = 1 + r.below(2000);
         s.run(wait);
+        if later_faults && more.chance(300) {
+            later_fault(&mut s, &mut more, &names);
+            continue;
+        }
         match r.below(20) {
             0 | 1 => {
                 let n = r.below(2) as usize;
@@ -204,14 +219,31 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
                 let svc = &names[r.below(names.len() as u64) as usize];
                 let op =
                     ["bringin", "bringout", "failover", "takeover", "bringin"][r.below(5) as usize];
-                if s.is_up(n) {
+                // A move while the peer left its services running (QUIT) is the
+                // administrator's word that they were stopped there by hand (the log says
+                // so): this administrator does not give it without having done that.
+                let moves = op == "failover" || op == "takeover";
+                if s.is_up(n) && !(moves && s.quit_left(1 - n)) {
                     s.command(n, &format!("service {op} {svc}"), None);
                 }
             }
         }
     }
     // The faults end: everything healed, nodes up, agents well, then the world settles.
+    // A frozen hasvrd thaws when its time comes.
+    while let Some(t) = s.thaw_at() {
+        s.run(t.saturating_sub(s.now).max(1));
+    }
     s.trace.push(format!("{} --- faults end ---", s.now));
+    for n in 0..2 {
+        for svc in &names {
+            s.set_stuck(n, svc, false);
+        }
+        s.heal_data_paths(n);
+        if s.quit_left(n) {
+            s.restart(n);
+        }
+    }
     s.paths = [[Path::default(); 2]; 2];
     s.sick.clear();
     for n in 0..2 {
@@ -232,6 +264,13 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
     // waits for the administrator by design: play that part as the log tells, by making
     // alpha's file beta's and reloading it there (the higher generation wins).
     s.run(3_000);
+    // A QUIT still waiting for its word to reach the disk when the faults ended has left
+    // by now: its SureHA is started again too.
+    for n in 0..2 {
+        if s.quit_left(n) {
+            s.restart(n);
+        }
+    }
     if s.engines[0].digest != s.engines[1].digest
         && s.engines[0].generation == s.engines[1].generation
     {
@@ -252,3 +291,41 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
 
 /// How long the faults last in a randomised run.
 pub const CHAOS: Millis = 12_000;
+
+/// One of the faults modelled after the first ones: hasvrd frozen, or left with QUIT and
+/// started again; a service that will not stop; a volume device whose reads fail or hang;
+/// the configuration locked or unlocked.
+fn later_fault(s: &mut Sim, r: &mut Rng, names: &[String]) {
+    let n = r.below(2) as usize;
+    let svc = names[r.below(names.len() as u64) as usize].clone();
+    match r.below(8) {
+        0 | 1 if s.daemon_running(n) => {
+            // Mostly short freezes; some outlast the link processes' repeats (30 s).
+            let long = if r.chance(300) { 20_000 } else { 0 };
+            let until = s.now + 100 + long + r.below(20_000);
+            s.hang(n, until);
+        }
+        2 if s.daemon_running(n) => s.quit(n),
+        2 if s.quit_left(n) => s.restart(n),
+        3 => {
+            let stuck = !s.is_stuck(n, &svc);
+            s.set_stuck(n, &svc, stuck);
+        }
+        4 | 5 => {
+            let devices = s.devices_of(n);
+            if devices.is_empty() {
+                return;
+            }
+            let device = devices[r.below(devices.len() as u64) as usize].clone();
+            let fault = match s.data_fault_of(n, &device) {
+                Some(_) => None,
+                None if r.chance(500) => Some(DataFault::Fails),
+                None => Some(DataFault::HangsSince(s.now)),
+            };
+            s.set_data_path(n, &device, fault);
+        }
+        6 if s.is_up(n) => s.command(n, "lock admin 2026-12-06T03:00:00", None),
+        7 if s.is_up(n) => s.command(n, "unlock admin", None),
+        _ => {}
+    }
+}

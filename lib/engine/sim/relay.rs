@@ -17,6 +17,15 @@ struct Standing {
     payload: Vec<u8>,
     repeats: u64,
     next: Millis,
+    /// When hasvrd last gave it: repeats stop `STANDING_LIFE` later.
+    given: Millis,
+}
+
+impl Standing {
+    fn due(&self) -> Option<Millis> {
+        let alive = self.next.saturating_sub(self.given) <= daemon::STANDING_LIFE;
+        (alive && self.repeats + 1 < SEQ_STRIDE).then_some(self.next)
+    }
 }
 
 #[derive(Default, Clone)]
@@ -71,6 +80,7 @@ impl Sim {
             payload: payload.clone(),
             repeats: 0,
             next: self.now + interval,
+            given: self.now,
         });
         self.relays.sent[n] += 1;
         self.send_seq(n, 0, seq, payload);
@@ -81,9 +91,11 @@ impl Sim {
     pub(super) fn after_other_frame(&mut self, n: usize) {
         self.seq[n] += SEQ_STRIDE;
         let seq = self.seq[n];
+        let now = self.now;
         if let Some(s) = self.relays.standing[n].as_mut() {
             s.seq = seq;
             s.repeats = 0;
+            s.given = now;
         }
     }
 
@@ -103,8 +115,8 @@ impl Sim {
                 continue;
             }
             let mut at = |x: Millis| t = Some(t.map_or(x, |y| y.min(x)));
-            if let Some(s) = &self.relays.standing[n] {
-                at(s.next);
+            if let Some(next) = self.relays.standing[n].as_ref().and_then(Standing::due) {
+                at(next);
             }
             let i = &self.relays.inbound[n];
             if !i.late_told {
@@ -124,8 +136,15 @@ impl Sim {
                 continue;
             }
             let (interval, late_after) = self.lan(n);
+            let running = self.daemon_running(n);
+            if let Some(s) = self.relays.standing[n].as_mut() {
+                // A live hasvrd gives its beat again now and then (on a wake it has anyway).
+                if running && now >= s.given + daemon::STANDING_REFRESH {
+                    s.given = now;
+                }
+            }
             let repeat = match &mut self.relays.standing[n] {
-                Some(s) if s.next <= now && s.repeats + 1 < SEQ_STRIDE => {
+                Some(s) if s.due().is_some_and(|t| t <= now) => {
                     s.repeats += 1;
                     s.next = now + interval;
                     Some((s.seq + s.repeats, s.payload.clone()))
@@ -140,7 +159,7 @@ impl Sim {
             if !i.late_told && i.last_good + late_after <= now {
                 i.late_told = true;
                 self.trace.push(format!("{now} {} link late", NAMES[n]));
-                self.feed(n, Input::Tick);
+                self.feed(n, Input::Late { link: LAN.into() });
             }
         }
     }

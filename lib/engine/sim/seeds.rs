@@ -16,16 +16,19 @@ fn how_often_the_administrator_is_needed() {
     println!("{n} of 2000 seeds needed the administrator for a configuration conflict");
 }
 
+/// What a seed costs, on one thread (for profiling: `SIM_SEEDS=N`, default 500).
 #[test]
 #[ignore]
-fn one_seed_cost() {
+fn seed_cost() {
+    let count: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
     let t = std::time::Instant::now();
-    let s = random_run(3, CHAOS);
+    let checks: u64 = (1..=count).map(|seed| random_run(seed, CHAOS).checks).sum();
     println!(
-        "checks {} trace {} in {:?}",
-        s.checks,
-        s.trace.len(),
-        t.elapsed()
+        "{count} seeds, {checks} checked steps, {:.1} µs a seed",
+        t.elapsed().as_secs_f64() * 1e6 / count as f64
     );
 }
 
@@ -51,7 +54,34 @@ fn regression_seeds() {
     // 1557, 1570: the active node cut off from the disk and the private link while it
     //    lives (with a disk link): it must stop, or fence, before the peer's mount; they
     //    fail when the engine waits the whole lease before stopping, or never stops.
-    for seed in [2, 123, 356, 5435, 262118, 818352, 1557, 1570] {
+    // 404166, 406474: an input an action produced (the configuration written) was handled
+    //    inside the pass that produced it, so that pass's older beat, given to the link
+    //    after it, overwrote the newer standing beat; the peer never saw the new
+    //    generation and the service stayed stopped, or on its standby (fixed in the
+    //    simulator: such inputs wait until the pass's actions are done, as the executor's
+    //    queue has them).
+    // The faults modelled since (frozen hasvrd, QUIT, stop that fails, data path, lock):
+    // 507: hasvrd froze on the active node in contact only over the disk; nothing noticed,
+    //    and the peer mounted its volumes once the lease ran out (fixed: hamond pings
+    //    hasvrd and replaces one that stands still, `watchdog`).
+    // 2908, 33644, 199809: hamond replaced a frozen hasvrd cut off from the disk; the new one
+    //    counted its locks as renewed at its start, not fenced in time (fixed: hasvrd tells
+    //    hamond its last renewal in every answer, and the next one starts from it).
+    // 122895: a hasvrd froze holding volumes whose lease was already running out (fixed:
+    //    hamond fences then, as hasvrd would have).
+    // 9832, 11254: a node left with QUIT (volumes mounted, locks no longer renewed) while
+    //    its peer was down; the peer booted and took the volumes (fixed: a starting
+    //    hahb-disk passes up a QUIT beat, and havol keeps a QUIT holder's lock).
+    // 17580: QUIT while the disk was out of reach: nothing said the volumes stay (fixed: a
+    //    QUIT waits until its word is on the disk, and is refused if it cannot be).
+    // 93737, 108351: a start already under way when the QUIT beat was read mounted anyway
+    //    (fixed with havol's refusal above).
+    // 429, 5749, 1996: simulator (a fence's pass went on after the crash; a restart kept the
+    //    step order of the killed hasvrd; a QUIT still leaving at the end was not restarted).
+    for seed in [
+        2, 123, 356, 5435, 262118, 818352, 1557, 1570, 404166, 406474, 507, 2908, 33644, 199809,
+        122895, 9832, 11254, 17580, 93737, 108351, 429, 5749, 1996,
+    ] {
         random_run(seed, CHAOS);
     }
 }
