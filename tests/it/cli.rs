@@ -240,17 +240,22 @@ fn haadm_gives_up_with_a_clear_message_when_hasvrd_does_not_take_its_request() {
     let n = Node::new("alpha", &base_config());
     n.start();
     let pid = n.pid("hasvrd").expect("hasvrd runs");
-    // A hasvrd that hangs (here: stopped) never takes the request.
-    let signal = |sig: &str| {
+    // hamond would replace a hasvrd that stands still (within 5 s): stopped first, so that
+    // this one hangs for as long as haadm waits.
+    let hamond = n.pid("hamond").expect("hamond runs");
+    let signal = |sig: &str, pid: u32| {
         std::process::Command::new("kill")
             .args([sig, &pid.to_string()])
             .status()
             .unwrap()
     };
-    signal("-STOP");
+    signal("-STOP", hamond);
+    // A hasvrd that hangs (here: stopped) never takes the request.
+    signal("-STOP", pid);
     let t = std::time::Instant::now();
     let r = n.haadm(&["status"]);
-    signal("-CONT");
+    signal("-CONT", pid);
+    signal("-CONT", hamond);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr.contains("did not take the request within 10s"),
