@@ -366,10 +366,7 @@ impl Hamond {
 /// says, or the defaults when it cannot be read (hasvrd then refuses it anyway).
 fn watch_settings(home: &Home) -> (Millis, Millis, Option<crate::config::Fence>, Option<u64>) {
     use crate::disk::lease;
-    let config = files::read_regular_text(&home.config(), crate::config::MAX_FILE)
-        .ok()
-        .and_then(|text| crate::config::parse("sureha.conf", &text).ok());
-    let Some(config) = config else {
+    let Ok((config, _)) = crate::executor::load_config(home) else {
         return (5000, 1250, None, None);
     };
     let lock = lease::lock_link(&config);

@@ -119,6 +119,8 @@ impl Partner {
         let from = sys::adopt_inherited_fd(r).context("lifeline from the partner")?;
         sys::set_nonblock(&from, true).context("lifeline from the partner")?;
         let to = sys::adopt_inherited_fd(w).context("lifeline to the partner")?;
+        // Never blocks: a frozen partner that reads nothing must not freeze us too.
+        sys::set_nonblock(&to, true).context("lifeline to the partner")?;
         let mut p = Partner::none(daemon);
         p.pid = Some(sys::getppid());
         p.from_partner = Some(from);
@@ -164,6 +166,7 @@ impl Partner {
         self.pid = Some(pid);
         self.is_child = true;
         sys::set_nonblock(&our_read, true).ok();
+        sys::set_nonblock(&our_write, true).ok();
         self.from_partner = Some(our_read);
         self.to_partner = Some(our_write);
         self.spawned_at = now;
@@ -209,11 +212,10 @@ impl Partner {
         got.map_or(Lifeline::Quiet, Lifeline::Spoke)
     }
 
-    /// A word to the partner: hamond's ping, or hasvrd's answer to it (a line). Never
-    /// blocks: a frozen partner that reads nothing must not freeze us too.
+    /// A word to the partner: hamond's ping, or hasvrd's answer to it (a line); the pipe
+    /// is non-blocking.
     pub fn send(&self, word: &[u8]) {
         if let Some(fd) = &self.to_partner {
-            let _ = sys::set_nonblock(fd, true);
             let _ = sys::write_some(fd, word);
         }
     }
