@@ -469,7 +469,11 @@ impl Engine {
         );
     }
 
-    pub(super) fn check_agents(&mut self) {
+    /// Judges the agents' silence, on a tick only: the executor ticks after reading all that
+    /// was ready, so the OKs waiting in the FIFO behind the input of another pass (after a
+    /// stall, the FIFO holds seconds of them) are counted before anyone is called silent.
+    /// Another pass only notes that a judgment is due, for the tick that follows it.
+    pub(super) fn check_agents(&mut self, ticked: bool) {
         let now = self.now;
         let mut silent = Vec::new();
         for (name, s) in &self.services {
@@ -497,6 +501,10 @@ impl Engine {
                 };
                 silent.push((name.clone(), what));
             }
+        }
+        self.silence_unjudged = !ticked && !silent.is_empty();
+        if !ticked {
+            return;
         }
         for (name, what) in silent {
             self.failure(&name, what);

@@ -393,6 +393,8 @@ pub struct Engine {
     recent_frames: VecDeque<(u64, u64)>,
     /// Until then a routine input is taken without a pass (`routine`).
     quiet_until: Millis,
+    /// A pass other than a tick found an agent silent: the next tick judges it.
+    silence_unjudged: bool,
     /// The wake-up the last pass asked for: an input much later shows hasvrd's loop stood
     /// still (`stalled`).
     expected_by: Millis,
@@ -488,6 +490,7 @@ impl Engine {
             both_claimed: BTreeSet::new(),
             recent_frames: VecDeque::new(),
             quiet_until: 0,
+            silence_unjudged: false,
             expected_by: Millis::MAX,
             #[cfg(test)]
             passes: 0,
@@ -604,6 +607,7 @@ impl Engine {
         if self.routine(&input) {
             return std::mem::take(&mut self.out);
         }
+        let ticked = matches!(input, Input::Tick);
         match input {
             Input::Tick | Input::Late { .. } => {}
             Input::Command { cmd, reply, caller } => self.command(cmd, reply, caller),
@@ -670,7 +674,7 @@ impl Engine {
             Input::Reload(r) => self.reload(r),
             Input::Shutdown { touch_resources } => self.shutdown(touch_resources, None),
         }
-        self.check_agents();
+        self.check_agents(ticked);
         self.check_lease();
         self.retry_edits();
         self.track_switchbacks();
@@ -746,10 +750,13 @@ impl Engine {
         for (name, s) in &self.services {
             if let (Some(a), Some(cfg)) = (&s.agent, self.config.service(name)) {
                 if !a.closed && !a.stopping {
-                    at(
-                        "agent silence",
-                        a.last_ok.unwrap_or(a.started) + 3 * cfg.check_interval + 1,
-                    );
+                    let mut due = a.last_ok.unwrap_or(a.started) + 3 * cfg.check_interval + 1;
+                    if self.silence_unjudged {
+                        // The tick at the end of this turn of the loop judges it; should
+                        // none come, a millisecond later.
+                        due = due.max(self.now + 1);
+                    }
+                    at("agent silence", due);
                 }
             }
         }

@@ -14,7 +14,7 @@ use super::*;
 impl Engine {
     /// Takes `input` without a pass if it is routine and nothing is due; false: it needs one.
     pub(super) fn routine(&mut self, input: &Input) -> bool {
-        if self.now >= self.quiet_until {
+        if self.now >= self.quiet_until || self.silence_unjudged {
             return false;
         }
         match input {

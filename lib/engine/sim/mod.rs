@@ -621,12 +621,12 @@ impl Sim {
                         },
                     );
                 }
-                // Time passes for the engine as the executor lets it: a tick when something
-                // is due and nothing else was handled at this instant.
+                // Time passes for the engine as the executor lets it: a tick at the end of
+                // each turn of its loop, when something is due or something was read.
                 let wakeup = self.wakeup[n].unwrap_or_else(|| self.engines[n].next_wakeup());
                 self.wakeup[n] = Some(wakeup);
-                let due = wakeup.is_some_and(|w| w <= now) && self.daemon_running(n);
-                if due && self.handled_at[n] != now {
+                let due = wakeup.is_some_and(|w| w <= now) || self.handled_at[n] == now;
+                if due && self.daemon_running(n) {
                     self.feed(n, Input::Tick);
                 }
             }

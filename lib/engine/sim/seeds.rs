@@ -78,9 +78,13 @@ fn regression_seeds() {
     //    (fixed with havol's refusal above).
     // 429, 5749, 1996: simulator (a fence's pass went on after the crash; a restart kept the
     //    step order of the killed hasvrd; a QUIT still leaving at the end was not restarted).
+    // 3003802, 12819: a hasvrd frozen for less than its wake-up plus a second thawed, and
+    //    the pass of the first call read from the FIFO found another agent silent whose OKs
+    //    waited behind it (fixed: silence is judged on the tick that ends the loop's turn,
+    //    after all that was ready has been read).
     for seed in [
         2, 123, 356, 5435, 262118, 818352, 1557, 1570, 404166, 406474, 507, 2908, 33644, 199809,
-        122895, 9832, 11254, 17580, 93737, 108351, 429, 5749, 1996,
+        122895, 9832, 11254, 17580, 93737, 108351, 429, 5749, 1996, 3003802, 12819,
     ] {
         random_run(seed, CHAOS);
     }

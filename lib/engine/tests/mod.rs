@@ -357,6 +357,29 @@ fn a_silent_agent_is_a_failure_after_three_intervals() {
 }
 
 #[test]
+fn silence_is_judged_only_after_what_was_ready_has_been_read() {
+    // hasvrd stood still past the agent's deadline (less than a stall); the FIFO holds the
+    // agent's OKs behind another input, which must not find the agent silent.
+    let mut t = running("");
+    let before = t.state();
+    t.cmd(1500, "apiok web", None);
+    let acts = t.at(4700, Input::RequestsDropped(0));
+    assert!(!acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
+    assert_eq!(t.e.next_wakeup(), Some(4701), "the tick judges it, or a millisecond later");
+    t.cmd(4700, "apiok web", None);
+    let acts = t.at(4700, Input::Tick);
+    assert!(!acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
+    assert_eq!(t.state(), before);
+    // Without the OKs, the tick of the same turn judges it.
+    let mut t = running("");
+    t.cmd(1500, "apiok web", None);
+    t.at(4700, Input::RequestsDropped(0));
+    let acts = t.at(4700, Input::Tick);
+    let (steps, _) = t.run_plan(4700, acts);
+    assert_eq!(steps, vec![Step::StopAgent, Step::StopScript]);
+}
+
+#[test]
 fn an_agent_that_exits_is_a_failure_unless_it_closed_first() {
     let mut t = running("");
     let acts = t.at(
