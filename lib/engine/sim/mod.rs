@@ -289,6 +289,7 @@ impl Sim {
         if let Some(t) = self.relays.inbound[n].heard {
             self.engines[n].heard(relay::LAN, t);
         }
+        self.note_admin_move(n, &input);
         let passes = self.engines[n].passes;
         let acts = self.engines[n].handle(self.now, input);
         if self.engines[n].passes != passes {
@@ -636,18 +637,27 @@ impl Sim {
         }
     }
 
-    pub fn command(&mut self, n: usize, words: &str, reply: Option<&str>) {
-        let w: Vec<String> = words.split(' ').map(str::to_string).collect();
-        let cmd = parse_command(&w).expect("a valid command");
-        let refused = self.engines[n].locked_against(&cmd).is_some();
-        if (words.contains("failover") || words.contains("takeover")) && !refused {
-            for g in self.engines[n]
-                .group_of(w.last().map_or("", String::as_str))
-                .iter()
-            {
+    /// A takeover or failover the engine is about to take (not refused by the lock as it
+    /// stands when read: a frozen hasvrd may read an unlock queued before it).
+    fn note_admin_move(&mut self, n: usize, input: &Input) {
+        use crate::request::{Command, Operation};
+        let Input::Command {
+            cmd: cmd @ Command::Operate(Operation::FailOver | Operation::TakeOver, name),
+            ..
+        } = input
+        else {
+            return;
+        };
+        if self.engines[n].locked_against(cmd).is_none() {
+            for g in self.engines[n].group_of(name).iter() {
                 self.moved_by_admin.insert(g.clone(), true);
             }
         }
+    }
+
+    pub fn command(&mut self, n: usize, words: &str, reply: Option<&str>) {
+        let w: Vec<String> = words.split(' ').map(str::to_string).collect();
+        let cmd = parse_command(&w).expect("a valid command");
         self.trace
             .push(format!("{} {} admin {words}", self.now, NAMES[n]));
         // The simulated agents call from their own process group, as real ones do.

@@ -365,7 +365,11 @@ fn silence_is_judged_only_after_what_was_ready_has_been_read() {
     t.cmd(1500, "apiok web", None);
     let acts = t.at(4700, Input::RequestsDropped(0));
     assert!(!acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
-    assert_eq!(t.e.next_wakeup(), Some(4701), "the tick judges it, or a millisecond later");
+    assert_eq!(
+        t.e.next_wakeup(),
+        Some(4701),
+        "the tick judges it, or a millisecond later"
+    );
     t.cmd(4700, "apiok web", None);
     let acts = t.at(4700, Input::Tick);
     assert!(!acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
