@@ -1,12 +1,15 @@
 //! `haadm export pacemaker`: the cluster as a Pacemaker CIB, for sites that outgrow two
-//! nodes. Each service becomes a group, in SureHA's start order: its volumes
-//! (`ocf:heartbeat:Filesystem`), its addresses (`ocf:heartbeat:IPaddr2`), then the service
-//! itself: its OCF agent when it names one, else `ocf:sureha:service`, which runs the
-//! SureHA start and stop scripts (installed in `$HAHOME/lib/ocf`). Where the two servers
-//! differ (device names, NICs) a rule on `#uname` says which is which. The active server is
-//! preferred; `switchback = no` becomes a stickiness that outweighs that preference. Services
-//! of one `groupid` are kept together and started in file order. Fencing stays with the
-//! administrator: the CIB says so (stonith-enabled=false) in a comment.
+//! nodes, which a live Pacemaker runs with no SureHA daemon. Each service becomes a group, in
+//! SureHA's start order: its volumes (`ocf:heartbeat:Filesystem`), its addresses
+//! (`ocf:heartbeat:IPaddr2`), then the service itself: its OCF agent (its `ha_` keys as
+//! parameters), its LSB init script, or `ocf:sureha:service`, which runs the SureHA scripts
+//! with the environment hasvrd gives them and monitors with the service's agent run once
+//! (installed in `$HAHOME/lib/ocf`). Where the two servers differ (device names, NICs) a rule
+//! on `#uname` says which is which. The active server is preferred; `switchback = no` becomes
+//! a stickiness that outweighs that preference; `restart_times` the migration threshold, with
+//! a comment for what Pacemaker has no word for. Services of one `groupid` are kept together
+//! and started in file order. Fencing stays with the administrator: the CIB says so
+//! (stonith-enabled=false) in a comment.
 
 use crate::config::{Config, Service};
 
@@ -55,12 +58,13 @@ impl Xml {
         &mut self,
         d: usize,
         rsc: &str,
-        common: &[(&str, String)],
+        common: &[(impl AsRef<str>, String)],
         per_node: &[(&str, [(String, String); 2])],
     ) {
         if !common.is_empty() {
             self.line(d, &format!("<instance_attributes id=\"{rsc}-params\">"));
             for (k, v) in common {
+                let k = k.as_ref();
                 self.line(
                     d + 1,
                     &format!(
@@ -143,6 +147,77 @@ fn differ(s: &Service, a: &str, b: &str) -> Option<[(String, String); 2]> {
     })
 }
 
+/// How the service itself runs under Pacemaker.
+enum Runs<'a> {
+    /// Its own OCF agent (provider, type).
+    Ocf(&'a str, &'a str),
+    /// Its init script, as Pacemaker's lsb class runs it from /etc/init.d.
+    Lsb(&'a str),
+    /// Its SureHA scripts and agent, through ocf:sureha:service.
+    Scripts,
+}
+
+fn runs_as(s: &Service) -> Runs<'_> {
+    let res = s.resource.as_deref().unwrap_or("");
+    if let Some(ocf) = res.strip_prefix("ocf:") {
+        let (provider, ty) = ocf.split_once(':').unwrap_or(("heartbeat", ocf));
+        return Runs::Ocf(provider, ty);
+    }
+    // Pacemaker looks for init scripts in /etc/init.d only; another directory (ha_initdir)
+    // goes through SureHA's own LSB scripts.
+    match res.strip_prefix("lsb:") {
+        Some(script) if !s.keys.iter().any(|(k, _)| k == "ha_initdir") => Runs::Lsb(script),
+        _ => Runs::Scripts,
+    }
+}
+
+/// An OCF agent's parameters: the service's `ha_NAME` keys, as SureHA gives them
+/// (`ocf_common.sh`), but for the two that are SureHA's own settings.
+fn ocf_params(s: &Service) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in s.environment() {
+        let Some(name) = k.strip_prefix("HA_HA_") else {
+            continue;
+        };
+        if name == "OCF_ROOT" || name == "RSCTMP" {
+            continue;
+        }
+        out.push((name.to_ascii_lowercase(), v));
+    }
+    out
+}
+
+/// A program under `$HAHOME/bin` unless absolute, as hasvrd resolves it.
+fn program(home: &str, p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("{home}/bin/{p}")
+    }
+}
+
+/// What SureHA does on failures that Pacemaker does its own way, said in the CIB.
+fn restarts_note(s: &Service) -> String {
+    let mut note = format!(
+        "restart_times = {}: restarted here that many times, then moved (migration-threshold). SureHA counts the failures of the last start_timeout ({}); Pacemaker keeps them until a cleanup (crm_resource -C), as SureHA keeps ERROR until the administrator clears it.",
+        s.restart_times,
+        crate::clock::human(s.start_timeout)
+    );
+    if s.switchback {
+        note.push_str(&format!(
+            " switchback = yes: it moves back as soon as {} is online; switchback_delay ({}) and switchback_max ({}) have no Pacemaker equivalent.",
+            s.active_server,
+            crate::clock::human(s.switchback_delay),
+            match s.switchback_max {
+                0 => "no limit".to_string(),
+                n => format!("{n} an hour"),
+            }
+        ));
+    }
+    // "--" may not appear in an XML comment.
+    note.replace("--", "- -")
+}
+
 fn service_group(x: &mut Xml, s: &Service, home: &str) {
     let g = id(&[&s.name, "group"]);
     x.line(2, &format!("<group id=\"{g}\">"));
@@ -152,6 +227,14 @@ fn service_group(x: &mut Xml, s: &Service, home: &str) {
     x.line(
         4,
         &format!("<nvpair id=\"{g}-stickiness\" name=\"resource-stickiness\" value=\"{sticky}\"/>"),
+    );
+    x.line(4, &format!("<!-- {} -->", esc(&restarts_note(s))));
+    x.line(
+        4,
+        &format!(
+            "<nvpair id=\"{g}-migration-threshold\" name=\"migration-threshold\" value=\"{}\"/>",
+            s.restart_times + 1
+        ),
     );
     x.line(3, "</meta_attributes>");
     for (i, v) in s.volumes.iter().enumerate() {
@@ -192,30 +275,36 @@ fn service_group(x: &mut Xml, s: &Service, home: &str) {
         x.line(3, "</primitive>");
     }
     let r = id(&[&s.name, "svc"]);
-    match s.resource.as_deref().and_then(|a| a.strip_prefix("ocf:")) {
-        Some(ocf) => {
-            let (provider, ty) = ocf.split_once(':').unwrap_or(("heartbeat", ocf));
+    match runs_as(s) {
+        Runs::Ocf(provider, ty) => {
             x.primitive(3, &r, "ocf", provider, ty);
+            x.params(4, &r, &ocf_params(s), &[]);
         }
-        None => {
+        Runs::Lsb(script) => x.line(
+            3,
+            &format!(
+                "<primitive id=\"{r}\" class=\"lsb\" type=\"{}\">",
+                esc(script)
+            ),
+        ),
+        Runs::Scripts => {
             x.primitive(3, &r, "ocf", "sureha", "service");
-            let script = |p: &str| {
-                if p.starts_with('/') {
-                    p.to_string()
-                } else {
-                    format!("{home}/bin/{p}")
+            let mut params = vec![
+                ("name".to_string(), s.name.clone()),
+                ("start".to_string(), program(home, &s.start)),
+                ("stop".to_string(), program(home, &s.stop)),
+            ];
+            if let Some(agent) = &s.agent {
+                params.push(("agent".to_string(), program(home, agent)));
+            }
+            params.push(("hahome".to_string(), home.to_string()));
+            // Every key, as hasvrd puts it in the scripts' environment (HA_PATH: ha_path).
+            for (k, v) in s.environment() {
+                if k != "HA_NAME" {
+                    params.push((k.to_ascii_lowercase(), v));
                 }
-            };
-            x.params(
-                4,
-                &r,
-                &[
-                    ("name", s.name.clone()),
-                    ("start", script(&s.start)),
-                    ("stop", script(&s.stop)),
-                ],
-                &[],
-            );
+            }
+            x.params(4, &r, &params, &[]);
         }
     }
     x.monitor(4, &r, s.check_interval, s.start_timeout);
@@ -324,5 +413,63 @@ mod tests {
             "{x}"
         );
         assert!(pacemaker(&Config::default(), "/h").is_err());
+    }
+
+    #[test]
+    fn each_service_runs_with_its_keys_and_its_monitor_under_pacemaker() {
+        let text = "[privnet lan]\ntype = socket\nhost1 = alpha\nhost2 = beta\nip1 = 10.0.0.1\nip2 = 10.0.0.2\n\n[service web]\ntype = WWW\nactive_server = alpha\nstandby_server = beta\nactive_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\npath = /srv/www\nha_port = 8080\nrestart_times = 2\nswitchback = yes\nswitchback_delay = 30s\n\n[service own]\nactive_server = alpha\nstandby_server = beta\nstart = own.start\nstop = /x/own.stop\nagent = own.agent\n\n[service init]\ntype = LSB\nactive_server = alpha\nstandby_server = beta\nagent = lsb:hasvc\n\n[service initdir]\ntype = LSB\nactive_server = alpha\nstandby_server = beta\nagent = lsb:other\nha_initdir = /srv/init\n\n[service pg]\ntype = OCF\nactive_server = alpha\nstandby_server = beta\nagent = ocf:heartbeat:pgsql\nha_pgdata = /srv/pg\nha_ocf_root = /usr/lib/ocf\n";
+        let c = crate::config::parse("t", text).unwrap();
+        let x = pacemaker(&c, "/opt/sureha").unwrap();
+        let part = |from: &str| {
+            let at = x.find(&format!("<primitive id=\"{from}\"")).unwrap();
+            let end = at + x[at..].find("</primitive>").unwrap();
+            x[at..end].to_string()
+        };
+        // A built-in type: its scripts, its agent as the monitor, its keys, HAHOME.
+        let web = part("web-svc");
+        for want in [
+            "provider=\"sureha\" type=\"service\"",
+            "name=\"start\" value=\"/opt/sureha/bin/www_start.sh\"",
+            "name=\"agent\" value=\"/opt/sureha/bin/ha_ag_www.sh\"",
+            "name=\"hahome\" value=\"/opt/sureha\"",
+            "name=\"ha_path\" value=\"/srv/www\"",
+            "name=\"ha_ha_port\" value=\"8080\"",
+            "name=\"ha_active_ip\" value=\"192.0.2.100\"",
+        ] {
+            assert!(web.contains(want), "{want} missing:\n{web}");
+        }
+        let own = part("own-svc");
+        assert!(
+            own.contains("name=\"agent\" value=\"/opt/sureha/bin/own.agent\""),
+            "{own}"
+        );
+        assert!(own.contains("name=\"stop\" value=\"/x/own.stop\""), "{own}");
+        // LSB from /etc/init.d is Pacemaker's own class; from elsewhere, SureHA's scripts.
+        assert!(
+            x.contains("<primitive id=\"init-svc\" class=\"lsb\" type=\"hasvc\">"),
+            "{x}"
+        );
+        let initdir = part("initdir-svc");
+        assert!(
+            initdir.contains("lsb_start.sh") && initdir.contains("ha_ha_initdir"),
+            "{initdir}"
+        );
+        // An OCF agent gets its ha_ keys as its parameters, not SureHA's own two.
+        let pg = part("pg-svc");
+        assert!(pg.contains("name=\"pgdata\" value=\"/srv/pg\""), "{pg}");
+        assert!(!pg.contains("ocf_root"), "{pg}");
+        // Local restarts, and what has no equivalent, said.
+        assert!(
+            x.contains(
+                "id=\"web-group-migration-threshold\" name=\"migration-threshold\" value=\"3\""
+            ),
+            "{x}"
+        );
+        assert!(
+            x.contains(
+                "switchback_delay (30s) and switchback_max (no limit) have no Pacemaker equivalent"
+            ),
+            "{x}"
+        );
     }
 }

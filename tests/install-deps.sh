@@ -26,6 +26,9 @@ elif [ "${1:-}" != demo ]; then
     # The exported Pacemaker CIB is checked with crm_verify; OCF services run Debian's
     # resource agents.
     command -v crm_verify >/dev/null || need+=(pacemaker-cli-utils)
+    # ... and runs on a live Pacemaker pair in the test's namespaces.
+    command -v pacemakerd >/dev/null || [ -x /usr/sbin/pacemakerd ] || need+=(pacemaker)
+    command -v corosync >/dev/null || [ -x /usr/sbin/corosync ] || need+=(corosync)
     [ -x /usr/lib/ocf/resource.d/heartbeat/Dummy ] || need+=(resource-agents)
     # The WWW type's test serves from the shared volume with Debian's lighttpd.
     command -v lighttpd >/dev/null || [ -x /usr/sbin/lighttpd ] || need+=(lighttpd)

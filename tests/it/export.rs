@@ -102,4 +102,46 @@ fn the_ocf_wrapper_runs_the_scripts_and_answers_with_ocf_codes() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(5), "OCF_ERR_INSTALLED");
+
+    // The monitor is the service's agent run once (exit 1: well, 0: not), with the
+    // environment hasvrd would give it, built from the parameters alone.
+    n.write_script(
+        "probe.agent",
+        "#!/bin/sh
+[ \"$2\" = 0 ] && [ \"$HA_PATH\" = /srv/x ] && [ \"$HANODE\" = beta ] || exit 9
+[ -f \"$HAHOME/tmp/well\" ] && exit 1
+exit 0
+",
+    );
+    let with_agent = |action: &str| {
+        Command::new(agent)
+            .arg(action)
+            .env_clear()
+            .env("OCF_RESKEY_name", "web")
+            .env("OCF_RESKEY_start", "demo-web.start")
+            .env("OCF_RESKEY_stop", "demo-web.stop")
+            .env("OCF_RESKEY_agent", "probe.agent")
+            .env("OCF_RESKEY_hahome", &n.home)
+            .env("OCF_RESKEY_ha_path", "/srv/x")
+            .env("OCF_RESKEY_CRM_meta_on_node", "beta")
+            .env("HA_RSCTMP", n.path("tmp"))
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(with_agent("start"), Some(0));
+    assert_eq!(
+        with_agent("monitor"),
+        Some(1),
+        "the agent says it is not well"
+    );
+    std::fs::write(n.path("tmp/well"), "").unwrap();
+    assert_eq!(with_agent("monitor"), Some(0), "the agent says it is well");
+    assert_eq!(with_agent("stop"), Some(0));
+    assert_eq!(
+        with_agent("monitor"),
+        Some(7),
+        "stopped: the agent is not asked"
+    );
 }

@@ -20,6 +20,7 @@ mod knowing;
 mod lifecycle;
 mod links;
 mod menus;
+mod pacemaker;
 mod postgres;
 mod robustness;
 mod supervision;
