@@ -114,10 +114,13 @@ sim:
 # (not the simulator) against its unit tests, the regression seeds and 2,000 random seeds.
 # MUTANTS_SHARD=k/n runs a share; survivors are judged in tests/mutants/survivors.md.
 MUTANTS_SHARD ?= 0/1
+MUTANTS_JOBS ?= 2
 mutants:
 	SIM_SEEDS=2000 $(CARGO) mutants --profile mutants --shard $(MUTANTS_SHARD) --timeout 120 \
+		-j $(MUTANTS_JOBS) -C --lib \
 		-f 'lib/engine/**/*.rs' -e 'lib/engine/sim/**' -e 'lib/engine/tests/**' \
-		-- --lib engine::
+		-- engine::
+	bash tests/mutants/replay.sh
 
 bench: build
 	bash bench/footprint.sh

@@ -1,6 +1,7 @@
 //! Shared disks: the disk link's device (`layout`), direct I/O on it (`device`), the volume
 //! lock (`lease`) and the heartbeat transport over it (`link`, hahb-disk).
 
+pub mod data_path;
 pub mod device;
 pub mod layout;
 pub mod lease;

@@ -47,23 +47,6 @@ impl DataPaths {
     }
 }
 
-/// This node's volume devices in the configuration.
-fn devices_of(config: &Config, node: &str) -> Vec<String> {
-    let mut v: Vec<String> = Vec::new();
-    for s in &config.services {
-        if s.active_server != node && s.standby_server != node {
-            continue;
-        }
-        for vol in &s.volumes {
-            let d = s.device_on(vol, node);
-            if !v.iter().any(|x| x == d) {
-                v.push(d.to_string());
-            }
-        }
-    }
-    v
-}
-
 fn watch_loop(device: String, probe: Arc<Mutex<Probe>>, wake: Arc<OwnedFd>, period: Duration) {
     let mut dev: Option<crate::disk::device::Device> = None;
     loop {
@@ -109,21 +92,10 @@ impl Hasvrd {
     /// Starts and stops watchers to match the configuration.
     pub(super) fn sync_data_paths(&mut self) {
         let config = self.engine.shared_config();
-        let wanted = devices_of(&config, &self.home.node);
-        let fastest = config
-            .links
-            .iter()
-            .map(|l| l.interval)
-            .min()
-            .unwrap_or(1000);
-        let period = Duration::from_millis(fastest.clamp(100, 2000));
-        let limit = config
-            .links
-            .iter()
-            .map(|l| l.dead_after())
-            .min()
-            .unwrap_or(3000);
-        self.paths.limit = Duration::from_millis(limit).max(2 * period);
+        let wanted = crate::disk::data_path::devices_of(&config, &self.home.node);
+        let (period, limit) = crate::disk::data_path::watch_timing(&config);
+        let period = Duration::from_millis(period);
+        self.paths.limit = Duration::from_millis(limit);
         self.paths.watches.retain(|w| {
             let keep = wanted.contains(&w.device);
             if !keep {

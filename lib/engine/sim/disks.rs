@@ -289,16 +289,7 @@ impl Sim {
 
     /// This node's volume devices, as the configuration names them.
     pub fn devices_of(&self, n: usize) -> Vec<String> {
-        let mut v: Vec<String> = Vec::new();
-        for s in &self.engines[n].config().services {
-            for vol in &s.volumes {
-                let d = s.device_on(vol, NAMES[n]).to_string();
-                if !v.contains(&d) {
-                    v.push(d);
-                }
-            }
-        }
-        v
+        crate::disk::data_path::devices_of(self.engines[n].config(), NAMES[n])
     }
 
     pub fn data_fault_of(&self, n: usize, device: &str) -> Option<DataFault> {
@@ -313,12 +304,9 @@ impl Sim {
         }
     }
 
-    /// The watch's limit: the shortest link deadline, at least two read periods.
+    /// When hasvrd's watch calls a read that has not returned hung.
     fn hang_limit(&self, n: usize) -> Millis {
-        let links = &self.engines[n].config().links;
-        let period = links.iter().map(|l| l.interval).min().unwrap_or(1000);
-        let limit = links.iter().map(|l| l.dead_after()).min().unwrap_or(3000);
-        limit.max(2 * period.clamp(100, 2000))
+        crate::disk::data_path::watch_timing(self.engines[n].config()).1
     }
 
     /// This node's volume devices as its watch sees them now (`None`: it has none).
