@@ -345,4 +345,56 @@ mod tests {
         assert!(!valid_expiration("27-01-01"));
         assert_eq!(AdminState::decode("license a b 2027-99-01 k\n"), None);
     }
+
+    #[test]
+    fn every_month_has_its_length_and_leap_years_their_day() {
+        for ok in [
+            "2026-01-31",
+            "2026-03-31",
+            "2026-12-31",
+            "2026-04-30",
+            "2026-11-30",
+        ] {
+            assert!(valid_expiration(ok), "{ok}");
+        }
+        for bad in [
+            "2026-04-31",
+            "2026-06-31",
+            "2026-09-31",
+            "2026-11-31",
+            "2026-01-32",
+        ] {
+            assert!(!valid_expiration(bad), "{bad}");
+        }
+        // Every fourth year, but not the centuries, unless every fourth century.
+        assert!(valid_expiration("2000-02-29") && valid_expiration("2028-02-29"));
+        assert!(!valid_expiration("2100-02-29") && !valid_expiration("2026-02-29"));
+        assert!(valid_expiration("2026-02-28") && !valid_expiration("2026-02-00"));
+        // Exactly YYYY-MM-DD: no short or long fields, nothing before 1970.
+        for bad in [
+            "2026-1-31",
+            "2026-01-1",
+            "02026-01-01",
+            "1969-12-31",
+            "2026-01",
+            "2026-01-01-01",
+            "2026-0x-01",
+            "",
+        ] {
+            assert!(!valid_expiration(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_word_is_printable_without_spaces_and_at_most_128_bytes() {
+        assert!(valid_word("admin@192.0.2.10") && valid_word(&"x".repeat(128)));
+        for bad in ["", "a b", "tab\there", "caf\u{e9}", "nul\0"] {
+            assert!(!valid_word(bad), "{bad:?}");
+        }
+        assert!(!valid_word(&"x".repeat(129)));
+        assert_eq!(
+            AdminState::decode("stamp 1 alpha\nlock a\u{7f}b now\n").and_then(|s| s.lock),
+            None
+        );
+    }
 }

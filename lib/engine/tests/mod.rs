@@ -384,6 +384,50 @@ fn silence_is_judged_only_after_what_was_ready_has_been_read() {
 }
 
 #[test]
+fn a_stall_of_hasvrd_itself_is_not_the_agents_silence_but_their_silence_after_it_is() {
+    let stood_still = |acts: &[Action]| {
+        acts.iter().find_map(|a| match a {
+            Action::Log { text, .. } if text.contains("stood still for") => Some(text.clone()),
+            _ => None,
+        })
+    };
+    let mut t = running("");
+    t.cmd(2000, "apiok web", None);
+    t.at(2000, Input::RequestsDropped(0));
+    let woke_by = t.e.next_wakeup().unwrap();
+    assert_eq!(woke_by, 2000 + 3001, "the agent's deadline");
+    // The agent's next OK, taken without a pass; then hasvrd stands still 5 s past the
+    // wake-up it asked for. The agent's silence moves on by as much (a live agent's OKs wait
+    // unread in the FIFO meanwhile; a paused machine paused the agent too).
+    t.cmd(4000, "apiok web", None);
+    let now = woke_by + 5000;
+    let said = stood_still(&t.at(now, Input::RequestsDropped(0)));
+    assert!(
+        said.as_ref()
+            .is_some_and(|s| s.contains("stood still for 5s ")),
+        "{said:?}"
+    );
+    let acts = t.at(now, Input::Tick);
+    assert!(!acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
+    // Silent from then on: a failure 3 intervals after its last OK, moved on by the stall.
+    let deadline = 4000 + 5000 + 3001;
+    let acts = t.at(deadline - 1, Input::Tick);
+    assert!(!acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
+    let acts = t.at(deadline, Input::Tick);
+    let (steps, _) = t.run_plan(deadline, acts);
+    assert_eq!(steps, vec![Step::StopAgent, Step::StopScript]);
+    // A second past the wake-up is a late loop, not yet a stall; a millisecond more is one.
+    for (late, stall) in [(1000, false), (1001, true)] {
+        let mut t = running("");
+        t.cmd(2000, "apiok web", None);
+        t.at(2000, Input::RequestsDropped(0));
+        let woke_by = t.e.next_wakeup().unwrap();
+        let said = stood_still(&t.at(woke_by + late, Input::RequestsDropped(0)));
+        assert_eq!(said.is_some(), stall, "{late} ms late: {said:?}");
+    }
+}
+
+#[test]
 fn an_agent_that_exits_is_a_failure_unless_it_closed_first() {
     let mut t = running("");
     let acts = t.at(
