@@ -344,6 +344,23 @@ mod tests {
         assert!(!valid_expiration("2023-02-29") && !valid_expiration("2027-13-01"));
         assert!(!valid_expiration("27-01-01"));
         assert_eq!(AdminState::decode("license a b 2027-99-01 k\n"), None);
+        // Blank lines are nothing; a bad node name, an unknown line or a 17th license spoil
+        // the whole text.
+        let blank = AdminState::decode("stamp 2 beta\n\nlock a b\n").unwrap();
+        assert_eq!(
+            (blank.stamp, blank.lock),
+            (2, Some(("a".into(), "b".into())))
+        );
+        assert_eq!(AdminState::decode("stamp 2 be/ta\n"), None);
+        assert_eq!(AdminState::decode("stamp 2 beta\nunlock x\n"), None);
+        let licenses = |n: usize| -> String {
+            (0..n)
+                .map(|i| format!("license h{i} s 2027-01-01 k\n"))
+                .collect()
+        };
+        let sixteen = AdminState::decode(&licenses(16)).map(|s| s.licenses.len());
+        assert_eq!(sixteen, Some(16));
+        assert_eq!(AdminState::decode(&licenses(17)), None);
     }
 
     #[test]

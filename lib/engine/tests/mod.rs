@@ -646,6 +646,7 @@ fn status_lists_nodes_links_and_services() {
     assert_eq!(t.e.status_text(), "NODE alpha UP local\nNODE beta DOWN\nLINK lan socket ERR\nLICENSE alpha - - MISSING\nLICENSE beta - - MISSING\nCONFIG generation=1 UNKNOWN\nSERVICE web USERDEF alpha=ACTIVEACT beta=UNKNOWN\n");
 }
 
+mod admin;
 mod disks;
 mod relays;
 mod two_nodes;
