@@ -522,6 +522,26 @@ fn a_failed_stop_step_is_a_warning_but_a_stuck_volume_is_an_error() {
 }
 
 #[test]
+fn what_the_engine_tells_its_executor_is_what_it_holds() {
+    let mut t = running("");
+    assert_eq!(t.e.node(), "alpha");
+    assert_eq!(t.e.primary_ref("web"), "alpha");
+    assert_eq!(t.e.primary_ref("nothing"), "");
+    assert_eq!(t.e.shared_config().services.len(), 1);
+    assert!(!t.e.has_exited() && !t.e.in_error("web") && !t.e.leaves_resources_untouched());
+    let acts = t.cmd(2000, "apierr web", None);
+    t.run_plan(2000, acts);
+    assert!(t.e.in_error("web") && !t.e.in_error("nothing"));
+    t.at(
+        3000,
+        Input::Shutdown {
+            touch_resources: false,
+        },
+    );
+    assert!(t.e.leaves_resources_untouched());
+}
+
+#[test]
 fn shutdown_stops_everything_then_exits_and_quit_touches_nothing() {
     let mut t = running("");
     let acts = t.cmd(2000, "stop", Some("s"));
