@@ -53,7 +53,20 @@ fn the_lock_refuses_what_changes_and_lets_reads_agents_and_unlock_through() {
         assert_eq!(t.e.locked_against(&parse(w)), None, "unlocked: {w}");
     }
     let acts = t.cmd(10, "lock admin 2026-12-06T03:00:00", Some("r1"));
-    assert!(acts.iter().any(|a| matches!(a, Action::WriteAdmin(text) if text.contains("lock admin 2026-12-06T03:00:00\n"))));
+    // Stored and sent under a new stamp, so the peer takes it.
+    let stored = |acts: &[Action]| {
+        acts.iter().find_map(|a| match a {
+            Action::WriteAdmin(text) => Some(text.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        stored(&acts).as_deref(),
+        Some("stamp 1 alpha\nlock admin 2026-12-06T03:00:00\n")
+    );
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::Send { link: None, .. })));
     assert!(replies(&acts).iter().all(|r| r.status == Status::Ok));
     for w in changes {
         let why = t.e.locked_against(&parse(w));
@@ -78,7 +91,8 @@ fn the_lock_refuses_what_changes_and_lets_reads_agents_and_unlock_through() {
         .iter()
         .any(|a| matches!(a, Action::Run { .. } | Action::StopAgent { .. })));
     assert!(!t.e.protected("web"), "not brought in");
-    t.cmd(30, "unlock admin", Some("r3"));
+    let acts = t.cmd(30, "unlock admin", Some("r3"));
+    assert_eq!(stored(&acts).as_deref(), Some("stamp 2 alpha\n"));
     assert_eq!(t.e.locked_against(&parse("service bringout web")), None);
 }
 
