@@ -498,3 +498,63 @@ fn a_copy_too_many_stops_even_while_only_the_public_network_joins_the_nodes() {
     assert_eq!(s.running_on("web"), vec!["beta"]);
     assert_eq!(words(&s, "web"), ("STANDBY", "ACTIVE"));
 }
+
+#[test]
+fn a_lock_taken_on_one_node_holds_on_both_and_either_lifts_it() {
+    let mut s = cluster("");
+    s.command(ALPHA, "lock admin 2026-12-06T03:00:00", Some("l"));
+    s.run(100);
+    ok(&s, ALPHA, "l");
+    assert!(s
+        .log(BETA)
+        .iter()
+        .any(|l| l
+            .contains("configuration locked by admin since 2026-12-06T03:00:00 (from the peer)")));
+    s.command(BETA, "service takeover web", Some("t"));
+    s.run(100);
+    assert!(
+        matches!(s.reply(BETA, "t").map(|r| r.status), Some(Status::Err(m)) if m.contains("locked by admin")),
+        "{:?}",
+        s.reply(BETA, "t")
+    );
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    s.command(BETA, "unlock admin", Some("u"));
+    s.run(100);
+    ok(&s, BETA, "u");
+    assert!(s
+        .log(ALPHA)
+        .iter()
+        .any(|l| l.contains("configuration unlocked (from the peer)")));
+    s.command(ALPHA, "service failover web", Some("f"));
+    s.run(100);
+    ok(&s, ALPHA, "f");
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+}
+
+#[test]
+fn licenses_entered_on_each_node_apart_are_all_kept_once_they_meet() {
+    let mut s = cluster("");
+    s.crash(BETA);
+    s.command(ALPHA, "license alpha SN1 2027-01-01 K1", Some("la"));
+    s.run(100);
+    ok(&s, ALPHA, "la");
+    s.crash(ALPHA);
+    s.boot(BETA);
+    s.run(100);
+    s.command(BETA, "license beta SN2 never K2", Some("lb"));
+    s.run(100);
+    ok(&s, BETA, "lb");
+    s.boot(ALPHA);
+    s.run(3000);
+    for n in [ALPHA, BETA] {
+        s.command(n, "license", Some("show"));
+        let body = s.reply(n, "show").map(|r| r.body).unwrap_or_default();
+        assert!(
+            body.contains("LICENSE alpha SN1 2027-01-01")
+                && body.contains("LICENSE beta SN2 never"),
+            "{}: {body}\n{}",
+            NAMES[n],
+            s.trace.join("\n")
+        );
+    }
+}
