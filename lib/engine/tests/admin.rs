@@ -137,6 +137,11 @@ fn a_license_is_warned_about_when_it_expires_and_once() {
     assert!(warnings(&acts).is_empty(), "{acts:?}");
     let acts = t.at(10, Input::Today("2026-12-06".into()));
     assert!(warnings(&acts).is_empty(), "{acts:?}");
+    let acts = t.at(15, Input::Today("2026-12-31".into()));
+    assert!(
+        warnings(&acts).is_empty(),
+        "good through its last day: {acts:?}"
+    );
     let acts = t.at(20, Input::Today("2027-01-01".into()));
     let w = warnings(&acts);
     assert!(
@@ -152,4 +157,13 @@ fn a_license_is_warned_about_when_it_expires_and_once() {
         "{r:?}"
     );
     assert!(r[0].body.contains("LICENSE beta SN2 never OK\n"), "{r:?}");
+    // A license for a host the configuration does not name is listed too.
+    t.cmd(50, "license gamma SN3 never K3", Some("g"));
+    let acts = t.cmd(60, "license", Some("r2"));
+    assert!(
+        replies(&acts)[0]
+            .body
+            .ends_with("LICENSE gamma SN3 never OK\n"),
+        "{acts:?}"
+    );
 }

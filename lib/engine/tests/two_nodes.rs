@@ -558,3 +558,52 @@ fn licenses_entered_on_each_node_apart_are_all_kept_once_they_meet() {
         );
     }
 }
+
+#[test]
+fn an_error_is_cleared_by_bringing_the_service_in_on_either_node() {
+    let mut s = cluster("restart_times = 0\n");
+    s.sick.push((ALPHA, "web".into()));
+    s.run(1000);
+    assert_eq!(words(&s, "web"), ("ERRORACT", "ACTIVEACT"));
+    s.sick.clear();
+    // On the peer: the reset travels with the intent and clears alpha's ERROR.
+    s.command(BETA, "service bringin web", Some("in"));
+    s.run(200);
+    ok(&s, BETA, "in");
+    assert_eq!(words(&s, "web"), ("STANDBY", "ACTIVE"));
+    assert!(!s.engines[ALPHA].in_error("web"));
+}
+
+#[test]
+fn an_orderly_stop_hands_over_only_what_it_runs_and_only_to_a_peer_able_to() {
+    let nic = "active_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\n";
+    let text = config_text(&(service("web", "") + &service("idle", "") + &service("net", nic)));
+    let mut s = Sim::new(&text);
+    s.run(100);
+    for svc in ["web", "net"] {
+        s.command(ALPHA, &format!("service bringin {svc}"), None);
+    }
+    s.run(300);
+    assert_eq!(
+        (s.running_on("web"), s.running_on("net")),
+        (vec!["alpha"], vec!["alpha"])
+    );
+    // beta's NIC fails: it could not hold net's address.
+    s.set_nic(BETA, false);
+    s.run(300);
+    s.command(ALPHA, "stop", Some("stop"));
+    s.run(200);
+    assert_eq!(s.running_on("web"), vec!["beta"], "{}", s.trace.join("\n"));
+    assert!(s.running_on("net").is_empty());
+    let handed = |svc: &str| {
+        s.log(ALPHA)
+            .iter()
+            .any(|l| l.starts_with(&format!("service {svc}: handed over to beta")))
+    };
+    assert!(handed("web") && !handed("net") && !handed("idle"));
+    assert_eq!(
+        s.engines[BETA].primary_ref("idle"),
+        "alpha",
+        "out of protection: untouched"
+    );
+}
