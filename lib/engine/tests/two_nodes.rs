@@ -510,6 +510,20 @@ fn a_lock_taken_on_one_node_holds_on_both_and_either_lifts_it() {
         .iter()
         .any(|l| l
             .contains("configuration locked by admin since 2026-12-06T03:00:00 (from the peer)")));
+    // Settled: taken once, not sent back and forth.
+    s.run(2000);
+    let from_peer = |n: usize| {
+        s.log(n)
+            .iter()
+            .filter(|l| l.ends_with("(from the peer)"))
+            .count()
+    };
+    assert_eq!(
+        (from_peer(ALPHA), from_peer(BETA)),
+        (0, 1),
+        "{:?}",
+        s.log(ALPHA)
+    );
     s.command(BETA, "service takeover web", Some("t"));
     s.run(100);
     assert!(
