@@ -160,10 +160,18 @@ fn a_license_is_warned_about_when_it_expires_and_once() {
     // A license for a host the configuration does not name is listed too.
     t.cmd(50, "license gamma SN3 never K3", Some("g"));
     let acts = t.cmd(60, "license", Some("r2"));
+    let body = &replies(&acts)[0].body;
+    assert!(body.ends_with("LICENSE gamma SN3 never OK\n"), "{body}");
     assert!(
-        replies(&acts)[0]
-            .body
-            .ends_with("LICENSE gamma SN3 never OK\n"),
-        "{acts:?}"
+        body.contains("LICENSE alpha SN1 2026-12-31 EXPIRED\n"),
+        "the others kept: {body}"
+    );
+    // A host's new license replaces its old one.
+    t.cmd(70, "license alpha SN4 2030-01-01 K4", Some("a"));
+    let acts = t.cmd(80, "license", Some("r3"));
+    let body = &replies(&acts)[0].body;
+    assert!(
+        body.starts_with("LICENSE alpha SN4 2030-01-01 OK\nLICENSE beta"),
+        "{body}"
     );
 }
