@@ -621,3 +621,22 @@ fn an_orderly_stop_hands_over_only_what_it_runs_and_only_to_a_peer_able_to() {
         "out of protection: untouched"
     );
 }
+
+#[test]
+fn a_node_in_error_stays_in_error_when_the_peer_changes_the_intent() {
+    let mut s = cluster("restart_times = 0\n");
+    s.sick.push((ALPHA, "web".into()));
+    s.run(1000);
+    assert_eq!(words(&s, "web"), ("ERRORACT", "ACTIVEACT"));
+    s.sick.clear();
+    // The peer moves the intent on (a failover asked of it) without a reset: alpha's ERROR
+    // is not cleared by it, so the service does not go back to a node that failed it.
+    s.command(BETA, "service failover web", Some("fo"));
+    s.run(500);
+    assert!(s.engines[ALPHA].in_error("web"), "{}", s.trace.join("\n"));
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+    // Nor by bringing it out of protection (only bringing it in is a reset).
+    s.command(BETA, "service bringout web", Some("out"));
+    s.run(500);
+    assert!(s.engines[ALPHA].in_error("web"), "bringing out is no reset");
+}
