@@ -199,6 +199,57 @@ fn apiok_is_paced_to_one_reply_per_check_interval() {
 }
 
 #[test]
+fn a_second_caller_is_logged_once_a_minute_and_counted_in_the_status() {
+    let mut t = running("");
+    let intrude = |t: &mut T, at: Millis| {
+        let acts = t.at(
+            at,
+            Input::Command {
+                cmd: Command::Api(ApiCall::Ok, "web".into()),
+                reply: None,
+                caller: Some(4242),
+            },
+        );
+        acts.iter().any(|a| matches!(a, Action::Log { level: Level::Warning, text } if text.contains("apiok from process group 4242 ignored")))
+    };
+    let mut warned = Vec::new();
+    for i in 0..62 {
+        let at = 1500 + i * 1000;
+        t.cmd(at, "apiok web", None);
+        if i == 0 || i == 59 || i == 60 {
+            warned.push(intrude(&mut t, at + 100));
+        }
+    }
+    // At 1.6 s, then 59 s later (within the minute), then 60 s later.
+    assert_eq!(warned, vec![true, false, true]);
+    assert_eq!(t.state(), "ACTIVEACT", "the agent kept it well meanwhile");
+    let acts = t.cmd(63_001, "status", Some("s2"));
+    let body = acts
+        .iter()
+        .find_map(|a| match a {
+            Action::Reply { reply, .. } => Some(reply.body.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(body.contains("REQUESTS dropped=0 refused=3\n"), "{body}");
+    // A caller the kernel did not name is an unknown process.
+    let acts = t.at(
+        63_002,
+        Input::Command {
+            cmd: Command::Api(ApiCall::Ok, "web".into()),
+            reply: Some("u".into()),
+            caller: None,
+        },
+    );
+    assert!(
+        replies(&acts)
+            .iter()
+            .any(|r| matches!(&r.1, Status::Err(m) if m.contains("from an unknown process"))),
+        "{acts:?}"
+    );
+}
+
+#[test]
 fn a_second_caller_is_told_plainly_and_takes_nothing_from_the_agent() {
     let mut t = running("");
     let intruder = |t: &mut T, at: Millis, call: ApiCall| {
