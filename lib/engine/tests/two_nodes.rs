@@ -298,6 +298,18 @@ fn a_flapping_node_gets_the_service_back_only_when_calm_and_not_too_often() {
 #[test]
 fn both_nodes_running_a_service_raises_the_alarm_on_both_and_one_stops() {
     let mut s = cluster("");
+    s.run(500);
+    let alarms = |s: &Sim, n: usize| {
+        s.log(n)
+            .iter()
+            .filter(|l| l.contains("BOTH NODES RUN IT"))
+            .count()
+    };
+    assert_eq!(
+        (alarms(&s, ALPHA), alarms(&s, BETA)),
+        (0, 0),
+        "no alarm while one runs it"
+    );
     // Every private frame and the public network lost: each node thinks the other dead.
     s.cut = true;
     for d in 0..2 {
@@ -324,6 +336,9 @@ fn both_nodes_running_a_service_raises_the_alarm_on_both_and_one_stops() {
         .log(ALPHA)
         .iter()
         .any(|l| l.contains("runs on one node again")));
+    // Raised once an episode, not at every beat.
+    s.run(1000);
+    assert_eq!((alarms(&s, ALPHA), alarms(&s, BETA)), (1, 1));
 }
 
 fn facts(
