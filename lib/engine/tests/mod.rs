@@ -847,3 +847,25 @@ fn a_running_service_without_a_saved_agent_pid_is_cleaned_up_not_adopted() {
     );
     assert!(acts.iter().any(|a| matches!(a, Action::Log { text, .. } if text.contains("in the middle of starting or stopping"))));
 }
+
+#[test]
+fn a_stopping_node_refuses_changes_and_a_move_that_never_ends_is_given_up_in_time() {
+    let mut t = running("");
+    t.cmd(2000, "stop", Some("s"));
+    let r = replies(&t.cmd(2001, "service bringout web", Some("b")));
+    assert_eq!(
+        r[0].1,
+        Status::Err("SureHA is stopping on this node".into())
+    );
+    // A bring-in whose start never finishes: its caller hears within the waiting limit.
+    let mut t = T::new(&svc(""));
+    t.cmd(0, "service bringin web", Some("in"));
+    t.at(1000, Input::Tick);
+    let limit = commands::waiting_limit(t.e.config().service("web"));
+    assert!(replies(&t.at(limit - 1, Input::Tick)).is_empty());
+    let r = replies(&t.at(limit, Input::Tick));
+    assert!(
+        matches!(&r[..], [x] if matches!(&x.1, Status::Err(m) if m.contains("not done in the time allowed"))),
+        "{r:?}"
+    );
+}

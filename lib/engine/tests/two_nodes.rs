@@ -655,3 +655,83 @@ fn a_node_in_error_stays_in_error_when_the_peer_changes_the_intent() {
     s.run(500);
     assert!(s.engines[ALPHA].in_error("web"), "bringing out is no reset");
 }
+
+fn refused(s: &Sim, n: usize, to: &str) -> String {
+    match s.reply(n, to).map(|r| r.status) {
+        Some(Status::Err(m)) => m,
+        other => panic!("{to} on {}: {other:?}", NAMES[n]),
+    }
+}
+
+#[test]
+fn moves_are_refused_with_their_reason_and_repeats_say_where_it_runs() {
+    let mut s = cluster("restart_times = 0\n");
+    // Already in: said, nothing moves.
+    s.command(BETA, "service bringin web", Some("again"));
+    s.run(100);
+    let body = s.reply(BETA, "again").map(|r| r.body).unwrap_or_default();
+    assert_eq!(
+        body,
+        "service web is already in protection and runs on alpha\n"
+    );
+    s.command(ALPHA, "service takeover web", Some("here"));
+    s.run(100);
+    let body = s.reply(ALPHA, "here").map(|r| r.body).unwrap_or_default();
+    assert_eq!(body, "service web already runs here\n");
+    // In ERROR on alpha: a takeover there is refused, and so is a failover to it.
+    s.sick.push((ALPHA, "web".into()));
+    s.run(1000);
+    s.sick.clear();
+    assert_eq!(words(&s, "web"), ("ERRORACT", "ACTIVEACT"));
+    s.command(ALPHA, "service takeover web", Some("t1"));
+    s.command(BETA, "service failover web", Some("f1"));
+    s.run(100);
+    assert_eq!(
+        refused(&s, ALPHA, "t1"),
+        "cannot takeover service web: it is in ERROR here; bring it in again first"
+    );
+    assert_eq!(
+        refused(&s, BETA, "f1"),
+        "cannot failover service web: it is in ERROR on alpha; bring it in again first"
+    );
+    // Out of protection: no takeover.
+    s.command(BETA, "service bringout web", Some("out"));
+    s.run(300);
+    ok(&s, BETA, "out");
+    s.command(BETA, "service takeover web", Some("t2"));
+    s.run(100);
+    assert_eq!(
+        refused(&s, BETA, "t2"),
+        "cannot takeover service web: it is out of protection; bring it in first"
+    );
+    // With the peer down: no move at all.
+    s.command(BETA, "service bringin web", Some("in"));
+    s.run(300);
+    s.crash(ALPHA);
+    s.run(500);
+    s.command(BETA, "service failover web", Some("f2"));
+    s.run(100);
+    assert_eq!(
+        refused(&s, BETA, "f2"),
+        "cannot failover service web: peer alpha is not reachable"
+    );
+}
+
+#[test]
+fn a_move_of_a_group_says_so() {
+    let text = config_text(&(service("web", "groupid = g\n") + &service("db", "groupid = g\n")));
+    let mut s = Sim::new(&text);
+    s.run(100);
+    s.command(ALPHA, "service bringin web", None);
+    s.run(300);
+    s.command(ALPHA, "service failover web", Some("fo"));
+    s.run(300);
+    ok(&s, ALPHA, "fo");
+    assert!(s.log(ALPHA).iter().any(|l| l
+        == "service web: failing over to beta at the administrator's request (with its group: web db)"));
+    let solo = cluster("");
+    assert!(solo
+        .log(ALPHA)
+        .iter()
+        .any(|l| l == "service web: brought into protection by the administrator"));
+}
