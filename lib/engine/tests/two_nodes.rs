@@ -735,3 +735,41 @@ fn a_move_of_a_group_says_so() {
         .iter()
         .any(|l| l == "service web: brought into protection by the administrator"));
 }
+
+/// Runs the world a millisecond at a time until `to`'s reply on node `n` comes.
+fn when_replied(s: &mut Sim, n: usize, to: &str) -> crate::request::Reply {
+    for _ in 0..5000 {
+        if let Some(r) = s.reply(n, to) {
+            return r;
+        }
+        s.run(1);
+    }
+    panic!("no reply to {to} on {} within 5 s", NAMES[n]);
+}
+
+#[test]
+fn each_move_replies_once_it_is_done_and_not_before() {
+    use super::super::Phase::{Running, Stopped};
+    let mut s = Sim::new(&config_text(&service("web", "restart_times = 0\n")));
+    // Steps that take long enough for an early reply to show.
+    s.step_time = 50;
+    s.run(100);
+    let phases = |s: &Sim| {
+        (
+            s.engines[ALPHA].phase_of("web"),
+            s.engines[BETA].phase_of("web"),
+        )
+    };
+    for (n, words, want) in [
+        (ALPHA, "service bringin web", (Running, Stopped)),
+        (ALPHA, "service failover web", (Stopped, Running)),
+        (ALPHA, "service takeover web", (Running, Stopped)),
+        (BETA, "service bringout web", (Stopped, Stopped)),
+        (BETA, "service bringin web", (Running, Stopped)),
+    ] {
+        s.command(n, words, Some(words));
+        let r = when_replied(&mut s, n, words);
+        assert_eq!(r.status, Status::Ok, "{words}: {r:?}");
+        assert_eq!(phases(&s), want, "{words}: replied before it was done");
+    }
+}
