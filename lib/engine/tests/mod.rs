@@ -858,10 +858,13 @@ fn a_stopping_node_refuses_changes_and_a_move_that_never_ends_is_given_up_in_tim
         Status::Err("SureHA is stopping on this node".into())
     );
     // A bring-in whose start never finishes: its caller hears within the waiting limit.
-    let mut t = T::new(&svc(""));
+    let mut t = T::new(&svc("restart_times = 1\n"));
     t.cmd(0, "service bringin web", Some("in"));
     t.at(1000, Input::Tick);
-    let limit = commands::waiting_limit(t.e.config().service("web"));
+    // Two start timeouts (10 s) for each of its tries and the stop between, and 30 s more.
+    let limit = 2 * 10_000 * (1 + 2) + 30_000;
+    assert_eq!(commands::waiting_limit(t.e.config().service("web")), limit);
+    assert_eq!(commands::waiting_limit(None), 60_000);
     assert!(replies(&t.at(limit - 1, Input::Tick)).is_empty());
     let r = replies(&t.at(limit, Input::Tick));
     assert!(
