@@ -773,3 +773,35 @@ fn each_move_replies_once_it_is_done_and_not_before() {
         assert_eq!(phases(&s), want, "{words}: replied before it was done");
     }
 }
+
+#[test]
+fn in_a_configuration_conflict_no_move_is_asked_or_handed_over() {
+    let mut s = cluster("");
+    // beta's hasvrd comes back with a file of the same generation but other contents.
+    s.crash(BETA);
+    s.run(500);
+    s.text.push_str("# edited on beta alone\n");
+    s.boot(BETA);
+    s.run(500);
+    assert!(
+        s.log(ALPHA)
+            .iter()
+            .any(|l| l.starts_with("configuration conflict:")),
+        "{:?}",
+        s.log(ALPHA)
+    );
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    s.command(ALPHA, "service failover web", Some("fo"));
+    s.run(100);
+    assert_eq!(
+        refused(&s, ALPHA, "fo"),
+        "cannot failover service web: the configuration differs from beta's; wait for it to be synchronised"
+    );
+    // An orderly stop hands nothing over to a peer whose configuration differs.
+    s.command(ALPHA, "stop", None);
+    s.run(300);
+    assert!(!s
+        .log(ALPHA)
+        .iter()
+        .any(|l| l.contains("handed over to beta")));
+}
