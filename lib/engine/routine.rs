@@ -25,7 +25,8 @@ impl Engine {
                 caller,
             } => self.routine_ok(name, reply, *caller),
             Input::LeaseRenewed { link, took } => {
-                if self.disks.lease_lost() {
+                // A lost lease coming back, or the renewal a QUIT waits for: a pass acts on it.
+                if self.disks.lease_lost() || self.keeping_since.is_some() {
                     return false;
                 }
                 self.lease_renewed(link, *took);

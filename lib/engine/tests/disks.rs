@@ -145,3 +145,35 @@ fn a_stuck_volume_with_fence_none_stays_in_error_without_fencing() {
     assert!(logged(&all, Level::Error, "fence = none"));
     assert_eq!(t.state(), "ERRORACT");
 }
+
+#[test]
+fn a_quit_holding_volumes_leaves_once_its_word_is_on_the_disk_or_is_refused_a_third_of_a_lease_later(
+) {
+    let quit = Input::Shutdown {
+        touch_resources: false,
+    };
+    // The next renewal after the QUIT carries the word that the volumes stay: then it goes.
+    let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
+    t.at(1100, renewed());
+    let acts = t.at(1101, quit.clone());
+    assert!(
+        !acts.contains(&Action::Exit),
+        "waits for its word to reach the disk"
+    );
+    let acts = t.at(1200, renewed());
+    assert!(acts.contains(&Action::Exit), "{acts:?}");
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Run { .. })),
+        "the volumes stay"
+    );
+    // The disk out of reach: refused a third of the lease (300 ms) after the QUIT, not before.
+    let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
+    t.at(1100, renewed());
+    t.at(1150, quit);
+    let acts = t.at(1449, Input::Tick);
+    assert!(!logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
+    assert!(!acts.contains(&Action::Exit));
+    let acts = t.at(1450, Input::Tick);
+    assert!(logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
+    assert!(!acts.contains(&Action::Exit) && !t.e.leaves_resources_untouched());
+}
