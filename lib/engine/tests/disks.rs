@@ -177,3 +177,18 @@ fn a_quit_holding_volumes_leaves_once_its_word_is_on_the_disk_or_is_refused_a_th
     assert!(logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
     assert!(!acts.contains(&Action::Exit) && !t.e.leaves_resources_untouched());
 }
+
+#[test]
+fn what_hasvrd_tells_hamond_of_its_volumes_is_what_it_holds() {
+    let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
+    t.at(1100, renewed());
+    assert!(t.e.holds_volumes());
+    assert_eq!(t.e.lease_renewed_at(), Some(1100));
+    let acts = t.cmd(1200, "service bringout web", None);
+    t.run_plan(1200, acts);
+    assert!(!t.e.holds_volumes(), "stopped: nothing mounted here");
+    // Without a disk link there is no lock to speak of.
+    let t = running("");
+    assert!(!t.e.holds_volumes());
+    assert_eq!(t.e.lease_renewed_at(), None);
+}
