@@ -163,8 +163,8 @@ mount --rbind {dir}/ocf /usr/lib/ocf/resource.d
             .collect()
     }
 
-    /// The node loses power: every process dies at once and its NICs go dark.
-    fn crash(&mut self) {
+    /// Every process of the node killed at once (by pid), and its daemons reaped.
+    fn kill_all(&mut self) {
         let pids = self.pids();
         if !pids.is_empty() {
             let mut args = vec!["-9"];
@@ -172,8 +172,14 @@ mount --rbind {dir}/ocf /usr/lib/ocf/resource.d
             sh("kill", &args);
         }
         for c in &mut self.daemons {
+            let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The node loses power: every process dies at once and its NICs go dark.
+    fn crash(&mut self) {
+        self.kill_all();
         for dev in ["eth0", "priv0"] {
             sh("ip", &["-n", &self.netns, "link", "set", dev, "down"]);
         }
@@ -191,16 +197,7 @@ mount --rbind {dir}/ocf /usr/lib/ocf/resource.d
 
 impl Drop for PcmkNode {
     fn drop(&mut self) {
-        let pids = self.pids();
-        if !pids.is_empty() {
-            let mut args = vec!["-9"];
-            args.extend(pids.iter().map(String::as_str));
-            sh("kill", &args);
-        }
-        for c in &mut self.daemons {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.kill_all();
     }
 }
 
