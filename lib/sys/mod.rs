@@ -290,6 +290,23 @@ impl std::fmt::Display for ExitStatus {
     }
 }
 
+/// Reaps the child `pid` if it has exited, without blocking.
+pub fn reap(pid: u32) -> Option<ExitStatus> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a valid out-pointer.
+    let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+    if r <= 0 {
+        return None;
+    }
+    if libc::WIFEXITED(status) {
+        Some(ExitStatus::Code(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Some(ExitStatus::Signal(libc::WTERMSIG(status)))
+    } else {
+        None
+    }
+}
+
 /// Reaps one exited child without blocking.
 pub fn reap_any() -> Option<(u32, ExitStatus)> {
     let mut status: libc::c_int = 0;

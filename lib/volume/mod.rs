@@ -197,13 +197,86 @@ pub fn umount(home: &Home, dev: &str, point: &str, say: &mut dyn FnMut(&str)) ->
             )));
         }
     }
-    match cluster_of(home, dev, point) {
-        Ok(c) => release_with_last_volume(&c, say),
-        Err(e) => say(&format!(
-            "WARNING: the volume lock was not released ({e}); it runs out by itself"
-        )),
-    }
+    release_bounded(home, dev, point, say);
     Ok(())
+}
+
+/// Releases the lock once the volume is off, but waits for the disk link's device only a
+/// tenth of the lease: a device that hangs (its path frozen) must not hold up the stop, or
+/// hasvrd, seeing the unmount unfinished, would fence a node whose volume is already off.
+/// The release goes on in a child of its own and lands when the device answers; a lock
+/// not released runs out by itself. (Each node writes only its own lock block, so a late
+/// release touches nothing of the peer's.)
+fn release_bounded(home: &Home, dev: &str, point: &str, say: &mut dyn FnMut(&str)) {
+    const RELEASED: i32 = 0;
+    const FAILED: i32 = 1;
+    const KEPT: i32 = 3;
+    let patience = crate::executor::load_config(home)
+        .ok()
+        .and_then(|(c, _)| lease::lock_link(&c).map(lease::lease_of))
+        .map_or(1000, |l| (l / 10).clamp(50, 1000));
+    let child = match crate::sys::fork() {
+        Ok(crate::sys::Forked::Child) => {
+            let _ = crate::sys::detach();
+            let code = match cluster_of(home, dev, point) {
+                Ok(c) => {
+                    let mut kept = false;
+                    let mut failed = false;
+                    release_with_last_volume(&c, &mut |m: &str| {
+                        kept |= m.contains("volume lock kept");
+                        failed |= m.starts_with("WARNING");
+                    });
+                    if failed {
+                        FAILED
+                    } else if kept {
+                        KEPT
+                    } else {
+                        RELEASED
+                    }
+                }
+                Err(_) => FAILED,
+            };
+            // SAFETY: _exit ends this forked child without running the parent's exit code.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(crate::sys::Forked::Parent(pid)) => pid,
+        Err(e) => {
+            // No child: release here, unbounded, as before.
+            say(&format!(
+                "cannot fork to release the volume lock ({e}); releasing it here"
+            ));
+            match cluster_of(home, dev, point) {
+                Ok(c) => release_with_last_volume(&c, say),
+                Err(e) => say(&format!(
+                    "WARNING: the volume lock was not released ({e}); it runs out by itself"
+                )),
+            }
+            return;
+        }
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(patience);
+    loop {
+        match crate::sys::reap(child) {
+            Some(crate::sys::ExitStatus::Code(RELEASED)) => return,
+            Some(crate::sys::ExitStatus::Code(KEPT)) => {
+                say("volume lock kept: another volume of the service is still mounted here");
+                return;
+            }
+            Some(st) => {
+                say(&format!(
+                    "WARNING: the volume lock was not released ({st}); it runs out by itself"
+                ));
+                return;
+            }
+            None if std::time::Instant::now() >= until => {
+                say(&format!(
+                    "WARNING: the disk link's device has not answered for {patience}ms; the volume is off, and its lock is released when the device answers, or runs out by itself"
+                ));
+                return;
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    }
 }
 
 /// `havol check`: mounted there (Ok), and who holds the lock.
