@@ -26,6 +26,11 @@ pub(super) struct Disks {
     /// The engine's start: a renewal is expected within a third of the lease from then.
     since: Millis,
     lease_lost: bool,
+    /// Since when this node has been on the disk without a break (its beat renewed again
+    /// after a loss, or the engine's start): the peer's silence there is seen only since.
+    on_disk_since: Millis,
+    /// Since when the peer has heard this node by no path, the disk included.
+    isolated_since: Option<Millis>,
     pub paths: Vec<DataPath>,
     fenced: bool,
     /// A fence was due but the site turned fencing off (said once).
@@ -38,6 +43,7 @@ impl Disks {
     pub(super) fn new(now: Millis) -> Disks {
         Disks {
             since: now,
+            on_disk_since: now,
             ..Disks::default()
         }
     }
@@ -90,6 +96,7 @@ impl Engine {
         self.disks.renewed = Some(self.disks.renewed.map_or(at, |r| r.max(at)));
         if self.disks.lease_lost {
             self.disks.lease_lost = false;
+            self.disks.on_disk_since = at;
             self.log(
                 Level::Info,
                 format!(
@@ -136,6 +143,96 @@ impl Engine {
     /// The device a volume has on this node.
     pub(super) fn device_here<'a>(&self, s: &'a Service, v: &'a config::Volume) -> &'a str {
         s.device_on(v, &self.node)
+    }
+
+    /// The peer does not hear this node on any path: it is silent everywhere, or says so.
+    fn peer_deaf(&self) -> bool {
+        match self.peer_status() {
+            // Not heard since this hasvrd started, or gone with QUIT (a new one may start
+            // any moment): nothing says it hears us.
+            PeerStatus::Down | PeerStatus::Unknown | PeerStatus::Frozen => true,
+            // Its beats (on a link, or on the public network) say whether it hears us.
+            PeerStatus::Up | PeerStatus::Partitioned => {
+                !self.peer.as_ref().is_some_and(|p| p.hears_me)
+            }
+        }
+    }
+
+    /// This node's peer hears it by no path, the disk included: it gives up every service
+    /// (not only those with volumes) before the lease runs out, as sbd's nodes do, for the
+    /// peer takes them over once it has.
+    pub(super) fn isolated_unable(&self) -> Option<String> {
+        if !self.disks.lease_lost || self.lock_lease().is_none() || !self.peer_deaf() {
+            return None;
+        }
+        let peer = self.peer_name();
+        Some(format!(
+            "{peer} hears this node by no path, the disk included (its beat is not reaching disk link {}): it gives up every service before {peer} may take them over",
+            self.lock_link_name()
+        ))
+    }
+
+    /// When the peer went silent on every path: the last frame on each link plus that
+    /// link's silence limit, the latest of them (or of this engine's start).
+    fn peer_silent_at(&self) -> Millis {
+        let links = self
+            .links
+            .values()
+            .map(|l| l.last_rx.unwrap_or(self.disks.since) + l.dead_after);
+        let public = self.public_rx.map(|t| t + self.peer_dead_after());
+        links.chain(public).fold(self.disks.since, Millis::max)
+    }
+
+    /// With a disk link, a peer silent everywhere may be alive and cut off from everything,
+    /// its services still running until it learns that it is (at most a beat after this
+    /// node) and gives them up (within five sixths of the lease, or it fences itself). So
+    /// they are taken over a lease and a beat after the peer went silent (and after this
+    /// node is on the disk again, if it was not). When that is, while still ahead.
+    pub(super) fn takeover_wait(&self) -> Option<Millis> {
+        let (_, lease) = self.lock_lease()?;
+        let beat = self.links.values().map(|l| l.interval).max().unwrap_or(0);
+        // A silence on the disk counts only while this node could see the disk.
+        let at = self.peer_silent_at().max(self.disks.on_disk_since) + lease + beat;
+        (self.now < at).then_some(at)
+    }
+
+    /// When a node cut off from everything must have given its services up, while not
+    /// fenced: five sixths of the lease after it learnt so, which is at most a beat after
+    /// the peer did (see `takeover_wait`).
+    pub(super) fn isolation_deadline(&self) -> Option<Millis> {
+        let (_, lease) = self.lock_lease()?;
+        let since = self.disks.isolated_since?;
+        (!self.disks.fenced).then_some(since + lease * 5 / 6)
+    }
+
+    /// Called on every input: notes when this node was cut off, and fences it if it still
+    /// runs a service when the peer may soon take it over.
+    pub(super) fn check_isolation(&mut self) {
+        let cut_off = self.isolated_unable().is_some();
+        match (cut_off, self.disks.isolated_since) {
+            (true, None) => self.disks.isolated_since = Some(self.now),
+            (false, Some(_)) => self.disks.isolated_since = None,
+            _ => {}
+        }
+        let Some(deadline) = self.isolation_deadline() else {
+            return;
+        };
+        if self.now < deadline {
+            return;
+        }
+        let running: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.phase != Phase::Stopped)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !running.is_empty() {
+            self.fence(format!(
+                "cut off from {} and the disk, {} could not be given up in time; the peer takes them over once the lease runs out",
+                self.peer_name(),
+                running.join(", ")
+            ));
+        }
     }
 
     /// Why the service's volumes cannot be held here, if they cannot.
@@ -221,7 +318,10 @@ impl Engine {
         let Some((link, lease)) = self.lock_lease() else {
             return true;
         };
-        if self.holding_volumes().is_empty() || self.disks.renewed.is_some_and(|r| r >= since) {
+        // Any service left running, not only one with volumes: a peer that did not learn
+        // it stays would take it over once this node's beat stood still for the lease.
+        let running = self.services.values().any(|s| s.phase != Phase::Stopped);
+        if !running || self.disks.renewed.is_some_and(|r| r >= since) {
             return true;
         }
         if self.now >= since + lease / 3 {
@@ -229,7 +329,7 @@ impl Engine {
             self.keeping_since = None;
             self.shutting_down = None;
             self.log(Level::Error, format!(
-                "QUIT refused: this node's beat cannot reach disk link {link}, so the peer could not know that the volumes stay mounted here and might take them; SureHA stays and guards them (stop the services first, or fix the disk path, then QUIT again)"
+                "QUIT refused: this node's beat cannot reach disk link {link}, so the peer could not know that the services (and volumes) stay here and might take them; SureHA stays and guards them (stop the services first, or fix the disk path, then QUIT again)"
             ));
         }
         false

@@ -46,6 +46,8 @@ impl Engine {
                 ))
             }
             PeerStatus::Unknown | PeerStatus::Partitioned | PeerStatus::Frozen => None,
+            // Not before the silent peer, if alive, has given up what it ran (the lease).
+            PeerStatus::Down if s.phase == Phase::Stopped && self.takeover_wait().is_some() => None,
             PeerStatus::Down if s.primary == self.node => {
                 Some((true, "protected, and the peer is down".into()))
             }

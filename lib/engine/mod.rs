@@ -348,6 +348,11 @@ pub struct Engine {
     last_persisted: Option<Persisted>,
     links: BTreeMap<String, peer::LinkView>,
     peer: Option<peer::PeerView>,
+    /// The peer came back (a frame after silence on every link) and its first frame was no
+    /// beat: its view in `peer` predates the silence until its next beat.
+    peer_view_stale: bool,
+    /// When a beat of the peer was last taken in (over any path).
+    peer_beat_at: Option<Millis>,
     peer_was: PeerStatus,
     /// The peer's last beat said it leaves its services running (kept across restarts).
     peer_kept: bool,
@@ -459,6 +464,8 @@ impl Engine {
             last_persisted: None,
             links,
             peer: None,
+            peer_view_stale: false,
+            peer_beat_at: None,
             peer_was: PeerStatus::Unknown,
             peer_kept: saved.as_ref().is_some_and(|s| s.peer_kept),
             nics: Vec::new(),
@@ -676,6 +683,7 @@ impl Engine {
         }
         self.check_agents(ticked);
         self.check_lease();
+        self.check_isolation();
         self.retry_edits();
         self.track_switchbacks();
         self.propose_runners();
@@ -765,6 +773,14 @@ impl Engine {
         }
         if let Some(l) = self.lease_wakeup() {
             at("lease", l);
+        }
+        if self.peer_status() == PeerStatus::Down {
+            if let Some(t) = self.takeover_wait() {
+                at("takeover after the lease", t);
+            }
+        }
+        if let Some(t) = self.isolation_deadline().filter(|&t| t > self.now) {
+            at("cut off: services given up", t);
         }
         if let Some(l) = self.switchback_wakeup() {
             at("switch-back", l);

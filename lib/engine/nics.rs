@@ -29,7 +29,7 @@ impl Engine {
         if !c.active_ip.is_empty() && self.pick_nic(name).is_none() {
             return Some("no healthy NIC here for its addresses".into());
         }
-        self.disk_unable(name)
+        self.isolated_unable().or_else(|| self.disk_unable(name))
     }
 
     pub(super) fn nics_changed(&mut self, nics: Vec<super::NicState>) {

@@ -132,17 +132,33 @@ impl Engine {
     /// before each pass: a repeated beat is not passed up, but it is heard).
     pub fn heard(&mut self, link: &str, at: Millis) {
         let now = self.now.max(at);
-        if let Some(l) = self.links.get_mut(link) {
-            if l.last_rx.is_none_or(|t| t < at) {
-                // A link that comes back changes what the next pass decides.
-                if l.last_rx
-                    .is_none_or(|t| now.saturating_sub(t) >= l.dead_after)
-                {
-                    self.quiet_until = 0;
-                }
-                l.last_rx = Some(at);
-            }
+        let Some(last) = self.links.get(link).map(|l| (l.last_rx, l.dead_after)) else {
+            return;
+        };
+        if last.0.is_some_and(|t| t >= at) {
+            return;
         }
+        // A link that comes back changes what the next pass decides.
+        if last.0.is_none_or(|t| now.saturating_sub(t) >= last.1) {
+            self.quiet_until = 0;
+        }
+        if self.peer_back() {
+            // Heard again after silence: its last beat is old until the next one, which its
+            // link process passes up whatever it says.
+            self.peer_view_stale = true;
+        }
+        if let Some(l) = self.links.get_mut(link) {
+            l.last_rx = Some(at);
+        }
+    }
+
+    /// A frame now ends a silence: no link carried the peer, and no beat of it came over
+    /// the public network either, for longer than the peer may be silent.
+    fn peer_back(&self) -> bool {
+        self.peer_status() != PeerStatus::Up
+            && self
+                .peer_beat_at
+                .is_none_or(|t| self.now.saturating_sub(t) >= self.peer_dead_after())
     }
 
     /// No private link has heard the peer for an interval and a half: time to ask over the
@@ -218,7 +234,7 @@ impl Engine {
 
     /// The peer's view of a service, while it is up and shares our configuration.
     pub(super) fn peer_svc(&self, name: &str) -> Option<&PeerSvc> {
-        if self.peer_status() != PeerStatus::Up {
+        if self.peer_status() != PeerStatus::Up || self.peer_view_stale {
             return None;
         }
         let p = self.peer.as_ref()?;
@@ -228,6 +244,7 @@ impl Engine {
     /// Whether the peer shares our configuration and reports everything.
     pub(super) fn peer_in_sync(&self) -> bool {
         self.peer_status() == PeerStatus::Up
+            && !self.peer_view_stale
             && self.peer.as_ref().is_some_and(|p| p.digest == self.digest)
     }
 
@@ -408,6 +425,12 @@ impl Engine {
 
     pub(super) fn on_frame(&mut self, link: &str, boot: u64, seq: u64, payload: &[u8]) {
         let now = self.now;
+        // Back after silence, or restarted: what we last knew of it is old until its next
+        // beat (which clears this).
+        if (link != PUBLIC && self.peer_back()) || self.peer.as_ref().is_some_and(|p| boot > p.boot)
+        {
+            self.peer_view_stale = true;
+        }
         match self.links.get_mut(link) {
             Some(l) => l.last_rx = Some(now),
             None if link == PUBLIC => {
@@ -430,6 +453,15 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|p| (boot, seq) <= (p.boot, p.seq))
         {
+            // The same beat (or a repeat of what it says) came another way first: what we
+            // hold is current.
+            if self
+                .peer
+                .as_ref()
+                .is_some_and(|p| p.boot == boot && p.payload == payload)
+            {
+                self.peer_view_stale = false;
+            }
             return;
         }
         if self.recent_frames.contains(&(boot, seq)) {
@@ -507,6 +539,8 @@ impl Engine {
     }
 
     fn on_beat(&mut self, link: &str, boot: u64, seq: u64, b: Beat, payload: Vec<u8>) {
+        self.peer_view_stale = false;
+        self.peer_beat_at = Some(self.now);
         self.compare_admin(b.admin.0, &b.admin.1);
         self.peer_kept = b.keeping;
         let restarted = self.peer.as_ref().is_some_and(|p| p.boot != boot);

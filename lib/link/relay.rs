@@ -9,7 +9,8 @@
 //!   few seconds, so a hung hasvrd falls silent and its peer takes over, as it would without
 //!   repeats.
 //! - `Inbound`: it passes up only frames that say something: a beat unlike the last one
-//!   passed up, any other message, the first frame after a silence. Every good frame's time
+//!   passed up, any other message, the first frame and the first beat after a silence (hasvrd
+//!   holds what the peer said before it as old until a beat comes). Every good frame's time
 //!   goes into the heard page (a memory file hasvrd gave it), which hasvrd reads whenever it
 //!   decides. When no good frame came for `late_after` (one and a half intervals) it tells
 //!   hasvrd once (`LATE`): hasvrd then asks over the public network and watches the deadline.
@@ -118,6 +119,8 @@ pub struct Inbound {
     late_told: bool,
     /// The boot id and payload of the last beat passed up.
     passed: Option<(u64, Vec<u8>)>,
+    /// A silence ended and no beat has gone up since: the next one goes up.
+    beat_owed: bool,
     heard: Option<crate::sys::SharedU64>,
 }
 
@@ -133,6 +136,7 @@ impl Inbound {
             last_good: started,
             late_told: false,
             passed: None,
+            beat_owed: false,
             heard,
         }
     }
@@ -150,6 +154,7 @@ impl Inbound {
             self.late_told || now.saturating_duration_since(self.last_good) >= self.late_after;
         self.last_good = now;
         self.late_told = false;
+        self.beat_owed |= after_silence;
         let Some(h) = &self.heard else {
             return true;
         };
@@ -164,9 +169,10 @@ impl Inbound {
             .passed
             .as_ref()
             .is_some_and(|(boot, p)| *boot == f.boot && *p == f.payload);
-        if same && !after_silence {
+        if same && !self.beat_owed {
             return false;
         }
+        self.beat_owed = false;
         self.passed = Some((f.boot, f.payload));
         true
     }
@@ -356,6 +362,18 @@ mod tests {
         // The same beat after the silence goes up: hasvrd must hear the link is back.
         assert!(inb.arrived(&beat(2, 9, b"b"), t0 + ms(950)));
         assert!(!inb.arrived(&beat(2, 10, b"b"), t0 + ms(1050)));
+        // After a silence ended by another message, the first beat still goes up, even
+        // unchanged: hasvrd holds its view of the peer as old until a beat comes.
+        let other = frame::seal(Some(b"k"), 2, 20, &[2u8, b'x']).unwrap();
+        assert!(inb.arrived(&other, t0 + ms(1500)), "after a silence");
+        assert!(
+            inb.arrived(&beat(2, 21, b"b"), t0 + ms(1510)),
+            "the owed beat"
+        );
+        assert!(
+            !inb.arrived(&beat(2, 22, b"b"), t0 + ms(1610)),
+            "then repeats again"
+        );
         // A link that never hears the peer is late from its start.
         let mut quiet = Inbound::new(i, page(), t0);
         assert!(quiet.late(t0 + ms(150)));

@@ -143,6 +143,115 @@ fn a_fully_isolated_active_node_lets_go_before_the_standby_mounts() {
     assert!(!running_on(&c, "alpha"));
 }
 
+/// Found by the chaos run (seed 2): the active node's path to the disk link's device hangs
+/// while every network link stays up. It cannot renew its volume lock, so it stops the
+/// service in time; the unmount is done at once, and the lock's release, which would hang
+/// on the device, must not hold up the stop: the node hands the service over and is not
+/// fenced. When the device answers again, the node stands by.
+#[test]
+fn a_hanging_lease_device_moves_the_service_without_fencing_the_node() {
+    let mut c = DiskCluster::new("200ms", "start_timeout = 3s\n");
+    protected_on_alpha(&c);
+    let watch = MountWatch::start(&c);
+    c.rig_mut().lease_fuse.stop();
+    c.beta.wait_for(
+        "beta to take the service over",
+        Duration::from_secs(30),
+        || running_on(&c, "beta") && c.mounted().1,
+    );
+    let (samples, both) = watch.finish();
+    assert_eq!(
+        both, 0,
+        "mounted on both nodes in {both} of {samples} samples"
+    );
+    let fenced = std::fs::read_to_string(c.alpha.path("tmp/fenced")).unwrap_or_default();
+    assert!(
+        fenced.is_empty(),
+        "alpha was fenced: {fenced}\n{}",
+        c.alpha.log()
+    );
+    assert!(
+        c.alpha
+            .log()
+            .contains("the volume is off, and its lock is released when the device answers"),
+        "{}",
+        c.alpha.log()
+    );
+    c.rig_mut().lease_fuse.resume();
+    c.alpha
+        .wait_for("alpha to stand by", Duration::from_secs(20), || {
+            c.alpha.state("db") == "STANDBY"
+        });
+    assert_eq!(c.mounted(), (false, true));
+}
+
+/// Issue "Random faults on the real programs": alpha is cut off from everything while it
+/// lives (every network link, the public network between the nodes, and its path to the
+/// lease device). A service without volumes has no lock to wait for, yet the disk link
+/// must break the tie: alpha gives it up, beta takes it over only a lease and a beat after
+/// alpha fell silent, and the floating address is never on both nodes.
+#[test]
+fn a_node_cut_off_from_everything_gives_up_services_without_volumes_first() {
+    let mut c = DiskCluster::new("200ms", "start_timeout = 3s\n");
+    let config = format!(
+        "{}\n[service ip]\nactive_server = alpha\nstandby_server = beta\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\nstart = svc.start\nstop = svc.stop\ncheck_interval = 1s\nstart_timeout = 3s\n",
+        c.rig.config("200ms", "start_timeout = 3s\n")
+    );
+    for n in [&c.alpha, &c.beta] {
+        n.write_config(&config);
+    }
+    c.start_all();
+    c.alpha.ok(&["service", "bringin", "ip"]);
+    c.wait_words("ip", "ACTIVE", "STANDBY", Duration::from_secs(20));
+    let cut = Instant::now();
+    c.topo.set_link("alpha", "priv0", false);
+    c.topo.isolate_nodes(true);
+    c.rig_mut().lease_fuse.stop();
+    // Looks alternate alpha, beta, alpha: an address seen on beta between two looks that
+    // found it on alpha was on both.
+    let mut looks = vec![c.topo.has_vip("alpha")];
+    let mut both = 0;
+    let mut took = None;
+    while cut.elapsed() < Duration::from_secs(20) && took.is_none() {
+        let b = c.topo.has_vip("beta");
+        let a = c.topo.has_vip("alpha");
+        if b && looks.last() == Some(&true) && a {
+            both += 1;
+        }
+        looks.push(a);
+        if b && !a {
+            took = Some(cut.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.rig_mut().lease_fuse.resume();
+    let took = took.unwrap_or_else(|| panic!("beta never held the address\n{}", c.beta.log()));
+    assert_eq!(both, 0, "the address was on both nodes");
+    assert!(
+        c.alpha
+            .log()
+            .contains("beta hears this node by no path, the disk included"),
+        "{}",
+        c.alpha.log()
+    );
+    let fenced = std::fs::read_to_string(c.alpha.path("tmp/fenced")).unwrap_or_default();
+    assert!(
+        fenced.is_empty(),
+        "alpha gave up in time, unfenced: {fenced}"
+    );
+    // Silence limit 600 ms, then a lease (1.8 s) and a beat (200 ms).
+    assert!(
+        took >= Duration::from_millis(2400),
+        "beta took over after {took:?}"
+    );
+    c.topo.isolate_nodes(false);
+    c.topo.set_link("alpha", "priv0", true);
+    c.alpha
+        .wait_for("alpha to stand by", Duration::from_secs(20), || {
+            c.alpha.state("ip") == "STANDBY"
+        });
+}
+
 /// Test 3: the active node's data path fails (EIO): the service moves to the peer, whose
 /// path is good; status says which path failed. Repaired, the path is OK again; without
 /// switchback the service stays, and a planned move takes it back.

@@ -28,7 +28,9 @@
 //! 7. a volume is never mounted on both nodes, whatever is cut or frozen (`disks`);
 //! 8. no pass leaves a wake-up asked for a time already past (the executor would spin);
 //! 9. an agent that calls every 500 ms is never found silent (a hasvrd that froze and
-//!    thawed must not blame its agents for its own stall).
+//!    thawed must not blame its agents for its own stall);
+//! 10. with a disk link (the tie-breaker), a service never comes to run on both nodes at all,
+//!     whatever is cut: a node its peer hears by no path gives everything up first.
 
 use super::{Action, Engine, Input, NicState, Phase, Step};
 use crate::clock::Millis;

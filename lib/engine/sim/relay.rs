@@ -33,6 +33,7 @@ pub(super) struct Inbound {
     last_good: Millis,
     late_told: bool,
     passed: Option<(u64, Vec<u8>)>,
+    beat_owed: bool,
     guard: Option<(u64, u64)>,
     pub heard: Option<Millis>,
 }
@@ -177,15 +178,18 @@ impl Sim {
         i.last_good = now;
         i.late_told = false;
         i.heard = Some(now);
-        let passes = payload.first() != Some(&crate::frame::BEAT_KIND)
-            || after_silence
+        i.beat_owed |= after_silence;
+        let beat = payload.first() == Some(&crate::frame::BEAT_KIND);
+        let passes = !beat
+            || i.beat_owed
             || !i
                 .passed
                 .as_ref()
                 .is_some_and(|(b, p)| *b == boot && p.as_slice() == payload);
         if passes {
-            if payload.first() == Some(&crate::frame::BEAT_KIND) {
+            if beat {
                 i.passed = Some((boot, payload.to_vec()));
+                i.beat_owed = false;
             }
             self.relays.passed[to] += 1;
         }

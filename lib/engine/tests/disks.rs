@@ -8,11 +8,14 @@ fn with_disk(extra: &str) -> T {
     let text = svc(extra).replacen("\n[service web]", &format!("{DISK}\n[service web]"), 1);
     let mut t = T::new(&text);
     t.cmd(0, "service bringin web", Some("r"));
+    // Alone with a disk link, it takes over only once a silent peer would have given
+    // everything up: a lease and a beat after its silence (1.3 s here). The tests' times
+    // begin a second later than they did before that wait.
     let mut acts = Vec::new();
-    for ms in (0..=1000).step_by(100) {
+    for ms in (0..=2000).step_by(100) {
         acts.extend(t.at(ms, renewed()));
     }
-    t.run_plan(1000, acts);
+    t.run_plan(2000, acts);
     assert_eq!(t.state(), "ACTIVEACT");
     t
 }
@@ -33,7 +36,7 @@ fn logged(acts: &[Action], level: Level, what: &str) -> bool {
 fn a_lease_renewed_on_time_keeps_the_service_and_a_lapsed_one_stops_it_before_it_runs_out() {
     let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
     // Renewed every 100 ms: nothing happens.
-    for ms in (1100..3000).step_by(100) {
+    for ms in (2100..4000).step_by(100) {
         let acts = t.at(ms, renewed());
         assert!(
             !acts.iter().any(|a| matches!(a, Action::Run { .. })),
@@ -41,46 +44,53 @@ fn a_lease_renewed_on_time_keeps_the_service_and_a_lapsed_one_stops_it_before_it
         );
     }
     assert_eq!(t.state(), "ACTIVEACT");
-    // Silent from 2900: a third of the lease (3 × 300 ms) later, the stop begins.
-    let acts = t.at(3150, Input::Tick);
+    // Silent from 3900: a third of the lease (3 × 300 ms) later, the stop begins.
+    let acts = t.at(4150, Input::Tick);
     assert!(!acts.iter().any(|a| matches!(a, Action::Run { .. })));
-    let acts = t.at(3201, Input::Tick);
+    let acts = t.at(4201, Input::Tick);
     assert!(
         logged(&acts, Level::Error, "volume locks run out"),
         "{acts:?}"
     );
-    let (steps, _) = t.run_plan(3201, acts);
+    let (steps, _) = t.run_plan(4201, acts);
     assert!(steps.contains(&Step::Umount(0)), "{steps:?}");
     assert_eq!(t.e.phase_of("web"), Phase::Stopped);
     // Stopped in time: no fence, and it does not start again while the lease is lost.
-    let acts = t.at(3800, Input::Tick);
+    let acts = t.at(4800, Input::Tick);
     assert!(!acts
         .iter()
         .any(|a| matches!(a, Action::Fence { .. } | Action::Run { .. })));
     let s = t.e.status_text();
     assert!(s.contains("LOCK d NOT-RENEWED"), "{s}");
-    // Renewed again: it may run here again.
-    let acts = t.at(4000, renewed());
+    // Renewed again: it may run here again, once it has seen the silent peer's slot for a
+    // lease and a beat (it could not see the disk before).
+    let acts = t.at(5000, renewed());
     assert!(
         logged(&acts, Level::Info, "volume locks renewed"),
         "{acts:?}"
     );
-    t.run_plan(4000, acts);
+    assert!(!acts.iter().any(|a| matches!(a, Action::Run { .. })));
+    let mut acts = Vec::new();
+    for ms in (5100..=6000).step_by(100) {
+        acts.extend(t.at(ms, renewed()));
+    }
+    assert!(acts.iter().any(|a| matches!(a, Action::Run { .. })));
+    t.run_plan(6000, acts);
     assert_eq!(t.e.phase_of("web"), Phase::Running);
 }
 
 #[test]
 fn volumes_still_on_at_five_sixths_of_the_lease_fence_the_node() {
     let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
-    t.at(1100, renewed());
+    t.at(2100, renewed());
     // The lease lapses and the stop hangs: its first step never finishes.
-    let acts = t.at(1401, Input::Tick);
+    let acts = t.at(2401, Input::Tick);
     assert!(acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
     assert!(!t
-        .at(1800, Input::Tick)
+        .at(2800, Input::Tick)
         .iter()
         .any(|a| matches!(a, Action::Fence { .. })));
-    let acts = t.at(1850, Input::Tick);
+    let acts = t.at(2850, Input::Tick);
     assert!(
         acts.iter()
             .any(|a| matches!(a, Action::Fence { reason } if reason.contains("web"))),
@@ -88,7 +98,7 @@ fn volumes_still_on_at_five_sixths_of_the_lease_fence_the_node() {
     );
     // Once.
     assert!(!t
-        .at(2500, Input::Tick)
+        .at(3500, Input::Tick)
         .iter()
         .any(|a| matches!(a, Action::Fence { .. })));
 }
@@ -97,11 +107,11 @@ fn volumes_still_on_at_five_sixths_of_the_lease_fence_the_node() {
 fn a_failed_data_path_makes_the_service_unable_here_and_no_disk_link_is_warned_about() {
     let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
     let mut acts = Vec::new();
-    for ms in (1100..1500).step_by(100) {
+    for ms in (2100..2500).step_by(100) {
         acts.extend(t.at(ms, renewed()));
     }
     let acts = t.at(
-        1500,
+        2500,
         Input::DataPaths(vec![DataPath {
             device: "/dev/a".into(),
             ok: false,
@@ -154,13 +164,13 @@ fn a_quit_holding_volumes_leaves_once_its_word_is_on_the_disk_or_is_refused_a_th
     };
     // The next renewal after the QUIT carries the word that the volumes stay: then it goes.
     let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
-    t.at(1100, renewed());
-    let acts = t.at(1101, quit.clone());
+    t.at(2100, renewed());
+    let acts = t.at(2101, quit.clone());
     assert!(
         !acts.contains(&Action::Exit),
         "waits for its word to reach the disk"
     );
-    let acts = t.at(1200, renewed());
+    let acts = t.at(2200, renewed());
     assert!(acts.contains(&Action::Exit), "{acts:?}");
     assert!(
         !acts.iter().any(|a| matches!(a, Action::Run { .. })),
@@ -168,12 +178,12 @@ fn a_quit_holding_volumes_leaves_once_its_word_is_on_the_disk_or_is_refused_a_th
     );
     // The disk out of reach: refused a third of the lease (300 ms) after the QUIT, not before.
     let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
-    t.at(1100, renewed());
-    t.at(1150, quit);
-    let acts = t.at(1449, Input::Tick);
+    t.at(2100, renewed());
+    t.at(2150, quit);
+    let acts = t.at(2449, Input::Tick);
     assert!(!logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
     assert!(!acts.contains(&Action::Exit));
-    let acts = t.at(1450, Input::Tick);
+    let acts = t.at(2450, Input::Tick);
     assert!(logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
     assert!(!acts.contains(&Action::Exit) && !t.e.leaves_resources_untouched());
 }
@@ -181,11 +191,11 @@ fn a_quit_holding_volumes_leaves_once_its_word_is_on_the_disk_or_is_refused_a_th
 #[test]
 fn what_hasvrd_tells_hamond_of_its_volumes_is_what_it_holds() {
     let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
-    t.at(1100, renewed());
+    t.at(2100, renewed());
     assert!(t.e.holds_volumes());
-    assert_eq!(t.e.lease_renewed_at(), Some(1100));
-    let acts = t.cmd(1200, "service bringout web", None);
-    t.run_plan(1200, acts);
+    assert_eq!(t.e.lease_renewed_at(), Some(2100));
+    let acts = t.cmd(2200, "service bringout web", None);
+    t.run_plan(2200, acts);
     assert!(!t.e.holds_volumes(), "stopped: nothing mounted here");
     // Without a disk link there is no lock to speak of.
     let t = running("");
