@@ -9,6 +9,8 @@
 #   make demo                 two-node failover demo in network namespaces (root)
 #   make fuzz                 the fuzz targets, long (FUZZ_ITERS inputs a target; make test runs 20,000)
 #   make pg-long              PostgreSQL on the shared volume through 100 crashes (make test: 20)
+#   make chaos                random overlapping faults on a real pair, judged from outside
+#                             (FAULTS=M, default 200; CHAOS_SEED=N replays; make test: 50)
 
 HAHOME ?= /opt/sureha
 CARGO ?= cargo
@@ -34,7 +36,7 @@ AR ?= ar
 HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1
 HAAPI_CFLAGS = -Os -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC -Iagents
 
-.PHONY: mutants all build install uninstall deb deps test bench demo sim fuzz pg-long clean
+.PHONY: chaos mutants all build install uninstall deb deps test bench demo sim fuzz pg-long clean
 
 all: build
 
@@ -139,6 +141,12 @@ fuzz:
 # 100 crashes of the node running it, alternating; prints the median client outage.
 pg-long:
 	PG_FAILOVERS=100 $(CARGO) test --release --test it postgres -- --nocapture
+
+# Random overlapping faults on a real pair, judged by what the kernel and the clients show
+# (root; DESIGN §15). History and report in target/chaos/SEED/; exit 1 on any violation.
+FAULTS ?= 200
+chaos: deps
+	FAULTS=$(FAULTS) CHAOS_SEED=$(CHAOS_SEED) $(CARGO) test --release --test it chaos_ -- --nocapture --test-threads=1
 
 # Two nodes and a client in network namespaces, a crash and a failover, narrated (root).
 demo:

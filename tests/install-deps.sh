@@ -41,6 +41,8 @@ elif [ "${1:-}" != demo ]; then
     # The console test drives Debian's Chromium headless through chromedriver.
     command -v chromium >/dev/null || need+=(chromium)
     command -v chromedriver >/dev/null || need+=(chromium-driver)
+    # The chaos run's link loss: nftables' numgen random drops.
+    command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need+=(nftables)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

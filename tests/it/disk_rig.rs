@@ -95,6 +95,11 @@ impl MountNs {
         ns
     }
 
+    /// The file that holds this namespace's mount table.
+    pub fn mountinfo(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/mountinfo", self.sleeper.id()))
+    }
+
     /// Whether something is mounted on `point` in this namespace now.
     pub fn mounted(&self, point: &str) -> bool {
         mounted_in(
@@ -278,13 +283,13 @@ impl DiskRig {
             .display()
             .to_string();
         fs::create_dir_all(&mount_point).unwrap();
-        // What a fence does in these tests: the node's mounts go (as in a reboot) and every
-        // process of the node dies (as in a crash).
+        // What a fence does in these tests: the node's mounts and floating addresses go (as
+        // in a reboot) and every process of the node dies (as in a crash).
         let fence = lease_fuse.src.parent().unwrap().join("fence.sh");
         fs::write(
             &fence,
             format!(
-                "#!/bin/sh\nH=$HAHOME\nunset HAHOME\necho \"fenced: $1\" >> \"$H/tmp/fenced\"\numount -l {mount_point} 2>/dev/null\nmine() {{\n  for p in /proc/[0-9]*; do\n    q=${{p#/proc/}}\n    [ \"$q\" = \"$$\" ] && continue\n    tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx \"HAHOME=$H\" && echo $q\n  done\n}}\nfor round in 1 2 3 4 5; do\n  pids=$(mine)\n  [ -z \"$pids\" ] && break\n  kill -STOP $pids 2>/dev/null\n  kill -9 $pids 2>/dev/null\n  sleep 0.1\ndone\nexit 0\n"
+                "#!/bin/sh\nH=$HAHOME\nunset HAHOME\necho \"fenced: $1\" >> \"$H/tmp/fenced\"\numount -l {mount_point} 2>/dev/null\nmine() {{\n  for p in /proc/[0-9]*; do\n    q=${{p#/proc/}}\n    [ \"$q\" = \"$$\" ] && continue\n    tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx \"HAHOME=$H\" && echo $q\n  done\n}}\nfor round in 1 2 3 4 5; do\n  pids=$(mine)\n  [ -z \"$pids\" ] && break\n  kill -STOP $pids 2>/dev/null\n  kill -9 $pids 2>/dev/null\n  sleep 0.1\ndone\nip -o -4 addr show | while read -r _ dev _ addr _; do\n  case $addr in 192.0.2.1[0-9][0-9]/*) ip addr del \"$addr\" dev \"$dev\" ;; esac\ndone\nexit 0\n"
             ),
         )
         .unwrap();

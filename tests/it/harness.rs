@@ -1080,6 +1080,7 @@ pub struct SerialLine {
     pub device_b: String,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
     flip_every: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU32>,
     inject: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
@@ -1093,11 +1094,13 @@ impl SerialLine {
         let (mb, pb) = sureha::sys::open_pty().expect("a pseudo-terminal");
         let cut = Arc::new(AtomicBool::new(false));
         let flip_every = Arc::new(AtomicU32::new(0));
+        let delay_ms = Arc::new(AtomicU32::new(0));
         let inject: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, f, i, s) = (
+        let (c, f, d, i, s) = (
             cut.clone(),
             flip_every.clone(),
+            delay_ms.clone(),
             inject.clone(),
             stop.clone(),
         );
@@ -1107,6 +1110,9 @@ impl SerialLine {
             let _ = sureha::sys::set_nonblock(&mb, true);
             let mut buf = [0u8; 4096];
             let mut count: u64 = 0;
+            // Bytes held back by a delay: when each chunk is due, towards b (true) or a.
+            let mut held: std::collections::VecDeque<(Instant, bool, Vec<u8>)> =
+                std::collections::VecDeque::new();
             let began = Instant::now();
             while !s.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600) {
                 let mut fds = [
@@ -1126,7 +1132,8 @@ impl SerialLine {
                 if !junk.is_empty() {
                     let _ = sureha::sys::write_some(&mb, &junk);
                 }
-                for (from, to) in [(&ma, &mb), (&mb, &ma)] {
+                let delay = Duration::from_millis(d.load(Ordering::SeqCst) as u64);
+                for (from, to, to_b) in [(&ma, &mb, true), (&mb, &ma, false)] {
                     while let Ok(n) = sureha::sys::read_some(from, &mut buf) {
                         if n == 0 {
                             break;
@@ -1141,8 +1148,16 @@ impl SerialLine {
                                 *b ^= 0x08;
                             }
                         }
-                        let _ = sureha::sys::write_some(to, &buf[..n]);
+                        if delay.is_zero() && held.is_empty() {
+                            let _ = sureha::sys::write_some(to, &buf[..n]);
+                        } else {
+                            held.push_back((Instant::now() + delay, to_b, buf[..n].to_vec()));
+                        }
                     }
+                }
+                while held.front().is_some_and(|h| h.0 <= Instant::now()) {
+                    let (_, to_b, bytes) = held.pop_front().unwrap();
+                    let _ = sureha::sys::write_some(if to_b { &mb } else { &ma }, &bytes);
                 }
             }
         });
@@ -1151,6 +1166,7 @@ impl SerialLine {
             device_b: pb.display().to_string(),
             cut,
             flip_every,
+            delay_ms,
             inject,
             stop,
             handle: Some(handle),
@@ -1159,6 +1175,11 @@ impl SerialLine {
 
     pub fn cut(&self, cut: bool) {
         self.cut.store(cut, Ordering::SeqCst);
+    }
+
+    /// Holds every byte back `ms` milliseconds, in order (0: none).
+    pub fn delay(&self, ms: u32) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Flips one bit in every `n` bytes (0: none).

@@ -8,6 +8,7 @@ mod webdriver;
 mod api;
 mod bench;
 mod bench_keepalived;
+mod chaos;
 mod cli;
 mod console;
 mod demo;
