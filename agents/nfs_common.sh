@@ -26,7 +26,7 @@ fi
 nfs_running() {
     case $NFS_SERVER in
     kernel) exportfs | grep -q "^$NFS_PATH\( \|$\)" ;;
-    *) pid_alive "$NFS_PID" ;;
+    *) pid_alive "$NFS_PID" ganesha.nfsd ;;
     esac
 }
 

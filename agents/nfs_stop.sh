@@ -8,4 +8,4 @@ if [ "$NFS_SERVER" = kernel ]; then
     exportfs -u "*:$NFS_PATH"
     exit $?
 fi
-stop_pidfile "$NFS_PID"
+stop_pidfile "$NFS_PID" ganesha.nfsd

@@ -19,15 +19,21 @@ first_address() {
     echo "$HA_ACTIVE_IP" | tr '~;' '  ' | awk '{ print $1 }'
 }
 
-# pid_alive FILE: the process a pid file names runs.
+# pid_alive FILE [NAME]: the process a pid file names runs (and, given NAME, is that
+# program: a file left by a server that was killed names a number the system may since
+# have given to another process).
 pid_alive() {
-    [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+    [ -f "$1" ] || return 1
+    pid=$(cat "$1")
+    kill -0 "$pid" 2>/dev/null || return 1
+    [ -z "$2" ] || [ "$(ps -p "$pid" -o comm= 2>/dev/null)" = "$2" ]
 }
 
-# stop_pidfile FILE: stops the process a pid file names (TERM, then KILL after 10 s) and
-# removes the file; nothing running is stopped already.
+# stop_pidfile FILE [NAME]: stops the process a pid file names (TERM, then KILL after 10 s)
+# and removes the file; nothing running is stopped already, and with NAME, nothing but
+# that program.
 stop_pidfile() {
-    if pid_alive "$1"; then
+    if pid_alive "$1" "$2"; then
         pid=$(cat "$1")
         kill "$pid"
         for _ in $(seq 100); do

@@ -35,4 +35,4 @@ http_ok() {
     esac
 }
 
-www_running() { pid_alive "$WWW_PID"; }
+www_running() { pid_alive "$WWW_PID" "$(basename "$LIGHTTPD")"; }

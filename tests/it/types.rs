@@ -265,8 +265,13 @@ fn a_www_service_serves_from_the_shared_volume_on_either_node() {
     c.beta.wait_for("the failure seen", T, || {
         c.beta.state("db").starts_with("ERROR")
     });
-    let _ = std::fs::remove_dir_all("/run/sureha-www/alpha");
-    let _ = std::fs::remove_dir_all("/run/sureha-www/beta");
+    // Only this test's files: other pairs of this run (the chaos run's) use these
+    // directories too, under their own services' names.
+    for node in ["alpha", "beta"] {
+        for f in ["db.conf", "db.pid", "db.error.log"] {
+            let _ = std::fs::remove_file(format!("/run/sureha-www/{node}/{f}"));
+        }
+    }
 }
 
 /// The first bytes a server sends on a new connection to the floating address, from the
@@ -394,4 +399,41 @@ fn a_real_ocf_agent_runs_postgresql_on_the_shared_volume() {
     };
     served_before_and_after_a_crash(&c, "ocf", "a query through the floating address", query);
     c.beta.ok(&["service", "bringout", "db"]);
+}
+
+/// Found by the chaos run (seed 1001): a server killed with its node left its pid file; the
+/// number it named was since given to another process, so the WWW start script took the
+/// server for running and started nothing (the agent then failed it on both nodes), and
+/// the stop script would have killed that other process. A pid file now counts only when it
+/// names the program it belongs to.
+#[test]
+fn a_stale_pid_file_naming_another_process_is_not_the_server() {
+    let n = Node::new("alpha", &base_config());
+    let mut other = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let file = n.path("tmp/server.pid");
+    std::fs::write(&file, format!("{}\n", other.id())).unwrap();
+    let lib = n.path("bin/shipped_lib.sh");
+    let sh = |body: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(". '{}'; {body}", lib.display()))
+            .env("F", &file)
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(sh("pid_alive \"$F\""), "without a name: any process");
+    assert!(!sh("pid_alive \"$F\" lighttpd"), "not lighttpd");
+    assert!(sh("pid_alive \"$F\" sleep"), "the program named");
+    assert!(sh("stop_pidfile \"$F\" lighttpd"));
+    assert!(!file.exists(), "the stale file is gone");
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "and the other process lives"
+    );
+    let _ = other.kill();
+    let _ = other.wait();
 }
