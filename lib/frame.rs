@@ -30,8 +30,12 @@
 //!   `u8 runner` (who should run it now: 0 host1, 1 host2, 2 neither),
 //!   `u32 epoch`, `u16 resets` (flags bit 3: it cannot run on the sender, no healthy NIC);
 //!   then `u8 count` NIC records: `str8 name`, `u8 ok`, `u8 count`, that many `u32 IPv4`
-//!   (the sender's own addresses: where to ask it over the public network). The whole state
-//!   is in every beat, so a lost beat loses nothing.
+//!   (the sender's own addresses: where to ask it over the public network); then `u8 count`
+//!   data paths (`str8 device`, `u8 ok`); `u64 admin stamp`, `str8 admin by`; `u64 heard`:
+//!   the boot id of the receiver's hasvrd whose frames the sender hears (0: none), so a beat
+//!   sent before the receiver (re)started, delayed or left in a buffer, is not taken for
+//!   two-way contact with it. The whole state is in every beat, so a lost beat loses
+//!   nothing.
 //! - kind 2, configuration: `str8 sender`, `u64 generation`, `str32 text`.
 //! - kind 3, a piece of a configuration (for slow serial links, one with each beat):
 //!   `str8 sender`, `u64 generation`, `u16 index`, `u16 count`, `u16 length`, the bytes.
@@ -260,6 +264,8 @@ pub struct Beat {
     pub disks: Vec<(String, bool)>,
     /// The stamp of the sender's administrative state (lock, licenses), and who made it.
     pub admin: (u64, String),
+    /// The boot id of the receiver's hasvrd whose frames the sender hears (0: none).
+    pub heard: u64,
 }
 
 /// One NIC of the sender.
@@ -405,6 +411,7 @@ impl Message {
                 }
                 o.extend_from_slice(&b.admin.0.to_be_bytes());
                 put_str8(&mut o, &b.admin.1);
+                o.extend_from_slice(&b.heard.to_be_bytes());
             }
             Message::Config {
                 sender,
@@ -504,6 +511,7 @@ impl Message {
                     disks.push((d, r.u8()? != 0));
                 }
                 let admin = (r.u64()?, r.str8()?);
+                let heard = r.u64()?;
                 Message::Beat(Beat {
                     sender,
                     generation,
@@ -515,6 +523,7 @@ impl Message {
                     nics,
                     disks,
                     admin,
+                    heard,
                 })
             }
             2 => Message::Config {
@@ -602,6 +611,7 @@ mod tests {
             }],
             disks: vec![("/dev/sdb1".into(), false)],
             admin: (0, String::new()),
+            heard: 0,
         })
     }
 
@@ -747,6 +757,7 @@ mod tests {
             nics,
             disks: vec![],
             admin: (0, String::new()),
+            heard: 0,
         })
         .encode();
         let frame = seal(Some(b"key"), 1, 1, &beat).unwrap();

@@ -353,6 +353,9 @@ pub struct Engine {
     peer_view_stale: bool,
     /// When a beat of the peer was last taken in (over any path).
     peer_beat_at: Option<Millis>,
+    /// This hasvrd's boot id, as its frames carry it (0: not told; then a beat's word that
+    /// its sender hears us is taken as it is).
+    boot: u64,
     peer_was: PeerStatus,
     /// The peer's last beat said it leaves its services running (kept across restarts).
     peer_kept: bool,
@@ -466,6 +469,7 @@ impl Engine {
             peer: None,
             peer_view_stale: false,
             peer_beat_at: None,
+            boot: 0,
             peer_was: PeerStatus::Unknown,
             peer_kept: saved.as_ref().is_some_and(|s| s.peer_kept),
             nics: Vec::new(),

@@ -121,6 +121,11 @@ fn phase_of(c: u8) -> Phase {
 }
 
 impl Engine {
+    /// This hasvrd's boot id (the executor's, as its frames carry it).
+    pub fn set_boot(&mut self, boot: u64) {
+        self.boot = boot;
+    }
+
     pub(super) fn link_up(&self, name: &str) -> bool {
         self.links.get(name).is_some_and(|l| {
             l.last_rx
@@ -327,6 +332,10 @@ impl Engine {
                 .map(|p| (p.device.clone(), p.ok))
                 .collect(),
             admin: (self.admin.stamp, self.admin.by_node.clone()),
+            heard: match (&self.peer, self.peer_status()) {
+                (Some(p), PeerStatus::Up) => p.boot,
+                _ => 0,
+            },
         })
         .encode()
     }
@@ -571,7 +580,9 @@ impl Engine {
             services,
             nics: b.nics.clone(),
             disks: b.disks.clone(),
-            hears_me: b.hears_you,
+            // A beat sent before this hasvrd started (delayed on a link, or left in a
+            // buffer) says nothing of contact with it.
+            hears_me: b.hears_you && (self.boot == 0 || b.heard == self.boot),
             leaving: b.leaving,
             beat: b,
             payload,

@@ -244,7 +244,8 @@ impl Hasvrd {
                 ""
             }
         ));
-        let engine = Engine::new(&home.node, config, text, saved, clock.now());
+        let mut engine = Engine::new(&home.node, config, text, saved, clock.now());
+        engine.set_boot(boot);
         // An inherited partner is our parent, not our child: the lifeline alone watches it.
         let children = Children::default();
         let tmp_watch = crate::tmp_watch::TmpWatch::new(&home);

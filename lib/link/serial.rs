@@ -371,6 +371,7 @@ mod tests {
             nics: vec![],
             disks: vec![],
             admin: (0, String::new()),
+            heard: 0,
         })
         .encode();
         let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload).unwrap();

@@ -160,6 +160,7 @@ fn beat() -> frame::Message {
         }],
         disks: vec![("/dev/loop3".into(), true)],
         admin: (0, String::new()),
+        heard: 0,
     })
 }
 

@@ -226,6 +226,7 @@ fn forged_corrupted_unsigned_and_replayed_frames_change_nothing_and_are_counted(
         nics: vec![],
         disks: vec![],
         admin: (0, String::new()),
+        heard: 0,
     })
     .encode();
     let key = AUTHKEY.trim().as_bytes();

@@ -73,6 +73,7 @@ impl Sim {
         h.tasks.clear();
         h.stopping.clear();
         self.boot[n] += 1;
+        self.engines[n].set_boot(self.boot[n]);
         self.seq[n] = 0;
         self.last_kind.retain(|(m, _), _| *m != n);
         self.relays_gone(n);

@@ -210,6 +210,10 @@ impl Sim {
         for h in &mut hosts {
             h.up = true;
         }
+        let mut engines = engines;
+        for e in &mut engines {
+            e.set_boot(1);
+        }
         let mut s = Sim {
             now: 0,
             engines,
@@ -739,6 +743,7 @@ impl Sim {
             ..Host::default()
         };
         self.boot[n] += 1;
+        self.engines[n].set_boot(self.boot[n]);
         self.seq[n] = 0;
         self.relays_gone(n);
         self.daemon_starts(n);

@@ -872,3 +872,48 @@ fn a_stopping_node_refuses_changes_and_a_move_that_never_ends_is_given_up_in_tim
         "{r:?}"
     );
 }
+
+/// Found by the chaos run (seed 1001): a restarted hasvrd read first a beat its peer had
+/// sent before the restart (left in a serial line's buffer): "I hear you", a service
+/// stopped there. Taken as two-way contact, it started the service while the peer, which
+/// had taken it over meanwhile, ran it. A beat says which of our boots it hears.
+#[test]
+fn a_beat_that_heard_an_earlier_boot_of_this_hasvrd_is_no_two_way_contact() {
+    let mut t = T::new(&svc(""));
+    t.e.set_boot(7);
+    let beat = |heard: u64| {
+        crate::frame::Message::Beat(crate::frame::Beat {
+            sender: "beta".into(),
+            generation: 1,
+            digest: 0,
+            hears_you: true,
+            leaving: false,
+            keeping: false,
+            services: vec![],
+            nics: vec![],
+            disks: vec![],
+            admin: (0, String::new()),
+            heard,
+        })
+        .encode()
+    };
+    let frame = |seq: u64, payload: Vec<u8>| Input::Frame {
+        link: "lan".into(),
+        boot: 3,
+        seq,
+        payload,
+    };
+    t.at(100, frame(1 << 20, beat(6)));
+    assert!(
+        !t.e.peer.as_ref().unwrap().hears_me,
+        "it heard boot 6, not us"
+    );
+    t.at(200, frame(2 << 20, beat(7)));
+    assert!(t.e.peer.as_ref().unwrap().hears_me);
+    // What this hasvrd says it hears: the boot of the peer's frames.
+    let ours = t.e.beat_payload();
+    match crate::frame::Message::decode(&ours) {
+        Ok(crate::frame::Message::Beat(b)) => assert_eq!((b.hears_you, b.heard), (true, 3)),
+        other => panic!("{other:?}"),
+    }
+}

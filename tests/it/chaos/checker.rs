@@ -58,7 +58,8 @@ pub struct Shared {
     /// Per service: (samples in which it ran on exactly one node, samples).
     pub availability: BTreeMap<String, (u64, u64)>,
     pub samples: u64,
-    /// Counting availability (off while the pair is being set up).
+    /// The run proper has begun: availability counts, and a double holding is a violation
+    /// (before, during the checker's self-test, it is the planted bug).
     pub counting: bool,
 }
 
@@ -278,7 +279,14 @@ impl Checker {
                             t,
                             what: what.clone(),
                         });
-                        history.record("violation", json!({ "what": what }));
+                        // Before the run proper, what the checker reports is the planted
+                        // bug it must catch, not a violation.
+                        let event = if g.counting {
+                            "violation"
+                        } else {
+                            "planted-caught"
+                        };
+                        history.record(event, json!({ "what": what }));
                     }
                 }
                 open.retain(|w, _| now_bad.contains(w));

@@ -270,7 +270,9 @@ fn missing_rows(client: &str, db: SocketAddr, acked: &[u64]) -> Result<Vec<u64>,
 /// One fault's time line: when it began, and when its round had settled after it.
 pub struct Window {
     pub kind: Kind,
+    pub target: String,
     pub start: f64,
+    pub end: f64,
     pub settled: f64,
 }
 
@@ -348,11 +350,13 @@ fn chaos_random_overlapping_faults_lose_no_write_and_strand_no_service() {
             if start {
                 active[i] = Some(nemesis.start(&mut pair, plans[i].clone()));
             } else if let Some(a) = active[i].take() {
-                let start_t = a.started;
+                let (start_t, target) = (a.started, a.target.clone());
                 nemesis.end(&mut pair, a);
                 windows.push(Window {
                     kind: plans[i].kind,
+                    target,
                     start: start_t,
+                    end: history.t(),
                     settled: f64::NAN,
                 });
             }

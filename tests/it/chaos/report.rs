@@ -116,6 +116,66 @@ fn outages_of(f: &Facts, kind: super::Kind, outages: &[(Instant, Instant)]) -> V
         .collect()
 }
 
+/// Why no node could serve while these faults were in force, when the design leaves no
+/// way out; None when it should have.
+fn no_way_out(faults: &[&Window]) -> Option<&'static str> {
+    let has = |k: super::Kind, t: &str| faults.iter().any(|w| w.kind == k && w.target.contains(t));
+    use super::Kind::*;
+    if has(NicDown, "alpha") && has(NicDown, "beta") {
+        return Some("both nodes' public NICs without carrier: no node can hold the addresses");
+    }
+    if (has(Crash, "alpha") && has(NicDown, "beta"))
+        || (has(Crash, "beta") && has(NicDown, "alpha"))
+    {
+        return Some("one node down, the other without a public NIC");
+    }
+    if has(Crash, "alpha") && has(Crash, "beta") {
+        return Some("both nodes down");
+    }
+    if has(Quit, "") || has(Stop, "hasvrd") || has(Stop, "hamond") {
+        return Some("a node's SureHA gone or frozen: what ran there is left alone (QUIT), or waits for hamond to replace hasvrd");
+    }
+    if has(Crash, "") || has(Partition, "") || has(DiskFreeze, "") || has(LinkCut, "all") {
+        return Some("the tie-breaker's wait: a silent node's services move a lease and a beat after it fell silent");
+    }
+    None
+}
+
+/// Outages of more than 5 s, with the faults in force when each began.
+fn long_outages(f: &Facts, r: &mut String) {
+    let mut all: Vec<(&str, f64, f64)> = Vec::new();
+    for (client, list) in [("web", f.web_outages), ("database", f.db_gaps)] {
+        for (a, b) in list {
+            let secs = (*b - *a).as_secs_f64();
+            if secs > 5.0 {
+                all.push((client, f.history.at(*a), secs));
+            }
+        }
+    }
+    all.sort_by(|x, y| x.1.partial_cmp(&y.1).unwrap());
+    let _ = writeln!(r, "\n## outages over 5 s: {}\n", all.len());
+    for (client, t, secs) in all {
+        let faults: Vec<&Window> = f
+            .windows
+            .iter()
+            .filter(|w| t >= w.start - 1.0 && t <= w.settled)
+            .collect();
+        let names: Vec<String> = faults
+            .iter()
+            .map(|w| {
+                let over = if t > w.end { " (over; settling)" } else { "" };
+                format!("{} {}{over}", w.kind.name(), w.target)
+            })
+            .collect();
+        let why = no_way_out(&faults).unwrap_or("not explained by the faults: look at the history");
+        let _ = writeln!(
+            r,
+            "{client} at {t:.1}s for {secs:.1}s: {}; {why}",
+            names.join(", ")
+        );
+    }
+}
+
 pub fn write(f: &Facts) -> String {
     let mut r = String::new();
     let _ = writeln!(r, "# chaos run, seed {}", f.seed);
@@ -199,6 +259,7 @@ pub fn write(f: &Facts) -> String {
     } else {
         avail_sum / f.availability.len() as f64
     };
+    long_outages(f, &mut r);
     let _ = writeln!(r, "\n## violations: {}\n", f.violations.len());
     for v in f.violations {
         let _ = writeln!(r, "seed {} at {:.3}s: {}", f.seed, v.t, v.what);
