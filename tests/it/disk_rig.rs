@@ -266,10 +266,15 @@ pub struct DiskRig {
 
 impl DiskRig {
     pub fn new() -> DiskRig {
+        DiskRig::sized(256)
+    }
+
+    /// With a data volume of `data_mib` MiB (a sparse file).
+    pub fn sized(data_mib: u64) -> DiskRig {
         let lease_fuse = FuseDir::new("lease");
         let data_fuse = FuseDir::new("data");
         let (lease_src, lease_mnt) = lease_fuse.image("lease.img", 1);
-        let (data_src, data_mnt) = data_fuse.image("data.img", 256);
+        let (data_src, data_mnt) = data_fuse.image("data.img", data_mib);
         let lease_a = Loop::new(&lease_mnt, true);
         let lease_b = Loop::new(&lease_src, false);
         let data_a = Loop::new(&data_mnt, true);
@@ -388,7 +393,10 @@ impl std::ops::Deref for DiskCluster {
 
 impl DiskCluster {
     pub fn new(interval: &str, extra: &str) -> DiskCluster {
-        let rig = DiskRig::new();
+        DiskCluster::with_rig(DiskRig::new(), interval, extra)
+    }
+
+    pub fn with_rig(rig: DiskRig, interval: &str, extra: &str) -> DiskCluster {
         let mnt_a = MountNs::new("alpha");
         let mnt_b = MountNs::new("beta");
         let mut nodes = NsCluster::new(&rig.config(interval, extra));

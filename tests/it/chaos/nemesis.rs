@@ -4,7 +4,7 @@
 //! brought in again).
 
 use super::history::{History, Rng};
-use super::pair::{Door, Pair, NODES, SERVICES};
+use super::pair::{services, Door, Pair, NODES};
 use crate::harness::Node;
 use serde_json::json;
 use std::time::Duration;
@@ -188,7 +188,7 @@ pub fn draw_round(rng: &mut Rng, count: usize, kinds: &[Kind]) -> Vec<Plan> {
             Kind::DiskFreeze => ("lease".into(), secs(rng, 1000, 12000), 0),
             Kind::Admin => {
                 let cmd = *rng.pick(&["takeover", "failover", "bringout", "lock"]);
-                let svc = *rng.pick(&SERVICES);
+                let svc = rng.pick(&services()).clone();
                 (format!("{cmd} {svc}"), secs(rng, 1000, 8000), 0)
             }
             Kind::Config => (

@@ -23,7 +23,16 @@ pub const INTERVAL: &str = "200ms";
 pub const DB_IP: &str = "192.0.2.100";
 pub const WWW_IPS: [&str; 2] = ["192.0.2.101", "192.0.2.102"];
 pub const U1_IP: &str = "192.0.2.103";
-pub const SERVICES: [&str; 4] = ["db", "www", "u1", "u2"];
+/// The web service's name: `www` and this run's process id, for the shipped WWW scripts keep
+/// their runtime files under `/run/sureha-www/NODE/SERVICE.*`, and two runs on one machine
+/// (a long one beside `make test`'s) must not share them.
+pub fn www() -> String {
+    format!("www{}", std::process::id())
+}
+
+pub fn services() -> [String; 4] {
+    ["db".into(), www(), "u1".into(), "u2".into()]
+}
 const RELAY_PORT: u16 = 3010;
 const DB_KEYS: &str = "type = PGSQL\npath = @MOUNT@/pgdata\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = 192.0.2.100\ncheck_interval = 1s\nstart_timeout = 60s\n";
 const RELAY_IPS: [&str; 2] = ["198.51.100.11", "198.51.100.12"];
@@ -182,17 +191,19 @@ pub const NODES: [&str; 2] = ["alpha", "beta"];
 
 impl Pair {
     pub fn new() -> Pair {
-        let c = DiskCluster::new(INTERVAL, DB_KEYS);
+        // A long run's rows and WAL need room: 2 GiB, sparse.
+        let c = DiskCluster::with_rig(DiskRig::sized(2048), INTERVAL, DB_KEYS);
         let serial = SerialLine::new();
         let relay = UdpRelay::new(&c.topo.ns("a"), &c.topo.ns("b"));
         let www_root = c.rig.fence.parent().unwrap().join("www");
         std::fs::create_dir_all(&www_root).unwrap();
         std::fs::write(www_root.join("index.html"), "chaos www\n").unwrap();
         let config = format!(
-            "{}{}{}\n[service www]\ntype = WWW\nactive_server = beta\nstandby_server = alpha\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {} {}\npath = {}\nha_port = 8080\ncheck_interval = 1s\nstart_timeout = 20s\nswitchback = yes\n\n[service u1]\nactive_server = alpha\nstandby_server = beta\ngroupid = g\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {U1_IP}\nstart = chaos-u.start\nstop = chaos-u.stop\nagent = chaos-u.agent\ncheck_interval = 1s\nstart_timeout = 10s\nrestart_times = 1\n\n[service u2]\nactive_server = alpha\nstandby_server = beta\ngroupid = g\nstart = chaos-u.start\nstop = chaos-u.stop\nagent = chaos-u.agent\ncheck_interval = 1s\nstart_timeout = 10s\nrestart_times = 1\n",
+            "{}{}{}\n[service {}]\ntype = WWW\nactive_server = beta\nstandby_server = alpha\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {} {}\npath = {}\nha_port = 8080\ncheck_interval = 1s\nstart_timeout = 20s\nswitchback = yes\n\n[service u1]\nactive_server = alpha\nstandby_server = beta\ngroupid = g\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {U1_IP}\nstart = chaos-u.start\nstop = chaos-u.stop\nagent = chaos-u.agent\ncheck_interval = 1s\nstart_timeout = 10s\nrestart_times = 1\n\n[service u2]\nactive_server = alpha\nstandby_server = beta\ngroupid = g\nstart = chaos-u.start\nstop = chaos-u.stop\nagent = chaos-u.agent\ncheck_interval = 1s\nstart_timeout = 10s\nrestart_times = 1\n",
             c.rig.config(INTERVAL, DB_KEYS),
             serial.privnet("serial", INTERVAL),
             relay.privnet(),
+            www(),
             WWW_IPS[0],
             WWW_IPS[1],
             www_root.display(),
@@ -210,6 +221,19 @@ impl Pair {
             assert_eq!(check.code, 0, "the chaos configuration: {check:?}");
         }
         crate::postgres::prepare_database(&c.rig, &crate::postgres::pg_bin());
+        // The WAL kept small, checkpoints often: the volume holds the rows, not the log.
+        c.rig.with_volume(|v| {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(format!("{v}/pgdata/postgresql.conf"))
+                .unwrap();
+            writeln!(
+                f,
+                "max_wal_size = 96MB\nmin_wal_size = 32MB\ncheckpoint_timeout = 30s"
+            )
+            .unwrap();
+        });
         Pair {
             c,
             serial,
@@ -238,11 +262,11 @@ impl Pair {
     /// Starts both nodes and brings every service in; returns once each runs.
     pub fn start(&self) {
         self.c.start_all();
-        for s in SERVICES {
-            self.c.alpha.ok(&["service", "bringin", s]);
+        for s in services() {
+            self.c.alpha.ok(&["service", "bringin", &s]);
         }
         let until = Instant::now() + Duration::from_secs(120);
-        for (s, on) in [("db", 0), ("www", 1), ("u1", 0), ("u2", 0)] {
+        for (s, on) in [("db", 0), (www().as_str(), 1), ("u1", 0), ("u2", 0)] {
             self.node(on)
                 .wait_for(&format!("{s} to run"), until - Instant::now(), || {
                     self.node(on).state(s) == "ACTIVE"

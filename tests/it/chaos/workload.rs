@@ -1,7 +1,7 @@
 //! The run's clients, in the client namespace for the whole run: a writer that inserts
-//! numbered rows into PostgreSQL through its floating address as fast as one connection
-//! can (each acknowledged number remembered), and an HTTP probe of the web service every
-//! 10 ms (each outage recorded). They speak the wire protocols themselves (PostgreSQL's
+//! numbered rows into PostgreSQL through its floating address, one round trip each on one
+//! connection, up to a thousand a second (each acknowledged number remembered), and an
+//! HTTP probe of the web service every 10 ms (each outage recorded). They speak the wire protocols themselves (PostgreSQL's
 //! simple query protocol, HTTP/1.0), so a write costs a round trip, not a process.
 
 use super::history::History;
@@ -120,6 +120,7 @@ impl Writer {
             in_netns(&ns);
             let until = Instant::now() + Duration::from_secs(6 * 3600);
             let mut n = 0u64;
+            let mut last = Instant::now();
             // A run of acknowledged numbers on one connection is one history line.
             let mut run: Option<(u64, u64, f64)> = None;
             let flush = |run: &mut Option<(u64, u64, f64)>| {
@@ -140,6 +141,11 @@ impl Writer {
                     }
                 };
                 while !s.load(Ordering::SeqCst) && Instant::now() < until {
+                    // At most a thousand a second: a long run's rows must fit the volume.
+                    std::thread::sleep(Duration::from_micros(
+                        1000u64.saturating_sub(last.elapsed().as_micros() as u64),
+                    ));
+                    last = Instant::now();
                     n += 1;
                     match pg.query(&format!("INSERT INTO t VALUES ({n})")) {
                         Ok(_) => {
