@@ -168,6 +168,29 @@ fn planted_self_test(pair: &Pair, checker: &Checker, history: &History) -> Vec<S
     caught
 }
 
+/// A node that fenced itself reboots: its SureHA starts again (as its rc script would).
+/// Whether one did.
+fn reboot_fenced(pair: &Pair, history: &History) -> bool {
+    let mut any = false;
+    for (n, name) in NODES.iter().enumerate() {
+        let running = pair
+            .node(n)
+            .pid("hamond")
+            .is_some_and(sureha::sys::pid_exists);
+        if !pair.down[n] && !running {
+            let fenced =
+                std::fs::read_to_string(pair.node(n).path("tmp/fenced")).unwrap_or_default();
+            let ok = pair.start_node(n);
+            history.record(
+                "heal",
+                json!({"node": name, "restarted": ok, "fenced": fenced.trim()}),
+            );
+            any = true;
+        }
+    }
+    any
+}
+
 /// Heals what the faults left to the administrator: services out of protection or in ERROR
 /// are brought in again, the lock lifted. Each heal is recorded.
 fn heal(doors: &[Door; 2], history: &History) {
@@ -365,26 +388,15 @@ fn chaos_random_overlapping_faults_lose_no_write_and_strand_no_service() {
         // Quiet: heal what only an administrator may, then wait for the pair to settle.
         let quiet = Instant::now();
         std::thread::sleep(Duration::from_secs(1));
-        // A node that fenced itself reboots: its SureHA starts again (as its rc script would).
-        for (n, name) in NODES.iter().enumerate() {
-            let running = pair
-                .node(n)
-                .pid("hamond")
-                .is_some_and(sureha::sys::pid_exists);
-            if !pair.down[n] && !running {
-                let fenced =
-                    std::fs::read_to_string(pair.node(n).path("tmp/fenced")).unwrap_or_default();
-                let ok = pair.start_node(n);
-                history.record(
-                    "heal",
-                    json!({"node": name, "restarted": ok, "fenced": fenced.trim()}),
-                );
-            }
-        }
+        reboot_fenced(&pair, &history);
         heal(&doors, &history);
         let since = (writer.count(), probe.answered.lock().unwrap().0);
         let mut why = None;
         while quiet.elapsed() < QUIET_LIMIT {
+            // A stop that fails as the faults end fences its node during the quiet period.
+            if reboot_fenced(&pair, &history) {
+                heal(&doors, &history);
+            }
             why = unsettled(&doors, &checker, &watched, &writer, &probe, since);
             if why.is_none() {
                 break;
@@ -428,6 +440,7 @@ fn chaos_random_overlapping_faults_lose_no_write_and_strand_no_service() {
     let acked = writer.acked();
     // The count needs the database up: what the faults left is healed first (recorded), and
     // it is given the quiet period's limit to answer.
+    reboot_fenced(&pair, &history);
     heal(&doors, &history);
     let until = Instant::now() + QUIET_LIMIT;
     while query_once(&client, db, "SELECT 1").is_err() && Instant::now() < until {}

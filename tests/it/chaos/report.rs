@@ -116,8 +116,8 @@ fn outages_of(f: &Facts, kind: super::Kind, outages: &[(Instant, Instant)]) -> V
         .collect()
 }
 
-/// Why no node could serve while these faults were in force, when the design leaves no
-/// way out; None when it should have.
+/// Why no node could serve for long while these faults were in force, when the design
+/// leaves no way out or accepts the wait; None when it should have served.
 fn no_way_out(faults: &[&Window]) -> Option<&'static str> {
     let has = |k: super::Kind, t: &str| faults.iter().any(|w| w.kind == k && w.target.contains(t));
     use super::Kind::*;
@@ -134,6 +134,9 @@ fn no_way_out(faults: &[&Window]) -> Option<&'static str> {
     }
     if has(Quit, "") || has(Stop, "hasvrd") || has(Stop, "hamond") {
         return Some("a node's SureHA gone or frozen: what ran there is left alone (QUIT), or waits for hamond to replace hasvrd");
+    }
+    if has(DataPath, "") {
+        return Some("the owner stops the service on a failed or hung disk first (the stop script against the dead device, up to its limit); the peer mounts only after");
     }
     if has(Crash, "") || has(Partition, "") || has(DiskFreeze, "") || has(LinkCut, "all") {
         return Some("the tie-breaker's wait: a silent node's services move a lease and a beat after it fell silent");
