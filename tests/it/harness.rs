@@ -354,7 +354,14 @@ impl Node {
     }
 
     pub fn start(&self) {
-        let r = self.run("hamond", &[]);
+        // A predecessor just killed may hold its instance lock a moment longer on a loaded
+        // machine (kill_all waits for it, bounded): a few tries, bounded too.
+        let mut r = self.run("hamond", &[]);
+        let until = Instant::now() + Duration::from_secs(10);
+        while r.code != 0 && r.stderr.contains("already running") && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(200));
+            r = self.run("hamond", &[]);
+        }
         assert_eq!(r.code, 0, "hamond failed to start: {r:?}");
     }
 
