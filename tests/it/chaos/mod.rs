@@ -25,10 +25,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use workload::{query_once, WebProbe, Writer};
 
-/// The quiet period's limit: detection (0.6 s), the disk lease run out (about 2 s), a
-/// PostgreSQL start on the other node (up to 10 s on a loaded machine), a restart first
-/// where `restart_times` allows one, and margin.
-const QUIET_LIMIT: Duration = Duration::from_secs(60);
+/// The quiet period's limit: detection (0.6 s), the tie-breaker's wait (a lease and a
+/// beat: 2 s), the owner's stop on a failed disk (its stop script tried twice, each up to
+/// the database's `start_timeout` of 20 s), a PostgreSQL start on the other node (up to
+/// 20 s on a loaded machine), and margin.
+const QUIET_LIMIT: Duration = Duration::from_secs(90);
 
 fn seed() -> u64 {
     std::env::var("CHAOS_SEED")

@@ -34,7 +34,7 @@ pub fn services() -> [String; 4] {
     ["db".into(), www(), "u1".into(), "u2".into()]
 }
 const RELAY_PORT: u16 = 3010;
-const DB_KEYS: &str = "type = PGSQL\npath = @MOUNT@/pgdata\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = 192.0.2.100\ncheck_interval = 1s\nstart_timeout = 60s\n";
+const DB_KEYS: &str = "type = PGSQL\npath = @MOUNT@/pgdata\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = 192.0.2.100\ncheck_interval = 1s\nstart_timeout = 20s\n";
 const RELAY_IPS: [&str; 2] = ["198.51.100.11", "198.51.100.12"];
 
 /// The USERDEF services' scripts: the service is a process `chaos-NAME.bin` (a `sleep`).
