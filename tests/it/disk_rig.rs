@@ -79,7 +79,8 @@ impl MountNs {
         );
         let sleeper = Command::new("nsenter")
             .arg(format!("--mount={}", file.display()))
-            .args(["sleep", "3600"])
+            // As long as any run (a chaos run lasts hours); killed on drop.
+            .args(["sleep", "86400"])
             .stdin(Stdio::null())
             .spawn()
             .expect("nsenter (util-linux) must be installed");

@@ -1095,6 +1095,11 @@ pub struct SerialLine {
 
 impl SerialLine {
     pub fn new() -> SerialLine {
+        SerialLine::lasting(Duration::from_secs(600))
+    }
+
+    /// A line whose relay runs at most `limit` (a chaos run lasts hours).
+    pub fn lasting(limit: Duration) -> SerialLine {
         use std::sync::atomic::{AtomicBool, AtomicU32};
         use std::sync::{Arc, Mutex};
         let (ma, pa) = sureha::sys::open_pty().expect("a pseudo-terminal");
@@ -1121,7 +1126,7 @@ impl SerialLine {
             let mut held: std::collections::VecDeque<(Instant, bool, Vec<u8>)> =
                 std::collections::VecDeque::new();
             let began = Instant::now();
-            while !s.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600) {
+            while !s.load(Ordering::SeqCst) && began.elapsed() < limit {
                 let mut fds = [
                     sureha::sys::PollFd {
                         fd: ma.as_raw_fd(),

@@ -193,7 +193,7 @@ impl Pair {
     pub fn new() -> Pair {
         // A long run's rows and WAL need room: 2 GiB, sparse.
         let c = DiskCluster::with_rig(DiskRig::sized(2048), INTERVAL, DB_KEYS);
-        let serial = SerialLine::new();
+        let serial = SerialLine::lasting(Duration::from_secs(6 * 3600));
         let relay = UdpRelay::new(&c.topo.ns("a"), &c.topo.ns("b"));
         let www_root = c.rig.fence.parent().unwrap().join("www");
         std::fs::create_dir_all(&www_root).unwrap();
