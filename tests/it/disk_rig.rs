@@ -295,7 +295,7 @@ impl DiskRig {
         fs::write(
             &fence,
             format!(
-                "#!/bin/sh\nH=$HAHOME\nunset HAHOME\necho \"fenced: $1\" >> \"$H/tmp/fenced\"\numount -l {mount_point} 2>/dev/null\nmine() {{\n  for p in /proc/[0-9]*; do\n    q=${{p#/proc/}}\n    [ \"$q\" = \"$$\" ] && continue\n    tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx \"HAHOME=$H\" && echo $q\n  done\n}}\nfor round in 1 2 3 4 5; do\n  pids=$(mine)\n  [ -z \"$pids\" ] && break\n  kill -STOP $pids 2>/dev/null\n  kill -9 $pids 2>/dev/null\n  sleep 0.1\ndone\nip -o -4 addr show | while read -r _ dev _ addr _; do\n  case $addr in 192.0.2.1[0-9][0-9]/*) ip addr del \"$addr\" dev \"$dev\" ;; esac\ndone\nexit 0\n"
+                "#!/bin/sh\n# A reboot, as fast as this rig can make one: every process of the node frozen at once\n# (nothing restarts anything), its floating addresses and mounts gone, then the processes\n# killed. One grep finds them: a fence that takes seconds would outlast the lease.\nH=$HAHOME\nunset HAHOME\necho \"fenced: $1\" >> \"$H/tmp/fenced\"\nmine() {{ grep -lzx \"HAHOME=$H\" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | grep -vx \"$$\"; }}\npids=$(mine)\n[ -n \"$pids\" ] && kill -STOP $pids 2>/dev/null\nip -o -4 addr show | while read -r _ dev _ addr _; do\n  case $addr in 192.0.2.1[0-9][0-9]/*) ip addr del \"$addr\" dev \"$dev\" ;; esac\ndone\numount -l {mount_point} 2>/dev/null\nfor round in 1 2 3 4 5; do\n  [ -z \"$pids\" ] && break\n  kill -STOP $pids 2>/dev/null\n  kill -9 $pids 2>/dev/null\n  sleep 0.1\n  pids=$(mine)\ndone\nexit 0\n"
             ),
         )
         .unwrap();
