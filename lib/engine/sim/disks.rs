@@ -248,9 +248,19 @@ impl Sim {
     }
 
     pub fn set_disk_path(&mut self, n: usize, ok: bool) {
+        let back = ok && !self.disk.path_ok[n] && self.disk.looked[n];
         self.disk.path_ok[n] = ok;
         // A hahb-disk that could not read the device yet has its first look now.
         self.disk_read_slot(n);
+        // One that had looked before reads on where it left off: what the peer wrote
+        // meanwhile goes up (its last frame here: a QUIT beat among them must not be lost).
+        if back && self.hosts[n].up {
+            if let (Some((link, _)), Some((boot, seq, payload))) =
+                (self.disk.link.clone(), self.disk.slot[1 - n].clone())
+            {
+                self.wire.push((self.now + 50, n, link, boot, seq, payload));
+            }
+        }
         self.trace.push(format!(
             "{} {} disk path {}",
             self.now,

@@ -101,10 +101,13 @@ fn regression_seeds() {
     //    until a beat comes, which the link passes up after a silence whatever it says).
     // 2775, 127326: that old view was never renewed (a beat of an older boot read from the
     //    disk; the same beat over the public network first).
+    // 881128, 934081: simulator: a node's disk path came back and its hahb-disk did not read
+    //    on where it had left off, so the QUIT beat the peer wrote meanwhile was lost (the
+    //    real one delivers every newer entry); the node took the QUIT holder's services.
     for seed in [
         2, 123, 356, 5435, 262118, 818352, 1557, 1570, 404166, 406474, 507, 2908, 33644, 199809,
         122895, 9832, 11254, 17580, 93737, 108351, 429, 5749, 1996, 3003802, 12819, 561938, 217,
-        236, 400, 54617, 1561, 1466, 2436, 2775, 127326,
+        236, 400, 54617, 1561, 1466, 2436, 2775, 127326, 881128, 934081,
     ] {
         random_run(seed, CHAOS);
     }
