@@ -339,6 +339,16 @@ impl Node {
     }
 
     pub fn run(&self, program: &str, args: &[&str]) -> Ran {
+        // A script written a moment ago may be held open for writing by a child another
+        // test thread is forking (until that child execs): ETXTBSY, briefly. Bounded.
+        for _ in 0..50 {
+            match self.cmd(program).args(args).output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                r => return r.unwrap().into(),
+            }
+        }
         self.cmd(program).args(args).output().unwrap().into()
     }
 
