@@ -135,6 +135,9 @@ fn no_way_out(faults: &[&Window]) -> Option<&'static str> {
     if has(Quit, "") || has(Stop, "hasvrd") || has(Stop, "hamond") {
         return Some("a node's SureHA gone or frozen: what ran there is left alone (QUIT), or waits for hamond to replace hasvrd");
     }
+    if has(Admin, "bringout") {
+        return Some("brought out of protection by the administrator: stopped on purpose until brought in again (the heal does it)");
+    }
     if has(DataPath, "") {
         return Some("the owner stops the service on a failed or hung disk first (the stop script against the dead device, up to its limit); the peer mounts only after");
     }
