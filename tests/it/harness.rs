@@ -855,6 +855,18 @@ impl NsCluster {
     }
 }
 
+/// Sleeps until `next + every` and makes that the next due time: a fixed rate, not `every`
+/// after a slow turn; a turn that overran starts the count again from now.
+pub fn pace(next: &mut Instant, every: Duration) {
+    *next += every;
+    let now = Instant::now();
+    if *next > now {
+        std::thread::sleep(*next - now);
+    } else {
+        *next = now;
+    }
+}
+
 /// One answer (or none) of the client's probe.
 #[derive(Clone, Debug)]
 pub struct Sample {
@@ -918,13 +930,7 @@ impl Probe {
                     }
                 };
                 s2.lock().unwrap().push(Sample { at, who, how });
-                next += every;
-                let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                } else {
-                    next = now;
-                }
+                pace(&mut next, every);
             }
         });
         Probe {

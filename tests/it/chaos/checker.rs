@@ -6,6 +6,7 @@
 //! only when one node held it before and after the other was seen holding it.
 
 use super::history::History;
+use crate::harness::pace;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -315,13 +316,7 @@ impl Checker {
                     last_recorded = held;
                 }
                 // Every 20 ms from the last due time, not 20 ms after a slow look.
-                next += Duration::from_millis(20);
-                let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                } else {
-                    next = now;
-                }
+                pace(&mut next, Duration::from_millis(20));
             }
         });
         Checker {

@@ -5,6 +5,7 @@
 //! simple query protocol, HTTP/1.0), so a write costs a round trip, not a process.
 
 use super::history::History;
+use crate::harness::pace;
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -300,13 +301,7 @@ impl WebProbe {
                         }
                     }
                 }
-                next += every;
-                let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                } else {
-                    next = now;
-                }
+                pace(&mut next, every);
             }
         });
         WebProbe {
