@@ -210,7 +210,16 @@ impl Engine {
     pub(super) fn check_isolation(&mut self) {
         let cut_off = self.isolated_unable().is_some();
         match (cut_off, self.disks.isolated_since) {
-            (true, None) => self.disks.isolated_since = Some(self.now),
+            (true, None) => {
+                // A hasvrd that never heard the peer (it replaced a frozen one) cannot know
+                // since when the peer has not heard this node: at the latest since its
+                // predecessor's last beat on the disk fell a third of a lease silent.
+                let since = match (self.peer_beat_at, self.lock_lease()) {
+                    (None, Some((_, lease))) => self.now.min(self.last_renewal() + lease / 3),
+                    _ => self.now,
+                };
+                self.disks.isolated_since = Some(since);
+            }
             (false, Some(_)) => self.disks.isolated_since = None,
             _ => {}
         }

@@ -104,10 +104,13 @@ fn regression_seeds() {
     // 881128, 934081: simulator: a node's disk path came back and its hahb-disk did not read
     //    on where it had left off, so the QUIT beat the peer wrote meanwhile was lost (the
     //    real one delivers every newer entry); the node took the QUIT holder's services.
+    // 8051386: a hasvrd froze while giving up what it ran, cut off; the one that replaced it
+    //    dated the cut-off from its own start and fenced too late (fixed: from the
+    //    predecessor's last renewal when it never heard the peer).
     for seed in [
         2, 123, 356, 5435, 262118, 818352, 1557, 1570, 404166, 406474, 507, 2908, 33644, 199809,
         122895, 9832, 11254, 17580, 93737, 108351, 429, 5749, 1996, 3003802, 12819, 561938, 217,
-        236, 400, 54617, 1561, 1466, 2436, 2775, 127326, 881128, 934081,
+        236, 400, 54617, 1561, 1466, 2436, 2775, 127326, 881128, 934081, 8051386,
     ] {
         random_run(seed, CHAOS);
     }
