@@ -410,12 +410,7 @@ impl Engine {
 
     /// The disk links that carry frames now, when no network link does (and some exist).
     pub(super) fn only_disks_up(&self) -> Vec<String> {
-        let up = |n: &str| {
-            self.links.get(n).is_some_and(|l| {
-                l.last_rx
-                    .is_some_and(|t| self.now.saturating_sub(t) < l.dead_after)
-            })
-        };
+        let up = |n: &str| self.links.get(n).is_some_and(|l| l.alive(self.now));
         // Asked on every input: no allocation unless every network link is down.
         let disk = |l: &config::Link| l.type_name() == "disk";
         let links = &self.config.links;

@@ -375,6 +375,9 @@ pub struct Engine {
     /// there waits for an answer.
     public_sent: Option<Millis>,
     public_answer: bool,
+    /// A question goes over the public network with the next beats (`carrier`).
+    public_ask: bool,
+    carrier: carrier::CarrierWatch,
     last_beat: Vec<u8>,
     config_sent_at: Option<Millis>,
     conflict_logged: Option<(u64, u32)>,
@@ -483,6 +486,8 @@ impl Engine {
             next_public_beat: now,
             public_sent: None,
             public_answer: false,
+            public_ask: false,
+            carrier: carrier::CarrierWatch::default(),
             last_beat: Vec::new(),
             config_sent_at: None,
             conflict_logged: None,
@@ -659,7 +664,8 @@ impl Engine {
             } => self.on_frame(&link, boot, seq, &payload),
             Input::Nics(nics) => {
                 self.knowing.dirty = true;
-                self.nics_changed(nics)
+                self.nics_changed(nics);
+                self.carrier_changed();
             }
             Input::RequestsDropped(n) => self.requests_dropped = n,
             Input::LinkStats { link, line } => {
@@ -688,6 +694,7 @@ impl Engine {
         self.check_agents(ticked);
         self.check_lease();
         self.check_isolation();
+        self.check_carrier();
         self.retry_edits();
         self.track_switchbacks();
         self.propose_runners();
@@ -778,6 +785,9 @@ impl Engine {
         if let Some(l) = self.lease_wakeup() {
             at("lease", l);
         }
+        if let Some(t) = self.carrier_wakeup() {
+            at("carrier: the public network's answer", t);
+        }
         if self.peer_status() == PeerStatus::Down {
             if let Some(t) = self.takeover_wait() {
                 at("takeover after the lease", t);
@@ -851,6 +861,7 @@ impl Engine {
 pub mod admin_state;
 mod agreement;
 mod both_claim;
+mod carrier;
 mod commands;
 mod config_edit;
 mod config_sync;

@@ -35,6 +35,20 @@ pub(super) struct LinkView {
     pub was_up: bool,
     /// An RS-232 line: bulky messages go in pieces.
     pub serial: bool,
+    /// The peer was judged down at this time (`carrier`): frames up to then do not count.
+    pub cut_at: Option<Millis>,
+}
+
+impl LinkView {
+    /// A frame came within the silence limit (and after the peer was judged down, if it was).
+    pub fn alive(&self, now: Millis) -> bool {
+        self.heard_within(now, self.dead_after)
+    }
+
+    pub fn heard_within(&self, now: Millis, limit: Millis) -> bool {
+        self.last_rx
+            .is_some_and(|t| now.saturating_sub(t) < limit && self.cut_at.is_none_or(|c| t > c))
+    }
 }
 
 pub(super) fn link_views(config: &Config, now: Millis) -> BTreeMap<String, LinkView> {
@@ -55,6 +69,7 @@ pub(super) fn link_views(config: &Config, now: Millis) -> BTreeMap<String, LinkV
                     stats: String::new(),
                     was_up: false,
                     serial: l.type_name() == "rs232",
+                    cut_at: None,
                 },
             )
         })
@@ -127,24 +142,21 @@ impl Engine {
     }
 
     pub(super) fn link_up(&self, name: &str) -> bool {
-        self.links.get(name).is_some_and(|l| {
-            l.last_rx
-                .is_some_and(|t| self.now.saturating_sub(t) < l.dead_after)
-        })
+        self.links.get(name).is_some_and(|l| l.alive(self.now))
     }
 
     /// The time of a link's last good frame, as its process keeps it (the executor reads it
     /// before each pass: a repeated beat is not passed up, but it is heard).
     pub fn heard(&mut self, link: &str, at: Millis) {
         let now = self.now.max(at);
-        let Some(last) = self.links.get(link).map(|l| (l.last_rx, l.dead_after)) else {
+        let Some((last, alive)) = self.links.get(link).map(|l| (l.last_rx, l.alive(now))) else {
             return;
         };
-        if last.0.is_some_and(|t| t >= at) {
+        if last.is_some_and(|t| t >= at) {
             return;
         }
         // A link that comes back changes what the next pass decides.
-        if last.0.is_none_or(|t| now.saturating_sub(t) >= last.1) {
+        if !alive {
             self.quiet_until = 0;
         }
         if self.peer_back() {
@@ -161,19 +173,19 @@ impl Engine {
     /// the public network either, for longer than the peer may be silent.
     fn peer_back(&self) -> bool {
         self.peer_status() != PeerStatus::Up
-            && self
-                .peer_beat_at
-                .is_none_or(|t| self.now.saturating_sub(t) >= self.peer_dead_after())
+            && self.peer_beat_at.is_none_or(|t| {
+                self.now.saturating_sub(t) >= self.peer_dead_after()
+                    || self.carrier.verdict.is_some_and(|v| t <= v)
+            })
     }
 
     /// No private link has heard the peer for an interval and a half: time to ask over the
     /// public network, before any link's deadline.
     pub(super) fn peer_late(&self) -> bool {
         let now = self.now;
-        self.links.values().all(|l| {
-            l.last_rx
-                .is_none_or(|t| now.saturating_sub(t) >= l.late_after)
-        })
+        self.links
+            .values()
+            .all(|l| !l.heard_within(now, l.late_after))
     }
 
     /// How long every link must be silent before the peer counts as gone (the slowest link).
@@ -199,10 +211,7 @@ impl Engine {
     pub fn peer_status(&self) -> PeerStatus {
         // Asked many times a step: the usual answer first, without lookups.
         let now = self.now;
-        if self.links.values().any(|l| {
-            l.last_rx
-                .is_some_and(|t| now.saturating_sub(t) < l.dead_after)
-        }) {
+        if self.links.values().any(|l| l.alive(now)) {
             return PeerStatus::Up;
         }
         if self.peer_kept {
@@ -405,8 +414,11 @@ impl Engine {
             self.next_public_beat = Millis::MAX;
         }
         // Turning late finds next_public_beat at MAX: ask at once.
-        let asking = late
-            && (changed || self.next_public_beat <= now || self.next_public_beat == Millis::MAX);
+        let asking = std::mem::take(&mut self.public_ask)
+            || late
+                && (changed
+                    || self.next_public_beat <= now
+                    || self.next_public_beat == Millis::MAX);
         if !(answer || asking) {
             return;
         }
@@ -651,9 +663,7 @@ impl Engine {
             .links
             .iter_mut()
             .filter_map(|(n, l)| {
-                let up = l
-                    .last_rx
-                    .is_some_and(|t| at.saturating_sub(t) < l.dead_after);
+                let up = l.alive(at);
                 (up != l.was_up).then(|| {
                     l.was_up = up;
                     (n.clone(), up, l.dead_after)

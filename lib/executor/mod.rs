@@ -23,6 +23,7 @@ use crate::sys;
 use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd};
 
+mod addresses;
 mod admin;
 mod disks;
 mod links;
@@ -148,6 +149,8 @@ pub struct Hasvrd {
     today: String,
     /// The files and devices the services use (readiness, drift).
     files: readiness::FileWatch,
+    /// Gratuitous ARP still owed for addresses added.
+    announcements: Vec<addresses::Announce>,
 }
 
 /// Reads and parses the configuration file.
@@ -291,6 +294,7 @@ impl Hasvrd {
             paths_for: None,
             today: String::new(),
             files: readiness::FileWatch::default(),
+            announcements: Vec::new(),
         })
     }
 
@@ -386,6 +390,7 @@ impl Hasvrd {
             self.children.enforce(now);
             self.abandon_unkillable(now);
             self.send_due_replies(now);
+            self.announce_due(now);
             self.outbox.flush();
             if now + CHORE_SLACK >= self.next_sweep {
                 crate::fifo::sweep_stale_replies(&self.home);
@@ -441,6 +446,7 @@ impl Hasvrd {
             self.delayed.iter().map(|d| d.0).min(),
             self.partner.respawn_due(),
             self.paths.next_deadline(now),
+            self.next_announcement(),
         ]
         .into_iter()
         .flatten()

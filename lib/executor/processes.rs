@@ -1,4 +1,4 @@
-//! Children and their steps: scripts, havip and havol runs, agents (ours and adopted ones), and
+//! Children and their steps: scripts, havol runs, agents (ours and adopted ones), and
 //! reaping them.
 
 use super::*;
@@ -128,23 +128,7 @@ impl Hasvrd {
                 s
             }
             Step::AddIps | Step::DelIps => {
-                let mut s = Spec::new(self.home.bin().join("havip"));
-                s.args
-                    .push(if step == Step::AddIps { "add" } else { "del" }.into());
-                s.args.push(
-                    cfg.active_ip
-                        .iter()
-                        .map(|ip| format!("{ip}/{}", cfg.prefix))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                );
-                // Added on the NIC the engine chose; removed from any NIC of the list.
-                match nic {
-                    Some(n) if step == Step::AddIps => s.args.push(n),
-                    _ => s.args.extend(cfg.nics_on(&node).iter().cloned()),
-                }
-                s.output = Some(self.home.output(&service, "step"));
-                s
+                return self.change_addresses(now, task, service, step == Step::AddIps, nic);
             }
             Step::Mount(i) | Step::Umount(i) => {
                 let v = &cfg.volumes[i.min(cfg.volumes.len().saturating_sub(1))];

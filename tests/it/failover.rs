@@ -123,6 +123,56 @@ fn a_crash_of_the_active_node_is_taken_over_and_the_client_served_again() {
 }
 
 #[test]
+fn a_crashed_node_takes_the_cables_carrier_and_is_taken_over_before_the_link_falls_silent() {
+    // Beats every 2 s, down after 6 s of silence: a move well before that is the carrier's.
+    let c = NsCluster::new(&ns_config("2s", &web_service("")));
+    c.start();
+    let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+    c.alpha.ok(&["service", "bringin", "web"]);
+    probe.wait_for("alpha", T);
+    // beta knows alpha's public address (from its beats) before the crash.
+    std::thread::sleep(Duration::from_secs(3));
+    let t0 = Instant::now();
+    c.crash("alpha");
+    probe.wait_for("beta", T);
+    let took = t0.elapsed();
+    let log = c.beta.log();
+    assert!(
+        log.contains("link priv: no carrier; asking alpha over the public network"),
+        "{log}"
+    );
+    assert!(log.contains("alpha lost power or crashed"), "{log}");
+    assert!(
+        took < Duration::from_secs(5),
+        "served from beta after {took:?}, as late as the links' silence (6 s)"
+    );
+    eprintln!(
+        "client-observed outage on a crash seen by the carrier: {:?}",
+        probe.outage_since(t0)
+    );
+}
+
+#[test]
+fn a_cable_pulled_while_the_peer_answers_on_the_public_network_moves_nothing() {
+    let c = NsCluster::new(&ns_config("2s", &web_service("")));
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    std::thread::sleep(Duration::from_secs(3));
+    c.topo.set_link("alpha", "priv0", false);
+    c.beta
+        .wait_for("beta reports the private link down", T, || {
+            c.beta
+                .log()
+                .contains("a cable or port failed; nothing moves")
+        });
+    std::thread::sleep(Duration::from_secs(8));
+    // Partitioned: alpha goes on running it (ACTIVEACT: active, the peer out of reach).
+    assert_eq!(c.words("web"), ("ACTIVEACT".into(), "STANDBY".into()));
+    assert!(c.topo.has_vip("alpha") && !c.topo.has_vip("beta"));
+    assert!(!c.beta.log().contains("lost power"), "{}", c.beta.log());
+}
+
+#[test]
 fn the_watched_process_killed_past_its_restarts_moves_the_service_then_back_by_hand() {
     let c = cluster("restart_times = 1\n");
     let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
@@ -216,10 +266,10 @@ fn a_shared_volume_follows_the_service_and_is_never_mounted_twice() {
     let log = c.alpha.log();
     let order: Vec<&str> = [
         "havol mount",
-        "havip add",
+        ": addresses 192.0.2.100/",
         "demo-web.start",
         "demo-web.stop",
-        "havip del",
+        " removed from ",
         "havol umount",
     ]
     .into_iter()

@@ -104,8 +104,8 @@ impl Sim {
         if !admin.is_empty() {
             self.feed(n, Input::AdminLoaded(admin));
         }
-        let ok = !self.nic_down[n];
-        self.feed(n, Input::Nics(nics(n, ok)));
+        let report = self.nic_report(n);
+        self.feed(n, Input::Nics(report));
         if let Some(report) = self.data_report(n) {
             self.feed(n, report);
         }

@@ -149,6 +149,10 @@ pub struct Sim {
     stuck: Vec<(usize, String)>,
     /// NICs that have failed, per node.
     pub nic_down: [bool; 2],
+    /// The private link is a direct cable on its own NIC (priv0): a peer that loses power,
+    /// or the cable pulled, takes its carrier.
+    pub direct_cable: bool,
+    pub cable_pulled: bool,
     pub text: String,
     pub trace: Vec<String>,
     /// Invariant bookkeeping.
@@ -232,6 +236,8 @@ impl Sim {
             sick: Vec::new(),
             stuck: Vec::new(),
             nic_down: [false; 2],
+            direct_cable: false,
+            cable_pulled: false,
             text: text.to_string(),
             trace: Vec::new(),
             since_link_up: Some(0),
@@ -254,6 +260,55 @@ impl Sim {
             s.feed(n, Input::Nics(nics(n, true)));
         }
         s
+    }
+
+    /// What node `n`'s executor reports of its NICs.
+    pub(super) fn nic_report(&self, n: usize) -> Vec<NicState> {
+        let mut report = nics(n, !self.nic_down[n]);
+        if self.direct_cable {
+            report.push(NicState {
+                name: "priv0".into(),
+                ok: !self.cable_pulled && self.hosts[1 - n].up,
+                addrs: vec![std::net::Ipv4Addr::new(10, 0, 0, 1 + n as u8)],
+            });
+        }
+        report
+    }
+
+    /// The direct cable's carrier changed for node `n` (when it is up to see it).
+    fn carrier_changed(&mut self, n: usize) {
+        if self.direct_cable && self.hosts[n].up {
+            let report = self.nic_report(n);
+            self.feed(n, Input::Nics(report));
+        }
+    }
+
+    /// The private cable pulled out (both ways silent, both carriers gone) or put back.
+    pub fn pull_cable(&mut self, pulled: bool) {
+        self.cable_pulled = pulled;
+        if pulled {
+            // What was on the wire is lost with it.
+            let cable: Vec<String> = self.engines[0]
+                .config()
+                .links
+                .iter()
+                .filter(|l| l.type_name() == "socket")
+                .map(|l| l.name.clone())
+                .collect();
+            self.wire.retain(|w| !cable.contains(&w.2));
+        }
+        self.paths[0] = [Path {
+            up: !pulled,
+            ..Path::default()
+        }; 2];
+        self.trace.push(format!(
+            "{} private cable {}",
+            self.now,
+            if pulled { "PULLED" } else { "back" }
+        ));
+        for n in 0..2 {
+            self.carrier_changed(n);
+        }
     }
 
     /// Hands an input to one engine now, as its executor would.
@@ -725,6 +780,7 @@ impl Sim {
         self.last_kind.retain(|(m, _), _| *m != n);
         self.disk_crash(n);
         self.relays_gone(n);
+        self.carrier_changed(1 - n);
     }
 
     /// Boots node `n` again with its saved state (after a reboot: nothing runs).
@@ -747,6 +803,7 @@ impl Sim {
         self.seq[n] = 0;
         self.relays_gone(n);
         self.daemon_starts(n);
+        self.carrier_changed(1 - n);
     }
 
     pub fn set_nic(&mut self, n: usize, ok: bool) {
@@ -757,7 +814,8 @@ impl Sim {
             NAMES[n],
             if ok { "up" } else { "down" }
         ));
-        self.feed(n, Input::Nics(nics(n, ok)));
+        let report = self.nic_report(n);
+        self.feed(n, Input::Nics(report));
     }
 }
 

@@ -87,10 +87,23 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
     // without them runs exactly as before they were).
     let mut more = Rng::new(seed ^ 0x0dd_fa17);
     let later_faults = more.chance(500);
+    // Half the worlds have a direct cable for their private link (carrier), and some of
+    // those see it pulled and put back (drawn apart as well).
+    let mut cable = Rng::new(seed ^ 0x00ca_b1e5);
+    s.direct_cable = cable.chance(500);
+    if s.direct_cable {
+        for n in 0..2 {
+            s.set_nic(n, true);
+        }
+    }
     let end = s.now + chaos;
     while s.now < end {
         let wait = 1 + r.below(2000);
         s.run(wait);
+        if s.direct_cable && cable.chance(60) {
+            let pulled = !s.cable_pulled;
+            s.pull_cable(pulled);
+        }
         if later_faults && more.chance(300) {
             later_fault(&mut s, &mut more, &names);
             continue;
@@ -243,6 +256,9 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
         if s.quit_left(n) {
             s.restart(n);
         }
+    }
+    if s.cable_pulled {
+        s.pull_cable(false);
     }
     s.paths = [[Path::default(); 2]; 2];
     s.sick.clear();

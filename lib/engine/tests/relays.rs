@@ -72,6 +72,98 @@ fn a_crash_is_still_seen_within_the_links_deadline() {
     assert_eq!(s.running_on("web"), vec!["beta"]);
 }
 
+/// `pair()` whose private link is a direct cable on a NIC of its own (priv0).
+fn cabled_pair() -> Sim {
+    let mut s = pair();
+    s.direct_cable = true;
+    for n in [ALPHA, BETA] {
+        s.set_nic(n, true);
+    }
+    s.run(1000);
+    s
+}
+
+#[test]
+fn a_peer_that_loses_power_takes_the_carrier_and_is_taken_over_without_waiting_for_silence() {
+    let mut s = cabled_pair();
+    let t0 = s.now;
+    s.crash(ALPHA);
+    // The carrier goes with alpha; beta asks over the public network, nobody answers
+    // within 25 ms: alpha is down long before the link's 300 ms.
+    s.run(40);
+    assert_eq!(
+        s.engines[BETA].peer_status(),
+        PeerStatus::Down,
+        "at {}: {:#?}",
+        s.now - t0,
+        s.log(BETA).iter().rev().take(10).collect::<Vec<_>>()
+    );
+    assert!(
+        s.log(BETA)
+            .iter()
+            .any(|l| l.contains("lost power or crashed")),
+        "{:#?}",
+        s.log(BETA)
+    );
+    s.run(100);
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+    // alpha back: the cable carries frames again, and the peer is up.
+    s.boot(ALPHA);
+    s.run(3000);
+    assert_eq!(s.engines[BETA].peer_status(), PeerStatus::Up);
+    assert_eq!(s.engines[ALPHA].peer_status(), PeerStatus::Up);
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+}
+
+#[test]
+fn a_pulled_cable_while_the_peer_answers_on_the_public_network_moves_nothing() {
+    let mut s = cabled_pair();
+    s.pull_cable(true);
+    s.run(40);
+    for n in [ALPHA, BETA] {
+        assert_eq!(s.engines[n].peer_status(), PeerStatus::Up, "{}", NAMES[n]);
+        assert!(
+            s.log(n)
+                .iter()
+                .any(|l| l.contains("a cable or port failed; nothing moves")),
+            "{:#?}",
+            s.log(n)
+        );
+    }
+    s.run(3000);
+    for n in [ALPHA, BETA] {
+        assert_eq!(s.engines[n].peer_status(), PeerStatus::Partitioned);
+    }
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    s.pull_cable(false);
+    s.run(1000);
+    assert_eq!(s.engines[BETA].peer_status(), PeerStatus::Up);
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+}
+
+#[test]
+fn a_pulled_cable_with_the_public_network_cut_too_is_judged_as_silence_is() {
+    // Both nodes see no carrier and no answer: each takes the other for dead, at once,
+    // as a full partition without a tie-breaker does after the links' silence.
+    let mut s = cabled_pair();
+    s.paths[1] = [Path {
+        up: false,
+        ..Path::default()
+    }; 2];
+    s.pull_cable(true);
+    s.run(40);
+    for n in [ALPHA, BETA] {
+        assert_eq!(s.engines[n].peer_status(), PeerStatus::Down, "{}", NAMES[n]);
+    }
+    s.run(1000);
+    assert_eq!(s.running_on("web"), vec!["alpha", "beta"]);
+    // Healed: the peers meet again and one copy stops.
+    s.paths[1] = [Path::default(); 2];
+    s.pull_cable(false);
+    s.run(5000);
+    assert_eq!(s.running_on("web").len(), 1, "{:?}", s.running_on("web"));
+}
+
 #[test]
 fn a_private_link_lost_one_way_is_answered_over_the_public_network_and_nothing_moves() {
     let mut s = pair();
