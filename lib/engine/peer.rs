@@ -659,22 +659,33 @@ impl Engine {
     /// Logs links and the peer going up or down.
     pub(super) fn note_transitions(&mut self) {
         let at = self.now;
-        let changed: Vec<(String, bool, Millis)> = self
+        // Down with frames still within the silence limit: cut by the carrier's verdict.
+        let changed: Vec<(String, bool, Millis, bool)> = self
             .links
             .iter_mut()
             .filter_map(|(n, l)| {
                 let up = l.alive(at);
                 (up != l.was_up).then(|| {
                     l.was_up = up;
-                    (n.clone(), up, l.dead_after)
+                    let cut = !up
+                        && l.last_rx
+                            .is_some_and(|t| at.saturating_sub(t) < l.dead_after);
+                    (n.clone(), up, l.dead_after, cut)
                 })
             })
             .collect();
-        for (n, up, dead) in changed {
+        let mut carrier_verdict = false;
+        for (n, up, dead, cut) in changed {
             if up {
                 self.log(
                     Level::Info,
                     format!("link {n}: OK, frames from the peer arrive"),
+                );
+            } else if cut {
+                carrier_verdict = true;
+                self.log(
+                    Level::Warning,
+                    format!("link {n}: ERR, counted as silent: the peer was judged down by a carrier lost"),
                 );
             } else {
                 self.log(
@@ -699,6 +710,7 @@ impl Engine {
                 {
                     self.log(Level::Info, format!("peer {peer} left: SureHA was stopped there on purpose; this node runs the protected services it can"))
                 }
+                PeerStatus::Down if self.peer_was == PeerStatus::Up && carrier_verdict => self.log(Level::Error, format!("peer {peer} is down: its cable's carrier went and it does not answer on the public network; this node takes over the protected services it can run")),
                 PeerStatus::Down if self.peer_was == PeerStatus::Up => self.log(Level::Error, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
                 PeerStatus::Down => self.log(Level::Warning, format!("peer {peer} not heard since this hasvrd started; taking it as down")),
                                 PeerStatus::Partitioned => self.log(Level::Error, format!("private network down: no private link carries frames, but {peer} answers on the public network; the cluster is partitioned and nothing moves until a private link is back")),

@@ -557,6 +557,22 @@ pub fn mode_of(path: &Path) -> io::Result<u32> {
 /// Sends one gratuitous ARP (an ARP request for `ip` from `ip`, broadcast) on interface
 /// `ifname` with source MAC `mac`, so neighbours update their caches at once. Needs
 /// CAP_NET_RAW.
+/// One packet socket for the life of the process: closing one waits for the kernel's RCU
+/// grace period (about 10 ms), too long to pay on every move. Protocol 0: it receives nothing.
+#[cfg(target_os = "linux")]
+fn arp_socket() -> io::Result<&'static OwnedFd> {
+    static SOCKET: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = SOCKET.get() {
+        return Ok(fd);
+    }
+    // SAFETY: plain socket(2) call.
+    let fd =
+        check(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(SOCKET.get_or_init(|| owned))
+}
+
 #[cfg(target_os = "linux")]
 pub fn send_gratuitous_arp(ifname: &str, mac: [u8; 6], ip: std::net::Ipv4Addr) -> io::Result<()> {
     let cname = CString::new(ifname)
@@ -567,16 +583,7 @@ pub fn send_gratuitous_arp(ifname: &str, mac: [u8; 6], ip: std::net::Ipv4Addr) -
         return Err(io::Error::last_os_error());
     }
     let proto = (libc::ETH_P_ARP as u16).to_be();
-    // SAFETY: plain socket(2) call.
-    let fd = check(unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            proto as i32,
-        )
-    })?;
-    // SAFETY: `fd` was just created and is owned by nobody else.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let sock = arp_socket()?;
     let ipb = ip.octets();
     let mut f = Vec::with_capacity(42);
     f.extend_from_slice(&[0xff; 6]);

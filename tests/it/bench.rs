@@ -43,7 +43,7 @@ fn bench_crash_outage() {
             // ignores a new claim within its ARP locktime (1 s) of the last one.
             std::thread::sleep(Duration::from_millis(1500));
             let t0 = Instant::now();
-            c.crash("alpha");
+            c.power_off("alpha");
             probe.wait_for("beta", T);
             outages.push(probe.outage_since(t0));
         }

@@ -241,11 +241,12 @@ fn keepalived_runs() -> Figures {
         probe.wait_since("alpha", t1, T);
         std::thread::sleep(Duration::from_millis(200));
         f.back.push(probe.outage_since(t1));
-        // Crash: alpha's processes killed and its cables out.
+        // Power lost on alpha: its cables go dark, its processes are gone.
         std::thread::sleep(Duration::from_millis(1500));
         let t2 = Instant::now();
-        a.crash();
+        topo.set_link("alpha", "priv0", false);
         topo.set_link("alpha", "eth0", false);
+        a.crash();
         probe.wait_for("beta", T);
         f.crash.push(probe.outage_since(t2));
     }
@@ -294,7 +295,7 @@ fn sureha_runs() -> Figures {
         f.back.push(probe.outage_since(t1));
         std::thread::sleep(Duration::from_millis(1500));
         let t2 = Instant::now();
-        c.crash("alpha");
+        c.power_off("alpha");
         probe.wait_for("beta", T);
         f.crash.push(probe.outage_since(t2));
     }

@@ -133,10 +133,17 @@ fn a_crashed_node_takes_the_cables_carrier_and_is_taken_over_before_the_link_fal
     // beta knows alpha's public address (from its beats) before the crash.
     std::thread::sleep(Duration::from_secs(3));
     let t0 = Instant::now();
-    c.crash("alpha");
+    c.power_off("alpha");
     probe.wait_for("beta", T);
     let took = t0.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
     let log = c.beta.log();
+    if std::env::var_os("SHOW_LOGS").is_some() {
+        eprintln!(
+            "{}",
+            log.lines().rev().take(25).collect::<Vec<_>>().join("\n")
+        );
+    }
     assert!(
         log.contains("link priv: no carrier; asking alpha over the public network"),
         "{log}"
@@ -147,8 +154,11 @@ fn a_crashed_node_takes_the_cables_carrier_and_is_taken_over_before_the_link_fal
         "served from beta after {took:?}, as late as the links' silence (6 s)"
     );
     eprintln!(
-        "client-observed outage on a crash seen by the carrier: {:?}",
-        probe.outage_since(t0)
+        "client-observed outage on a crash seen by the carrier: {:?}; {}",
+        probe.outage_since(t0),
+        log.lines()
+            .rfind(|l| l.contains(" MOVE "))
+            .unwrap_or("no MOVE line")
     );
 }
 
