@@ -186,7 +186,7 @@ impl Drop for Keepalived {
 
 /// CPU time of a process so far, in seconds: the sum over its threads of
 /// /proc/PID/task/TID/schedstat (nanoseconds; ticks are far too coarse for an idle daemon).
-fn cpu_of(pid: u32) -> f64 {
+pub(crate) fn cpu_of(pid: u32) -> f64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0.0;
     };

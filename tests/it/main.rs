@@ -8,6 +8,7 @@ mod webdriver;
 mod api;
 mod bench;
 mod bench_keepalived;
+mod bench_scale;
 mod chaos;
 mod cli;
 mod console;
