@@ -321,11 +321,28 @@ pub struct Config {
     pub links: Vec<Link>,
     pub services: Vec<Service>,
     pub admin: Admin,
+    /// Where each service is in `services` (the engine looks services up by name many
+    /// times a pass: with 256 of them a scan each time was most of its work).
+    index: BTreeMap<String, usize>,
 }
 
 impl Config {
     pub fn service(&self, name: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.name == name)
+        match self.index.get(name).and_then(|&i| self.services.get(i)) {
+            Some(s) if s.name == name => Some(s),
+            // Not indexed (changed after `index_services`): look the slow way.
+            _ => self.services.iter().find(|s| s.name == name),
+        }
+    }
+
+    /// Indexes the services by name (after they are all in).
+    pub fn index_services(&mut self) {
+        self.index = self
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
     }
     pub fn link(&self, name: &str) -> Option<&Link> {
         self.links.iter().find(|l| l.name == name)

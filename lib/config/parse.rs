@@ -308,6 +308,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
             }
         }
         cross_check(&cfg, &sections, &mut err);
+        cfg.index_services();
     }
 
     if diags.is_empty() {

@@ -46,6 +46,9 @@ pub struct LocalFacts {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Knowing {
     local: Option<LocalFacts>,
+    /// Where each service's files are in `local.files` (grouped by service on arrival: every
+    /// verdict looks up its own, and a pass judges every service).
+    files_at: BTreeMap<String, std::ops::Range<usize>>,
     /// The peer's report: digests by (service, role and path), verdicts and last moves.
     peer_files: BTreeMap<(String, String), String>,
     peer_ready: BTreeMap<String, String>,
@@ -82,9 +85,32 @@ fn digest_word(f: &FileFact) -> String {
 }
 
 impl Engine {
-    pub(super) fn facts_arrived(&mut self, facts: LocalFacts) {
+    pub(super) fn facts_arrived(&mut self, mut facts: LocalFacts) {
+        facts.files.sort_by(|a, b| a.service.cmp(&b.service));
+        self.knowing.files_at.clear();
+        let mut start = 0;
+        for (i, f) in facts.files.iter().enumerate() {
+            if facts
+                .files
+                .get(i + 1)
+                .is_none_or(|next| next.service != f.service)
+            {
+                self.knowing
+                    .files_at
+                    .insert(f.service.clone(), start..i + 1);
+                start = i + 1;
+            }
+        }
         self.knowing.local = Some(facts);
         self.knowing.dirty = true;
+    }
+
+    /// The files this node found for a service.
+    fn files_of(&self, name: &str) -> &[FileFact] {
+        match (&self.knowing.local, self.knowing.files_at.get(name)) {
+            (Some(local), Some(at)) => local.files.get(at.clone()).unwrap_or(&[]),
+            _ => &[],
+        }
     }
 
     /// Where the service runs, or should (the node whose files count when they differ).
@@ -104,13 +130,8 @@ impl Engine {
     /// The files of a service whose digest differs between the nodes: (role and path, ours,
     /// the peer's).
     pub(super) fn drift(&self, name: &str) -> Vec<(String, String, String)> {
-        let Some(local) = &self.knowing.local else {
-            return Vec::new();
-        };
-        local
-            .files
+        self.files_of(name)
             .iter()
-            .filter(|f| f.service == name)
             .filter_map(|f| {
                 let what = format!("{}: {}", f.role, f.name);
                 let theirs = self
@@ -131,7 +152,7 @@ impl Engine {
         let Some(local) = &self.knowing.local else {
             return Err("not checked yet".into());
         };
-        for f in local.files.iter().filter(|f| f.service == name) {
+        for f in self.files_of(name) {
             match &f.digest {
                 Err(why) => return Err(format!("{} {} {why}", f.role, f.path)),
                 Ok((_, false)) if f.must_execute => {
@@ -195,15 +216,13 @@ impl Engine {
                 ),
                 _ => {}
             }
-            if let Some(local) = &self.knowing.local {
-                for f in local.files.iter().filter(|f| &f.service == name) {
-                    report.push_str(&format!(
-                        "FILE {name} {} {}: {}\n",
-                        digest_word(f),
-                        f.role,
-                        f.name
-                    ));
-                }
+            for f in self.files_of(name) {
+                report.push_str(&format!(
+                    "FILE {name} {} {}: {}\n",
+                    digest_word(f),
+                    f.role,
+                    f.name
+                ));
             }
             match verdict {
                 Ok(()) => report.push_str(&format!("READY {name} yes\n")),

@@ -90,8 +90,14 @@ impl Hasvrd {
             return;
         }
         let mut gone = Vec::new();
+        // One look at the kernel's addresses for all of them (a move of 256 services owes
+        // 512 announcements at once).
+        let held = crate::sys::interface_addresses();
         for a in self.announcements.iter_mut().filter(|a| a.due <= now) {
-            if LinuxIp.has(&a.nic, a.address) {
+            if held
+                .iter()
+                .any(|(nic, ip, _)| *nic == a.nic && *ip == a.address.ip)
+            {
                 if let Err(e) = LinuxIp.announce(&a.nic, a.address) {
                     gone.push(a.address.ip);
                     self.log.warning(&format!("{}; not repeated", e.message));
