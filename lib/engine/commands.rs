@@ -288,11 +288,16 @@ impl Engine {
                     format!("service {name} brought out\n"),
                 );
             }
-            // The peer left its services running (QUIT): the administrator says they are
-            // stopped there, or the node is gone; this node is free to take over.
+            // The peer left its services running (QUIT): the administrator says this one
+            // (and its group) is stopped there, or the node is gone. Only it starts here:
+            // the peer's other services still run there, unwatched but running.
             Operation::TakeOver if self.peer_status() == PeerStatus::Frozen => {
-                self.peer_kept = false;
-                self.log(Level::Warning, format!("service {name}: take-over at the administrator's request while {peer} had left its services running: {peer} now counts as down, and this node takes over what it can"));
+                self.bump(&group, |s| {
+                    s.primary = me.clone();
+                    s.runner = me.clone();
+                });
+                self.released.extend(group.iter().cloned());
+                self.log(Level::Warning, format!("service {name}: take-over at the administrator's request while {peer} had left its services running: it{with} starts here; {peer}'s other services stay where they run until its SureHA is back"));
                 self.wait(
                     reply,
                     Some(name),

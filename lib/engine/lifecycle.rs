@@ -45,6 +45,15 @@ impl Engine {
                     format!("both nodes ran it; it belongs on {}, which runs it", peer()).into(),
                 ))
             }
+            // Taken over by hand while the peer left its services running (QUIT).
+            PeerStatus::Frozen if s.runner == self.node && self.released.contains(name) => Some((
+                true,
+                format!(
+                    "taken over at the administrator's request; {} left it running",
+                    peer()
+                )
+                .into(),
+            )),
             PeerStatus::Unknown | PeerStatus::Partitioned | PeerStatus::Frozen => None,
             // Not before the silent peer, if alive, has given up what it ran (the lease).
             PeerStatus::Down if s.phase == Phase::Stopped && self.takeover_wait().is_some() => None,

@@ -359,6 +359,9 @@ pub struct Engine {
     peer_was: PeerStatus,
     /// The peer's last beat said it leaves its services running (kept across restarts).
     peer_kept: bool,
+    /// Services the administrator took over while the peer had left its services running:
+    /// they alone start here until the peer is back.
+    released: BTreeSet<String>,
     /// This node's NICs named in the configuration (empty until the executor reports).
     nics: Vec<NicState>,
     /// The last frame from the peer over the public network.
@@ -475,6 +478,7 @@ impl Engine {
             boot: 0,
             peer_was: PeerStatus::Unknown,
             peer_kept: saved.as_ref().is_some_and(|s| s.peer_kept),
+            released: BTreeSet::new(),
             nics: Vec::new(),
             public_rx: None,
             public_since: None,

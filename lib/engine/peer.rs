@@ -564,6 +564,9 @@ impl Engine {
         self.peer_beat_at = Some(self.now);
         self.compare_admin(b.admin.0, &b.admin.1);
         self.peer_kept = b.keeping;
+        if !b.keeping {
+            self.released.clear();
+        }
         let restarted = self.peer.as_ref().is_some_and(|p| p.boot != boot);
         if restarted {
             self.log(

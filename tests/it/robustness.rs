@@ -328,3 +328,49 @@ fn a_peer_that_left_its_services_running_is_not_taken_over_until_told() {
         "ACTIVESTB" | "ACTIVEACT" | "ACTIVE"
     ));
 }
+
+/// Found by `make chaos` (seed 6006): an administrator's take-over of one service while the
+/// peer had left its services running (QUIT) made the peer count as down for all of them,
+/// and this node started the others too, beside the copies still running there. Only the
+/// service named (and its group) moves.
+#[test]
+fn a_take_over_while_the_peer_left_its_services_running_moves_that_service_alone() {
+    let c = Cluster::new(
+        &(base_config()
+            + &service("web", Some("ok.agent"), "")
+            + &service("other", Some("ok.agent"), "")),
+    );
+    for n in [&c.alpha, &c.beta] {
+        n.write_script("ok.agent", AGENT);
+    }
+    c.start();
+    for s in ["web", "other"] {
+        c.alpha.ok(&["service", "bringin", s]);
+        c.wait_words(s, "ACTIVE", "STANDBY", T);
+    }
+    let _ = sureha::sys::kill(c.alpha.pid("hamond").unwrap(), libc::SIGQUIT);
+    c.beta.wait_for("the frozen peer", T, || {
+        c.beta.ok(&["status"]).contains("CLUSTER FROZEN")
+    });
+    c.beta.ok(&["service", "takeover", "web"]);
+    assert!(matches!(
+        c.beta.state("web").as_str(),
+        "ACTIVESTB" | "ACTIVEACT" | "ACTIVE"
+    ));
+    // Well past detection: the other service was not touched here.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(c.beta.events(), vec!["start web".to_string()]);
+    assert!(c.beta.ok(&["status"]).contains("CLUSTER FROZEN"));
+    assert!(
+        c.beta
+            .log()
+            .contains("alpha's other services stay where they run"),
+        "{}",
+        c.beta.log()
+    );
+    // alpha's SureHA back: it stops its copy of web (beta's intent is newer) and keeps
+    // running the other.
+    c.alpha.start();
+    c.wait_words("web", "STANDBY", "ACTIVE", T);
+    c.wait_words("other", "ACTIVE", "STANDBY", T);
+}
