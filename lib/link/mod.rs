@@ -166,6 +166,9 @@ pub fn socket_ends(link: &Link, node: &str) -> Result<(SocketAddr, SocketAddr)> 
     ))
 }
 
+/// What may wait for a busy hasvrd (a few hundred beats of 256 services).
+const BACKLOG_MAX: usize = 4 << 20;
+
 /// A frame hasvrd gave a link process: whether it is the standing beat, and the frame.
 pub(crate) type Given = (bool, Vec<u8>);
 
@@ -179,6 +182,13 @@ pub(crate) struct Upstream {
     records: Records,
     /// What this turn sends up.
     pending: Vec<u8>,
+    /// Records hasvrd has not taken yet (it is busy, or hung), the first `head` bytes of
+    /// the first already written. The pipe does not block: a busy hasvrd must never stop
+    /// this link from repeating the beat (the peer would take this node for dead).
+    backlog: std::collections::VecDeque<Vec<u8>>,
+    head: usize,
+    /// Bytes dropped from the backlog since it last emptied (logged once a stretch).
+    dropped: usize,
     pub(crate) reported: Counters,
     last_report: std::time::Instant,
 }
@@ -187,12 +197,17 @@ impl Upstream {
     pub(crate) fn new(name: &str) -> Result<Upstream> {
         let stdin = std::io::stdin();
         sys::set_nonblock(&stdin, true).context("stdin")?;
+        let stdout = std::io::stdout();
+        sys::set_nonblock(&stdout, true).context("stdout")?;
         Ok(Upstream {
             name: name.to_string(),
             stdin,
-            stdout: std::io::stdout(),
+            stdout,
             records: Records::default(),
             pending: Vec::new(),
+            backlog: std::collections::VecDeque::new(),
+            head: 0,
+            dropped: 0,
             reported: Counters::default(),
             last_report: std::time::Instant::now(),
         })
@@ -251,13 +266,25 @@ impl Upstream {
         Ok(())
     }
 
-    /// Sends what the turn gathered, in one write (the pipe is blocking: hasvrd reads it).
-    fn send_pending(&mut self) -> Result<()> {
-        let mut left: &[u8] = &self.pending;
-        while !left.is_empty() {
-            match sys::write_some(&self.stdout, left) {
-                Ok(n) => left = &left[n..],
+    /// Sends what the turn gathered, in one write, after what hasvrd has not taken yet.
+    /// Whatever the pipe does not take now waits for the next turn (at least one an
+    /// interval); past `BACKLOG_MAX` the oldest whole records go (the peer's next beat says
+    /// it all again).
+    fn send_pending(&mut self, log: &mut Logger) -> Result<()> {
+        if !self.pending.is_empty() {
+            self.backlog.push_back(std::mem::take(&mut self.pending));
+        }
+        while let Some(front) = self.backlog.front() {
+            match sys::write_some(&self.stdout, &front[self.head..]) {
+                Ok(n) => {
+                    self.head += n;
+                    if self.head == front.len() {
+                        self.backlog.pop_front();
+                        self.head = 0;
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     return Err(Error::failed(format!(
                         "link {}: writing to hasvrd: {e}",
@@ -266,7 +293,27 @@ impl Upstream {
                 }
             }
         }
-        self.pending.clear();
+        let mut queued: usize = self.backlog.iter().map(Vec::len).sum();
+        while queued > BACKLOG_MAX && self.backlog.len() > 1 {
+            // The first may be half written: the second goes.
+            if let Some(old) = self.backlog.remove(1) {
+                queued -= old.len();
+                if self.dropped == 0 {
+                    log.warning(&format!(
+                        "link {}: hasvrd takes nothing; dropping what the peer sends until it does (the beat goes on)",
+                        self.name
+                    ));
+                }
+                self.dropped += old.len();
+            }
+        }
+        if self.backlog.is_empty() && self.dropped > 0 {
+            log.info(&format!(
+                "link {}: hasvrd takes frames again ({} bytes were dropped)",
+                self.name, self.dropped
+            ));
+            self.dropped = 0;
+        }
         Ok(())
     }
 
@@ -303,7 +350,7 @@ impl Upstream {
             self.reported = counters.clone();
             self.last_report = std::time::Instant::now();
         }
-        self.send_pending()
+        self.send_pending(log)
     }
 }
 
