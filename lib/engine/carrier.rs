@@ -11,7 +11,7 @@ use crate::log::Level;
 
 /// How long the peer has to answer over the public network once a link's carrier is gone
 /// (a round trip there takes well under a millisecond; a busy peer gets some slack).
-pub(super) const CARRIER_WAIT: Millis = 25;
+pub(super) const CARRIER_WAIT: Millis = 50;
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct CarrierWatch {
@@ -51,7 +51,23 @@ impl Engine {
             .filter(|l| !self.carrier.down.contains(l))
             .cloned()
             .collect();
+        let back: Vec<String> = self
+            .carrier
+            .down
+            .iter()
+            .filter(|l| !down.contains(l))
+            .cloned()
+            .collect();
         self.carrier.down = down;
+        if !back.is_empty() {
+            self.log(
+                Level::Info,
+                format!("link {}: carrier back", back.join(", ")),
+            );
+        }
+        if !lost.is_empty() && self.peer_status() != super::PeerStatus::Up {
+            self.log(Level::Info, format!("link {}: no carrier", lost.join(", ")));
+        }
         if lost.is_empty()
             || self.carrier.asked_at.is_some()
             || self.peer_status() != super::PeerStatus::Up

@@ -36,16 +36,31 @@ fn bench_crash_outage() {
         for _ in 0..runs() {
             let c = NsCluster::new(&ns_config(interval, &web_service("")));
             c.start();
-            let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+            // Every millisecond, 5 ms to connect and to read: a request caught by the crash
+            // costs 10 ms at most, and the outage is the move's own.
+            let probe = Probe::start_with(
+                &c.topo.ns("c"),
+                Duration::from_millis(1),
+                Duration::from_millis(5),
+                Duration::from_millis(5),
+            );
             c.alpha.ok(&["service", "bringin", "web"]);
             probe.wait_for("alpha", T);
             // Steady state: alpha's own spaced announcements (900 ms) are over; a neighbour
             // ignores a new claim within its ARP locktime (1 s) of the last one.
             std::thread::sleep(Duration::from_millis(1500));
-            let t0 = Instant::now();
-            c.power_off("alpha");
+            let t0 = c.power_off("alpha");
             probe.wait_for("beta", T);
             outages.push(probe.outage_since(t0));
+            if std::env::var_os("SHOW_LOGS").is_some() {
+                std::thread::sleep(Duration::from_millis(300));
+                let all = std::env::var_os("SHOW_ALL").is_some();
+                for l in c.beta.log().lines().filter(|l| {
+                    all || l.contains("carrier") || l.contains(" MOVE ") || l.contains("is down")
+                }) {
+                    println!("  {l}");
+                }
+            }
         }
         println!(
             "crash of the active node, interval {interval}, maxmiss 3: client outage median {} (runs: {})",

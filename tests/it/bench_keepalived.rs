@@ -294,8 +294,7 @@ fn sureha_runs() -> Figures {
         std::thread::sleep(Duration::from_millis(200));
         f.back.push(probe.outage_since(t1));
         std::thread::sleep(Duration::from_millis(1500));
-        let t2 = Instant::now();
-        c.power_off("alpha");
+        let t2 = c.power_off("alpha");
         probe.wait_for("beta", T);
         f.crash.push(probe.outage_since(t2));
     }

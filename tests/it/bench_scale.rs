@@ -135,8 +135,7 @@ fn one_run(n: usize, idle_secs: u64) -> Row {
     let idle = (cpu(&c.alpha) + cpu(&c.beta) - before) * 60.0 / idle_secs as f64;
     // alpha loses power: every address on beta.
     assert_eq!(count_in(&c.topo.node_ns("beta")), 0);
-    let t2 = Instant::now();
-    c.power_off("alpha");
+    let t2 = c.power_off("alpha");
     let crash = when_held(&c.topo.node_ns("beta"), 2 * n) - t2;
     Row {
         n,

@@ -847,17 +847,21 @@ impl NsCluster {
         self.topo.set_link(name, "priv0", false);
     }
 
-    /// Power lost: everything stops at once and the cables go dark (the peer sees the
-    /// carrier go), then the processes are gone. (`crash` kills first: the kernel still
-    /// resets the node's connections, as after a kernel panic with the NICs up.)
-    pub fn power_off(&self, name: &str) {
+    /// Power lost: every process stops at once and the cables go dark (the peer sees the
+    /// carrier go), then the processes are gone. Returns the moment the power went (its
+    /// processes were looked up before). (`crash` kills first: the kernel still resets the
+    /// node's connections, as after a kernel panic with the NICs up.)
+    pub fn power_off(&self, name: &str) -> Instant {
         let node = self.node(name);
-        for p in node.processes() {
+        let pids = node.processes();
+        let at = Instant::now();
+        for &p in &pids {
             let _ = sureha::sys::kill(p, libc::SIGSTOP);
         }
         self.topo.set_link(name, "priv0", false);
         self.topo.set_link(name, "eth0", false);
         Cluster::crash(node);
+        at
     }
 
     /// The crashed node's cables back in and SureHA started again.
