@@ -54,6 +54,15 @@ fn bench_crash_outage() {
             outages.push(probe.outage_since(t0));
             if std::env::var_os("SHOW_LOGS").is_some() {
                 std::thread::sleep(Duration::from_millis(300));
+                // What the client saw from the crash on, one line per change of outcome.
+                let mut last = String::new();
+                for x in probe.samples().iter().filter(|x| x.at >= t0) {
+                    let what = format!("{:?} {}", x.who, x.how);
+                    if what != last {
+                        println!("  client +{:?}: {what}", x.at - t0);
+                        last = what;
+                    }
+                }
                 let all = std::env::var_os("SHOW_ALL").is_some();
                 for l in c.beta.log().lines().filter(|l| {
                     all || l.contains("carrier") || l.contains(" MOVE ") || l.contains("is down")

@@ -858,8 +858,9 @@ impl NsCluster {
         for &p in &pids {
             let _ = sureha::sys::kill(p, libc::SIGSTOP);
         }
-        self.topo.set_link(name, "priv0", false);
-        self.topo.set_link(name, "eth0", false);
+        // Straight from a thread in its namespace: spawning ip(8) takes tens of ms, and the
+        // peer's carrier must go when the power does.
+        links_down(&self.topo.node_ns(name), &["priv0", "eth0"]);
         Cluster::crash(node);
         at
     }
@@ -1267,4 +1268,33 @@ fn wait_words(svc: &str, a: &str, b: &str, limit: Duration, words: impl Fn() -> 
         "service {svc}: wanted alpha={a} beta={b}, still alpha={} beta={} after {limit:?}",
         last.0, last.1
     );
+}
+
+/// Sets NICs of namespace `ns` down with SIOCSIFFLAGS, from a thread that entered it.
+pub fn links_down(ns: &str, devs: &[&str]) {
+    let path = PathBuf::from(format!("/run/netns/{ns}"));
+    let devs: Vec<String> = devs.iter().map(|d| d.to_string()).collect();
+    std::thread::spawn(move || {
+        sureha::sys::enter_netns(&path).expect("enter the namespace");
+        // SAFETY: a plain socket for the ioctls below; closed at the end.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        for dev in &devs {
+            // SAFETY: ifreq is plain data; the name is copied in NUL-terminated.
+            let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+            for (d, b) in req.ifr_name.iter_mut().zip(dev.bytes().take(15)) {
+                *d = b as libc::c_char;
+            }
+            // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS on our socket with a valid ifreq.
+            unsafe {
+                assert!(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) >= 0, "{dev}");
+                req.ifr_ifru.ifru_flags &= !(libc::IFF_UP as libc::c_short);
+                assert!(libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) >= 0, "{dev}");
+            }
+        }
+        // SAFETY: closing the socket opened above.
+        unsafe { libc::close(fd) };
+    })
+    .join()
+    .expect("links down");
 }
