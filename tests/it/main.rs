@@ -7,6 +7,7 @@ mod webdriver;
 
 mod api;
 mod bench;
+mod bench_agent;
 mod bench_keepalived;
 mod bench_scale;
 mod chaos;
