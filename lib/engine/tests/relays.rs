@@ -139,6 +139,14 @@ fn a_pulled_cable_while_the_peer_answers_on_the_public_network_moves_nothing() {
     s.run(1000);
     assert_eq!(s.engines[BETA].peer_status(), PeerStatus::Up);
     assert_eq!(s.running_on("web"), vec!["alpha"]);
+    // A carrier that comes back, or a NIC report with no carrier lost, asks nothing.
+    s.set_nic(BETA, true);
+    let asked = s
+        .log(BETA)
+        .iter()
+        .filter(|l| l.contains("asking alpha"))
+        .count();
+    assert_eq!(asked, 1, "{:#?}", s.log(BETA));
 }
 
 #[test]
@@ -157,6 +165,26 @@ fn a_pulled_cable_with_the_public_network_cut_too_is_judged_as_silence_is() {
     }
     s.run(1000);
     assert_eq!(s.running_on("web"), vec!["alpha", "beta"]);
+    // The cable back and out again before a frame came: said, but nobody to ask (the peer
+    // counts as down already).
+    let asked = |s: &Sim| {
+        s.log(BETA)
+            .iter()
+            .filter(|l| l.contains("asking alpha over the public network"))
+            .count()
+    };
+    let before = asked(&s);
+    s.pull_cable(false);
+    assert_eq!(
+        s.log(BETA).last().map(String::as_str),
+        Some("link lan: carrier back")
+    );
+    s.pull_cable(true);
+    assert_eq!(
+        s.log(BETA).last().map(String::as_str),
+        Some("link lan: no carrier")
+    );
+    assert_eq!(asked(&s), before);
     // Healed: the peers meet again and one copy stops.
     s.paths[1] = [Path::default(); 2];
     s.pull_cable(false);
