@@ -127,6 +127,7 @@ mutants:
 	bash tests/mutants/replay.sh
 
 bench: build
+	@[ "$(DEPS)" = 0 ] || bash tests/install-deps.sh bench
 	bash bench/footprint.sh
 	bash bench/idle-pair.sh
 	$(CARGO) test -q --release --test it bench_ -- --ignored --nocapture --test-threads=1

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What `make test`, `make demo` and CI need on a Debian machine, installed when missing:
 # a newcomer runs the README's two commands and nothing else. Without root it only says
-# what is missing. Usage: tests/install-deps.sh [demo|deb]   (demo: only what the demo
-# needs; deb: what tests/deb.sh needs besides)
+# what is missing. Usage: tests/install-deps.sh [demo|deb|bench]   (demo: only what the
+# demo needs; deb: what tests/deb.sh needs besides; bench: keepalived, for the side-by-side)
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -13,6 +13,8 @@ if [ "${1:-}" = deb ]; then
     command -v lintian >/dev/null || need+=(lintian)
     command -v systemd-analyze >/dev/null || need+=(systemd)
     command -v man >/dev/null || need+=(man-db)
+elif [ "${1:-}" = bench ]; then
+    command -v keepalived >/dev/null || [ -x /usr/sbin/keepalived ] || need+=(keepalived)
 elif [ "${1:-}" != demo ]; then
     command -v make >/dev/null || need+=(make)
     command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)

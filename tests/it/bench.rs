@@ -85,7 +85,12 @@ fn bench_crash_outage() {
 fn bench_planned_failover() {
     let c = NsCluster::new(&ns_config("100ms", &web_service("")));
     c.start();
-    let probe = Probe::start(&c.topo.ns("c"), Duration::from_millis(10));
+    let probe = Probe::start_with(
+        &c.topo.ns("c"),
+        Duration::from_millis(1),
+        Duration::from_millis(5),
+        Duration::from_millis(5),
+    );
     c.alpha.ok(&["service", "bringin", "web"]);
     probe.wait_for("alpha", T);
     let mut outages = Vec::new();
