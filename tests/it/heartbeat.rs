@@ -3,6 +3,7 @@
 //! tests), serial links.
 
 use crate::harness::*;
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
@@ -402,6 +403,81 @@ fn a_hung_hasvrd_is_replaced_by_hamond_within_5s_and_the_peer_moves_nothing() {
         "beta showed {beta_words:?}"
     );
     assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
+    assert_eq!(
+        &c.alpha.events()[events..],
+        &[] as &[String],
+        "alpha's service was touched"
+    );
+}
+
+#[test]
+fn a_hasvrd_blocked_in_a_write_is_replaced_by_hamond_and_the_peer_moves_nothing() {
+    let c = started(&web());
+    c.alpha.ok(&["service", "bringin", "web"]);
+    assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
+    let hasvrd = c.alpha.pid("hasvrd").expect("alpha's hasvrd");
+    let events = c.alpha.events().len();
+    // hasvrd's log becomes a pipe nobody reads (a log on a stuck pipe or server): hamond
+    // keeps the file it has open (kept under another name), hasvrd reopens on SIGHUP.
+    let log = c.alpha.home.join("etc/sureha.log");
+    let kept = c.alpha.home.join("etc/sureha.log.kept");
+    std::fs::hard_link(&log, &kept).unwrap();
+    let fifo = c.alpha.home.join("etc/sureha.log.fifo");
+    let cpath = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: plain mkfifo/open/fcntl on a path and descriptor of this test.
+    let reader = unsafe {
+        assert_eq!(libc::mkfifo(cpath.as_ptr(), 0o600), 0);
+        let fd = libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK);
+        assert!(fd >= 0);
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, 4096);
+        fd
+    };
+    std::fs::rename(&fifo, &log).unwrap();
+    let stopped = std::time::Instant::now();
+    sureha::sys::kill(hasvrd, libc::SIGHUP).unwrap();
+    // Lines to log until the pipe is full: requests that are not requests.
+    let requests = c.alpha.home.join("tmp/hasvrd.fifo");
+    for _ in 0..200 {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&requests)
+        {
+            use std::io::Write;
+            let _ = f.write_all(b"not a request\n");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut beta_words = Vec::new();
+    c.alpha
+        .wait_for("a new hasvrd on alpha", Duration::from_secs(15), || {
+            beta_words.push(c.beta.state("web"));
+            c.alpha.pid("hasvrd").is_some_and(|p| p != hasvrd)
+        });
+    let healed = stopped.elapsed();
+    // A regular log again (the new hasvrd reopens on SIGHUP), and the pipe drained.
+    std::fs::rename(&kept, &log).unwrap();
+    if let Some(p) = c.alpha.pid("hasvrd") {
+        let _ = sureha::sys::kill(p, libc::SIGHUP);
+    }
+    let mut buf = [0u8; 4096];
+    // SAFETY: reading into our buffer from our descriptor, then closing it.
+    unsafe {
+        while libc::read(reader, buf.as_mut_ptr().cast(), buf.len()) > 0 {}
+        libc::close(reader);
+    }
+    c.alpha.wait_for("alpha's service ACTIVE again", T, || {
+        c.alpha.state("web") == "ACTIVE"
+    });
+    assert!(healed <= Duration::from_secs(10), "healed after {healed:?}");
+    let text = c.alpha.log();
+    assert!(text.contains("has answered nothing for"), "{text}");
+    std::thread::sleep(Duration::from_secs(2));
+    beta_words.push(c.beta.state("web"));
+    assert!(
+        beta_words.iter().all(|w| w == "STANDBY"),
+        "beta showed {beta_words:?}"
+    );
     assert_eq!(
         &c.alpha.events()[events..],
         &[] as &[String],
