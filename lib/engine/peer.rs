@@ -704,6 +704,7 @@ impl Engine {
             now = self.peer_was;
         }
         if now != self.peer_was {
+            self.knowing.dirty = true;
             let peer = self.peer_name().to_string();
             match now {
                 PeerStatus::Up => self.log(Level::Info, format!("peer {peer} is up")),

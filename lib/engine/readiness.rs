@@ -59,7 +59,8 @@ pub(super) struct Knowing {
     sent_at: Millis,
     sent_to_boot: u64,
     /// The report as last built, and when to build it again: at once when an input that
-    /// bears on it arrived (`dirty`), else once a second (a node at rest builds no text).
+    /// bears on it arrived (`dirty`: facts, NICs, data paths, the peer's report, a move),
+    /// else every `JUDGE_EVERY` (what changes with time alone: the lease, the peer's state).
     built: String,
     next_build: Millis,
     pub(super) dirty: bool,
@@ -75,6 +76,9 @@ impl Knowing {
 /// The largest report accepted from the peer.
 pub const MAX_REPORT: usize = 32 * 1024;
 const RESEND: Millis = 120_000;
+/// As often as the executor looks at the files: judging every service costs in proportion to
+/// them (256 services judged every second were most of an idle hasvrd's work).
+const JUDGE_EVERY: Millis = 5000;
 
 fn digest_word(f: &FileFact) -> String {
     match &f.digest {
@@ -190,7 +194,7 @@ impl Engine {
         }
         if self.knowing.dirty || self.now >= self.knowing.next_build {
             self.knowing.dirty = false;
-            self.knowing.next_build = self.now + 1000;
+            self.knowing.next_build = self.now + JUDGE_EVERY;
             self.knowing.built = self.judge_readiness();
         }
         self.send_report();
