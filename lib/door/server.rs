@@ -1,6 +1,7 @@
 //! The door's server side, in hamond: a thread that listens on `[admin] port` once
-//! `etc/passwd` has a user, and a thread per connection (at most `MAX_CLIENTS`), so a slow or
-//! silent client never holds up hamond's watch over hasvrd. Requests run as local haadm's do
+//! `etc/passwd` has a user, and a thread per connection (at most `MAX_PENDING` not logged in,
+//! `MAX_SESSIONS` logged in), so a slow or silent client never holds up hamond's watch over
+//! hasvrd, and strangers never keep an administrator out. Requests run as local haadm's do
 //! (`admin::run`), through hasvrd's FIFO.
 
 use super::*;
@@ -10,14 +11,24 @@ use crate::paths::Home;
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const MAX_CLIENTS: usize = 16;
-/// Connections from one address at once: a host that opens many and says nothing cannot
-/// keep the others out. A console holds two a node; two consoles fit, with a haadm.
-const MAX_PER_ADDRESS: usize = 6;
+/// Logged-in sessions at once (a console holds two a node). Connections that have not
+/// logged in never take one, and never push one out.
+const MAX_SESSIONS: usize = 16;
+/// Connections not yet logged in, and from one address among them. A newcomer is never
+/// turned away for lack of room: the stalest of them goes instead (the one that has not said
+/// hello yet, from the address that holds the most, the oldest), so idle, slow or garbage
+/// connections, from however many addresses, cannot keep an administrator out.
+const MAX_PENDING: usize = 32;
+const MAX_PENDING_PER_ADDRESS: usize = 4;
+/// New connections from one address in a second, past which more are closed at once,
+/// before a thread or a byte is spent on them (a host reconnecting as fast as it can).
+const NEW_PER_SECOND: u32 = 4;
+/// The hello must be whole within this (a byte a second does not hold a place).
+const HELLO_WITHIN: Duration = Duration::from_secs(5);
 /// The longest line before login (the hello and the proof are short).
 const LOGIN_LINE: usize = 4096;
 /// Failed logins from one address before it is locked out, and for how long.
@@ -32,13 +43,100 @@ struct Fails {
     locked_until: Option<Instant>,
 }
 
+/// A connection that has not logged in yet.
+struct Pending {
+    id: u64,
+    ip: IpAddr,
+    since: Instant,
+    /// It said a proper hello (an administrator's client on its way).
+    greeted: bool,
+    /// To close it from the accepting thread.
+    stream: TcpStream,
+}
+
 struct Shared {
     home: Home,
     /// For the challenges of unknown users: they look like real ones.
     secret: [u8; 32],
     fails: Mutex<HashMap<IpAddr, Fails>>,
-    clients: AtomicUsize,
-    per_address: Mutex<HashMap<IpAddr, usize>>,
+    sessions: AtomicUsize,
+    pending: Mutex<Vec<Pending>>,
+    next_id: AtomicU64,
+    /// New connections per address in the current second (the accepting thread's own).
+    recent: Mutex<(Instant, HashMap<IpAddr, u32>)>,
+}
+
+impl Shared {
+    /// Whether `ip` has opened too many connections this second.
+    fn too_fast(&self, ip: IpAddr) -> bool {
+        let Ok(mut r) = self.recent.lock() else {
+            return false;
+        };
+        if r.0.elapsed() >= Duration::from_secs(1) {
+            *r = (Instant::now(), HashMap::new());
+        }
+        let n = r.1.entry(ip).or_default();
+        *n += 1;
+        *n > NEW_PER_SECOND
+    }
+
+    /// Makes room for a connection from `ip` among those not logged in, closing the
+    /// stalest when there is none, and registers it.
+    fn admit(&self, ip: IpAddr, stream: &TcpStream) -> Option<u64> {
+        let copy = stream.try_clone().ok()?;
+        let mut p = self.pending.lock().ok()?;
+        let from_there = p.iter().filter(|x| x.ip == ip).count();
+        let victim = if from_there >= MAX_PENDING_PER_ADDRESS {
+            p.iter()
+                .enumerate()
+                .filter(|(_, x)| x.ip == ip)
+                .min_by_key(|(_, x)| (x.greeted, x.since))
+                .map(|(i, _)| i)
+        } else if p.len() >= MAX_PENDING {
+            let count = |ip: IpAddr| p.iter().filter(|x| x.ip == ip).count();
+            p.iter()
+                .enumerate()
+                .min_by_key(|(_, x)| (x.greeted, std::cmp::Reverse(count(x.ip)), x.since))
+                .map(|(i, _)| i)
+        } else {
+            None
+        };
+        if let Some(i) = victim {
+            let gone = p.swap_remove(i);
+            let _ = gone.stream.shutdown(std::net::Shutdown::Both);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        p.push(Pending {
+            id,
+            ip,
+            since: Instant::now(),
+            greeted: false,
+            stream: copy,
+        });
+        Some(id)
+    }
+
+    fn greeted(&self, id: u64) {
+        if let Ok(mut p) = self.pending.lock() {
+            if let Some(x) = p.iter_mut().find(|x| x.id == id) {
+                x.greeted = true;
+            }
+        }
+    }
+
+    /// No longer pending (logged in, or gone); whether it still was (not closed to make room).
+    fn settled(&self, id: u64) -> bool {
+        let Ok(mut p) = self.pending.lock() else {
+            return false;
+        };
+        match p.iter().position(|x| x.id == id) {
+            Some(i) => {
+                p.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Starts the door's thread. It waits for a user in `etc/passwd` (the door is closed until
@@ -48,8 +146,10 @@ pub fn start(home: &Home) {
         home: home.clone(),
         secret: auth::random_bytes::<32>(),
         fails: Mutex::new(HashMap::new()),
-        clients: AtomicUsize::new(0),
-        per_address: Mutex::new(HashMap::new()),
+        sessions: AtomicUsize::new(0),
+        pending: Mutex::new(Vec::new()),
+        next_id: AtomicU64::new(1),
+        recent: Mutex::new((Instant::now(), HashMap::new())),
     });
     let _ = std::thread::Builder::new()
         .name("admin-door".into())
@@ -164,52 +264,24 @@ fn accept(shared: Arc<Shared>, listener: TcpListener) {
         let Ok(ip) = stream.peer_addr().map(|a| a.ip()) else {
             continue;
         };
-        let mut s = stream;
-        if shared.clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
-            let _ = s.write_all(b"DENIED too many administrators connected; try again later\n");
+        if shared.too_fast(ip) {
             continue;
         }
-        let from_there = shared
-            .per_address
-            .lock()
-            .map(|m| m.get(&ip).copied().unwrap_or(0))
-            .unwrap_or(0);
-        if from_there >= MAX_PER_ADDRESS {
-            let _ = s.write_all(
-                format!(
-                    "DENIED {MAX_PER_ADDRESS} connections from {ip} already; close one first\n"
-                )
-                .as_bytes(),
-            );
+        let Some(id) = shared.admit(ip, &stream) else {
             continue;
-        }
-        shared.clients.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut m) = shared.per_address.lock() {
-            *m.entry(ip).or_default() += 1;
-        }
-        let sh = Arc::clone(&shared);
-        let done = move |sh: &Shared| {
-            sh.clients.fetch_sub(1, Ordering::SeqCst);
-            if let Ok(mut m) = sh.per_address.lock() {
-                if let Some(n) = m.get_mut(&ip) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        m.remove(&ip);
-                    }
-                }
-            }
         };
+        let sh = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("admin-client".into())
             .spawn(move || {
                 let mut log = Logger::new(sh.home.log(), &sh.home.node, "hamond");
-                if let Err(e) = serve(&sh, s, ip, &mut log) {
+                if let Err(e) = serve(&sh, stream, ip, id, &mut log) {
                     log.warning(&format!("admin door: client {ip}: {e}"));
                 }
-                done(&sh);
+                sh.settled(id);
             });
         if spawned.is_err() {
-            done(&shared);
+            shared.settled(id);
         }
     }
 }
@@ -242,10 +314,19 @@ fn failed(shared: &Shared, ip: IpAddr) -> bool {
     false
 }
 
-fn serve(shared: &Shared, stream: TcpStream, ip: IpAddr, log: &mut Logger) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+fn serve(
+    shared: &Shared,
+    stream: TcpStream,
+    ip: IpAddr,
+    id: u64,
+    log: &mut Logger,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(HELLO_WITHIN))?;
     stream.set_write_timeout(Some(Duration::from_secs(15)))?;
-    let mut r = BufReader::new(stream.try_clone()?);
+    let mut r = BufReader::new(Deadline {
+        stream: stream.try_clone()?,
+        by: Instant::now() + HELLO_WITHIN,
+    });
     let mut w = stream;
     let say = |w: &mut TcpStream, line: &str| w.write_all(format!("{line}\n").as_bytes());
     let Some(hello) = read_line_limited(&mut r, LOGIN_LINE)? else {
@@ -291,13 +372,14 @@ fn serve(shared: &Shared, stream: TcpStream, ip: IpAddr, log: &mut Logger) -> st
             auth::ITERATIONS,
         ),
     };
+    shared.greeted(id);
     let snonce = auth::hex(&auth::random_bytes::<16>());
     say(
         &mut w,
         &format!("CHALLENGE {} {iterations} {snonce}", auth::hex(&salt)),
     )?;
     // The client derives its key from the password now: give it time.
-    w.set_read_timeout(Some(Duration::from_secs(60)))?;
+    r.get_mut().by = Instant::now() + Duration::from_secs(60);
     let Some(line) = read_line_limited(&mut r, LOGIN_LINE)? else {
         return Ok(());
     };
@@ -327,20 +409,54 @@ fn serve(shared: &Shared, stream: TcpStream, ip: IpAddr, log: &mut Logger) -> st
     if let Ok(mut f) = shared.fails.lock() {
         f.remove(&ip);
     }
+    // A session of its own from now on, if there is room (and it was not closed to make
+    // room for a newer connection meanwhile).
+    if !shared.settled(id) {
+        return Ok(());
+    }
+    if shared.sessions.fetch_add(1, Ordering::SeqCst) >= MAX_SESSIONS {
+        shared.sessions.fetch_sub(1, Ordering::SeqCst);
+        say(
+            &mut w,
+            &format!("DENIED {MAX_SESSIONS} administrators are logged in already; try again later"),
+        )?;
+        return Ok(());
+    }
+    let result = session(shared, &mut r, &mut w, &user, ip, u, &ck, &am, log);
+    shared.sessions.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+/// A logged-in administrator's requests, until it leaves.
+#[allow(clippy::too_many_arguments)]
+fn session(
+    shared: &Shared,
+    r: &mut BufReader<Deadline>,
+    w: &mut TcpStream,
+    user: &str,
+    ip: IpAddr,
+    u: &User,
+    ck: &[u8; 32],
+    am: &str,
+    log: &mut Logger,
+) -> std::io::Result<()> {
+    let say = |w: &mut TcpStream, line: &str| w.write_all(format!("{line}\n").as_bytes());
     say(
-        &mut w,
+        w,
         &format!(
             "WELCOME {}",
-            auth::hex(&auth::server_signature(&u.server_key, &am))
+            auth::hex(&auth::server_signature(&u.server_key, am))
         ),
     )?;
     log.info(&format!("admin door: {user} logged in from {ip}"));
-    let key = auth::session_key(&ck, &am);
-    w.set_read_timeout(Some(Duration::from_secs(600)))?;
+    let key = auth::session_key(ck, am);
     // Replies may wait for a service to start; the engine bounds that wait.
     w.set_write_timeout(Some(Duration::from_secs(60)))?;
     let mut seq = 0u64;
-    while let Some(line) = read_line(&mut r)? {
+    loop {
+        // An idle session ends after ten minutes.
+        r.get_mut().by = Instant::now() + Duration::from_secs(600);
+        let Some(line) = read_line(r)? else { break };
         seq += 1;
         let f: Vec<&str> = line.split(' ').collect();
         let words = match f.as_slice() {
@@ -354,10 +470,7 @@ fn serve(shared: &Shared, stream: TcpStream, ip: IpAddr, log: &mut Logger) -> st
         };
         let Some(words) = words else {
             log.warning(&format!("admin door: a request of {user} from {ip} was altered, replayed or out of order; connection closed"));
-            say(
-                &mut w,
-                "DENIED request altered or replayed; connection closed",
-            )?;
+            say(w, "DENIED request altered or replayed; connection closed")?;
             return Ok(());
         };
         // The lock says who locked: the user logged in here, from where.
@@ -376,7 +489,7 @@ fn serve(shared: &Shared, stream: TcpStream, ip: IpAddr, log: &mut Logger) -> st
             ));
         }
         say(
-            &mut w,
+            w,
             &format!(
                 "REP {seq} {status} {} {}",
                 reply_mac(&key, seq, status, &body),
@@ -415,5 +528,25 @@ fn execute(home: &Home, words: &[String]) -> (i32, String) {
     match crate::admin::run(home, words) {
         Ok(out) => (0, out),
         Err(e) => (e.status, e.message),
+    }
+}
+
+/// A stream whose reads end at a deadline, however the bytes trickle in.
+struct Deadline {
+    stream: TcpStream,
+    by: Instant,
+}
+
+impl std::io::Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.by.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "took too long",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
     }
 }
