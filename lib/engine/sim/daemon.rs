@@ -58,6 +58,9 @@ impl Sim {
     /// As `restart`, the previous hasvrd having last renewed the volume locks at `renewed`,
     /// as it told hamond (`hasvrd --renewed-at`).
     fn restart_after(&mut self, n: usize, renewed: Option<Millis>) {
+        // Its SureHA is back: the peer's takeovers during its absence are history.
+        self.released.retain(|(m, _)| *m == n);
+        self.knew_quit[1 - n] = false;
         self.trace
             .push(format!("{} {} RESTART", self.now, NAMES[n]));
         let saved = crate::state::parse(

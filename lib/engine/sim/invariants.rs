@@ -137,6 +137,31 @@ impl Sim {
                     format!("invariant 10: service {s} runs on both nodes although a disk link breaks the tie")
                 });
             }
+            // Invariant 11: a node that knows its peer left with QUIT, its services running
+            // on, starts one of them only if an administrator took it (or its group) over.
+            // (A node that never heard the QUIT, booting later without a disk link, cannot
+            // tell it from a crash.)
+            for n in 0..2 {
+                if self.quit_left(1 - n)
+                    && self.hosts[n].up
+                    && self.engines[n].peer_status() == crate::engine::PeerStatus::Frozen
+                {
+                    self.knew_quit[n] = true;
+                }
+                if self.quit_left(1 - n)
+                    && self.hosts[n].up
+                    && self.knew_quit[n]
+                    && phase[1 - n] != Phase::Stopped
+                    && phase[n] == Phase::Starting
+                    && !self.released.contains(&(n, s.to_string()))
+                {
+                    self.fail(format!(
+                        "invariant 11: service {s} starts on {} while {} left it running (QUIT), and nobody took it over",
+                        NAMES[n],
+                        NAMES[1 - n]
+                    ));
+                }
+            }
             for n in 0..2 {
                 if !self.hosts[n].up {
                     self.phases[n].remove(s);

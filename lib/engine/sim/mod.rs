@@ -30,7 +30,9 @@
 //! 9. an agent that calls every 500 ms is never found silent (a hasvrd that froze and
 //!    thawed must not blame its agents for its own stall);
 //! 10. with a disk link (the tie-breaker), a service never comes to run on both nodes at all,
-//!     whatever is cut: a node its peer hears by no path gives everything up first.
+//!     whatever is cut: a node its peer hears by no path gives everything up first;
+//! 11. a node that knows its peer left with QUIT (its services running on) starts one of them
+//!     only if an administrator took it, or its group, over there.
 
 use super::{Action, Engine, Input, NicState, Phase, Step};
 use crate::clock::Millis;
@@ -161,6 +163,11 @@ pub struct Sim {
     phases: [BTreeMap<String, Phase>; 2],
     primaries: [BTreeMap<String, String>; 2],
     moved_by_admin: BTreeMap<String, bool>,
+    /// Services an administrator took over on a node while its peer had left with QUIT
+    /// (the service named and its group): only they may start there (invariant 11).
+    released: std::collections::BTreeSet<(usize, String)>,
+    /// Each node has seen its peer's QUIT (its peer status was Frozen) since it happened.
+    knew_quit: [bool; 2],
     last_kind: BTreeMap<(usize, String), (bool, i64)>,
     pub checks: u64,
     /// The shared disk, when the configuration has a disk link.
@@ -245,6 +252,8 @@ impl Sim {
             phases: Default::default(),
             primaries: Default::default(),
             moved_by_admin: BTreeMap::new(),
+            released: Default::default(),
+            knew_quit: [false; 2],
             last_kind: BTreeMap::new(),
             checks: 0,
             disk: disks::DiskWorld::of(&cfg),
@@ -721,6 +730,17 @@ impl Sim {
         let cmd = parse_command(&w).expect("a valid command");
         self.trace
             .push(format!("{} {} admin {words}", self.now, NAMES[n]));
+        if let crate::request::Command::Operate(crate::request::Operation::TakeOver, svc) = &cmd {
+            if self.quit_left(1 - n) {
+                let config = self.engines[n].shared_config();
+                let group = config.service(svc).and_then(|c| c.groupid.clone());
+                for c in &config.services {
+                    if c.name == *svc || (group.is_some() && c.groupid == group) {
+                        self.released.insert((n, c.name.clone()));
+                    }
+                }
+            }
+        }
         // The simulated agents call from their own process group, as real ones do.
         let caller = match &cmd {
             crate::request::Command::Api(_, svc) => self.engines[n].agent_pid(svc),
@@ -786,6 +806,8 @@ impl Sim {
     /// Boots node `n` again with its saved state (after a reboot: nothing runs).
     pub fn boot(&mut self, n: usize) {
         self.trace.push(format!("{} {} BOOT", self.now, NAMES[n]));
+        self.released.retain(|(m, _)| *m == n);
+        self.knew_quit = [false; 2];
         let saved = crate::state::parse(
             &crate::state::file_text("b", &self.engines[n].persisted().to_text()),
             "other-boot",

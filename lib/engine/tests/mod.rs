@@ -719,6 +719,7 @@ fn status_lists_nodes_links_and_services() {
 
 mod admin;
 mod disks;
+mod left_running;
 mod relays;
 mod two_nodes;
 
