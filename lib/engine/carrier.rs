@@ -105,6 +105,13 @@ impl Engine {
         if self.now < asked + CARRIER_WAIT {
             return;
         }
+        if self.now >= asked + 2 * CARRIER_WAIT && !self.carrier.down.is_empty() {
+            // Judged this late, hasvrd itself stood still (stopped, starved): an answer may be
+            // waiting unread behind this very pass. Ask again and give it the time anew.
+            self.carrier.asked_at = Some(self.now);
+            self.public_ask = true;
+            return;
+        }
         self.carrier.asked_at = None;
         let peer = self.peer_name().to_string();
         // A frame on a link without carrier was on its way before the carrier went.

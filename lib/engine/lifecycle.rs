@@ -461,8 +461,9 @@ impl Engine {
     }
 
     /// hasvrd's loop stood still for `gap` past the wake-up it asked for (stopped, blocked,
-    /// starved): what the agents said meanwhile waits unread in the FIFO, so their silence
-    /// counts from now, not from before the stall.
+    /// starved): what the agents and the peer said meanwhile waits unread (the FIFO, the
+    /// links' pipes, the public socket), so their silence counts from now, not from before
+    /// the stall: this pass must not take the peer for dead before reading what it sent.
     pub(super) fn stalled(&mut self, gap: Millis) {
         self.expected_by = Millis::MAX;
         for s in self.services.values_mut() {
@@ -471,10 +472,14 @@ impl Engine {
                 a.last_ok = a.last_ok.map(|t| t + gap);
             }
         }
+        for l in self.links.values_mut() {
+            l.last_rx = l.last_rx.map(|t| t + gap);
+        }
+        self.public_rx = self.public_rx.map(|t| t + gap);
         self.log(
             Level::Warning,
             format!(
-                "hasvrd's loop stood still for {} past its wake-up (stopped, blocked or starved); the agents' silence counts from now",
+                "hasvrd's loop stood still for {} past its wake-up (stopped, blocked or starved); the agents' and the peer's silence counts from now",
                 human(gap)
             ),
         );

@@ -60,7 +60,7 @@ impl Sim {
     fn restart_after(&mut self, n: usize, renewed: Option<Millis>) {
         // Its SureHA is back: the peer's takeovers during its absence are history.
         self.released.retain(|(m, _)| *m == n);
-        self.knew_quit[1 - n] = false;
+        self.knew_quit[1 - n] = None;
         self.trace
             .push(format!("{} {} RESTART", self.now, NAMES[n]));
         let saved = crate::state::parse(

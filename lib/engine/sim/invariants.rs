@@ -144,13 +144,22 @@ impl Sim {
             for n in 0..2 {
                 if self.quit_left(1 - n)
                     && self.hosts[n].up
+                    && self.knew_quit[n].is_none()
                     && self.engines[n].peer_status() == crate::engine::PeerStatus::Frozen
                 {
-                    self.knew_quit[n] = true;
+                    let ran = config
+                        .services
+                        .iter()
+                        .filter(|c| self.engines[n].phase_of(&c.name) != Phase::Stopped)
+                        .map(|c| c.name.clone())
+                        .collect();
+                    self.knew_quit[n] = Some(ran);
                 }
                 if self.quit_left(1 - n)
                     && self.hosts[n].up
                     && self.knew_quit[n]
+                        .as_ref()
+                        .is_some_and(|ran| !ran.contains(s))
                     && phase[1 - n] != Phase::Stopped
                     && phase[n] == Phase::Starting
                     && !self.released.contains(&(n, s.to_string()))

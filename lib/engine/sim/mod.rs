@@ -166,8 +166,9 @@ pub struct Sim {
     /// Services an administrator took over on a node while its peer had left with QUIT
     /// (the service named and its group): only they may start there (invariant 11).
     released: std::collections::BTreeSet<(usize, String)>,
-    /// Each node has seen its peer's QUIT (its peer status was Frozen) since it happened.
-    knew_quit: [bool; 2],
+    /// Each node has seen its peer's QUIT (its peer status was Frozen) since it happened,
+    /// with what it ran itself then (a copy both ran before is another invariant's affair).
+    knew_quit: [Option<std::collections::BTreeSet<String>>; 2],
     last_kind: BTreeMap<(usize, String), (bool, i64)>,
     pub checks: u64,
     /// The shared disk, when the configuration has a disk link.
@@ -253,7 +254,7 @@ impl Sim {
             primaries: Default::default(),
             moved_by_admin: BTreeMap::new(),
             released: Default::default(),
-            knew_quit: [false; 2],
+            knew_quit: [None, None],
             last_kind: BTreeMap::new(),
             checks: 0,
             disk: disks::DiskWorld::of(&cfg),
@@ -807,7 +808,7 @@ impl Sim {
     pub fn boot(&mut self, n: usize) {
         self.trace.push(format!("{} {} BOOT", self.now, NAMES[n]));
         self.released.retain(|(m, _)| *m == n);
-        self.knew_quit = [false; 2];
+        self.knew_quit = [None, None];
         let saved = crate::state::parse(
             &crate::state::file_text("b", &self.engines[n].persisted().to_text()),
             "other-boot",

@@ -107,10 +107,18 @@ fn regression_seeds() {
     // 8051386: a hasvrd froze while giving up what it ran, cut off; the one that replaced it
     //    dated the cut-off from its own start and fenced too late (fixed: from the
     //    predecessor's last renewal when it never heard the peer).
+    // 13007094, 13035341, 13040378 (invariant 11): a hasvrd that stood still with the cable
+    //    pulled judged the peer dead on the pass that ended its stall, before reading what the
+    //    peer had sent meanwhile (its QUIT), and took over what ran there (fixed: after a
+    //    stall the links' and the public network's silence counts from now, as the agents'
+    //    does; a carrier question judged that late is asked again).
+    // 13033015, 13040887: simulator: invariant 11 first counted a service both nodes already
+    //    ran (and restarted locally) as a new start.
     for seed in [
         2, 123, 356, 5435, 262118, 818352, 1557, 1570, 404166, 406474, 507, 2908, 33644, 199809,
         122895, 9832, 11254, 17580, 93737, 108351, 429, 5749, 1996, 3003802, 12819, 561938, 217,
-        236, 400, 54617, 1561, 1466, 2436, 2775, 127326, 881128, 934081, 8051386,
+        236, 400, 54617, 1561, 1466, 2436, 2775, 127326, 881128, 934081, 8051386, 13007094,
+        13035341, 13040378, 13033015, 13040887,
     ] {
         random_run(seed, CHAOS);
     }
