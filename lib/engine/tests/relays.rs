@@ -150,6 +150,26 @@ fn a_pulled_cable_while_the_peer_answers_on_the_public_network_moves_nothing() {
 }
 
 #[test]
+fn a_carrier_question_judged_late_is_asked_again_not_taken_for_an_answer_never_given() {
+    // beta asks when the cable goes, then its hasvrd stands still for 200 ms (not long
+    // enough to count as a stall): the answer waits unread behind the pass that judges.
+    let mut s = cabled_pair();
+    s.pull_cable(true);
+    let t = s.now;
+    s.hang(BETA, t + 200);
+    s.run(400);
+    for n in [ALPHA, BETA] {
+        assert!(
+            !s.log(n).iter().any(|l| l.contains("lost power")),
+            "{}: {:#?}",
+            NAMES[n],
+            s.log(n)
+        );
+    }
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+}
+
+#[test]
 fn a_pulled_cable_with_the_public_network_cut_too_is_judged_as_silence_is() {
     // Both nodes see no carrier and no answer: each takes the other for dead, at once,
     // as a full partition without a tie-breaker does after the links' silence.
