@@ -328,7 +328,6 @@ fn serve(
         by: Instant::now() + HELLO_WITHIN,
     });
     let mut w = stream;
-    let say = |w: &mut TcpStream, line: &str| w.write_all(format!("{line}\n").as_bytes());
     let Some(hello) = read_line_limited(&mut r, LOGIN_LINE)? else {
         return Ok(());
     };
@@ -440,7 +439,6 @@ fn session(
     am: &str,
     log: &mut Logger,
 ) -> std::io::Result<()> {
-    let say = |w: &mut TcpStream, line: &str| w.write_all(format!("{line}\n").as_bytes());
     say(
         w,
         &format!(
@@ -549,4 +547,9 @@ impl std::io::Read for Deadline {
         self.stream.set_read_timeout(Some(left))?;
         self.stream.read(buf)
     }
+}
+
+/// One protocol line to the client.
+fn say(w: &mut TcpStream, line: &str) -> std::io::Result<()> {
+    w.write_all(format!("{line}\n").as_bytes())
 }

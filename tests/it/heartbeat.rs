@@ -371,13 +371,19 @@ fn at_rest_the_links_repeat_the_beats_and_hasvrd_hears_only_news() {
     });
 }
 
-#[test]
-fn a_hung_hasvrd_is_replaced_by_hamond_within_5s_and_the_peer_moves_nothing() {
+/// The web service running on alpha; alpha's hasvrd, and how many events alpha had then.
+fn web_on_alpha() -> (Cluster, u32, usize) {
     let c = started(&web());
     c.alpha.ok(&["service", "bringin", "web"]);
     assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
     let hasvrd = c.alpha.pid("hasvrd").expect("alpha's hasvrd");
     let events = c.alpha.events().len();
+    (c, hasvrd, events)
+}
+
+#[test]
+fn a_hung_hasvrd_is_replaced_by_hamond_within_5s_and_the_peer_moves_nothing() {
+    let (c, hasvrd, events) = web_on_alpha();
     // Frozen, not dead: its lifeline stays open and alpha's hahb-sock goes on repeating its
     // last beat. hamond's pings go unanswered: it kills it and starts a new one.
     let stopped = std::time::Instant::now();
@@ -412,11 +418,7 @@ fn a_hung_hasvrd_is_replaced_by_hamond_within_5s_and_the_peer_moves_nothing() {
 
 #[test]
 fn a_hasvrd_blocked_in_a_write_is_replaced_by_hamond_and_the_peer_moves_nothing() {
-    let c = started(&web());
-    c.alpha.ok(&["service", "bringin", "web"]);
-    assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
-    let hasvrd = c.alpha.pid("hasvrd").expect("alpha's hasvrd");
-    let events = c.alpha.events().len();
+    let (c, hasvrd, events) = web_on_alpha();
     // hasvrd's log becomes a pipe nobody reads (a log on a stuck pipe or server): hamond
     // keeps the file it has open (kept under another name), hasvrd reopens on SIGHUP.
     let log = c.alpha.home.join("etc/sureha.log");
