@@ -211,13 +211,14 @@ impl Engine {
         let cut_off = self.isolated_unable().is_some();
         match (cut_off, self.disks.isolated_since) {
             (true, None) => {
-                // A hasvrd that never heard the peer (it replaced a frozen one) cannot know
-                // since when the peer has not heard this node: at the latest since its
-                // predecessor's last beat on the disk fell a third of a lease silent.
-                let since = match (self.peer_beat_at, self.lock_lease()) {
-                    (None, Some((_, lease))) => self.now.min(self.last_renewal() + lease / 3),
-                    _ => self.now,
-                };
+                // The peer may have found this node silent before this node learnt that it
+                // is cut off (its last word that it hears us can be old, or come from a
+                // predecessor hasvrd), but not before its last beat on the disk fell a
+                // third of a lease silent, nor before the peer last said it hears us.
+                let since = self.lock_lease().map_or(self.now, |(_, lease)| {
+                    let heard = self.peer_heard_me_at.unwrap_or(0);
+                    self.now.min((self.last_renewal() + lease / 3).max(heard))
+                });
                 self.disks.isolated_since = Some(since);
             }
             (false, Some(_)) => self.disks.isolated_since = None,
@@ -333,7 +334,8 @@ impl Engine {
         if !running || self.disks.renewed.is_some_and(|r| r >= since) {
             return true;
         }
-        if self.now >= since + lease / 3 {
+        // Cut off from the peer and the disk, the services must be given up, not kept.
+        if self.now >= since + lease / 3 || self.isolated_unable().is_some() {
             let link = link.to_string();
             self.keeping_since = None;
             self.shutting_down = None;

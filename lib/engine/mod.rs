@@ -353,6 +353,9 @@ pub struct Engine {
     peer_view_stale: bool,
     /// When a beat of the peer was last taken in (over any path).
     peer_beat_at: Option<Millis>,
+    /// When a beat of the peer last said it hears this node: it heard us then, so it cannot
+    /// have found us silent earlier.
+    peer_heard_me_at: Option<Millis>,
     /// This hasvrd's boot id, as its frames carry it (0: not told; then a beat's word that
     /// its sender hears us is taken as it is).
     boot: u64,
@@ -475,6 +478,7 @@ impl Engine {
             peer: None,
             peer_view_stale: false,
             peer_beat_at: None,
+            peer_heard_me_at: None,
             boot: 0,
             peer_was: PeerStatus::Unknown,
             peer_kept: saved.as_ref().is_some_and(|s| s.peer_kept),

@@ -587,6 +587,12 @@ impl Engine {
             self.known_public = addrs;
         }
         let (generation, digest, count) = (b.generation, b.digest, b.services.len());
+        // A beat sent before this hasvrd started (delayed on a link, or left in a buffer)
+        // says nothing of contact with it.
+        let hears_me = b.hears_you && (self.boot == 0 || b.heard == self.boot);
+        if hears_me {
+            self.peer_heard_me_at = Some(self.now);
+        }
         self.peer = Some(PeerView {
             boot,
             seq,
@@ -595,9 +601,7 @@ impl Engine {
             services,
             nics: b.nics.clone(),
             disks: b.disks.clone(),
-            // A beat sent before this hasvrd started (delayed on a link, or left in a
-            // buffer) says nothing of contact with it.
-            hears_me: b.hears_you && (self.boot == 0 || b.heard == self.boot),
+            hears_me,
             leaving: b.leaving,
             beat: b,
             payload,

@@ -114,11 +114,16 @@ fn regression_seeds() {
     //    does; a carrier question judged that late is asked again).
     // 13033015, 13040887: simulator: invariant 11 first counted a service both nodes already
     //    ran (and restarted locally) as a new start.
+    // 15039304: cut off from the peer and the disk while a QUIT was pending, a node counted
+    //    its isolation from when the peer's last beat (old: it had said "I hear you" before
+    //    the cut) fell silent, and fenced itself after the peer had taken its service over
+    //    (fixed: it counts from when the peer may have found it silent at the earliest, and
+    //    the QUIT is refused as soon as it knows it is cut off).
     for seed in [
         2, 123, 356, 5435, 262118, 818352, 1557, 1570, 404166, 406474, 507, 2908, 33644, 199809,
         122895, 9832, 11254, 17580, 93737, 108351, 429, 5749, 1996, 3003802, 12819, 561938, 217,
         236, 400, 54617, 1561, 1466, 2436, 2775, 127326, 881128, 934081, 8051386, 13007094,
-        13035341, 13040378, 13033015, 13040887,
+        13035341, 13040378, 13033015, 13040887, 15039304,
     ] {
         random_run(seed, CHAOS);
     }

@@ -176,16 +176,55 @@ fn a_quit_holding_volumes_leaves_once_its_word_is_on_the_disk_or_is_refused_a_th
         !acts.iter().any(|a| matches!(a, Action::Run { .. })),
         "the volumes stay"
     );
-    // The disk out of reach: refused a third of the lease (300 ms) after the QUIT, not before.
+    // The disk out of reach while the peer hears this node: refused a third of the lease
+    // (300 ms) after the QUIT, not before.
     let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
     t.at(2100, renewed());
-    t.at(2150, quit);
+    t.at(2150, quit.clone());
+    for ms in (2200..=2400).step_by(100) {
+        t.at(ms, peer_hearing_us(ms));
+    }
     let acts = t.at(2449, Input::Tick);
     assert!(!logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
     assert!(!acts.contains(&Action::Exit));
     let acts = t.at(2450, Input::Tick);
     assert!(logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
     assert!(!acts.contains(&Action::Exit) && !t.e.leaves_resources_untouched());
+    // Found by the simulator (seed 15039304): cut off from the peer and the disk, the
+    // services must be given up before the peer takes them over, so the QUIT that would
+    // keep them is refused as soon as this node knows, not a third of a lease later.
+    let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
+    t.at(2100, renewed());
+    t.at(2350, quit);
+    let acts = t.at(2400, Input::Tick);
+    assert!(!logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
+    let acts = t.at(2401, Input::Tick);
+    assert!(logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
+    assert!(!acts.contains(&Action::Exit) && !t.e.leaves_resources_untouched());
+}
+
+/// A beat of the peer, over the network link, saying it hears this node.
+fn peer_hearing_us(seq: u64) -> Input {
+    let beat = crate::frame::Message::Beat(crate::frame::Beat {
+        sender: "beta".into(),
+        generation: 1,
+        digest: 0,
+        hears_you: true,
+        leaving: false,
+        keeping: false,
+        services: vec![],
+        nics: vec![],
+        disks: vec![],
+        admin: (0, String::new()),
+        heard: 0,
+    })
+    .encode();
+    Input::Frame {
+        link: "lan".into(),
+        boot: 3,
+        seq,
+        payload: beat,
+    }
 }
 
 #[test]
