@@ -7,6 +7,8 @@ set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v socat >/dev/null || need+=(socat)
+# The encryption test taps the links as an eavesdropper would.
+command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v ps >/dev/null || need+=(procps)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 if [ "${1:-}" = deb ]; then

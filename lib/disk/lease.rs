@@ -231,7 +231,8 @@ impl LeaseDisk {
         };
         let key = crate::link::load_key(&self.home).ok();
         crate::frame::crc32(&data) == e.crc
-            && crate::frame::open(key.as_deref(), &data)
+            && crate::frame::Wire::new(key.as_deref())
+                .check(&data)
                 .is_ok_and(|f| crate::frame::says_keeping(&f.payload))
     }
 

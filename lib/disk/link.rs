@@ -11,8 +11,8 @@ use super::device::Device;
 use super::layout::{self, Beat, Entry, BLOCK, ENTRIES};
 use crate::config::{Link, LinkKind};
 use crate::error::{Error, Result};
-use crate::frame::{Bad, ReplayGuard};
-use crate::link::{check, load_key, Counters, Upstream, RENEWED};
+use crate::frame::{Bad, ReplayGuard, Wire};
+use crate::link::{load_key, tell_version, Counters, Upstream, RENEWED};
 use crate::log::Logger;
 use crate::paths::Home;
 use crate::sys;
@@ -69,7 +69,8 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
     let peer_slot = 1 - my_slot;
     let name = &link.name;
     let mut log = Logger::new(home.log(), &home.node, "hahb-disk");
-    let key = Some(load_key(home)?);
+    let key = load_key(home)?;
+    let mut wire = Wire::new(Some(&key));
     let mut up = Upstream::new(name)?;
     let mut dev: Option<Device> = None;
     let mut open_error: Option<String> = None;
@@ -126,7 +127,7 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
         // A disk link writes what hasvrd gives it, the standing beat once like any frame: its
         // writes renew the volume locks, so they follow hasvrd's own beats.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
-        let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| f).collect();
+        let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| wire.outgoing(&f)).collect();
         let mut reopen = false;
         if !frames.is_empty() {
             match &dev {
@@ -163,7 +164,7 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
         if let Some(d) = &dev {
             if Instant::now() >= next_read {
                 next_read = Instant::now() + read_every;
-                match read_peer(d, peer_slot, &peer, &mut slot, key.as_deref(), &mut guard) {
+                match read_peer(d, peer_slot, &peer, &mut slot, &mut wire, &mut guard) {
                     Ok(got) => {
                         // Told once, when the beat has missed two intervals: a live peer's
                         // beat moves every interval, so this costs nothing at rest.
@@ -203,6 +204,7 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
                 }
             }
         }
+        tell_version(&mut wire, &mut counters, &mut log, name);
         if reopen {
             dev = None;
             next_open = Instant::now() + Duration::from_secs(1);
@@ -257,7 +259,7 @@ fn read_peer(
     slot: usize,
     peer: &str,
     seen: &mut PeerSlot,
-    key: Option<&[u8]>,
+    wire: &mut Wire,
     guard: &mut ReplayGuard,
 ) -> std::io::Result<Vec<Got>> {
     let b = d.read(layout::beat_offset(slot), BLOCK)?;
@@ -300,10 +302,14 @@ fn read_peer(
             return Ok(vec![]);
         };
         let data = d.read(layout::entry_offset(slot, *i), e.len as usize)?;
-        let kept = crate::frame::crc32(&data) == e.crc
-            && check(key, guard, &data).is_ok()
-            && crate::frame::open(key, &data).is_ok_and(|f| crate::frame::says_keeping(&f.payload));
-        return Ok(if kept { vec![Ok(data)] } else { vec![] });
+        let kept = (crate::frame::crc32(&data) == e.crc)
+            .then(|| wire.accept(&data, guard).ok())
+            .flatten()
+            .filter(|clear| {
+                crate::frame::open(None, clear)
+                    .is_ok_and(|f| crate::frame::says_keeping(&f.payload))
+            });
+        return Ok(kept.map(Ok).into_iter().collect());
     }
     let mut got = Vec::new();
     for (i, e) in entries {
@@ -313,7 +319,7 @@ fn read_peer(
         if crate::frame::crc32(&data) != e.crc {
             continue;
         }
-        got.push(check(key, guard, &data).map(|_| data).map_err(Some));
+        got.push(wire.accept(&data, guard).map_err(Some));
     }
     Ok(got)
 }

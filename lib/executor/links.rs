@@ -314,14 +314,18 @@ impl Hasvrd {
                 let Ok((n, _)) = sock.recv_from(&mut buf) else {
                     break;
                 };
-                if let Ok(f) = crate::frame::open(self.key.as_deref(), &buf[..n]) {
-                    if self.public_guard.accept(f.boot, f.seq).is_ok() {
-                        frames.push(f);
-                    }
+                let clear = self.public_wire.accept(&buf[..n], &mut self.public_guard);
+                if let Ok(f) = clear.and_then(|c| crate::frame::open(None, &c)) {
+                    frames.push(f);
                 }
             }
         }
         self.io_buf = buf;
+        match self.public_wire.news() {
+            Some((true, what)) => self.log.warning(&format!("public-network check: {what}")),
+            Some((false, what)) => self.log.info(&format!("public-network check: {what}")),
+            None => {}
+        }
         for f in frames {
             self.feed(Input::Frame {
                 link: "public".into(),
@@ -340,6 +344,7 @@ impl Hasvrd {
         else {
             return;
         };
+        let frame = self.public_wire.outgoing(&frame);
         let port = self.engine.config().public_port();
         for a in to {
             let _ = sock.send_to(&frame, (*a, port));

@@ -112,6 +112,8 @@ pub struct Hasvrd {
     /// The public-network check: our socket, and a replay guard for the peer's frames there.
     public: Option<std::net::UdpSocket>,
     public_guard: crate::frame::ReplayGuard,
+    /// The public network's end of the wire (encrypted as the links are).
+    public_wire: crate::frame::Wire,
     next_public_bind: Millis,
     /// The one buffer frames are read into (from the link processes, the public network).
     io_buf: Vec<u8>,
@@ -268,6 +270,7 @@ impl Hasvrd {
             links: BTreeMap::new(),
             public: None,
             public_guard: crate::frame::ReplayGuard::default(),
+            public_wire: crate::frame::Wire::new(key.as_deref()),
             next_public_bind: 0,
             io_buf: vec![0u8; 70_000],
             nics_seen: Vec::new(),

@@ -7,12 +7,13 @@
 //! when they change.
 //!
 //! The link process is a transport: it sends what hasvrd gives it and repeats the standing
-//! beat; it passes up only frames whose CRC, tag and sequence check out and that say
-//! something new (`relay::Inbound`); everything else is dropped and counted.
+//! beat, encrypted on the way out (`frame::wire`); it passes up, decrypted, only frames whose
+//! CRC, tag and sequence check out and that say something new (`relay::Inbound`); everything
+//! else is dropped and counted.
 
 use crate::config::{Link, LinkKind};
 use crate::error::{Context, Error, Result};
-use crate::frame::{self, Bad, ReplayGuard};
+use crate::frame::{self, Bad, ReplayGuard, Wire};
 use crate::log::Logger;
 use crate::paths::Home;
 use crate::sys;
@@ -109,13 +110,15 @@ pub struct Counters {
     pub txerr: u64,
     pub foreign: u64,
     pub bad: BTreeMap<&'static str, u64>,
+    /// What goes to the peer is encrypted (it speaks protocol version 2).
+    pub encrypted: bool,
 }
 
 impl Counters {
     pub fn line(&self) -> String {
         let b = |k: &str| self.bad.get(k).copied().unwrap_or(0);
         format!(
-            "rx={} up={} crc={} tag={} unsigned={} replay={} malformed={} foreign={} txerr={}",
+            "rx={} up={} crc={} tag={} unsigned={} replay={} malformed={} foreign={} txerr={} encrypted={}",
             self.rx,
             self.up,
             b("crc"),
@@ -124,7 +127,8 @@ impl Counters {
             b("replay"),
             b("malformed"),
             self.foreign,
-            self.txerr
+            self.txerr,
+            if self.encrypted { "yes" } else { "no" }
         )
     }
     pub fn count(&mut self, bad: Bad) {
@@ -132,14 +136,14 @@ impl Counters {
     }
 }
 
-/// Checks a frame from the peer: CRC, tag, then sequence.
-pub fn check(
-    key: Option<&[u8]>,
-    guard: &mut ReplayGuard,
-    bytes: &[u8],
-) -> std::result::Result<(), Bad> {
-    let f = frame::open(key, bytes)?;
-    guard.accept(f.boot, f.seq)
+/// Logs a change in what the peer speaks on link `name` (encrypted or not), and counts it.
+pub fn tell_version(wire: &mut Wire, counters: &mut Counters, log: &mut Logger, name: &str) {
+    counters.encrypted = wire.encrypting();
+    match wire.news() {
+        Some((true, what)) => log.warning(&format!("link {name}: {what}")),
+        Some((false, what)) => log.info(&format!("link {name}: {what}")),
+        None => {}
+    }
 }
 
 /// This node's and the peer's address on a socket link.
@@ -327,6 +331,7 @@ impl Upstream {
     /// frame delivered, and never wakes anybody by itself.
     pub(crate) fn report_due(&self, counters: &Counters) -> bool {
         counters.txerr != self.reported.txerr
+            || counters.encrypted != self.reported.encrypted
             || counters.foreign != self.reported.foreign
             || counters.bad != self.reported.bad
     }

@@ -42,11 +42,8 @@ impl StreamFramer {
     }
 
     /// The next frame or bad frame; `None` until more bytes arrive.
-    pub fn next_found(&mut self, key: Option<&[u8]>, guard: &mut ReplayGuard) -> Option<Found> {
-        let start = self
-            .buf
-            .windows(3)
-            .position(|w| w == [b'S', b'H', frame::VERSION]);
+    pub fn next_found(&mut self, wire: &mut Wire, guard: &mut ReplayGuard) -> Option<Found> {
+        let start = self.buf.windows(3).position(is_magic);
         // Noise before a magic (or no magic at all: keep a possible partial one at the end).
         let drop = start.unwrap_or(self.buf.len().saturating_sub(2));
         if drop > 0 {
@@ -71,7 +68,7 @@ impl StreamFramer {
             // A corrupted length makes the candidate look long. Should a whole good frame
             // already stand after it, the candidate was noise: resynchronise there now
             // rather than wait for its false length to fill (dozens of beats on a slow line).
-            if let Some(next) = self.good_frame_after_start(key) {
+            if let Some(next) = self.good_frame_after_start(wire) {
                 self.buf.drain(..next);
                 self.in_noise = false;
                 return Some(Found::Bad(Bad::Malformed));
@@ -79,10 +76,10 @@ impl StreamFramer {
             return None;
         }
         let candidate: Vec<u8> = self.buf[..len].to_vec();
-        match frame::open(key, &candidate).and_then(|f| guard.accept(f.boot, f.seq)) {
-            Ok(()) => {
+        match wire.accept(&candidate, guard) {
+            Ok(clear) => {
                 self.buf.drain(..len);
-                Some(Found::Frame(candidate))
+                Some(Found::Frame(clear))
             }
             Err(bad) => {
                 // Maybe a false magic inside noise: look again one byte further.
@@ -96,17 +93,14 @@ impl StreamFramer {
 
 impl StreamFramer {
     /// Where the first complete frame with a good CRC and tag begins after position 0.
-    fn good_frame_after_start(&self, key: Option<&[u8]>) -> Option<usize> {
+    fn good_frame_after_start(&self, wire: &Wire) -> Option<usize> {
         let mut at = 1;
-        while let Some(p) = self.buf[at..]
-            .windows(3)
-            .position(|w| w == [b'S', b'H', frame::VERSION])
-        {
+        while let Some(p) = self.buf[at..].windows(3).position(is_magic) {
             let q = at + p;
             if let Ok(Some(n)) = frame::frame_len(&self.buf[q..]) {
                 if n <= MAX_SERIAL_FRAME
                     && q + n <= self.buf.len()
-                    && frame::open(key, &self.buf[q..q + n]).is_ok()
+                    && wire.check(&self.buf[q..q + n]).is_ok()
                 {
                     return Some(q);
                 }
@@ -115,6 +109,11 @@ impl StreamFramer {
         }
         None
     }
+}
+
+/// Where a frame of either version may begin.
+fn is_magic(w: &[u8]) -> bool {
+    w[..2] == *b"SH" && (w[2] == frame::VERSION || w[2] == frame::wire::VERSION_2)
 }
 
 /// After opening the line, bytes are discarded this long: what a relay or modem still
@@ -151,6 +150,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
     let mut up = Upstream::new(name)?;
     let interval = std::time::Duration::from_millis(link.interval);
     let mut beats = Relay::new(key.clone(), interval);
+    let mut wire = Wire::new(key.as_deref());
     let mut port: Option<serialport::TTYPort> = None;
     let mut open_error: Option<String> = None;
     let mut next_open = std::time::Instant::now();
@@ -217,7 +217,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
         for (is_beat, f) in frames {
             if beats.given(is_beat, &f) {
-                write_frame(&port, &f, byte_time, &mut counters);
+                write_frame(&port, &wire.outgoing(&f), byte_time, &mut counters);
             }
         }
         if closed {
@@ -268,7 +268,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
             }
             last_rx = std::time::Instant::now();
         }
-        while let Some(found) = framer.next_found(key.as_deref(), &mut guard) {
+        while let Some(found) = framer.next_found(&mut wire, &mut guard) {
             match found {
                 Found::Frame(f) => {
                     counters.rx += 1;
@@ -280,9 +280,10 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
                 Found::Bad(b) => counters.count(b),
             }
         }
+        tell_version(&mut wire, &mut counters, &mut log, name);
         let (repeat, late) = beats.end_turn();
         if let Some(f) = repeat {
-            write_frame(&port, &f, byte_time, &mut counters);
+            write_frame(&port, &wire.outgoing(&f), byte_time, &mut counters);
         }
         if late {
             up.write(LATE, b"")?;
@@ -334,32 +335,59 @@ fn write_all_bounded(fd: &impl AsRawFd, mut data: &[u8], limit: std::time::Durat
 mod tests {
     use super::*;
 
+    /// Frames as the peer puts them on the line: version 2 (encrypted), or version 1 (a
+    /// peer of the release before).
+    fn on_line(encrypted: bool, seq: u64, payload: &[u8]) -> Vec<u8> {
+        let v1 = crate::frame::seal(Some(b"k"), 7, seq, payload).unwrap();
+        let sender = Wire::new(Some(b"k"));
+        if encrypted {
+            sender.outgoing(&v1)
+        } else {
+            v1
+        }
+    }
+
     #[test]
     fn a_corrupted_length_costs_one_frame_not_dozens() {
-        let key = b"k".as_slice();
-        let payload = vec![7u8; 60];
-        let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload).unwrap();
-        let mut broken = good(1);
-        broken[20] = 0x0f; // length 3900-odd: the receiver would wait for ~40 beats
-        let mut f = StreamFramer::default();
-        let mut g = ReplayGuard::default();
-        f.push(&broken);
-        assert!(matches!(
-            f.next_found(Some(key), &mut g),
-            None | Some(Found::Bad(_))
-        ));
-        // The very next beat is delivered as soon as it is whole.
-        f.push(&good(2));
-        let mut got = Vec::new();
-        while let Some(x) = f.next_found(Some(key), &mut g) {
-            got.push(x);
+        for encrypted in [false, true] {
+            let payload = vec![7u8; 60];
+            let good = |seq| on_line(encrypted, seq, &payload);
+            let mut broken = good(1);
+            broken[20] = 0x0f; // length 3900-odd: the receiver would wait for ~40 beats
+            let mut f = StreamFramer::default();
+            let mut g = ReplayGuard::default();
+            let mut wire = Wire::new(Some(b"k"));
+            f.push(&broken);
+            assert!(matches!(
+                f.next_found(&mut wire, &mut g),
+                None | Some(Found::Bad(_))
+            ));
+            // The very next beat is delivered as soon as it is whole.
+            f.push(&good(2));
+            let mut got = Vec::new();
+            while let Some(x) = f.next_found(&mut wire, &mut g) {
+                got.push(x);
+            }
+            let delivered = got.iter().find_map(|x| match x {
+                Found::Frame(f) => crate::frame::open(None, f).ok(),
+                Found::Bad(_) => None,
+            });
+            assert_eq!(
+                delivered.map(|o| (o.seq, o.payload)),
+                Some((2, payload.clone())),
+                "{got:?}"
+            );
         }
-        assert!(got.contains(&Found::Frame(good(2))), "{got:?}");
     }
 
     #[test]
     fn a_stream_with_noise_and_bit_flips_yields_every_good_frame_and_counts_the_bad() {
-        let key = b"k".as_slice();
+        stream_with_noise(false);
+        stream_with_noise(true);
+    }
+
+    fn stream_with_noise(encrypted: bool) {
+        let mut wire = Wire::new(Some(b"k"));
         let payload = crate::frame::Message::Beat(crate::frame::Beat {
             sender: "a".into(),
             generation: 1,
@@ -374,7 +402,7 @@ mod tests {
             heard: 0,
         })
         .encode();
-        let good = |seq| crate::frame::seal(Some(key), 7, seq, &payload).unwrap();
+        let good = |seq| on_line(encrypted, seq, &payload);
         let mut stream = b"\x00\xffgarbage SH".to_vec();
         stream.extend(good(1));
         let mut flipped = good(2);
@@ -391,7 +419,7 @@ mod tests {
         // In pieces of every size, as a serial line delivers them.
         for chunk in stream.chunks(7) {
             f.push(chunk);
-            while let Some(x) = f.next_found(Some(key), &mut g) {
+            while let Some(x) = f.next_found(&mut wire, &mut g) {
                 match x {
                     Found::Frame(_) => frames += 1,
                     Found::Bad(b) => bad.push(b),
@@ -408,7 +436,7 @@ mod tests {
         let noise: Vec<u8> = (0..20_000).map(|_| rng.next() as u8).collect();
         let mut f = StreamFramer::default();
         f.push(&noise);
-        while let Some(found) = f.next_found(Some(key), &mut g) {
+        while let Some(found) = f.next_found(&mut wire, &mut g) {
             assert!(!matches!(found, Found::Frame(_)));
         }
     }

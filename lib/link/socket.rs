@@ -12,6 +12,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
     let interval = Duration::from_millis(link.interval);
     let mut up = Upstream::new(name)?;
     let mut beats = Relay::new(key.clone(), interval);
+    let mut wire = Wire::new(key.as_deref());
     let mut sock: Option<UdpSocket> = None;
     let mut bind_error: Option<String> = None;
     let mut next_bind = Instant::now();
@@ -71,7 +72,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
         };
         for (is_beat, f) in frames {
             if beats.given(is_beat, &f) {
-                send(&sock, &f, peer, &mut counters);
+                send(&sock, &wire.outgoing(&f), peer, &mut counters);
             }
         }
         if closed {
@@ -83,12 +84,12 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
             for _ in 0..256 {
                 match s.recv_from(&mut buf) {
                     Ok((_, from)) if from.ip() != peer.ip() => counters.foreign += 1,
-                    Ok((n, _)) => match check(key.as_deref(), &mut guard, &buf[..n]) {
-                        Ok(()) => {
+                    Ok((n, _)) => match wire.accept(&buf[..n], &mut guard) {
+                        Ok(clear) => {
                             counters.rx += 1;
-                            if beats.arrived(&buf[..n]) {
+                            if beats.arrived(&clear) {
                                 counters.up += 1;
-                                up.deliver(&buf[..n])?;
+                                up.deliver(&clear)?;
                             }
                         }
                         Err(bad) => counters.count(bad),
@@ -103,9 +104,10 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
                 }
             }
         }
+        tell_version(&mut wire, &mut counters, &mut log, name);
         let (repeat, late) = beats.end_turn();
         if let Some(f) = repeat {
-            send(&sock, &f, peer, &mut counters);
+            send(&sock, &wire.outgoing(&f), peer, &mut counters);
         }
         if late {
             up.write(LATE, b"")?;

@@ -1123,6 +1123,8 @@ pub struct SerialLine {
     flip_every: std::sync::Arc<std::sync::atomic::AtomicU32>,
     delay_ms: std::sync::Arc<std::sync::atomic::AtomicU32>,
     inject: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Every byte the line carried (both ways) while recording.
+    recording: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
@@ -1143,12 +1145,14 @@ impl SerialLine {
         let delay_ms = Arc::new(AtomicU32::new(0));
         let inject: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, f, d, i, s) = (
+        let recording: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
+        let (c, f, d, i, s, rec) = (
             cut.clone(),
             flip_every.clone(),
             delay_ms.clone(),
             inject.clone(),
             stop.clone(),
+            recording.clone(),
         );
         let handle = std::thread::spawn(move || {
             use std::os::fd::AsRawFd;
@@ -1187,6 +1191,9 @@ impl SerialLine {
                         if c.load(Ordering::SeqCst) {
                             continue;
                         }
+                        if let Some(r) = rec.lock().unwrap().as_mut() {
+                            r.extend_from_slice(&buf[..n]);
+                        }
                         let every = f.load(Ordering::SeqCst) as u64;
                         for b in &mut buf[..n] {
                             count += 1;
@@ -1214,9 +1221,20 @@ impl SerialLine {
             flip_every,
             delay_ms,
             inject,
+            recording,
             stop,
             handle: Some(handle),
         }
+    }
+
+    /// Starts keeping every byte the line carries, as a tap on the wire would.
+    pub fn record(&self) {
+        *self.recording.lock().unwrap() = Some(Vec::new());
+    }
+
+    /// What the line carried since `record`.
+    pub fn recorded(&self) -> Vec<u8> {
+        self.recording.lock().unwrap().clone().unwrap_or_default()
     }
 
     pub fn cut(&self, cut: bool) {

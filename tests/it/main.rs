@@ -16,6 +16,7 @@ mod console;
 mod demo;
 mod disks;
 mod door;
+mod encryption;
 mod export;
 mod failover;
 mod heartbeat;

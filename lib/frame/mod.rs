@@ -1,6 +1,7 @@
 //! Heartbeat frames (DESIGN §7). Pure: building and checking bytes, no I/O.
 //!
-//! Envelope, big-endian, the same on every link:
+//! Envelope of protocol version 1, big-endian, as frames travel inside a node (and to a peer
+//! of the release before encryption; `wire` gives version 2, encrypted, between nodes):
 //!
 //! ```text
 //!  0  'S' 'H'            magic
@@ -44,6 +45,9 @@
 //!   sender`, `str32 text` (≤ 32 KiB).
 
 use hmac::{KeyInit, Mac};
+
+pub mod wire;
+pub use wire::Wire;
 
 pub const VERSION: u8 = 1;
 /// hasvrd's sequence numbers go in these steps; a link's repeats of a beat fill the gap.
@@ -102,9 +106,9 @@ pub struct Opened {
     pub payload: Vec<u8>,
 }
 
-/// The largest payload: what fits a frame of `MAX_FRAME` bytes. Larger messages (a big
-/// configuration) travel in pieces.
-pub const MAX_PAYLOAD: usize = MAX_FRAME - HEADER - 4 - TAG;
+/// The largest payload: what fits a frame of `MAX_FRAME` bytes in either version. Larger
+/// messages (a big configuration) travel in pieces.
+pub const MAX_PAYLOAD: usize = MAX_FRAME - wire::OVERHEAD_2;
 
 /// Builds a frame; signed when there is a key. A payload over `MAX_PAYLOAD` is refused: its
 /// length would not fit the header.
@@ -137,6 +141,9 @@ pub fn seal(key: Option<&[u8]>, boot: u64, seq: u64, payload: &[u8]) -> Result<V
 pub fn frame_len(bytes: &[u8]) -> Result<Option<usize>, Bad> {
     if bytes.len() < HEADER {
         return Ok(None);
+    }
+    if &bytes[..2] == b"SH" && bytes[2] == wire::VERSION_2 {
+        return wire::frame_len_2(bytes).map(Some);
     }
     if &bytes[..2] != b"SH" || bytes[2] != VERSION || bytes[3] > 1 {
         return Err(Bad::Malformed);

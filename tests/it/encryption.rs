@@ -1,0 +1,255 @@
+//! Nothing in clear between the nodes: every link type tapped while the configuration, the
+//! license and the services change, and frames changed or replayed on a real line refused.
+//! (The door is not tapped here: its traffic is not yet encrypted.)
+
+use crate::disk_rig::DiskCluster;
+use crate::harness::*;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(20);
+static CAPTURES: AtomicUsize = AtomicUsize::new(0);
+
+/// tcpdump on one interface of a namespace, everything it sees written to a file. Killed
+/// (by PID) and the file removed on drop, whatever the test did.
+struct Capture {
+    pid: u32,
+    child: std::process::Child,
+    file: PathBuf,
+}
+
+impl Capture {
+    fn start(ns: &str, dev: &str) -> Capture {
+        let file = std::env::temp_dir().join(format!(
+            "sureha-cap-{}-{}-{dev}.pcap",
+            std::process::id(),
+            CAPTURES.fetch_add(1, Ordering::SeqCst)
+        ));
+        // `ip netns exec` becomes tcpdump (it execs): the PID is tcpdump's.
+        let child = Command::new("ip")
+            .args([
+                "netns", "exec", ns, "tcpdump", "-i", dev, "-U", "-s", "0", "-w",
+            ])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tcpdump must be installed (tests/install-deps.sh installs it)");
+        let c = Capture {
+            pid: child.id(),
+            child,
+            file,
+        };
+        // The file's header is written once it captures.
+        let began = Instant::now();
+        while std::fs::metadata(&c.file).map_or(0, |m| m.len()) < 24 {
+            assert!(
+                began.elapsed() < Duration::from_secs(10),
+                "tcpdump did not start on {dev} in {ns}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c
+    }
+
+    /// Everything captured, once tcpdump has written it out.
+    fn stop(mut self) -> Vec<u8> {
+        let _ = sureha::sys::kill(self.pid, libc::SIGINT);
+        let began = Instant::now();
+        while began.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::read(&self.file).unwrap_or_default()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = sureha::sys::kill(self.pid, libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+/// What must never cross in clear: the names of the nodes and services, configuration
+/// lines, the license.
+const SECRETS: [&str; 9] = [
+    "alpha",
+    "beta",
+    "payroll-ledger",
+    "active_server",
+    "standby_server",
+    "svc.start",
+    "SERIAL-7731",
+    "LICENSEKEY-QX9",
+    "[service",
+];
+
+/// What is wrong with a tap's bytes: a secret seen, or too few encrypted frames to tell.
+fn in_clear(what: &str, bytes: &[u8]) -> Option<String> {
+    let seen: Vec<&str> = SECRETS
+        .into_iter()
+        .filter(|s| count(bytes, s.as_bytes()) > 0)
+        .collect();
+    let frames = count(bytes, b"SH\x02");
+    if !seen.is_empty() {
+        Some(format!("{what}: {seen:?} crossed in clear"))
+    } else if frames < 5 {
+        Some(format!(
+            "{what}: only {frames} encrypted frames seen ({} bytes): the tap saw nothing",
+            bytes.len()
+        ))
+    } else {
+        None
+    }
+}
+
+/// A link's counters on a node, from its status line.
+fn counter(n: &Node, link: &str, name: &str) -> u64 {
+    let status = n.ok(&["status"]);
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("LINK {link} ")))
+        .unwrap_or_default()
+        .to_string();
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether a link says it encrypts, on a node.
+fn counter_word(n: &Node, link: &str) -> String {
+    let status = n.ok(&["status"]);
+    status
+        .lines()
+        .find(|l| l.starts_with(&format!("LINK {link} ")))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("encrypted="))
+        })
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The whole frame that starts at `at` in a tapped stream.
+fn frame_at(bytes: &[u8], at: usize) -> Vec<u8> {
+    let n = sureha::frame::frame_len(&bytes[at..])
+        .ok()
+        .flatten()
+        .expect("a frame header");
+    bytes[at..at + n].to_vec()
+}
+
+#[test]
+fn no_name_configuration_or_license_crosses_any_link_in_clear_and_forged_frames_are_refused() {
+    let line = SerialLine::new();
+    // The serial section names a type: the rig then leaves the scripts to us.
+    let extra = format!(
+        "start = svc.start\nstop = svc.stop\nstart_timeout = 3s\n{}",
+        line.privnet("ser", "200ms")
+    );
+    let c = DiskCluster::new("200ms", &extra);
+    c.start_all();
+    for n in [&c.alpha, &c.beta] {
+        n.wait_for("the serial link up", T, || {
+            n.ok(&["privnet", "state", "ser"]).trim() == "OK"
+        });
+    }
+    let udp = Capture::start(&c.topo.ns("a"), "priv0");
+    line.record();
+
+    // The service runs, the configuration and the license change: all of it crosses.
+    c.alpha.ok(&["service", "bringin", "db"]);
+    c.alpha.wait_state("db", "ACTIVE", T);
+    c.alpha.ok(&[
+        "service",
+        "create",
+        "payroll-ledger",
+        "active_server=alpha",
+        "standby_server=beta",
+        "start=svc.start",
+        "stop=svc.stop",
+    ]);
+    c.beta.wait_for("the new service on beta", T, || {
+        c.beta
+            .haadm(&["service", "state", "payroll-ledger"])
+            .stdout
+            .starts_with("OUT")
+    });
+    c.alpha.ok(&[
+        "license",
+        "alpha",
+        "SERIAL-7731",
+        "2030-01-01",
+        "LICENSEKEY-QX9",
+    ]);
+    c.beta.wait_for("the license on beta", T, || {
+        c.beta.ok(&["license"]).contains("SERIAL-7731")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+
+    let tapped_udp = udp.stop();
+    let tapped_serial = line.recorded();
+    let lease = sureha::disk::device::Device::open(&c.rig.lease_b.dev).expect("the lease disk");
+    let mut on_disk = Vec::new();
+    for slot in 0..2 {
+        let entries = sureha::disk::layout::entry_offset(slot, 0);
+        let size = sureha::disk::layout::ENTRIES * sureha::disk::layout::ENTRY_SIZE;
+        on_disk.extend(lease.read(entries, size).expect("the frame entries"));
+    }
+    let wrong: Vec<String> = [
+        in_clear("socket link (tcpdump on priv0)", &tapped_udp),
+        in_clear("serial line", &tapped_serial),
+        in_clear("disk link (frame entries of both slots)", &on_disk),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    for n in [&c.alpha, &c.beta] {
+        assert!(!n.log().contains("unencrypted"), "{}", n.log());
+        let status = n.ok(&["status"]);
+        for link in ["priv", "ser", "dlink"] {
+            assert!(
+                status.contains(&format!("LINK {link} ")) && counter_word(n, link) == "yes",
+                "{status}"
+            );
+        }
+    }
+
+    // A tapped frame played back on the line is a replay; one with a byte of its
+    // ciphertext changed (and its CRC made good again) fails its tag.
+    let at = tapped_serial
+        .windows(3)
+        .position(|w| w == b"SH\x02")
+        .expect("a frame on the line");
+    let old = frame_at(&tapped_serial, at);
+    let mut changed = old.clone();
+    changed[40] ^= 0x01;
+    let n = changed.len() - 4;
+    let crc = sureha::frame::crc32(&changed[..n]).to_be_bytes();
+    changed[n..].copy_from_slice(&crc);
+    let (replays, tags) = (
+        counter(&c.beta, "ser", "replay"),
+        counter(&c.beta, "ser", "tag"),
+    );
+    line.inject(&old);
+    line.inject(&changed);
+    c.beta.wait_for("the played-back frames counted", T, || {
+        counter(&c.beta, "ser", "replay") > replays && counter(&c.beta, "ser", "tag") > tags
+    });
+    assert_eq!(c.words("db"), ("ACTIVE".into(), "STANDBY".into()));
+    assert_eq!(c.beta.ok(&["privnet", "state", "ser"]).trim(), "OK");
+}
