@@ -166,3 +166,91 @@ fn bench_nic_failover() {
             .join(", ")
     );
 }
+
+/// What encryption costs a frame: a beat of 50 services sealed by hasvrd (version 1, HMAC),
+/// then as it crosses: encrypted by the sending link and decrypted by the receiving one
+/// (version 2), against checking its HMAC alone (the release before); and whether a
+/// 9600-baud line still carries that beat within a 1 s interval.
+#[test]
+#[ignore]
+fn bench_frame_encryption_cost() {
+    use sureha::frame::{self, Beat, Message, ReplayGuard, ServiceRecord, Wire};
+    let services: Vec<ServiceRecord> = (0..50u16)
+        .map(|index| ServiceRecord {
+            index,
+            word: 1,
+            phase: 2,
+            protected: true,
+            error: false,
+            error_was_active: false,
+            unable: false,
+            both: false,
+            primary: 0,
+            runner: 0,
+            epoch: 7,
+            resets: 0,
+        })
+        .collect();
+    let payload = Message::Beat(Beat {
+        sender: "alpha".into(),
+        generation: 3,
+        digest: 0xdead_beef,
+        hears_you: true,
+        leaving: false,
+        keeping: false,
+        services,
+        nics: vec![],
+        disks: vec![],
+        admin: (0, String::new()),
+        heard: 1,
+    })
+    .encode();
+    let key = b"0123456789abcdef0123456789abcdef";
+    const FRAMES: u64 = 20_000;
+    let (mut clear_runs, mut crypt_runs) = (Vec::new(), Vec::new());
+    let (mut v1_len, mut v2_len) = (0, 0);
+    for _ in 0..runs() {
+        // The release before: the receiving link checks CRC and HMAC.
+        let started = Instant::now();
+        for seq in 1..=FRAMES {
+            let f = frame::seal(Some(key), 1, seq, &payload).unwrap();
+            v1_len = f.len();
+            assert!(frame::open(Some(key), &f).is_ok());
+        }
+        clear_runs.push(started.elapsed() / FRAMES as u32);
+        // Now: the same, plus encryption on the way out and decryption on the way in.
+        let (out, mut inn) = (Wire::new(Some(key)), Wire::new(Some(key)));
+        let mut guard = ReplayGuard::default();
+        let started = Instant::now();
+        for seq in 1..=FRAMES {
+            let f = frame::seal(Some(key), 1, seq, &payload).unwrap();
+            let wire = out.outgoing(&f);
+            v2_len = wire.len();
+            assert!(inn.accept(&wire, &mut guard).is_ok());
+        }
+        crypt_runs.push(started.elapsed() / FRAMES as u32);
+    }
+    let us = |d: Duration| format!("{:.1} µs", d.as_secs_f64() * 1e6);
+    let (clear, crypt) = (median(clear_runs), median(crypt_runs));
+    // Ten bits a byte on an RS-232 line (start, 8 data, stop).
+    let line_ms = |len: usize| len as f64 * 10.0 / 9600.0 * 1000.0;
+    println!(
+        "frame cost, a beat of 50 services (median of {} runs of {FRAMES} frames):",
+        runs()
+    );
+    println!(
+        "  version 1, signed (the release before): {v1_len} bytes, seal + check {}",
+        us(clear)
+    );
+    println!(
+        "  version 2, encrypted: {v2_len} bytes, seal + encrypt + decrypt + check {} (+{})",
+        us(crypt),
+        us(crypt.saturating_sub(clear))
+    );
+    println!(
+        "  on a 9600-baud line: {:.0} ms a beat (version 1: {:.0} ms), within a 1 s interval",
+        line_ms(v2_len),
+        line_ms(v1_len)
+    );
+    assert!(line_ms(v2_len) < 1000.0, "a 9600-baud line cannot carry it");
+}
