@@ -37,6 +37,9 @@ fn run(args: &[String]) -> Result<()> {
         let password =
             sureha::door::client::read_password(&format!("Password for {user}@{host}: "))?;
         let mut session = sureha::door::client::Session::login(&host, &user, &password)?;
+        if let Some(w) = session.clear_warning() {
+            eprintln!("haadm: {w}");
+        }
         print!("{}", session.call(&m.free)?);
         return Ok(());
     } else if m.opt_present("u") {

@@ -182,6 +182,9 @@ impl Menus<'_> {
         match Session::login(&host, &user, &password) {
             Ok(s) => {
                 self.say(&format!("connected to {host} as {user}\n"));
+                if let Some(w) = s.clear_warning() {
+                    self.say(&format!("{w}\n"));
+                }
                 self.target = Target::Remote(Box::new(s), format!("{user}@{host}"));
             }
             Err(e) => self.say(&format!("error: {}\n", e.message)),

@@ -1,5 +1,6 @@
 //! The door's client side: `haadm -H HOST [-u USER] COMMAND...` (and the console).
 
+use super::sealed::Sealer;
 use super::*;
 use crate::auth;
 use crate::error::{Error, Result};
@@ -11,8 +12,18 @@ pub struct Session {
     r: BufReader<TcpStream>,
     w: TcpStream,
     key: [u8; 32],
+    /// Version 2: requests and replies encrypted. `None`: the door there is of the release
+    /// before (version 1, signed in clear).
+    sealer: Option<Sealer>,
     seq: u64,
     pub host: String,
+}
+
+/// What the first answer to a hello said.
+enum Greeted {
+    Session(Session),
+    /// The door there does not know version 2: a release before.
+    Older,
 }
 
 fn io(host: &str) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -34,8 +45,37 @@ pub fn address(host: &str) -> Result<std::net::SocketAddr> {
 }
 
 impl Session {
-    /// Connects and logs in; the password is used only here, to derive the proof.
+    /// Connects and logs in; the password is used only here, to derive the proof. A door of
+    /// the release before gets a session of its version (signed, in clear): `encrypted`
+    /// says so, and the caller warns.
     pub fn login(host: &str, user: &str, password: &str) -> Result<Session> {
+        match Session::login_with(host, user, password, HELLO_2)? {
+            Greeted::Session(s) => Ok(s),
+            Greeted::Older => match Session::login_with(host, user, password, HELLO)? {
+                Greeted::Session(s) => Ok(s),
+                Greeted::Older => Err(Error::failed(format!(
+                    "{host}: the admin door there speaks no version this haadm knows"
+                ))),
+            },
+        }
+    }
+
+    /// Whether requests and replies cross encrypted (the door there is of this release).
+    pub fn encrypted(&self) -> bool {
+        self.sealer.is_some()
+    }
+
+    /// The warning for a session that is not encrypted, if it is not.
+    pub fn clear_warning(&self) -> Option<String> {
+        (!self.encrypted()).then(|| {
+            format!(
+                "WARNING: {}: the admin door there is of the release before; this session is signed but not encrypted until that node is upgraded",
+                self.host
+            )
+        })
+    }
+
+    fn login_with(host: &str, user: &str, password: &str, hello: &str) -> Result<Greeted> {
         let addr = address(host)?;
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| {
             Error::failed(format!(
@@ -48,9 +88,12 @@ impl Session {
         let mut r = BufReader::new(stream.try_clone().map_err(io(host))?);
         let mut w = stream;
         let cnonce = auth::hex(&auth::random_bytes::<16>());
-        w.write_all(format!("{HELLO} {user} {cnonce}\n").as_bytes())
+        w.write_all(format!("{hello} {user} {cnonce}\n").as_bytes())
             .map_err(io(host))?;
         let line = expect_line(&mut r, host)?;
+        if hello == HELLO_2 && line.starts_with("DENIED not a SureHA admin client") {
+            return Ok(Greeted::Older);
+        }
         let f: Vec<&str> = line.split(' ').collect();
         let (salt, iterations, snonce) = match f.as_slice() {
             ["CHALLENGE", salt, it, snonce] => (
@@ -88,13 +131,14 @@ impl Session {
         r.get_ref()
             .set_read_timeout(Some(Duration::from_secs(3600)))
             .map_err(io(host))?;
-        Ok(Session {
+        Ok(Greeted::Session(Session {
             r,
             w,
             key,
+            sealer: (hello == HELLO_2).then(|| Sealer::new(&key)),
             seq: 0,
             host: host.to_string(),
-        })
+        }))
     }
 
     /// How long a reply may take before the call fails (a node that died answers nothing).
@@ -117,14 +161,24 @@ impl Session {
     /// here is the door's: the connection failed, or a reply did not check out.
     pub fn call_status(&mut self, words: &[String]) -> Result<(i32, String)> {
         self.seq += 1;
-        let enc = encode_words(words);
-        let mac = request_mac(&self.key, self.seq, &enc);
+        let request = match &self.sealer {
+            Some(s) => s.seal_request(self.seq, words),
+            None => {
+                let enc = encode_words(words);
+                let mac = request_mac(&self.key, self.seq, &enc);
+                format!("REQ {} {mac} {enc}", self.seq)
+            }
+        };
         self.w
-            .write_all(format!("REQ {} {mac} {enc}\n", self.seq).as_bytes())
+            .write_all(format!("{request}\n").as_bytes())
             .map_err(io(&self.host))?;
         let line = expect_line(&mut self.r, &self.host)?;
         let f: Vec<&str> = line.split(' ').collect();
         let reply = match f.as_slice() {
+            _ if self.sealer.is_some() => self
+                .sealer
+                .as_ref()
+                .and_then(|s| s.open_reply(self.seq, &line)),
             ["REP", n, status, mac, body] if n.parse() == Ok(self.seq) => {
                 match (
                     status.parse::<i32>(),

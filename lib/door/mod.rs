@@ -8,22 +8,28 @@
 //! server: CHALLENGE SALT ITERATIONS SNONCE          (or DENIED reason)
 //! client: PROOF PROOF
 //! server: WELCOME SERVER-SIGNATURE                  (or DENIED reason, after a delay)
-//! client: REQ SEQ MAC WORDS                         (WORDS: the command words joined by NUL)
-//! server: REP SEQ STATUS MAC BODY                   (STATUS: the exit status; BODY: stdout,
-//!                                                    or the error line)
+//! client: REQ SEQ SEALED                            (version 2: `sealed`, encrypted)
+//! server: REP SEQ SEALED
 //! ```
 //!
 //! The login is SCRAM-like (`auth`): the password never crosses the wire, a proof is worth
-//! nothing for another login. Every request and reply carries `HMAC(session key, direction,
-//! SEQ, fields)`; SEQ counts from 1, so a line changed, dropped, reordered or replayed is
-//! refused and the connection closed.
+//! nothing for another login. After it, requests and replies are encrypted and authenticated
+//! under a key derived from the session key (`sealed`); SEQ counts from 1, so a line
+//! changed, dropped, reordered or replayed is refused and the connection closed.
+//!
+//! Version 1 (the release before, `SUREHA-ADMIN/1`) is still spoken, signed but in clear,
+//! with a WARNING on both sides: `REQ SEQ MAC WORDS` (WORDS: hex of the command words joined
+//! by NUL), `REP SEQ STATUS MAC BODY`, each MAC `HMAC(session key, direction, SEQ, fields)`.
 
 pub mod client;
+pub mod sealed;
 pub mod server;
 
 use crate::auth::{hex, hmac};
 
+/// The hello of the release before: its sessions are signed, not encrypted.
 pub const HELLO: &str = "SUREHA-ADMIN/1";
+pub const HELLO_2: &str = "SUREHA-ADMIN/2";
 /// The longest line either side reads (a status of 256 services, in hex, fits many times).
 pub const MAX_LINE: usize = 4 << 20;
 pub const DEFAULT_PORT: u16 = 7011;

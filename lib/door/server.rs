@@ -4,6 +4,7 @@
 //! hasvrd, and strangers never keep an administrator out. Requests run as local haadm's do
 //! (`admin::run`), through hasvrd's FIFO.
 
+use super::sealed::Sealer;
 use super::*;
 use crate::auth::{self, User};
 use crate::log::Logger;
@@ -332,19 +333,19 @@ fn serve(
         return Ok(());
     };
     let f: Vec<&str> = hello.split(' ').collect();
-    let (user, cnonce) = match f.as_slice() {
-        [HELLO, user, cnonce]
+    let (user, cnonce, encrypted) = match f.as_slice() {
+        [hello @ (HELLO | HELLO_2), user, cnonce]
             if auth::valid_user(user)
                 && !cnonce.is_empty()
                 && cnonce.len() <= 64
                 && cnonce.bytes().all(|b| b.is_ascii_alphanumeric()) =>
         {
-            (user.to_string(), cnonce.to_string())
+            (user.to_string(), cnonce.to_string(), *hello == HELLO_2)
         }
         _ => {
             say(
                 &mut w,
-                "DENIED not a SureHA admin client (expected SUREHA-ADMIN/1 USER NONCE)",
+                "DENIED not a SureHA admin client (expected SUREHA-ADMIN/2 USER NONCE)",
             )?;
             return Ok(());
         }
@@ -421,9 +422,21 @@ fn serve(
         )?;
         return Ok(());
     }
-    let result = session(shared, &mut r, &mut w, &user, ip, u, &ck, &am, log);
+    let who = Who {
+        user: &user,
+        ip,
+        encrypted,
+    };
+    let result = session(shared, &mut r, &mut w, &who, u, &ck, &am, log);
     shared.sessions.fetch_sub(1, Ordering::SeqCst);
     result
+}
+
+/// Who is logged in, from where, and whether the session is encrypted (version 2).
+struct Who<'a> {
+    user: &'a str,
+    ip: IpAddr,
+    encrypted: bool,
 }
 
 /// A logged-in administrator's requests, until it leaves.
@@ -432,13 +445,13 @@ fn session(
     shared: &Shared,
     r: &mut BufReader<Deadline>,
     w: &mut TcpStream,
-    user: &str,
-    ip: IpAddr,
+    who: &Who,
     u: &User,
     ck: &[u8; 32],
     am: &str,
     log: &mut Logger,
 ) -> std::io::Result<()> {
+    let (user, ip) = (who.user, who.ip);
     say(
         w,
         &format!(
@@ -446,8 +459,13 @@ fn session(
             auth::hex(&auth::server_signature(&u.server_key, am))
         ),
     )?;
-    log.info(&format!("admin door: {user} logged in from {ip}"));
+    if who.encrypted {
+        log.info(&format!("admin door: {user} logged in from {ip}"));
+    } else {
+        log.warning(&format!("admin door: {user} logged in from {ip} with a client of the release before: this session is signed but not encrypted (upgrade haadm there)"));
+    }
     let key = auth::session_key(ck, am);
+    let sealer = Sealer::new(&key);
     // Replies may wait for a service to start; the engine bounds that wait.
     w.set_write_timeout(Some(Duration::from_secs(60)))?;
     let mut seq = 0u64;
@@ -458,6 +476,7 @@ fn session(
         seq += 1;
         let f: Vec<&str> = line.split(' ').collect();
         let words = match f.as_slice() {
+            _ if who.encrypted => sealer.open_request(seq, &line),
             ["REQ", n, mac, words]
                 if n.parse() == Ok(seq)
                     && auth::same(mac.as_bytes(), request_mac(&key, seq, words).as_bytes()) =>
@@ -486,14 +505,16 @@ fn session(
                 crate::config::shown(&words.join(" "))
             ));
         }
-        say(
-            w,
-            &format!(
+        let reply = if who.encrypted {
+            sealer.seal_reply(seq, status, &body)
+        } else {
+            format!(
                 "REP {seq} {status} {} {}",
                 reply_mac(&key, seq, status, &body),
                 auth::hex(body.as_bytes())
-            ),
-        )?;
+            )
+        };
+        say(w, &reply)?;
     }
     Ok(())
 }

@@ -33,7 +33,6 @@
 use super::{crc32, open, seal, Bad, Opened, ReplayGuard, HEADER, MAX_PAYLOAD, TAG};
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
-use hmac::Mac;
 
 pub const VERSION_2: u8 = 2;
 const SALT: usize = 8;
@@ -54,12 +53,9 @@ pub(super) fn frame_len_2(bytes: &[u8]) -> Result<usize, Bad> {
 
 /// The link key: derived, so the authkey itself never keys a cipher.
 fn link_key(authkey: &[u8]) -> XChaCha20Poly1305 {
-    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(authkey)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(b"sureha link key v2");
-    let k = mac.finalize().into_bytes();
+    let k = crate::auth::hmac(authkey, &[b"sureha link key v2"]);
     XChaCha20Poly1305::new_from_slice(&k)
-        .unwrap_or_else(|_| unreachable!("SHA-256 gives 32 bytes, the key size"))
+        .unwrap_or_else(|_| unreachable!("HMAC-SHA256 gives 32 bytes, the key size"))
 }
 
 fn nonce(salt: &[u8], boot: u64, seq: u64) -> XNonce {

@@ -97,6 +97,7 @@ fn remote_haadm_logs_in_runs_commands_as_locally_and_refuses_guesses_replays_and
         r = remote(&c, alpha, "door-secret", &["status"]);
     }
     assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("not encrypted"), "{r:?}");
     let local = c.alpha.haadm(&["status"]).stdout;
     let kinds = |s: &str| -> Vec<String> {
         s.lines()
@@ -149,6 +150,14 @@ fn remote_haadm_logs_in_runs_commands_as_locally_and_refuses_guesses_replays_and
     .unwrap();
     assert_eq!(outcome, Ok(()), "{outcome:?}");
     assert!(c.alpha.log().contains("altered, replayed or out of order"));
+    // The hand-made logins of the release before were served, and said to be in clear.
+    assert!(
+        c.alpha.log().contains(
+            "with a client of the release before: this session is signed but not encrypted"
+        ),
+        "{}",
+        c.alpha.log()
+    );
     // The node is unharmed: the tampered request ("stop") did not run.
     assert_eq!(c.alpha.state("web"), "ACTIVE");
 
@@ -193,8 +202,20 @@ fn line(r: &mut BufReader<std::net::TcpStream>) -> String {
     l.trim_end().to_string()
 }
 
-/// Logs in by hand; returns the login's proof line and a live session.
+/// Logs in by hand as a client of the release before would (version 1: signed, in clear);
+/// returns the login's proof line and a live session.
 fn login(
+    addr: &str,
+    user: &str,
+    password: &str,
+    cnonce: &str,
+    proof: Option<&str>,
+) -> (String, String, BufReader<std::net::TcpStream>, [u8; 32]) {
+    login_as("SUREHA-ADMIN/1", addr, user, password, cnonce, proof)
+}
+
+fn login_as(
+    hello: &str,
     addr: &str,
     user: &str,
     password: &str,
@@ -206,7 +227,7 @@ fn login(
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut w = s;
-    writeln!(w, "SUREHA-ADMIN/1 {user} {cnonce}").unwrap();
+    writeln!(w, "{hello} {user} {cnonce}").unwrap();
     let ch = line(&mut r);
     let f: Vec<&str> = ch.split(' ').collect();
     let salt = auth::unhex(f[1]).unwrap();
@@ -277,6 +298,40 @@ fn replay_and_tamper(addr: &str, user: &str, password: &str) -> Result<(), Strin
     let reply = line(&mut r);
     if !reply.starts_with("DENIED") {
         return Err(format!("an altered request was answered: {reply}"));
+    }
+    // Version 2: the request encrypted. It runs; the same line again (a replay), or one
+    // with a character of its ciphertext changed, closes the session.
+    let words = ["status".to_string()];
+    for tamper in [false, true] {
+        let (_, answer, mut r, key) = login_as(door::HELLO_2, addr, user, password, "cafe", None);
+        if !answer.starts_with("WELCOME") {
+            return Err(format!("login failed: {answer}"));
+        }
+        let sealer = door::sealed::Sealer::new(&key);
+        let mut w = r.get_ref().try_clone().unwrap();
+        let request = sealer.seal_request(1, &words);
+        if tamper {
+            let mut b = request.into_bytes();
+            let i = b.len() - 20;
+            b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+            writeln!(w, "{}", String::from_utf8(b).unwrap()).unwrap();
+            let reply = line(&mut r);
+            if !reply.starts_with("DENIED") {
+                return Err(format!("an altered sealed request was answered: {reply}"));
+            }
+            continue;
+        }
+        writeln!(w, "{request}").unwrap();
+        let reply = line(&mut r);
+        match sealer.open_reply(1, &reply) {
+            Some((0, body)) if body.contains("NODE alpha") => {}
+            other => return Err(format!("a sealed status did not come back: {other:?}")),
+        }
+        writeln!(w, "{request}").unwrap();
+        let reply = line(&mut r);
+        if !reply.starts_with("DENIED") {
+            return Err(format!("a replayed sealed request was answered: {reply}"));
+        }
     }
     Ok(())
 }

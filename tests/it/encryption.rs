@@ -1,6 +1,6 @@
-//! Nothing in clear between the nodes: every link type tapped while the configuration, the
-//! license and the services change, and frames changed or replayed on a real line refused.
-//! (The door is not tapped here: its traffic is not yet encrypted.)
+//! Nothing in clear between the nodes or to the admin door: every link type and the door
+//! tapped while the configuration, the license and the services change, and frames changed
+//! or replayed on a real line refused.
 
 use crate::disk_rig::DiskCluster;
 use crate::harness::*;
@@ -252,4 +252,89 @@ fn no_name_configuration_or_license_crosses_any_link_in_clear_and_forged_frames_
     });
     assert_eq!(c.words("db"), ("ACTIVE".into(), "STANDBY".into()));
     assert_eq!(c.beta.ok(&["privnet", "state", "ser"]).trim(), "OK");
+}
+
+/// haadm -H from the client namespace, the password on standard input.
+fn remote(c: &NsCluster, password: &str, words: &[&str]) -> Ran {
+    let mut cmd = Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        &c.topo.ns("c"),
+        env!("CARGO_BIN_EXE_haadm"),
+    ])
+    .args(["-H", "192.0.2.1", "-u", "admin"])
+    .args(words)
+    .env_clear()
+    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    with_stdin(cmd, &format!("{password}\n"))
+}
+
+#[test]
+fn the_admin_doors_requests_and_replies_cross_encrypted() {
+    let c = NsCluster::new(&ns_config("200ms", &web_service("")));
+    for n in [&c.alpha, &c.beta] {
+        let r = with_stdin(n.cmd("NewPass"), "admin\ndoor-secret\ndoor-secret\n");
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    c.start();
+    let until = Instant::now() + T;
+    while remote(&c, "door-secret", &["status"]).code != 0 {
+        assert!(Instant::now() < until, "alpha's door never opened");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let tap = Capture::start(&c.topo.ns("c"), "eth0");
+    for words in [
+        vec!["service", "bringin", "web"],
+        vec![
+            "service",
+            "create",
+            "payroll-ledger",
+            "active_server=alpha",
+            "standby_server=beta",
+            "start=svc.start",
+            "stop=svc.stop",
+        ],
+        vec![
+            "license",
+            "alpha",
+            "SERIAL-7731",
+            "2030-01-01",
+            "LICENSEKEY-QX9",
+        ],
+        vec!["license"],
+        vec!["status"],
+        vec!["service", "review", "payroll-ledger"],
+    ] {
+        let r = remote(&c, "door-secret", &words);
+        assert_eq!(r.code, 0, "{words:?}: {r:?}");
+        assert!(!r.stderr.contains("not encrypted"), "{r:?}");
+    }
+    let status = remote(&c, "door-secret", &["status"]);
+    assert!(
+        status.stdout.contains("SERVICE payroll-ledger"),
+        "{status:?}"
+    );
+    let tapped = tap.stop();
+    // What the door's replies said (the status names both nodes and every service, the
+    // configuration every line) is nowhere in what crossed.
+    let seen: Vec<&str> = SECRETS
+        .into_iter()
+        .filter(|s| count(&tapped, s.as_bytes()) > 0)
+        .collect();
+    assert!(seen.is_empty(), "the door: {seen:?} crossed in clear");
+    let hex_seen: Vec<&str> = SECRETS
+        .into_iter()
+        .filter(|s| count(&tapped, sureha::auth::hex(s.as_bytes()).as_bytes()) > 0)
+        .collect();
+    assert!(hex_seen.is_empty(), "the door: {hex_seen:?} crossed in hex");
+    assert!(
+        // Seven sessions; the tap may start a moment late for the first.
+        count(&tapped, b"REQ ") >= 6 && count(&tapped, b"REP ") >= 6,
+        "the tap saw too few requests ({} bytes: {} REQ, {} REP, {} WELCOME)",
+        tapped.len(),
+        count(&tapped, b"REQ "),
+        count(&tapped, b"REP "),
+        count(&tapped, b"WELCOME")
+    );
 }
