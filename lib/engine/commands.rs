@@ -505,7 +505,9 @@ impl Engine {
         {
             return;
         }
-        if !touch && !self.keeping_recorded() {
+        // Leaving the services as they are: not in the middle of a step, whose process (a
+        // mount, a script) would go on after us and race the next hasvrd's clean-up of it.
+        if !touch && (!self.keeping_recorded() || self.services.values().any(|s| s.busy())) {
             return;
         }
         let waiters = std::mem::take(&mut self.waiters);

@@ -45,7 +45,16 @@ impl Engine {
                     format!("both nodes ran it; it belongs on {}, which runs it", peer()).into(),
                 ))
             }
-            // Taken over by hand while the peer left its services running (QUIT).
+            // Taken over by hand while the peer left its services running (QUIT), once this
+            // node has seen the disk long enough to hear the peer had it come back meanwhile
+            // (cut off from it, this node could not know).
+            PeerStatus::Frozen
+                if s.phase == Phase::Stopped
+                    && self.released.contains(name)
+                    && self.takeover_wait().is_some() =>
+            {
+                None
+            }
             PeerStatus::Frozen if s.runner == self.node && self.released.contains(name) => Some((
                 true,
                 format!(

@@ -796,7 +796,7 @@ impl Engine {
         if let Some(t) = self.carrier_wakeup() {
             at("carrier: the public network's answer", t);
         }
-        if self.peer_status() == PeerStatus::Down {
+        if matches!(self.peer_status(), PeerStatus::Down | PeerStatus::Frozen) {
             if let Some(t) = self.takeover_wait() {
                 at("takeover after the lease", t);
             }

@@ -590,7 +590,9 @@ impl Engine {
         // A beat sent before this hasvrd started (delayed on a link, or left in a buffer)
         // says nothing of contact with it.
         let hears_me = b.hears_you && (self.boot == 0 || b.heard == self.boot);
-        if hears_me {
+        // A restarted hasvrd of the peer has just begun to listen: it cannot have found
+        // this node silent before now, whatever its first beat says.
+        if hears_me || restarted {
             self.peer_heard_me_at = Some(self.now);
         }
         self.peer = Some(PeerView {

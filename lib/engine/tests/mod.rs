@@ -615,6 +615,28 @@ fn shutdown_stops_everything_then_exits_and_quit_touches_nothing() {
         .any(|a| matches!(a, Action::Run { .. } | Action::StopAgent { .. })));
 }
 
+/// Found by the simulator (seed 20554879): a QUIT that left in the middle of a start had
+/// its mount go on after hasvrd, racing the next hasvrd's clean-up of that start.
+#[test]
+fn a_quit_in_the_middle_of_a_step_leaves_once_the_step_is_done() {
+    let mut t = running("");
+    let acts = t.cmd(2000, "service bringout web", None);
+    assert!(
+        acts.iter().any(|a| matches!(a, Action::StopAgent { .. })),
+        "{acts:?}"
+    );
+    let quit = t.at(
+        2100,
+        Input::Shutdown {
+            touch_resources: false,
+        },
+    );
+    assert!(!quit.contains(&Action::Exit), "left with a step in flight");
+    let (_, all) = t.run_plan(2200, acts);
+    assert!(all.contains(&Action::Exit), "{all:?}");
+    assert!(t.e.leaves_resources_untouched());
+}
+
 #[test]
 fn a_restarted_engine_adopts_what_runs_and_cleans_up_what_was_half_done() {
     let t = running("");
