@@ -475,9 +475,6 @@ impl Engine {
         }
         if self.shutting_down.is_none() {
             self.shutting_down = Some(touch);
-            if !touch {
-                self.keeping_since = Some(self.now);
-            }
             let what = if touch {
                 "stopping the services running here, then leaving"
             } else {
@@ -493,6 +490,20 @@ impl Engine {
         );
     }
 
+    /// Leaving with QUIT, the services as they are: not in the middle of a step, whose
+    /// process (a mount, a script) would go on after hasvrd and race the next one's clean-up
+    /// of it. Only from then on do the beats say the services stay: a node that crashed or
+    /// fenced itself meanwhile must not leave its peer waiting for it. (Before the beats of
+    /// the pass are built, so the word goes out with it.)
+    pub(super) fn begin_keeping(&mut self) {
+        if self.shutting_down == Some(false)
+            && self.keeping_since.is_none()
+            && !self.services.values().any(|s| s.busy())
+        {
+            self.keeping_since = Some(self.now);
+        }
+    }
+
     pub(super) fn maybe_exit(&mut self) {
         let Some(touch) = self.shutting_down else {
             return;
@@ -505,9 +516,7 @@ impl Engine {
         {
             return;
         }
-        // Leaving the services as they are: not in the middle of a step, whose process (a
-        // mount, a script) would go on after us and race the next hasvrd's clean-up of it.
-        if !touch && (!self.keeping_recorded() || self.services.values().any(|s| s.busy())) {
+        if !touch && (self.keeping_since.is_none() || !self.keeping_recorded()) {
             return;
         }
         let waiters = std::mem::take(&mut self.waiters);

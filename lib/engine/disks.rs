@@ -331,7 +331,9 @@ impl Engine {
         // Any service left running, not only one with volumes: a peer that did not learn
         // it stays would take it over once this node's beat stood still for the lease.
         let running = self.services.values().any(|s| s.phase != Phase::Stopped);
-        if !running || self.disks.renewed.is_some_and(|r| r >= since) {
+        // A renewal after the pass that gave the word out (one of the same moment may be of
+        // a write that began before).
+        if !running || self.disks.renewed.is_some_and(|r| r > since) {
             return true;
         }
         // Cut off from the peer and the disk, the services must be given up, not kept.

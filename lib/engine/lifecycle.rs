@@ -90,6 +90,12 @@ impl Engine {
                 if !self.peer.as_ref().is_some_and(|p| p.hears_me) {
                     return None;
                 }
+                // Nor on an old word of the peer: late (its beats lost, or this hasvrd stood
+                // still with them waiting unread behind this input), it may have taken the
+                // service over meanwhile. Its next beat, or its silence, decides.
+                if self.peer_late() {
+                    return None;
+                }
                 // Start only once the peer has the whole group stopped.
                 if group
                     .iter()

@@ -73,6 +73,35 @@ impl Step {
     }
 }
 
+/// Of what one read of the links gave, keeps only each link's newest beat (with every other
+/// message, in order): a beat carries the peer's whole state, so the older ones say nothing
+/// the newest does not, and acted on in between (after hasvrd stood still, several wait)
+/// they would have it decide on what is no longer so.
+pub fn newest_beats_only(inputs: &mut Vec<Input>) {
+    let mut newest: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, input) in inputs.iter().enumerate() {
+        if let Input::Frame { link, payload, .. } = input {
+            if payload.first() == Some(&crate::frame::BEAT_KIND) {
+                newest.insert(link, i);
+            }
+        }
+    }
+    let keep: Vec<bool> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| match input {
+            Input::Frame { link, payload, .. }
+                if payload.first() == Some(&crate::frame::BEAT_KIND) =>
+            {
+                newest.get(link.as_str()) == Some(&i)
+            }
+            _ => true,
+        })
+        .collect();
+    let mut k = keep.iter();
+    inputs.retain(|_| k.next().copied().unwrap_or(true));
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
     /// Time passed.
@@ -715,6 +744,7 @@ impl Engine {
         self.note_readiness();
         self.sync_with_peer();
         self.end_both_claims();
+        self.begin_keeping();
         self.send_beats();
         self.maybe_exit();
         #[cfg(not(test))]

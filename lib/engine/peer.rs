@@ -331,7 +331,7 @@ impl Engine {
             digest: self.digest,
             hears_you: self.peer_status() == PeerStatus::Up,
             leaving: self.shutting_down == Some(true),
-            keeping: self.shutting_down == Some(false),
+            keeping: self.keeping_since.is_some(),
             services,
             nics,
             disks: self

@@ -191,6 +191,7 @@ impl Hasvrd {
             }
         }
         self.io_buf = buf;
+        crate::engine::newest_beats_only(&mut inputs);
         for i in inputs {
             self.feed(i);
         }

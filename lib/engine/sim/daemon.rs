@@ -193,6 +193,8 @@ impl Sim {
                 | Input::LeaseRenewed { .. } => 1,
                 _ => 2,
             });
+            // As hasvrd's read of the links (`executor::links`).
+            crate::engine::newest_beats_only(&mut backlog);
             for input in backlog {
                 self.feed(n, input);
             }

@@ -130,6 +130,14 @@ fn regression_seeds() {
     // 20588006, 20845469: a peer's restarted hasvrd said at first that it heard nobody, and
     //    the node, counting its isolation from that peer's earlier word, fenced itself at
     //    once (fixed: a restarted peer cannot have found us silent before it started).
+    // From a million more (21000001 on):
+    // 21589988, 21869558: a hasvrd that stood still read, after the stall, the peer's beats
+    //    queued meanwhile one by one, and started a service on an old one while a newer one
+    //    said the peer had taken it (fixed: of one read, only each link's newest beat is
+    //    taken; and nothing starts on the word of a peer that is late).
+    // 21425903: a node's beats said it left with QUIT while a step still ran; it then fenced
+    //    itself, and the peer waited for it with the service running nowhere (fixed: the
+    //    word goes out only once no step runs).
     for seed in [
         2, 123, 356, 5435, 262118, 818352, 1557, 1570, 404166, 406474, 507, 2908, 33644, 199809,
         122895, 9832, 11254, 17580, 93737, 108351, 429, 5749, 1996, 3003802, 12819, 561938, 217,
