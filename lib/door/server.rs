@@ -81,6 +81,16 @@ impl Shared {
         *n > NEW_PER_SECOND
     }
 
+    /// A login from `ip` succeeded: its connection does not count against the address (an
+    /// administrator's script may run haadm -H many times a second; a flood never logs in).
+    fn logged_in(&self, ip: IpAddr) {
+        if let Ok(mut r) = self.recent.lock() {
+            if let Some(n) = r.1.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
     /// Makes room for a connection from `ip` among those not logged in, closing the
     /// stalest when there is none, and registers it.
     fn admit(&self, ip: IpAddr, stream: &TcpStream) -> Option<u64> {
@@ -409,6 +419,7 @@ fn serve(
     if let Ok(mut f) = shared.fails.lock() {
         f.remove(&ip);
     }
+    shared.logged_in(ip);
     // A session of its own from now on, if there is room (and it was not closed to make
     // room for a newer connection meanwhile).
     if !shared.settled(id) {
