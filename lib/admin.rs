@@ -61,6 +61,14 @@ pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
                     w.message
                 ));
             }
+            // The key first: the last line stays the configuration's verdict.
+            if let Ok(k) = crate::link::load_key(home) {
+                out.push_str(&format!(
+                    "{}: OK, fingerprint {} (the same on both nodes, or they cannot read each other: copy the file, then haadm authkey install FILE)\n",
+                    home.authkey().display(),
+                    key_fingerprint(&k)
+                ));
+            }
             out.push_str(&format!(
                 "{}: OK ({} link(s), {} service(s))\n",
                 path.display(),
@@ -122,6 +130,12 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
         }
         Some("events") => Err(Error::usage("usage: haadm events [AFTER]")),
         Some("drill") => crate::drill::run(home, &words[1..]),
+        Some("authkey") if words.len() == 3 && words[1] == "install" => {
+            install_authkey(home, &words[2])
+        }
+        Some("authkey") => Err(Error::usage(
+            "usage: haadm authkey install FILE   (the peer's etc/authkey, copied here)",
+        )),
         Some("export") if words.len() == 2 && words[1] == "pacemaker" => export_pacemaker(home),
         Some("export") => Err(Error::usage(
             "usage: haadm export pacemaker   (the cluster as a Pacemaker CIB, on standard output)",
@@ -132,6 +146,38 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
         }
         Some(_) => send(home, words),
     }
+}
+
+/// A short name of a key, to compare two nodes' keys without showing them.
+pub fn key_fingerprint(key: &[u8]) -> String {
+    crate::auth::hex(&crate::auth::hmac(key, &[b"sureha key fingerprint"])[..6])
+}
+
+/// `haadm authkey install FILE`: the peer's key, for a node whose key differs (it missed a
+/// rotation, or was set up apart). Written as etc/authkey (0600, atomically); a running
+/// hasvrd notices within a second and restarts its links with it.
+fn install_authkey(home: &Home, file: &str) -> Result<String> {
+    let text = crate::files::read_regular(std::path::Path::new(file), 4096)
+        .map_err(|e| Error::failed(format!("cannot read {file}: {e}")))?;
+    let key = text.trim_ascii();
+    if key.is_empty() {
+        return Err(Error::failed(format!("{file} is empty: not a key")));
+    }
+    if key.len() < 16 || key.iter().any(|b| b.is_ascii_control()) {
+        return Err(Error::failed(format!(
+            "{file} does not look like an authkey (at least 16 printable bytes, as 'make install' writes one)"
+        )));
+    }
+    let path = home.authkey();
+    let mut data = key.to_vec();
+    data.push(b'\n');
+    crate::files::write_atomic(&path, &data, 0o600)
+        .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
+    Ok(format!(
+        "{} installed (fingerprint {}); a running SureHA restarts its links with it within a second\n",
+        path.display(),
+        key_fingerprint(key)
+    ))
 }
 
 /// `haadm export pacemaker`: this node's configuration as a Pacemaker CIB.

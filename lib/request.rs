@@ -324,6 +324,7 @@ usage: haadm status
        haadm drill NAME [HOST:PORT]   (a planned move to the peer and back, timed, probed)
        haadm events [AFTER]   (the log's recent lines, from the offset of the last AT)
        haadm export pacemaker (the cluster as a Pacemaker CIB)
+       haadm authkey install FILE (the peer's etc/authkey, on a node whose key differs)
        haadm            (interactive menus)";
 
 fn name_arg(words: &[String], what: &str) -> Result<String, String> {

@@ -546,6 +546,13 @@ fn execute(home: &Home, words: &[String]) -> (i32, String) {
                 "remotely, check takes no FILE: it checks this node's configuration".into(),
             )
         }
+        // A key is never carried through the door (nor read from a file it names).
+        Some("authkey") => {
+            return (
+                crate::error::exit::USAGE,
+                "authkey install runs only on the node itself (copy the key there, then run it locally)".into(),
+            )
+        }
         // hamond itself leaves with the node: answer once hasvrd has taken the order.
         Some("stop") if words.len() == 1 => {
             return match crate::admin::send(home, words) {

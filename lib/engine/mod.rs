@@ -705,11 +705,7 @@ impl Engine {
                 self.carrier_changed();
             }
             Input::RequestsDropped(n) => self.requests_dropped = n,
-            Input::LinkStats { link, line } => {
-                if let Some(l) = self.links.get_mut(&link) {
-                    l.stats = line;
-                }
-            }
+            Input::LinkStats { link, line } => self.link_stats(&link, line),
             Input::LeaseRenewed { link, took } => self.lease_renewed(&link, took),
             Input::AdminLoaded(text) => match admin_state::AdminState::decode(&text) {
                 Some(s) => self.admin_loaded(s),
@@ -825,6 +821,12 @@ impl Engine {
         }
         if let Some(t) = self.carrier_wakeup() {
             at("carrier: the public network's answer", t);
+        }
+        // A peer unreadable (another authkey) counts as down once its frames stop.
+        for l in self.links.values() {
+            if let Some(t) = l.unreadable_until().filter(|&t| t > self.now) {
+                at("unreadable frames stop counting", t);
+            }
         }
         if matches!(self.peer_status(), PeerStatus::Down | PeerStatus::Frozen) {
             if let Some(t) = self.takeover_wait() {

@@ -37,9 +37,20 @@ pub(super) struct LinkView {
     pub serial: bool,
     /// The peer was judged down at this time (`carrier`): frames up to then do not count.
     pub cut_at: Option<Millis>,
+    /// Frames whose tag did not check out, as its process counts them, and when the count
+    /// last grew: a peer whose authkey differs is alive but unreadable.
+    pub tag_failures: u64,
+    pub unreadable_at: Option<Millis>,
 }
 
 impl LinkView {
+    /// Until when frames that failed their tag say the peer is alive: the link's silence
+    /// limit after the count last grew, and a second more (a link process reports its
+    /// counters at most twice a second).
+    pub fn unreadable_until(&self) -> Option<Millis> {
+        self.unreadable_at.map(|t| t + self.dead_after + 1000)
+    }
+
     /// A frame came within the silence limit (and after the peer was judged down, if it was).
     pub fn alive(&self, now: Millis) -> bool {
         self.heard_within(now, self.dead_after)
@@ -70,6 +81,8 @@ pub(super) fn link_views(config: &Config, now: Millis) -> BTreeMap<String, LinkV
                     was_up: false,
                     serial: l.type_name() == "rs232",
                     cut_at: None,
+                    tag_failures: 0,
+                    unreadable_at: None,
                 },
             )
         })
@@ -217,6 +230,9 @@ impl Engine {
         if self.peer_kept {
             return PeerStatus::Frozen;
         }
+        if self.peer_unreadable() {
+            return PeerStatus::Unknown;
+        }
         let dead = self.peer_dead_after();
         let never_heard_privately = self.links.values().all(|l| l.last_rx.is_none());
         let public_recent = self
@@ -231,6 +247,49 @@ impl Engine {
             PeerStatus::Unknown
         } else {
             PeerStatus::Down
+        }
+    }
+
+    /// Never read since this hasvrd started, yet something keeps sending frames on a link
+    /// whose tag does not check out: a peer with another authkey (rotated while this node was
+    /// down), alive. Nothing is taken over from it; only its silence would say it is down.
+    /// (Only before a first good beat: frames forged by a stranger on a link must not hold
+    /// back the take-over from a peer this node knew.)
+    pub(super) fn peer_unreadable(&self) -> bool {
+        let now = self.now;
+        self.peer_beat_at.is_none()
+            && self
+                .links
+                .values()
+                .any(|l| l.unreadable_until().is_some_and(|t| now < t))
+    }
+
+    /// A link process's counters: a growing count of frames whose tag fails is the sign of
+    /// a peer with another key.
+    pub(super) fn link_stats(&mut self, link: &str, line: String) {
+        let tags = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("tag="))
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(l) = self.links.get_mut(link) else {
+            return;
+        };
+        l.stats = line;
+        let Some(tags) = tags else { return };
+        let grew = tags > l.tag_failures;
+        l.tag_failures = tags;
+        if !grew {
+            return;
+        }
+        let was = self.peer_unreadable();
+        if let Some(l) = self.links.get_mut(link) {
+            l.unreadable_at = Some(self.now);
+        }
+        if !was && self.peer_unreadable() {
+            let peer = self.peer_name();
+            self.log(Level::Error, format!(
+                "link {link}: frames arrive whose tag does not check out, and none from {peer} has since this node started: {peer}'s authkey differs (rotated while this node was down?); nothing is taken over from it while they come. Copy etc/authkey from {peer} and run haadm authkey install FILE here"
+            ));
         }
     }
 

@@ -23,6 +23,11 @@ impl Engine {
                 "CLUSTER FROZEN {peer} left with its services running; nothing moves until it is back\n"
             ));
         }
+        if self.peer_unreadable() {
+            t.push_str(
+                "CLUSTER KEY-MISMATCH the peer's frames do not authenticate: its authkey differs; copy it here with haadm authkey install FILE\n",
+            );
+        }
         if self.peer_status() == PeerStatus::Partitioned {
             t.push_str(
                 "CLUSTER PARTITIONED private links down, the peer answers on the public network\n",

@@ -105,9 +105,11 @@ impl Hasvrd {
         }
     }
 
-    pub(super) fn link_died(&mut self, name: &str, how: String) {
+    /// Link process `pid` of link `name` ended (a process stopped on purpose and already
+    /// replaced, after a new key, is not the one running now).
+    pub(super) fn link_died(&mut self, name: &str, pid: u32, how: String) {
         let now = self.clock.now();
-        let Some(l) = self.links.get_mut(name) else {
+        let Some(l) = self.links.get_mut(name).filter(|l| l.pid == Some(pid)) else {
             return;
         };
         l.pid = None;
@@ -351,4 +353,44 @@ impl Hasvrd {
             let _ = sock.send_to(&frame, (*a, port));
         }
     }
+
+    /// A new etc/authkey (installed by hand): hasvrd's own frames and the links take it;
+    /// the link processes restart (they load the key as they start).
+    pub(super) fn check_authkey(&mut self, now: Millis) {
+        let stamp = authkey_stamp(&self.home);
+        if stamp.is_none() || stamp == self.authkey_seen {
+            return;
+        }
+        self.authkey_seen = stamp;
+        match link::load_key(&self.home) {
+            Ok(k) => {
+                self.public_wire = crate::frame::Wire::new(Some(&k));
+                self.key = Some(k);
+                let names: Vec<String> = self.links.keys().cloned().collect();
+                for n in names {
+                    if let Some(l) = self.links.remove(&n) {
+                        if let Some(pid) = l.pid {
+                            self.children.stop(pid, now);
+                        }
+                    }
+                }
+                self.log
+                    .info("authkey: a new etc/authkey is in place; the links restart with it");
+            }
+            Err(e) => self.log.error(&format!(
+                "authkey: etc/authkey changed but cannot be used ({e}); the links keep the key they have"
+            )),
+        }
+    }
+}
+
+/// When etc/authkey last changed, as (modification time, inode, size).
+pub(super) fn authkey_stamp(home: &crate::paths::Home) -> Option<(i64, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(home.authkey()).ok()?;
+    Some((
+        m.mtime_nsec() + m.mtime() * 1_000_000_000,
+        m.ino(),
+        m.size(),
+    ))
 }

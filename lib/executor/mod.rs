@@ -114,6 +114,9 @@ pub struct Hasvrd {
     public_guard: crate::frame::ReplayGuard,
     /// The public network's end of the wire (encrypted as the links are).
     public_wire: crate::frame::Wire,
+    /// etc/authkey as last loaded (modification time, inode, size): a new one
+    /// (`haadm authkey install`) is loaded and the links restart with it.
+    authkey_seen: Option<(i64, u64, u64)>,
     next_public_bind: Millis,
     /// The one buffer frames are read into (from the link processes, the public network).
     io_buf: Vec<u8>,
@@ -180,6 +183,7 @@ impl Hasvrd {
         // The pid file first: a client that finds the FIFO served knows which hasvrd it asks.
         files::write_pid(&home, Daemon::Hasvrd)?;
         let fifo = FifoServer::open(&home.fifo())?;
+        let authkey_seen = links::authkey_stamp(&home);
         let key = match link::load_key(&home) {
             Ok(k) => Some(k),
             Err(e) => {
@@ -271,6 +275,7 @@ impl Hasvrd {
             public: None,
             public_guard: crate::frame::ReplayGuard::default(),
             public_wire: crate::frame::Wire::new(key.as_deref()),
+            authkey_seen,
             next_public_bind: 0,
             io_buf: vec![0u8; 70_000],
             nics_seen: Vec::new(),
@@ -409,6 +414,7 @@ impl Hasvrd {
             }
             if now >= self.next_tmp_check {
                 self.next_tmp_check = now + 1000;
+                self.check_authkey(now);
                 if !self.fifo.still_at(&self.home.fifo()) || now >= self.next_tmp_sweep {
                     self.next_tmp_sweep = now + 60_000;
                     self.restore_tmp();

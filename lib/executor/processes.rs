@@ -42,7 +42,7 @@ impl Hasvrd {
                 Tag::Partner => {
                     self.partner.reaped(ended.pid, ended.status);
                 }
-                Tag::Link(name) => self.link_died(&name, ended.status.to_string()),
+                Tag::Link(name) => self.link_died(&name, ended.pid, ended.status.to_string()),
             }
         }
     }
@@ -66,7 +66,7 @@ impl Hasvrd {
                     how,
                 }),
                 Tag::Partner => {}
-                Tag::Link(name) => self.link_died(&name, how),
+                Tag::Link(name) => self.link_died(&name, pid, how),
             }
         }
     }

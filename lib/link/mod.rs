@@ -213,7 +213,11 @@ impl Upstream {
             head: 0,
             dropped: 0,
             reported: Counters::default(),
-            last_report: std::time::Instant::now(),
+            // The first change goes up at once: a peer whose frames all fail their tag
+            // must be known before hasvrd's start-up grace ends.
+            last_report: std::time::Instant::now()
+                .checked_sub(std::time::Duration::from_millis(500))
+                .unwrap_or_else(std::time::Instant::now),
         })
     }
 

@@ -356,3 +356,72 @@ fn the_admin_doors_requests_and_replies_cross_encrypted() {
         count(&tapped, b"WELCOME")
     );
 }
+
+/// A node down while its peer's key changed comes back with the old one: the peer's frames
+/// fail their tag. It must not take the peer's services for orphans (they run there), and
+/// must say what to do; given the key (`haadm authkey install`), it joins, nothing moved.
+#[test]
+fn a_node_that_missed_a_key_change_takes_nothing_over_and_joins_once_given_the_key() {
+    let c = NsCluster::new(&ns_config("200ms", &web_service("")));
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    c.beta.ok(&["stop"]);
+    c.beta
+        .wait_for("beta's SureHA gone", T, || c.beta.pid("hamond").is_none());
+    // While beta is down, alpha's key changes; a running hasvrd takes it within a second.
+    let key = c.alpha.path("new-authkey");
+    std::fs::write(
+        &key,
+        "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0\n",
+    )
+    .unwrap();
+    let out = c
+        .alpha
+        .ok(&["authkey", "install", &key.display().to_string()]);
+    assert!(out.contains("installed"), "{out}");
+    c.alpha.wait_for("alpha's links on the new key", T, || {
+        c.alpha.log().contains("the links restart with it")
+    });
+    // beta comes back with the old key: it hears frames it cannot read, and takes nothing.
+    c.beta.start();
+    c.beta.wait_for("the mismatch seen", T, || {
+        c.beta.ok(&["status"]).contains("CLUSTER KEY-MISMATCH")
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(c.alpha.state("web").starts_with("ACTIVE"));
+    assert!(
+        !c.beta.state("web").starts_with("ACTIVE"),
+        "{}",
+        c.beta.log()
+    );
+    assert!(
+        !c.topo.has_vip_on("beta", "eth0"),
+        "the address on beta too"
+    );
+    let log = c.beta.log();
+    assert!(
+        log.contains("authkey differs") && log.contains("haadm authkey install FILE"),
+        "{log}"
+    );
+    // `haadm check` shows each key's fingerprint: they differ.
+    let print = |n: &Node| {
+        let out = n.ok(&["check"]);
+        out.split_whitespace()
+            .skip_while(|w| *w != "fingerprint")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_ne!(print(&c.alpha), print(&c.beta));
+    // Given the key, beta joins; nothing moves.
+    c.beta
+        .ok(&["authkey", "install", &key.display().to_string()]);
+    assert_eq!(print(&c.alpha), print(&c.beta));
+    assert!(!print(&c.alpha).is_empty());
+    c.beta.wait_for("beta in contact again", T, || {
+        let s = c.beta.ok(&["status"]);
+        s.contains("NODE alpha UP") && !s.contains("KEY-MISMATCH")
+    });
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+}

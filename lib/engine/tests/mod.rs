@@ -940,3 +940,42 @@ fn a_beat_that_heard_an_earlier_boot_of_this_hasvrd_is_no_two_way_contact() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A node that missed a key rotation (or was given another authkey) hears frames whose tag
+/// fails on every link: its peer is alive, and taking its services over would run them
+/// twice. It starts nothing while they come, and says what to do; once they stop, the peer
+/// is down as any silent one.
+#[test]
+fn a_peer_whose_frames_do_not_authenticate_is_not_taken_for_dead() {
+    let mut t = T::new(&svc(""));
+    t.cmd(0, "service bringin web", Some("r"));
+    let stats = |n: u64| Input::LinkStats {
+        link: "lan".into(),
+        line: format!("rx=0 up=0 crc=0 tag={n} unsigned=0 replay=0"),
+    };
+    let mut all = Vec::new();
+    for (i, ms) in (0..=6000).step_by(500).enumerate() {
+        all.extend(t.at(ms, stats(i as u64 + 1)));
+    }
+    assert!(
+        !all.iter().any(|a| matches!(a, Action::Run { .. })),
+        "started beside a live peer"
+    );
+    let errors: Vec<&Action> = all
+        .iter()
+        .filter(|a| matches!(a, Action::Log { level: Level::Error, text } if text.contains("authkey differs")))
+        .collect();
+    assert_eq!(errors.len(), 1, "{all:?}");
+    assert!(t.e.status_text().contains("CLUSTER KEY-MISMATCH"));
+    // The counts stop growing (the same number again): after the link's silence limit
+    // (300 ms, and a second for the counters' pace) the peer is down, and it starts here.
+    t.at(6400, stats(13));
+    assert!(t.e.status_text().contains("CLUSTER KEY-MISMATCH"));
+    let mut started = false;
+    for ms in (6500..10_000).step_by(100) {
+        let acts = t.at(ms, Input::Tick);
+        started |= acts.iter().any(|a| matches!(a, Action::Run { .. }));
+    }
+    assert!(started, "never taken over once the frames stopped");
+    assert!(!t.e.status_text().contains("KEY-MISMATCH"));
+}
