@@ -5,6 +5,7 @@
 
 use crate::harness::*;
 use crate::webdriver::{http, Browser};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -416,4 +417,100 @@ fn the_console_connects_shows_the_cluster_and_drives_it_in_a_real_browser() {
     drop(b);
     drop(console);
     println!("console: screenshots in {}", dir.display());
+}
+
+/// Strangers flooding the console (idle, slow and garbage connections from forty addresses,
+/// four each: more than it keeps open) neither keep a page from loading nor make it grow a
+/// thread per connection; a request with endless headers is refused, not read.
+#[test]
+fn the_console_holds_under_a_flood_with_few_threads() {
+    let topo = Topology::new();
+    let ns = topo.ns("c");
+    let sources: Vec<std::net::Ipv4Addr> = (150..190)
+        .map(|i| std::net::Ipv4Addr::new(192, 0, 2, i))
+        .collect();
+    for a in &sources {
+        let out = Command::new("ip")
+            .args(["-n", &ns, "addr", "add", &format!("{a}/24"), "dev", "eth0"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let port = 7013;
+    let console = Console(
+        Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .arg(env!("CARGO_BIN_EXE_haconsole"))
+            .args(["-g", concat!(env!("CARGO_MANIFEST_DIR"), "/gui")])
+            .args(["-l", &format!("0.0.0.0:{port}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = console.0.id();
+    let threads = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let began = Instant::now();
+    while crate::webdriver::try_http(&ns, port, "GET", "/", &[], "").map_or(true, |r| r.0 != 200) {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "haconsole did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let at_rest = threads();
+    let target = std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(192, 0, 2, 10), port);
+    for what in ["idle", "slow", "garbage"] {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flood: Vec<_> = sources
+            .iter()
+            .flat_map(|&a| [a; 4])
+            .map(|a| crate::door::stranger(ns.clone(), a, target, what, stop.clone()))
+            .collect();
+        std::thread::sleep(Duration::from_secs(3));
+        let during = threads();
+        let took = Instant::now();
+        let page = crate::webdriver::try_http(&ns, port, "GET", "/", &[], "");
+        let took = took.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in flood {
+            let _ = t.join();
+        }
+        assert_eq!(
+            page.as_ref().map(|p| p.0).ok(),
+            Some(200),
+            "{what} flood: {page:?}"
+        );
+        assert!(
+            took < Duration::from_secs(3),
+            "{what} flood: the page took {took:?}"
+        );
+        assert!(
+            during <= at_rest + 2,
+            "{what} flood of 160 connections: {during} threads (at rest {at_rest})"
+        );
+        eprintln!("console under an {what} flood of 160 connections from 40 addresses: the page took {took:?}, {during} threads (at rest {at_rest})");
+    }
+    // A request whose headers never end: refused once past the bound, from the console's
+    // namespace.
+    let headers: String = (0..100_000).map(|i| format!("X-{i}: y\r\n")).collect();
+    let ns_path = format!("/run/netns/{ns}");
+    let answer = std::thread::spawn(move || {
+        sureha::sys::enter_netns(std::path::Path::new(&ns_path)).unwrap();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(format!("GET / HTTP/1.1\r\nHost: x\r\n{headers}\r\n").as_bytes());
+        let mut said = Vec::new();
+        let _ = s.read_to_end(&mut said);
+        String::from_utf8_lossy(&said).into_owned()
+    })
+    .join()
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.200}");
 }

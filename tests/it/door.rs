@@ -429,7 +429,7 @@ fn lock_and_license_hold_on_both_nodes_and_never_block_a_failover() {
 
 /// One stranger on the admin network: from `src`, it connects to `dst` again and again and
 /// does `what` with each connection (nothing, a byte a second, or garbage), until `stop`.
-fn stranger(
+pub(crate) fn stranger(
     ns: String,
     src: std::net::Ipv4Addr,
     dst: std::net::SocketAddrV4,
