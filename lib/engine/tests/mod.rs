@@ -979,3 +979,36 @@ fn a_peer_whose_frames_do_not_authenticate_is_not_taken_for_dead() {
     assert!(started, "never taken over once the frames stopped");
     assert!(!t.e.status_text().contains("KEY-MISMATCH"));
 }
+
+/// Of one read of the links, each link's newest beat is taken, with every other message in
+/// its order: older beats, acted on one by one after a stall, would have the engine decide
+/// on what is no longer so (simulator seeds 21589988, 21869558).
+#[test]
+fn of_one_read_only_each_links_newest_beat_is_taken() {
+    let beat = |n: u8| vec![crate::frame::BEAT_KIND, n];
+    let frame = |link: &str, payload: Vec<u8>| Input::Frame {
+        link: link.into(),
+        boot: 1,
+        seq: 1,
+        payload,
+    };
+    let mut inputs = vec![
+        frame("lan", beat(1)),
+        frame("lan", vec![2, 9]),
+        frame("ser", beat(1)),
+        frame("lan", beat(2)),
+        Input::Tick,
+        frame("ser", beat(2)),
+        frame("lan", beat(3)),
+    ];
+    super::newest_beats_only(&mut inputs);
+    assert_eq!(
+        inputs,
+        vec![
+            frame("lan", vec![2, 9]),
+            Input::Tick,
+            frame("ser", beat(2)),
+            frame("lan", beat(3)),
+        ]
+    );
+}
