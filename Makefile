@@ -36,7 +36,7 @@ AR ?= ar
 HAAPI = target/c/libhaapi.a target/c/libhaapi.so.1
 HAAPI_CFLAGS = -Os -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC -Iagents
 
-.PHONY: chaos mutants all build install uninstall deb deps test bench demo sim fuzz pg-long clean
+.PHONY: chaos mutants upgrade-check all build install uninstall deb deps test bench demo sim fuzz pg-long clean
 
 all: build
 
@@ -131,6 +131,15 @@ bench: build
 	bash bench/footprint.sh
 	bash bench/idle-pair.sh
 	$(CARGO) test -q --release --test it bench_ -- --ignored --nocapture --test-threads=1
+
+# A pair across an upgrade: one node on the release before (built from git at OLD, in a
+# worktree under /tmp), the other on this one; then both on this one.
+OLD ?= 8f6f605
+upgrade-check: build
+	rm -rf /tmp/sureha-old && git worktree prune && git worktree add -f /tmp/sureha-old $(OLD)
+	cd /tmp/sureha-old && CARGO_TARGET_DIR=/tmp/sureha-old/target $(CARGO) build -q --bins
+	SUREHA_OLD_BIN=/tmp/sureha-old/target/debug $(CARGO) test -q --test it upgrade:: -- --ignored --nocapture
+	git worktree remove --force /tmp/sureha-old
 
 FUZZ_ITERS ?= 5000000
 

@@ -84,8 +84,15 @@ pub struct Wire {
     cipher: Option<XChaCha20Poly1305>,
     salt: [u8; SALT],
     peer: PeerSpeaks,
-    news: Option<String>,
+    /// A change of version not yet told, and since when.
+    news: Option<(String, std::time::Instant)>,
+    /// The fallback to version 1 was told (its end will be too).
+    warned: bool,
 }
+
+/// A fallback to version 1 is told once it has lasted this long: two upgraded nodes, one
+/// of which still spoke version 1 to the release before, meet at version 2 within a beat.
+pub const FALLBACK_SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Wire {
     pub fn new(authkey: Option<&[u8]>) -> Wire {
@@ -95,6 +102,7 @@ impl Wire {
             salt: crate::auth::random_bytes::<SALT>(),
             peer: PeerSpeaks::Unknown,
             news: None,
+            warned: false,
         }
     }
 
@@ -179,7 +187,7 @@ impl Wire {
         let f = self.check(bytes)?;
         guard.accept(f.boot, f.seq)?;
         if let Some(n) = self.heard(bytes[2], f.boot) {
-            self.news = Some(n);
+            self.news = Some((n, std::time::Instant::now()));
         }
         if bytes[2] == VERSION_2 {
             seal(None, f.boot, f.seq, &f.payload).map_err(|_| Bad::Malformed)
@@ -191,7 +199,23 @@ impl Wire {
     /// A change in what the peer speaks since last asked, to log (a WARNING when frames go
     /// unencrypted, INFO when encrypted again).
     pub fn news(&mut self) -> Option<(bool, String)> {
-        self.news.take().map(|n| (!self.encrypting(), n))
+        self.news_at(std::time::Instant::now())
+    }
+
+    /// `news` as of `now`: a fallback once it has lasted `FALLBACK_SETTLE`, its end only if
+    /// it was told.
+    pub fn news_at(&mut self, now: std::time::Instant) -> Option<(bool, String)> {
+        let (_, since) = self.news.as_ref()?;
+        let clear = !self.encrypting();
+        if clear && now.duration_since(*since) < FALLBACK_SETTLE {
+            return None;
+        }
+        let (text, _) = self.news.take()?;
+        if clear {
+            self.warned = true;
+            return Some((true, text));
+        }
+        std::mem::replace(&mut self.warned, false).then_some((false, text))
     }
 
     /// Notes the version of a checked frame of the peer's hasvrd `boot`; says what changed.
@@ -282,7 +306,9 @@ mod tests {
         assert!(new.encrypting(), "version 2 from the start");
         // The old release sends version 1, and drops our version 2 as malformed.
         new.accept(&v1(b"key", 3, 1, b"old"), &mut guard).unwrap();
-        let (warn, news) = new.news().unwrap();
+        assert_eq!(new.news(), None, "told once it lasts");
+        let later = std::time::Instant::now() + FALLBACK_SETTLE;
+        let (warn, news) = new.news_at(later).unwrap();
         assert!(warn && news.contains("unencrypted until both nodes are upgraded"));
         assert_eq!(new.peer_speaks(), PeerSpeaks::Only1(3));
         let out = new.outgoing(&v1(b"key", 9, 1, b"x"));
@@ -291,7 +317,7 @@ mod tests {
         let upgraded = Wire::new(Some(b"key"));
         let v2 = upgraded.outgoing(&v1(b"key", 4, 1, b"new"));
         new.accept(&v2, &mut guard).unwrap();
-        let (warn, news) = new.news().unwrap();
+        let (warn, news) = new.news_at(later).unwrap();
         assert!(!warn && news.contains("encrypted again"));
         assert!(new.encrypting());
         // A version 1 frame of the old boot, replayed past the guard (a fresh process):
@@ -312,6 +338,8 @@ mod tests {
         )
         .unwrap();
         assert!(a.encrypting());
+        // That fallback lasted less than a beat: nothing was told, either way.
+        assert_eq!(a.news_at(later), None);
     }
 
     #[test]

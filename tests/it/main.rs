@@ -29,4 +29,5 @@ mod postgres;
 mod robustness;
 mod supervision;
 mod types;
+mod upgrade;
 mod vendors;

@@ -1,0 +1,88 @@
+//! A pair with one node on the release before (an upgrade one node at a time): the links
+//! stay signed in clear, with a WARNING and `encrypted=no` on the upgraded node, services
+//! move both ways, and once both nodes run this release the links are encrypted again.
+//! Needs the release before's programs: `make upgrade-check` builds them from git (a
+//! worktree) and runs this test with SUREHA_OLD_BIN set to their directory.
+
+use crate::harness::*;
+use std::path::Path;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+/// Points a node's programs at those in `dir` (the release before, or this build's).
+fn programs_from(n: &Node, dir: Option<&Path>) {
+    for (prog, path) in PROGRAMS.iter().chain(
+        API_TOOLS
+            .iter()
+            .map(|t| (*t, env!("CARGO_BIN_EXE_haapi")))
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
+        let link = n.path(&format!("bin/{prog}"));
+        let target = match dir {
+            Some(d) => d.join(Path::new(path).file_name().unwrap()),
+            None => Path::new(path).to_path_buf(),
+        };
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+    }
+}
+
+fn encrypted(n: &Node) -> String {
+    n.ok(&["status"])
+        .lines()
+        .find(|l| l.starts_with("LINK priv "))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("encrypted="))
+        })
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+#[ignore]
+fn a_pair_across_an_upgrade_moves_services_and_encrypts_once_both_are_upgraded() {
+    let old = std::env::var("SUREHA_OLD_BIN")
+        .expect("SUREHA_OLD_BIN: the release before's programs (make upgrade-check)");
+    let old = Path::new(&old);
+    assert!(
+        old.join("hasvrd").exists(),
+        "no hasvrd in {}",
+        old.display()
+    );
+    let c = NsCluster::new(&ns_config("200ms", &web_service("")));
+    programs_from(&c.alpha, Some(old));
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    c.beta.wait_for("beta's warning", T, || {
+        c.beta
+            .log()
+            .contains("unencrypted until both nodes are upgraded")
+    });
+    assert_eq!(encrypted(&c.beta), "no", "{}", c.beta.ok(&["status"]));
+    // Services move both ways between the releases.
+    c.beta.ok(&["service", "takeover", "web"]);
+    c.wait_words("web", "STANDBY", "ACTIVE", T);
+    c.alpha.ok(&["service", "takeover", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    // alpha upgraded: stopped (its service moves over), its programs replaced, started.
+    c.alpha.ok(&["stop"]);
+    c.alpha
+        .wait_for("alpha's SureHA gone", T, || c.alpha.pid("hamond").is_none());
+    c.beta.wait_for("web on beta", T, || {
+        c.beta.state("web").starts_with("ACTIVE")
+    });
+    programs_from(&c.alpha, None);
+    c.alpha.start();
+    c.beta.wait_for("encrypted again", T, || {
+        encrypted(&c.beta) == "yes" && c.beta.log().contains("frames are encrypted again")
+    });
+    c.alpha
+        .wait_for("alpha encrypts", T, || encrypted(&c.alpha) == "yes");
+    assert!(!c.alpha.log().contains("unencrypted until"));
+    c.alpha.ok(&["service", "takeover", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+}
