@@ -85,4 +85,11 @@ fn a_pair_across_an_upgrade_moves_services_and_encrypts_once_both_are_upgraded()
     assert!(!c.alpha.log().contains("unencrypted until"));
     c.alpha.ok(&["service", "takeover", "web"]);
     c.wait_words("web", "ACTIVE", "STANDBY", T);
+    for n in [&c.alpha, &c.beta] {
+        for l in n.log().lines().filter(|l| {
+            l.contains("protocol version") || l.contains("malformed=") && l.contains("dropped")
+        }) {
+            eprintln!("{l}");
+        }
+    }
 }
