@@ -1012,3 +1012,55 @@ fn of_one_read_only_each_links_newest_beat_is_taken() {
         ]
     );
 }
+
+/// A reload that changes a link's timing takes effect on the link (what the engine keeps of
+/// the link, its last frame, stays).
+#[test]
+fn a_reload_gives_the_links_their_new_timing() {
+    let mut t = running("");
+    let slower = svc("").replacen("interval = 100ms", "interval = 1s", 1);
+    t.at(
+        2000,
+        Input::Reload(Ok((config::parse("t", &slower).unwrap(), slower.clone()))),
+    );
+    let beat = crate::frame::Message::Beat(crate::frame::Beat {
+        sender: "beta".into(),
+        generation: 1,
+        digest: 0,
+        hears_you: true,
+        leaving: false,
+        keeping: false,
+        services: vec![],
+        nics: vec![],
+        disks: vec![],
+        admin: (0, String::new()),
+        heard: 0,
+    })
+    .encode();
+    t.at(
+        3000,
+        Input::Frame {
+            link: "lan".into(),
+            boot: 3,
+            seq: 1 << 20,
+            payload: beat,
+        },
+    );
+    // Alive for three intervals of 1 s now, not of 100 ms (ticks as often as the loop
+    // wakes: a long gap would be a stall).
+    for ms in (3100..=5900).step_by(100) {
+        t.at(ms, Input::Tick);
+    }
+    assert!(
+        t.e.status_text().contains("LINK lan socket OK"),
+        "{}",
+        t.e.status_text()
+    );
+    t.at(6000, Input::Tick);
+    t.at(6100, Input::Tick);
+    assert!(
+        t.e.status_text().contains("LINK lan socket ERR"),
+        "{}",
+        t.e.status_text()
+    );
+}
