@@ -66,7 +66,7 @@ pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
                 out.push_str(&format!(
                     "{}: OK, fingerprint {} (the same on both nodes, or they cannot read each other: copy the file, then haadm authkey install FILE)\n",
                     home.authkey().display(),
-                    key_fingerprint(&k)
+                    crate::auth::key_fingerprint(&k)
                 ));
             }
             out.push_str(&format!(
@@ -133,8 +133,9 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
         Some("authkey") if words.len() == 3 && words[1] == "install" => {
             install_authkey(home, &words[2])
         }
+        Some("authkey") if words.len() == 2 && words[1] == "rotate" => send(home, words),
         Some("authkey") => Err(Error::usage(
-            "usage: haadm authkey install FILE   (the peer's etc/authkey, copied here)",
+            "usage: haadm authkey rotate | haadm authkey install FILE   (the peer's etc/authkey, copied here)",
         )),
         Some("export") if words.len() == 2 && words[1] == "pacemaker" => export_pacemaker(home),
         Some("export") => Err(Error::usage(
@@ -148,14 +149,9 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
     }
 }
 
-/// A short name of a key, to compare two nodes' keys without showing them.
-pub fn key_fingerprint(key: &[u8]) -> String {
-    crate::auth::hex(&crate::auth::hmac(key, &[b"sureha key fingerprint"])[..6])
-}
-
 /// `haadm authkey install FILE`: the peer's key, for a node whose key differs (it missed a
 /// rotation, or was set up apart). Written as etc/authkey (0600, atomically); a running
-/// hasvrd notices within a second and restarts its links with it.
+/// hasvrd notices within a second, and its links take it.
 fn install_authkey(home: &Home, file: &str) -> Result<String> {
     let text = crate::files::read_regular(std::path::Path::new(file), 4096)
         .map_err(|e| Error::failed(format!("cannot read {file}: {e}")))?;
@@ -174,9 +170,9 @@ fn install_authkey(home: &Home, file: &str) -> Result<String> {
     crate::files::write_atomic(&path, &data, 0o600)
         .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
     Ok(format!(
-        "{} installed (fingerprint {}); a running SureHA restarts its links with it within a second\n",
+        "{} installed (fingerprint {}); a running SureHA takes it within a second\n",
         path.display(),
-        key_fingerprint(key)
+        crate::auth::key_fingerprint(key)
     ))
 }
 

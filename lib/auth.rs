@@ -47,6 +47,12 @@ fn unhex32(s: &str) -> Option<[u8; 32]> {
     unhex(s)?.try_into().ok()
 }
 
+/// A short name of a key, to compare two nodes' authkeys (and follow a change of key)
+/// without showing them.
+pub fn key_fingerprint(key: &[u8]) -> String {
+    hex(&hmac(key, &[b"sureha key fingerprint"])[..6])
+}
+
 /// Equal, in time that does not depend on where they differ.
 pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

@@ -289,6 +289,8 @@ pub enum Command {
     Unlock(String),
     /// Show the license lines, or store one host's: HOST SERIAL EXPIRATION LICENSE.
     License(Option<(String, String, String, String)>),
+    /// Change the authkey on both nodes while they run.
+    AuthkeyRotate,
 }
 
 impl Command {
@@ -324,6 +326,7 @@ usage: haadm status
        haadm drill NAME [HOST:PORT]   (a planned move to the peer and back, timed, probed)
        haadm events [AFTER]   (the log's recent lines, from the offset of the last AT)
        haadm export pacemaker (the cluster as a Pacemaker CIB)
+       haadm authkey rotate   (a new key on both nodes while they run)
        haadm authkey install FILE (the peer's etc/authkey, on a node whose key differs)
        haadm            (interactive menus)";
 
@@ -400,6 +403,7 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
             Command::Api(c, name_arg(rest(1), "service")?)
         }
         ["lock", by, since] => Command::Lock(by.to_string(), since.to_string()),
+        ["authkey", "rotate"] => Command::AuthkeyRotate,
         ["unlock", by] => Command::Unlock(by.to_string()),
         ["license"] => Command::License(None),
         ["license", h, serial, exp, key] => {

@@ -12,7 +12,7 @@ use super::layout::{self, Beat, Entry, BLOCK, ENTRIES};
 use crate::config::{Link, LinkKind};
 use crate::error::{Error, Result};
 use crate::frame::{Bad, ReplayGuard, Wire};
-use crate::link::{load_key, tell_version, Counters, Upstream, RENEWED};
+use crate::link::{load_keys, tell_version, Counters, Upstream, RENEWED};
 use crate::log::Logger;
 use crate::paths::Home;
 use crate::sys;
@@ -69,8 +69,8 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
     let peer_slot = 1 - my_slot;
     let name = &link.name;
     let mut log = Logger::new(home.log(), &home.node, "hahb-disk");
-    let key = load_key(home)?;
-    let mut wire = Wire::new(Some(&key));
+    let (key, also) = load_keys(home)?;
+    let mut wire = Wire::with_keys(Some(&key), &also);
     let mut up = Upstream::new(name)?;
     let mut dev: Option<Device> = None;
     let mut open_error: Option<String> = None;
@@ -127,6 +127,7 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
         // A disk link writes what hasvrd gives it, the standing beat once like any frame: its
         // writes renew the volume locks, so they follow hasvrd's own beats.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
+        crate::link::reload_keys(&mut up, home, &mut wire, None, &mut log, name);
         let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| wire.outgoing(&f)).collect();
         let mut reopen = false;
         if !frames.is_empty() {

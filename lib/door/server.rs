@@ -547,7 +547,7 @@ fn execute(home: &Home, words: &[String]) -> (i32, String) {
             )
         }
         // A key is never carried through the door (nor read from a file it names).
-        Some("authkey") => {
+        Some("authkey") if words.get(1).map(String::as_str) != Some("rotate") => {
             return (
                 crate::error::exit::USAGE,
                 "authkey install runs only on the node itself (copy the key there, then run it locally)".into(),

@@ -110,6 +110,7 @@ impl Engine {
             c @ (Command::Lock(..) | Command::Unlock(_) | Command::License(_)) => {
                 self.admin_command(c, reply)
             }
+            Command::AuthkeyRotate => self.rotate_key(reply),
             Command::Status => {
                 let text = self.status_text();
                 self.reply(reply, Reply::ok(text));

@@ -144,6 +144,13 @@ pub enum Input {
     },
     /// A link process's counters of dropped frames.
     LinkStats { link: String, line: String },
+    /// The executor did what `Action::Key` asked: for a step (`keys::OFFER` when it made a
+    /// key, `HELD` when it stored the peer's, `SWITCHED` when it switched), the key and its
+    /// fingerprint, or why not.
+    KeyFiles {
+        step: u8,
+        result: Result<(Vec<u8>, String), String>,
+    },
     /// How many request lines the executor has dropped so far (stray bytes, overlong or
     /// unreadable lines), for status.
     RequestsDropped(u64),
@@ -232,6 +239,8 @@ pub enum Action {
     Fence {
         reason: String,
     },
+    /// Change the key files (`keys`).
+    Key(keys::KeyFiles),
     /// Everything is done: leave.
     Exit,
 }
@@ -372,6 +381,9 @@ pub struct Engine {
     shutting_down: Option<bool>,
     /// Leaving with QUIT since then: waiting until the beat that says so is on the disk.
     keeping_since: Option<Millis>,
+    /// A change of the authkey under way, and the word to send again (when, step, data).
+    rotation: Option<keys::Rotation>,
+    rotation_resend: Option<(Millis, u8, Vec<u8>)>,
     exited: bool,
     /// What was last handed out to be saved; compared as data, formatted only on change.
     last_persisted: Option<Persisted>,
@@ -501,6 +513,8 @@ impl Engine {
             pending_reload: Vec::new(),
             shutting_down: None,
             keeping_since: None,
+            rotation: None,
+            rotation_resend: None,
             exited: false,
             last_persisted: None,
             links,
@@ -706,6 +720,7 @@ impl Engine {
             }
             Input::RequestsDropped(n) => self.requests_dropped = n,
             Input::LinkStats { link, line } => self.link_stats(&link, line),
+            Input::KeyFiles { step, result } => self.key_files_done(step, result),
             Input::LeaseRenewed { link, took } => self.lease_renewed(&link, took),
             Input::AdminLoaded(text) => match admin_state::AdminState::decode(&text) {
                 Some(s) => self.admin_loaded(s),
@@ -725,6 +740,7 @@ impl Engine {
             Input::Shutdown { touch_resources } => self.shutdown(touch_resources, None),
         }
         self.check_agents(ticked);
+        self.check_rotation();
         self.check_lease();
         self.check_isolation();
         self.check_carrier();
@@ -819,6 +835,9 @@ impl Engine {
         if let Some(l) = self.lease_wakeup() {
             at("lease", l);
         }
+        if let Some(k) = self.rotation_wakeup() {
+            at("authkey: a word again", k);
+        }
         if let Some(t) = self.carrier_wakeup() {
             at("carrier: the public network's answer", t);
         }
@@ -906,6 +925,7 @@ mod commands;
 mod config_edit;
 mod config_sync;
 mod disks;
+pub mod keys;
 mod lifecycle;
 mod nics;
 mod peer;

@@ -569,7 +569,8 @@ impl Engine {
             Message::Config { sender, .. }
             | Message::ConfigPart { sender, .. }
             | Message::Admin { sender, .. }
-            | Message::Report { sender, .. } => sender,
+            | Message::Report { sender, .. }
+            | Message::Key { sender, .. } => sender,
         };
         if *sender != peer {
             self.log(
@@ -615,6 +616,7 @@ impl Engine {
             }
             Message::Admin { text, .. } => self.admin_from_peer(&text),
             Message::Report { text, .. } => self.report_from_peer(&text),
+            Message::Key { step, data, .. } => self.key_from_peer(step, data),
         }
     }
 

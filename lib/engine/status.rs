@@ -23,6 +23,9 @@ impl Engine {
                 "CLUSTER FROZEN {peer} left with its services running; nothing moves until it is back\n"
             ));
         }
+        if let Some(k) = self.key_line() {
+            t.push_str(&k);
+        }
         if self.peer_unreadable() {
             t.push_str(
                 "CLUSTER KEY-MISMATCH the peer's frames do not authenticate: its authkey differs; copy it here with haadm authkey install FILE\n",

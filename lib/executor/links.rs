@@ -354,28 +354,34 @@ impl Hasvrd {
         }
     }
 
-    /// A new etc/authkey (installed by hand): hasvrd's own frames and the links take it;
-    /// the link processes restart (they load the key as they start).
+    /// New key files (a change of key, or a key installed by hand): hasvrd's own frames
+    /// take them, and each link process is told to read them again (in place: no frame of
+    /// the peer is missed).
     pub(super) fn check_authkey(&mut self, now: Millis) {
         let stamp = authkey_stamp(&self.home);
         if stamp.is_none() || stamp == self.authkey_seen {
             return;
         }
         self.authkey_seen = stamp;
-        match link::load_key(&self.home) {
-            Ok(k) => {
-                self.public_wire = crate::frame::Wire::new(Some(&k));
+        match link::load_keys(&self.home) {
+            Ok((k, also)) => {
+                self.public_wire.set_keys(Some(&k), &also);
                 self.key = Some(k);
-                let names: Vec<String> = self.links.keys().cloned().collect();
-                for n in names {
-                    if let Some(l) = self.links.remove(&n) {
-                        if let Some(pid) = l.pid {
-                            self.children.stop(pid, now);
-                        }
+                let rec = link::record(link::KEYS, b"");
+                let mut missed = Vec::new();
+                for (name, l) in self.links.iter_mut() {
+                    match &l.to {
+                        Some(to) if matches!(sys::write_some(to, &rec), Ok(n) if n == rec.len()) => {}
+                        _ => missed.push((name.clone(), l.pid)),
                     }
                 }
-                self.log
-                    .info("authkey: a new etc/authkey is in place; the links restart with it");
+                // One that could not be told starts again, and reads them as it starts.
+                for (name, pid) in missed {
+                    if let (Some(_), Some(pid)) = (self.links.remove(&name), pid) {
+                        self.children.stop(pid, now);
+                    }
+                }
+                self.log.info("authkey: the keys changed; the links take them");
             }
             Err(e) => self.log.error(&format!(
                 "authkey: etc/authkey changed but cannot be used ({e}); the links keep the key they have"
@@ -384,13 +390,25 @@ impl Hasvrd {
     }
 }
 
-/// When etc/authkey last changed, as (modification time, inode, size).
+/// When etc/authkey (and the keys of a change of key beside it) last changed: modification
+/// times, inodes and sizes, folded.
 pub(super) fn authkey_stamp(home: &crate::paths::Home) -> Option<(i64, u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(home.authkey()).ok()?;
-    Some((
+    let main = home.authkey();
+    let m = std::fs::metadata(&main).ok()?;
+    let mut stamp = (
         m.mtime_nsec() + m.mtime() * 1_000_000_000,
         m.ino(),
         m.size(),
-    ))
+    );
+    for ext in ["next", "prev"] {
+        if let Ok(x) = std::fs::metadata(main.with_extension(ext)) {
+            stamp.0 ^= x.mtime_nsec() + x.mtime() * 1_000_000_000;
+            stamp.1 ^= x.ino().rotate_left(17);
+            stamp.2 = stamp.2.wrapping_mul(31).wrapping_add(x.size() + 1);
+        } else {
+            stamp.2 = stamp.2.wrapping_mul(31);
+        }
+    }
+    Some(stamp)
 }

@@ -26,6 +26,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 mod addresses;
 mod admin;
 mod disks;
+mod keys;
 mod links;
 mod nics;
 mod processes;
@@ -184,6 +185,7 @@ impl Hasvrd {
         files::write_pid(&home, Daemon::Hasvrd)?;
         let fifo = FifoServer::open(&home.fifo())?;
         let authkey_seen = links::authkey_stamp(&home);
+        let also_keys = link::load_keys(&home).map(|k| k.1).unwrap_or_default();
         let key = match link::load_key(&home) {
             Ok(k) => Some(k),
             Err(e) => {
@@ -274,7 +276,7 @@ impl Hasvrd {
             links: BTreeMap::new(),
             public: None,
             public_guard: crate::frame::ReplayGuard::default(),
-            public_wire: crate::frame::Wire::new(key.as_deref()),
+            public_wire: crate::frame::Wire::with_keys(key.as_deref(), &also_keys),
             authkey_seen,
             next_public_bind: 0,
             io_buf: vec![0u8; 70_000],
@@ -755,6 +757,7 @@ impl Hasvrd {
             }
             Action::Fence { reason } => self.fence(&reason),
             Action::WriteAdmin(text) => self.write_admin(&text),
+            Action::Key(files) => self.key_files(now, files),
             Action::Exit => {}
         }
     }

@@ -43,6 +43,8 @@
 //! - kind 4, administrative state (lock, licenses): `str8 sender`, `str32 text` (≤ 8 KiB).
 //! - kind 5, report (readiness, file digests, last moves; `engine::readiness`): `str8
 //!   sender`, `str32 text` (≤ 32 KiB).
+//! - kind 6, a step of changing the authkey (`engine::keys`): `str8 sender`, `u8 step`,
+//!   `u8 length`, the bytes (the new key, or its fingerprint).
 
 use hmac::{KeyInit, Mac};
 
@@ -308,6 +310,13 @@ pub enum Message {
         sender: String,
         text: String,
     },
+    /// A step of changing the authkey (`engine::keys`): the new key (offer), or the
+    /// fingerprint it is known by (held, switched, done). Only ever sent encrypted.
+    Key {
+        sender: String,
+        step: u8,
+        data: Vec<u8>,
+    },
 }
 
 struct Reader<'a> {
@@ -373,6 +382,7 @@ impl Message {
             Message::Config { text, .. } => 32 + text.len(),
             Message::ConfigPart { data, .. } => 48 + data.len(),
             Message::Admin { text, .. } | Message::Report { text, .. } => 48 + text.len(),
+            Message::Key { data, .. } => 40 + data.len(),
         }
     }
 
@@ -455,6 +465,13 @@ impl Message {
                 put_str8(&mut o, sender);
                 o.extend_from_slice(&(text.len() as u32).to_be_bytes());
                 o.extend_from_slice(text.as_bytes());
+            }
+            Message::Key { sender, step, data } => {
+                o.push(6);
+                put_str8(&mut o, sender);
+                o.push(*step);
+                o.push(data.len().min(255) as u8);
+                o.extend_from_slice(&data[..data.len().min(255)]);
             }
         }
         o
@@ -568,6 +585,13 @@ impl Message {
                     return Err(Bad::Malformed);
                 }
                 Message::Report { sender, text }
+            }
+            6 => {
+                let sender = r.str8()?;
+                let step = r.u8()?;
+                let n = r.u8()? as usize;
+                let data = r.take(n)?.to_vec();
+                Message::Key { sender, step, data }
             }
             _ => return Err(Bad::Malformed),
         };

@@ -82,6 +82,9 @@ pub struct Wire {
     /// The authkey, for version 1 tags.
     authkey: Option<Vec<u8>>,
     cipher: Option<XChaCha20Poly1305>,
+    /// Keys also taken during a change of key (`engine::keys`): the next one, or the one
+    /// before; never used to seal.
+    also: Vec<(Vec<u8>, XChaCha20Poly1305)>,
     salt: [u8; SALT],
     peer: PeerSpeaks,
     /// A change of version not yet told, and since when.
@@ -96,7 +99,13 @@ pub const FALLBACK_SETTLE: std::time::Duration = std::time::Duration::from_secs(
 
 impl Wire {
     pub fn new(authkey: Option<&[u8]>) -> Wire {
+        Wire::with_keys(authkey, &[])
+    }
+
+    /// Sealing with `authkey`, and taking frames under any of `also` too.
+    pub fn with_keys(authkey: Option<&[u8]>, also: &[Vec<u8>]) -> Wire {
         Wire {
+            also: also.iter().map(|k| (k.clone(), link_key(k))).collect(),
             authkey: authkey.map(<[u8]>::to_vec),
             cipher: authkey.map(link_key),
             salt: crate::auth::random_bytes::<SALT>(),
@@ -104,6 +113,14 @@ impl Wire {
             news: None,
             warned: false,
         }
+    }
+
+    /// New keys (a change of key): what is known of the peer, and the salt, stay.
+    pub fn set_keys(&mut self, authkey: Option<&[u8]>, also: &[Vec<u8>]) {
+        let fresh = Wire::with_keys(authkey, also);
+        self.authkey = fresh.authkey;
+        self.cipher = fresh.cipher;
+        self.also = fresh.also;
     }
 
     pub fn peer_speaks(&self) -> PeerSpeaks {
@@ -150,7 +167,16 @@ impl Wire {
             return Err(Bad::Malformed);
         }
         if bytes[2] != VERSION_2 {
-            return open(self.authkey.as_deref(), bytes);
+            let first = open(self.authkey.as_deref(), bytes);
+            if first != Err(Bad::Tag) {
+                return first;
+            }
+            return self
+                .also
+                .iter()
+                .map(|(k, _)| open(Some(k), bytes))
+                .find(Result::is_ok)
+                .unwrap_or(first);
         }
         if frame_len_2(bytes)? != bytes.len() {
             return Err(Bad::Malformed);
@@ -167,17 +193,17 @@ impl Wire {
         let seq = u64::from_be_bytes(bytes[12..20].try_into().map_err(|_| Bad::Malformed)?);
         let aad = &bytes[..HEADER + SALT];
         let (text, tag) = body[HEADER + SALT..].split_at(body.len() - HEADER - SALT - TAG);
-        let mut payload = text.to_vec();
         let tag = chacha20poly1305::Tag::try_from(tag).map_err(|_| Bad::Malformed)?;
-        cipher
-            .decrypt_inout_detached(
-                &nonce(&bytes[HEADER..HEADER + SALT], boot, seq),
-                aad,
-                payload.as_mut_slice().into(),
-                &tag,
-            )
-            .map_err(|_| Bad::Tag)?;
-        Ok(Opened { boot, seq, payload })
+        let n = nonce(&bytes[HEADER..HEADER + SALT], boot, seq);
+        for c in std::iter::once(cipher).chain(self.also.iter().map(|(_, c)| c)) {
+            let mut payload = text.to_vec();
+            if c.decrypt_inout_detached(&n, aad, payload.as_mut_slice().into(), &tag)
+                .is_ok()
+            {
+                return Ok(Opened { boot, seq, payload });
+            }
+        }
+        Err(Bad::Tag)
     }
 
     /// Takes a frame from the peer: checked, new (`guard`), and noted for the version the
@@ -340,6 +366,33 @@ mod tests {
         assert!(a.encrypting());
         // That fallback lasted less than a beat: nothing was told, either way.
         assert_eq!(a.news_at(later), None);
+    }
+
+    #[test]
+    fn during_a_change_of_key_frames_under_either_are_taken_and_sealed_under_one() {
+        let old = Wire::new(Some(b"old key"));
+        let new = Wire::new(Some(b"new key"));
+        let mut both = Wire::with_keys(Some(b"new key"), &[b"old key".to_vec()]);
+        let mut guard = ReplayGuard::default();
+        assert!(both
+            .accept(&old.outgoing(&v1(b"old key", 1, 1, b"a")), &mut guard)
+            .is_ok());
+        assert!(both
+            .accept(&new.outgoing(&v1(b"new key", 1, 2, b"b")), &mut guard)
+            .is_ok());
+        assert!(
+            both.accept(&v1(b"old key", 1, 3, b"c"), &mut guard).is_ok(),
+            "version 1"
+        );
+        // It seals with the first key only.
+        let sealed = both.outgoing(&v1(b"new key", 2, 1, b"d"));
+        assert!(new.check(&sealed).is_ok() && old.check(&sealed).is_err());
+        // Neither key: refused.
+        let other = Wire::new(Some(b"other"));
+        assert_eq!(
+            both.accept(&other.outgoing(&v1(b"other", 1, 4, b"e")), &mut guard),
+            Err(Bad::Tag)
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub const STATS: u8 = b'S';
 pub const BEAT: u8 = b'B';
 /// To hasvrd: no good frame from the peer for an interval and a half.
 pub const LATE: u8 = b'L';
+/// From hasvrd, empty: the key files changed (a change of key, or one installed by hand);
+/// read them again.
+pub const KEYS: u8 = b'K';
 /// From hahb-disk: this node's beat is on the shared disk (the volume locks are renewed);
 /// the data is how long the write took, in milliseconds, as text.
 pub const RENEWED: u8 = b'R';
@@ -57,7 +60,9 @@ impl Records {
         }
         let kind = self.buf[0];
         let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
-        if !matches!(kind, FRAME | STATS | RENEWED | BEAT | LATE) || len > frame::MAX_FRAME + 64 {
+        if !matches!(kind, FRAME | STATS | RENEWED | BEAT | LATE | KEYS)
+            || len > frame::MAX_FRAME + 64
+        {
             self.buf.clear();
             return Err(format!("bad record (kind {kind}, length {len})"));
         }
@@ -101,6 +106,23 @@ pub fn load_key(home: &Home) -> Result<Vec<u8>> {
     Ok(key)
 }
 
+/// The authkey, and the keys also taken during a change of key (etc/authkey.next and
+/// etc/authkey.prev, when present and sound; `engine::keys`).
+pub fn load_keys(home: &Home) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let key = load_key(home)?;
+    let also = ["next", "prev"]
+        .iter()
+        .filter_map(|ext| {
+            let path = home.authkey().with_extension(ext);
+            let mode = sys::mode_of(&path).ok()?;
+            let text = crate::files::read_regular(&path, 4096).ok()?;
+            let k = text.trim_ascii().to_vec();
+            (mode & 0o077 == 0 && !k.is_empty()).then_some(k)
+        })
+        .collect();
+    Ok((key, also))
+}
+
 /// What a link process counts.
 #[derive(Default, Clone, PartialEq, Eq)]
 pub struct Counters {
@@ -133,6 +155,33 @@ impl Counters {
     }
     pub fn count(&mut self, bad: Bad) {
         *self.bad.entry(bad.word()).or_default() += 1;
+    }
+}
+
+/// The keys again, when hasvrd said they changed: the wire takes them in place (nothing
+/// of what it knows of the peer is lost, no frame is missed), and so do the repeats.
+pub(crate) fn reload_keys(
+    up: &mut Upstream,
+    home: &Home,
+    wire: &mut Wire,
+    beats: Option<&mut Relay>,
+    log: &mut Logger,
+    name: &str,
+) {
+    if !std::mem::take(&mut up.keys_changed) {
+        return;
+    }
+    match load_keys(home) {
+        Ok((key, also)) => {
+            wire.set_keys(Some(&key), &also);
+            if let Some(b) = beats {
+                b.set_key(Some(key));
+            }
+        }
+        Err(e) => log.error(&format!(
+            "link {name}: the key files changed but cannot be used ({}); keeping the keys it has",
+            e.message
+        )),
     }
 }
 
@@ -195,6 +244,8 @@ pub(crate) struct Upstream {
     dropped: usize,
     pub(crate) reported: Counters,
     last_report: std::time::Instant,
+    /// hasvrd said the key files changed.
+    pub(crate) keys_changed: bool,
 }
 
 impl Upstream {
@@ -218,6 +269,7 @@ impl Upstream {
             last_report: std::time::Instant::now()
                 .checked_sub(std::time::Duration::from_millis(500))
                 .unwrap_or_else(std::time::Instant::now),
+            keys_changed: false,
         })
     }
 
@@ -262,6 +314,7 @@ impl Upstream {
             match self.records.next_record() {
                 Ok(Some((FRAME, f))) => frames.push((false, f)),
                 Ok(Some((BEAT, f))) => frames.push((true, f)),
+                Ok(Some((KEYS, _))) => self.keys_changed = true,
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok((frames, closed)),
                 Err(e) => log.error(&format!("link {}: from hasvrd: {e}", self.name)),

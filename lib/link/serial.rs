@@ -145,12 +145,13 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
         )));
     };
     let mut log = Logger::new(home.log(), &home.node, "hahb-serial");
-    let key = Some(load_key(home)?);
+    let (key, also) = load_keys(home)?;
+    let key = Some(key);
     let name = &link.name;
     let mut up = Upstream::new(name)?;
     let interval = std::time::Duration::from_millis(link.interval);
     let mut beats = Relay::new(key.clone(), interval);
-    let mut wire = Wire::new(key.as_deref());
+    let mut wire = Wire::with_keys(key.as_deref(), &also);
     let mut port: Option<serialport::TTYPort> = None;
     let mut open_error: Option<String> = None;
     let mut next_open = std::time::Instant::now();
@@ -215,6 +216,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
         );
         // Frames from hasvrd go out; once hasvrd is gone, so are we.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
+        reload_keys(&mut up, home, &mut wire, Some(&mut beats), &mut log, name);
         for (is_beat, f) in frames {
             if beats.given(is_beat, &f) {
                 write_frame(&port, &wire.outgoing(&f), byte_time, &mut counters);

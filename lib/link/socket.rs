@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 /// hahb-sock: UDP between this node's and the peer's address of the link.
 pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
     let mut log = Logger::new(home.log(), &home.node, "hahb-sock");
-    let key = Some(load_key(home)?);
+    let (key, also) = load_keys(home)?;
+    let key = Some(key);
     let (local, peer) = socket_ends(link, &home.node)?;
     let name = &link.name;
     let interval = Duration::from_millis(link.interval);
     let mut up = Upstream::new(name)?;
     let mut beats = Relay::new(key.clone(), interval);
-    let mut wire = Wire::new(key.as_deref());
+    let mut wire = Wire::with_keys(key.as_deref(), &also);
     let mut sock: Option<UdpSocket> = None;
     let mut bind_error: Option<String> = None;
     let mut next_bind = Instant::now();
@@ -70,6 +71,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
         } else {
             (Vec::new(), false)
         };
+        reload_keys(&mut up, home, &mut wire, Some(&mut beats), &mut log, name);
         for (is_beat, f) in frames {
             if beats.given(is_beat, &f) {
                 send(&sock, &wire.outgoing(&f), peer, &mut counters);

@@ -391,13 +391,14 @@ fn link_relay() {
             at += std::time::Duration::from_millis(u64::from(*op) * 3);
             match op % 5 {
                 0 => {
-                    s.set(Some(key), d, at);
+                    s.set(d, at);
                 }
                 1 => s.sent_other(piece),
                 2 => {
                     if let Some(f) = s.repeat(Some(key), at, i / 2) {
                         let o = frame::open(Some(key), &f).expect("a repeat opens");
-                        assert_eq!(o.payload, frame::open(Some(key), d).unwrap().payload);
+                        // What hasvrd gave (not checked against the key: a trusted pipe).
+                        assert_eq!(o.payload, frame::open(None, d).unwrap().payload);
                     }
                 }
                 3 => {

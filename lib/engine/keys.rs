@@ -1,0 +1,238 @@
+//! Changing the authkey while the pair runs (`haadm authkey rotate`), with no pause in the
+//! links. The node asked makes a new key (etc/authkey.next, also accepted from then on) and
+//! offers it to the peer, under the current key; the peer keeps it as its next key too and
+//! says it holds it; the first node switches (seals with the new key, still accepts the
+//! old one, etc/authkey.prev) and says so; the peer switches and says so; the first node
+//! then drops the old key and tells the peer, which drops it too. Each word is sent again
+//! every second until the next one comes, so a lost frame costs a second. The keys are in
+//! files, written by the executor (`Action::Key`); the link processes take them up.
+//!
+//! A node down during all of it keeps the old key: its peer's frames fail their tag there,
+//! and it says what to do (`peer::link_stats`).
+
+use super::*;
+
+/// How often an unanswered word is sent again, and how long an offer may wait.
+const RESEND: Millis = 1000;
+const OFFER_FOR: Millis = 30_000;
+/// A node says it holds or switched to a key this long after its files changed: by then
+/// its link processes have read them (hasvrd tells them at once).
+const SETTLE: Millis = 300;
+
+/// The steps, as a `Message::Key` carries them.
+pub const OFFER: u8 = 1;
+pub const HELD: u8 = 2;
+pub const SWITCHED: u8 = 3;
+pub const DONE: u8 = 4;
+
+/// What the executor does to the key files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyFiles {
+    /// A new key in etc/authkey.next; feed `KeyMade`.
+    Make,
+    /// This key (the peer's offer) in etc/authkey.next; feed `KeyStored`.
+    Store(Vec<u8>),
+    /// etc/authkey → etc/authkey.prev, etc/authkey.next (fingerprint) → etc/authkey; feed
+    /// `KeySwitched`.
+    Switch(String),
+    /// etc/authkey.prev removed: the old key is refused.
+    DropOld,
+    /// etc/authkey.next removed: the offer failed.
+    DropNext,
+}
+
+/// Where a change of key stands on this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Rotation {
+    /// Asked to rotate: the new key is being made.
+    Making,
+    /// The new key (its fingerprint) is offered to the peer since then.
+    Offered {
+        key: Vec<u8>,
+        fp: String,
+        since: Millis,
+    },
+    /// The peer offered this key; it is held as the next one.
+    Holding { fp: String },
+    /// Sealing with the new key; waiting for the peer to say it does too (this node
+    /// began) or that the old key is gone (the peer began).
+    Switched { fp: String, began: bool },
+}
+
+impl Engine {
+    /// `haadm authkey rotate`.
+    pub(super) fn rotate_key(&mut self, reply: Option<ReplyTo>) {
+        let peer = self.peer_name().to_string();
+        let r = if self.rotation.is_some() {
+            Reply::err("a change of key is under way already (haadm status: KEY)")
+        } else if self.peer_status() != PeerStatus::Up
+            || !self.peer.as_ref().is_some_and(|p| p.hears_me)
+        {
+            Reply::err(format!(
+                "{peer} must be up and hear this node to take the new key; a node that is down gets it later with haadm authkey install FILE"
+            ))
+        } else {
+            self.rotation = Some(Rotation::Making);
+            self.out.push(Action::Key(KeyFiles::Make));
+            self.log(
+                Level::Info,
+                format!("authkey: a new key is made; it goes to {peer} under the current one"),
+            );
+            Reply::ok(format!(
+                "a new key goes to {peer}; both nodes use it within seconds, then the old one is refused (the log says when)\n"
+            ))
+        };
+        self.reply(reply, r);
+    }
+
+    /// The executor made, stored or switched to a key.
+    pub(super) fn key_files_done(&mut self, step: u8, result: Result<(Vec<u8>, String), String>) {
+        let peer = self.peer_name().to_string();
+        let (key, fp) = match result {
+            Ok(k) => k,
+            Err(e) => {
+                self.log(
+                    Level::Error,
+                    format!("authkey: {e}; the change of key is abandoned"),
+                );
+                self.rotation = None;
+                return;
+            }
+        };
+        match step {
+            OFFER => {
+                self.rotation = Some(Rotation::Offered {
+                    key: key.clone(),
+                    fp,
+                    since: self.now,
+                });
+                self.key_word(OFFER, key);
+            }
+            HELD => {
+                self.rotation = Some(Rotation::Holding { fp: fp.clone() });
+                self.rotation_resend = Some((self.now + SETTLE, HELD, fp.into_bytes()));
+            }
+            _ => {
+                let began = matches!(self.rotation, Some(Rotation::Offered { .. }));
+                self.rotation = Some(Rotation::Switched {
+                    fp: fp.clone(),
+                    began,
+                });
+                self.log(
+                    Level::Info,
+                    format!("authkey: sealing with the new key {fp}; the old one is still taken from {peer}"),
+                );
+                self.rotation_resend = Some((self.now + SETTLE, SWITCHED, fp.into_bytes()));
+            }
+        }
+    }
+
+    /// A word of the peer about a change of key.
+    pub(super) fn key_from_peer(&mut self, step: u8, data: Vec<u8>) {
+        let peer = self.peer_name().to_string();
+        let fp = String::from_utf8_lossy(&data).into_owned();
+        match (step, self.rotation.clone()) {
+            // Its offer: kept as the next key. Again (our word was lost): said again in time.
+            (OFFER, None) if (16..=128).contains(&data.len()) => {
+                self.out.push(Action::Key(KeyFiles::Store(data)));
+            }
+            (HELD, Some(Rotation::Offered { fp: mine, .. })) if mine == fp => {
+                self.out.push(Action::Key(KeyFiles::Switch(fp)));
+            }
+            (SWITCHED, Some(Rotation::Holding { fp: mine })) if mine == fp => {
+                self.out.push(Action::Key(KeyFiles::Switch(fp)));
+            }
+            (
+                SWITCHED,
+                Some(Rotation::Switched {
+                    fp: mine,
+                    began: true,
+                }),
+            ) if mine == fp => {
+                self.out.push(Action::Key(KeyFiles::DropOld));
+                self.rotation = None;
+                self.key_word(DONE, fp.clone().into_bytes());
+                self.log(
+                    Level::Info,
+                    format!(
+                        "authkey: both nodes use the new key {fp}; the old one is refused from now"
+                    ),
+                );
+            }
+            // Our last word was lost: it is over here already.
+            (SWITCHED, None) => self.key_word(DONE, data),
+            (DONE, Some(Rotation::Switched { fp: mine, .. })) if mine == fp => {
+                self.out.push(Action::Key(KeyFiles::DropOld));
+                self.rotation = None;
+                self.log(
+                    Level::Info,
+                    format!("authkey: both nodes use the new key {fp}, as {peer} began; the old one is refused from now"),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends a word now, and again every second until the next step replaces it.
+    fn key_word(&mut self, step: u8, data: Vec<u8>) {
+        self.rotation_resend = Some((self.now + RESEND, step, data.clone()));
+        let payload = crate::frame::Message::Key {
+            sender: self.node.clone(),
+            step,
+            data,
+        }
+        .encode();
+        self.out.push(Action::Send {
+            link: None,
+            payload,
+        });
+    }
+
+    /// On every pass: sends the last word again when due; gives up an offer never taken.
+    pub(super) fn check_rotation(&mut self) {
+        if self.rotation.is_none() {
+            self.rotation_resend = None;
+            return;
+        }
+        if let Some(Rotation::Offered { since, .. }) = &self.rotation {
+            if self.now >= since + OFFER_FOR {
+                let peer = self.peer_name().to_string();
+                self.log(Level::Error, format!(
+                    "authkey: {peer} did not take the new key within {}s (down, cut off, or of the release before); the change is abandoned and the current key stays",
+                    OFFER_FOR / 1000
+                ));
+                self.out.push(Action::Key(KeyFiles::DropNext));
+                self.rotation = None;
+                self.rotation_resend = None;
+                return;
+            }
+        }
+        if let Some((at, step, data)) = self.rotation_resend.clone() {
+            if self.now >= at {
+                self.key_word(step, data);
+            }
+        }
+    }
+
+    pub(super) fn rotation_wakeup(&self) -> Option<Millis> {
+        let resend = self.rotation_resend.as_ref().map(|r| r.0);
+        let give_up = match &self.rotation {
+            Some(Rotation::Offered { since, .. }) => Some(since + OFFER_FOR),
+            _ => None,
+        };
+        [resend, give_up].into_iter().flatten().min()
+    }
+
+    /// A status line while a change of key is under way.
+    pub(super) fn key_line(&self) -> Option<String> {
+        let r = self.rotation.as_ref()?;
+        Some(match r {
+            Rotation::Making => "KEY making a new key\n".into(),
+            Rotation::Offered { fp, .. } => format!("KEY offered {fp} to the peer\n"),
+            Rotation::Holding { fp } => format!("KEY holding {fp}, offered by the peer\n"),
+            Rotation::Switched { fp, .. } => {
+                format!("KEY switched to {fp}; the old key is still taken\n")
+            }
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! The key files of a change of key (`engine::keys`): etc/authkey seals, etc/authkey.next
+//! and etc/authkey.prev are also taken while the change is under way. Each change is made
+//! atomically, then the links restart with the keys as they now are (`check_authkey`).
+
+use super::*;
+use crate::engine::keys::{self, KeyFiles};
+
+impl Hasvrd {
+    pub(super) fn key_files(&mut self, now: Millis, files: KeyFiles) {
+        let main = self.home.authkey();
+        let next = main.with_extension("next");
+        let prev = main.with_extension("prev");
+        let write = |path: &std::path::Path, key: &[u8]| {
+            let mut data = key.to_vec();
+            data.push(b'\n');
+            files::write_atomic(path, &data, 0o600)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        };
+        let done = match files {
+            KeyFiles::Make => {
+                let key = crate::auth::hex(&crate::auth::random_bytes::<32>()).into_bytes();
+                Some((keys::OFFER, write(&next, &key).map(|_| fingerprinted(key))))
+            }
+            KeyFiles::Store(key) => {
+                let sound = key.iter().all(|b| b.is_ascii_graphic());
+                let r = if sound {
+                    write(&next, &key).map(|_| fingerprinted(key))
+                } else {
+                    Err("the peer's new key is not printable text; not kept".into())
+                };
+                Some((keys::HELD, r))
+            }
+            KeyFiles::Switch(fp) => Some((keys::SWITCHED, switch(&main, &next, &prev, &fp))),
+            KeyFiles::DropOld => {
+                let _ = std::fs::remove_file(&prev);
+                None
+            }
+            KeyFiles::DropNext => {
+                let _ = std::fs::remove_file(&next);
+                None
+            }
+        };
+        if let Some((step, result)) = done {
+            self.inputs.push_back(Input::KeyFiles { step, result });
+        }
+        self.check_authkey(now);
+    }
+}
+
+fn fingerprinted(key: Vec<u8>) -> (Vec<u8>, String) {
+    let fp = crate::auth::key_fingerprint(&key);
+    (key, fp)
+}
+
+/// The next key (it must be the one named) becomes the key; the key, the one before.
+fn switch(
+    main: &std::path::Path,
+    next: &std::path::Path,
+    prev: &std::path::Path,
+    fp: &str,
+) -> std::result::Result<(Vec<u8>, String), String> {
+    let key = files::read_regular(next, 4096)
+        .map_err(|e| format!("cannot read {}: {e}", next.display()))?
+        .trim_ascii()
+        .to_vec();
+    if crate::auth::key_fingerprint(&key) != fp {
+        return Err(format!(
+            "{} is not the key {fp} the change is about",
+            next.display()
+        ));
+    }
+    std::fs::rename(main, prev)
+        .and_then(|_| std::fs::rename(next, main))
+        .map_err(|e| format!("cannot put the new key in place: {e}"))?;
+    Ok(fingerprinted(key))
+}
