@@ -128,7 +128,10 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
         // writes renew the volume locks, so they follow hasvrd's own beats.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
         crate::link::reload_keys(&mut up, home, &mut wire, None, &mut log, name);
-        let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| wire.outgoing(&f)).collect();
+        let frames: Vec<Vec<u8>> = frames
+            .into_iter()
+            .filter_map(|(_, f)| wire.outgoing(&f))
+            .collect();
         let mut reopen = false;
         if !frames.is_empty() {
             match &dev {

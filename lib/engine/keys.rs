@@ -63,8 +63,17 @@ impl Engine {
     /// `haadm authkey rotate`.
     pub(super) fn rotate_key(&mut self, reply: Option<ReplyTo>) {
         let peer = self.peer_name().to_string();
+        let clear = self
+            .links
+            .iter()
+            .find(|(_, l)| l.stats.contains("encrypted=no"))
+            .map(|(n, _)| n.clone());
         let r = if self.rotation.is_some() {
             Reply::err("a change of key is under way already (haadm status: KEY)")
+        } else if let Some(link) = clear {
+            Reply::err(format!(
+                "link {link} is not encrypted ({peer} runs the release before): upgrade it first; a key never crosses in clear"
+            ))
         } else if self.peer_status() != PeerStatus::Up
             || !self.peer.as_ref().is_some_and(|p| p.hears_me)
         {

@@ -347,7 +347,9 @@ impl Hasvrd {
         else {
             return;
         };
-        let frame = self.public_wire.outgoing(&frame);
+        let Some(frame) = self.public_wire.outgoing(&frame) else {
+            return;
+        };
         let port = self.engine.config().public_port();
         for a in to {
             let _ = sock.send_to(&frame, (*a, port));

@@ -133,14 +133,16 @@ impl Wire {
     }
 
     /// A frame as hasvrd built it (version 1), as it goes on the wire: encrypted unless the
-    /// peer speaks only version 1 (or there is no key, and nothing to encrypt with).
-    pub fn outgoing(&self, frame: &[u8]) -> Vec<u8> {
+    /// peer speaks only version 1 (or there is no key, and nothing to encrypt with). `None`:
+    /// it must not go at all (a step of a change of key, which carries a key, in clear).
+    pub fn outgoing(&self, frame: &[u8]) -> Option<Vec<u8>> {
         let Some(cipher) = self.cipher.as_ref().filter(|_| self.encrypting()) else {
-            return frame.to_vec();
+            let key_step = open(None, frame).is_ok_and(|f| f.payload.first() == Some(&6));
+            return (!key_step).then(|| frame.to_vec());
         };
         // hasvrd's own frame, checked by whoever passed it here.
         let Ok(f) = open(None, frame) else {
-            return frame.to_vec();
+            return Some(frame.to_vec());
         };
         let mut out = Vec::with_capacity(OVERHEAD_2 + f.payload.len());
         out.extend_from_slice(&frame[..HEADER]);
@@ -153,12 +155,12 @@ impl Wire {
         let n = nonce(&self.salt, f.boot, f.seq);
         let Ok(tag) = cipher.encrypt_inout_detached(&n, aad, text.into()) else {
             // Only a payload beyond the cipher's limit (gigabytes) fails.
-            return frame.to_vec();
+            return Some(frame.to_vec());
         };
         out.extend_from_slice(&tag);
         let c = crc32(&out);
         out.extend_from_slice(&c.to_be_bytes());
-        out
+        Some(out)
     }
 
     /// Checks a frame from the wire (either version): CRC, then tag or decryption.
@@ -278,7 +280,7 @@ mod tests {
     fn a_frame_crosses_encrypted_and_arrives_as_hasvrd_sent_it() {
         let (a, mut b) = (Wire::new(Some(b"key")), Wire::new(Some(b"key")));
         let secret = b"service www-secret is ACTIVE";
-        let wire = a.outgoing(&v1(b"key", 5, 7, secret));
+        let wire = a.outgoing(&v1(b"key", 5, 7, secret)).unwrap();
         assert_eq!(wire[2], VERSION_2);
         assert!(!wire.windows(10).any(|w| w == &secret[..10]), "in clear");
         assert_eq!(wire.len(), secret.len() + OVERHEAD_2);
@@ -300,8 +302,8 @@ mod tests {
         let a = Wire::new(Some(b"key"));
         let mut b = Wire::new(Some(b"key"));
         let mut guard = ReplayGuard::default();
-        let first = a.outgoing(&v1(b"key", 5, 7, b"one"));
-        let second = a.outgoing(&v1(b"key", 5, 8, b"two"));
+        let first = a.outgoing(&v1(b"key", 5, 7, b"one")).unwrap();
+        let second = a.outgoing(&v1(b"key", 5, 8, b"two")).unwrap();
         // Every byte changed in turn (CRC fixed up, so the AEAD itself must refuse).
         for i in 0..first.len() - 4 {
             let mut bad = first.clone();
@@ -315,10 +317,10 @@ mod tests {
         assert_eq!(b.accept(&first, &mut guard), Err(Bad::Replay), "reordered");
         assert_eq!(b.accept(&second, &mut guard), Err(Bad::Replay), "replayed");
         let other = Wire::new(Some(b"other key"));
-        let forged = other.outgoing(&v1(b"other key", 5, 9, b"three"));
+        let forged = other.outgoing(&v1(b"other key", 5, 9, b"three")).unwrap();
         assert_eq!(b.accept(&forged, &mut guard), Err(Bad::Tag));
         // Noise on the line: the CRC says so before any cryptography.
-        let mut noisy = a.outgoing(&v1(b"key", 5, 10, b"four"));
+        let mut noisy = a.outgoing(&v1(b"key", 5, 10, b"four")).unwrap();
         noisy[25] ^= 1;
         assert_eq!(b.check(&noisy), Err(Bad::Crc));
         // No key: nothing encrypted is read.
@@ -337,11 +339,11 @@ mod tests {
         let (warn, news) = new.news_at(later).unwrap();
         assert!(warn && news.contains("unencrypted until both nodes are upgraded"));
         assert_eq!(new.peer_speaks(), PeerSpeaks::Only1(3));
-        let out = new.outgoing(&v1(b"key", 9, 1, b"x"));
+        let out = new.outgoing(&v1(b"key", 9, 1, b"x")).unwrap();
         assert_eq!(open(Some(b"key"), &out).unwrap().payload, b"x", "signed v1");
         // Upgraded, the peer restarts (a newer boot) and speaks version 2.
         let upgraded = Wire::new(Some(b"key"));
-        let v2 = upgraded.outgoing(&v1(b"key", 4, 1, b"new"));
+        let v2 = upgraded.outgoing(&v1(b"key", 4, 1, b"new")).unwrap();
         new.accept(&v2, &mut guard).unwrap();
         let (warn, news) = new.news_at(later).unwrap();
         assert!(!warn && news.contains("encrypted again"));
@@ -359,7 +361,7 @@ mod tests {
             .unwrap();
         let b = Wire::new(Some(b"key"));
         a.accept(
-            &b.outgoing(&v1(b"key", 2, 1, b"b")),
+            &b.outgoing(&v1(b"key", 2, 1, b"b")).unwrap(),
             &mut ReplayGuard::default(),
         )
         .unwrap();
@@ -375,30 +377,56 @@ mod tests {
         let mut both = Wire::with_keys(Some(b"new key"), &[b"old key".to_vec()]);
         let mut guard = ReplayGuard::default();
         assert!(both
-            .accept(&old.outgoing(&v1(b"old key", 1, 1, b"a")), &mut guard)
+            .accept(
+                &old.outgoing(&v1(b"old key", 1, 1, b"a")).unwrap(),
+                &mut guard
+            )
             .is_ok());
         assert!(both
-            .accept(&new.outgoing(&v1(b"new key", 1, 2, b"b")), &mut guard)
+            .accept(
+                &new.outgoing(&v1(b"new key", 1, 2, b"b")).unwrap(),
+                &mut guard
+            )
             .is_ok());
         assert!(
             both.accept(&v1(b"old key", 1, 3, b"c"), &mut guard).is_ok(),
             "version 1"
         );
         // It seals with the first key only.
-        let sealed = both.outgoing(&v1(b"new key", 2, 1, b"d"));
+        let sealed = both.outgoing(&v1(b"new key", 2, 1, b"d")).unwrap();
         assert!(new.check(&sealed).is_ok() && old.check(&sealed).is_err());
         // Neither key: refused.
         let other = Wire::new(Some(b"other"));
         assert_eq!(
-            both.accept(&other.outgoing(&v1(b"other", 1, 4, b"e")), &mut guard),
+            both.accept(
+                &other.outgoing(&v1(b"other", 1, 4, b"e")).unwrap(),
+                &mut guard
+            ),
             Err(Bad::Tag)
         );
+    }
+
+    #[test]
+    fn a_step_of_a_change_of_key_never_goes_in_clear() {
+        let mut w = Wire::new(Some(b"key"));
+        let step = crate::frame::Message::Key {
+            sender: "alpha".into(),
+            step: 1,
+            data: b"0123456789abcdef0123456789abcdef".to_vec(),
+        }
+        .encode();
+        assert!(w.outgoing(&v1(b"key", 1, 1, &step)).is_some(), "encrypted");
+        w.accept(&v1(b"key", 3, 1, b"old"), &mut ReplayGuard::default())
+            .unwrap();
+        assert!(!w.encrypting());
+        assert_eq!(w.outgoing(&v1(b"key", 1, 2, &step)), None);
+        assert!(w.outgoing(&v1(b"key", 1, 3, b"beat")).is_some());
     }
 
     #[test]
     fn salts_differ_between_processes() {
         let (a, b) = (Wire::new(Some(b"key")), Wire::new(Some(b"key")));
         let f = v1(b"key", 1, 1, b"same");
-        assert_ne!(a.outgoing(&f), b.outgoing(&f));
+        assert_ne!(a.outgoing(&f).unwrap(), b.outgoing(&f).unwrap());
     }
 }

@@ -219,7 +219,9 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
         reload_keys(&mut up, home, &mut wire, Some(&mut beats), &mut log, name);
         for (is_beat, f) in frames {
             if beats.given(is_beat, &f) {
-                write_frame(&port, &wire.outgoing(&f), byte_time, &mut counters);
+                if let Some(out) = wire.outgoing(&f) {
+                    write_frame(&port, &out, byte_time, &mut counters);
+                }
             }
         }
         if closed {
@@ -285,7 +287,9 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
         tell_version(&mut wire, &mut counters, &mut log, name);
         let (repeat, late) = beats.end_turn();
         if let Some(f) = repeat {
-            write_frame(&port, &wire.outgoing(&f), byte_time, &mut counters);
+            if let Some(out) = wire.outgoing(&f) {
+                write_frame(&port, &out, byte_time, &mut counters);
+            }
         }
         if late {
             up.write(LATE, b"")?;
@@ -343,7 +347,7 @@ mod tests {
         let v1 = crate::frame::seal(Some(b"k"), 7, seq, payload).unwrap();
         let sender = Wire::new(Some(b"k"));
         if encrypted {
-            sender.outgoing(&v1)
+            sender.outgoing(&v1).unwrap()
         } else {
             v1
         }

@@ -74,7 +74,9 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
         reload_keys(&mut up, home, &mut wire, Some(&mut beats), &mut log, name);
         for (is_beat, f) in frames {
             if beats.given(is_beat, &f) {
-                send(&sock, &wire.outgoing(&f), peer, &mut counters);
+                if let Some(out) = wire.outgoing(&f) {
+                    send(&sock, &out, peer, &mut counters);
+                }
             }
         }
         if closed {
@@ -109,7 +111,9 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
         tell_version(&mut wire, &mut counters, &mut log, name);
         let (repeat, late) = beats.end_turn();
         if let Some(f) = repeat {
-            send(&sock, &wire.outgoing(&f), peer, &mut counters);
+            if let Some(out) = wire.outgoing(&f) {
+                send(&sock, &out, peer, &mut counters);
+            }
         }
         if late {
             up.write(LATE, b"")?;

@@ -224,7 +224,7 @@ fn bench_frame_encryption_cost() {
         let started = Instant::now();
         for seq in 1..=FRAMES {
             let f = frame::seal(Some(key), 1, seq, &payload).unwrap();
-            let wire = out.outgoing(&f);
+            let wire = out.outgoing(&f).unwrap();
             v2_len = wire.len();
             assert!(inn.accept(&wire, &mut guard).is_ok());
         }

@@ -503,7 +503,7 @@ fn the_authkey_changes_on_both_nodes_while_a_service_runs_without_a_pause() {
         }
         .encode();
         let v1 = sureha::frame::seal(Some(&key), u64::MAX / 2, 1 << 40, &payload).unwrap();
-        let frame = sureha::frame::Wire::new(Some(&key)).outgoing(&v1);
+        let frame = sureha::frame::Wire::new(Some(&key)).outgoing(&v1).unwrap();
         let s = std::net::UdpSocket::bind("198.51.100.1:0").unwrap();
         for _ in 0..3 {
             s.send_to(&frame, "198.51.100.2:3000").unwrap();
