@@ -241,3 +241,26 @@ fn what_hasvrd_tells_hamond_of_its_volumes_is_what_it_holds() {
     assert!(!t.e.holds_volumes());
     assert_eq!(t.e.lease_renewed_at(), None);
 }
+
+/// Cut off from the peer and the disk, a node counts its isolation from when the peer may
+/// have found it silent at the earliest: a third of a lease after its last renewal (300 ms
+/// here), or the peer's last word that it heard us, whichever is later; it fences itself
+/// five sixths of a lease (750 ms) after that if it still runs a service.
+#[test]
+fn isolation_counts_from_the_earliest_moment_the_peer_may_have_found_us_silent() {
+    let mut t = with_disk("");
+    t.at(2100, renewed());
+    for ms in (2100..=2200).step_by(50) {
+        t.at(ms, peer_hearing_us(ms));
+    }
+    // No renewal, no frame from now on; its stop never ends (a hung stop script).
+    let mut fenced_at = None;
+    for ms in (2201..=3300).step_by(1) {
+        let acts = t.at(ms, Input::Tick);
+        if fenced_at.is_none() && acts.iter().any(|a| matches!(a, Action::Fence { .. })) {
+            fenced_at = Some(ms);
+        }
+    }
+    // max(2100 + 300, 2200) + 750
+    assert_eq!(fenced_at, Some(3150));
+}

@@ -971,12 +971,15 @@ fn a_peer_whose_frames_do_not_authenticate_is_not_taken_for_dead() {
     // (300 ms, and a second for the counters' pace) the peer is down, and it starts here.
     t.at(6400, stats(13));
     assert!(t.e.status_text().contains("CLUSTER KEY-MISMATCH"));
-    let mut started = false;
+    let mut started = None;
     for ms in (6500..10_000).step_by(100) {
         let acts = t.at(ms, Input::Tick);
-        started |= acts.iter().any(|a| matches!(a, Action::Run { .. }));
+        if started.is_none() && acts.iter().any(|a| matches!(a, Action::Run { .. })) {
+            started = Some(ms);
+        }
     }
-    assert!(started, "never taken over once the frames stopped");
+    // The count last grew at 6000: 6000 + 300 + 1000, at the next tick.
+    assert_eq!(started, Some(7300), "taken over once the frames stopped");
     assert!(!t.e.status_text().contains("KEY-MISMATCH"));
 }
 
