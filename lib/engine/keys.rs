@@ -52,8 +52,8 @@ pub(super) enum Rotation {
         fp: String,
         since: Millis,
     },
-    /// The peer offered this key; it is held as the next one.
-    Holding { fp: String },
+    /// The peer offered this key; it is held as the next one since then.
+    Holding { fp: String, since: Millis },
     /// Sealing with the new key; waiting for the peer to say it does too (this node
     /// began) or that the old key is gone (the peer began).
     Switched { fp: String, began: bool },
@@ -118,7 +118,10 @@ impl Engine {
                 self.key_word(OFFER, key);
             }
             HELD => {
-                self.rotation = Some(Rotation::Holding { fp: fp.clone() });
+                self.rotation = Some(Rotation::Holding {
+                    fp: fp.clone(),
+                    since: self.now,
+                });
                 self.rotation_resend = Some((self.now + SETTLE, HELD, fp.into_bytes()));
             }
             _ => {
@@ -136,28 +139,61 @@ impl Engine {
         }
     }
 
+    /// At start: a change of key left unfinished by the last hasvrd goes on. Switched (the
+    /// old key still beside it): say so again, so the peer switches too and both drop the
+    /// old one. Holding a next key: wait for the peer's word.
+    pub(super) fn keys_on_disk(
+        &mut self,
+        main: String,
+        next: Option<String>,
+        prev: Option<String>,
+    ) {
+        self.rotation = if prev.is_some() {
+            self.rotation_resend = Some((self.now + SETTLE, SWITCHED, main.clone().into_bytes()));
+            Some(Rotation::Switched {
+                fp: main,
+                began: false,
+            })
+        } else {
+            next.map(|fp| Rotation::Holding {
+                fp,
+                since: self.now,
+            })
+        };
+        if let Some(r) = &self.rotation {
+            self.log(
+                Level::Info,
+                format!("authkey: a change of key was under way when hasvrd last stopped; it goes on ({})", self.key_line_of(r).trim_end()),
+            );
+        }
+    }
+
     /// A word of the peer about a change of key.
     pub(super) fn key_from_peer(&mut self, step: u8, data: Vec<u8>) {
         let peer = self.peer_name().to_string();
         let fp = String::from_utf8_lossy(&data).into_owned();
         match (step, self.rotation.clone()) {
-            // Its offer: kept as the next key. Again (our word was lost): said again in time.
-            (OFFER, None) if (16..=128).contains(&data.len()) => {
-                self.out.push(Action::Key(KeyFiles::Store(data)));
+            // Its offer, or a newer one (an earlier change left unfinished): kept as the
+            // next key. The same again (our word was lost): said again in time.
+            (OFFER, None | Some(Rotation::Holding { .. })) if (16..=128).contains(&data.len()) => {
+                let offered = crate::auth::key_fingerprint(&data);
+                let same =
+                    matches!(&self.rotation, Some(Rotation::Holding { fp, .. }) if *fp == offered);
+                if !same {
+                    self.out.push(Action::Key(KeyFiles::Store(data)));
+                }
             }
             (HELD, Some(Rotation::Offered { fp: mine, .. })) if mine == fp => {
                 self.out.push(Action::Key(KeyFiles::Switch(fp)));
             }
-            (SWITCHED, Some(Rotation::Holding { fp: mine })) if mine == fp => {
+            // The peer seals with it: so does this node, if it holds it or already does
+            // (this hasvrd restarted, or our word was lost; the executor checks which).
+            (SWITCHED, None) => self.out.push(Action::Key(KeyFiles::Switch(fp))),
+            (SWITCHED, Some(Rotation::Holding { fp: mine, .. })) if mine == fp => {
                 self.out.push(Action::Key(KeyFiles::Switch(fp)));
             }
-            (
-                SWITCHED,
-                Some(Rotation::Switched {
-                    fp: mine,
-                    began: true,
-                }),
-            ) if mine == fp => {
+            // Both seal with it: the old key goes.
+            (SWITCHED, Some(Rotation::Switched { fp: mine, .. })) if mine == fp => {
                 self.out.push(Action::Key(KeyFiles::DropOld));
                 self.rotation = None;
                 self.key_word(DONE, fp.clone().into_bytes());
@@ -168,14 +204,12 @@ impl Engine {
                     ),
                 );
             }
-            // Our last word was lost: it is over here already.
-            (SWITCHED, None) => self.key_word(DONE, data),
             (DONE, Some(Rotation::Switched { fp: mine, .. })) if mine == fp => {
                 self.out.push(Action::Key(KeyFiles::DropOld));
                 self.rotation = None;
                 self.log(
                     Level::Info,
-                    format!("authkey: both nodes use the new key {fp}, as {peer} began; the old one is refused from now"),
+                    format!("authkey: both nodes use the new key {fp}, as {peer} says; the old one is refused from now"),
                 );
             }
             _ => {}
@@ -197,11 +231,26 @@ impl Engine {
         });
     }
 
-    /// On every pass: sends the last word again when due; gives up an offer never taken.
+    /// On every pass: sends the last word again when due; gives up an offer never taken,
+    /// and a key held for a change the peer never went on with.
     pub(super) fn check_rotation(&mut self) {
         if self.rotation.is_none() {
             self.rotation_resend = None;
             return;
+        }
+        if let Some(Rotation::Holding { since, fp }) = &self.rotation {
+            if self.now >= since + 2 * OFFER_FOR {
+                let (peer, fp) = (self.peer_name().to_string(), fp.clone());
+                // The key stays taken (etc/authkey.next): the peer may have switched to it
+                // while its word could not come, and must not fall silent here.
+                self.log(Level::Warning, format!(
+                    "authkey: the change to key {fp} that {peer} began has not gone on for {}s; this node still takes that key, and goes on when {peer} says it switched",
+                    2 * OFFER_FOR / 1000
+                ));
+                self.rotation = None;
+                self.rotation_resend = None;
+                return;
+            }
         }
         if let Some(Rotation::Offered { since, .. }) = &self.rotation {
             if self.now >= since + OFFER_FOR {
@@ -227,6 +276,7 @@ impl Engine {
         let resend = self.rotation_resend.as_ref().map(|r| r.0);
         let give_up = match &self.rotation {
             Some(Rotation::Offered { since, .. }) => Some(since + OFFER_FOR),
+            Some(Rotation::Holding { since, .. }) => Some(since + 2 * OFFER_FOR),
             _ => None,
         };
         [resend, give_up].into_iter().flatten().min()
@@ -234,14 +284,17 @@ impl Engine {
 
     /// A status line while a change of key is under way.
     pub(super) fn key_line(&self) -> Option<String> {
-        let r = self.rotation.as_ref()?;
-        Some(match r {
+        self.rotation.as_ref().map(|r| self.key_line_of(r))
+    }
+
+    fn key_line_of(&self, r: &Rotation) -> String {
+        match r {
             Rotation::Making => "KEY making a new key\n".into(),
             Rotation::Offered { fp, .. } => format!("KEY offered {fp} to the peer\n"),
-            Rotation::Holding { fp } => format!("KEY holding {fp}, offered by the peer\n"),
+            Rotation::Holding { fp, .. } => format!("KEY holding {fp}, offered by the peer\n"),
             Rotation::Switched { fp, .. } => {
                 format!("KEY switched to {fp}; the old key is still taken\n")
             }
-        })
+        }
     }
 }

@@ -151,6 +151,13 @@ pub enum Input {
         step: u8,
         result: Result<(Vec<u8>, String), String>,
     },
+    /// At start: the key files as they are (fingerprints of etc/authkey, etc/authkey.next,
+    /// etc/authkey.prev): a change of key the last hasvrd left unfinished goes on.
+    KeysOnDisk {
+        main: String,
+        next: Option<String>,
+        prev: Option<String>,
+    },
     /// How many request lines the executor has dropped so far (stray bytes, overlong or
     /// unreadable lines), for status.
     RequestsDropped(u64),
@@ -721,6 +728,7 @@ impl Engine {
             Input::RequestsDropped(n) => self.requests_dropped = n,
             Input::LinkStats { link, line } => self.link_stats(&link, line),
             Input::KeyFiles { step, result } => self.key_files_done(step, result),
+            Input::KeysOnDisk { main, next, prev } => self.keys_on_disk(main, next, prev),
             Input::LeaseRenewed { link, took } => self.lease_renewed(&link, took),
             Input::AdminLoaded(text) => match admin_state::AdminState::decode(&text) {
                 Some(s) => self.admin_loaded(s),

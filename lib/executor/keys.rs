@@ -47,6 +47,21 @@ impl Hasvrd {
     }
 }
 
+/// The key files as they are, for the engine at start.
+pub(super) fn keys_on_disk(home: &crate::paths::Home) -> Option<Input> {
+    let main = home.authkey();
+    let fp = |p: &std::path::Path| {
+        files::read_regular(p, 4096)
+            .ok()
+            .map(|k| crate::auth::key_fingerprint(k.trim_ascii()))
+    };
+    Some(Input::KeysOnDisk {
+        main: fp(&main)?,
+        next: fp(&main.with_extension("next")),
+        prev: fp(&main.with_extension("prev")),
+    })
+}
+
 fn fingerprinted(key: Vec<u8>) -> (Vec<u8>, String) {
     let fp = crate::auth::key_fingerprint(&key);
     (key, fp)
@@ -59,10 +74,14 @@ fn switch(
     prev: &std::path::Path,
     fp: &str,
 ) -> std::result::Result<(Vec<u8>, String), String> {
-    let key = files::read_regular(next, 4096)
-        .map_err(|e| format!("cannot read {}: {e}", next.display()))?
-        .trim_ascii()
-        .to_vec();
+    let read = |p: &std::path::Path| files::read_regular(p, 4096).map(|k| k.trim_ascii().to_vec());
+    // Already switched (this hasvrd restarted, or the peer's word came again).
+    if let Ok(key) = read(main) {
+        if crate::auth::key_fingerprint(&key) == fp {
+            return Ok(fingerprinted(key));
+        }
+    }
+    let key = read(next).map_err(|e| format!("cannot read {}: {e}", next.display()))?;
     if crate::auth::key_fingerprint(&key) != fp {
         return Err(format!(
             "{} is not the key {fp} the change is about",

@@ -336,6 +336,9 @@ impl Hasvrd {
     pub fn run(mut self) -> Result<()> {
         self.load_admin();
         self.tell_today();
+        if let Some(k) = keys::keys_on_disk(&self.home) {
+            self.feed(k);
+        }
         self.feed(Input::Tick);
         while !self.engine.has_exited() {
             // Only what poll says is ready is read: an idle node makes no futile syscalls.

@@ -460,7 +460,7 @@ fn the_authkey_changes_on_both_nodes_while_a_service_runs_without_a_pause() {
     c.beta.wait_for("beta done", T, || {
         c.beta
             .log()
-            .contains("as alpha began; the old one is refused")
+            .contains("as alpha says; the old one is refused")
     });
     let took = began.elapsed();
     let after = fingerprint(&c.alpha);

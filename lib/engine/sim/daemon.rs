@@ -103,6 +103,8 @@ impl Sim {
     /// What a starting hasvrd reads before its first decision: the lock and license files,
     /// its NICs, its devices' data paths.
     pub(super) fn daemon_starts(&mut self, n: usize) {
+        let keys = self.keys_on_disk(n);
+        self.feed(n, keys);
         let admin = self.hosts[n].admin_file.clone();
         if !admin.is_empty() {
             self.feed(n, Input::AdminLoaded(admin));

@@ -93,6 +93,7 @@ impl Sim {
     #[allow(clippy::needless_range_loop)]
     pub(super) fn check(&mut self) {
         self.checks += 1;
+        self.key_check();
         let now = self.now;
         let both_ways = self.link_both_ways();
         if both_ways {

@@ -32,7 +32,9 @@
 //! 10. with a disk link (the tie-breaker), a service never comes to run on both nodes at all,
 //!     whatever is cut: a node its peer hears by no path gives everything up first;
 //! 11. a node that knows its peer left with QUIT (its services running on) starts one of them
-//!     only if an administrator took it, or its group, over there.
+//!     only if an administrator took it, or its group, over there;
+//! 12. during a change of key (`haadm authkey rotate`), each node seals only with a key its
+//!     peer takes (`keys`).
 
 use super::{Action, Engine, Input, NicState, Phase, Step};
 use crate::clock::Millis;
@@ -123,6 +125,9 @@ impl Default for Path {
 
 pub struct Sim {
     pub now: Millis,
+    /// Each node's key files (`keys`), and how many keys were made.
+    keys: [keys::KeyFilesOf; 2],
+    keys_made: u64,
     pub engines: Vec<Engine>,
     hosts: Vec<Host>,
     /// Frames in flight: due time, receiver, link, sender's boot id and sequence (stamped
@@ -255,6 +260,8 @@ impl Sim {
             moved_by_admin: BTreeMap::new(),
             released: Default::default(),
             knew_quit: [None, None],
+            keys: Default::default(),
+            keys_made: 0,
             last_kind: BTreeMap::new(),
             checks: 0,
             disk: disks::DiskWorld::of(&cfg),
@@ -550,6 +557,7 @@ impl Sim {
                     .map_err(|d| d.to_string());
                 self.feed(n, Input::Reload(r));
             }
+            Action::Key(files) => self.key_files(n, files),
             Action::Exit => self.daemon_exits(n),
             _ => {}
         }
@@ -845,6 +853,7 @@ impl Sim {
 mod daemon;
 mod disks;
 mod invariants;
+mod keys;
 mod random;
 mod relay;
 pub use random::{random_run, CHAOS};

@@ -239,6 +239,11 @@ pub fn random_run(seed: u64, chaos: Millis) -> Sim {
                 if s.is_up(n) && !(moves && s.quit_left(1 - n)) {
                     s.command(n, &format!("service {op} {svc}"), None);
                 }
+                // Now and then a change of key, among the faults (decided by the clock,
+                // not the seed's draws, so every seed keeps the schedule it had).
+                if s.is_up(n) && s.now % 7 == 3 {
+                    s.command(n, "authkey rotate", None);
+                }
             }
         }
     }
