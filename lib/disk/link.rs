@@ -82,6 +82,8 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
         entries: Default::default(),
     };
     let mut number = 0u64;
+    // The last frame hasvrd gave said it leaves with QUIT, its services kept.
+    let mut last_keeping = false;
     let mut write_error: Option<String> = None;
     let mut read_error: Option<String> = None;
     let mut slot = PeerSlot::default();
@@ -128,6 +130,10 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
         // writes renew the volume locks, so they follow hasvrd's own beats.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
         crate::link::reload_keys(&mut up, home, &mut wire, None, &mut log, name);
+        if let Some((_, last)) = frames.last() {
+            last_keeping = crate::frame::open(None, last)
+                .is_ok_and(|f| crate::frame::says_keeping(&f.payload));
+        }
         let frames: Vec<Vec<u8>> = frames
             .into_iter()
             .filter_map(|(_, f)| wire.outgoing(&f))
@@ -163,6 +169,14 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
             }
         }
         if closed {
+            // hasvrd is gone. Left by QUIT, its last beat (written above) says the volumes
+            // stay; died, while its locks are held, they are guarded until hamond's next
+            // hasvrd takes the slot (`orphan`).
+            if !last_keeping {
+                if let Some(d) = &dev {
+                    super::orphan::guard(d, my_slot, &mut beat, &mut log, name);
+                }
+            }
             return Ok(());
         }
         if let Some(d) = &dev {

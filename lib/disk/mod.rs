@@ -6,6 +6,7 @@ pub mod device;
 pub mod layout;
 pub mod lease;
 pub mod link;
+mod orphan;
 
 use crate::error::{Error, Result};
 

@@ -417,3 +417,61 @@ fn havol_refuses_what_is_not_a_volume_or_not_a_mount_point() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("too small"), "{r:?}");
 }
+
+/// Found by the chaos run (seed 8008): hamond stood still (stopped) when hasvrd was killed.
+/// Nothing renewed the volume locks, the peer took them once the lease ran out and mounted
+/// the volume this node still had mounted, its database running on it. The orphaned
+/// hahb-disk now renews the locks until hamond's next hasvrd takes over.
+#[test]
+fn a_node_whose_hamond_stands_still_when_hasvrd_dies_keeps_its_volume_locks() {
+    let c = DiskCluster::new("200ms", "start_timeout = 3s\n");
+    c.start_all();
+    c.alpha.ok(&["service", "bringin", "db"]);
+    c.wait_words("db", "ACTIVE", "STANDBY", Duration::from_secs(20));
+    assert_eq!(c.mounted(), (true, false));
+    let hamond = c.alpha.pid("hamond").expect("alpha's hamond");
+    let hasvrd = c.alpha.pid("hasvrd").expect("alpha's hasvrd");
+    let _ = sureha::sys::kill(hamond, libc::SIGSTOP);
+    let _ = sureha::sys::kill(hasvrd, libc::SIGKILL);
+    // Well past the lease (1.8 s) and beta's wait before it takes a silent peer's services.
+    std::thread::sleep(Duration::from_secs(6));
+    let during = c.mounted();
+    let _ = sureha::sys::kill(hamond, libc::SIGCONT);
+    assert_eq!(
+        during,
+        (true, false),
+        "mounted on (alpha, beta) while hamond stood still"
+    );
+    c.alpha
+        .wait_for("a new hasvrd adopting db", Duration::from_secs(20), || {
+            c.alpha
+                .log()
+                .contains("adopting what the previous hasvrd ran")
+        });
+    // beta's take-over found the lock held and renewed: it failed there (ERROR, for the
+    // administrator), and db runs on alpha alone.
+    assert!(
+        c.alpha.state("db").starts_with("ACTIVE"),
+        "{}",
+        c.alpha.state("db")
+    );
+    assert!(
+        !c.beta.state("db").starts_with("ACTIVE"),
+        "{}",
+        c.beta.state("db")
+    );
+    assert_eq!(c.mounted(), (true, false));
+    assert!(c
+        .alpha
+        .log()
+        .contains("hasvrd died while this node's volume locks are held"));
+    let beta_log = c.beta.log();
+    eprintln!(
+        "{}",
+        beta_log
+            .lines()
+            .filter(|l| l.contains("service db") && l.contains("lock"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
