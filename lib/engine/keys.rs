@@ -41,6 +41,14 @@ pub enum KeyFiles {
     DropNext,
 }
 
+/// This node's part in a change of key: where it stands, and the word to send again
+/// (when, step, data).
+#[derive(Clone, Debug, Default)]
+pub(super) struct KeyChange {
+    rotation: Option<Rotation>,
+    resend: Option<(Millis, u8, Vec<u8>)>,
+}
+
 /// Where a change of key stands on this node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Rotation {
@@ -68,7 +76,7 @@ impl Engine {
             .iter()
             .find(|(_, l)| l.stats.contains("encrypted=no"))
             .map(|(n, _)| n.clone());
-        let r = if self.rotation.is_some() {
+        let r = if self.key_change.rotation.is_some() {
             Reply::err("a change of key is under way already (haadm status: KEY)")
         } else if let Some(link) = clear {
             Reply::err(format!(
@@ -81,7 +89,7 @@ impl Engine {
                 "{peer} must be up and hear this node to take the new key; a node that is down gets it later with haadm authkey install FILE"
             ))
         } else {
-            self.rotation = Some(Rotation::Making);
+            self.key_change.rotation = Some(Rotation::Making);
             self.out.push(Action::Key(KeyFiles::Make));
             self.log(
                 Level::Info,
@@ -104,13 +112,13 @@ impl Engine {
                     Level::Error,
                     format!("authkey: {e}; the change of key is abandoned"),
                 );
-                self.rotation = None;
+                self.key_change.rotation = None;
                 return;
             }
         };
         match step {
             OFFER => {
-                self.rotation = Some(Rotation::Offered {
+                self.key_change.rotation = Some(Rotation::Offered {
                     key: key.clone(),
                     fp,
                     since: self.now,
@@ -118,15 +126,15 @@ impl Engine {
                 self.key_word(OFFER, key);
             }
             HELD => {
-                self.rotation = Some(Rotation::Holding {
+                self.key_change.rotation = Some(Rotation::Holding {
                     fp: fp.clone(),
                     since: self.now,
                 });
-                self.rotation_resend = Some((self.now + SETTLE, HELD, fp.into_bytes()));
+                self.key_change.resend = Some((self.now + SETTLE, HELD, fp.into_bytes()));
             }
             _ => {
-                let began = matches!(self.rotation, Some(Rotation::Offered { .. }));
-                self.rotation = Some(Rotation::Switched {
+                let began = matches!(self.key_change.rotation, Some(Rotation::Offered { .. }));
+                self.key_change.rotation = Some(Rotation::Switched {
                     fp: fp.clone(),
                     began,
                 });
@@ -134,7 +142,7 @@ impl Engine {
                     Level::Info,
                     format!("authkey: sealing with the new key {fp}; the old one is still taken from {peer}"),
                 );
-                self.rotation_resend = Some((self.now + SETTLE, SWITCHED, fp.into_bytes()));
+                self.key_change.resend = Some((self.now + SETTLE, SWITCHED, fp.into_bytes()));
             }
         }
     }
@@ -148,8 +156,8 @@ impl Engine {
         next: Option<String>,
         prev: Option<String>,
     ) {
-        self.rotation = if prev.is_some() {
-            self.rotation_resend = Some((self.now + SETTLE, SWITCHED, main.clone().into_bytes()));
+        self.key_change.rotation = if prev.is_some() {
+            self.key_change.resend = Some((self.now + SETTLE, SWITCHED, main.clone().into_bytes()));
             Some(Rotation::Switched {
                 fp: main,
                 began: false,
@@ -160,7 +168,7 @@ impl Engine {
                 since: self.now,
             })
         };
-        if let Some(r) = &self.rotation {
+        if let Some(r) = &self.key_change.rotation {
             self.log(
                 Level::Info,
                 format!("authkey: a change of key was under way when hasvrd last stopped; it goes on ({})", self.key_line_of(r).trim_end()),
@@ -172,13 +180,12 @@ impl Engine {
     pub(super) fn key_from_peer(&mut self, step: u8, data: Vec<u8>) {
         let peer = self.peer_name().to_string();
         let fp = String::from_utf8_lossy(&data).into_owned();
-        match (step, self.rotation.clone()) {
+        match (step, self.key_change.rotation.clone()) {
             // Its offer, or a newer one (an earlier change left unfinished): kept as the
             // next key. The same again (our word was lost): said again in time.
             (OFFER, None | Some(Rotation::Holding { .. })) if (16..=128).contains(&data.len()) => {
                 let offered = crate::auth::key_fingerprint(&data);
-                let same =
-                    matches!(&self.rotation, Some(Rotation::Holding { fp, .. }) if *fp == offered);
+                let same = matches!(&self.key_change.rotation, Some(Rotation::Holding { fp, .. }) if *fp == offered);
                 if !same {
                     self.out.push(Action::Key(KeyFiles::Store(data)));
                 }
@@ -195,7 +202,7 @@ impl Engine {
             // Both seal with it: the old key goes.
             (SWITCHED, Some(Rotation::Switched { fp: mine, .. })) if mine == fp => {
                 self.out.push(Action::Key(KeyFiles::DropOld));
-                self.rotation = None;
+                self.key_change.rotation = None;
                 self.key_word(DONE, fp.clone().into_bytes());
                 self.log(
                     Level::Info,
@@ -206,7 +213,7 @@ impl Engine {
             }
             (DONE, Some(Rotation::Switched { fp: mine, .. })) if mine == fp => {
                 self.out.push(Action::Key(KeyFiles::DropOld));
-                self.rotation = None;
+                self.key_change.rotation = None;
                 self.log(
                     Level::Info,
                     format!("authkey: both nodes use the new key {fp}, as {peer} says; the old one is refused from now"),
@@ -218,7 +225,7 @@ impl Engine {
 
     /// Sends a word now, and again every second until the next step replaces it.
     fn key_word(&mut self, step: u8, data: Vec<u8>) {
-        self.rotation_resend = Some((self.now + RESEND, step, data.clone()));
+        self.key_change.resend = Some((self.now + RESEND, step, data.clone()));
         let payload = crate::frame::Message::Key {
             sender: self.node.clone(),
             step,
@@ -234,11 +241,11 @@ impl Engine {
     /// On every pass: sends the last word again when due; gives up an offer never taken,
     /// and a key held for a change the peer never went on with.
     pub(super) fn check_rotation(&mut self) {
-        if self.rotation.is_none() {
-            self.rotation_resend = None;
+        if self.key_change.rotation.is_none() {
+            self.key_change.resend = None;
             return;
         }
-        if let Some(Rotation::Holding { since, fp }) = &self.rotation {
+        if let Some(Rotation::Holding { since, fp }) = &self.key_change.rotation {
             if self.now >= since + 2 * OFFER_FOR {
                 let (peer, fp) = (self.peer_name().to_string(), fp.clone());
                 // The key stays taken (etc/authkey.next): the peer may have switched to it
@@ -247,12 +254,12 @@ impl Engine {
                     "authkey: the change to key {fp} that {peer} began has not gone on for {}s; this node still takes that key, and goes on when {peer} says it switched",
                     2 * OFFER_FOR / 1000
                 ));
-                self.rotation = None;
-                self.rotation_resend = None;
+                self.key_change.rotation = None;
+                self.key_change.resend = None;
                 return;
             }
         }
-        if let Some(Rotation::Offered { since, .. }) = &self.rotation {
+        if let Some(Rotation::Offered { since, .. }) = &self.key_change.rotation {
             if self.now >= since + OFFER_FOR {
                 let peer = self.peer_name().to_string();
                 self.log(Level::Error, format!(
@@ -260,12 +267,12 @@ impl Engine {
                     OFFER_FOR / 1000
                 ));
                 self.out.push(Action::Key(KeyFiles::DropNext));
-                self.rotation = None;
-                self.rotation_resend = None;
+                self.key_change.rotation = None;
+                self.key_change.resend = None;
                 return;
             }
         }
-        if let Some((at, step, data)) = self.rotation_resend.clone() {
+        if let Some((at, step, data)) = self.key_change.resend.clone() {
             if self.now >= at {
                 self.key_word(step, data);
             }
@@ -273,8 +280,8 @@ impl Engine {
     }
 
     pub(super) fn rotation_wakeup(&self) -> Option<Millis> {
-        let resend = self.rotation_resend.as_ref().map(|r| r.0);
-        let give_up = match &self.rotation {
+        let resend = self.key_change.resend.as_ref().map(|r| r.0);
+        let give_up = match &self.key_change.rotation {
             Some(Rotation::Offered { since, .. }) => Some(since + OFFER_FOR),
             Some(Rotation::Holding { since, .. }) => Some(since + 2 * OFFER_FOR),
             _ => None,
@@ -284,7 +291,10 @@ impl Engine {
 
     /// A status line while a change of key is under way.
     pub(super) fn key_line(&self) -> Option<String> {
-        self.rotation.as_ref().map(|r| self.key_line_of(r))
+        self.key_change
+            .rotation
+            .as_ref()
+            .map(|r| self.key_line_of(r))
     }
 
     fn key_line_of(&self, r: &Rotation) -> String {

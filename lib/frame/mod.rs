@@ -56,6 +56,8 @@ pub const VERSION: u8 = 1;
 pub const SEQ_STRIDE: u64 = 1 << 20;
 /// The payload kind of a beat.
 pub const BEAT_KIND: u8 = 1;
+/// The payload kind of a step of a change of key (it carries a key: never in clear).
+pub const KEY_KIND: u8 = 6;
 const HEADER: usize = 22;
 const TAG: usize = 16;
 /// The largest frame: a UDP datagram's worth.
@@ -467,7 +469,7 @@ impl Message {
                 o.extend_from_slice(text.as_bytes());
             }
             Message::Key { sender, step, data } => {
-                o.push(6);
+                o.push(KEY_KIND);
                 put_str8(&mut o, sender);
                 o.push(*step);
                 o.push(data.len().min(255) as u8);
@@ -586,7 +588,7 @@ impl Message {
                 }
                 Message::Report { sender, text }
             }
-            6 => {
+            KEY_KIND => {
                 let sender = r.str8()?;
                 let step = r.u8()?;
                 let n = r.u8()? as usize;

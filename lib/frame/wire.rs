@@ -136,13 +136,12 @@ impl Wire {
     /// peer speaks only version 1 (or there is no key, and nothing to encrypt with). `None`:
     /// it must not go at all (a step of a change of key, which carries a key, in clear).
     pub fn outgoing(&self, frame: &[u8]) -> Option<Vec<u8>> {
-        let Some(cipher) = self.cipher.as_ref().filter(|_| self.encrypting()) else {
-            let key_step = open(None, frame).is_ok_and(|f| f.payload.first() == Some(&6));
-            return (!key_step).then(|| frame.to_vec());
-        };
         // hasvrd's own frame, checked by whoever passed it here.
         let Ok(f) = open(None, frame) else {
             return Some(frame.to_vec());
+        };
+        let Some(cipher) = self.cipher.as_ref().filter(|_| self.encrypting()) else {
+            return (f.payload.first() != Some(&super::KEY_KIND)).then(|| frame.to_vec());
         };
         let mut out = Vec::with_capacity(OVERHEAD_2 + f.payload.len());
         out.extend_from_slice(&frame[..HEADER]);
@@ -154,8 +153,8 @@ impl Wire {
         let (aad, text) = out.split_at_mut(body);
         let n = nonce(&self.salt, f.boot, f.seq);
         let Ok(tag) = cipher.encrypt_inout_detached(&n, aad, text.into()) else {
-            // Only a payload beyond the cipher's limit (gigabytes) fails.
-            return Some(frame.to_vec());
+            // Only a payload beyond the cipher's limit (gigabytes) fails: not sent in clear.
+            return None;
         };
         out.extend_from_slice(&tag);
         let c = crc32(&out);

@@ -182,7 +182,7 @@ fn a_quit_holding_volumes_leaves_once_its_word_is_on_the_disk_or_is_refused_a_th
     t.at(2100, renewed());
     t.at(2150, quit.clone());
     for ms in (2200..=2400).step_by(100) {
-        t.at(ms, peer_hearing_us(ms));
+        t.at(ms, peer_beat(ms, 0));
     }
     let acts = t.at(2449, Input::Tick);
     assert!(!logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
@@ -201,30 +201,6 @@ fn a_quit_holding_volumes_leaves_once_its_word_is_on_the_disk_or_is_refused_a_th
     let acts = t.at(2401, Input::Tick);
     assert!(logged(&acts, Level::Error, "QUIT refused"), "{acts:?}");
     assert!(!acts.contains(&Action::Exit) && !t.e.leaves_resources_untouched());
-}
-
-/// A beat of the peer, over the network link, saying it hears this node.
-fn peer_hearing_us(seq: u64) -> Input {
-    let beat = crate::frame::Message::Beat(crate::frame::Beat {
-        sender: "beta".into(),
-        generation: 1,
-        digest: 0,
-        hears_you: true,
-        leaving: false,
-        keeping: false,
-        services: vec![],
-        nics: vec![],
-        disks: vec![],
-        admin: (0, String::new()),
-        heard: 0,
-    })
-    .encode();
-    Input::Frame {
-        link: "lan".into(),
-        boot: 3,
-        seq,
-        payload: beat,
-    }
 }
 
 #[test]
@@ -251,7 +227,7 @@ fn isolation_counts_from_the_earliest_moment_the_peer_may_have_found_us_silent()
     let mut t = with_disk("");
     t.at(2100, renewed());
     for ms in (2100..=2200).step_by(50) {
-        t.at(ms, peer_hearing_us(ms));
+        t.at(ms, peer_beat(ms, 0));
     }
     // No renewal, no frame from now on; its stop never ends (a hung stop script).
     let mut fenced_at = None;

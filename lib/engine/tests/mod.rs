@@ -122,6 +122,31 @@ impl T {
     }
 }
 
+/// A beat of beta (boot 3) over link lan, at `seq`: it hears us, and which of our boots
+/// it heard (0: it does not say).
+fn peer_beat(seq: u64, heard: u64) -> Input {
+    let payload = crate::frame::Message::Beat(crate::frame::Beat {
+        sender: "beta".into(),
+        generation: 1,
+        digest: 0,
+        hears_you: true,
+        leaving: false,
+        keeping: false,
+        services: vec![],
+        nics: vec![],
+        disks: vec![],
+        admin: (0, String::new()),
+        heard,
+    })
+    .encode();
+    Input::Frame {
+        link: "lan".into(),
+        boot: 3,
+        seq,
+        payload,
+    }
+}
+
 fn replies(acts: &[Action]) -> Vec<(String, Status, Millis)> {
     acts.iter()
         .filter_map(|a| match a {

@@ -11,34 +11,12 @@ use super::*;
 fn a_beat_that_heard_an_earlier_boot_of_this_hasvrd_is_no_two_way_contact() {
     let mut t = T::new(&svc(""));
     t.e.set_boot(7);
-    let beat = |heard: u64| {
-        crate::frame::Message::Beat(crate::frame::Beat {
-            sender: "beta".into(),
-            generation: 1,
-            digest: 0,
-            hears_you: true,
-            leaving: false,
-            keeping: false,
-            services: vec![],
-            nics: vec![],
-            disks: vec![],
-            admin: (0, String::new()),
-            heard,
-        })
-        .encode()
-    };
-    let frame = |seq: u64, payload: Vec<u8>| Input::Frame {
-        link: "lan".into(),
-        boot: 3,
-        seq,
-        payload,
-    };
-    t.at(100, frame(1 << 20, beat(6)));
+    t.at(100, peer_beat(1 << 20, 6));
     assert!(
         !t.e.peer.as_ref().unwrap().hears_me,
         "it heard boot 6, not us"
     );
-    t.at(200, frame(2 << 20, beat(7)));
+    t.at(200, peer_beat(2 << 20, 7));
     assert!(t.e.peer.as_ref().unwrap().hears_me);
     // What this hasvrd says it hears: the boot of the peer's frames.
     let ours = t.e.beat_payload();
@@ -133,29 +111,7 @@ fn a_reload_gives_the_links_their_new_timing() {
         2000,
         Input::Reload(Ok((config::parse("t", &slower).unwrap(), slower.clone()))),
     );
-    let beat = crate::frame::Message::Beat(crate::frame::Beat {
-        sender: "beta".into(),
-        generation: 1,
-        digest: 0,
-        hears_you: true,
-        leaving: false,
-        keeping: false,
-        services: vec![],
-        nics: vec![],
-        disks: vec![],
-        admin: (0, String::new()),
-        heard: 0,
-    })
-    .encode();
-    t.at(
-        3000,
-        Input::Frame {
-            link: "lan".into(),
-            boot: 3,
-            seq: 1 << 20,
-            payload: beat,
-        },
-    );
+    t.at(3000, peer_beat(1 << 20, 0));
     // Alive for three intervals of 1 s now, not of 100 ms (ticks as often as the loop
     // wakes: a long gap would be a stall).
     for ms in (3100..=5900).step_by(100) {
