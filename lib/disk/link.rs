@@ -82,8 +82,8 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
         entries: Default::default(),
     };
     let mut number = 0u64;
-    // The last frame hasvrd gave said it leaves with QUIT, its services kept.
-    let mut last_keeping = false;
+    // The last beat hasvrd gave (it says whether hasvrd leaves on purpose).
+    let mut last_beat: Option<Vec<u8>> = None;
     let mut write_error: Option<String> = None;
     let mut read_error: Option<String> = None;
     let mut slot = PeerSlot::default();
@@ -130,9 +130,8 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
         // writes renew the volume locks, so they follow hasvrd's own beats.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
         crate::link::reload_keys(&mut up, home, &mut wire, None, &mut log, name);
-        if let Some((_, last)) = frames.last() {
-            last_keeping = crate::frame::open(None, last)
-                .is_ok_and(|f| crate::frame::says_keeping(&f.payload));
+        if let Some((_, f)) = frames.iter().rev().find(|(standing, _)| *standing) {
+            last_beat = Some(f.clone());
         }
         let frames: Vec<Vec<u8>> = frames
             .into_iter()
@@ -169,13 +168,19 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
             }
         }
         if closed {
-            // hasvrd is gone. Left by QUIT, its last beat (written above) says the volumes
-            // stay; died, while its locks are held, they are guarded until hamond's next
-            // hasvrd takes the slot (`orphan`).
-            if !last_keeping {
-                if let Some(d) = &dev {
-                    super::orphan::guard(d, my_slot, &mut beat, &mut log, name);
-                }
+            // hasvrd is gone. Left on purpose (stopped, or QUIT), its last beat (written
+            // above) says so; died, this node is guarded until hamond's next hasvrd takes
+            // the slot (`orphan`).
+            if let (Some(d), Some(last)) = (&dev, last_beat) {
+                let mut orphan = super::orphan::Orphan {
+                    dev: d,
+                    slot: my_slot,
+                    beat: &mut beat,
+                    number: &mut number,
+                    wire: &wire,
+                    key: &key,
+                };
+                orphan.guard(&last, &mut log, name);
             }
             return Ok(());
         }
@@ -242,7 +247,7 @@ fn open_checked(path: &str) -> std::result::Result<Device, String> {
 }
 
 /// Writes the last frames (at most one per entry), then the beat block that names them.
-fn write_frames(
+pub(super) fn write_frames(
     d: &Device,
     slot: usize,
     beat: &mut Beat,

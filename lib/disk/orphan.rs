@@ -1,57 +1,72 @@
-//! hahb-disk after its hasvrd died (killed, crashed) while this node's volume locks are
-//! held. Nothing renews the locks until hamond starts a new hasvrd; should hamond itself
-//! stand still meanwhile (stopped, starved), the peer would take the locks once the lease
-//! ran out and mount volumes this node still has mounted, its services running on them (a
-//! chaos run found it: hamond stopped, hasvrd killed). So the orphaned hahb-disk goes on
-//! renewing the locks (the beat block alone) until the next hahb-disk writes the slot, or
-//! this node's locks are all released. Were hamond gone for good, the locks stay held: the
-//! peer never mounts what may still be mounted here, and the administrator is told why
-//! (the peer's log: its lock held by this node).
+//! hahb-disk after its hasvrd died (killed, crashed) without leaving on purpose. Until
+//! hamond starts a new hasvrd nothing speaks for this node; should hamond itself stand still
+//! meanwhile (stopped, starved), the peer would find this node silent, take over what runs
+//! here while it still runs, and take the volume locks once the lease ran out and mount
+//! volumes still mounted here (a chaos run found both: hamond stopped, hasvrd killed). So
+//! the orphaned hahb-disk goes on as a frozen hasvrd's links would: it repeats hasvrd's last
+//! beat on the disk, which also renews the locks, until the next hahb-disk writes the slot.
+//! The peer, hearing this node on the disk link alone, moves nothing. Were hamond gone for
+//! good, that lasts: the peer never runs or mounts what may still run or be mounted here.
 
 use super::device::Device;
-use super::layout::{self, Beat, Locks, BLOCK};
+use super::layout::{self, Beat, BLOCK};
+use crate::frame::{self, Wire};
 use crate::log::Logger;
 use std::time::Duration;
 
-/// Renews this node's locks while they are held and no other hahb-disk writes the slot.
-pub(super) fn guard(d: &Device, slot: usize, beat: &mut Beat, log: &mut Logger, name: &str) {
-    if !holding(d, slot) {
-        return;
-    }
-    log.warning(&format!(
-        "link {name}: hasvrd died while this node's volume locks are held; renewing them until hamond's next hasvrd takes over (the peer must not mount what may still be mounted here)"
-    ));
-    let every = Duration::from_millis(200);
-    loop {
-        std::thread::sleep(every);
-        // Another writer in this slot: the next hahb-disk is here.
-        match d
-            .read(layout::beat_offset(slot), BLOCK)
-            .map(|b| Beat::decode(&b))
-        {
-            Ok(Ok(b)) if b.writer != beat.writer => {
-                log.info(&format!(
-                    "link {name}: the next hahb-disk renews the locks; this one leaves"
-                ));
-                return;
-            }
-            _ => {}
-        }
-        if !holding(d, slot) {
-            log.info(&format!(
-                "link {name}: this node's volume locks are released; this one leaves"
-            ));
-            return;
-        }
-        beat.counter += 1;
-        let _ = d.write(layout::beat_offset(slot), &beat.encode());
-    }
+/// What the orphaned hahb-disk writes with: its slot, its beat block, its frame numbers,
+/// and the wire and key its frames are sealed with.
+pub(super) struct Orphan<'a> {
+    pub dev: &'a Device,
+    pub slot: usize,
+    pub beat: &'a mut Beat,
+    pub number: &'a mut u64,
+    pub wire: &'a Wire,
+    pub key: &'a [u8],
 }
 
-/// Whether this node's lock block holds a volume lock.
-fn holding(d: &Device, slot: usize) -> bool {
-    d.read(layout::lock_offset(slot), BLOCK)
-        .ok()
-        .and_then(|b| Locks::decode(&b).ok())
-        .is_some_and(|l| l.claims.iter().any(|c| c.held))
+impl Orphan<'_> {
+    /// Repeats `last` (hasvrd's last beat, as hasvrd sealed it) until another hahb-disk
+    /// writes the slot; at once if hasvrd left on purpose (its beat says it stops or keeps
+    /// its services).
+    pub(super) fn guard(&mut self, last: &[u8], log: &mut Logger, name: &str) {
+        let Ok(f) = frame::open(None, last) else {
+            return;
+        };
+        let on_purpose = match frame::Message::decode(&f.payload) {
+            Ok(frame::Message::Beat(b)) => b.leaving || b.keeping,
+            _ => true,
+        };
+        if on_purpose {
+            return;
+        }
+        log.warning(&format!(
+            "link {name}: hasvrd died; repeating its last beat on the disk (the volume locks renewed) until hamond's next hasvrd takes over, so the peer takes nothing that may still run here"
+        ));
+        let mut repeats = 0u64;
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            // Another writer in this slot: the next hahb-disk is here.
+            match self
+                .dev
+                .read(layout::beat_offset(self.slot), BLOCK)
+                .map(|b| Beat::decode(&b))
+            {
+                Ok(Ok(b)) if b.writer != self.beat.writer => {
+                    log.info(&format!(
+                        "link {name}: the next hahb-disk took over; this one leaves"
+                    ));
+                    return;
+                }
+                _ => {}
+            }
+            // Each repeat a sequence of its own, within hasvrd's stride (as a relay does).
+            repeats = (repeats + 1) % (frame::SEQ_STRIDE - 1);
+            let sealed = frame::seal(Some(self.key), f.boot, f.seq + 1 + repeats, &f.payload)
+                .ok()
+                .and_then(|s| self.wire.outgoing(&s));
+            let frames: Vec<Vec<u8>> = sealed.into_iter().collect();
+            let _ = super::link::write_frames(self.dev, self.slot, self.beat, self.number, &frames);
+        }
+    }
 }

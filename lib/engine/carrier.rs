@@ -116,7 +116,11 @@ impl Engine {
         let peer = self.peer_name().to_string();
         // A frame on a link without carrier was on its way before the carrier went.
         let down = &self.carrier.down;
-        let heard_since = self.public_rx.is_some_and(|t| t >= asked)
+        // Its public beat just before we asked counts: both ends lost the carrier at once and
+        // asked each other, and it does not answer a question it had just asked itself (an
+        // answer within `public_quick` is not sent).
+        let quick = self.public_quick();
+        let heard_since = self.public_rx.is_some_and(|t| t + quick >= asked)
             || self
                 .links
                 .iter()

@@ -447,6 +447,18 @@ impl Engine {
     /// silent, the peer's answer there tells a partition from a dead peer. While the peer is
     /// only late, four beats an interval, so that an answer is in before the deadline even
     /// if one is lost; once it is gone or partitioned, one an interval.
+    /// Within this of our last public beat, the peer has a fresh one from us: an answer to
+    /// its question is not sent again (two answers must not answer each other).
+    pub(super) fn public_quick(&self) -> Millis {
+        let interval = self
+            .links
+            .values()
+            .map(|l| l.interval)
+            .min()
+            .unwrap_or(1000);
+        (interval / 4).max(10)
+    }
+
     fn send_public_beat(&mut self, payload: &[u8]) {
         let to = self.public_addresses();
         if to.is_empty() {
@@ -460,7 +472,7 @@ impl Engine {
             .map(|l| l.interval)
             .min()
             .unwrap_or(1000);
-        let quick = (interval / 4).max(10);
+        let quick = self.public_quick();
         let late = self.peer_late();
         let since_sent = self
             .public_sent

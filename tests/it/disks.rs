@@ -418,10 +418,11 @@ fn havol_refuses_what_is_not_a_volume_or_not_a_mount_point() {
     assert!(r.stderr.contains("too small"), "{r:?}");
 }
 
-/// Found by the chaos run (seed 8008): hamond stood still (stopped) when hasvrd was killed.
-/// Nothing renewed the volume locks, the peer took them once the lease ran out and mounted
-/// the volume this node still had mounted, its database running on it. The orphaned
-/// hahb-disk now renews the locks until hamond's next hasvrd takes over.
+/// Found by the chaos runs (seed 8008, and 290147626 in CI): hamond stood still (stopped)
+/// when hasvrd was killed. Nothing spoke for the node: the peer took over what ran there
+/// (services without volumes ran twice), took the volume locks once the lease ran out and
+/// mounted the volume this node still had mounted. The orphaned hahb-disk now repeats
+/// hasvrd's last beat on the disk (renewing the locks) until hamond's next hasvrd is here.
 #[test]
 fn a_node_whose_hamond_stands_still_when_hasvrd_dies_keeps_its_volume_locks() {
     let c = DiskCluster::new("200ms", "start_timeout = 3s\n");
@@ -448,30 +449,17 @@ fn a_node_whose_hamond_stands_still_when_hasvrd_dies_keeps_its_volume_locks() {
                 .log()
                 .contains("adopting what the previous hasvrd ran")
         });
-    // beta's take-over found the lock held and renewed: it failed there (ERROR, for the
-    // administrator), and db runs on alpha alone.
-    assert!(
-        c.alpha.state("db").starts_with("ACTIVE"),
-        "{}",
-        c.alpha.state("db")
-    );
-    assert!(
-        !c.beta.state("db").starts_with("ACTIVE"),
-        "{}",
-        c.beta.state("db")
-    );
+    // beta heard alpha on the disk link all along: it never tried to take db over, and
+    // db runs on alpha alone.
+    c.wait_words("db", "ACTIVE", "STANDBY", Duration::from_secs(20));
     assert_eq!(c.mounted(), (true, false));
     assert!(c
         .alpha
         .log()
-        .contains("hasvrd died while this node's volume locks are held"));
-    let beta_log = c.beta.log();
-    eprintln!(
+        .contains("hasvrd died; repeating its last beat"));
+    assert!(
+        !c.beta.log().contains("service db: starting here"),
         "{}",
-        beta_log
-            .lines()
-            .filter(|l| l.contains("service db") && l.contains("lock"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        c.beta.log()
     );
 }
