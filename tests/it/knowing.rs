@@ -211,8 +211,10 @@ fn a_flapping_node_waits_for_switchback_delay_and_switchback_max_keeps_it_away()
     );
     // Dies again before its 3 s, and comes back: the 3 s count from this return.
     crash_alpha();
-    c.revive("alpha");
+    // From the moment alpha begins to come back (`revive` returns once its SureHA runs,
+    // by when beta may have heard it for a few ms already).
     let back = Instant::now();
+    c.revive("alpha");
     c.alpha.wait_state("web", "ACTIVE", T);
     let waited = back.elapsed();
     assert!(
