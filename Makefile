@@ -132,14 +132,19 @@ bench: build
 	bash bench/idle-pair.sh
 	$(CARGO) test -q --release --test it bench_ -- --ignored --nocapture --test-threads=1
 
-# A pair across an upgrade: one node on the release before (built from git at OLD, in a
-# worktree under /tmp), the other on this one; then both on this one.
+# A pair across an upgrade: one node on an earlier release (built from git in a worktree
+# under /tmp: OLD speaks protocol version 1, OLD2 version 2), the other on this one; then
+# both on this one.
 OLD ?= 8f6f605
+OLD2 ?= 1271819
 upgrade-check: build
-	rm -rf /tmp/sureha-old && git worktree prune && git worktree add -f /tmp/sureha-old $(OLD)
+	rm -rf /tmp/sureha-old /tmp/sureha-old2 && git worktree prune
+	git worktree add -f /tmp/sureha-old $(OLD) && git worktree add -f /tmp/sureha-old2 $(OLD2)
 	cd /tmp/sureha-old && CARGO_TARGET_DIR=/tmp/sureha-old/target $(CARGO) build -q --bins
-	SUREHA_OLD_BIN=/tmp/sureha-old/target/debug $(CARGO) test -q --test it upgrade:: -- --ignored --nocapture
-	git worktree remove --force /tmp/sureha-old
+	cd /tmp/sureha-old2 && CARGO_TARGET_DIR=/tmp/sureha-old2/target $(CARGO) build -q --bins
+	SUREHA_OLD_BIN=/tmp/sureha-old/target/debug SUREHA_OLD2_BIN=/tmp/sureha-old2/target/debug \
+		$(CARGO) test -q --test it upgrade:: -- --ignored --nocapture --test-threads=1
+	git worktree remove --force /tmp/sureha-old && git worktree remove --force /tmp/sureha-old2
 
 FUZZ_ITERS ?= 5000000
 

@@ -45,6 +45,12 @@
 //!   sender`, `str32 text` (≤ 32 KiB).
 //! - kind 6, a step of changing the authkey (`engine::keys`): `str8 sender`, `u8 step`,
 //!   `u8 length`, the bytes (the new key, or its fingerprint).
+//! - kind 7, a repeat of the standing beat (`link::relay`; only between link processes, in
+//!   protocol version 3): `u64 sequence` of the whole beat it repeats. Never reaches hasvrd:
+//!   the receiving link process passes up the beat it holds under that sequence, or nothing.
+//! - kind 8, a link process asking the peer's for its whole beat (it got a short repeat of
+//!   a beat it never got; version 3, between link processes only): `u64 sequence` of that
+//!   beat.
 
 use hmac::{KeyInit, Mac};
 
@@ -58,6 +64,49 @@ pub const SEQ_STRIDE: u64 = 1 << 20;
 pub const BEAT_KIND: u8 = 1;
 /// The payload kind of a step of a change of key (it carries a key: never in clear).
 pub const KEY_KIND: u8 = 6;
+/// The payload kind of a link process's short repeat of its standing beat.
+pub const REPEAT_KIND: u8 = 7;
+/// The payload kind of a link process asking for the peer's whole beat.
+pub const WANT_KIND: u8 = 8;
+/// Repeats of a standing beat that go whole after each gift, however short the rest may go:
+/// a beat lost on the way is made good at once.
+const WHOLE_AFTER_GIFT: u64 = 3;
+/// After those, every this many-th repeat goes whole.
+const WHOLE_EVERY: u64 = 10;
+
+/// Whether the repeat after `repeats` others of the same gift goes whole.
+pub fn repeat_goes_whole(repeats: u64) -> bool {
+    repeats < WHOLE_AFTER_GIFT || repeats.is_multiple_of(WHOLE_EVERY)
+}
+
+/// The payload of a short repeat of the beat hasvrd gave under sequence `gift`.
+pub fn short_repeat(gift: u64) -> Vec<u8> {
+    let mut p = Vec::with_capacity(9);
+    p.push(REPEAT_KIND);
+    p.extend_from_slice(&gift.to_be_bytes());
+    p
+}
+
+/// The gift sequence a short repeat names (`None`: not one).
+pub fn repeated_gift(payload: &[u8]) -> Option<u64> {
+    match payload {
+        [REPEAT_KIND, rest @ ..] => Some(u64::from_be_bytes(rest.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+/// The payload asking the peer's link process for the whole beat of gift `gift`.
+pub fn want_whole(gift: u64) -> Vec<u8> {
+    let mut p = short_repeat(gift);
+    p[0] = WANT_KIND;
+    p
+}
+
+/// Whether a payload is of a kind only link processes speak (never for hasvrd, never to a
+/// peer below version 3).
+pub fn between_links(payload: &[u8]) -> bool {
+    matches!(payload.first(), Some(&REPEAT_KIND) | Some(&WANT_KIND))
+}
 const HEADER: usize = 22;
 const TAG: usize = 16;
 /// The largest frame: a UDP datagram's worth.
@@ -146,7 +195,7 @@ pub fn frame_len(bytes: &[u8]) -> Result<Option<usize>, Bad> {
     if bytes.len() < HEADER {
         return Ok(None);
     }
-    if &bytes[..2] == b"SH" && bytes[2] == wire::VERSION_2 {
+    if &bytes[..2] == b"SH" && wire::encrypted_version(bytes[2]) {
         return wire::frame_len_2(bytes).map(Some);
     }
     if &bytes[..2] != b"SH" || bytes[2] != VERSION || bytes[3] > 1 {

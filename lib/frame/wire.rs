@@ -25,23 +25,57 @@
 //! HMAC-SHA256(authkey, "sureha link key v2"); the replay guard works on the authenticated
 //! boot id and sequence as before.
 //!
-//! Versions: a node sends version 2 unless the peer's newest frames (by boot id) came only
-//! in version 1, the mark of a release before encryption, which drops version 2 as
-//! malformed. Once the peer sends version 2, so does this node; a forged downgrade needs the
-//! authkey, and a replayed old frame loses to the peer's next one.
+//! Version 3 has version 2's layout; its byte 3 names the versions the sender speaks (the
+//! lowest in the high nibble, the highest in the low one: a newer release says so without
+//! being refused), and its payload may be a link process's short repeat of its standing
+//! beat (`frame::REPEAT_KIND`). Only the link processes of socket and serial links speak it;
+//! the public network and the disk link stay at version 2, where it would add nothing.
+//!
+//! Versions: a node sends the newest version it speaks unless the peer's newest frames (by
+//! boot id) came in an older one, the mark of an older release, which drops newer versions
+//! as malformed: then it sends that one. Once the peer sends a newer version, so does this
+//! node; a forged downgrade needs the authkey, and a replayed old frame loses to the peer's
+//! next one.
 
 use super::{crc32, open, seal, Bad, Opened, ReplayGuard, HEADER, MAX_PAYLOAD, TAG};
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 
 pub const VERSION_2: u8 = 2;
+pub const VERSION_3: u8 = 3;
+/// The oldest version any release speaks.
+const OLDEST: u8 = 1;
 const SALT: usize = 8;
 /// Bytes a version 2 frame adds to its payload.
 pub const OVERHEAD_2: usize = HEADER + SALT + TAG + 4;
 
-/// The length of the version 2 frame whose header starts `bytes` (at least `HEADER` long).
+/// Whether frames of version `v` are encrypted (version 2's layout).
+pub fn encrypted_version(v: u8) -> bool {
+    v == VERSION_2 || v == VERSION_3
+}
+
+/// Byte 3 of a version 3 frame: the versions its sender speaks.
+fn speaks_byte(newest: u8) -> u8 {
+    (OLDEST << 4) | newest
+}
+
+/// The newest version the sender of a frame of version `version` and byte 3 `flags` speaks,
+/// if the pair is valid.
+fn sender_newest(version: u8, flags: u8) -> Option<u8> {
+    match version {
+        VERSION_2 => (flags == 0).then_some(VERSION_2),
+        VERSION_3 => {
+            let (lowest, newest) = (flags >> 4, flags & 0x0f);
+            (lowest <= VERSION_3 && newest >= VERSION_3).then_some(newest)
+        }
+        _ => None,
+    }
+}
+
+/// The length of the version 2 or 3 frame whose header starts `bytes` (at least `HEADER`
+/// long).
 pub(super) fn frame_len_2(bytes: &[u8]) -> Result<usize, Bad> {
-    if bytes[3] != 0 {
+    if sender_newest(bytes[2], bytes[3]).is_none() {
         return Err(Bad::Malformed);
     }
     let len = u16::from_be_bytes([bytes[20], bytes[21]]) as usize;
@@ -66,16 +100,9 @@ fn nonce(salt: &[u8], boot: u64, seq: u64) -> XNonce {
     XNonce::from(n)
 }
 
-/// What the peer was last heard speaking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PeerSpeaks {
-    /// Nothing heard yet: this node speaks version 2.
-    Unknown,
-    /// Version 1 only, from this boot id of its hasvrd on.
-    Only1(u64),
-    /// Version 2, from this boot id of its hasvrd on.
-    Both(u64),
-}
+/// What the peer was last heard speaking: the newest version both speak, from this boot id
+/// of its hasvrd on (`None`: nothing heard yet, the newest this end speaks goes).
+pub type PeerSpeaks = Option<(u8, u64)>;
 
 /// One process's end of the wire: the keys, its salt, and what the peer speaks.
 pub struct Wire {
@@ -86,10 +113,13 @@ pub struct Wire {
     /// before; never used to seal.
     also: Vec<(Vec<u8>, XChaCha20Poly1305)>,
     salt: [u8; SALT],
+    /// The newest version this end speaks.
+    newest: u8,
     peer: PeerSpeaks,
     /// A change of version not yet told, and since when.
-    news: Option<(String, std::time::Instant)>,
-    /// The fallback to version 1 was told (its end will be too).
+    /// (what, since, whether it is a WARNING)
+    news: Option<(String, std::time::Instant, bool)>,
+    /// A fall to an older version was told (its end will be too).
     warned: bool,
 }
 
@@ -102,14 +132,26 @@ impl Wire {
         Wire::with_keys(authkey, &[])
     }
 
-    /// Sealing with `authkey`, and taking frames under any of `also` too.
+    /// Sealing with `authkey`, and taking frames under any of `also` too; up to version 2
+    /// (the public network, the disk link).
     pub fn with_keys(authkey: Option<&[u8]>, also: &[Vec<u8>]) -> Wire {
+        Wire::speaking(VERSION_2, authkey, also)
+    }
+
+    /// As `with_keys`, for the link process of a socket or serial link: up to version 3,
+    /// short repeats.
+    pub fn for_link(authkey: Option<&[u8]>, also: &[Vec<u8>]) -> Wire {
+        Wire::speaking(VERSION_3, authkey, also)
+    }
+
+    fn speaking(newest: u8, authkey: Option<&[u8]>, also: &[Vec<u8>]) -> Wire {
         Wire {
             also: also.iter().map(|k| (k.clone(), link_key(k))).collect(),
             authkey: authkey.map(<[u8]>::to_vec),
             cipher: authkey.map(link_key),
             salt: crate::auth::random_bytes::<SALT>(),
-            peer: PeerSpeaks::Unknown,
+            newest,
+            peer: None,
             news: None,
             warned: false,
         }
@@ -117,7 +159,7 @@ impl Wire {
 
     /// New keys (a change of key): what is known of the peer, and the salt, stay.
     pub fn set_keys(&mut self, authkey: Option<&[u8]>, also: &[Vec<u8>]) {
-        let fresh = Wire::with_keys(authkey, also);
+        let fresh = Wire::speaking(self.newest, authkey, also);
         self.authkey = fresh.authkey;
         self.cipher = fresh.cipher;
         self.also = fresh.also;
@@ -127,9 +169,20 @@ impl Wire {
         self.peer
     }
 
+    /// The version this end sends.
+    pub fn sending(&self) -> u8 {
+        self.peer.map_or(self.newest, |(v, _)| v.min(self.newest))
+    }
+
     /// Whether what this end sends is encrypted.
     pub fn encrypting(&self) -> bool {
-        self.cipher.is_some() && !matches!(self.peer, PeerSpeaks::Only1(_))
+        self.cipher.is_some() && self.sending() >= VERSION_2
+    }
+
+    /// Whether a standing beat's repeats may go short (`frame::REPEAT_KIND`): the peer's
+    /// link process speaks version 3.
+    pub fn short_repeats(&self) -> bool {
+        self.encrypting() && self.sending() >= VERSION_3
     }
 
     /// A frame as hasvrd built it (version 1), as it goes on the wire: encrypted unless the
@@ -140,13 +193,21 @@ impl Wire {
         let Ok(f) = open(None, frame) else {
             return Some(frame.to_vec());
         };
+        // A short repeat means nothing to an older release.
+        if super::between_links(&f.payload) && !self.short_repeats() {
+            return None;
+        }
         let Some(cipher) = self.cipher.as_ref().filter(|_| self.encrypting()) else {
             return (f.payload.first() != Some(&super::KEY_KIND)).then(|| frame.to_vec());
         };
         let mut out = Vec::with_capacity(OVERHEAD_2 + f.payload.len());
         out.extend_from_slice(&frame[..HEADER]);
-        out[2] = VERSION_2;
-        out[3] = 0;
+        out[2] = self.sending();
+        out[3] = if out[2] == VERSION_2 {
+            0
+        } else {
+            speaks_byte(self.newest)
+        };
         out.extend_from_slice(&self.salt);
         let body = out.len();
         out.extend_from_slice(&f.payload);
@@ -167,7 +228,7 @@ impl Wire {
         if bytes.len() < HEADER || &bytes[..2] != b"SH" {
             return Err(Bad::Malformed);
         }
-        if bytes[2] != VERSION_2 {
+        if !encrypted_version(bytes[2]) {
             let first = open(self.authkey.as_deref(), bytes);
             if first != Err(Bad::Tag) {
                 return first;
@@ -213,10 +274,11 @@ impl Wire {
     pub fn accept(&mut self, bytes: &[u8], guard: &mut ReplayGuard) -> Result<Vec<u8>, Bad> {
         let f = self.check(bytes)?;
         guard.accept(f.boot, f.seq)?;
-        if let Some(n) = self.heard(bytes[2], f.boot) {
-            self.news = Some((n, std::time::Instant::now()));
+        let newest = sender_newest(bytes[2], bytes[3]).unwrap_or(bytes[2]);
+        if let Some((n, warning)) = self.heard(newest, f.boot) {
+            self.news = Some((n, std::time::Instant::now(), warning));
         }
-        if bytes[2] == VERSION_2 {
+        if encrypted_version(bytes[2]) {
             seal(None, f.boot, f.seq, &f.payload).map_err(|_| Bad::Malformed)
         } else {
             Ok(bytes.to_vec())
@@ -229,39 +291,59 @@ impl Wire {
         self.news_at(std::time::Instant::now())
     }
 
-    /// `news` as of `now`: a fallback once it has lasted `FALLBACK_SETTLE`, its end only if
-    /// it was told.
+    /// `news` as of `now`: a fall to an older version once it has lasted `FALLBACK_SETTLE`
+    /// (two upgraded nodes, one of which still spoke the older version to an older release,
+    /// meet within a beat), the return only if the fall was told.
     pub fn news_at(&mut self, now: std::time::Instant) -> Option<(bool, String)> {
-        let (_, since) = self.news.as_ref()?;
-        let clear = !self.encrypting();
-        if clear && now.duration_since(*since) < FALLBACK_SETTLE {
+        let (_, since, _) = self.news.as_ref()?;
+        let fallen = self.sending() < self.newest;
+        if fallen && now.duration_since(*since) < FALLBACK_SETTLE {
             return None;
         }
-        let (text, _) = self.news.take()?;
-        if clear {
+        let (text, _, warning) = self.news.take()?;
+        if fallen {
             self.warned = true;
-            return Some((true, text));
+            return Some((warning, text));
         }
         std::mem::replace(&mut self.warned, false).then_some((false, text))
     }
 
-    /// Notes the version of a checked frame of the peer's hasvrd `boot`; says what changed.
-    fn heard(&mut self, version: u8, boot: u64) -> Option<String> {
+    /// Notes the newest version the sender of a checked frame of the peer's hasvrd `boot`
+    /// speaks; says what changed. A newer version counts from any boot; an older one only
+    /// from a newer boot (a replayed old frame does not downgrade).
+    fn heard(&mut self, version: u8, boot: u64) -> Option<(String, bool)> {
+        let was = self.sending();
         let was_encrypting = self.encrypting();
-        self.peer = match (self.peer, version == VERSION_2) {
-            (PeerSpeaks::Both(b), false) if boot <= b => PeerSpeaks::Both(b),
-            (PeerSpeaks::Only1(b), false) => PeerSpeaks::Only1(b.max(boot)),
-            (_, false) => PeerSpeaks::Only1(boot),
-            (PeerSpeaks::Both(b), true) => PeerSpeaks::Both(b.max(boot)),
-            (_, true) => PeerSpeaks::Both(boot),
-        };
+        let version = version.min(self.newest);
+        self.peer = Some(match self.peer {
+            Some((v, b)) if version == v => (v, b.max(boot)),
+            Some((v, b)) if version < v && boot <= b => (v, b),
+            _ => (version, boot),
+        });
         match (was_encrypting, self.encrypting()) {
-            (true, false) => Some(
+            (true, false) => Some((
                 "the peer speaks only protocol version 1 (a release before encryption): frames go signed but unencrypted until both nodes are upgraded".into(),
-            ),
-            (false, true) if matches!(self.peer, PeerSpeaks::Both(_)) && self.cipher.is_some() => {
-                Some("the peer speaks protocol version 2: frames are encrypted again".into())
-            }
+                true,
+            )),
+            (false, true) if self.cipher.is_some() => Some((
+                format!(
+                    "the peer speaks protocol version {}: frames are encrypted again",
+                    self.sending()
+                ),
+                false,
+            )),
+            _ if self.sending() != was && self.encrypting() => Some((
+                format!(
+                    "the peer speaks protocol version {}{}",
+                    self.sending(),
+                    if self.sending() < VERSION_3 {
+                        " (a release before short repeats): repeats of the beat go whole"
+                    } else {
+                        ": repeats of the beat go short"
+                    }
+                ),
+                false,
+            )),
             _ => None,
         }
     }
@@ -337,7 +419,7 @@ mod tests {
         let later = std::time::Instant::now() + FALLBACK_SETTLE;
         let (warn, news) = new.news_at(later).unwrap();
         assert!(warn && news.contains("unencrypted until both nodes are upgraded"));
-        assert_eq!(new.peer_speaks(), PeerSpeaks::Only1(3));
+        assert_eq!(new.peer_speaks(), Some((1, 3)));
         let out = new.outgoing(&v1(b"key", 9, 1, b"x")).unwrap();
         assert_eq!(open(Some(b"key"), &out).unwrap().payload, b"x", "signed v1");
         // Upgraded, the peer restarts (a newer boot) and speaks version 2.
@@ -420,6 +502,73 @@ mod tests {
         assert!(!w.encrypting());
         assert_eq!(w.outgoing(&v1(b"key", 1, 2, &step)), None);
         assert!(w.outgoing(&v1(b"key", 1, 3, b"beat")).is_some());
+    }
+
+    #[test]
+    fn link_processes_meet_at_version_3_and_fall_back_to_2_for_the_release_before() {
+        let repeat = |seq| v1(b"key", 1, seq, &crate::frame::short_repeat(7));
+        let (a, mut b) = (
+            Wire::for_link(Some(b"key"), &[]),
+            Wire::for_link(Some(b"key"), &[]),
+        );
+        assert!(a.short_repeats());
+        let out = a.outgoing(&repeat(8)).unwrap();
+        assert_eq!((out[2], out[3]), (VERSION_3, 0x13), "speaks 1 to 3");
+        let clear = b.accept(&out, &mut ReplayGuard::default()).unwrap();
+        assert_eq!(
+            open(None, &clear).unwrap().payload,
+            crate::frame::short_repeat(7)
+        );
+        assert_eq!((b.sending(), b.news()), (VERSION_3, None));
+        // A newer release says it speaks 4 in a version 3 frame: taken, and 3 it is.
+        let mut four = Wire::speaking(4, Some(b"key"), &[]);
+        four.peer = Some((VERSION_3, 1));
+        let mut newer = four.outgoing(&repeat(9)).unwrap();
+        assert_eq!((newer[2], newer[3]), (VERSION_3, 0x14));
+        assert!(b.check(&newer).is_ok());
+        let n = newer.len() - 4;
+        // Byte 3 that does not speak 3 is not version 3.
+        newer[3] = 0x12;
+        let crc = crc32(&newer[..n]).to_be_bytes();
+        newer[n..].copy_from_slice(&crc);
+        assert_eq!(b.check(&newer), Err(Bad::Malformed));
+        // The release before speaks 2 (and drops version 3 as malformed; `make
+        // upgrade-check` runs it): 2 it gets, and whole repeats; a short one never goes to it.
+        let old = Wire::with_keys(Some(b"key"), &[]);
+        let from_old = old.outgoing(&v1(b"key", 4, 1, b"old")).unwrap();
+        assert_eq!((from_old[2], from_old[3]), (VERSION_2, 0));
+        let mut guard = ReplayGuard::default();
+        b.accept(&from_old, &mut guard).unwrap();
+        assert!(b.encrypting() && !b.short_repeats());
+        assert_eq!(b.news(), None, "told once it lasts");
+        let later = std::time::Instant::now() + FALLBACK_SETTLE;
+        let (warn, news) = b.news_at(later).unwrap();
+        assert!(
+            !warn && news.contains("version 2") && news.contains("go whole"),
+            "{news}"
+        );
+        assert_eq!(b.outgoing(&repeat(9)), None);
+        assert_eq!(
+            b.outgoing(&v1(b"key", 1, 10, b"beat")).unwrap()[2],
+            VERSION_2
+        );
+        // A version 3 frame upgrades (it cannot be forged); a version 2 one of the same boot
+        // does not take it back, one of a newer boot does.
+        b.accept(&a.outgoing(&v1(b"key", 5, 1, b"up")).unwrap(), &mut guard)
+            .unwrap();
+        assert!(b.short_repeats());
+        b.accept(
+            &old.outgoing(&v1(b"key", 5, 2, b"old")).unwrap(),
+            &mut guard,
+        )
+        .unwrap();
+        assert!(b.short_repeats(), "same boot: no downgrade");
+        b.accept(
+            &old.outgoing(&v1(b"key", 6, 1, b"old")).unwrap(),
+            &mut guard,
+        )
+        .unwrap();
+        assert!(!b.short_repeats(), "a newer boot speaks 2");
     }
 
     #[test]

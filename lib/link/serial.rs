@@ -113,7 +113,7 @@ impl StreamFramer {
 
 /// Where a frame of either version may begin.
 fn is_magic(w: &[u8]) -> bool {
-    w[..2] == *b"SH" && (w[2] == frame::VERSION || w[2] == frame::wire::VERSION_2)
+    w[..2] == *b"SH" && (w[2] == frame::VERSION || frame::wire::encrypted_version(w[2]))
 }
 
 /// After opening the line, bytes are discarded this long: what a relay or modem still
@@ -151,7 +151,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
     let mut up = Upstream::new(name)?;
     let interval = std::time::Duration::from_millis(link.interval);
     let mut beats = Relay::new(key.clone(), interval);
-    let mut wire = Wire::with_keys(key.as_deref(), &also);
+    let mut wire = Wire::for_link(key.as_deref(), &also);
     let mut port: Option<serialport::TTYPort> = None;
     let mut open_error: Option<String> = None;
     let mut next_open = std::time::Instant::now();
@@ -276,17 +276,17 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
             match found {
                 Found::Frame(f) => {
                     counters.rx += 1;
-                    if beats.arrived(&f) {
+                    if let Some(news) = beats.arrived(f) {
                         counters.up += 1;
-                        up.deliver(&f)?;
+                        up.deliver(&news)?;
                     }
                 }
                 Found::Bad(b) => counters.count(b),
             }
         }
         tell_version(&mut wire, &mut counters, &mut log, name);
-        let (repeat, late) = beats.end_turn();
-        if let Some(f) = repeat {
+        let (frames, late) = beats.end_turn(wire.short_repeats());
+        for f in frames {
             if let Some(out) = wire.outgoing(&f) {
                 write_frame(&port, &out, byte_time, &mut counters);
             }
@@ -356,7 +356,7 @@ mod tests {
     #[test]
     fn a_corrupted_length_costs_one_frame_not_dozens() {
         for encrypted in [false, true] {
-            let payload = vec![7u8; 60];
+            let payload = vec![9u8; 60];
             let good = |seq| on_line(encrypted, seq, &payload);
             let mut broken = good(1);
             broken[20] = 0x0f; // length 3900-odd: the receiver would wait for ~40 beats

@@ -13,7 +13,7 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
     let interval = Duration::from_millis(link.interval);
     let mut up = Upstream::new(name)?;
     let mut beats = Relay::new(key.clone(), interval);
-    let mut wire = Wire::with_keys(key.as_deref(), &also);
+    let mut wire = Wire::for_link(key.as_deref(), &also);
     let mut sock: Option<UdpSocket> = None;
     let mut bind_error: Option<String> = None;
     let mut next_bind = Instant::now();
@@ -91,9 +91,9 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
                     Ok((n, _)) => match wire.accept(&buf[..n], &mut guard) {
                         Ok(clear) => {
                             counters.rx += 1;
-                            if beats.arrived(&clear) {
+                            if let Some(news) = beats.arrived(clear) {
                                 counters.up += 1;
-                                up.deliver(&clear)?;
+                                up.deliver(&news)?;
                             }
                         }
                         Err(bad) => counters.count(bad),
@@ -109,8 +109,8 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
             }
         }
         tell_version(&mut wire, &mut counters, &mut log, name);
-        let (repeat, late) = beats.end_turn();
-        if let Some(f) = repeat {
+        let (frames, late) = beats.end_turn(wire.short_repeats());
+        for f in frames {
             if let Some(out) = wire.outgoing(&f) {
                 send(&sock, &out, peer, &mut counters);
             }

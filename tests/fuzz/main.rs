@@ -382,9 +382,18 @@ fn link_relay() {
     let standing = frame::seal(Some(key), 1, frame::SEQ_STRIDE, &beat_payload).unwrap();
     beat_payload.push(0);
     let other = frame::seal(Some(key), 1, 2 * frame::SEQ_STRIDE, &beat_payload).unwrap();
-    let mut seeds = vec![standing.clone(), other.clone()];
+    let short = frame::seal(
+        Some(key),
+        1,
+        frame::SEQ_STRIDE + 4,
+        &frame::short_repeat(frame::SEQ_STRIDE),
+    )
+    .unwrap();
+    let want = frame::seal(Some(key), 2, 9, &frame::want_whole(frame::SEQ_STRIDE)).unwrap();
+    let mut seeds = vec![standing.clone(), other.clone(), short.clone(), want];
     let mut both = standing;
     both.extend(other);
+    both.extend(short);
     seeds.push(both);
     fuzz("relay", seeds, |d| {
         let t0 = std::time::Instant::now();
@@ -396,20 +405,34 @@ fn link_relay() {
         for (k, op) in d.iter().take(96).enumerate() {
             let piece = &d[k.min(d.len())..(k + 64).min(d.len())];
             at += std::time::Duration::from_millis(u64::from(*op) * 3);
-            match op % 5 {
+            match op % 7 {
                 0 => {
                     s.set(d, at);
                 }
                 1 => s.sent_other(piece),
                 2 => {
-                    if let Some(f) = s.repeat(Some(key), at, i / 2) {
+                    if let Some(f) = s.repeat(Some(key), at, i / 2, op & 8 != 0) {
                         let o = frame::open(Some(key), &f).expect("a repeat opens");
-                        // What hasvrd gave (not checked against the key: a trusted pipe).
-                        assert_eq!(o.payload, frame::open(None, d).unwrap().payload);
+                        // What hasvrd gave (not checked against the key: a trusted pipe),
+                        // or a short repeat naming it.
+                        let given = frame::open(None, d).unwrap();
+                        assert!(
+                            o.payload == given.payload
+                                || frame::repeated_gift(&o.payload) == Some(given.seq)
+                        );
                     }
                 }
                 3 => {
-                    inb.arrived(d, at);
+                    if let Some(up) = inb.arrived(d.to_vec(), at) {
+                        // What goes up is a frame hasvrd can open.
+                        let _ = frame::open(None, &up);
+                    }
+                }
+                4 => s.wanted(at),
+                5 => {
+                    if let Some(f) = s.want(Some(key), u64::from(*op)) {
+                        frame::open(Some(key), &f).expect("a request opens");
+                    }
                 }
                 _ => {
                     inb.late(at);

@@ -14,14 +14,14 @@ static CAPTURES: AtomicUsize = AtomicUsize::new(0);
 
 /// tcpdump on one interface of a namespace, everything it sees written to a file. Killed
 /// (by PID) and the file removed on drop, whatever the test did.
-struct Capture {
+pub struct Capture {
     pid: u32,
     child: std::process::Child,
     file: PathBuf,
 }
 
 impl Capture {
-    fn start(ns: &str, dev: &str) -> Capture {
+    pub fn start(ns: &str, dev: &str) -> Capture {
         let file = std::env::temp_dir().join(format!(
             "sureha-cap-{}-{}-{dev}.pcap",
             std::process::id(),
@@ -56,7 +56,7 @@ impl Capture {
 
     /// Waits until the tap has caught a packet (tcpdump writes its file's header before
     /// it captures), calling `poke` to make some traffic.
-    fn wait_live(&self, poke: impl Fn()) {
+    pub fn wait_live(&self, poke: impl Fn()) {
         let began = Instant::now();
         while std::fs::metadata(&self.file).map_or(0, |m| m.len()) <= 24 {
             assert!(
@@ -69,7 +69,7 @@ impl Capture {
     }
 
     /// Everything captured, once tcpdump has written it out.
-    fn stop(mut self) -> Vec<u8> {
+    pub fn stop(mut self) -> Vec<u8> {
         let _ = sureha::sys::kill(self.pid, libc::SIGINT);
         let began = Instant::now();
         while began.elapsed() < Duration::from_secs(5) {
@@ -116,7 +116,7 @@ fn in_clear(what: &str, bytes: &[u8]) -> Option<String> {
         .into_iter()
         .filter(|s| count(bytes, s.as_bytes()) > 0)
         .collect();
-    let frames = count(bytes, b"SH\x02");
+    let frames = count(bytes, b"SH\x02") + count(bytes, b"SH\x03");
     if !seen.is_empty() {
         Some(format!("{what}: {seen:?} crossed in clear"))
     } else if frames < 5 {
@@ -249,7 +249,7 @@ fn no_name_configuration_or_license_crosses_any_link_in_clear_and_forged_frames_
     // ciphertext changed (and its CRC made good again) fails its tag.
     let at = tapped_serial
         .windows(3)
-        .position(|w| w == b"SH\x02")
+        .position(|w| w == b"SH\x02" || w == b"SH\x03")
         .expect("a frame on the line");
     let old = frame_at(&tapped_serial, at);
     let mut changed = old.clone();

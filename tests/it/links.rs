@@ -265,3 +265,68 @@ fn over_a_serial_line_alone_a_configuration_change_arrives_in_pieces() {
     assert_eq!(link_state(&c.alpha, "ser"), "OK", "beats kept flowing");
     assert!(c.alpha.ok(&["status"]).contains("CONFIG generation=2 SAME"));
 }
+
+/// The payload lengths of the encrypted frames (version 3) in a capture or a line's bytes.
+fn v3_payloads(bytes: &[u8]) -> Vec<usize> {
+    bytes
+        .windows(22)
+        .filter(|w| w[..3] == *b"SH\x03")
+        .map(|w| u16::from_be_bytes([w[20], w[21]]) as usize)
+        .collect()
+}
+
+#[test]
+fn at_rest_the_beat_of_many_services_is_repeated_short_on_socket_and_serial_links() {
+    // 60 services: a whole beat is over 700 bytes; a short repeat names it in 9.
+    let services: String = (0..60)
+        .map(|i| service(&format!("s{i}"), None, ""))
+        .collect();
+    let line = SerialLine::new();
+    let c = NsCluster::new(&(ns_config("100ms", &services) + &line.privnet("ser", "100ms")));
+    c.start();
+    for n in [&c.alpha, &c.beta] {
+        n.wait_for("both links up", T, || {
+            link_state(n, "ser") == "OK" && link_state(n, "priv") == "OK"
+        });
+    }
+    c.alpha.ok(&["service", "bringin", "s0"]);
+    c.alpha.wait_state("s0", "ACTIVE", T);
+    let udp = crate::encryption::Capture::start(&c.topo.ns("a"), "priv0");
+    udp.wait_live(|| {});
+    line.record();
+    std::thread::sleep(Duration::from_secs(3));
+    let on_wire = [
+        ("socket link", v3_payloads(&udp.stop())),
+        ("serial line", v3_payloads(&line.recorded())),
+    ];
+    for (what, lens) in on_wire {
+        let short = lens.iter().filter(|&&l| l == 9).count();
+        let whole = lens.iter().filter(|&&l| l > 700).count();
+        eprintln!(
+            "{what}: {short} short, {whole} whole of {} frames",
+            lens.len()
+        );
+        // Both nodes' beats, 10 a second each way: about 60 frames; at rest one in ten
+        // repeats goes whole (and the three after each new beat).
+        assert!(
+            lens.len() >= 30,
+            "{what}: only {} frames in 3 s: {lens:?}",
+            lens.len()
+        );
+        assert!(
+            short * 2 >= lens.len() && whole * 4 <= lens.len(),
+            "{what}: {short} short, {whole} whole of {}: {lens:?}",
+            lens.len()
+        );
+    }
+    // And nothing was lost for it: each node's view of the other is whole and current.
+    assert_eq!(c.words("s0"), ("ACTIVE".into(), "STANDBY".into()));
+    assert_eq!(c.words("s59"), ("OUTACT".into(), "OUTSTB".into()));
+    for n in [&c.alpha, &c.beta] {
+        assert!(
+            !n.log().contains("repeats of the beat go whole"),
+            "{}",
+            n.log()
+        );
+    }
+}

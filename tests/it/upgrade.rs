@@ -1,8 +1,13 @@
-//! A pair with one node on the release before (an upgrade one node at a time): the links
-//! stay signed in clear, with a WARNING and `encrypted=no` on the upgraded node, services
-//! move both ways, and once both nodes run this release the links are encrypted again.
-//! Needs the release before's programs: `make upgrade-check` builds them from git (a
-//! worktree) and runs this test with SUREHA_OLD_BIN set to their directory.
+//! A pair with one node on an earlier release (an upgrade one node at a time): services move
+//! both ways, and once both nodes run this release they speak its protocol version.
+//! - The release before encryption (protocol version 1): the links stay signed in clear,
+//!   with a WARNING and `encrypted=no` on the upgraded node, until both are upgraded.
+//! - The release before short repeats (version 2): encrypted all along, repeats of the beat
+//!   whole until both are upgraded.
+//!
+//! Needs those releases' programs: `make upgrade-check` builds them from git (worktrees) and
+//! runs these tests with SUREHA_OLD_BIN (version 1) and SUREHA_OLD2_BIN (version 2) set to
+//! their directories.
 
 use crate::harness::*;
 use std::path::Path;
@@ -41,17 +46,24 @@ fn encrypted(n: &Node) -> String {
         .to_string()
 }
 
+/// The directory of an earlier release's programs, named by `var`.
+fn release(var: &str) -> std::path::PathBuf {
+    let dir = std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var}: an earlier release's programs (make upgrade-check)"));
+    let dir = std::path::PathBuf::from(dir);
+    assert!(
+        dir.join("hasvrd").exists(),
+        "no hasvrd in {}",
+        dir.display()
+    );
+    dir
+}
+
 #[test]
 #[ignore]
 fn a_pair_across_an_upgrade_moves_services_and_encrypts_once_both_are_upgraded() {
-    let old = std::env::var("SUREHA_OLD_BIN")
-        .expect("SUREHA_OLD_BIN: the release before's programs (make upgrade-check)");
-    let old = Path::new(&old);
-    assert!(
-        old.join("hasvrd").exists(),
-        "no hasvrd in {}",
-        old.display()
-    );
+    let old = release("SUREHA_OLD_BIN");
+    let old = old.as_path();
     let c = NsCluster::new(&ns_config("200ms", &web_service("")));
     programs_from(&c.alpha, Some(old));
     c.start();
@@ -92,4 +104,52 @@ fn a_pair_across_an_upgrade_moves_services_and_encrypts_once_both_are_upgraded()
             eprintln!("{l}");
         }
     }
+}
+
+#[test]
+#[ignore]
+fn a_pair_with_the_release_before_short_repeats_stays_encrypted_and_meets_at_version_3() {
+    let old = release("SUREHA_OLD2_BIN");
+    let c = NsCluster::new(&ns_config("200ms", &web_service("")));
+    programs_from(&c.alpha, Some(&old));
+    c.start();
+    c.alpha.ok(&["service", "bringin", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    c.beta.wait_for("beta sees version 2", T, || {
+        c.beta.log().contains("repeats of the beat go whole")
+    });
+    assert_eq!(encrypted(&c.beta), "yes", "{}", c.beta.ok(&["status"]));
+    assert_eq!(encrypted(&c.alpha), "yes", "{}", c.alpha.ok(&["status"]));
+    // Services move both ways between the releases, and stay put at rest.
+    c.beta.ok(&["service", "takeover", "web"]);
+    c.wait_words("web", "STANDBY", "ACTIVE", T);
+    c.alpha.ok(&["service", "takeover", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
+    for n in [&c.alpha, &c.beta] {
+        assert!(
+            !n.log().contains("peer alpha is down") && !n.log().contains("peer beta is down"),
+            "{}",
+            n.log()
+        );
+    }
+    // alpha upgraded: the two meet at version 3.
+    c.alpha.ok(&["stop"]);
+    c.alpha
+        .wait_for("alpha's SureHA gone", T, || c.alpha.pid("hamond").is_none());
+    c.beta.wait_for("web on beta", T, || {
+        c.beta.state("web").starts_with("ACTIVE")
+    });
+    programs_from(&c.alpha, None);
+    c.alpha.start();
+    c.beta.wait_for("version 3 again", T, || {
+        c.beta.log().contains("repeats of the beat go short")
+    });
+    c.alpha.wait_for("alpha hears beta", T, || {
+        c.alpha.ok(&["privnet", "state", "priv"]).trim() == "OK"
+    });
+    c.alpha.ok(&["service", "takeover", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    assert!(!c.alpha.log().contains("repeats of the beat go whole"));
 }

@@ -611,7 +611,13 @@ impl Sim {
             let now = self.now;
             let due: Vec<_> = self.wire.extract_if(.., |w| w.0 <= now).collect();
             for (_, to, link, boot, seq, payload) in due {
-                let passes = link != relay::LAN || self.link_passes(to, boot, seq, &payload);
+                let passed = if link == relay::LAN {
+                    self.link_passes(to, boot, seq, payload)
+                } else {
+                    Some(payload)
+                };
+                let passes = passed.is_some();
+                let payload = passed.unwrap_or_default();
                 if self.trace_frames {
                     let what = match crate::frame::Message::decode(&payload) {
                         Ok(crate::frame::Message::Beat(b)) => format!(

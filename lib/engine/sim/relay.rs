@@ -1,8 +1,10 @@
 //! The private link's processes as the simulator plays them (`link::relay`): the sender's
 //! process repeats the standing beat every interval with sequences between hasvrd's, under
-//! a newer sequence once hasvrd sent another frame and gave the beat again; the
-//! receiver's process drops replays, passes up only beats that differ from the last passed
-//! up (or come after a silence) and other messages, keeps the time of the last good frame
+//! a newer sequence once hasvrd sent another frame and gave the beat again, short but for
+//! those that go whole (`frame::repeat_goes_whole`); the receiver's process drops replays,
+//! takes a short repeat for the whole beat it names if that came (else only as heard),
+//! passes up only beats that differ from the last passed up (or come after a silence) and
+//! other messages, keeps the time of the last good frame
 //! (given to the engine before each input, as the executor reads the heard page), and rings
 //! once when the peer is late.
 
@@ -19,6 +21,8 @@ struct Standing {
     next: Millis,
     /// When hasvrd last gave it: repeats stop `STANDING_LIFE` later.
     given: Millis,
+    /// The peer's link process asked for it whole.
+    wanted: bool,
 }
 
 impl Standing {
@@ -33,6 +37,8 @@ pub(super) struct Inbound {
     last_good: Millis,
     late_told: bool,
     passed: Option<(u64, Vec<u8>)>,
+    /// The last whole beat that came: (boot, sequence, payload).
+    whole: Option<(u64, u64, Vec<u8>)>,
     beat_owed: bool,
     guard: Option<(u64, u64)>,
     pub heard: Option<Millis>,
@@ -82,6 +88,7 @@ impl Sim {
             repeats: 0,
             next: self.now + interval,
             given: self.now,
+            wanted: false,
         });
         self.relays.sent[n] += 1;
         self.send_seq(n, 0, seq, payload);
@@ -146,9 +153,15 @@ impl Sim {
             }
             let repeat = match &mut self.relays.standing[n] {
                 Some(s) if s.due().is_some_and(|t| t <= now) => {
+                    let whole = std::mem::take(&mut s.wanted);
+                    let payload = if whole || crate::frame::repeat_goes_whole(s.repeats) {
+                        s.payload.clone()
+                    } else {
+                        crate::frame::short_repeat(s.seq)
+                    };
                     s.repeats += 1;
                     s.next = now + interval;
-                    Some((s.seq + s.repeats, s.payload.clone()))
+                    Some((s.seq + s.repeats, payload))
                 }
                 _ => None,
             };
@@ -165,13 +178,32 @@ impl Sim {
         }
     }
 
-    /// A frame reaches node `to`'s link process: whether it goes up to the engine.
-    pub(super) fn link_passes(&mut self, to: usize, boot: u64, seq: u64, payload: &[u8]) -> bool {
+    /// Node `n`'s link process asks the peer's for the whole beat of gift `gift`, under the
+    /// next sequence of its own standing beat (if it has one).
+    fn want_whole(&mut self, n: usize, gift: u64) {
+        let Some(s) = self.relays.standing[n].as_mut() else {
+            return;
+        };
+        s.repeats += 1;
+        let seq = s.seq + s.repeats;
+        self.relays.sent[n] += 1;
+        self.send_seq(n, 0, seq, crate::frame::want_whole(gift));
+    }
+
+    /// A frame reaches node `to`'s link process: what goes up to the engine, if anything (a
+    /// short repeat as the whole beat it names).
+    pub(super) fn link_passes(
+        &mut self,
+        to: usize,
+        boot: u64,
+        seq: u64,
+        payload: Vec<u8>,
+    ) -> Option<Vec<u8>> {
         let now = self.now;
         let (_, late_after) = self.lan(to);
         let i = &mut self.relays.inbound[to];
         if i.guard.is_some_and(|g| (boot, seq) <= g) {
-            return false;
+            return None;
         }
         i.guard = Some((boot, seq));
         let after_silence = i.late_told || now.saturating_sub(i.last_good) >= late_after;
@@ -179,20 +211,52 @@ impl Sim {
         i.late_told = false;
         i.heard = Some(now);
         i.beat_owed |= after_silence;
-        let beat = payload.first() == Some(&crate::frame::BEAT_KIND);
-        let passes = !beat
-            || i.beat_owed
-            || !i
-                .passed
-                .as_ref()
-                .is_some_and(|(b, p)| *b == boot && p.as_slice() == payload);
-        if passes {
-            if beat {
-                i.passed = Some((boot, payload.to_vec()));
-                i.beat_owed = false;
+        let payload = match payload.first() {
+            Some(&crate::frame::BEAT_KIND) => {
+                match &mut i.whole {
+                    Some((b, s, p)) if *b == boot && *p == payload => *s = seq,
+                    _ => i.whole = Some((boot, seq, payload.clone())),
+                }
+                payload
             }
-            self.relays.passed[to] += 1;
+            Some(&crate::frame::WANT_KIND) => {
+                if let Some(s) = self.relays.standing[to].as_mut() {
+                    s.wanted = true;
+                    s.next = s.next.min(now);
+                }
+                return None;
+            }
+            Some(&crate::frame::REPEAT_KIND) => {
+                let gift = crate::frame::repeated_gift(&payload)?;
+                let named = i
+                    .whole
+                    .as_ref()
+                    .filter(|(b, s, _)| *b == boot && (gift..gift + SEQ_STRIDE).contains(s));
+                let Some((_, _, p)) = named else {
+                    self.want_whole(to, gift);
+                    return None;
+                };
+                // The common case, without a copy: the beat already passed up.
+                if !i.beat_owed && i.passed.as_ref().is_some_and(|(b, q)| *b == boot && q == p) {
+                    return None;
+                }
+                p.clone()
+            }
+            _ => {
+                self.relays.passed[to] += 1;
+                return Some(payload);
+            }
+        };
+        if !i.beat_owed
+            && i.passed
+                .as_ref()
+                .is_some_and(|(b, p)| *b == boot && *p == payload)
+        {
+            return None;
         }
-        passes
+        i.passed = Some((boot, payload.clone()));
+        i.beat_owed = false;
+        self.relays.passed[to] += 1;
+        Some(payload)
     }
 }
