@@ -161,21 +161,25 @@ impl Engine {
     /// The time of a link's last good frame, as its process keeps it (the executor reads it
     /// before each pass: a repeated beat is not passed up, but it is heard).
     pub fn heard(&mut self, link: &str, at: Millis) {
-        let now = self.now.max(at);
-        let Some((last, alive)) = self.links.get(link).map(|l| (l.last_rx, l.alive(now))) else {
+        let Some((last, judged_up)) = self.links.get(link).map(|l| (l.last_rx, l.was_up)) else {
             return;
         };
         if last.is_some_and(|t| t >= at) {
             return;
         }
-        // A link that comes back changes what the next pass decides.
-        if !alive {
+        // A link the last pass judged down that comes back changes what the next pass
+        // decides. Not one it judged up: between two reads of a relaying link's page its
+        // last time here ages past the silence limit while its process hears the peer (it
+        // says when the peer is late), and a pass on every read would be an idle hasvrd's
+        // main work with many services.
+        if !judged_up {
             self.quiet_until = 0;
         }
         if self.peer_back() {
             // Heard again after silence: its last beat is old until the next one, which its
             // link process passes up whatever it says.
             self.peer_view_stale = true;
+            self.quiet_until = 0;
         }
         if let Some(l) = self.links.get_mut(link) {
             l.last_rx = Some(at);

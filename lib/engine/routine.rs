@@ -74,7 +74,12 @@ impl Engine {
     /// passes up every frame; the others pass up only news), or a copy of a frame already
     /// taken on another link.
     fn routine_frame(&mut self, link: &str, boot: u64, seq: u64, payload: &[u8]) -> bool {
-        if payload.first() != Some(&crate::frame::BEAT_KIND) || !self.link_up(link) {
+        // A beat that may end a stale view (the peer heard again after silence) is the
+        // pass's to take: taken here, the view would stay stale and nothing would move.
+        if payload.first() != Some(&crate::frame::BEAT_KIND)
+            || !self.link_up(link)
+            || self.peer_view_stale
+        {
             return false;
         }
         let Some(p) = self.peer.as_mut() else {

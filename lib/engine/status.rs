@@ -123,6 +123,18 @@ impl Engine {
                 s.agent.as_ref().map_or("none".to_string(), |a| format!("id {} pid {:?} last_ok {:?} closed {}", a.id, a.pid, a.last_ok.map(|t| self.now.saturating_sub(t)), a.closed)),
             ));
         }
+        v.push(format!(
+            "dump: in step with the peer {} (view stale {}, configuration {} here, {:?} there; its beat {:?}) peer leaving {} switch-back: waiting since {:?} given up {:?} proposed {:?}",
+            self.peer_in_sync(),
+            self.peer_view_stale,
+            self.digest,
+            self.peer.as_ref().map(|p| &p.digest),
+            self.peer.as_ref().map(|p| (p.boot, p.seq, p.payload.len())),
+            self.peer.as_ref().is_some_and(|p| p.leaving),
+            self.calm.healthy_since_view(),
+            self.calm.gave_up_view(),
+            self.calm.proposed_view(),
+        ));
         v
     }
 }

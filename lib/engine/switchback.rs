@@ -27,6 +27,19 @@ pub(super) struct Calm {
 
 const HOUR: Millis = 3_600_000;
 
+impl Calm {
+    /// For the dump: since when each group's primary has been able to run it.
+    pub(super) fn healthy_since_view(&self) -> &BTreeMap<String, Millis> {
+        &self.healthy_since
+    }
+    pub(super) fn gave_up_view(&self) -> &BTreeSet<String> {
+        &self.gave_up
+    }
+    pub(super) fn proposed_view(&self) -> &BTreeSet<String> {
+        &self.proposed
+    }
+}
+
 impl Engine {
     /// Whether the primary of a group could run it now, as this node sees it.
     fn primary_able(&self, group: &[String], primary: &str) -> bool {

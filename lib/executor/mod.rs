@@ -425,7 +425,8 @@ impl Hasvrd {
                     self.restore_tmp();
                 }
             }
-            self.check_readiness(now);
+            let files_changed = self.readiness_fd().is_some_and(|fd| ready.contains(&fd));
+            self.check_readiness(now, files_changed);
             if now + CHORE_SLACK >= self.next_standing {
                 self.give_standing(None, now, false);
             }
@@ -461,6 +462,7 @@ impl Hasvrd {
             self.partner.respawn_due(),
             self.paths.next_deadline(now),
             self.next_announcement(),
+            Some(self.readiness_due()),
         ]
         .into_iter()
         .flatten()
@@ -528,6 +530,13 @@ impl Hasvrd {
             });
         }
         if let Some(fd) = self.partner.fd() {
+            fds.push(sys::PollFd {
+                fd,
+                events: sys::POLLIN,
+                revents: 0,
+            });
+        }
+        if let Some(fd) = self.readiness_fd() {
             fds.push(sys::PollFd {
                 fd,
                 events: sys::POLLIN,

@@ -8,7 +8,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
+mod dir_watch;
 mod shared;
+pub use dir_watch::DirWatch;
 pub use shared::{inherited_file, shared_page, SharedU64};
 
 fn cstr(path: &Path) -> io::Result<CString> {

@@ -404,6 +404,16 @@ impl Sim {
 
     fn send_seq(&mut self, from: usize, channel: usize, seq: u64, payload: Vec<u8>) {
         let path = self.paths[channel][from];
+        if self.trace_frames {
+            self.trace.push(format!(
+                "{} {} -> ch{channel} {}/{seq} len {} up {}",
+                self.now,
+                NAMES[from],
+                self.boot[from],
+                payload.len(),
+                path.up && !(channel == 0 && self.cut)
+            ));
+        }
         if !path.up || (channel == 0 && self.cut) {
             return;
         }
