@@ -214,26 +214,33 @@ impl LeaseDisk {
         else {
             return false;
         };
-        let Some((i, e)) = beat
+        // Its last beat, not its last frame: a report or a key step may follow the QUIT beat.
+        let mut entries: Vec<(usize, layout::Entry)> = beat
             .entries
             .iter()
+            .copied()
             .enumerate()
             .filter(|(_, e)| e.number > 0)
-            .max_by_key(|(_, e)| e.number)
-        else {
-            return false;
-        };
-        let Ok(data) = self
-            .dev
-            .read(layout::entry_offset(self.peer_slot, i), e.len as usize)
-        else {
-            return false;
-        };
+            .collect();
+        entries.sort_by_key(|(_, e)| std::cmp::Reverse(e.number));
         let key = crate::link::load_key(&self.home).ok();
-        crate::frame::crc32(&data) == e.crc
-            && crate::frame::Wire::new(key.as_deref())
-                .check(&data)
-                .is_ok_and(|f| crate::frame::says_keeping(&f.payload))
+        let wire = crate::frame::Wire::new(key.as_deref());
+        for (i, e) in entries {
+            let Ok(data) = self
+                .dev
+                .read(layout::entry_offset(self.peer_slot, i), e.len as usize)
+            else {
+                return false;
+            };
+            if crate::frame::crc32(&data) != e.crc {
+                continue;
+            }
+            let Ok(f) = wire.check(&data) else { continue };
+            if f.payload.first() == Some(&crate::frame::BEAT_KIND) {
+                return crate::frame::says_keeping(&f.payload);
+            }
+        }
+        false
     }
 
     /// Who holds the service's lock, from one read of both lock blocks (no watching).

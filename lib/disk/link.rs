@@ -320,19 +320,23 @@ fn read_peer(
         // writes from now on counts. Except a last beat that says it left with QUIT, its
         // services (and their volumes) still on: that stands until it writes again, or a
         // node starting meanwhile would take its volumes once the locks ran out.
+        // Its last beat, not its last frame: a report or a key step may follow the QUIT beat.
         seen.delivered = entries.last().map_or(0, |(_, e)| e.number);
-        let Some((i, e)) = entries.last() else {
-            return Ok(vec![]);
-        };
-        let data = d.read(layout::entry_offset(slot, *i), e.len as usize)?;
-        let kept = (crate::frame::crc32(&data) == e.crc)
-            .then(|| wire.accept(&data, guard).ok())
-            .flatten()
-            .filter(|clear| {
-                crate::frame::open(None, clear)
-                    .is_ok_and(|f| crate::frame::says_keeping(&f.payload))
-            });
-        return Ok(kept.map(Ok).into_iter().collect());
+        for (i, e) in entries.iter().rev() {
+            let data = d.read(layout::entry_offset(slot, *i), e.len as usize)?;
+            if crate::frame::crc32(&data) != e.crc {
+                continue;
+            }
+            let Ok(f) = wire.check(&data) else { continue };
+            if f.payload.first() != Some(&crate::frame::BEAT_KIND) {
+                continue;
+            }
+            if !crate::frame::says_keeping(&f.payload) {
+                break;
+            }
+            return Ok(wire.accept(&data, guard).ok().map(Ok).into_iter().collect());
+        }
+        return Ok(vec![]);
     }
     let mut got = Vec::new();
     for (i, e) in entries {
@@ -345,4 +349,86 @@ fn read_peer(
         got.push(wire.accept(&data, guard).map_err(Some));
     }
     Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{self, Message};
+
+    fn beat(keeping: bool) -> Vec<u8> {
+        Message::Beat(frame::Beat {
+            sender: "beta".into(),
+            generation: 1,
+            digest: 7,
+            hears_you: false,
+            leaving: false,
+            keeping,
+            services: vec![],
+            nics: vec![],
+            disks: vec![],
+            admin: (0, String::new()),
+            heard: 0,
+        })
+        .encode()
+    }
+
+    fn report() -> Vec<u8> {
+        Message::Report {
+            sender: "beta".into(),
+            text: "READY s0 yes".into(),
+        }
+        .encode()
+    }
+
+    /// What a starting hahb-disk passes up from the peer's slot holding `payloads`.
+    fn first_look(payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let path = std::env::temp_dir().join(format!(
+            "sureha-first-look-{}-{}",
+            std::process::id(),
+            random_u64()
+        ));
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(layout::entry_offset(2, 0)).unwrap();
+        let d = Device::open(path.to_str().unwrap()).unwrap();
+        let frames: Vec<Vec<u8>> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| frame::seal(None, 9, (i as u64 + 1) << 20, p).unwrap())
+            .collect();
+        let mut block = Beat {
+            node: "beta".into(),
+            writer: 1,
+            counter: 0,
+            entries: Default::default(),
+        };
+        write_frames(&d, 1, &mut block, &mut 0, &frames).unwrap();
+        let got = read_peer(
+            &d,
+            1,
+            "beta",
+            &mut PeerSlot::default(),
+            &mut Wire::new(None),
+            &mut ReplayGuard::default(),
+        )
+        .unwrap();
+        let _ = std::fs::remove_file(&path);
+        got.into_iter()
+            .map(|g| frame::open(None, &g.unwrap()).unwrap().payload)
+            .collect()
+    }
+
+    #[test]
+    fn a_starting_reader_takes_the_peers_quit_beat_even_with_frames_after_it() {
+        // Nothing but a QUIT beat stands: an ordinary last beat is a dead peer's word.
+        assert!(first_look(&[beat(false)]).is_empty());
+        assert_eq!(first_look(&[beat(true)]), vec![beat(true)]);
+        // A report (or a key step) written after the QUIT beat does not hide it.
+        assert_eq!(
+            first_look(&[beat(false), beat(true), report(), report()]),
+            vec![beat(true)]
+        );
+        // A newer ordinary beat does: the peer wrote again after its QUIT.
+        assert!(first_look(&[beat(true), beat(false), report()]).is_empty());
+    }
 }

@@ -27,8 +27,12 @@ pub struct DiskWorld {
     data: [BTreeMap<String, DataFault>; 2],
     /// When a node's data path watch reports next (a read turning into a hung one).
     data_reports: Vec<(Millis, usize)>,
-    /// The last frame each node wrote in its slot: a starting hahb-disk reads the peer's.
+    /// The last frame each node wrote in its slot (what a hahb-disk that had looked before
+    /// reads on from), and its last beat (what a starting one and a lock's taker judge).
     slot: [Option<(u64, u64, Vec<u8>)>; 2],
+    slot_beat: [Option<(u64, u64, Vec<u8>)>; 2],
+    /// Frames written after that beat: past `layout::ENTRIES - 1` the ring has lost it.
+    after_beat: [usize; 2],
     /// Each node's hahb-disk has read the peer's slot since it started.
     pub(super) looked: [bool; 2],
 }
@@ -47,6 +51,13 @@ impl DiskWorld {
             path_ok: [true, true],
             ..DiskWorld::default()
         }
+    }
+
+    /// Node `n`'s last beat, if its slot's ring still holds it.
+    fn last_beat(&self, n: usize) -> Option<&(u64, u64, Vec<u8>)> {
+        self.slot_beat[n]
+            .as_ref()
+            .filter(|_| self.after_beat[n] < crate::disk::layout::ENTRIES)
     }
 
     fn holder(&self, n: usize, svc: &str) -> Option<u32> {
@@ -82,6 +93,12 @@ impl Sim {
         self.seq[n] += crate::frame::SEQ_STRIDE;
         let seq = self.seq[n];
         self.disk.slot[n] = Some((self.boot[n], seq, payload.clone()));
+        if payload.first() == Some(&crate::frame::BEAT_KIND) {
+            self.disk.slot_beat[n] = Some((self.boot[n], seq, payload.clone()));
+            self.disk.after_beat[n] = 0;
+        } else {
+            self.disk.after_beat[n] += 1;
+        }
 
         if self.disk.path_ok[1 - n] {
             // Read at the peer's next look at the disk.
@@ -142,7 +159,7 @@ impl Sim {
             return;
         }
         self.disk.looked[n] = true;
-        let Some((boot, seq, payload)) = self.disk.slot[1 - n].clone() else {
+        let Some((boot, seq, payload)) = self.disk.last_beat(1 - n).cloned() else {
             return;
         };
         // As `disk::link::read_peer` at its first look.
@@ -189,8 +206,9 @@ impl Sim {
             let result = if !self.disk.path_ok[n] {
                 Err("cannot read the lease device".to_string())
             } else {
-                let kept = self.disk.slot[1 - n]
-                    .as_ref()
+                let kept = self
+                    .disk
+                    .last_beat(1 - n)
                     .is_some_and(|s| crate::frame::says_keeping(&s.2));
                 match self.disk.holder(n, &svc) {
                     None => Ok(()),

@@ -756,6 +756,22 @@ impl Sim {
         self.trace
             .push(format!("{} {} admin {words}", self.now, NAMES[n]));
         if let crate::request::Command::Operate(crate::request::Operation::TakeOver, svc) = &cmd {
+            // Taking over what a peer left running with QUIT is the administrator's word
+            // that it stopped there (the log asks them to make sure). One who looks finds
+            // it adopted by a hasvrd started again meanwhile, unheard from here, and stops.
+            let kept = self.engines[n].peer_status() == crate::engine::PeerStatus::Frozen;
+            let other = 1 - n;
+            if kept
+                && self.hosts[other].up
+                && !self.hosts[other].quit
+                && self.engines[other].phase_of(svc) != Phase::Stopped
+            {
+                self.trace.push(format!(
+                    "{} {} admin sees {svc} running on {} again: no takeover",
+                    self.now, NAMES[n], NAMES[other]
+                ));
+                return;
+            }
             if self.quit_left(1 - n) {
                 let config = self.engines[n].shared_config();
                 let group = config.service(svc).and_then(|c| c.groupid.clone());
