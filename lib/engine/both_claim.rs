@@ -58,18 +58,53 @@ impl Engine {
             );
             self.log(Level::Error, text);
         }
-        for gone in self.both_claimed.difference(&now_claimed) {
+        let gone: Vec<String> = self
+            .both_claimed
+            .difference(&now_claimed)
+            .cloned()
+            .collect();
+        for name in gone {
             self.out.push(Action::Log {
                 level: Level::Info,
-                text: format!("service {gone}: runs on one node again"),
+                text: format!("service {name}: runs on one node again"),
             });
+            self.keep_telling(name);
         }
         self.both_claimed = now_claimed;
+    }
+
+    /// An episode ended here: if the peer still runs the service and has not said "both"
+    /// itself, this node may have stopped its copy before the peer saw it run; the beat goes
+    /// on saying "both" until the peer shows it heard (its own alarm), or stops claiming.
+    fn keep_telling(&mut self, name: String) {
+        let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
+        if self
+            .peer_reported(&name)
+            .is_some_and(|p| claims(p.phase) && !p.both)
+        {
+            self.both_untold.insert(name);
+        }
+    }
+
+    /// Every pass: what the peer's last beat shows it was told.
+    fn settle_untold(&mut self) {
+        let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
+        let untold = std::mem::take(&mut self.both_untold);
+        self.both_untold = untold
+            .into_iter()
+            .filter(|name| {
+                self.peer_reported(name)
+                    .is_some_and(|p| claims(p.phase) && !p.both)
+            })
+            .collect();
     }
 
     /// Every pass: a copy that stopped here ends the episode too (the peer's beats, which
     /// say nothing new, are not passed up to show it).
     pub(super) fn end_both_claims(&mut self) {
+        if !self.both_untold.is_empty() {
+            self.settle_untold();
+        }
         if self.both_claimed.is_empty() {
             return;
         }
@@ -92,6 +127,7 @@ impl Engine {
                 Level::Info,
                 format!("service {name}: runs on one node again"),
             );
+            self.keep_telling(name);
         }
     }
 }

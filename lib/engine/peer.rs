@@ -355,7 +355,7 @@ impl Engine {
                     error: s.error,
                     error_was_active: s.error_was_active,
                     unable: self.unable_here(&c.name).is_some(),
-                    both: self.both_claimed.contains(&c.name),
+                    both: self.both_claimed.contains(&c.name) || self.both_untold.contains(&c.name),
                     primary: self.node_index(&s.primary),
                     runner: if s.runner.is_empty() {
                         2

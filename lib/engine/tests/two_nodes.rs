@@ -341,6 +341,50 @@ fn both_nodes_running_a_service_raises_the_alarm_on_both_and_one_stops() {
     assert_eq!((alarms(&s, ALPHA), alarms(&s, BETA)), (1, 1));
 }
 
+#[test]
+fn the_node_that_stops_its_copy_before_the_peer_heard_it_run_still_tells_it() {
+    // Healed one way first: one node hears the other, raises the alarm and stops its copy
+    // before its own frames get through. The other must still hear of the episode.
+    for first in [ALPHA, BETA] {
+        let mut s = cluster("");
+        s.run(500);
+        s.cut = true;
+        for d in 0..2 {
+            s.paths[1][d].up = false;
+        }
+        s.run(600);
+        assert_eq!(s.running_on("web"), vec!["alpha", "beta"]);
+        // Only the other node's frames reach `first`, long enough for a stop to end.
+        s.cut = false;
+        s.paths[0][first].up = false;
+        s.paths[1][1 - first].up = true;
+        s.run(1500);
+        s.paths[0][first].up = true;
+        s.paths[1][first].up = true;
+        s.run(1500);
+        for n in [ALPHA, BETA] {
+            assert!(
+                s.log(n).iter().any(|l| l.contains("BOTH NODES RUN IT")),
+                "{} heard first; {} never raised the alarm: {:?}",
+                NAMES[first],
+                NAMES[n],
+                s.log(n)
+            );
+        }
+        assert_eq!(s.running_on("web").len(), 1);
+        for n in [ALPHA, BETA] {
+            assert!(
+                s.log(n)
+                    .iter()
+                    .any(|l| l.contains("runs on one node again")),
+                "{}: {:?}",
+                NAMES[n],
+                s.log(n)
+            );
+        }
+    }
+}
+
 fn facts(
     svc: &str,
     stop_digest: Result<(String, bool), String>,
