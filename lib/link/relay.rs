@@ -41,7 +41,6 @@ struct Beat {
     next: Instant,
     given: Instant,
     /// Another frame went after it: no repeats until it is given again.
-    paused: bool,
     /// The peer's link process asked for it whole: the next repeat goes whole, at once.
     wanted: bool,
 }
@@ -75,21 +74,27 @@ impl Standing {
             repeats: 0,
             next: next.unwrap_or(now + self.interval),
             given: now,
-            paused: false,
             wanted: false,
         });
         next.is_none()
     }
 
-    /// hasvrd sent another frame through this link: repeats of an older beat would now
-    /// carry sequences below it (the peer drops them as replays), so they stop until hasvrd
-    /// gives the beat again, which it does right after such a frame.
+    /// hasvrd sent another frame through this link: repeats of the beat go on under sequences
+    /// above it (below, the peer would drop them as replays), the first ones whole so that
+    /// the peer's link process knows what later short ones stand for. hasvrd gives the beat
+    /// again right after such a frame, but a hasvrd frozen in between must not silence the
+    /// link: the peer would take over services that still run here.
     pub fn sent_other(&mut self, sealed: &[u8]) {
         let Ok(f) = frame::open(None, sealed) else {
             return;
         };
-        if let Some(b) = self.beat.as_mut().filter(|b| f.seq > b.seq) {
-            b.paused = true;
+        if let Some(b) = self
+            .beat
+            .as_mut()
+            .filter(|b| f.boot == b.boot && f.seq > b.seq)
+        {
+            b.seq = f.seq;
+            b.repeats = 0;
         }
     }
 
@@ -109,18 +114,17 @@ impl Standing {
     /// Asks the peer's link process for the whole beat of gift `gift`, under the next
     /// sequence of ours (`None`: no beat of ours to take one from, or none left).
     pub fn want(&mut self, key: Option<&[u8]>, gift: u64) -> Option<Vec<u8>> {
-        // Not while paused: another frame of ours went after the beat, with a newer sequence.
         let b = self
             .beat
             .as_mut()
-            .filter(|b| !b.paused && b.repeats + 1 < frame::SEQ_STRIDE)?;
+            .filter(|b| b.repeats + 1 < frame::SEQ_STRIDE)?;
         b.repeats += 1;
         frame::seal(key, b.boot, b.seq + b.repeats, &frame::want_whole(gift)).ok()
     }
 
     /// When the next repeat is due (`None`: nothing to repeat).
     pub fn due(&self) -> Option<Instant> {
-        let b = self.beat.as_ref().filter(|b| !b.paused)?;
+        let b = self.beat.as_ref()?;
         let alive = b.next.saturating_duration_since(b.given) <= STANDING_LIFE;
         let room = b.repeats + 1 < frame::SEQ_STRIDE;
         (alive && room).then_some(b.next)
@@ -430,16 +434,24 @@ mod tests {
                 .is_none(),
             "the next an interval after that one"
         );
-        // Another frame sent after it: no more repeats until the beat is given again.
+        // Another frame sent after it: the repeats go on above its sequence, whole first
+        // (a hasvrd frozen before giving the beat again must not silence the link).
         s.set(&beat(7, 6 * frame::SEQ_STRIDE, b"y"), at);
         let mut cfg = vec![2u8];
         cfg.extend_from_slice(b"config");
         s.sent_other(&frame::seal(Some(b"k"), 7, 7 * frame::SEQ_STRIDE, &cfg).unwrap());
-        assert!(s.due().is_none());
+        let due = s.due().expect("still repeated");
+        let f = s.repeat(Some(b"k"), due, Duration::ZERO, true).unwrap();
+        let f = frame::open(Some(b"k"), &f).unwrap();
+        assert!(f.seq > 7 * frame::SEQ_STRIDE);
+        assert_eq!(
+            f.payload.first(),
+            Some(&frame::BEAT_KIND),
+            "whole after the other frame"
+        );
         assert!(!s.set(&beat(7, 8 * frame::SEQ_STRIDE, b"y"), at));
-        let f = s
-            .repeat(Some(b"k"), at + i + i / 2, Duration::ZERO, false)
-            .unwrap();
+        let due = s.due().unwrap();
+        let f = s.repeat(Some(b"k"), due, Duration::ZERO, false).unwrap();
         assert!(frame::open(Some(b"k"), &f).unwrap().seq > 8 * frame::SEQ_STRIDE);
         // A frame that does not open is not repeated.
         s.set(b"SH\x01junk", at);
