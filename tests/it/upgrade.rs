@@ -76,19 +76,8 @@ fn a_pair_across_an_upgrade_moves_services_and_encrypts_once_both_are_upgraded()
     });
     assert_eq!(encrypted(&c.beta), "no", "{}", c.beta.ok(&["status"]));
     // Services move both ways between the releases.
-    c.beta.ok(&["service", "takeover", "web"]);
-    c.wait_words("web", "STANDBY", "ACTIVE", T);
-    c.alpha.ok(&["service", "takeover", "web"]);
-    c.wait_words("web", "ACTIVE", "STANDBY", T);
-    // alpha upgraded: stopped (its service moves over), its programs replaced, started.
-    c.alpha.ok(&["stop"]);
-    c.alpha
-        .wait_for("alpha's SureHA gone", T, || c.alpha.pid("hamond").is_none());
-    c.beta.wait_for("web on beta", T, || {
-        c.beta.state("web").starts_with("ACTIVE")
-    });
-    programs_from(&c.alpha, None);
-    c.alpha.start();
+    move_both_ways(&c);
+    upgrade_alpha(&c);
     c.beta.wait_for("encrypted again", T, || {
         encrypted(&c.beta) == "yes" && c.beta.log().contains("frames are encrypted again")
     });
@@ -121,10 +110,7 @@ fn a_pair_with_the_release_before_short_repeats_stays_encrypted_and_meets_at_ver
     assert_eq!(encrypted(&c.beta), "yes", "{}", c.beta.ok(&["status"]));
     assert_eq!(encrypted(&c.alpha), "yes", "{}", c.alpha.ok(&["status"]));
     // Services move both ways between the releases, and stay put at rest.
-    c.beta.ok(&["service", "takeover", "web"]);
-    c.wait_words("web", "STANDBY", "ACTIVE", T);
-    c.alpha.ok(&["service", "takeover", "web"]);
-    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    move_both_ways(&c);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
     for n in [&c.alpha, &c.beta] {
@@ -135,14 +121,7 @@ fn a_pair_with_the_release_before_short_repeats_stays_encrypted_and_meets_at_ver
         );
     }
     // alpha upgraded: the two meet at version 3.
-    c.alpha.ok(&["stop"]);
-    c.alpha
-        .wait_for("alpha's SureHA gone", T, || c.alpha.pid("hamond").is_none());
-    c.beta.wait_for("web on beta", T, || {
-        c.beta.state("web").starts_with("ACTIVE")
-    });
-    programs_from(&c.alpha, None);
-    c.alpha.start();
+    upgrade_alpha(&c);
     c.beta.wait_for("version 3 again", T, || {
         c.beta.log().contains("repeats of the beat go short")
     });
@@ -152,4 +131,24 @@ fn a_pair_with_the_release_before_short_repeats_stays_encrypted_and_meets_at_ver
     c.alpha.ok(&["service", "takeover", "web"]);
     c.wait_words("web", "ACTIVE", "STANDBY", T);
     assert!(!c.alpha.log().contains("repeats of the beat go whole"));
+}
+
+/// web taken over by beta, then back by alpha.
+fn move_both_ways(c: &NsCluster) {
+    c.beta.ok(&["service", "takeover", "web"]);
+    c.wait_words("web", "STANDBY", "ACTIVE", T);
+    c.alpha.ok(&["service", "takeover", "web"]);
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+}
+
+/// alpha upgraded: stopped (its service moves over), its programs replaced, started.
+fn upgrade_alpha(c: &NsCluster) {
+    c.alpha.ok(&["stop"]);
+    c.alpha
+        .wait_for("alpha's SureHA gone", T, || c.alpha.pid("hamond").is_none());
+    c.beta.wait_for("web on beta", T, || {
+        c.beta.state("web").starts_with("ACTIVE")
+    });
+    programs_from(&c.alpha, None);
+    c.alpha.start();
 }

@@ -295,6 +295,17 @@ fn a_flapping_node_gets_the_service_back_only_when_calm_and_not_too_often() {
     assert_eq!(s.running_on("web"), vec!["alpha"], "switching back again");
 }
 
+/// Every private frame and the public network lost until each node, taking the other for
+/// dead, runs web.
+fn both_run_it_deaf(s: &mut Sim) {
+    s.cut = true;
+    for d in 0..2 {
+        s.paths[1][d].up = false;
+    }
+    s.run(600);
+    assert_eq!(s.running_on("web"), vec!["alpha", "beta"]);
+}
+
 #[test]
 fn both_nodes_running_a_service_raises_the_alarm_on_both_and_one_stops() {
     let mut s = cluster("");
@@ -310,13 +321,7 @@ fn both_nodes_running_a_service_raises_the_alarm_on_both_and_one_stops() {
         (0, 0),
         "no alarm while one runs it"
     );
-    // Every private frame and the public network lost: each node thinks the other dead.
-    s.cut = true;
-    for d in 0..2 {
-        s.paths[1][d].up = false;
-    }
-    s.run(600);
-    assert_eq!(s.running_on("web"), vec!["alpha", "beta"]);
+    both_run_it_deaf(&mut s);
     s.cut = false;
     for d in 0..2 {
         s.paths[1][d].up = true;
@@ -348,12 +353,7 @@ fn the_node_that_stops_its_copy_before_the_peer_heard_it_run_still_tells_it() {
     for first in [ALPHA, BETA] {
         let mut s = cluster("");
         s.run(500);
-        s.cut = true;
-        for d in 0..2 {
-            s.paths[1][d].up = false;
-        }
-        s.run(600);
-        assert_eq!(s.running_on("web"), vec!["alpha", "beta"]);
+        both_run_it_deaf(&mut s);
         // Only the other node's frames reach `first`, long enough for a stop to end.
         s.cut = false;
         s.paths[0][first].up = false;
