@@ -16,17 +16,17 @@
 //!   the whole beat it names, if that beat came; if it did not, it only counts as heard, and
 //!   the link process asks the peer's for the whole beat (`frame::WANT_KIND`), whose next
 //!   repeat then goes whole at once: a partition that heals, or a beat lost on one way only,
-//!   costs a round trip, not ten intervals.
-//!   Every good frame's time
-//!   goes into the heard page (a memory file hasvrd gave it), which hasvrd reads whenever it
-//!   decides. When no good frame came for `late_after` (one and a half intervals) it tells
-//!   hasvrd once (`LATE`): hasvrd then asks over the public network and watches the deadline.
+//!   costs a round trip, not ten intervals. Every good frame's time goes into the heard page
+//!   (a memory file hasvrd gave it), which hasvrd reads whenever it decides. When no good
+//!   frame came for `late_after` (one and a half intervals) it tells hasvrd once (`LATE`):
+//!   hasvrd then asks over the public network and watches the deadline.
 
 use crate::frame;
 use std::time::{Duration, Instant};
 
 /// How long a link repeats a standing beat that hasvrd has not given again.
 pub const STANDING_LIFE: Duration = Duration::from_secs(30);
+
 /// This node's beat, repeated every interval.
 pub struct Standing {
     interval: Duration,
@@ -40,7 +40,6 @@ struct Beat {
     repeats: u64,
     next: Instant,
     given: Instant,
-    /// Another frame went after it: no repeats until it is given again.
     /// The peer's link process asked for it whole: the next repeat goes whole, at once.
     wanted: bool,
 }
