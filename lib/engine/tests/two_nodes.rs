@@ -914,3 +914,50 @@ fn a_node_that_still_reaches_the_disk_keeps_its_services_when_every_network_link
     assert_eq!(s.running_on("web"), vec!["alpha"], "{}", s.trace.join("\n"));
     assert!(first_log(&s, ALPHA, "by no path").is_none());
 }
+
+#[test]
+fn at_rest_a_tick_a_lease_renewal_and_a_repeated_beat_make_no_pass_and_news_does() {
+    use crate::engine::Input;
+    let mut s = Sim::new(&config_text(&format!("{DISK_LINK}{}", service("web", ""))));
+    s.run(100);
+    s.command(ALPHA, "service bringin web", Some("in"));
+    s.run(3000);
+    let e = &mut s.engines[BETA];
+    let now = e.now + 1;
+    assert!(now < e.quiet_until, "at rest until {}", e.quiet_until);
+    let held = e.peer.as_ref().map(|p| (p.boot, p.seq, p.payload.clone()));
+    let (boot, seq, payload) = held.expect("alpha's beat");
+    let passes = e.passes;
+    e.handle(now, Input::Tick);
+    e.handle(
+        now,
+        Input::LeaseRenewed {
+            link: "disk".into(),
+            took: 1,
+        },
+    );
+    let again = |seq| Input::Frame {
+        link: "lan".into(),
+        boot,
+        seq,
+        payload: payload.clone(),
+    };
+    e.handle(now, again(seq + 1));
+    assert_eq!(e.passes, passes, "routine inputs make no pass");
+    // A message that is not a beat (a report) is news: it makes a pass.
+    let report = crate::frame::Message::Report {
+        sender: "alpha".into(),
+        text: "READY web yes".into(),
+    }
+    .encode();
+    e.handle(
+        now,
+        Input::Frame {
+            link: "lan".into(),
+            boot,
+            seq: seq + 2,
+            payload: report,
+        },
+    );
+    assert_eq!(e.passes, passes + 1, "a report is news");
+}
