@@ -765,6 +765,7 @@ fn status_lists_nodes_links_and_services() {
 }
 
 mod admin;
+mod both_claim;
 mod disks;
 mod left_running;
 mod peer;

@@ -3,7 +3,7 @@
 use crate::engine::sim::*;
 use crate::request::Status;
 
-fn ok(s: &Sim, n: usize, to: &str) {
+pub(super) fn ok(s: &Sim, n: usize, to: &str) {
     match s.reply(n, to) {
         Some(r) if r.status == Status::Ok => {}
         other => panic!(
@@ -19,7 +19,7 @@ fn words(s: &Sim, svc: &str) -> (&'static str, &'static str) {
 }
 
 /// Two nodes, web brought in on alpha and running there.
-fn cluster(extra: &str) -> Sim {
+pub(super) fn cluster(extra: &str) -> Sim {
     let mut s = Sim::new(&config_text(&service("web", extra)));
     s.run(100);
     assert_eq!(s.engines[0].peer_status(), super::super::PeerStatus::Up);
@@ -293,96 +293,6 @@ fn a_flapping_node_gets_the_service_back_only_when_calm_and_not_too_often() {
     back_after_crash(&mut s);
     s.run(1500);
     assert_eq!(s.running_on("web"), vec!["alpha"], "switching back again");
-}
-
-/// Every private frame and the public network lost until each node, taking the other for
-/// dead, runs web.
-fn both_run_it_deaf(s: &mut Sim) {
-    s.cut = true;
-    for d in 0..2 {
-        s.paths[1][d].up = false;
-    }
-    s.run(600);
-    assert_eq!(s.running_on("web"), vec!["alpha", "beta"]);
-}
-
-#[test]
-fn both_nodes_running_a_service_raises_the_alarm_on_both_and_one_stops() {
-    let mut s = cluster("");
-    s.run(500);
-    let alarms = |s: &Sim, n: usize| {
-        s.log(n)
-            .iter()
-            .filter(|l| l.contains("BOTH NODES RUN IT"))
-            .count()
-    };
-    assert_eq!(
-        (alarms(&s, ALPHA), alarms(&s, BETA)),
-        (0, 0),
-        "no alarm while one runs it"
-    );
-    both_run_it_deaf(&mut s);
-    s.cut = false;
-    for d in 0..2 {
-        s.paths[1][d].up = true;
-    }
-    s.run(600);
-    for n in [ALPHA, BETA] {
-        let line = s
-            .log(n)
-            .iter()
-            .find(|l| l.contains("BOTH NODES RUN IT"))
-            .unwrap_or_else(|| panic!("{}: {:?}", NAMES[n], s.log(n)));
-        assert!(line.contains("sequence"), "the evidence: {line}");
-        assert!(line.contains("stops"), "the resolution: {line}");
-    }
-    assert_eq!(s.running_on("web").len(), 1);
-    assert!(s
-        .log(ALPHA)
-        .iter()
-        .any(|l| l.contains("runs on one node again")));
-    // Raised once an episode, not at every beat.
-    s.run(1000);
-    assert_eq!((alarms(&s, ALPHA), alarms(&s, BETA)), (1, 1));
-}
-
-#[test]
-fn the_node_that_stops_its_copy_before_the_peer_heard_it_run_still_tells_it() {
-    // Healed one way first: one node hears the other, raises the alarm and stops its copy
-    // before its own frames get through. The other must still hear of the episode.
-    for first in [ALPHA, BETA] {
-        let mut s = cluster("");
-        s.run(500);
-        both_run_it_deaf(&mut s);
-        // Only the other node's frames reach `first`, long enough for a stop to end.
-        s.cut = false;
-        s.paths[0][first].up = false;
-        s.paths[1][1 - first].up = true;
-        s.run(1500);
-        s.paths[0][first].up = true;
-        s.paths[1][first].up = true;
-        s.run(1500);
-        for n in [ALPHA, BETA] {
-            assert!(
-                s.log(n).iter().any(|l| l.contains("BOTH NODES RUN IT")),
-                "{} heard first; {} never raised the alarm: {:?}",
-                NAMES[first],
-                NAMES[n],
-                s.log(n)
-            );
-        }
-        assert_eq!(s.running_on("web").len(), 1);
-        for n in [ALPHA, BETA] {
-            assert!(
-                s.log(n)
-                    .iter()
-                    .any(|l| l.contains("runs on one node again")),
-                "{}: {:?}",
-                NAMES[n],
-                s.log(n)
-            );
-        }
-    }
 }
 
 fn facts(
@@ -852,6 +762,14 @@ fn in_a_configuration_conflict_no_move_is_asked_or_handed_over() {
 
 const DISK_LINK: &str = "\n[privnet disk]\ntype = disk\nhost1 = alpha\nhost2 = beta\ndevice1 = /dev/lease\ndevice2 = /dev/lease\ninterval = 100ms\nmaxmiss = 3\n";
 
+/// Two nodes with a disk link, web (no volumes) asked into protection on alpha.
+fn web_with_disk_link() -> Sim {
+    let mut s = Sim::new(&config_text(&format!("{DISK_LINK}{}", service("web", ""))));
+    s.run(100);
+    s.command(ALPHA, "service bringin web", Some("in"));
+    s
+}
+
 /// When a logged line first appeared on a node.
 fn first_log(s: &Sim, n: usize, what: &str) -> Option<crate::clock::Millis> {
     let name = NAMES[n];
@@ -864,9 +782,7 @@ fn first_log(s: &Sim, n: usize, what: &str) -> Option<crate::clock::Millis> {
 #[test]
 fn a_node_its_peer_hears_by_no_path_gives_up_every_service_before_the_peer_takes_them() {
     // A service without volumes: only the disk link breaks the tie.
-    let mut s = Sim::new(&config_text(&format!("{DISK_LINK}{}", service("web", ""))));
-    s.run(100);
-    s.command(ALPHA, "service bringin web", Some("in"));
+    let mut s = web_with_disk_link();
     s.run(1000);
     assert_eq!(s.running_on("web"), vec!["alpha"]);
     // alpha loses the disk and every link: alive, but cut off from everything.
@@ -905,9 +821,7 @@ fn a_node_its_peer_hears_by_no_path_gives_up_every_service_before_the_peer_takes
 
 #[test]
 fn a_node_that_still_reaches_the_disk_keeps_its_services_when_every_network_link_is_cut() {
-    let mut s = Sim::new(&config_text(&format!("{DISK_LINK}{}", service("web", ""))));
-    s.run(100);
-    s.command(ALPHA, "service bringin web", Some("in"));
+    let mut s = web_with_disk_link();
     s.run(1000);
     s.cut = true;
     s.run(5000);
@@ -918,9 +832,7 @@ fn a_node_that_still_reaches_the_disk_keeps_its_services_when_every_network_link
 #[test]
 fn at_rest_a_tick_a_lease_renewal_and_a_repeated_beat_make_no_pass_and_news_does() {
     use crate::engine::Input;
-    let mut s = Sim::new(&config_text(&format!("{DISK_LINK}{}", service("web", ""))));
-    s.run(100);
-    s.command(ALPHA, "service bringin web", Some("in"));
+    let mut s = web_with_disk_link();
     s.run(3000);
     let e = &mut s.engines[BETA];
     let now = e.now + 1;
