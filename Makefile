@@ -66,6 +66,7 @@ install: build
 	install -m 755 rc/S999sureha $(HAHOME)/bin/S999sureha
 	install -m 755 rc/uninstall $(HAHOME)/bin/uninstall
 	install -m 755 agents/ha_ag_tmp.sh $(HAHOME)/bin/ha_ag_tmp.sh
+	install -m 755 agents/alerts/alert_*.sh $(HAHOME)/bin/
 	install -m 755 $(TYPE_SCRIPTS) $(HAHOME)/bin/
 	install -m 644 $(TYPE_LIBS) $(HAHOME)/bin/
 	install -m 644 agents/ha_ag_tmp.c $(HAHOME)/bin/ha_ag_tmp.c

@@ -52,6 +52,26 @@ pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
             None => d.to_string(),
         })),
         Ok(c) => {
+            let missing: Vec<String> = c
+                .alerts
+                .iter()
+                .filter_map(|a| {
+                    files::executable(std::path::Path::new(&a.program))
+                        .err()
+                        .map(|why| {
+                            format!(
+                                "{}:{}: [alert {}]: program {}: {why}",
+                                path.display(),
+                                a.line,
+                                a.name,
+                                a.program
+                            )
+                        })
+                })
+                .collect();
+            if !missing.is_empty() {
+                return Err(Error::failed(missing.join("\n")));
+            }
             let mut out = String::new();
             for w in c.warnings() {
                 out.push_str(&format!(

@@ -234,6 +234,17 @@ pub fn recorded_pid(home: &Home, daemon: Daemon) -> Option<u32> {
         .ok()
 }
 
+/// Whether `path` is a regular file someone may execute; if not, why not.
+pub fn executable(path: &Path) -> std::result::Result<(), String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("does not exist".into()),
+        Err(e) => Err(format!("cannot be read: {e}")),
+        Ok(m) if !m.is_file() => Err("is not a regular file".into()),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => Err("is not executable".into()),
+        Ok(_) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod error;
 pub mod log;
 
+pub mod alert;
 pub mod child;
 pub mod config;
 pub mod console;

@@ -45,6 +45,9 @@ elif [ "${1:-}" != demo ]; then
     # The console test drives Debian's Chromium headless through chromedriver.
     command -v chromium >/dev/null || need+=(chromium)
     command -v chromedriver >/dev/null || need+=(chromium-driver)
+    # The webhook sample alert posts with curl; `haadm metrics` is checked with promtool.
+    command -v curl >/dev/null || need+=(curl)
+    command -v promtool >/dev/null || need+=(prometheus)
     # The chaos run's link loss: nftables' numgen random drops.
     command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need+=(nftables)
 fi

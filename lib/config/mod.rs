@@ -321,6 +321,7 @@ pub struct Config {
     pub links: Vec<Link>,
     pub services: Vec<Service>,
     pub admin: Admin,
+    pub alerts: Vec<Alert>,
     /// Where each service is in `services` (the engine looks services up by name many
     /// times a pass: with 256 of them a scan each time was most of its work).
     index: BTreeMap<String, usize>,
@@ -343,6 +344,10 @@ impl Config {
             .enumerate()
             .map(|(i, s)| (s.name.clone(), i))
             .collect();
+    }
+    /// Whether some `[alert]` section wants to be told of this event.
+    pub fn wants_alert(&self, event: AlertEvent) -> bool {
+        self.alerts.iter().any(|a| a.wants(event))
     }
     pub fn link(&self, name: &str) -> Option<&Link> {
         self.links.iter().find(|l| l.name == name)
@@ -443,11 +448,14 @@ pub fn valid_node(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
+mod alert;
 mod build;
 mod edit;
 mod parse;
 mod values;
 
+use alert::*;
+pub use alert::{Alert, AlertEvent, MAX_ALERTS};
 use build::*;
 pub use edit::{add_section, parse_assignments, remove_section};
 pub use parse::parse;

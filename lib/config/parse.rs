@@ -43,6 +43,7 @@ pub(super) enum SectionKind {
     Privnet,
     Service,
     Admin,
+    Alert,
 }
 
 impl SectionKind {
@@ -51,6 +52,7 @@ impl SectionKind {
             SectionKind::Privnet => "privnet",
             SectionKind::Service => "service",
             SectionKind::Admin => "admin",
+            SectionKind::Alert => "alert",
         }
     }
 }
@@ -101,7 +103,9 @@ pub(super) fn parse_header(t: &str) -> Result<(SectionKind, String), String> {
     let inner = t
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
-        .ok_or("a section header looks like [service NAME], [privnet NAME] or [admin]")?;
+        .ok_or(
+            "a section header looks like [service NAME], [privnet NAME], [alert NAME] or [admin]",
+        )?;
     let mut words = inner.split_whitespace();
     let kind = match words.next() {
         Some("admin") => {
@@ -112,9 +116,10 @@ pub(super) fn parse_header(t: &str) -> Result<(SectionKind, String), String> {
         }
         Some("privnet") => SectionKind::Privnet,
         Some("service") => SectionKind::Service,
+        Some("alert") => SectionKind::Alert,
         Some(other) => {
             return Err(format!(
-                "unknown section kind '{other}' (expected privnet, service or admin)"
+                "unknown section kind '{other}' (expected privnet, service, alert or admin)"
             ))
         }
         None => return Err("empty section header".into()),
@@ -235,6 +240,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
             SectionKind::Privnet => &LINK_KEYS,
             SectionKind::Service => &SERVICE_KEYS,
             SectionKind::Admin => &ADMIN_KEYS,
+            SectionKind::Alert => &ALERT_KEYS,
         };
         // ha_NAME: a parameter for the service's OCF agent (OCF_RESKEY_NAME).
         let agent_param = sec.kind == SectionKind::Service
@@ -282,7 +288,19 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
 
     let count = |k: SectionKind| sections.iter().filter(|s| s.kind == k).count();
     let (services, links) = (count(SectionKind::Service), count(SectionKind::Privnet));
+    let alerts = count(SectionKind::Alert);
     let mut cfg = Config::default();
+    if alerts > MAX_ALERTS {
+        let line = sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Alert)
+            .nth(MAX_ALERTS)
+            .map_or(1, |s| s.line);
+        err(
+            line,
+            format!("{alerts} [alert] sections; a cluster has at most {MAX_ALERTS}"),
+        );
+    }
     if services > MAX_SERVICES || links > MAX_LINKS {
         // Too big to be a mistake worth checking section by section.
         err(
@@ -305,6 +323,11 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Diags> {
                     }
                 }
                 SectionKind::Admin => cfg.admin = build_admin(sec, &mut err),
+                SectionKind::Alert => {
+                    if let Some(a) = build_alert(sec, &mut err) {
+                        cfg.alerts.push(a);
+                    }
+                }
             }
         }
         cross_check(&cfg, &sections, &mut err);

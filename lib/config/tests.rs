@@ -190,7 +190,7 @@ fn structure_errors() {
         base_link()
     ));
     assert_eq!(e, vec![
-        "f.conf:7: unknown section kind 'oops' (expected privnet, service or admin)",
+        "f.conf:7: unknown section kind 'oops' (expected privnet, service, alert or admin)",
         "f.conf:9: [service] needs a name",
         "f.conf:10: 'bad/name' is not a valid name (1 to 32 letters, digits, '_' or '-', starting with a letter or digit)",
         "f.conf:11: expected 'key = value', found 'junk line'",
@@ -366,4 +366,53 @@ fn ocf_and_lsb_agents_run_through_the_shipped_adapters() {
     );
     // USERDEF still needs its scripts.
     assert!(errors(&format!("{head}start = s\n"))[0].contains("'stop' is required"));
+}
+
+#[test]
+fn alert_sections_take_a_program_events_and_a_timeout() {
+    let text = format!(
+        "{}[alert pager]\nprogram = /usr/local/bin/page\nevents = node-down takeover\ntimeout = 3s\n[alert log]\nprogram = /usr/bin/logger-alert\n",
+        base_link()
+    );
+    let c = parse("f", &text).unwrap();
+    assert_eq!(c.alerts.len(), 2);
+    let p = &c.alerts[0];
+    assert_eq!(
+        (p.name.as_str(), p.program.as_str(), p.timeout, p.line),
+        ("pager", "/usr/local/bin/page", 3000, 7)
+    );
+    assert_eq!(p.events, vec![AlertEvent::NodeDown, AlertEvent::Takeover]);
+    assert_eq!(c.alerts[1].events, AlertEvent::ALL.to_vec(), "default: all");
+    assert_eq!(c.alerts[1].timeout, 10_000);
+    assert!(c.wants_alert(AlertEvent::Lock));
+    assert!(!parse("f", base_link())
+        .unwrap()
+        .wants_alert(AlertEvent::Lock));
+}
+
+#[test]
+fn alert_errors_say_what_and_where() {
+    let e = errors(&format!(
+        "{}[alert a]\nprogram = page\nevents = node-down reboot\ntimeout = 0s\nmail = x\n[alert b]\nevents = lock\n",
+        base_link()
+    ));
+    assert_eq!(
+        e,
+        vec![
+            "f.conf:8: [alert a]: program: 'page' is not an absolute path",
+            "f.conf:9: [alert a]: events: unknown event 'reboot' (known: failover takeover switchback error node-down node-up partition both-claim lock readiness)",
+            "f.conf:10: [alert a]: timeout: 0s is out of range 100ms–600s",
+            "f.conf:11: unknown key 'mail' in [alert a] (known: program events timeout)",
+            "f.conf:12: [alert b]: 'program' is required",
+        ]
+    );
+    let many: String = (0..=MAX_ALERTS)
+        .map(|i| format!("[alert a{i}]\nprogram = /bin/true\n"))
+        .collect();
+    let e = errors(&format!("{}{many}", base_link()));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("9 [alert] sections; a cluster has at most 8"),
+        "{e:?}"
+    );
 }

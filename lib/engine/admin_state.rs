@@ -173,7 +173,16 @@ impl Engine {
         };
         next.stamp = self.admin.stamp + 1;
         next.by_node = self.node.clone();
-        self.log(Level::Info, done.trim_end().to_string());
+        if next.lock != self.admin.lock {
+            self.log_alert(
+                Level::Info,
+                AlertEvent::Lock,
+                "",
+                done.trim_end().to_string(),
+            );
+        } else {
+            self.log(Level::Info, done.trim_end().to_string());
+        }
         self.set_admin(next);
         self.reply(reply, Reply::ok(done));
     }

@@ -133,10 +133,12 @@ impl Engine {
         let Some(view) = self.peer.as_ref() else {
             return;
         };
+        let mut moved: Vec<(String, String, String)> = Vec::new();
         for (name, p) in &view.services {
             let Some(s) = self.services.get_mut(name) else {
                 continue;
             };
+            let was = (s.runner != p.runner).then(|| s.runner.clone());
             let differs = (s.protected, &s.primary, &s.runner, s.resets)
                 != (p.protected, &p.primary, &p.runner, p.resets);
             if p.epoch > s.epoch || (p.epoch == s.epoch && differs && peer_first) {
@@ -150,7 +152,28 @@ impl Engine {
                 s.runner.clone_from(&p.runner);
                 s.epoch = p.epoch;
                 s.resets = s.resets.max(p.resets);
+                if let Some(was) = was {
+                    moved.push((name.clone(), was, p.runner.clone()));
+                }
             }
+        }
+        // What changed while the nodes were apart (this one booting, the peer away) is
+        // history, not a move seen here.
+        if self.peer_was != PeerStatus::Up {
+            return;
+        }
+        for (name, from, to) in moved {
+            // The peer proposed it: a move to the primary is a switch-back when the node it
+            // leaves could still run it.
+            let primary_back = self.services.get(&name).is_some_and(|s| s.primary == to)
+                && self.config.service(&name).is_some_and(|c| c.switchback);
+            let group = self.group_of(&name);
+            let from_able = if from == self.node {
+                self.group_able_here(&group)
+            } else {
+                self.peer_able(&group)
+            };
+            self.tell_move(&name, &from, &to, primary_back && from_able);
         }
     }
 
@@ -218,6 +241,7 @@ impl Engine {
             let Some(s) = self.services.get(name) else {
                 continue;
             };
+            let was = s.runner.clone();
             // Without switchback a takeover swaps the roles for good.
             let switchback = self.config.service(name).is_some_and(|c| c.switchback);
             let swap = !switchback && !desired.is_empty() && desired != s.primary;
@@ -227,7 +251,46 @@ impl Engine {
                     x.primary.clone_from(&desired);
                 }
             });
+            for g in group.iter() {
+                self.tell_move(g, &was, &desired, switching_back);
+            }
         }
+    }
+
+    /// Logs a change of the agreed runner that moves a service to or from this node, as the
+    /// alert event it is here. Each node tells its own side: the node a service leaves says
+    /// `failover`, the one it comes to `takeover`, and both say `switchback`.
+    fn tell_move(&mut self, name: &str, from: &str, to: &str, switching_back: bool) {
+        let me = self.node.as_str();
+        if from == to || from.is_empty() || to.is_empty() || (from != me && to != me) {
+            return;
+        }
+        let peer = self.peer_name().to_string();
+        let (level, event, text) = if switching_back {
+            (
+                Level::Info,
+                AlertEvent::Switchback,
+                format!("service {name}: switching back from {from} to {to}, its primary"),
+            )
+        } else if to == me {
+            let why = if self.peer_status() == PeerStatus::Down {
+                "is down"
+            } else {
+                "cannot run it"
+            };
+            (
+                Level::Warning,
+                AlertEvent::Takeover,
+                format!("service {name}: taking it over: {peer} {why}"),
+            )
+        } else {
+            (
+                Level::Warning,
+                AlertEvent::Failover,
+                format!("service {name}: failing over to {peer}: this node cannot run it"),
+            )
+        };
+        self.log_alert(level, event, name, text);
     }
 
     /// Who should run the group led by `name` now (`""`: nobody can), and whether that is

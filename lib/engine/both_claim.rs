@@ -56,7 +56,7 @@ impl Engine {
                     ", having seen it run on both nodes"
                 },
             );
-            self.log(Level::Error, text);
+            self.log_alert(Level::Error, AlertEvent::BothClaim, name, text);
         }
         let gone: Vec<String> = self
             .both_claimed

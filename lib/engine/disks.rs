@@ -380,7 +380,7 @@ impl Engine {
             s.volumes_stuck = true;
         }
         if self.config.admin.fence == config::Fence::Nothing {
-            self.log(Level::Error, format!("service {name}: {why}; the volume stays here, so the service is left in ERROR and will not move (fence = none)"));
+            self.log_alert(Level::Error, AlertEvent::Error, name, format!("service {name}: {why}; the volume stays here, so the service is left in ERROR and will not move (fence = none)"));
             false
         } else {
             self.fence(format!(

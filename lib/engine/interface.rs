@@ -3,7 +3,7 @@
 
 use super::{keys, readiness, DataPath, NicState};
 use crate::clock::Millis;
-use crate::config::{Config, Service};
+use crate::config::{AlertEvent, Config, Service};
 use crate::log::Level;
 use crate::request::{Command, Reply};
 use std::collections::BTreeMap;
@@ -197,6 +197,13 @@ pub enum Action {
     },
     Log {
         level: Level,
+        text: String,
+    },
+    /// Tell the `[alert]` programs that want it (DESIGN §14); `text` is the event's log line,
+    /// `service` is empty for a node's events. Only made when some section wants the event.
+    Alert {
+        event: AlertEvent,
+        service: String,
         text: String,
     },
     Persist(String),

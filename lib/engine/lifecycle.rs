@@ -462,7 +462,7 @@ impl Engine {
                 s.error_was_active = s.primary == self.node;
                 s.after_stop = AfterStop::Rest;
                 let word = self.state_word(name);
-                self.log(Level::Error, format!("service {name}: stopped here, state {word}; bring it in again once the cause is fixed"));
+                self.log_alert(Level::Error, AlertEvent::Error, name, format!("service {name}: stopped here, state {word}; bring it in again once the cause is fixed"));
             }
             _ => {
                 s.after_stop = AfterStop::Rest;

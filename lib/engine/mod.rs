@@ -25,7 +25,7 @@
 //! `handle` below is the dispatcher: one input, then the same pass over every service.
 
 use crate::clock::{human, Millis};
-use crate::config::{self, Config, Service};
+use crate::config::{self, AlertEvent, Config, Service};
 use crate::log::Level;
 use crate::request::{ApiCall, Command, Operation, Reply};
 use crate::state::{Persisted, PersistedService, SavedPhase};
@@ -540,13 +540,14 @@ impl Engine {
         self.check_carrier();
         self.retry_edits();
         self.track_switchbacks();
+        // Told before what it makes happen: the peer down before the take-over.
+        self.note_transitions();
         self.propose_runners();
         let layout = Arc::clone(&self.layout);
         for n in &layout.names {
             self.reconcile(n);
         }
         self.settle_waiters();
-        self.note_transitions();
         self.note_readiness();
         self.sync_with_peer();
         self.end_both_claims();
@@ -662,6 +663,18 @@ impl Engine {
 
     fn log(&mut self, level: Level, text: String) {
         self.out.push(Action::Log { level, text });
+    }
+
+    /// Logs an event an alert program may be told of; the log line is its description.
+    fn log_alert(&mut self, level: Level, event: AlertEvent, service: &str, text: String) {
+        if self.config.wants_alert(event) {
+            self.out.push(Action::Alert {
+                event,
+                service: service.to_string(),
+                text: text.clone(),
+            });
+        }
+        self.log(level, text);
     }
 
     fn reply(&mut self, to: Option<ReplyTo>, reply: Reply) {

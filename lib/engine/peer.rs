@@ -14,7 +14,7 @@
 //! configuration sync is `config_sync`; NICs are `nics`.
 use super::{Engine, PeerStatus, Phase};
 use crate::clock::{human, Millis};
-use crate::config::Config;
+use crate::config::{AlertEvent, Config};
 use crate::frame::{self, Beat, Message, ServiceRecord};
 use crate::log::Level;
 use std::collections::BTreeMap;
@@ -789,20 +789,23 @@ impl Engine {
         if now != self.peer_was {
             self.knowing.dirty = true;
             let peer = self.peer_name().to_string();
-            match now {
-                PeerStatus::Up => self.log(Level::Info, format!("peer {peer} is up")),
+            let (level, event, text) = match now {
+                PeerStatus::Up => (Level::Info, AlertEvent::NodeUp, format!("peer {peer} is up")),
                 PeerStatus::Down
                     if self.peer_was == PeerStatus::Up
                         && self.peer.as_ref().is_some_and(|p| p.leaving) =>
                 {
-                    self.log(Level::Info, format!("peer {peer} left: SureHA was stopped there on purpose; this node runs the protected services it can"))
+                    (Level::Info, AlertEvent::NodeDown, format!("peer {peer} left: SureHA was stopped there on purpose; this node runs the protected services it can"))
                 }
-                PeerStatus::Down if self.peer_was == PeerStatus::Up && carrier_verdict => self.log(Level::Error, format!("peer {peer} is down: its cable's carrier went and it does not answer on the public network; this node takes over the protected services it can run")),
-                PeerStatus::Down if self.peer_was == PeerStatus::Up => self.log(Level::Error, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
-                PeerStatus::Down => self.log(Level::Warning, format!("peer {peer} not heard since this hasvrd started; taking it as down")),
-                                PeerStatus::Partitioned => self.log(Level::Error, format!("private network down: no private link carries frames, but {peer} answers on the public network; the cluster is partitioned and nothing moves until a private link is back")),
-                PeerStatus::Frozen => self.log(Level::Warning, format!("peer {peer} left with its services running (QUIT, for an upgrade): nothing moves until its SureHA is back; to move them anyway, make sure they stopped there, then haadm service takeover NAME here")),
-                PeerStatus::Unknown => {}
+                PeerStatus::Down if self.peer_was == PeerStatus::Up && carrier_verdict => (Level::Error, AlertEvent::NodeDown, format!("peer {peer} is down: its cable's carrier went and it does not answer on the public network; this node takes over the protected services it can run")),
+                PeerStatus::Down if self.peer_was == PeerStatus::Up => (Level::Error, AlertEvent::NodeDown, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
+                PeerStatus::Down => (Level::Warning, AlertEvent::NodeDown, format!("peer {peer} not heard since this hasvrd started; taking it as down")),
+                PeerStatus::Partitioned => (Level::Error, AlertEvent::Partition, format!("private network down: no private link carries frames, but {peer} answers on the public network; the cluster is partitioned and nothing moves until a private link is back")),
+                PeerStatus::Frozen => (Level::Warning, AlertEvent::NodeDown, format!("peer {peer} left with its services running (QUIT, for an upgrade): nothing moves until its SureHA is back; to move them anyway, make sure they stopped there, then haadm service takeover NAME here")),
+                PeerStatus::Unknown => (Level::Info, AlertEvent::NodeUp, String::new()),
+            };
+            if !text.is_empty() {
+                self.log_alert(level, event, "", text);
             }
             self.peer_was = now;
         }

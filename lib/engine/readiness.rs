@@ -210,12 +210,16 @@ impl Engine {
             let now_ready = verdict.is_ok();
             let was = self.knowing.ready_was.insert(name.clone(), now_ready);
             match (&verdict, was) {
-                (Err(why), Some(true) | None) => self.log(
+                (Err(why), Some(true) | None) => self.log_alert(
                     Level::Warning,
+                    AlertEvent::Readiness,
+                    name,
                     format!("service {name}: this node is not ready to run it: {why}"),
                 ),
-                (Ok(()), Some(false)) => self.log(
+                (Ok(()), Some(false)) => self.log_alert(
                     Level::Info,
+                    AlertEvent::Readiness,
+                    name,
                     format!("service {name}: this node is ready to run it again"),
                 ),
                 _ => {}

@@ -25,6 +25,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 mod addresses;
 mod admin;
+mod alerts;
 mod disks;
 mod keys;
 mod links;
@@ -66,6 +67,8 @@ enum Tag {
     Agent(String, AgentId),
     Link(String),
     Partner,
+    /// An alert program's run, and its output file.
+    Alert(crate::alert::Run, std::path::PathBuf),
 }
 
 /// A heartbeat link process and our ends of its pipes.
@@ -157,6 +160,9 @@ pub struct Hasvrd {
     files: readiness::FileWatch,
     /// Gratuitous ARP still owed for addresses added.
     announcements: Vec<addresses::Announce>,
+    /// Alert programs waiting and running, and the number of the last run.
+    alerts: crate::alert::Runs,
+    alert_seq: u64,
 }
 
 /// Reads and parses the configuration file.
@@ -305,6 +311,8 @@ impl Hasvrd {
             today: String::new(),
             files: readiness::FileWatch::default(),
             announcements: Vec::new(),
+            alerts: crate::alert::Runs::default(),
+            alert_seq: 0,
         })
     }
 
@@ -431,6 +439,7 @@ impl Hasvrd {
                 self.give_standing(None, now, false);
             }
             self.feed(Input::Tick);
+            self.start_alerts(self.clock.now());
         }
         // Deliver the last replies (haadm stop waits for one).
         let until = self.clock.now() + 2000;
@@ -711,6 +720,11 @@ impl Hasvrd {
     fn execute(&mut self, now: Millis, action: Action) {
         match action {
             Action::Log { level, text } => self.log.log(level, &text),
+            Action::Alert {
+                event,
+                service,
+                text,
+            } => self.alert_told(event, &service, &text),
             Action::Reply { to, reply, at } => {
                 if at <= now {
                     let _ = self.outbox.send(&self.home, &to, &reply);

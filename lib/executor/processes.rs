@@ -43,6 +43,7 @@ impl Hasvrd {
                     self.partner.reaped(ended.pid, ended.status);
                 }
                 Tag::Link(name) => self.link_died(&name, ended.pid, ended.status.to_string()),
+                Tag::Alert(run, out) => self.alert_ended(run, out, ended.status, ended.timed_out),
             }
         }
     }
@@ -67,6 +68,9 @@ impl Hasvrd {
                 }),
                 Tag::Partner => {}
                 Tag::Link(name) => self.link_died(&name, pid, how),
+                Tag::Alert(run, out) => {
+                    self.alert_ended(run, out, sys::ExitStatus::Signal(9), true)
+                }
             }
         }
     }

@@ -5,6 +5,7 @@ mod disk_rig;
 mod harness;
 mod webdriver;
 
+mod alerts;
 mod api;
 mod bench;
 mod bench_agent;

@@ -88,6 +88,8 @@ struct Host {
     stopping: Vec<(Millis, String, u64)>,
     replies: Vec<(String, Reply)>,
     log: Vec<String>,
+    /// Alerts told: `EVENT SERVICE: DESC`.
+    alerts: Vec<String>,
     steps: Vec<(String, Step)>,
     up: bool,
     /// hasvrd left with QUIT: the services it ran keep running, nobody watches them.
@@ -569,6 +571,13 @@ impl Sim {
             }
             Action::Key(files) => self.key_files(n, files),
             Action::Exit => self.daemon_exits(n),
+            Action::Alert {
+                event,
+                service,
+                text,
+            } => self.hosts[n]
+                .alerts
+                .push(format!("{} {service}: {text}", event.word())),
             _ => {}
         }
     }
@@ -819,6 +828,10 @@ impl Sim {
 
     pub fn log(&self, n: usize) -> &[String] {
         &self.hosts[n].log
+    }
+
+    pub fn alerts(&self, n: usize) -> &[String] {
+        &self.hosts[n].alerts
     }
 
     pub fn steps(&self, n: usize) -> &[(String, Step)] {
