@@ -38,7 +38,9 @@ fn run(args: &[String]) -> Result<()> {
         .opt_str("g")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Home::from_env().root.join("gui"));
-    let console = sureha::console::Console::new(&gui, addr)?;
+    let mut console = sureha::console::Console::new(&gui, addr)?;
+    // A scrape has no login: this node's figures only on a loopback address.
+    console.metrics_home = addr.ip().is_loopback().then(Home::from_env);
     println!("SureHA console: http://{addr}/");
     sureha::console::serve(console, addr)
 }

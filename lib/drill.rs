@@ -211,7 +211,7 @@ fn one_move(
     probe: Option<&Probe>,
     title: &str,
     out: &mut String,
-) -> Result<()> {
+) -> Result<Option<(Duration, usize, usize)>> {
     let before = status(home, name)?;
     let from = probe.map(Probe::now).unwrap_or_default();
     let began = Instant::now();
@@ -253,10 +253,13 @@ fn one_move(
             None => out.push_str(&format!("  {node}: no MOVE line reported\n")),
         }
     }
+    let mut seen = None;
     if let Some(p) = probe {
         let samples = p.since(from);
         let failed = samples.iter().filter(|(_, ok)| !ok).count();
-        match longest_outage(&samples) {
+        let outage = longest_outage(&samples);
+        seen = Some((outage.unwrap_or_default(), samples.len(), failed));
+        match outage {
             Some(d) => out.push_str(&format!(
                 "  client outage: {:.1} ms ({failed} of {} probes unanswered)\n",
                 d.as_secs_f64() * 1000.0,
@@ -268,7 +271,7 @@ fn one_move(
             )),
         }
     }
-    Ok(())
+    Ok(seen)
 }
 
 /// `haadm drill SERVICE [HOST:PORT]`.
@@ -353,7 +356,7 @@ pub fn run(home: &Home, args: &[String]) -> Result<String> {
             out.push_str("  (the probe gets no answer even before the drill)\n");
         }
     }
-    one_move(
+    let away = one_move(
         home,
         name,
         first,
@@ -361,7 +364,7 @@ pub fn run(home: &Home, args: &[String]) -> Result<String> {
         &format!("move 1, {start} → {other}"),
         &mut out,
     )?;
-    one_move(
+    let back = one_move(
         home,
         name,
         second,
@@ -369,6 +372,25 @@ pub fn run(home: &Home, args: &[String]) -> Result<String> {
         &format!("move 2, {other} → {start}"),
         &mut out,
     )?;
+    // The outages, for `haadm metrics`.
+    let moves: Vec<crate::scrape::DrillMove> = [("away", away), ("back", back)]
+        .into_iter()
+        .filter_map(|(leg, seen)| {
+            seen.map(|(outage, probes, unanswered)| crate::scrape::DrillMove {
+                leg,
+                outage,
+                probes,
+                unanswered,
+            })
+        })
+        .collect();
+    if !moves.is_empty() {
+        if let Err(e) = crate::scrape::record_drill(home, name, &moves) {
+            out.push_str(&format!(
+                "  (the outages could not be kept for haadm metrics: {e})\n"
+            ));
+        }
+    }
     let end = status(home, name)?;
     if end.runs_on() != Some(start.as_str()) {
         return Err(Error::failed(format!(

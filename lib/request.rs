@@ -291,6 +291,8 @@ pub enum Command {
     License(Option<(String, String, String, String)>),
     /// Change the authkey on both nodes while they run.
     AuthkeyRotate,
+    /// The figures for a monitoring system (Prometheus text format).
+    Metrics,
 }
 
 impl Command {
@@ -300,6 +302,7 @@ impl Command {
         !matches!(
             self,
             Command::Status
+                | Command::Metrics
                 | Command::Network
                 | Command::ServiceState(_)
                 | Command::ServiceReview(_)
@@ -322,6 +325,7 @@ usage: haadm status
        haadm license [HOST SERIAL EXPIRATION LICENSE]    (EXPIRATION: YYYY-MM-DD or never)
        haadm lock | unlock
        haadm network | stop | reload
+       haadm metrics    (Prometheus text format: states, moves, links, lease, lock, licenses)
        haadm why NAME      (what this node would do with the service if the peer died now)
        haadm drill NAME [HOST:PORT]   (a planned move to the peer and back, timed, probed)
        haadm events [AFTER]   (the log's recent lines, from the offset of the last AT)
@@ -352,7 +356,8 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
         ["stop"] => Command::Stop,
         ["reload"] => Command::Reload,
         ["dump"] => Command::Dump,
-        [w @ ("status" | "network" | "stop" | "reload" | "dump"), extra, ..] => {
+        ["metrics"] => Command::Metrics,
+        [w @ ("status" | "network" | "stop" | "reload" | "dump" | "metrics"), extra, ..] => {
             return Err(format!(
                 "{w} takes no arguments (found '{}')",
                 crate::config::shown(extra)

@@ -33,6 +33,9 @@ pub struct Console {
     assets: Vec<(&'static str, &'static str, Vec<u8>)>,
     /// The Host headers taken (None: listening on every address, any name).
     hosts: Option<Vec<String>>,
+    /// This node, whose figures `/metrics` serves (a console on a loopback address only:
+    /// a scrape has no login).
+    pub metrics_home: Option<crate::paths::Home>,
 }
 
 impl Console {
@@ -56,6 +59,7 @@ impl Console {
             sessions: sessions::Sessions::default(),
             assets,
             hosts,
+            metrics_home: None,
         })
     }
 

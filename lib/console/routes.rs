@@ -74,6 +74,18 @@ pub fn route(c: &Console, req: &Incoming) -> Reply {
             r
         }
         ("GET", "/console.js" | "/console.css" | "/favicon.svg") => c.asset(&path[1..]),
+        ("GET", "/metrics") => match &c.metrics_home {
+            Some(home) => Reply {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: crate::scrape::report(home).0.into_bytes(),
+                cookie: None,
+            },
+            None => error(
+                404,
+                "/metrics is served by a console listening on a loopback address only",
+            ),
+        },
         ("GET", p) if p.starts_with("/api/") => match session {
             None => error(401, "no session (or it expired): reload the page"),
             Some(s) => actions::read(c, &s, p, query),

@@ -258,7 +258,7 @@ impl Engine {
         }
     }
 
-    fn license_state(&self, host: &str) -> (&'static str, Option<&License>) {
+    pub(super) fn license_state(&self, host: &str) -> (&'static str, Option<&License>) {
         match self.admin.licenses.iter().find(|l| l.host == host) {
             None => ("MISSING", None),
             Some(l)
@@ -272,7 +272,7 @@ impl Engine {
         }
     }
 
-    fn hosts(&self) -> Vec<String> {
+    pub(super) fn hosts(&self) -> Vec<String> {
         let mut h: Vec<String> = self
             .config
             .nodes()

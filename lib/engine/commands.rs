@@ -115,6 +115,11 @@ impl Engine {
                 let text = self.status_text();
                 self.reply(reply, Reply::ok(text));
             }
+            Command::Metrics => {
+                let mut m = crate::metrics::Metrics::default();
+                self.metrics(&mut m);
+                self.reply(reply, Reply::ok(m.text()));
+            }
             Command::Network => {
                 let text = self.nic_lines(true);
                 self.reply(reply, Reply::ok(text));

@@ -57,7 +57,7 @@ impl Disks {
 impl Engine {
     /// The lease of the volume locks, and the link that holds them (asked on every input:
     /// nothing is copied).
-    fn lock_lease(&self) -> Option<(&str, Millis)> {
+    pub(super) fn lock_lease(&self) -> Option<(&str, Millis)> {
         lease::lock_link(&self.config).map(|l| (l.name.as_str(), lease::lease_of(l)))
     }
 
@@ -81,7 +81,7 @@ impl Engine {
         self.disks.renewed
     }
 
-    fn last_renewal(&self) -> Millis {
+    pub(super) fn last_renewal(&self) -> Millis {
         self.disks.renewed.unwrap_or(self.disks.since)
     }
 

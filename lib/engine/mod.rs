@@ -97,6 +97,9 @@ struct Svc {
     /// The start or stop under way, timed by phase; the last one done, as its MOVE line.
     clock: Option<timing::MoveClock>,
     last_move: Option<String>,
+    /// The same, for metrics; and how many starts and stops here ended (`[stops, starts]`).
+    last_timed: Option<timing::Timed>,
+    moves_done: [u64; 2],
     /// A volume would not unmount: it may still be mounted here.
     volumes_stuck: bool,
     /// The stop script failed once in this stop; it gets one more try.
@@ -396,6 +399,8 @@ impl Engine {
             vip_nic: None,
             clock: None,
             last_move: None,
+            last_timed: None,
+            moves_done: [0, 0],
             volumes_stuck: false,
             stop_retried: false,
         }
@@ -735,6 +740,7 @@ mod disks;
 mod interface;
 pub mod keys;
 mod lifecycle;
+mod metrics;
 mod nics;
 mod peer;
 mod persist;

@@ -341,6 +341,23 @@ impl Engine {
         t
     }
 
+    /// Whether this node, and the peer, could run the service (as status's `READY` lines;
+    /// `None`: not known yet).
+    pub(super) fn ready_on_both(&self, name: &str) -> (Option<bool>, Option<bool>) {
+        let here = self
+            .knowing
+            .local
+            .is_some()
+            .then(|| self.ready_here(name).is_ok());
+        let there = self
+            .knowing
+            .peer_ready
+            .get(name)
+            .filter(|_| self.peer_status() == PeerStatus::Up)
+            .map(|r| r == "yes" || r.starts_with("yes "));
+        (here, there)
+    }
+
     /// The peer's last move of a service, as it reported it.
     pub(super) fn peer_move(&self, name: &str) -> Option<&String> {
         self.knowing.peer_moves.get(name)

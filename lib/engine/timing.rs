@@ -8,6 +8,14 @@
 
 use super::*;
 
+/// A start or stop done here: its phases and total, for metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Timed {
+    pub(super) starting: bool,
+    pub(super) phases: Vec<(&'static str, Millis)>,
+    pub(super) total: Millis,
+}
+
 /// One start or stop under way here.
 #[derive(Clone, Debug)]
 pub(super) struct MoveClock {
@@ -137,6 +145,12 @@ impl Engine {
         let Some(c) = s.clock.take() else { return };
         let line = c.line(name, now);
         s.last_move = Some(line.clone());
+        s.moves_done[usize::from(c.starting)] += 1;
+        s.last_timed = Some(Timed {
+            starting: c.starting,
+            total: now.saturating_sub(c.began),
+            phases: c.phases,
+        });
         // The peer hears of it in the next report (a drill waits for both halves).
         self.knowing.dirty = true;
         self.log(Level::Info, format!("MOVE {line}"));

@@ -27,6 +27,7 @@ mod addresses;
 mod admin;
 mod alerts;
 mod disks;
+mod figures;
 mod keys;
 mod links;
 mod nics;

@@ -59,6 +59,13 @@ impl Hasvrd {
 
     pub(super) fn take_request(&mut self, req: request::Request, reply: Option<String>) {
         match request::parse_command(&req.words) {
+            // Figures only hasvrd has join the engine's; nothing is decided.
+            Ok(request::Command::Metrics) => {
+                if let Some(to) = reply {
+                    let text = self.metrics_text();
+                    let _ = self.outbox.send(&self.home, &to, &Reply::ok(text));
+                }
+            }
             Ok(cmd) => {
                 let caller = Some(sys::process_group(req.pid).unwrap_or(0));
                 self.feed(Input::Command { cmd, reply, caller })

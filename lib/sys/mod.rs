@@ -881,3 +881,25 @@ pub fn nic_mac(name: &str) -> Option<[u8; 6]> {
     }
     Some(mac)
 }
+
+/// How long ago a process started, from `/proc/PID/stat` (Linux); `None` elsewhere or when
+/// it is gone.
+pub fn process_age_millis(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22, counted after the command's closing parenthesis (field 2 may hold spaces).
+    let start_ticks: u64 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz <= 0 {
+        return None;
+    }
+    let started = start_ticks.saturating_mul(1000) / hz as u64;
+    // /proc's start time counts from boot, as CLOCK_BOOTTIME does.
+    Some(boottime_millis().saturating_sub(started))
+}

@@ -503,6 +503,23 @@ fn disk_blocks() {
 }
 
 #[test]
+fn drill_records() {
+    fuzz(
+        "drill",
+        vec![
+            b"at 1796650923347\naway 47039 120 3\nback 0 90 0\n".to_vec(),
+            b"at 1\n".to_vec(),
+        ],
+        |d| {
+            let text = String::from_utf8_lossy(d);
+            if let Some((_, moves)) = sureha::scrape::parse_drill(&text) {
+                assert!(moves.len() <= 16);
+            }
+        },
+    );
+}
+
+#[test]
 fn mount_table() {
     let seeds = vec![
         b"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n30 22 7:3 / /mnt/my\\040data rw - ext4 /dev/loop3 rw\n".to_vec(),

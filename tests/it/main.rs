@@ -25,6 +25,7 @@ mod knowing;
 mod lifecycle;
 mod links;
 mod menus;
+mod metrics;
 mod pacemaker;
 mod postgres;
 mod robustness;
