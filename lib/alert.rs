@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 
 /// Alert programs running at once.
 pub const MAX_RUNNING: usize = 3;
-/// Runs waiting for a free place; more are dropped.
-pub const MAX_WAITING: usize = 64;
+/// Runs waiting for a free place; more are dropped. Room for a take-over of every service
+/// and a change of readiness of each (a few hundred bytes a run).
+pub const MAX_WAITING: usize = 2 * crate::config::MAX_SERVICES;
 
 /// One run of one `[alert]` section's program for one event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,11 +186,11 @@ mod tests {
     fn a_flood_runs_a_few_at_once_and_drops_what_cannot_wait() {
         let alerts = [alert("log", &AlertEvent::ALL)];
         let mut runs = Runs::default();
-        for i in 0..1000 {
+        for i in 0..2000 {
             runs.told(&alerts, AlertEvent::Readiness, "s", &format!("{i}"), "T");
         }
         assert_eq!(runs.waiting(), MAX_WAITING);
-        assert_eq!(runs.take_dropped(), 1000 - MAX_WAITING as u64);
+        assert_eq!(runs.take_dropped(), 2000 - MAX_WAITING as u64);
         assert_eq!(runs.take_dropped(), 0);
         let first: Vec<Run> = std::iter::from_fn(|| runs.start_next()).collect();
         assert_eq!(first.len(), MAX_RUNNING);
@@ -201,6 +202,6 @@ mod tests {
             Some(format!("{MAX_RUNNING}"))
         );
         assert_eq!(runs.started_total, MAX_RUNNING as u64 + 1);
-        assert_eq!(runs.dropped_total, 1000 - MAX_WAITING as u64);
+        assert_eq!(runs.dropped_total, 2000 - MAX_WAITING as u64);
     }
 }

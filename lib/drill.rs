@@ -189,7 +189,7 @@ fn status(home: &Home, name: &str) -> Result<Picture> {
 }
 
 /// The service's first address, from its configuration (`active_ip`; a range's first).
-fn first_address(home: &Home, name: &str) -> Option<std::net::Ipv4Addr> {
+fn first_address(home: &Home, name: &str) -> Option<std::net::IpAddr> {
     let review = send(home, &["service".into(), "review".into(), name.into()]).ok()?;
     let value = review
         .lines()
@@ -291,7 +291,7 @@ pub fn run(home: &Home, args: &[String]) -> Result<String> {
         Some(t) => Some((
             t.parse().map_err(|_| {
                 Error::usage(format!(
-                    "'{}' is not HOST:PORT (an IPv4 address and a port)",
+                    "'{}' is not HOST:PORT (an address and a port: 192.0.2.100:80 or [2001:db8::100]:80)",
                     crate::config::shown(t)
                 ))
             })?,

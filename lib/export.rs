@@ -258,7 +258,7 @@ fn service_group(x: &mut Xml, s: &Service, home: &str) {
         x.primitive(3, &r, "ocf", "heartbeat", "IPaddr2");
         let mut common = vec![
             ("ip", ip.to_string()),
-            ("cidr_netmask", s.prefix.to_string()),
+            ("cidr_netmask", s.prefix_of(ip).to_string()),
         ];
         let mut per_node = Vec::new();
         let (a, b) = (

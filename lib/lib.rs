@@ -16,6 +16,7 @@ pub mod error;
 pub mod log;
 
 pub mod alert;
+pub mod announce;
 pub mod child;
 pub mod config;
 pub mod console;

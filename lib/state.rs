@@ -38,7 +38,7 @@ pub struct Persisted {
     /// The configuration's generation (see `engine`).
     pub generation: u64,
     /// The peer's own addresses, for the public-network check after a restart.
-    pub peer_public: Vec<std::net::Ipv4Addr>,
+    pub peer_public: Vec<std::net::IpAddr>,
     /// The peer left with its services running: nothing moves until it is back.
     pub peer_kept: bool,
     pub services: Vec<PersistedService>,

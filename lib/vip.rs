@@ -1,31 +1,41 @@
 //! Floating addresses: add, remove and check an address on the first healthy NIC of a list,
-//! and announce it with gratuitous ARP. The system-specific part is the `Backend` trait; the
-//! Linux backend talks to the kernel directly (routing netlink for addresses, ioctls for link
-//! state, a raw packet socket for ARP): no `ip(8)` on the path of a move.
+//! and announce it: gratuitous ARP for IPv4, an unsolicited neighbour advertisement for IPv6.
+//! The system-specific part is the `Backend` trait; the Linux backend talks to the kernel
+//! directly (routing netlink for addresses, ioctls for link state, raw sockets for the
+//! announcements): no `ip(8)` on the path of a move. IPv6 addresses are added without
+//! duplicate address detection (`nodad`): a floating address must answer at once, and the
+//! lease and the peer's beats, not DAD, keep it on one node.
 
 use crate::error::{Error, Result};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// An address with its prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Address {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub prefix: u8,
 }
 
-/// Parses `IP/PREFIX[,IP/PREFIX...]`.
+/// Parses `IP/PREFIX[,IP/PREFIX...]` (IPv4 or IPv6).
 pub fn parse_addresses(s: &str) -> Result<Vec<Address>> {
     s.split(',')
         .map(|a| {
-            let (ip, prefix) = a.split_once('/').unwrap_or((a, "32"));
-            let ip: Ipv4Addr = ip
+            let (ip, prefix) = match a.split_once('/') {
+                Some((ip, p)) => (ip, Some(p)),
+                None => (a, None),
+            };
+            let ip: IpAddr = ip
                 .parse()
                 .map_err(|_| Error::usage(format!("'{a}' is not IP/PREFIX")))?;
-            let prefix: u8 = prefix
-                .parse()
-                .ok()
-                .filter(|p| *p <= 32)
-                .ok_or_else(|| Error::usage(format!("'{a}': bad prefix")))?;
+            let most = if ip.is_ipv4() { 32 } else { 128 };
+            let prefix: u8 = match prefix {
+                None => most,
+                Some(p) => p
+                    .parse()
+                    .ok()
+                    .filter(|p| *p <= most)
+                    .ok_or_else(|| Error::usage(format!("'{a}': bad prefix")))?,
+            };
             Ok(Address { ip, prefix })
         })
         .collect()
@@ -53,12 +63,21 @@ const NLM_F_CREATE: u16 = 0x400;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+const IFA_F_NODAD: u8 = 0x02;
 
 /// The routing-netlink request adding (or removing) `a` on interface `index`, as
-/// `ip addr add|del A/P dev NIC` sends it: a `nlmsghdr`, an `ifaddrmsg`, then IFA_LOCAL and
-/// IFA_ADDRESS attributes (host byte order for the headers, network order for addresses).
+/// `ip addr add|del A/P dev NIC [nodad]` sends it: a `nlmsghdr`, an `ifaddrmsg`, then
+/// IFA_LOCAL and IFA_ADDRESS attributes (host byte order for the headers, network order for
+/// addresses).
 pub fn addr_message(add: bool, index: u32, a: Address) -> Vec<u8> {
-    let mut m = Vec::with_capacity(40);
+    let (family, ifa_flags, octets) = match a.ip {
+        IpAddr::V4(ip) => (AF_INET, 0, ip.octets().to_vec()),
+        IpAddr::V6(ip) => (AF_INET6, IFA_F_NODAD, ip.octets().to_vec()),
+    };
+    let attr_len = 4 + octets.len();
+    let len = 16 + 8 + 2 * attr_len;
+    let mut m = Vec::with_capacity(len);
     let (kind, flags) = if add {
         (
             RTM_NEWADDR,
@@ -67,17 +86,17 @@ pub fn addr_message(add: bool, index: u32, a: Address) -> Vec<u8> {
     } else {
         (RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
     };
-    m.extend_from_slice(&40u32.to_ne_bytes());
+    m.extend_from_slice(&(len as u32).to_ne_bytes());
     m.extend_from_slice(&kind.to_ne_bytes());
     m.extend_from_slice(&flags.to_ne_bytes());
     m.extend_from_slice(&1u32.to_ne_bytes()); // sequence
     m.extend_from_slice(&0u32.to_ne_bytes()); // to the kernel
-    m.extend_from_slice(&[AF_INET, a.prefix, 0, 0]); // family, prefix, flags, scope global
+    m.extend_from_slice(&[family, a.prefix, ifa_flags, 0]); // family, prefix, flags, scope global
     m.extend_from_slice(&index.to_ne_bytes());
     for attr in [IFA_LOCAL, IFA_ADDRESS] {
-        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&(attr_len as u16).to_ne_bytes());
         m.extend_from_slice(&attr.to_ne_bytes());
-        m.extend_from_slice(&a.ip.octets());
+        m.extend_from_slice(&octets);
     }
     m
 }
@@ -136,8 +155,15 @@ impl Backend for LinuxIp {
     fn announce(&self, nic: &str, a: Address) -> Result<()> {
         let mac = crate::sys::nic_mac(nic)
             .ok_or_else(|| Error::failed(format!("{nic}: no MAC address")))?;
-        crate::sys::send_gratuitous_arp(nic, mac, a.ip)
-            .map_err(|e| Error::failed(format!("gratuitous ARP for {} on {nic}: {e}", a.ip)))
+        let (frame, what) = match a.ip {
+            IpAddr::V4(ip) => (crate::announce::gratuitous_arp(mac, ip), "gratuitous ARP"),
+            IpAddr::V6(ip) => (
+                crate::announce::neighbour_advert(mac, ip),
+                "neighbour advertisement",
+            ),
+        };
+        crate::sys::send_ethernet_frame(nic, &frame)
+            .map_err(|e| Error::failed(format!("{what} for {} on {nic}: {e}", a.ip)))
     }
 }
 
@@ -183,8 +209,8 @@ mod tests {
     #[derive(Default)]
     struct Fake {
         down: Vec<String>,
-        on: RefCell<Vec<(String, Ipv4Addr)>>,
-        announced: RefCell<Vec<(String, Ipv4Addr)>>,
+        on: RefCell<Vec<(String, IpAddr)>>,
+        announced: RefCell<Vec<(String, IpAddr)>>,
     }
 
     impl Backend for Fake {
@@ -233,6 +259,22 @@ mod tests {
         assert_eq!(ack_errno(&ack), Some(libc::EEXIST));
         assert_eq!(ack_errno(&ack[..10]), None);
         assert_eq!(ack_errno(&[0u8; 20]), None);
+    }
+
+    #[test]
+    fn ipv6_netlink_messages_are_what_ip_addr_nodad_sends() {
+        let a = parse_addresses("2001:db8::100/64").unwrap()[0];
+        let m = addr_message(true, 3, a);
+        assert_eq!(m.len(), 64);
+        assert_eq!(u32::from_ne_bytes(m[0..4].try_into().unwrap()), 64);
+        assert_eq!(&m[16..20], &[AF_INET6, 64, IFA_F_NODAD, 0]);
+        assert_eq!(u16::from_ne_bytes(m[24..26].try_into().unwrap()), 20);
+        assert_eq!(u16::from_ne_bytes(m[26..28].try_into().unwrap()), IFA_LOCAL);
+        let ip: std::net::Ipv6Addr = "2001:db8::100".parse().unwrap();
+        assert_eq!(&m[28..44], &ip.octets());
+        assert_eq!(&m[48..64], &ip.octets());
+        assert_eq!(parse_addresses("2001:db8::1").unwrap()[0].prefix, 128);
+        assert!(parse_addresses("2001:db8::1/129").is_err());
     }
 
     #[test]

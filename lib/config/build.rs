@@ -72,7 +72,7 @@ pub(super) fn build_link(sec: &Section, err: &mut impl FnMut(usize, String)) -> 
     let kind = match ty.as_deref() {
         Some("socket") => {
             wrong_keys(&RS232_ONLY, "rs232", err);
-            let ip = |k: &str, err: &mut dyn FnMut(usize, String)| -> Option<Ipv4Addr> {
+            let ip = |k: &str, err: &mut dyn FnMut(usize, String)| -> Option<IpAddr> {
                 let v = match sec.get(k) {
                     Some((v, _)) => v,
                     None => {
@@ -89,7 +89,11 @@ pub(super) fn build_link(sec: &Section, err: &mut impl FnMut(usize, String)) -> 
                         let l = sec.get(k).map_or(sec.line, |(_, l)| l);
                         err(
                             l,
-                            format!("{}: {k}: '{v}' is not an IPv4 address", sec.label()),
+                            format!(
+                                "{}: {k}: '{}' is not an IPv4 or IPv6 address",
+                                sec.label(),
+                                shown(v)
+                            ),
                         );
                         None
                     }
@@ -98,6 +102,19 @@ pub(super) fn build_link(sec: &Section, err: &mut impl FnMut(usize, String)) -> 
             let ip1 = ip("ip1", err);
             let ip2 = ip("ip2", err);
             let port = value(sec, "port", err, |v| parse_int(v, 1, 65535)).unwrap_or(3000) as u16;
+            if let (Some(a), Some(b)) = (ip1, ip2) {
+                if a.is_ipv4() != b.is_ipv4() {
+                    let l = sec.get("ip2").map_or(sec.line, |(_, l)| l);
+                    err(
+                        l,
+                        format!(
+                            "{}: ip1 {a} and ip2 {b} are of different families (both IPv4 or both IPv6)",
+                            sec.label()
+                        ),
+                    );
+                    return None;
+                }
+            }
             LinkKind::Socket {
                 ip1: ip1?,
                 ip2: ip2?,
@@ -208,8 +225,8 @@ pub(super) fn build_admin(sec: &Section, err: &mut impl FnMut(usize, String)) ->
         parse_list(v)
             .iter()
             .map(|a| {
-                a.parse::<Ipv4Addr>()
-                    .map_err(|_| format!("'{}' is not an IPv4 address", shown(a)))
+                a.parse::<IpAddr>()
+                    .map_err(|_| format!("'{}' is not an IPv4 or IPv6 address", shown(a)))
             })
             .collect::<Result<Vec<_>, _>>()
     }) {
@@ -278,6 +295,7 @@ pub(super) fn build_service(sec: &Section, err: &mut impl FnMut(usize, String)) 
     let standby_server = node_name(sec, "standby_server", err);
     let active_ip = value(sec, "active_ip", err, parse_addresses).unwrap_or_default();
     let prefix = value(sec, "subnetmask", err, mask_to_prefix).unwrap_or(24);
+    let prefix6 = value(sec, "prefixlen", err, |v| parse_int(v, 1, 128)).map_or(64, |p| p as u8);
     let active_nic = sec
         .get("active_nic")
         .map(|(v, _)| parse_list(v))
@@ -434,6 +452,7 @@ pub(super) fn build_service(sec: &Section, err: &mut impl FnMut(usize, String)) 
         standby_nic,
         active_ip,
         prefix,
+        prefix6,
         agent,
         resource,
         start: start?,
@@ -509,7 +528,7 @@ pub(super) fn cross_check(cfg: &Config, sections: &[Section], err: &mut impl FnM
         }
     }
     let nodes = pair.map(|(_, p)| p);
-    let mut seen_ip: BTreeMap<Ipv4Addr, &Service> = BTreeMap::new();
+    let mut seen_ip: BTreeMap<IpAddr, &Service> = BTreeMap::new();
     let mut seen_mount: BTreeMap<&str, &Service> = BTreeMap::new();
     let mut groups: BTreeMap<&str, &Service> = BTreeMap::new();
     // On the raw sections, so a service with other errors still gets this one reported.

@@ -12,7 +12,7 @@
 use crate::clock::Millis;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The largest configuration file read or accepted from the peer. It travels to the peer in
 /// pieces (`frame`), so every size up to this works; a larger one is refused with this error.
@@ -65,8 +65,8 @@ impl fmt::Display for Diags {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkKind {
     Socket {
-        ip1: Ipv4Addr,
-        ip2: Ipv4Addr,
+        ip1: IpAddr,
+        ip2: IpAddr,
         port: u16,
     },
     Rs232 {
@@ -75,7 +75,10 @@ pub enum LinkKind {
         baudrate: u32,
     },
     /// A shared lease device (the `disk` module): heartbeats and the volume lock.
-    Disk { device1: String, device2: String },
+    Disk {
+        device1: String,
+        device2: String,
+    },
 }
 
 /// A `[privnet NAME]` heartbeat link.
@@ -158,8 +161,11 @@ pub struct Service {
     pub standby_server: String,
     pub active_nic: Vec<String>,
     pub standby_nic: Vec<String>,
-    pub active_ip: Vec<Ipv4Addr>,
+    /// IPv4 and IPv6 addresses, in the order given.
+    pub active_ip: Vec<IpAddr>,
+    /// The IPv4 addresses' prefix (`subnetmask`), and the IPv6 ones' (`prefixlen`).
     pub prefix: u8,
+    pub prefix6: u8,
     /// The agent program hasvrd runs (for an OCF or LSB agent, SureHA's adapter).
     pub agent: Option<String>,
     /// `ocf:PROVIDER:NAME` or `lsb:NAME`, as the `agent` key gives it.
@@ -182,6 +188,14 @@ pub struct Service {
 }
 
 impl Service {
+    /// An address's prefix length: `subnetmask`'s for IPv4, `prefixlen` for IPv6.
+    pub fn prefix_of(&self, ip: &IpAddr) -> u8 {
+        if ip.is_ipv4() {
+            self.prefix
+        } else {
+            self.prefix6
+        }
+    }
     /// The other server of this service.
     pub fn other_server(&self, node: &str) -> &str {
         if node == self.active_server {
@@ -300,8 +314,8 @@ pub enum Fence {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Admin {
     pub port: u16,
-    /// Addresses to listen on; empty: every address of the node.
-    pub listen: Vec<Ipv4Addr>,
+    /// Addresses to listen on (IPv4 or IPv6); empty: every IPv4 address of the node.
+    pub listen: Vec<IpAddr>,
     pub fence: Fence,
 }
 

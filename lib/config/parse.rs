@@ -9,7 +9,7 @@ pub(super) const LINK_KEYS: [&str; 12] = [
 ];
 pub(super) const SOCKET_ONLY: [&str; 3] = ["ip1", "ip2", "port"];
 pub(super) const RS232_ONLY: [&str; 3] = ["device1", "device2", "baudrate"];
-pub(super) const SERVICE_KEYS: [&str; 23] = [
+pub(super) const SERVICE_KEYS: [&str; 24] = [
     "type",
     "active_server",
     "standby_server",
@@ -17,6 +17,7 @@ pub(super) const SERVICE_KEYS: [&str; 23] = [
     "standby_nic",
     "active_ip",
     "subnetmask",
+    "prefixlen",
     "agent",
     "start",
     "stop",

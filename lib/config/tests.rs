@@ -211,7 +211,7 @@ fn link_errors() {
         e,
         vec![
             "f.conf:1: [privnet l]: 'ip2' is required for a socket link",
-            "f.conf:5: [privnet l]: ip1: '1.2.3' is not an IPv4 address",
+            "f.conf:5: [privnet l]: ip1: '1.2.3' is not an IPv4 or IPv6 address",
             "f.conf:6: [privnet l]: 'device1' is for rs232 links only",
         ]
     );
@@ -265,7 +265,7 @@ fn service_value_errors() {
         "f.conf:13: [service s]: volume: expected 'ACTIVE-DEV BACKUP-DEV MOUNT-POINT', found '/dev/x /mnt'",
         "f.conf:14: [service s]: volume: devices and mount point must be absolute paths",
         "f.conf:15: [service s]: subnetmask: netmask '255.0.255.0' is not contiguous",
-        "f.conf:16: [service s]: active_ip: '192.0.2.300' is not an IPv4 address",
+        "f.conf:16: [service s]: active_ip: '192.0.2.300' is not an IPv4 or IPv6 address",
     ]);
 }
 
@@ -414,5 +414,54 @@ fn alert_errors_say_what_and_where() {
     assert!(
         e[0].contains("9 [alert] sections; a cluster has at most 8"),
         "{e:?}"
+    );
+}
+
+#[test]
+fn ipv6_addresses_and_ranges_beside_ipv4_and_ipv6_links() {
+    let text = "[privnet l]\ntype = socket\nhost1 = a\nhost2 = b\nip1 = fd00:51::1\nip2 = fd00:51::2\n\
+        [service s]\nactive_server = a\nstandby_server = b\nstart = x\nstop = y\nactive_nic = e\nstandby_nic = e\n\
+        active_ip = 192.0.2.100 2001:db8::100~2001:db8::102\nprefixlen = 96\n";
+    let c = parse("f", text).unwrap();
+    let s = c.service("s").unwrap();
+    let want: Vec<std::net::IpAddr> = [
+        "192.0.2.100",
+        "2001:db8::100",
+        "2001:db8::101",
+        "2001:db8::102",
+    ]
+    .iter()
+    .map(|a| a.parse().unwrap())
+    .collect();
+    assert_eq!(s.active_ip, want);
+    assert_eq!((s.prefix_of(&want[0]), s.prefix_of(&want[1])), (24, 96));
+    assert_eq!(
+        c.links[0].kind,
+        LinkKind::Socket {
+            ip1: "fd00:51::1".parse().unwrap(),
+            ip2: "fd00:51::2".parse().unwrap(),
+            port: 3000
+        }
+    );
+    let bad = |extra: &str| {
+        errors(&format!(
+            "[privnet l]\ntype = socket\nhost1 = a\nhost2 = b\nip1 = 10.0.0.1\nip2 = 10.0.0.2\n[service s]\nactive_server = a\nstandby_server = b\nstart = x\nstop = y\nactive_nic = e\nstandby_nic = e\n{extra}"
+        ))
+    };
+    assert_eq!(
+        bad("active_ip = 192.0.2.1~2001:db8::1\n"),
+        ["f.conf:14: [service s]: active_ip: range '192.0.2.1~2001:db8::1' mixes IPv4 and IPv6"]
+    );
+    assert_eq!(
+        bad("active_ip = 2001:db8::1~2001:db8::1:0\n"),
+        ["f.conf:14: [service s]: active_ip: range '2001:db8::1~2001:db8::1:0' holds more than 256 addresses"]
+    );
+    assert_eq!(
+        bad("active_ip = 2001:db8::1\nprefixlen = 129\n"),
+        ["f.conf:15: [service s]: prefixlen: 129 is out of range 1–128"]
+    );
+    assert_eq!(
+        errors("[privnet l]\ntype = socket\nhost1 = a\nhost2 = b\nip1 = 10.0.0.1\nip2 = fd00::2\n"),
+        ["f.conf:6: [privnet l]: ip1 10.0.0.1 and ip2 fd00::2 are of different families (both IPv4 or both IPv6)"]
     );
 }

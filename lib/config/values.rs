@@ -27,30 +27,48 @@ pub fn parse_duration(v: &str) -> Result<Millis, String> {
     Ok(ms as Millis)
 }
 
-/// Parses `a.b.c.d`, several separated by spaces, or ranges `a.b.c.d~a.b.c.e`.
-pub fn parse_addresses(v: &str) -> Result<Vec<Ipv4Addr>, String> {
+/// Parses addresses, IPv4 (`a.b.c.d`) and IPv6 (`2001:db8::100`), several separated by
+/// spaces, or ranges of one family (`a.b.c.d~a.b.c.e`, `2001:db8::100~2001:db8::103`).
+pub fn parse_addresses(v: &str) -> Result<Vec<IpAddr>, String> {
+    let addr = |a: &str, word: &str| -> Result<IpAddr, String> {
+        a.parse().map_err(|_| {
+            if a == word {
+                format!("'{}' is not an IPv4 or IPv6 address", shown(a))
+            } else {
+                format!(
+                    "'{}' is not an IPv4 or IPv6 address (in range '{}')",
+                    shown(a),
+                    shown(word)
+                )
+            }
+        })
+    };
     let mut out = Vec::new();
     for word in v.split_whitespace() {
         if let Some((a, b)) = word.split_once('~') {
-            let a: Ipv4Addr = a
-                .parse()
-                .map_err(|_| format!("'{a}' is not an IPv4 address (in range '{word}')"))?;
-            let b: Ipv4Addr = b
-                .parse()
-                .map_err(|_| format!("'{b}' is not an IPv4 address (in range '{word}')"))?;
-            let (lo, hi) = (u32::from(a), u32::from(b));
+            let (a, b) = (addr(a, word)?, addr(b, word)?);
+            let (lo, hi) = match (a, b) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => {
+                    (u128::from(u32::from(a)), u128::from(u32::from(b)))
+                }
+                (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b)),
+                _ => return Err(format!("range '{}' mixes IPv4 and IPv6", shown(word))),
+            };
             if hi < lo {
-                return Err(format!("range '{word}' ends before it starts"));
+                return Err(format!("range '{}' ends before it starts", shown(word)));
             }
             if hi - lo >= 256 {
-                return Err(format!("range '{word}' holds more than 256 addresses"));
+                return Err(format!(
+                    "range '{}' holds more than 256 addresses",
+                    shown(word)
+                ));
             }
-            out.extend((lo..=hi).map(Ipv4Addr::from));
+            out.extend((lo..=hi).map(|n| match a {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(n as u32)),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(n)),
+            }));
         } else {
-            out.push(
-                word.parse()
-                    .map_err(|_| format!("'{word}' is not an IPv4 address"))?,
-            );
+            out.push(addr(word, word)?);
         }
     }
     if out.is_empty() {

@@ -222,7 +222,7 @@ fn listen(shared: Arc<Shared>) {
             let addrs: Vec<IpAddr> = if admin.listen.is_empty() {
                 vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)]
             } else {
-                admin.listen.iter().map(|a| IpAddr::V4(*a)).collect()
+                admin.listen.clone()
             };
             let bound: std::result::Result<Vec<TcpListener>, String> = addrs
                 .iter()

@@ -75,7 +75,7 @@ impl Engine {
             return;
         }
         let peer = self.peer_name().to_string();
-        if self.known_public.is_empty() {
+        if self.public_addresses().is_empty() {
             self.log(
                 Level::Info,
                 format!(

@@ -171,7 +171,7 @@ pub enum Action {
     },
     /// Send a message to the peer over the public network, to these addresses.
     SendPublic {
-        to: Vec<std::net::Ipv4Addr>,
+        to: Vec<std::net::IpAddr>,
         payload: Vec<u8>,
     },
     StartAgent {

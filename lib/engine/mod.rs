@@ -148,7 +148,7 @@ pub enum PeerStatus {
 pub struct NicState {
     pub name: String,
     pub ok: bool,
-    pub addrs: Vec<std::net::Ipv4Addr>,
+    pub addrs: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone)]
@@ -209,7 +209,9 @@ pub struct Engine {
     requests_dropped: u64,
     api_refused: u64,
     /// The peer's own addresses, from its beats (kept across restarts).
-    known_public: Vec<std::net::Ipv4Addr>,
+    known_public: Vec<std::net::IpAddr>,
+    /// The peer's IPv6 addresses on its services' NICs, as its report gives them.
+    known_public6: Vec<std::net::IpAddr>,
     next_public_beat: Millis,
     /// When this node last sent over the public network, and whether a beat from the peer
     /// there waits for an answer.
@@ -329,6 +331,7 @@ impl Engine {
             known_public: saved
                 .as_ref()
                 .map_or_else(Vec::new, |s| s.peer_public.clone()),
+            known_public6: Vec::new(),
             next_public_beat: now,
             public_sent: None,
             public_answer: false,

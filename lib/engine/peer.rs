@@ -268,6 +268,27 @@ impl Engine {
                 .any(|l| l.unreadable_until().is_some_and(|t| now < t))
     }
 
+    /// A link process's counters that say nothing new of the peer's key (its count of
+    /// frames whose tag fails did not grow): kept for status and metrics, without a pass.
+    pub(super) fn routine_stats(&mut self, link: &str, line: &str) -> bool {
+        let tags = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("tag="))
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(l) = self.links.get_mut(link) else {
+            return false;
+        };
+        if tags.is_some_and(|t| t > l.tag_failures) {
+            return false;
+        }
+        // A restarted link process counts from zero again.
+        if let Some(t) = tags {
+            l.tag_failures = t;
+        }
+        l.stats = line.to_string();
+        true
+    }
+
     /// A link process's counters: a growing count of frames whose tag fails is the sign of
     /// a peer with another key.
     pub(super) fn link_stats(&mut self, link: &str, line: String) {
@@ -305,8 +326,40 @@ impl Engine {
             .is_some_and(|t| self.now.saturating_sub(t) >= beat + 1000)
     }
 
-    fn public_addresses(&self) -> Vec<std::net::Ipv4Addr> {
-        self.known_public.clone()
+    /// Where to ask the peer over the public network: its IPv4 addresses (from its beats) and
+    /// its IPv6 ones (from its report).
+    pub(super) fn public_addresses(&self) -> Vec<std::net::IpAddr> {
+        let mut all = self.known_public.clone();
+        all.extend(
+            self.known_public6
+                .iter()
+                .filter(|a| !all.contains(a))
+                .copied()
+                .collect::<Vec<_>>(),
+        );
+        all
+    }
+
+    /// This node's IPv6 addresses on the services' NICs, floating ones excepted, for the
+    /// report: `PUBLIC6 NIC ADDR...` (a release without IPv6 skips the lines).
+    pub(super) fn public6_lines(&self) -> String {
+        let mine = self.config.nics_of(&self.node);
+        let mut t = String::new();
+        for n in self.nics.iter().filter(|n| mine.contains(&n.name)) {
+            let v6: Vec<String> = n
+                .addrs
+                .iter()
+                .filter(|a| {
+                    a.is_ipv6() && !self.config.services.iter().any(|s| s.active_ip.contains(a))
+                })
+                .take(16)
+                .map(|a| a.to_string())
+                .collect();
+            if !v6.is_empty() {
+                t.push_str(&format!("PUBLIC6 {} {}\n", n.name, v6.join(" ")));
+            }
+        }
+        t
     }
 
     /// The peer's view of a service, while it is up and shares our configuration.
@@ -368,7 +421,7 @@ impl Engine {
             })
             .collect();
         // Our own addresses, floating ones excepted: where the peer may ask us.
-        let floating: Vec<std::net::Ipv4Addr> = self
+        let floating: Vec<std::net::IpAddr> = self
             .config
             .services
             .iter()
@@ -383,8 +436,12 @@ impl Engine {
                 addrs: n
                     .addrs
                     .iter()
-                    .copied()
                     .filter(|a| !floating.contains(a))
+                    .filter_map(|a| match a {
+                        std::net::IpAddr::V4(a) => Some(*a),
+                        // In the report (`public6_lines`).
+                        std::net::IpAddr::V6(_) => None,
+                    })
                     .collect(),
             })
             .collect();
@@ -654,11 +711,11 @@ impl Engine {
         let services = self.peer_services(&b);
         // The public network is what the services' NICs are on (a beat lists every NIC).
         let public_nics = self.config.nics_of(&b.sender);
-        let addrs: Vec<std::net::Ipv4Addr> = b
+        let addrs: Vec<std::net::IpAddr> = b
             .nics
             .iter()
             .filter(|n| public_nics.contains(&n.name))
-            .flat_map(|n| n.addrs.iter().copied())
+            .flat_map(|n| n.addrs.iter().map(|&a| std::net::IpAddr::V4(a)))
             .collect();
         if !addrs.is_empty() {
             self.known_public = addrs;

@@ -100,7 +100,7 @@ impl Engine {
         Persisted {
             rebooted: false,
             generation: self.generation,
-            peer_public: self.known_public.clone(),
+            peer_public: self.public_addresses(),
             peer_kept: self.peer_kept,
             services: self
                 .services
@@ -126,7 +126,7 @@ impl Engine {
     /// building anything).
     fn still_persisted(&self, last: &Persisted) -> bool {
         last.generation == self.generation
-            && last.peer_public == self.known_public
+            && last.peer_public == self.public_addresses()
             && last.peer_kept == self.peer_kept
             && last.services.len() == self.services.len()
             && last.services.iter().zip(&self.services).all(|(p, (n, s))| {

@@ -252,7 +252,8 @@ impl Engine {
         if self.peer_status() != PeerStatus::Up {
             return;
         }
-        let report = &self.knowing.built;
+        // The IPv6 addresses first: a report cut to its limit keeps them.
+        let report = &format!("{}{}", self.public6_lines(), self.knowing.built);
         let due = *report != self.knowing.sent
             || boot != self.knowing.sent_to_boot
             || self.now >= self.knowing.sent_at + RESEND;
@@ -270,7 +271,7 @@ impl Engine {
         }
         .encode();
         // What was built, not what fitted: a report cut short is not sent again every pass.
-        self.knowing.sent = self.knowing.built.clone();
+        self.knowing.sent = report.clone();
         self.knowing.sent_at = self.now;
         self.knowing.sent_to_boot = boot;
         self.out.push(Action::Send {
@@ -285,9 +286,19 @@ impl Engine {
         let mut ready = BTreeMap::new();
         let mut moves = BTreeMap::new();
         // What status will show: printable lines only.
+        let mut public6 = Vec::new();
         for line in text.lines().filter(|l| !l.chars().any(char::is_control)) {
             let mut w = line.splitn(3, ' ');
             let (kind, svc, rest) = (w.next(), w.next(), w.next().unwrap_or(""));
+            if kind == Some("PUBLIC6") {
+                public6.extend(
+                    rest.split(' ')
+                        .filter_map(|a| a.parse::<std::net::Ipv6Addr>().ok())
+                        .map(std::net::IpAddr::V6)
+                        .take(64),
+                );
+                continue;
+            }
             let Some(svc) = svc.filter(|s| self.config.service(s).is_some()) else {
                 continue;
             };
@@ -309,6 +320,7 @@ impl Engine {
         self.knowing.peer_files = files;
         self.knowing.peer_ready = ready;
         self.knowing.peer_moves = moves;
+        self.known_public6 = public6;
         self.knowing.dirty = true;
     }
 

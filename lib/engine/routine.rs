@@ -38,6 +38,7 @@ impl Engine {
                 seq,
                 payload,
             } => self.routine_frame(link, *boot, *seq, payload),
+            Input::LinkStats { link, line } => self.routine_stats(link, line),
             _ => false,
         }
     }

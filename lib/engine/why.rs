@@ -140,12 +140,12 @@ impl Engine {
             (_, true) => format!(
                 "public network: {peer} answers there now; a dead {peer} would not, so this check would not hold a takeover back"
             ),
-            _ if self.known_public.is_empty() => format!(
+            _ if self.public_addresses().is_empty() => format!(
                 "public network: no address of {peer} known; silence on every link decides alone"
             ),
             (PeerStatus::Up, false) => format!(
                 "public network: {peer} is asked there ({}) once every link is late, before the silence counts; a partition is told from a dead {peer} that way",
-                self.known_public
+                self.public_addresses()
                     .iter()
                     .map(|a| a.to_string())
                     .collect::<Vec<_>>()

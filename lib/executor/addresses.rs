@@ -36,7 +36,7 @@ impl Hasvrd {
             .iter()
             .map(|&ip| Address {
                 ip,
-                prefix: cfg.prefix,
+                prefix: cfg.prefix_of(&ip),
             })
             .collect();
         // Added on the NIC the engine chose; removed from any NIC of the list.

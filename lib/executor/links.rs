@@ -294,7 +294,9 @@ impl Hasvrd {
             return;
         }
         let port = self.engine.config().public_port();
-        match std::net::UdpSocket::bind(("0.0.0.0", port))
+        // IPv6 and IPv4 on one socket (the kernel's default), IPv4 alone without IPv6.
+        match std::net::UdpSocket::bind(("::", port))
+            .or_else(|_| std::net::UdpSocket::bind(("0.0.0.0", port)))
             .and_then(|s| s.set_nonblocking(true).map(|_| s))
         {
             Ok(s) => self.public = Some(s),
@@ -340,7 +342,7 @@ impl Hasvrd {
     }
 
     /// Seals a message and sends it to the peer's public addresses.
-    pub(super) fn send_public(&mut self, to: &[std::net::Ipv4Addr], payload: &[u8]) {
+    pub(super) fn send_public(&mut self, to: &[std::net::IpAddr], payload: &[u8]) {
         let Some(sock) = &self.public else { return };
         self.seq += crate::frame::SEQ_STRIDE;
         let Ok(frame) = crate::frame::seal(self.key.as_deref(), self.boot, self.seq, payload)
@@ -351,8 +353,13 @@ impl Hasvrd {
             return;
         };
         let port = self.engine.config().public_port();
-        for a in to {
-            let _ = sock.send_to(&frame, (*a, port));
+        let dual = sock.local_addr().is_ok_and(|l| l.is_ipv6());
+        for &a in to {
+            let a = match a {
+                std::net::IpAddr::V4(v4) if dual => std::net::IpAddr::V6(v4.to_ipv6_mapped()),
+                a => a,
+            };
+            let _ = sock.send_to(&frame, (a, port));
         }
     }
 

@@ -40,7 +40,11 @@ impl Hasvrd {
                 ok: crate::vip::Backend::nic_healthy(&backend, &name),
                 addrs: addrs
                     .iter()
-                    .filter(|(n, _, _)| *n == name)
+                    // Every NIC has an fe80:: address of its own: not worth a status line.
+                    .filter(|(n, a, _)| {
+                        *n == name
+                            && !matches!(a, std::net::IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80)
+                    })
                     .map(|(_, a, _)| *a)
                     .collect(),
                 name,

@@ -328,7 +328,9 @@ pub struct Beat {
     pub heard: u64,
 }
 
-/// One NIC of the sender.
+/// One NIC of the sender, with its IPv4 addresses (the IPv6 ones travel in the readiness
+/// report, which a release without IPv6 reads past: a beat it could not decode would be the
+/// peer's silence).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NicRecord {
     pub name: String,
@@ -646,8 +648,13 @@ impl Message {
             }
             _ => return Err(Bad::Malformed),
         };
-        if r.at != p.len() {
-            return Err(Bad::Malformed);
+        // What a later release adds to a message rides after the fields this one knows, as
+        // tag-length-value entries (tag u8, length u8): skipped here, so the two releases
+        // still understand each other. Anything else after the fields is damage.
+        while r.at < p.len() {
+            let _tag = r.u8()?;
+            let n = r.u8()? as usize;
+            r.take(n)?;
         }
         Ok(m)
     }
@@ -759,6 +766,23 @@ mod tests {
     }
 
     #[test]
+    fn fields_a_later_release_appends_are_skipped() {
+        for m in [
+            beat(),
+            Message::Config {
+                sender: "beta".into(),
+                generation: 9,
+                text: "[privnet x]\n".into(),
+            },
+        ] {
+            let mut p = m.encode();
+            // Two entries of a release to come: tag 7 with 3 bytes, tag 200 empty.
+            p.extend_from_slice(&[7, 3, 0xaa, 0xbb, 0xcc, 200, 0]);
+            assert_eq!(Message::decode(&p), Ok(m));
+        }
+    }
+
+    #[test]
     fn malformed_payloads_and_truncations_are_refused_not_panicked_on() {
         let p = beat().encode();
         for n in 0..p.len() {
@@ -773,7 +797,13 @@ mod tests {
         assert_eq!(
             Message::decode(&junk),
             Err(Bad::Malformed),
-            "trailing bytes"
+            "a trailing byte that is not a whole entry"
+        );
+        junk.extend_from_slice(&[3, 1, 2]);
+        assert_eq!(
+            Message::decode(&junk),
+            Err(Bad::Malformed),
+            "length past the end"
         );
         assert_eq!(Message::decode(&[9]), Err(Bad::Malformed), "unknown kind");
         // A bad state word, phase or primary.

@@ -18,7 +18,7 @@ use crate::log::Logger;
 use crate::paths::Home;
 use crate::sys;
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 pub const FRAME: u8 = b'F';
@@ -123,6 +123,9 @@ pub fn load_keys(home: &Home) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     Ok((key, also))
 }
 
+/// At rest, the frames received go up this often (they ride with any frame before).
+pub const RX_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What a link process counts.
 #[derive(Default, Clone, PartialEq, Eq)]
 pub struct Counters {
@@ -213,10 +216,7 @@ pub fn socket_ends(link: &Link, node: &str) -> Result<(SocketAddr, SocketAddr)> 
             link.name
         )));
     };
-    Ok((
-        SocketAddr::V4(SocketAddrV4::new(*a, *port)),
-        SocketAddr::V4(SocketAddrV4::new(*b, *port)),
-    ))
+    Ok((SocketAddr::new(*a, *port), SocketAddr::new(*b, *port)))
 }
 
 /// What may wait for a busy hasvrd (a few hundred beats of 256 services).
@@ -244,6 +244,8 @@ pub(crate) struct Upstream {
     dropped: usize,
     pub(crate) reported: Counters,
     last_report: std::time::Instant,
+    /// Counters that would have ridden with a frame but came too soon after the last report.
+    ride_missed: bool,
     /// hasvrd said the key files changed.
     pub(crate) keys_changed: bool,
 }
@@ -269,6 +271,7 @@ impl Upstream {
             last_report: std::time::Instant::now()
                 .checked_sub(std::time::Duration::from_millis(500))
                 .unwrap_or_else(std::time::Instant::now),
+            ride_missed: false,
             keys_changed: false,
         })
     }
@@ -384,23 +387,30 @@ impl Upstream {
     }
 
     /// Whether the counters wait for a timer: something other than the frames received
-    /// changed (bad or foreign frames, send errors). A new `rx` alone rides with the next
-    /// frame delivered, and never wakes anybody by itself.
+    /// changed (bad or foreign frames, send errors), or they could not ride with the last
+    /// frame delivered. A new `rx` alone rides with the next frame delivered, or goes up
+    /// once `RX_EVERY` has passed (at rest, where nothing else goes up, its figure stays
+    /// recent enough for `haadm metrics` at one wake of hasvrd a link each time).
     pub(crate) fn report_due(&self, counters: &Counters) -> bool {
         counters.txerr != self.reported.txerr
             || counters.encrypted != self.reported.encrypted
             || counters.foreign != self.reported.foreign
             || counters.bad != self.reported.bad
+            || (self.ride_missed && *counters != self.reported)
+            || (counters.rx != self.reported.rx && self.last_report.elapsed() >= RX_EVERY)
     }
 
     /// Ends a turn: the counters when they changed (at most twice a second, and a new `rx`
     /// only with a frame going up), then everything in one write.
     pub(crate) fn report(&mut self, counters: &Counters, log: &mut Logger) -> Result<()> {
         let riding = !self.pending.is_empty();
-        if *counters != self.reported
-            && (riding || self.report_due(counters))
-            && self.last_report.elapsed() >= std::time::Duration::from_millis(500)
-        {
+        let changed = *counters != self.reported;
+        let soon = self.last_report.elapsed() < std::time::Duration::from_millis(500);
+        if changed && riding && soon {
+            self.ride_missed = true;
+        }
+        if changed && (riding || self.report_due(counters)) && !soon {
+            self.ride_missed = false;
             self.write(STATS, counters.line().as_bytes())?;
             if counters.bad.values().sum::<u64>() > self.reported.bad.values().sum::<u64>() {
                 log.warning(&format!(

@@ -556,9 +556,6 @@ pub fn mode_of(path: &Path) -> io::Result<u32> {
     Ok(std::fs::symlink_metadata(path)?.mode() & 0o7777)
 }
 
-/// Sends one gratuitous ARP (an ARP request for `ip` from `ip`, broadcast) on interface
-/// `ifname` with source MAC `mac`, so neighbours update their caches at once. Needs
-/// CAP_NET_RAW.
 /// One packet socket for the life of the process: closing one waits for the kernel's RCU
 /// grace period (about 10 ms), too long to pay on every move. Protocol 0: it receives nothing.
 #[cfg(target_os = "linux")]
@@ -575,8 +572,16 @@ fn arp_socket() -> io::Result<&'static OwnedFd> {
     Ok(SOCKET.get_or_init(|| owned))
 }
 
+/// Sends one whole Ethernet frame (its header included) on interface `ifname`, addressed
+/// at the link layer to the frame's own destination. Needs CAP_NET_RAW (Linux).
 #[cfg(target_os = "linux")]
-pub fn send_gratuitous_arp(ifname: &str, mac: [u8; 6], ip: std::net::Ipv4Addr) -> io::Result<()> {
+pub fn send_ethernet_frame(ifname: &str, frame: &[u8]) -> io::Result<()> {
+    if frame.len() < 14 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not an Ethernet frame",
+        ));
+    }
     let cname = CString::new(ifname)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"))?;
     // SAFETY: `cname` is a valid NUL-terminated string.
@@ -584,31 +589,20 @@ pub fn send_gratuitous_arp(ifname: &str, mac: [u8; 6], ip: std::net::Ipv4Addr) -
     if ifindex == 0 {
         return Err(io::Error::last_os_error());
     }
-    let proto = (libc::ETH_P_ARP as u16).to_be();
     let sock = arp_socket()?;
-    let ipb = ip.octets();
-    let mut f = Vec::with_capacity(42);
-    f.extend_from_slice(&[0xff; 6]);
-    f.extend_from_slice(&mac);
-    f.extend_from_slice(&[0x08, 0x06]); // ARP
-    f.extend_from_slice(&[0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01]); // Ethernet/IPv4, request
-    f.extend_from_slice(&mac);
-    f.extend_from_slice(&ipb);
-    f.extend_from_slice(&[0; 6]);
-    f.extend_from_slice(&ipb);
     // SAFETY: sockaddr_ll is plain data; every field we rely on is set below.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = proto;
+    addr.sll_protocol = u16::from_ne_bytes([frame[12], frame[13]]);
     addr.sll_ifindex = ifindex as i32;
     addr.sll_halen = 6;
-    addr.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-    // SAFETY: `f` and `addr` are valid for the lengths given.
+    addr.sll_addr[..6].copy_from_slice(&frame[..6]);
+    // SAFETY: `frame` and `addr` are valid for the lengths given.
     let n = unsafe {
         libc::sendto(
             sock.as_raw_fd(),
-            f.as_ptr().cast(),
-            f.len(),
+            frame.as_ptr().cast(),
+            frame.len(),
             0,
             (&addr as *const libc::sockaddr_ll).cast(),
             std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
@@ -621,14 +615,10 @@ pub fn send_gratuitous_arp(ifname: &str, mac: [u8; 6], ip: std::net::Ipv4Addr) -
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn send_gratuitous_arp(
-    _ifname: &str,
-    _mac: [u8; 6],
-    _ip: std::net::Ipv4Addr,
-) -> io::Result<()> {
+pub fn send_ethernet_frame(_ifname: &str, _frame: &[u8]) -> io::Result<()> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
-        "gratuitous ARP is implemented for Linux only",
+        "raw Ethernet frames (gratuitous ARP, neighbour advertisements) are implemented for Linux only",
     ))
 }
 
@@ -675,7 +665,7 @@ pub fn open_pty() -> io::Result<(OwnedFd, std::path::PathBuf)> {
     Ok((master, path))
 }
 
-/// A netlink socket subscribed to link and IPv4 address changes: it becomes readable the
+/// A netlink socket subscribed to link and address changes (IPv4 and IPv6): it becomes readable the
 /// moment a NIC loses its carrier or an address comes or goes (Linux).
 #[cfg(target_os = "linux")]
 pub fn nic_events() -> io::Result<OwnedFd> {
@@ -692,7 +682,8 @@ pub fn nic_events() -> io::Result<OwnedFd> {
     // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
     let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    addr.nl_groups = (libc::RTMGRP_LINK | libc::RTMGRP_IPV4_IFADDR) as u32;
+    addr.nl_groups =
+        (libc::RTMGRP_LINK | libc::RTMGRP_IPV4_IFADDR | libc::RTMGRP_IPV6_IFADDR) as u32;
     // SAFETY: `addr` is a valid sockaddr_nl and the length is its size.
     check(unsafe {
         libc::bind(
@@ -780,8 +771,8 @@ pub fn nic_events() -> io::Result<OwnedFd> {
     ))
 }
 
-/// Every IPv4 address of every interface: (interface, address, prefix length).
-pub fn interface_addresses() -> Vec<(String, std::net::Ipv4Addr, u8)> {
+/// Every IPv4 and IPv6 address of every interface: (interface, address, prefix length).
+pub fn interface_addresses() -> Vec<(String, std::net::IpAddr, u8)> {
     let mut out = Vec::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we free below.
@@ -792,35 +783,55 @@ pub fn interface_addresses() -> Vec<(String, std::net::Ipv4Addr, u8)> {
     while !cur.is_null() {
         // SAFETY: `cur` points into the list getifaddrs returned, valid until freeifaddrs.
         let ifa = unsafe { &*cur };
-        // SAFETY: as above; a non-null ifa_addr points to a sockaddr of its family.
-        if !ifa.ifa_addr.is_null()
-            && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET
-        {
-            // SAFETY: the family is AF_INET, so these are sockaddr_in; the name is a C string.
-            let (addr, mask, name) = unsafe {
-                let a = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                let m = if ifa.ifa_netmask.is_null() {
-                    0
-                } else {
-                    (*(ifa.ifa_netmask as *const libc::sockaddr_in))
-                        .sin_addr
-                        .s_addr
-                };
-                (
-                    a.sin_addr.s_addr,
-                    m,
-                    std::ffi::CStr::from_ptr(ifa.ifa_name)
-                        .to_string_lossy()
-                        .into_owned(),
-                )
-            };
-            out.push((
-                name,
-                std::net::Ipv4Addr::from(u32::from_be(addr)),
-                u32::from_be(mask).leading_ones() as u8,
-            ));
-        }
         cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: the name is a C string valid until freeifaddrs.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: a non-null ifa_addr points to a sockaddr of its family; the netmask, when
+        // present, is of the same family.
+        match i32::from(unsafe { (*ifa.ifa_addr).sa_family }) {
+            libc::AF_INET => {
+                let (addr, mask) = unsafe {
+                    let a = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                    let m = if ifa.ifa_netmask.is_null() {
+                        0
+                    } else {
+                        (*(ifa.ifa_netmask as *const libc::sockaddr_in))
+                            .sin_addr
+                            .s_addr
+                    };
+                    (a.sin_addr.s_addr, m)
+                };
+                out.push((
+                    name,
+                    std::net::IpAddr::V4(std::net::Ipv4Addr::from(u32::from_be(addr))),
+                    u32::from_be(mask).leading_ones() as u8,
+                ));
+            }
+            libc::AF_INET6 => {
+                let (addr, mask) = unsafe {
+                    let a = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                    let m = if ifa.ifa_netmask.is_null() {
+                        [0u8; 16]
+                    } else {
+                        (*(ifa.ifa_netmask as *const libc::sockaddr_in6))
+                            .sin6_addr
+                            .s6_addr
+                    };
+                    (a.sin6_addr.s6_addr, m)
+                };
+                out.push((
+                    name,
+                    std::net::IpAddr::V6(std::net::Ipv6Addr::from(addr)),
+                    u128::from_be_bytes(mask).leading_ones() as u8,
+                ));
+            }
+            _ => {}
+        }
     }
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };

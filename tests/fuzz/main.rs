@@ -194,7 +194,7 @@ fn messages() -> Vec<Vec<u8>> {
     ]
 }
 
-const REPORT: &str = "FILE web 00112233aabbccdd start script: web.start\nFILE web missing stop script: web.stop\nREADY web no stop script /ha/bin/web.stop is missing\nMOVE web in (x): addresses on 3ms; total 9ms\n";
+const REPORT: &str = "PUBLIC6 eth0 2001:db8::2 2001:db8::3\nFILE web 00112233aabbccdd start script: web.start\nFILE web missing stop script: web.stop\nREADY web no stop script /ha/bin/web.stop is missing\nMOVE web in (x): addresses on 3ms; total 9ms\n";
 
 #[test]
 fn peer_reports_into_the_engine() {

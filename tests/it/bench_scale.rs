@@ -48,7 +48,7 @@ fn count_in(ns: &str) -> usize {
 fn scale_addresses() -> usize {
     sureha::sys::interface_addresses()
         .iter()
-        .filter(|(_, ip, _)| ip.octets()[..2] == [10, 20])
+        .filter(|(_, ip, _)| matches!(ip, std::net::IpAddr::V4(a) if a.octets()[..2] == [10, 20]))
         .count()
 }
 

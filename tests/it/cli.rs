@@ -16,7 +16,7 @@ fn check_reports_every_error_with_file_and_line() {
         "haadm: {f}:10: [privnet lan]: 'interval' is given twice (first at line 8)\n\
          {f}:11: [service web]: 'stop' is required\n\
          {f}:11: [service web]: standby_server 'gamma' is not joined by any [privnet] (the links join alpha and beta)\n\
-         {f}:15: unknown key 'bogus' in [service web] (known: type active_server standby_server active_nic standby_nic active_ip subnetmask agent start stop check_interval start_timeout restart_times switchback switchback_delay switchback_max groupid volume sid server_name username path description, and ha_NAME for an OCF agent's parameter NAME)\n"
+         {f}:15: unknown key 'bogus' in [service web] (known: type active_server standby_server active_nic standby_nic active_ip subnetmask prefixlen agent start stop check_interval start_timeout restart_times switchback switchback_delay switchback_max groupid volume sid server_name username path description, and ha_NAME for an OCF agent's parameter NAME)\n"
     ));
     let r = n.haadm(&["check"]);
     assert_eq!(r.code, 0, "{r:?}");

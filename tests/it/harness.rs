@@ -691,6 +691,44 @@ impl Topology {
         t
     }
 
+    /// IPv6 beside IPv4: 2001:db8::1, ::2 and ::10 on the public bridge, fd00:51::1 and ::2
+    /// on the private link (no duplicate address detection), kept while a NIC is down.
+    pub fn add_ipv6(&self) {
+        for ns in ["a", "b", "c"] {
+            for sysctl in [
+                "net.ipv6.conf.all.keep_addr_on_down=1",
+                "net.ipv6.conf.default.keep_addr_on_down=1",
+                "net.ipv6.conf.eth0.keep_addr_on_down=1",
+            ] {
+                let _ = Command::new("ip")
+                    .args(["netns", "exec", &self.ns(ns), "sysctl", "-q", "-w", sysctl])
+                    .output();
+            }
+        }
+        for (ns, dev, addr) in [
+            ("a", "eth0", "2001:db8::1/64"),
+            ("b", "eth0", "2001:db8::2/64"),
+            ("c", "eth0", "2001:db8::10/64"),
+            ("a", "priv0", "fd00:51::1/64"),
+            ("b", "priv0", "fd00:51::2/64"),
+        ] {
+            ip(&["-n", &self.ns(ns), "addr", "add", addr, "dev", dev, "nodad"]);
+        }
+        for ns in ["a", "b"] {
+            let _ = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.ns(ns),
+                    "sysctl",
+                    "-q",
+                    "-w",
+                    "net.ipv6.conf.priv0.keep_addr_on_down=1",
+                ])
+                .output();
+        }
+    }
+
     /// The namespace of "a" (alpha), "b" (beta), "c" (client) or "r" (the bridge).
     pub fn ns(&self, which: &str) -> String {
         format!("{}{which}", self.prefix)
@@ -912,10 +950,32 @@ impl Probe {
         )
     }
 
+    /// A probe of another floating address (an IPv6 one) on the demo service's port.
+    pub fn start_at(client_ns: &str, at: std::net::IpAddr, every: Duration) -> Probe {
+        Probe::start_to(
+            client_ns,
+            std::net::SocketAddr::new(at, 8080),
+            every,
+            Duration::from_millis(20),
+            Duration::from_millis(200),
+        )
+    }
+
     /// A probe with its own patience: a connection that straddles an address move costs
     /// at most `connect + read`, so fine probes see the real window, not their timeouts.
     pub fn start_with(
         client_ns: &str,
+        every: Duration,
+        connect: Duration,
+        read: Duration,
+    ) -> Probe {
+        let addr: std::net::SocketAddr = format!("{VIP}:8080").parse().unwrap();
+        Probe::start_to(client_ns, addr, every, connect, read)
+    }
+
+    fn start_to(
+        client_ns: &str,
+        addr: std::net::SocketAddr,
         every: Duration,
         connect: Duration,
         read: Duration,
@@ -927,7 +987,6 @@ impl Probe {
         let path = PathBuf::from(format!("/run/netns/{client_ns}"));
         let handle = std::thread::spawn(move || {
             sureha::sys::enter_netns(&path).expect("cannot enter the client namespace");
-            let addr: std::net::SocketAddr = format!("{VIP}:8080").parse().unwrap();
             let began = Instant::now();
             let mut next = Instant::now();
             while !st2.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600) {

@@ -21,6 +21,7 @@ mod encryption;
 mod export;
 mod failover;
 mod heartbeat;
+mod ipv6;
 mod knowing;
 mod lifecycle;
 mod links;

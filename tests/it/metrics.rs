@@ -97,8 +97,10 @@ fn metrics_show_states_moves_links_lock_licenses_and_drills_and_pass_promtool() 
     c.alpha.ok(&["license", "beta", "B-1", "never", "KEY"]);
     c.alpha.ok(&["lock"]);
 
-    // A link process reports its counters with a frame it passes up, at most twice a second.
-    c.alpha.wait_for("frames counted", T, || {
+    // A link process reports its counters with a frame it passes up (at most twice a second),
+    // and at rest every `link::RX_EVERY`.
+    let limit = sureha::link::RX_EVERY + Duration::from_secs(10);
+    c.alpha.wait_for("frames counted", limit, || {
         value(
             &metrics(&c.alpha),
             "sureha_link_frames_received_total{node=\"alpha\",link=\"priv\"}",

@@ -5,6 +5,9 @@
 //! - The release before short repeats (version 2): encrypted all along, repeats of the beat
 //!   whole until both are upgraded.
 //!
+//! A configuration change made on either node reaches the other, and an upgrade in place
+//! (QUIT, new programs, start) moves nothing.
+//!
 //! Needs those releases' programs: `make upgrade-check` builds them from git (worktrees) and
 //! runs these tests with SUREHA_OLD_BIN (version 1) and SUREHA_OLD2_BIN (version 2) set to
 //! their directories.
@@ -75,9 +78,11 @@ fn a_pair_across_an_upgrade_moves_services_and_encrypts_once_both_are_upgraded()
             .contains("unencrypted until both nodes are upgraded")
     });
     assert_eq!(encrypted(&c.beta), "no", "{}", c.beta.ok(&["status"]));
-    // Services move both ways between the releases.
+    // Services move both ways between the releases, and configuration changes cross.
     move_both_ways(&c);
-    upgrade_alpha(&c);
+    changes_reach_both(&c);
+    // alpha upgraded in place, web running there: nothing moves.
+    upgrade_in_place(&c);
     c.beta.wait_for("encrypted again", T, || {
         encrypted(&c.beta) == "yes" && c.beta.log().contains("frames are encrypted again")
     });
@@ -120,6 +125,7 @@ fn a_pair_with_the_release_before_short_repeats_stays_encrypted_and_meets_at_ver
             n.log()
         );
     }
+    changes_reach_both(&c);
     // alpha upgraded: the two meet at version 3.
     upgrade_alpha(&c);
     c.beta.wait_for("version 3 again", T, || {
@@ -139,6 +145,62 @@ fn move_both_ways(c: &NsCluster) {
     c.wait_words("web", "STANDBY", "ACTIVE", T);
     c.alpha.ok(&["service", "takeover", "web"]);
     c.wait_words("web", "ACTIVE", "STANDBY", T);
+}
+
+/// A service created on each node (one of each release) reaches the other.
+fn changes_reach_both(c: &NsCluster) {
+    for (maker, name) in [(&c.beta, "made-on-beta"), (&c.alpha, "made-on-alpha")] {
+        maker.ok(&[
+            "service",
+            "create",
+            name,
+            "active_server=alpha",
+            "standby_server=beta",
+            "start=svc.start",
+            "stop=svc.stop",
+        ]);
+        for n in [&c.alpha, &c.beta] {
+            n.wait_for(&format!("{name} on {}", n.name), T, || {
+                n.haadm(&["service", "state", name]).code == 0
+            });
+        }
+    }
+}
+
+/// alpha, running web, upgraded as the README says: QUIT (its services keep running), the
+/// programs replaced, started again; the new hasvrd adopts web, and nothing moves.
+fn upgrade_in_place(c: &NsCluster) {
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    let events = (c.alpha.events(), c.beta.events());
+    let _ = sureha::sys::kill(c.alpha.pid("hamond").unwrap(), libc::SIGQUIT);
+    // The pid files stay after QUIT (agents wait for the next hasvrd): look at processes.
+    c.alpha.wait_for("alpha's SureHA gone", T, || {
+        c.alpha.processes().iter().all(|&p| {
+            let cmd = Node::cmdline(p);
+            !["hamond", "hasvrd", "hahb-"]
+                .iter()
+                .any(|d| cmd.contains(d))
+        })
+    });
+    c.beta
+        .wait_for("beta sees alpha left its services running", T, || {
+            c.beta.ok(&["status"]).contains("CLUSTER FROZEN")
+        });
+    programs_from(&c.alpha, None);
+    c.alpha.start();
+    c.wait_words("web", "ACTIVE", "STANDBY", T);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(c.words("web"), ("ACTIVE".into(), "STANDBY".into()));
+    assert_eq!(
+        (c.alpha.events(), c.beta.events()),
+        events,
+        "no start or stop anywhere"
+    );
+    assert!(
+        !c.beta.log().contains("peer alpha is down"),
+        "{}",
+        c.beta.log()
+    );
 }
 
 /// alpha upgraded: stopped (its service moves over), its programs replaced, started.

@@ -207,7 +207,7 @@ fn nics(n: usize, ok: bool) -> Vec<NicState> {
     vec![NicState {
         name: "eth0".into(),
         ok,
-        addrs: vec![std::net::Ipv4Addr::new(192, 0, 2, 1 + n as u8)],
+        addrs: vec![std::net::Ipv4Addr::new(192, 0, 2, 1 + n as u8).into()],
     }]
 }
 
@@ -288,7 +288,7 @@ impl Sim {
             report.push(NicState {
                 name: "priv0".into(),
                 ok: !self.cable_pulled && self.hosts[1 - n].up,
-                addrs: vec![std::net::Ipv4Addr::new(10, 0, 0, 1 + n as u8)],
+                addrs: vec![std::net::Ipv4Addr::new(10, 0, 0, 1 + n as u8).into()],
             });
         }
         report
