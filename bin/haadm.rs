@@ -46,7 +46,7 @@ fn run(args: &[String]) -> Result<()> {
         return Err(Error::usage("-u USER goes with -H HOST"));
     }
     let home = Home::from_env();
-    let out = sureha::admin::run(&home, &m.free)?;
+    let out = sureha::haadm::run(&home, &m.free)?;
     print!("{out}");
     Ok(())
 }

@@ -19,7 +19,7 @@ fn run(args: &[String]) -> Result<()> {
         _ => return Err(Error::usage("usage: hahb-serial NAME")),
     };
     let home = Home::from_env();
-    let (config, _) = sureha::executor::load_config(&home).map_err(Error::config)?;
+    let (config, _) = sureha::config::read(&home.config()).map_err(Error::config)?;
     let link = config.link(name).ok_or_else(|| {
         Error::config(format!("{}: no [privnet {name}]", home.config().display()))
     })?;

@@ -19,7 +19,6 @@
 
 use std::time::Duration;
 use sureha::error::{exit_with, Error, Result};
-use sureha::executor::load_config;
 use sureha::files;
 use sureha::monitor::{wait_ready, Hamond};
 use sureha::paths::{Daemon, Home};
@@ -40,7 +39,7 @@ fn run(args: &[String]) -> Result<()> {
         .parse(&args[1..])
         .map_err(|e| Error::usage(format!("{e}\nusage: hamond [-f] [-n]")))?;
     let home = Home::from_env();
-    let (config, _) = load_config(&home).map_err(Error::config)?;
+    let (config, _) = sureha::config::read(&home.config()).map_err(Error::config)?;
     config
         .check_node(&home.node)
         .map_err(|e| Error::config(format!("{}: {e}", home.config().display())))?;

@@ -22,7 +22,7 @@
 //! on error) and reopen the log; USR1 dump the state to the log.
 
 use sureha::error::{exit_with, Error, Result};
-use sureha::executor::{load_config, Hasvrd};
+use sureha::executor::Hasvrd;
 use sureha::paths::{Daemon, Home};
 use sureha::supervise::{Partner, PARTNER_OPT, RENEWED_OPT};
 
@@ -41,7 +41,7 @@ fn run(args: &[String]) -> Result<()> {
         .parse(&args[1..])
         .map_err(|e| Error::usage(format!("{e}\nusage: hasvrd [-n] [-f]")))?;
     let home = Home::from_env();
-    let (config, text) = load_config(&home).map_err(Error::config)?;
+    let (config, text) = sureha::config::read(&home.config()).map_err(Error::config)?;
     config
         .check_node(&home.node)
         .map_err(|e| Error::config(format!("{}: {e}", home.config().display())))?;

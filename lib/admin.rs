@@ -1,41 +1,13 @@
-//! haadm: one-shot subcommands for scripts, numbered menus for people. Both send the same
-//! words to hasvrd through the request FIFO.
+//! haadm's one-shot commands: what runs here (check, stop, events, metrics, authkey install,
+//! export) and what is asked of hasvrd (`ask`). The menus and the admin door run commands
+//! through `command`; `haadm` alone (the menus) and `drill` are the `haadm` module's.
 
+use crate::ask::send;
 use crate::error::{Error, Result};
-use crate::fifo::{self, Patience};
 use crate::files;
 use crate::paths::{Daemon, Home};
-use crate::request::{self, Status};
+use crate::request;
 use std::time::{Duration, Instant};
-
-/// haadm gives hasvrd 10 s to take a request, then as long as the command may take (see
-/// `answer_within`); a restart of hasvrd is waited out.
-const PATIENCE: Patience = Patience {
-    taken: Duration::from_secs(10),
-    reply: None,
-    while_down: Duration::from_secs(3),
-    ask_again: false,
-};
-
-/// The longest hasvrd may take to answer `cmd`: what the engine itself allows the command,
-/// from this node's configuration, plus a margin. Never unbounded, even if hasvrd hangs.
-pub fn answer_within(home: &Home, cmd: &request::Command) -> Duration {
-    use crate::engine::waiting_limit;
-    use request::Command;
-    let config = crate::executor::load_config(home).ok().map(|(c, _)| c);
-    let services = config.as_ref().map_or(&[][..], |c| &c.services[..]);
-    let ms = match cmd {
-        Command::Operate(_, name) => waiting_limit(services.iter().find(|s| &s.name == name)),
-        // Every service may have to stop.
-        Command::Stop | Command::Reload => services
-            .iter()
-            .map(|s| waiting_limit(Some(s)))
-            .max()
-            .unwrap_or(60_000),
-        _ => 60_000,
-    };
-    Duration::from_millis(ms) + Duration::from_secs(10)
-}
 
 /// `haadm check [FILE]`: every error as FILE:LINE: message.
 pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
@@ -100,22 +72,6 @@ pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
     }
 }
 
-/// Sends command words to hasvrd; returns the reply body.
-pub fn send(home: &Home, words: &[String]) -> Result<String> {
-    let cmd = request::parse_command(words)
-        .map_err(|e| Error::usage(format!("{e}\n{}", request::USAGE)))?;
-    let patience = Patience {
-        reply: Some(answer_within(home, &cmd)),
-        ..PATIENCE
-    };
-    let reply = fifo::call(home, words, patience)?;
-    match reply.status {
-        Status::Ok => Ok(reply.body),
-        Status::Err(m) => Err(Error::failed(m)),
-        Status::Stop => Err(Error::failed("refused")),
-    }
-}
-
 /// `haadm stop`: hasvrd stops the services here and leaves, hamond follows; returns once
 /// neither runs any more.
 pub fn stop(home: &Home) -> Result<String> {
@@ -134,10 +90,10 @@ pub fn stop(home: &Home) -> Result<String> {
     ))
 }
 
-/// One-shot use: the words of the command line.
-pub fn run(home: &Home, words: &[String]) -> Result<String> {
+/// One command, as its words give it (not the menus, not a drill).
+pub fn command(home: &Home, words: &[String]) -> Result<String> {
     match words.first().map(String::as_str) {
-        None => crate::menus::run(home),
+        None => Err(Error::usage(request::USAGE)),
         Some("check") if words.len() <= 2 => check(home, words.get(1).map(String::as_str)),
         Some("check") => Err(Error::usage("usage: haadm check [FILE]")),
         Some("stop") if words.len() == 1 => stop(home),
@@ -149,7 +105,6 @@ pub fn run(home: &Home, words: &[String]) -> Result<String> {
             crate::events::run(home, words.get(1).map(String::as_str))
         }
         Some("events") => Err(Error::usage("usage: haadm events [AFTER]")),
-        Some("drill") => crate::drill::run(home, &words[1..]),
         // A scrape gets figures even from a node whose hasvrd does not answer.
         Some("metrics") if words.len() == 1 => Ok(crate::scrape::report(home).0),
         Some("authkey") if words.len() == 3 && words[1] == "install" => {
@@ -200,7 +155,7 @@ fn install_authkey(home: &Home, file: &str) -> Result<String> {
 
 /// `haadm export pacemaker`: this node's configuration as a Pacemaker CIB.
 fn export_pacemaker(home: &Home) -> Result<String> {
-    let (config, _) = crate::executor::load_config(home).map_err(Error::failed)?;
+    let (config, _) = crate::config::read(&home.config()).map_err(Error::failed)?;
     let root = std::fs::canonicalize(&home.root).unwrap_or_else(|_| home.root.clone());
     crate::export::pacemaker(&config, &root.display().to_string()).map_err(Error::failed)
 }

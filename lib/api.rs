@@ -39,7 +39,7 @@ fn call(home: &Home, words: Vec<String>) -> Answer {
     // A paced apiok is answered within a check_interval (at most 120 s); an APICMD within
     // what the engine allows the operation.
     let reply = match crate::request::parse_command(&words) {
-        Ok(cmd @ crate::request::Command::Operate(..)) => crate::admin::answer_within(home, &cmd),
+        Ok(cmd @ crate::request::Command::Operate(..)) => crate::ask::answer_within(home, &cmd),
         _ => API_ANSWER_WITHIN,
     };
     let patience = Patience {

@@ -7,7 +7,7 @@
 //! service would move to is not ready. Without HOST:PORT the probe aims at the service's
 //! first address, and a refused connection counts as an answer: the address is up.
 
-use crate::admin::send;
+use crate::ask::send;
 use crate::error::{Error, Result};
 use crate::paths::Home;
 use std::net::{SocketAddr, TcpStream};

@@ -54,7 +54,7 @@ impl Menus<'_> {
     fn call(&mut self, words: &[&str]) -> Result<String> {
         let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
         match &mut self.target {
-            Target::Local => admin::run(self.home, &words),
+            Target::Local => admin::command(self.home, &words),
             Target::Remote(s, _) => s.call(&words),
         }
     }
@@ -211,8 +211,8 @@ impl Menus<'_> {
                     return false;
                 };
                 let ok = match check {
-                    "expiration" => crate::engine::admin_state::valid_expiration(&a),
-                    _ => crate::engine::admin_state::valid_word(&a),
+                    "expiration" => crate::request::valid_expiration(&a),
+                    _ => crate::request::valid_word(&a),
                 };
                 if ok {
                     answers.push(a);

@@ -366,7 +366,7 @@ impl Hamond {
 /// says, or the defaults when it cannot be read (hasvrd then refuses it anyway).
 fn watch_settings(home: &Home) -> (Millis, Millis, Option<crate::config::Fence>, Option<u64>) {
     use crate::disk::lease;
-    let Ok((config, _)) = crate::executor::load_config(home) else {
+    let Ok((config, _)) = crate::config::read(&home.config()) else {
         return (5000, 1250, None, None);
     };
     let lock = lease::lock_link(&config);

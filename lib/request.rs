@@ -346,6 +346,36 @@ fn name_arg(words: &[String], what: &str) -> Result<String, String> {
     }
 }
 
+/// A word of the license or lock: printable, no spaces, not too long.
+pub fn valid_word(w: &str) -> bool {
+    !w.is_empty() && w.len() <= 128 && w.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// `YYYY-MM-DD` (a real date) or `never`.
+pub fn valid_expiration(e: &str) -> bool {
+    if e == "never" {
+        return true;
+    }
+    let p: Vec<&str> = e.split('-').collect();
+    match p.as_slice() {
+        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+            let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>())
+            else {
+                return false;
+            };
+            let days = match m {
+                1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+                4 | 6 | 9 | 11 => 30,
+                2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+                2 => 28,
+                _ => return false,
+            };
+            (1970..=9999).contains(&y) && (1..=days).contains(&d)
+        }
+        _ => false,
+    }
+}
+
 /// Parses command words into a command; the error is a usage message.
 pub fn parse_command(words: &[String]) -> Result<Command, String> {
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -412,7 +442,6 @@ pub fn parse_command(words: &[String]) -> Result<Command, String> {
         ["unlock", by] => Command::Unlock(by.to_string()),
         ["license"] => Command::License(None),
         ["license", h, serial, exp, key] => {
-            use crate::engine::admin_state::{valid_expiration, valid_word};
             if !crate::config::valid_name(h) {
                 return Err(format!(
                     "license: '{}' is not a host name",

@@ -443,6 +443,23 @@ impl Config {
     }
 }
 
+/// Reads and parses a configuration file (`$HAHOME/etc/sureha.conf`: `Home::config`); the
+/// error names the file, and for a file that does not parse, every error in it.
+pub fn read(path: &std::path::Path) -> Result<(Config, String), String> {
+    let text = crate::files::read_regular_text(path, MAX_FILE)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let cfg = parse(&path.display().to_string(), &text).map_err(|d| d.to_string())?;
+    Ok((cfg, text))
+}
+
+/// How long a command about `service` may take before its caller is told it is not done: a
+/// start and a stop per allowed restart, and some. haadm waits this long too.
+pub fn waiting_limit(service: Option<&Service>) -> Millis {
+    service.map_or(60_000, |c| {
+        2 * c.start_timeout * (c.restart_times as Millis + 2) + 30_000
+    })
+}
+
 /// Names of sections, services and links: what fits a file name and a log line.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()

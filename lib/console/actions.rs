@@ -4,7 +4,7 @@
 
 use super::doors::Cluster;
 use super::json::{self, Obj};
-use super::routes::{error, json, query_value, Reply};
+use super::reply::{error, json, query_value, Reply};
 use super::sessions::Session;
 use super::{view, Console};
 use crate::forms;
@@ -147,7 +147,7 @@ pub fn change(_c: &Console, s: &Arc<Session>, path: &str, f: &Form) -> Reply {
             if !crate::config::valid_node(h) {
                 errors.push(("host", "a node name".to_string()));
             }
-            use crate::engine::admin_state::{valid_expiration, valid_word};
+            use crate::request::{valid_expiration, valid_word};
             for (k, v) in [("serial", serial), ("license", lic)] {
                 if !valid_word(v) {
                     errors.push((

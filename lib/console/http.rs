@@ -6,7 +6,8 @@
 //! (tiny_http, used before, kept a thread per open connection and read any number of
 //! headers: 500 idle connections were 511 threads.)
 
-use super::routes::{self, Incoming, Reply};
+use super::reply::{self, Reply};
+use super::routes::{self, Incoming};
 use super::Console;
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
@@ -116,7 +117,7 @@ fn read_requests(listener: &TcpListener, tx: &mpsc::SyncSender<(TcpStream, Incom
                     let _ = r.stream.set_nonblocking(false);
                     if let Err(mpsc::TrySendError::Full((s, _))) = tx.try_send((r.stream, incoming))
                     {
-                        answer(s, routes::error(503, "the console is busy; try again"));
+                        answer(s, reply::error(503, "the console is busy; try again"));
                     }
                 }
                 Parsed::Refused(status, why) => {
@@ -124,7 +125,7 @@ fn read_requests(listener: &TcpListener, tx: &mpsc::SyncSender<(TcpStream, Incom
                     ready.swap_remove(i);
                     if status != 0 {
                         let _ = r.stream.set_nonblocking(false);
-                        answer(r.stream, routes::error(status, why));
+                        answer(r.stream, reply::error(status, why));
                     }
                 }
             }

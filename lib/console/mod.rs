@@ -10,13 +10,14 @@ mod actions;
 mod doors;
 mod http;
 pub mod json;
+pub mod reply;
 pub mod routes;
 pub mod sessions;
 pub mod view;
 
 use crate::error::{Error, Result};
 pub use http::serve;
-use routes::Reply;
+use reply::Reply;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -79,7 +80,7 @@ impl Console {
                 body: body.clone(),
                 cookie: None,
             },
-            None => routes::error(404, "no such page"),
+            None => reply::error(404, "no such page"),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! and the session's CSRF token. Pure: a request in, a reply out; the server does the I/O.
 
 use super::actions;
-use super::json::Obj;
+use super::reply::{error, json, Reply};
 use super::sessions::{self, Session};
 use super::Console;
 use std::sync::Arc;
@@ -29,29 +29,6 @@ impl Incoming {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-}
-
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-    pub cookie: Option<String>,
-}
-
-pub fn json(status: u16, body: String) -> Reply {
-    Reply {
-        status,
-        content_type: "application/json",
-        body: body.into_bytes(),
-        cookie: None,
-    }
-}
-
-pub fn error(status: u16, message: &str) -> Reply {
-    let mut o = Obj::new();
-    o.str("error", message);
-    json(status, o.end())
 }
 
 pub fn route(c: &Console, req: &Incoming) -> Reply {
@@ -155,13 +132,6 @@ pub fn form(body: &[u8]) -> Option<Vec<(String, String)>> {
         out.push((k.into_owned(), v.into_owned()));
     }
     Some(out)
-}
-
-/// The value of `name` in a query string.
-pub fn query_value(query: &str, name: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! Writes follow hasvrd's frames only: a node whose hasvrd hangs stops renewing its locks.
 
 use super::device::Device;
-use super::layout::{self, Beat, Entry, BLOCK, ENTRIES};
+use super::layout::{self, Beat, Entry, BLOCK};
 use crate::config::{Link, LinkKind};
 use crate::error::{Error, Result};
 use crate::frame::{Bad, ReplayGuard, Wire};
@@ -142,7 +142,7 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
             match &dev {
                 Some(d) => {
                     let started = Instant::now();
-                    match write_frames(d, my_slot, &mut beat, &mut number, &frames) {
+                    match super::slot::write_frames(d, my_slot, &mut beat, &mut number, &frames) {
                         Ok(()) => {
                             let took = started.elapsed().as_millis();
                             up.write(RENEWED, took.to_string().as_bytes())?;
@@ -244,33 +244,6 @@ fn open_checked(path: &str) -> std::result::Result<Device, String> {
     layout::decode_header(&h)
         .map_err(|e| format!("{path} is not a SureHA disk ({e}); run: havol init {path}"))?;
     Ok(d)
-}
-
-/// Writes the last frames (at most one per entry), then the beat block that names them.
-pub(super) fn write_frames(
-    d: &Device,
-    slot: usize,
-    beat: &mut Beat,
-    number: &mut u64,
-    frames: &[Vec<u8>],
-) -> std::io::Result<()> {
-    for f in &frames[frames.len().saturating_sub(ENTRIES)..] {
-        if f.len() > layout::ENTRY_SIZE {
-            continue;
-        }
-        *number += 1;
-        let e = (*number % ENTRIES as u64) as usize;
-        // The beat block stops naming the entry before it is overwritten.
-        beat.entries[e] = Entry::default();
-        d.write(layout::entry_offset(slot, e), f)?;
-        beat.entries[e] = Entry {
-            number: *number,
-            len: f.len() as u32,
-            crc: crate::frame::crc32(f),
-        };
-    }
-    beat.counter += 1;
-    d.write(layout::beat_offset(slot), &beat.encode())
 }
 
 /// The peer's new frames: `Err(Some(bad))` a frame that failed its checks, `Err(None)` a
@@ -402,7 +375,7 @@ mod tests {
             counter: 0,
             entries: Default::default(),
         };
-        write_frames(&d, 1, &mut block, &mut 0, &frames).unwrap();
+        crate::disk::slot::write_frames(&d, 1, &mut block, &mut 0, &frames).unwrap();
         let got = read_peer(
             &d,
             1,

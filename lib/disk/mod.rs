@@ -7,6 +7,7 @@ pub mod layout;
 pub mod lease;
 pub mod link;
 mod orphan;
+mod slot;
 
 use crate::error::{Error, Result};
 

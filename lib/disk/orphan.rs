@@ -66,7 +66,7 @@ impl Orphan<'_> {
                 .ok()
                 .and_then(|s| self.wire.outgoing(&s));
             let frames: Vec<Vec<u8>> = sealed.into_iter().collect();
-            let _ = super::link::write_frames(self.dev, self.slot, self.beat, self.number, &frames);
+            let _ = super::slot::write_frames(self.dev, self.slot, self.beat, self.number, &frames);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `etc/passwd` has a user, and a thread per connection (at most `MAX_PENDING` not logged in,
 //! `MAX_SESSIONS` logged in), so a slow or silent client never holds up hamond's watch over
 //! hasvrd, and strangers never keep an administrator out. Requests run as local haadm's do
-//! (`admin::run`), through hasvrd's FIFO.
+//! (`admin::command`, `drill`), through hasvrd's FIFO.
 
 use super::sealed::Sealer;
 use super::*;
@@ -216,7 +216,7 @@ fn listen(shared: Arc<Shared>) {
     let listeners = loop {
         let has_user = auth::load_passwd(&shared.home).is_ok_and(|u| !u.is_empty());
         if has_user {
-            let admin = crate::executor::load_config(&shared.home)
+            let admin = crate::config::read(&shared.home.config())
                 .map(|(c, _)| c.admin)
                 .unwrap_or_default();
             let addrs: Vec<IpAddr> = if admin.listen.is_empty() {
@@ -555,14 +555,18 @@ fn execute(home: &Home, words: &[String]) -> (i32, String) {
         }
         // hamond itself leaves with the node: answer once hasvrd has taken the order.
         Some("stop") if words.len() == 1 => {
-            return match crate::admin::send(home, words) {
+            return match crate::ask::send(home, words) {
                 Ok(out) => (0, out),
                 Err(e) => (e.status, e.message),
             }
         }
         _ => {}
     }
-    match crate::admin::run(home, words) {
+    let done = match words.first().map(String::as_str) {
+        Some("drill") => crate::drill::run(home, &words[1..]),
+        _ => crate::admin::command(home, words),
+    };
+    match done {
         Ok(out) => (0, out),
         Err(e) => (e.status, e.message),
     }

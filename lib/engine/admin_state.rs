@@ -10,6 +10,7 @@
 //! | a failover because of a fault | never blocked: it is no command |
 
 use super::*;
+use crate::request::{valid_expiration, valid_word};
 
 /// One host's license line: `HOST SERIAL EXPIRATION LICENSE`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,36 +29,6 @@ pub struct AdminState {
     /// (who, since when), as the lock command gave them.
     pub lock: Option<(String, String)>,
     pub licenses: Vec<License>,
-}
-
-/// A word of the license or lock: printable, no spaces, not too long.
-pub fn valid_word(w: &str) -> bool {
-    !w.is_empty() && w.len() <= 128 && w.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// `YYYY-MM-DD` (a real date) or `never`.
-pub fn valid_expiration(e: &str) -> bool {
-    if e == "never" {
-        return true;
-    }
-    let p: Vec<&str> = e.split('-').collect();
-    match p.as_slice() {
-        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
-            let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>())
-            else {
-                return false;
-            };
-            let days = match m {
-                1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-                4 | 6 | 9 | 11 => 30,
-                2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
-                2 => 28,
-                _ => return false,
-            };
-            (1970..=9999).contains(&y) && (1..=days).contains(&d)
-        }
-        _ => false,
-    }
 }
 
 impl AdminState {

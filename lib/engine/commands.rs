@@ -384,7 +384,7 @@ impl Engine {
         done_text: String,
     ) {
         let Some(to) = reply else { return };
-        let limit = waiting_limit(service.and_then(|n| self.config.service(n)));
+        let limit = config::waiting_limit(service.and_then(|n| self.config.service(n)));
         self.waiters.push(Waiter {
             service: service.map(str::to_string),
             to,
@@ -537,12 +537,4 @@ impl Engine {
         self.out.push(Action::Exit);
         self.exited = true;
     }
-}
-
-/// How long a command about `service` may take before its caller is told it is not done: a
-/// start and a stop per allowed restart, and some. haadm waits this long too.
-pub fn waiting_limit(service: Option<&Service>) -> Millis {
-    service.map_or(60_000, |c| {
-        2 * c.start_timeout * (c.restart_times as Millis + 2) + 30_000
-    })
 }

@@ -754,7 +754,6 @@ mod switchback;
 mod timing;
 mod why;
 
-pub use commands::waiting_limit;
 use config_edit::Edit;
 pub use disks::{fence_word, DataPath};
 pub use interface::{newest_beats_only, Action, AgentId, Input, ReplyTo, Step, TaskId};

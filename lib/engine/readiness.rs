@@ -73,8 +73,7 @@ impl Knowing {
     }
 }
 
-/// The largest report accepted from the peer.
-pub const MAX_REPORT: usize = 32 * 1024;
+pub use crate::frame::MAX_REPORT;
 const RESEND: Millis = 120_000;
 /// As often as the executor looks at the files: judging every service costs in proportion to
 /// them (256 services judged every second were most of an idle hasvrd's work).

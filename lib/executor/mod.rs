@@ -166,15 +166,6 @@ pub struct Hasvrd {
     alert_seq: u64,
 }
 
-/// Reads and parses the configuration file.
-pub fn load_config(home: &Home) -> std::result::Result<(Config, String), String> {
-    let path = home.config();
-    let text = files::read_regular_text(&path, config::MAX_FILE)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let cfg = config::parse(&path.display().to_string(), &text).map_err(|d| d.to_string())?;
-    Ok((cfg, text))
-}
-
 impl Hasvrd {
     /// Start-up, in the documented order: lock, directories and FIFO, signals, state.
     pub fn start(
@@ -776,7 +767,7 @@ impl Hasvrd {
             }
             Action::ReadConfig => self
                 .inputs
-                .push_back(Input::Reload(load_config(&self.home))),
+                .push_back(Input::Reload(config::read(&self.home.config()))),
             Action::Send { link, payload } => self.send(link.as_deref(), &payload),
             Action::Beat { payload } => {
                 self.standing = Some(payload);

@@ -328,6 +328,9 @@ pub struct Beat {
     pub heard: u64,
 }
 
+/// The largest readiness report (`Message::Report`) taken from the peer.
+pub const MAX_REPORT: usize = 32 * 1024;
+
 /// One NIC of the sender, with its IPv4 addresses (the IPv6 ones travel in the readiness
 /// report, which a release without IPv6 reads past: a beat it could not decode would be the
 /// peer's silence).
@@ -634,7 +637,7 @@ impl Message {
             5 => {
                 let sender = r.str8()?;
                 let text = r.str32()?;
-                if text.len() > crate::engine::readiness::MAX_REPORT {
+                if text.len() > MAX_REPORT {
                     return Err(Bad::Malformed);
                 }
                 Message::Report { sender, text }

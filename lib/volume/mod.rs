@@ -41,7 +41,7 @@ pub struct Cluster {
 /// Finds the service a volume belongs to (`HA_NAME` when hasvrd runs havol; else the
 /// configuration's volume with this device and mount point) and opens the lock device.
 pub fn cluster_of(home: &Home, dev: &str, point: &str) -> Result<Cluster> {
-    let config: Option<Config> = match crate::executor::load_config(home) {
+    let config: Option<Config> = match crate::config::read(&home.config()) {
         Ok((c, _)) => Some(c),
         Err(_) if !home.config().exists() => None,
         Err(e) => return Err(Error::config(e)),
@@ -211,7 +211,7 @@ fn release_bounded(home: &Home, dev: &str, point: &str, say: &mut dyn FnMut(&str
     const RELEASED: i32 = 0;
     const FAILED: i32 = 1;
     const KEPT: i32 = 3;
-    let patience = crate::executor::load_config(home)
+    let patience = crate::config::read(&home.config())
         .ok()
         .and_then(|(c, _)| lease::lock_link(&c).map(lease::lease_of))
         .map_or(1000, |l| (l / 10).clamp(50, 1000));
@@ -319,7 +319,7 @@ pub fn lock_by_hand(
     take: bool,
     say: &mut dyn FnMut(&str),
 ) -> Result<()> {
-    let (config, _) = crate::executor::load_config(home).map_err(Error::config)?;
+    let (config, _) = crate::config::read(&home.config()).map_err(Error::config)?;
     if config.service(service).is_none() {
         return Err(Error::failed(format!("no service named '{service}'")));
     }

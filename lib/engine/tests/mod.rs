@@ -913,8 +913,11 @@ fn a_stopping_node_refuses_changes_and_a_move_that_never_ends_is_given_up_in_tim
     t.at(1000, Input::Tick);
     // Two start timeouts (10 s) for each of its tries and the stop between, and 30 s more.
     let limit = 2 * 10_000 * (1 + 2) + 30_000;
-    assert_eq!(commands::waiting_limit(t.e.config().service("web")), limit);
-    assert_eq!(commands::waiting_limit(None), 60_000);
+    assert_eq!(
+        crate::config::waiting_limit(t.e.config().service("web")),
+        limit
+    );
+    assert_eq!(crate::config::waiting_limit(None), 60_000);
     assert!(replies(&t.at(limit - 1, Input::Tick)).is_empty());
     let r = replies(&t.at(limit, Input::Tick));
     assert!(
