@@ -69,10 +69,29 @@ fn a_clients_ipv6_address_follows_the_service_through_a_crash_and_a_planned_move
     // alpha back, then a planned move home.
     c.revive("alpha");
     c.wait_words("web", "STANDBY", "ACTIVE", T);
+    // The client's segment, tapped during the planned move.
+    let tap = crate::encryption::Capture::start(&c.topo.ns("c"), "eth0");
+    tap.wait_live(|| {}); // the probe's own packets
     let t1 = Instant::now();
     c.alpha.ok(&["service", "takeover", "web"]);
     probe.wait_since("alpha", t1, T);
     let planned = probe.outage_since(t1);
+    std::thread::sleep(Duration::from_millis(200));
+    let seen = tap.stop();
+    // An unsolicited neighbour advertisement of the address: ICMPv6 type 136, flags
+    // Override only (not solicited, not a router), target 2001:db8::100.
+    let target: std::net::Ipv6Addr = VIP6.parse().unwrap();
+    let mut na = vec![0x20, 0, 0, 0];
+    na.extend_from_slice(&target.octets());
+    let adverts = seen
+        .windows(na.len() + 4)
+        .filter(|w| w[0] == 136 && w[1] == 0 && w[4..] == na[..])
+        .count();
+    assert!(
+        adverts >= 1,
+        "no neighbour advertisement of {VIP6} seen by the client ({} bytes captured)",
+        seen.len()
+    );
     assert!(holds_vip6(&c, "alpha") && !holds_vip6(&c, "beta"));
     eprintln!("IPv6 client outage: crash {crash:?}, planned move {planned:?}");
     // Without the advertisement the client would wait for neighbour unreachability
