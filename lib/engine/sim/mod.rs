@@ -90,6 +90,8 @@ struct Host {
     log: Vec<String>,
     /// Alerts told: `EVENT SERVICE: DESC`.
     alerts: Vec<String>,
+    /// When it sent over the public network.
+    public_sent: Vec<Millis>,
     steps: Vec<(String, Step)>,
     up: bool,
     /// hasvrd left with QUIT: the services it ran keep running, nobody watches them.
@@ -550,7 +552,10 @@ impl Sim {
                     .push(format!("{now} {} FENCE {reason}", NAMES[n]));
                 self.crash(n);
             }
-            Action::SendPublic { payload, .. } => self.send(n, 1, payload),
+            Action::SendPublic { payload, .. } => {
+                self.hosts[n].public_sent.push(self.now);
+                self.send(n, 1, payload)
+            }
             Action::Beat { payload } => {
                 if self.disk.link.is_some() {
                     self.disk_send(n, payload.clone());
@@ -832,6 +837,11 @@ impl Sim {
 
     pub fn alerts(&self, n: usize) -> &[String] {
         &self.hosts[n].alerts
+    }
+
+    /// When node `n` sent over the public network.
+    pub fn public_sent(&self, n: usize) -> &[Millis] {
+        &self.hosts[n].public_sent
     }
 
     pub fn steps(&self, n: usize) -> &[(String, Step)] {

@@ -942,3 +942,53 @@ fn alerts_are_made_only_for_the_events_some_section_wants() {
     s.run(400);
     assert!(s.alerts(BETA).is_empty(), "no [alert]: no alert actions");
 }
+
+/// The gaps between alpha's sends over the public network from `from` on.
+fn public_gaps(s: &Sim, from: crate::clock::Millis) -> Vec<crate::clock::Millis> {
+    let t: Vec<crate::clock::Millis> = s
+        .public_sent(ALPHA)
+        .iter()
+        .copied()
+        .filter(|&t| t >= from)
+        .collect();
+    t.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[test]
+fn over_the_public_network_a_late_peer_is_asked_four_times_an_interval_and_a_partitioned_one_once()
+{
+    let mut s = cluster("active_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\n");
+    s.run(1000);
+    let quiet = s.public_sent(ALPHA).len();
+    s.run(1000);
+    assert_eq!(
+        s.public_sent(ALPHA).len(),
+        quiet,
+        "nothing goes there at rest"
+    );
+    let cut = s.now;
+    s.paths[0] = [Path {
+        up: false,
+        ..Path::default()
+    }; 2];
+    s.run(2000);
+    // Late (no frame for an interval and a half): asked before the silence limit, every
+    // quarter interval; partitioned (it answers there): once an interval.
+    let first = s.public_sent(ALPHA).iter().copied().find(|&t| t >= cut);
+    assert!(first.is_some_and(|t| t - cut <= 150), "{first:?}");
+    let gaps = public_gaps(&s, cut);
+    let quick = gaps.iter().take_while(|&&g| g == 25).count();
+    assert!((4..=7).contains(&quick), "{gaps:?}");
+    assert!(gaps[quick..].iter().all(|&g| g == 100), "{gaps:?}");
+    assert!(gaps.len() - quick >= 15, "{gaps:?}");
+    assert_eq!(
+        s.engines[ALPHA].peer_status(),
+        super::super::PeerStatus::Partitioned
+    );
+    // The cable back: nothing goes over the public network any more.
+    s.paths[0] = [Path::default(); 2];
+    s.run(500);
+    let back = s.public_sent(ALPHA).len();
+    s.run(1000);
+    assert_eq!(s.public_sent(ALPHA).len(), back);
+}
