@@ -93,7 +93,7 @@ impl Engine {
             ),
         );
         self.carrier.asked_at = Some(self.now);
-        self.public_ask = true;
+        self.public.ask();
     }
 
     /// Judges a question asked: answered (or the carrier back, or a frame on some link
@@ -109,7 +109,7 @@ impl Engine {
             // Judged this late, hasvrd itself stood still (stopped, starved): an answer may be
             // waiting unread behind this very pass. Ask again and give it the time anew.
             self.carrier.asked_at = Some(self.now);
-            self.public_ask = true;
+            self.public.ask();
             return;
         }
         self.carrier.asked_at = None;
@@ -120,7 +120,7 @@ impl Engine {
         // asked each other, and it does not answer a question it had just asked itself (an
         // answer within `public_quick` is not sent).
         let quick = self.public_quick();
-        let heard_since = self.public_rx.is_some_and(|t| t + quick >= asked)
+        let heard_since = self.public.last_rx().is_some_and(|t| t + quick >= asked)
             || self
                 .links
                 .iter()

@@ -179,7 +179,7 @@ impl Engine {
             .links
             .values()
             .map(|l| l.last_rx.unwrap_or(self.disks.since) + l.dead_after);
-        let public = self.public_rx.map(|t| t + self.peer_dead_after());
+        let public = self.public.last_rx().map(|t| t + self.peer_dead_after());
         links.chain(public).fold(self.disks.since, Millis::max)
     }
 

@@ -490,7 +490,7 @@ impl Engine {
         for l in self.links.values_mut() {
             l.last_rx = l.last_rx.map(|t| t + gap);
         }
-        self.public_rx = self.public_rx.map(|t| t + gap);
+        self.public.stalled(gap);
         self.log(
             Level::Warning,
             format!(

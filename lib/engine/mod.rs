@@ -201,24 +201,11 @@ pub struct Engine {
     released: BTreeSet<String>,
     /// This node's NICs named in the configuration (empty until the executor reports).
     nics: Vec<NicState>,
-    /// The last frame from the peer over the public network.
-    public_rx: Option<Millis>,
-    /// Since when the public network has carried the peer's frames without a gap.
-    public_since: Option<Millis>,
+    /// The public-network check: what it knows of the peer there, when it asks.
+    public: public::PublicNet,
     /// Request lines dropped by the executor, and agent calls refused from other processes.
     requests_dropped: u64,
     api_refused: u64,
-    /// The peer's own addresses, from its beats (kept across restarts).
-    known_public: Vec<std::net::IpAddr>,
-    /// The peer's IPv6 addresses on its services' NICs, as its report gives them.
-    known_public6: Vec<std::net::IpAddr>,
-    next_public_beat: Millis,
-    /// When this node last sent over the public network, and whether a beat from the peer
-    /// there waits for an answer.
-    public_sent: Option<Millis>,
-    public_answer: bool,
-    /// A question goes over the public network with the next beats (`carrier`).
-    public_ask: bool,
     carrier: carrier::CarrierWatch,
     last_beat: Vec<u8>,
     config_sent_at: Option<Millis>,
@@ -324,18 +311,14 @@ impl Engine {
             peer_kept: saved.as_ref().is_some_and(|s| s.peer_kept),
             released: BTreeSet::new(),
             nics: Vec::new(),
-            public_rx: None,
-            public_since: None,
             requests_dropped: 0,
             api_refused: 0,
-            known_public: saved
-                .as_ref()
-                .map_or_else(Vec::new, |s| s.peer_public.clone()),
-            known_public6: Vec::new(),
-            next_public_beat: now,
-            public_sent: None,
-            public_answer: false,
-            public_ask: false,
+            public: public::PublicNet::new(
+                saved
+                    .as_ref()
+                    .map_or_else(Vec::new, |s| s.peer_public.clone()),
+                now,
+            ),
             carrier: carrier::CarrierWatch::default(),
             last_beat: Vec::new(),
             config_sent_at: None,
@@ -747,6 +730,7 @@ mod metrics;
 mod nics;
 mod peer;
 mod persist;
+mod public;
 pub mod readiness;
 mod routine;
 mod status;

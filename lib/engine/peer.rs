@@ -239,9 +239,7 @@ impl Engine {
         }
         let dead = self.peer_dead_after();
         let never_heard_privately = self.links.values().all(|l| l.last_rx.is_none());
-        let public_recent = self
-            .public_rx
-            .is_some_and(|t| self.now.saturating_sub(t) < dead);
+        let public_recent = self.public.recent(self.now, dead);
         if public_recent && never_heard_privately && !self.public_settled() {
             // A starting peer's public beat outruns its link processes: wait for them.
             PeerStatus::Unknown
@@ -322,22 +320,13 @@ impl Engine {
     /// takes: silence on every private link then means a partition, not a peer starting.
     fn public_settled(&self) -> bool {
         let beat = self.links.values().map(|l| l.interval).max().unwrap_or(0);
-        self.public_since
-            .is_some_and(|t| self.now.saturating_sub(t) >= beat + 1000)
+        self.public.settled(self.now, beat)
     }
 
     /// Where to ask the peer over the public network: its IPv4 addresses (from its beats) and
     /// its IPv6 ones (from its report).
     pub(super) fn public_addresses(&self) -> Vec<std::net::IpAddr> {
-        let mut all = self.known_public.clone();
-        all.extend(
-            self.known_public6
-                .iter()
-                .filter(|a| !all.contains(a))
-                .copied()
-                .collect::<Vec<_>>(),
-        );
-        all
+        self.public.addresses()
     }
 
     /// This node's IPv6 addresses on the services' NICs, floating ones excepted, for the
@@ -504,67 +493,35 @@ impl Engine {
         }
     }
 
-    /// The public network carries the same beats when it matters: when every private link is
-    /// silent, the peer's answer there tells a partition from a dead peer. While the peer is
-    /// only late, four beats an interval, so that an answer is in before the deadline even
-    /// if one is lost; once it is gone or partitioned, one an interval.
-    /// Within this of our last public beat, the peer has a fresh one from us: an answer to
-    /// its question is not sent again (two answers must not answer each other).
-    pub(super) fn public_quick(&self) -> Millis {
-        let interval = self
-            .links
+    /// The shortest interval of the private links.
+    fn shortest_interval(&self) -> Millis {
+        self.links
             .values()
             .map(|l| l.interval)
             .min()
-            .unwrap_or(1000);
-        (interval / 4).max(10)
+            .unwrap_or(1000)
     }
 
+    /// Within this of our last public beat the peer has a fresh one (`public::quick`).
+    pub(super) fn public_quick(&self) -> Millis {
+        super::public::quick(self.shortest_interval())
+    }
+
+    /// The public network carries the same beats when it matters (`public`).
     fn send_public_beat(&mut self, payload: &[u8]) {
-        let to = self.public_addresses();
-        if to.is_empty() {
-            self.public_answer = false;
-            return;
-        }
-        let now = self.now;
-        let interval = self
-            .links
-            .values()
-            .map(|l| l.interval)
-            .min()
-            .unwrap_or(1000);
-        let quick = self.public_quick();
-        let late = self.peer_late();
-        let since_sent = self
-            .public_sent
-            .map_or(Millis::MAX, |t| now.saturating_sub(t));
-        let changed = payload != self.last_beat.as_slice();
-        // An answer goes at once or not at all: had we sent within `quick`, the peer has a
-        // fresh beat from us already (and two answers must not answer each other).
-        let answer = std::mem::take(&mut self.public_answer) && since_sent >= quick;
-        if !late {
-            self.next_public_beat = Millis::MAX;
-        }
-        // Turning late finds next_public_beat at MAX: ask at once.
-        let asking = std::mem::take(&mut self.public_ask)
-            || late
-                && (changed
-                    || self.next_public_beat <= now
-                    || self.next_public_beat == Millis::MAX);
-        if !(answer || asking) {
-            return;
-        }
-        self.public_sent = Some(now);
-        let cadence = if self.peer_status() == PeerStatus::Up {
-            quick
-        } else {
-            interval
+        let now = super::public::BeatNow {
+            now: self.now,
+            interval: self.shortest_interval(),
+            late: self.peer_late(),
+            peer_up: self.peer_status() == PeerStatus::Up,
+            changed: payload != self.last_beat.as_slice(),
         };
-        self.next_public_beat = if late { now + cadence } else { Millis::MAX };
-        self.out.push(super::Action::SendPublic {
-            to,
-            payload: payload.to_vec(),
-        });
+        if let Some(to) = self.public.beat_due(&now) {
+            self.out.push(super::Action::SendPublic {
+                to,
+                payload: payload.to_vec(),
+            });
+        }
     }
 
     /// The live link of highest priority, for control traffic (configuration).
@@ -588,11 +545,7 @@ impl Engine {
             Some(l) => l.last_rx = Some(now),
             None if link == PUBLIC => {
                 let dead = self.peer_dead_after();
-                if self.public_rx.is_none_or(|t| now.saturating_sub(t) >= dead) {
-                    self.public_since = Some(now);
-                }
-                self.public_rx = Some(now);
-                self.public_answer = true;
+                self.public.heard(now, dead);
             }
             None => return,
         }
@@ -717,9 +670,7 @@ impl Engine {
             .filter(|n| public_nics.contains(&n.name))
             .flat_map(|n| n.addrs.iter().map(|&a| std::net::IpAddr::V4(a)))
             .collect();
-        if !addrs.is_empty() {
-            self.known_public = addrs;
-        }
+        self.public.learned(addrs);
         let (generation, digest, count) = (b.generation, b.digest, b.services.len());
         // A beat sent before this hasvrd started (delayed on a link, or left in a buffer)
         // says nothing of contact with it.
@@ -884,8 +835,12 @@ impl Engine {
                 [beat, deadline]
             })
             .flatten()
-            .chain(self.public_rx.map(|t| t + self.peer_dead_after()))
-            .chain((self.next_public_beat != Millis::MAX).then_some(self.next_public_beat))
+            .chain(
+                self.public
+                    .wakeups(self.peer_dead_after())
+                    .into_iter()
+                    .flatten(),
+            )
             .filter(|&t| t > now)
             .min()
     }

@@ -319,7 +319,7 @@ impl Engine {
         self.knowing.peer_files = files;
         self.knowing.peer_ready = ready;
         self.knowing.peer_moves = moves;
-        self.known_public6 = public6;
+        self.public.learned6(public6);
         self.knowing.dirty = true;
     }
 

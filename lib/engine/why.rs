@@ -20,8 +20,7 @@ impl Engine {
                 l.last_rx = None;
             }
             e.grace_until = 0;
-            e.public_rx = None;
-            e.public_since = None;
+            e.public.forget_heard();
         }
         e.propose_runners();
         e
@@ -130,9 +129,7 @@ impl Engine {
             });
         }
         let dead = self.peer_dead_after();
-        let public_now = self
-            .public_rx
-            .is_some_and(|t| self.now.saturating_sub(t) < dead);
+        let public_now = self.public.recent(self.now, dead);
         line(match (status, public_now) {
             (PeerStatus::Partitioned, _) => format!(
                 "public network: {peer} answers there although every link is silent: a partition, so nothing moves; were {peer} to stop answering there too, this node would take over"
