@@ -123,6 +123,8 @@ pub(super) struct PeerView {
     /// mean something only under the same one), and what `sync_with_peer` goes by between
     /// beats.
     pub beat: Beat,
+    /// Its beats come without `heard` (a release before it), and so must ours.
+    pub short_beats: bool,
     /// The beat as it came: the same again is routine.
     pub payload: Vec<u8>,
 }
@@ -434,7 +436,7 @@ impl Engine {
                     .collect(),
             })
             .collect();
-        Message::Beat(Beat {
+        let mut payload = Message::Beat(Beat {
             sender: self.node.clone(),
             generation: self.generation,
             digest: self.digest,
@@ -455,7 +457,12 @@ impl Engine {
                 _ => 0,
             },
         })
-        .encode()
+        .encode();
+        // A peer of the release before `heard` refuses a beat that has it.
+        if self.peer.as_ref().is_some_and(|p| p.short_beats) {
+            frame::beat_without_heard(&mut payload);
+        }
+        payload
     }
 
     /// Beats: to every link on each change (socket and serial links repeat it), to a disk
@@ -690,6 +697,7 @@ impl Engine {
             disks: b.disks.clone(),
             hears_me,
             leaving: b.leaving,
+            short_beats: frame::beat_lacks_heard(&b, &payload),
             beat: b,
             payload,
         });

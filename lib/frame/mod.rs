@@ -591,7 +591,8 @@ impl Message {
                     disks.push((d, r.u8()? != 0));
                 }
                 let admin = (r.u64()?, r.str8()?);
-                let heard = r.u64()?;
+                // Releases before `heard` end the beat here (`beat_without_heard`).
+                let heard = if r.at == p.len() { 0 } else { r.u64()? };
                 Message::Beat(Beat {
                     sender,
                     generation,
@@ -660,6 +661,19 @@ impl Message {
             r.take(n)?;
         }
         Ok(m)
+    }
+}
+
+/// Whether a beat's payload came without its last field, `heard`, as releases before it
+/// send it (they also refuse a beat that has it: `beat_without_heard`).
+pub fn beat_lacks_heard(b: &Beat, payload: &[u8]) -> bool {
+    Message::Beat(b.clone()).encode().len() == payload.len() + 8
+}
+
+/// A beat's payload without its last field, `heard`, for a peer of a release before it.
+pub fn beat_without_heard(payload: &mut Vec<u8>) {
+    if payload.first() == Some(&BEAT_KIND) && payload.len() >= 8 {
+        payload.truncate(payload.len() - 8);
     }
 }
 
@@ -769,6 +783,29 @@ mod tests {
     }
 
     #[test]
+    fn a_beat_of_a_release_before_heard_is_read_and_one_is_written_for_it() {
+        let Message::Beat(mut b) = beat() else {
+            unreachable!()
+        };
+        b.heard = 77;
+        let full = Message::Beat(b.clone()).encode();
+        let mut short = full.clone();
+        beat_without_heard(&mut short);
+        assert_eq!(short.len(), full.len() - 8);
+        let Ok(Message::Beat(read)) = Message::decode(&short) else {
+            panic!("a short beat is read")
+        };
+        assert_eq!(read.heard, 0, "not told");
+        assert!(beat_lacks_heard(&read, &short));
+        assert!(!beat_lacks_heard(&b, &full));
+        // Fewer than 8 bytes where `heard` goes is damage.
+        assert_eq!(
+            Message::decode(&full[..full.len() - 3]),
+            Err(Bad::Malformed)
+        );
+    }
+
+    #[test]
     fn fields_a_later_release_appends_are_skipped() {
         for m in [
             beat(),
@@ -788,8 +825,9 @@ mod tests {
     #[test]
     fn malformed_payloads_and_truncations_are_refused_not_panicked_on() {
         let p = beat().encode();
-        for n in 0..p.len() {
-            assert!(Message::decode(&p[..n]).is_err());
+        // Every cut but the one that leaves a beat of a release before `heard`.
+        for n in (0..p.len()).filter(|&n| n != p.len() - 8) {
+            assert!(Message::decode(&p[..n]).is_err(), "{n}");
         }
         let f = seal(None, 1, 2, &p).unwrap();
         for n in 0..f.len() {
