@@ -227,11 +227,8 @@ pub struct Engine {
     calm: switchback::Calm,
     /// Readiness and drift: this node's files and devices, the peer's report.
     knowing: readiness::Knowing,
-    /// Services both nodes were seen to run (the alarm is raised once an episode).
-    both_claimed: BTreeSet<String>,
-    /// Episodes ended here that the peer has not shown it saw: the beat still says "both"
-    /// for them, or a peer whose copy is the one kept would never hear of it.
-    both_untold: BTreeSet<String>,
+    /// The both-claim alarm's episodes.
+    both: both_claim::BothClaims,
     /// The last frames acted on (boot, sequence): one arriving again on another link is not.
     recent_frames: VecDeque<(u64, u64)>,
     /// Until then a routine input is taken without a pass (`routine`).
@@ -335,8 +332,7 @@ impl Engine {
             licenses_warned: Vec::new(),
             calm: switchback::Calm::default(),
             knowing: readiness::Knowing::default(),
-            both_claimed: BTreeSet::new(),
-            both_untold: BTreeSet::new(),
+            both: both_claim::BothClaims::default(),
             recent_frames: VecDeque::new(),
             quiet_until: 0,
             silence_unjudged: false,

@@ -399,7 +399,7 @@ impl Engine {
                     error: s.error,
                     error_was_active: s.error_was_active,
                     unable: self.unable_here(&c.name).is_some(),
-                    both: self.both_claimed.contains(&c.name) || self.both_untold.contains(&c.name),
+                    both: self.both.flag(&c.name),
                     primary: self.node_index(&s.primary),
                     runner: if s.runner.is_empty() {
                         2
@@ -528,6 +528,83 @@ impl Engine {
                 to,
                 payload: payload.to_vec(),
             });
+        }
+    }
+
+    /// A service as the both-claim alarm sees it.
+    fn claim_of(&self, name: &str) -> super::both_claim::Claim {
+        let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
+        let peer = self.peer_reported(name);
+        super::both_claim::Claim {
+            here: self.services.get(name).is_some_and(|s| claims(s.phase)),
+            there: peer.is_some_and(|p| claims(p.phase)),
+            there_says_both: peer.is_some_and(|p| p.both),
+        }
+    }
+
+    /// After a beat from the peer (its view merged): the services both nodes claim. The
+    /// frame is the evidence, whichever way it came (over the public network while the
+    /// links are still down, too).
+    pub(super) fn check_both_claim(&mut self, link: &str, boot: u64, seq: u64) {
+        let layout = std::sync::Arc::clone(&self.layout);
+        let mut both = std::mem::take(&mut self.both);
+        let (begun, ended) = both.after_beat(&layout.names, |n| self.claim_of(n));
+        self.both = both;
+        let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
+        let peer = self.peer_name().to_string();
+        for name in begun {
+            let (Some(s), Some(p)) = (self.services.get(&name), self.peer_reported(&name)) else {
+                continue;
+            };
+            let resolution = if s.runner == self.node {
+                format!(
+                    "the agreed intent (epoch {}) keeps it here; {peer} stops its copy",
+                    s.epoch
+                )
+            } else if s.runner == peer {
+                format!(
+                    "the agreed intent (epoch {}) puts it on {peer}; this node stops its copy",
+                    s.epoch
+                )
+            } else {
+                format!(
+                    "neither node is to run it (epoch {}); both stop it",
+                    s.epoch
+                )
+            };
+            let text = format!(
+                "service {name}: BOTH NODES RUN IT: here it is {:?} ({}), and {peer}'s beat (link {link}, boot {boot}, sequence {seq}) says {:?} ({}, epoch {}){}; {resolution}",
+                s.phase,
+                self.state_word(&name),
+                p.phase,
+                crate::frame::word_of(p.word),
+                p.epoch,
+                if claims(p.phase) {
+                    ""
+                } else {
+                    ", having seen it run on both nodes"
+                },
+            );
+            self.log_alert(Level::Error, AlertEvent::BothClaim, &name, text);
+        }
+        for name in ended {
+            self.log(
+                Level::Info,
+                format!("service {name}: runs on one node again"),
+            );
+        }
+    }
+
+    /// Every pass: episodes a copy stopped here ends too.
+    pub(super) fn end_both_claims(&mut self) {
+        let mut both = std::mem::take(&mut self.both);
+        let ended = both.each_pass(|n| self.claim_of(n));
+        self.both = both;
+        for name in ended {
+            self.log(
+                Level::Info,
+                format!("service {name}: runs on one node again"),
+            );
         }
     }
 
@@ -680,8 +757,10 @@ impl Engine {
         self.public.learned(addrs);
         let (generation, digest, count) = (b.generation, b.digest, b.services.len());
         // A beat sent before this hasvrd started (delayed on a link, or left in a buffer)
-        // says nothing of contact with it.
-        let hears_me = b.hears_you && (self.boot == 0 || b.heard == self.boot);
+        // says nothing of contact with it. A release before `heard` does not say whom it
+        // hears: its word is taken as it is, as that release took it.
+        let short_beats = frame::beat_lacks_heard(&b, &payload);
+        let hears_me = b.hears_you && (self.boot == 0 || short_beats || b.heard == self.boot);
         // A restarted hasvrd of the peer has just begun to listen: it cannot have found
         // this node silent before now, whatever its first beat says.
         if hears_me || restarted {
@@ -697,7 +776,7 @@ impl Engine {
             disks: b.disks.clone(),
             hears_me,
             leaving: b.leaving,
-            short_beats: frame::beat_lacks_heard(&b, &payload),
+            short_beats,
             beat: b,
             payload,
         });
