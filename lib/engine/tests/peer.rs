@@ -26,6 +26,52 @@ fn a_beat_that_heard_an_earlier_boot_of_this_hasvrd_is_no_two_way_contact() {
     }
 }
 
+/// A peer of the release before `heard` (b05d80b): its beats end before that field, and it
+/// refuses a beat that has it. Its beats are read, its "I hear you" taken as it is, and ours
+/// go without `heard` while its beats do.
+#[test]
+fn a_peer_of_the_release_before_heard_is_heard_and_answered_in_its_own_format() {
+    let mut t = T::new(&svc(""));
+    t.e.set_boot(7);
+    let Input::Frame {
+        link,
+        boot,
+        seq,
+        mut payload,
+    } = peer_beat(1 << 20, 0)
+    else {
+        unreachable!()
+    };
+    crate::frame::beat_without_heard(&mut payload);
+    t.at(
+        100,
+        Input::Frame {
+            link,
+            boot,
+            seq,
+            payload: payload.clone(),
+        },
+    );
+    let p = t.e.peer.as_ref().unwrap();
+    assert!(p.hears_me && p.short_beats);
+    let ours = t.e.beat_payload();
+    let Ok(crate::frame::Message::Beat(b)) = crate::frame::Message::decode(&ours) else {
+        panic!("our beat does not decode")
+    };
+    assert!(
+        crate::frame::beat_lacks_heard(&b, &ours),
+        "ours goes without heard"
+    );
+    // The peer upgraded: its beats carry `heard` again, and so do ours.
+    t.at(200, peer_beat(2 << 20, 7));
+    assert!(!t.e.peer.as_ref().unwrap().short_beats);
+    let ours = t.e.beat_payload();
+    let Ok(crate::frame::Message::Beat(b)) = crate::frame::Message::decode(&ours) else {
+        panic!("our beat does not decode")
+    };
+    assert!(!crate::frame::beat_lacks_heard(&b, &ours));
+}
+
 /// A node that missed a key rotation (or was given another authkey) hears frames whose tag
 /// fails on every link: its peer is alive, and taking its services over would run them
 /// twice. It starts nothing while they come, and says what to do; once they stop, the peer
