@@ -210,8 +210,8 @@ pub struct Engine {
     last_beat: Vec<u8>,
     config_sent_at: Option<Millis>,
     conflict_logged: Option<(u64, u32)>,
-    /// Configuration pieces being received (generation, count, pieces) and the next to send.
-    parts_in: (u64, u16, BTreeMap<u16, Vec<u8>>),
+    /// The peer's configuration coming in pieces, and the next of ours to send.
+    parts_in: pieces::Pieces,
     parts_out: usize,
     parts_sent_at: Option<Millis>,
     disks: disks::Disks,
@@ -320,7 +320,7 @@ impl Engine {
             last_beat: Vec::new(),
             config_sent_at: None,
             conflict_logged: None,
-            parts_in: (0, 0, BTreeMap::new()),
+            parts_in: pieces::Pieces::default(),
             parts_out: 0,
             parts_sent_at: None,
             disks: disks::Disks::new(now),
@@ -726,6 +726,7 @@ mod metrics;
 mod nics;
 mod peer;
 mod persist;
+mod pieces;
 mod public;
 pub mod readiness;
 mod routine;

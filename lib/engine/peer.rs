@@ -703,21 +703,10 @@ impl Engine {
                 data,
                 ..
             } => {
-                if self.parts_in.0 != generation || self.parts_in.1 != count {
-                    self.parts_in = (generation, count, BTreeMap::new());
-                }
-                // No more than a configuration may hold, whatever the pieces claim.
-                let held: usize = self.parts_in.2.values().map(Vec::len).sum();
-                if index >= count || held + data.len() > crate::config::MAX_FILE {
-                    self.parts_in = (0, 0, BTreeMap::new());
-                    return;
-                }
-                self.parts_in.2.insert(index, data);
-                if self.parts_in.2.len() == count as usize {
-                    let bytes: Vec<u8> = std::mem::take(&mut self.parts_in.2)
-                        .into_values()
-                        .flatten()
-                        .collect();
+                let whole =
+                    self.parts_in
+                        .piece(generation, index, count, data, crate::config::MAX_FILE);
+                if let Some(bytes) = whole {
                     match String::from_utf8(bytes) {
                         Ok(text) => self.on_config(generation, text),
                         Err(_) => self.log(Level::Warning, format!("configuration generation {generation} from {peer}: the pieces do not make text; ignored")),
