@@ -76,5 +76,12 @@ mod tests {
         );
         assert_eq!(p.piece(1, 2, 3, vec![0; 10], 100), None, "started again");
         assert_eq!(p.piece(1, 5, 3, vec![0; 1], 100), None, "out of range");
+        // Exactly as much as a configuration may hold is whole.
+        let mut p = Pieces::default();
+        assert_eq!(p.piece(2, 0, 2, vec![1; 60], 100), None);
+        assert_eq!(
+            p.piece(2, 1, 2, vec![2; 40], 100).map(|b| b.len()),
+            Some(100)
+        );
     }
 }

@@ -242,6 +242,12 @@ mod tests {
         assert!(!p.settled(2200, 100), "a gap of 400 ms starts it again");
         p.stalled(50);
         assert_eq!(p.last_rx(), Some(1650));
+        // The peer's silence there is due a silence limit after its last frame.
+        assert_eq!(p.wakeups(300)[0], Some(1950));
+        // `why` imagines the peer silent everywhere.
+        p.forget_heard();
+        assert!(!p.recent(1700, 300) && !p.settled(5000, 100));
+        assert_eq!(p.wakeups(300)[0], None);
     }
 
     #[test]

@@ -176,3 +176,20 @@ fn a_reload_gives_the_links_their_new_timing() {
         t.e.status_text()
     );
 }
+
+/// Mutation testing found nothing noticing which link control traffic names (the simulator
+/// carries every frame but a disk link's over the private network, whatever link it names):
+/// the configuration goes to the peer over the live link of highest priority, by name.
+#[test]
+fn the_configuration_goes_to_the_peer_over_a_live_link_by_its_name() {
+    let mut t = T::new(&svc(""));
+    let acts = t.at(100, peer_beat(1 << 20, 0));
+    let sent: Vec<&Option<String>> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { link, payload } if payload.first() == Some(&2) => Some(link),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![&Some("lan".to_string())], "{acts:?}");
+}
