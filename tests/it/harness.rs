@@ -670,12 +670,18 @@ impl Topology {
             ip(&["-n", &t.ns(ns), "link", "set", "eth0", "up"]);
             ip(&["-n", &t.ns(ns), "addr", "add", addr, "dev", "eth0"]);
         }
+        // Each end its own interface index: an end whose index equals its peer's is taken
+        // by the kernel for a device that is its own link, and its carrier news waits behind
+        // the (one, shared) link watch's once-a-second pace, as alpha's own link going down
+        // makes it run. Two real servers are two kernels.
         ip(&[
             "link",
             "add",
             "priv0",
             "netns",
             &t.ns("a"),
+            "index",
+            "20",
             "type",
             "veth",
             "peer",
@@ -683,6 +689,8 @@ impl Topology {
             "priv0",
             "netns",
             &t.ns("b"),
+            "index",
+            "21",
         ]);
         for (ns, addr) in [("a", "198.51.100.1/24"), ("b", "198.51.100.2/24")] {
             ip(&["-n", &t.ns(ns), "link", "set", "priv0", "up"]);
