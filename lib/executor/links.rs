@@ -294,8 +294,8 @@ impl Hasvrd {
             return;
         }
         let port = self.engine.config().public_port();
-        // IPv6 and IPv4 on one socket (the kernel's default), IPv4 alone without IPv6.
-        match std::net::UdpSocket::bind(("::", port))
+        // IPv6 and IPv4 on one socket; IPv4 alone where the kernel has no IPv6.
+        match sys::udp_dual_stack(port)
             .or_else(|_| std::net::UdpSocket::bind(("0.0.0.0", port)))
             .and_then(|s| s.set_nonblocking(true).map(|_| s))
         {

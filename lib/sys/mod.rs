@@ -914,3 +914,75 @@ pub fn process_age_millis(pid: u32) -> Option<u64> {
     // /proc's start time counts from boot, as CLOCK_BOOTTIME does.
     Some(boottime_millis().saturating_sub(started))
 }
+
+/// A UDP socket on `port` of every address, IPv6 and IPv4 alike (`IPV6_V6ONLY` off, whatever
+/// `net.ipv6.bindv6only` says), non-blocking.
+pub fn udp_dual_stack(port: u16) -> io::Result<std::net::UdpSocket> {
+    // SAFETY: plain socket(2); the descriptor is owned below.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_INET6,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    })?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let off: libc::c_int = 0;
+    // SAFETY: `off` is a valid c_int for the duration of the call.
+    check(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            (&off as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    // SAFETY: sockaddr_in6 is plain data; all-zero is the unspecified address.
+    let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    addr.sin6_port = port.to_be();
+    // SAFETY: `addr` is a valid sockaddr_in6 and the length is its size.
+    check(unsafe {
+        libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_in6).cast(),
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+        )
+    })?;
+    Ok(std::net::UdpSocket::from(owned))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_dual_stack_socket_takes_ipv4_and_ipv6_datagrams() {
+        let Ok(s) = super::udp_dual_stack(0) else {
+            return; // a kernel without IPv6: the caller falls back to IPv4
+        };
+        let port = s.local_addr().unwrap().port();
+        let v4 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        v4.send_to(b"four", ("127.0.0.1", port)).unwrap();
+        let mut want = vec![b"four".to_vec()];
+        // Where loopback has IPv6 (it may not in a container).
+        if let Ok(v6) = std::net::UdpSocket::bind("[::1]:0") {
+            if v6.send_to(b"six", ("::1", port)).is_ok() {
+                want.push(b"six".to_vec());
+            }
+        }
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        for _ in 0..200 {
+            if let Ok((n, _)) = s.recv_from(&mut buf) {
+                got.push(buf[..n].to_vec());
+            }
+            if got.len() == want.len() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        got.sort();
+        assert_eq!(got, want);
+    }
+}
