@@ -284,12 +284,12 @@ impl Engine {
                 self.services.insert(n, svc);
             }
         }
-        let fresh = peer::link_views(&self.config, self.now);
+        let fresh = link_view::link_views(&self.config, self.now);
         let old = std::mem::take(&mut self.links);
         self.links = fresh
             .into_iter()
             .map(|(n, v)| {
-                let kept = old.get(&n).map(|o| peer::LinkView {
+                let kept = old.get(&n).map(|o| link_view::LinkView {
                     interval: v.interval,
                     dead_after: v.dead_after,
                     late_after: v.late_after,

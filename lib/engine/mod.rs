@@ -180,7 +180,7 @@ pub struct Engine {
     exited: bool,
     /// What was last handed out to be saved; compared as data, formatted only on change.
     last_persisted: Option<Persisted>,
-    links: BTreeMap<String, peer::LinkView>,
+    links: BTreeMap<String, link_view::LinkView>,
     peer: Option<peer::PeerView>,
     /// The peer came back (a frame after silence on every link) and its first frame was no
     /// beat: its view in `peer` predates the silence until its next beat.
@@ -276,7 +276,7 @@ impl Engine {
         saved: Option<Persisted>,
         now: Millis,
     ) -> Engine {
-        let links = peer::link_views(&config, now);
+        let links = link_view::link_views(&config, now);
         let mut e = Engine {
             node: node.to_string(),
             grace_until: now + grace_of(&config),
@@ -722,6 +722,7 @@ mod disks;
 mod interface;
 pub mod keys;
 mod lifecycle;
+mod link_view;
 mod metrics;
 mod nics;
 mod peer;

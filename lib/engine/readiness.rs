@@ -55,7 +55,10 @@ pub(super) struct Knowing {
     peer_moves: BTreeMap<String, String>,
     /// This node's verdict per service, as last logged.
     ready_was: BTreeMap<String, bool>,
+    /// What was last sent: the report as built, and the IPv6 lines before it (compared
+    /// apart, so a pass copies no report that did not change).
     sent: String,
+    sent6: String,
     sent_at: Millis,
     sent_to_boot: u64,
     /// The report as last built, and when to build it again: at once when an input that
@@ -251,15 +254,16 @@ impl Engine {
         if self.peer_status() != PeerStatus::Up {
             return;
         }
-        // The IPv6 addresses first: a report cut to its limit keeps them.
-        let report = &format!("{}{}", self.public6_lines(), self.knowing.built);
-        let due = *report != self.knowing.sent
+        let public6 = self.public6_lines();
+        let due = self.knowing.built != self.knowing.sent
+            || public6 != self.knowing.sent6
             || boot != self.knowing.sent_to_boot
             || self.now >= self.knowing.sent_at + RESEND;
         let Some(link) = self.best_link().filter(|_| due) else {
             return;
         };
-        let mut text = report.clone();
+        // The IPv6 addresses first: a report cut to its limit keeps them.
+        let mut text = format!("{public6}{}", self.knowing.built);
         if text.len() > MAX_REPORT {
             let cut = text[..MAX_REPORT].rfind('\n').map_or(0, |i| i + 1);
             text.truncate(cut);
@@ -270,7 +274,8 @@ impl Engine {
         }
         .encode();
         // What was built, not what fitted: a report cut short is not sent again every pass.
-        self.knowing.sent = report.clone();
+        self.knowing.sent = self.knowing.built.clone();
+        self.knowing.sent6 = public6;
         self.knowing.sent_at = self.now;
         self.knowing.sent_to_boot = boot;
         self.out.push(Action::Send {
