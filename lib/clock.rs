@@ -6,9 +6,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 /// Milliseconds on a monotonic clock. The engine never reads a clock itself.
 pub type Millis = u64;
 
-/// A monotonic clock whose zero is its creation.
+/// A monotonic clock: `past` at its creation, then counting up.
 pub struct Clock {
     origin: Instant,
+    past: Millis,
 }
 
 impl Default for Clock {
@@ -18,13 +19,26 @@ impl Default for Clock {
 }
 
 impl Clock {
+    /// Zero at its creation.
     pub fn new() -> Self {
+        Clock::with_past(0)
+    }
+
+    /// Reads `past` at its creation, so that moments up to `past` before it (a
+    /// predecessor's last lease renewal) are times the engine can hold, not all zero.
+    pub fn with_past(past: Millis) -> Self {
         Clock {
             origin: Instant::now(),
+            past,
         }
     }
 
     pub fn now(&self) -> Millis {
+        self.past + self.uptime()
+    }
+
+    /// Milliseconds since its creation.
+    pub fn uptime(&self) -> Millis {
         self.origin.elapsed().as_millis() as Millis
     }
 }

@@ -35,7 +35,8 @@ pub struct Hamond {
     /// When hasvrd last renewed the volume locks, as its last answer to a ping said
     /// (`sys::boottime_millis`): a new hasvrd is told.
     renewed_at: Option<u64>,
-    /// Its last answer said volumes may be mounted here.
+    /// Its last answer said the lease is at stake here (`Engine::lease_at_stake`): volumes
+    /// may be mounted, or services run while its beat misses the disk.
     holding: bool,
     /// When a frozen holder is fenced: its locks renewed this long ago (ms), if a lock link.
     fence_after: Option<u64>,
@@ -276,7 +277,7 @@ impl Hamond {
     }
 
     /// Pings hasvrd, and replaces one whose loop stands still (`watchdog`); fences the node
-    /// when a frozen one holds volumes whose locks are about to run out (it cannot).
+    /// when a frozen one holds what the peer takes once the lease runs out (it cannot).
     fn watch(&mut self, now: Millis) {
         let Some(pid) = self.partner.pid() else {
             return;
@@ -285,7 +286,7 @@ impl Hamond {
             self.lease_fenced = true;
             if let Some(how) = self.fence.clone() {
                 let reason = format!(
-                    "hasvrd (pid {pid}) answers nothing while volumes may be mounted here, and their locks were last renewed {} ago: the peer may take them soon",
+                    "hasvrd (pid {pid}) answers nothing while volumes may be mounted here, or services run while its beat misses the disk, and the lease was last renewed {} ago: the peer may take them over soon",
                     human(sys::boottime_millis().saturating_sub(self.renewed_at.unwrap_or(0)))
                 );
                 self.log.error(&format!("fencing this node: {reason}"));

@@ -59,6 +59,27 @@ pub fn still_hint_path(home: &Home, link: &str) -> std::path::PathBuf {
     home.tmp().join(format!("disk-{link}.still"))
 }
 
+/// When an orphaned hahb-disk (`orphan`) last wrote this node's beat, renewing the locks:
+/// "BOOT AT", AT a `sys::boottime_millis` of machine boot BOOT. hamond, had it stood still
+/// meanwhile, would tell the next hasvrd an older renewal, and it would fence for nothing.
+fn orphan_renewal_path(home: &Home, link: &str) -> std::path::PathBuf {
+    home.tmp().join(format!("disk-{link}.renewed"))
+}
+
+pub fn write_orphan_renewal(home: &Home, link: &str, at: u64) {
+    let text = format!("{} {at}\n", boot_id());
+    let _ = crate::files::write_atomic(&orphan_renewal_path(home, link), text.as_bytes(), 0o600);
+}
+
+/// The orphan's last renewal, if one was written since this machine booted.
+pub fn orphan_renewed_at(home: &Home, link: &str) -> Option<u64> {
+    let text = crate::files::read_regular_text(&orphan_renewal_path(home, link), 256).ok()?;
+    let (boot, at) = text.trim().split_once(' ')?;
+    (boot == boot_id() && !boot.is_empty())
+        .then(|| at.parse().ok())
+        .flatten()
+}
+
 pub fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|s| s.trim().to_string())

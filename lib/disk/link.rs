@@ -173,6 +173,8 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
             // the slot (`orphan`).
             if let (Some(d), Some(last)) = (&dev, last_beat) {
                 let mut orphan = super::orphan::Orphan {
+                    home,
+                    link: name,
                     dev: d,
                     slot: my_slot,
                     beat: &mut beat,

@@ -12,11 +12,14 @@ use super::device::Device;
 use super::layout::{self, Beat, BLOCK};
 use crate::frame::{self, Wire};
 use crate::log::Logger;
+use crate::paths::Home;
 use std::time::Duration;
 
 /// What the orphaned hahb-disk writes with: its slot, its beat block, its frame numbers,
 /// and the wire and key its frames are sealed with.
 pub(super) struct Orphan<'a> {
+    pub home: &'a Home,
+    pub link: &'a str,
     pub dev: &'a Device,
     pub slot: usize,
     pub beat: &'a mut Beat,
@@ -66,7 +69,13 @@ impl Orphan<'_> {
                 .ok()
                 .and_then(|s| self.wire.outgoing(&s));
             let frames: Vec<Vec<u8>> = sealed.into_iter().collect();
-            let _ = super::slot::write_frames(self.dev, self.slot, self.beat, self.number, &frames);
+            let at = crate::sys::boottime_millis();
+            let wrote =
+                super::slot::write_frames(self.dev, self.slot, self.beat, self.number, &frames);
+            // For the next hasvrd: the locks were renewed, whatever hamond last heard.
+            if wrote.is_ok() {
+                super::lease::write_orphan_renewal(self.home, self.link, at);
+            }
         }
     }
 }

@@ -9,6 +9,17 @@
 
 use super::*;
 
+/// Why the agreed runner of a service moved, for telling it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Move {
+    /// Back to its primary, which can run it again.
+    Switchback,
+    /// The peer moved it between two nodes that could both run it.
+    PeerAsked,
+    /// The node it leaves cannot run it, or is down.
+    Needed,
+}
+
 /// The services and their groups, computed once a configuration: every step walks them.
 pub(super) struct Layout {
     /// Every service, in name order (the order of `Engine::services`).
@@ -173,7 +184,21 @@ impl Engine {
             } else {
                 self.peer_able(&group)
             };
-            self.tell_move(&name, &from, &to, primary_back && from_able);
+            // Between two nodes that could both run it, and not back to its primary: the
+            // peer moved it on its own (its administrator, or it is stopping).
+            let to_able = if to == self.node {
+                self.group_able_here(&group)
+            } else {
+                self.peer_able(&group)
+            };
+            let how = if primary_back && from_able {
+                Move::Switchback
+            } else if from_able && to_able {
+                Move::PeerAsked
+            } else {
+                Move::Needed
+            };
+            self.tell_move(&name, &from, &to, how);
         }
     }
 
@@ -252,7 +277,12 @@ impl Engine {
                 }
             });
             for g in group.iter() {
-                self.tell_move(g, &was, &desired, switching_back);
+                let how = if switching_back {
+                    Move::Switchback
+                } else {
+                    Move::Needed
+                };
+                self.tell_move(g, &was, &desired, how);
             }
         }
     }
@@ -260,21 +290,26 @@ impl Engine {
     /// Logs a change of the agreed runner that moves a service to or from this node, as the
     /// alert event it is here. Each node tells its own side: the node a service leaves says
     /// `failover`, the one it comes to `takeover`, and both say `switchback`.
-    fn tell_move(&mut self, name: &str, from: &str, to: &str, switching_back: bool) {
+    fn tell_move(&mut self, name: &str, from: &str, to: &str, how: Move) {
         let me = self.node.as_str();
         if from == to || from.is_empty() || to.is_empty() || (from != me && to != me) {
             return;
         }
         let peer = self.peer_name().to_string();
-        let (level, event, text) = if switching_back {
+        let (level, event, text) = if how == Move::Switchback {
             (
                 Level::Info,
                 AlertEvent::Switchback,
                 format!("service {name}: switching back from {from} to {to}, its primary"),
             )
         } else if to == me {
+            let leaving = self.peer.as_ref().is_some_and(|p| p.leaving);
             let why = if self.peer_status() == PeerStatus::Down {
                 "is down"
+            } else if leaving {
+                "is stopping"
+            } else if how == Move::PeerAsked {
+                "hands it over"
             } else {
                 "cannot run it"
             };
@@ -284,10 +319,15 @@ impl Engine {
                 format!("service {name}: taking it over: {peer} {why}"),
             )
         } else {
+            let why = if how == Move::PeerAsked {
+                format!("{peer} asks for it")
+            } else {
+                "this node cannot run it".to_string()
+            };
             (
                 Level::Warning,
                 AlertEvent::Failover,
-                format!("service {name}: failing over to {peer}: this node cannot run it"),
+                format!("service {name}: failing over to {peer}: {why}"),
             )
         };
         self.log_alert(level, event, name, text);

@@ -76,6 +76,18 @@ impl Engine {
         self.lock_lease().is_some() && !self.holding_volumes().is_empty()
     }
 
+    /// Something here is what the peer takes once this node's lease runs out (what hasvrd
+    /// tells hamond, which fences the node for a hasvrd frozen past the lease): volumes may be
+    /// mounted, or this node's beat is not reaching the disk while a service is not stopped.
+    /// Cut off like that, only this loop can learn that the peer no longer hears the node
+    /// and give the services up; frozen, it cannot.
+    pub fn lease_at_stake(&self) -> bool {
+        self.holds_volumes()
+            || (self.lock_lease().is_some()
+                && self.disks.lease_lost
+                && self.services.values().any(|s| s.phase != Phase::Stopped))
+    }
+
     /// When this node's beat last reached the lock link (what hasvrd tells hamond).
     pub fn lease_renewed_at(&self) -> Option<Millis> {
         self.disks.renewed

@@ -20,7 +20,7 @@ impl Hasvrd {
             "sureha_process_uptime_seconds",
             uptime,
             &[("node", node), ("program", "hasvrd"), ("link", "")],
-            self.clock.now() as f64 / 1000.0,
+            self.clock.uptime() as f64 / 1000.0,
         );
         if let Some(age) = self.partner.pid().and_then(sys::process_age_millis) {
             m.gauge(

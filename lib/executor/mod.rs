@@ -49,6 +49,8 @@ fn new_instance(home: &Home) -> Result<u64> {
 
 /// How often NICs are read without netlink events, and with them (a safety net).
 const NIC_POLL: Millis = 200;
+/// How far before its start this hasvrd's clock reaches (see `Clock::with_past`).
+const DAY: Millis = 86_400_000;
 /// The longest hasvrd sleeps with nothing due (an idle node wakes for its beats only).
 const IDLE_WAKE: Millis = 10_000;
 /// Slow chores (the standing beat given again, the NIC safety poll, the sweeps) are done on
@@ -235,7 +237,9 @@ impl Hasvrd {
                 None
             }
         };
-        let clock = Clock::new();
+        // A day of past: the previous hasvrd's last renewal, told in milliseconds ago, must
+        // land before this engine's start, not on it (that would hand it a fresh lease).
+        let clock = Clock::with_past(DAY);
         let adopted = saved.as_ref().is_some_and(|s| {
             !s.rebooted
                 && s.services
@@ -309,20 +313,28 @@ impl Hasvrd {
     }
 
     /// The previous hasvrd last renewed the volume locks at this `sys::boottime_millis`,
-    /// as it told hamond: the new engine counts from then, not from its own start.
-    pub fn predecessor_renewed_at(&mut self, at: u64) {
+    /// as it told hamond (or later, by an orphaned hahb-disk after it died): the new engine
+    /// counts from then, not from its own start.
+    pub fn predecessor_renewed_at(&mut self, told: u64) {
         let config = self.engine.shared_config();
         let Some(link) = crate::disk::lease::lock_link(&config) else {
             return;
         };
+        let orphan = crate::disk::lease::orphan_renewed_at(&self.home, &link.name);
+        let at = told.max(orphan.unwrap_or(0));
         let boot_now = sys::boottime_millis();
         if at == 0 || at > boot_now {
             return;
         }
         self.renewed_at = at;
         let ago = boot_now - at;
+        let by = if at > told {
+            "the previous hasvrd's orphaned hahb-disk"
+        } else {
+            "the previous hasvrd"
+        };
         self.log.info(&format!(
-            "the previous hasvrd last renewed the volume locks {} ago (disk link {})",
+            "{by} last renewed the volume locks {} ago (disk link {})",
             crate::clock::human(ago),
             link.name
         ));
@@ -636,10 +648,11 @@ impl Hasvrd {
         };
         if matches!(heard, supervise::Lifeline::Spoke(_)) {
             // hamond asks whether this loop still turns: it does, and here is when the
-            // volume locks were last renewed, for the hasvrd that may follow this one.
+            // volume locks were last renewed, for the hasvrd that may follow this one, and
+            // whether hamond must fence for this loop should it stand still past the lease.
             self.partner.send(&supervise::answer(
                 self.renewed_at,
-                self.engine.holds_volumes(),
+                self.engine.lease_at_stake(),
             ));
         }
         if heard == supervise::Lifeline::HungUp {

@@ -252,6 +252,100 @@ fn a_node_cut_off_from_everything_gives_up_services_without_volumes_first() {
         });
 }
 
+/// Cut off from everything, alpha begins to give up a service without volumes, its stop
+/// script hangs, and its hasvrd freezes `freeze` after the cut. Returns how often the
+/// address was seen on both nodes, what alpha's fence said, and when beta held it.
+fn frozen_while_giving_up(freeze: Duration) -> (usize, String, Duration) {
+    let mut c = DiskCluster::new("200ms", "start_timeout = 3s\n");
+    let config = format!(
+        "{}\n[service ip]\nactive_server = alpha\nstandby_server = beta\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\nstart = svc.start\nstop = hang.stop\ncheck_interval = 1s\nstart_timeout = 20s\n",
+        c.rig.config("200ms", "start_timeout = 3s\n")
+    );
+    for n in [&c.alpha, &c.beta] {
+        n.write_config(&config);
+        n.write_script("hang.stop", "#!/bin/sh\nsleep 30\n");
+    }
+    c.start_all();
+    c.alpha.ok(&["service", "bringin", "ip"]);
+    c.wait_words("ip", "ACTIVE", "STANDBY", Duration::from_secs(20));
+    let hasvrd = c.alpha.pid("hasvrd").expect("alpha's hasvrd");
+    let cut = Instant::now();
+    c.topo.set_link("alpha", "priv0", false);
+    c.topo.isolate_nodes(true);
+    c.rig_mut().lease_fuse.stop();
+    c.alpha
+        .wait_for("alpha to give ip up", Duration::from_secs(10), || {
+            c.alpha
+                .log()
+                .contains("beta hears this node by no path, the disk included")
+        });
+    std::thread::sleep(freeze.saturating_sub(cut.elapsed()));
+    let _ = sureha::sys::kill(hasvrd, libc::SIGSTOP);
+    // Looks alternate alpha, beta, alpha, as in the test above.
+    let mut looks = vec![c.topo.has_vip("alpha")];
+    let mut both = 0;
+    let mut took = None;
+    while cut.elapsed() < Duration::from_secs(20) && took.is_none() {
+        let b = c.topo.has_vip("beta");
+        let a = c.topo.has_vip("alpha");
+        if b && looks.last() == Some(&true) && a {
+            both += 1;
+        }
+        looks.push(a);
+        if b && !a {
+            took = Some(cut.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = sureha::sys::kill(hasvrd, libc::SIGCONT);
+    c.rig_mut().lease_fuse.resume();
+    c.topo.isolate_nodes(false);
+    c.topo.set_link("alpha", "priv0", true);
+    let took = took.unwrap_or_else(|| panic!("beta never held the address\n{}", c.beta.log()));
+    let fenced = std::fs::read_to_string(c.alpha.path("tmp/fenced")).unwrap_or_default();
+    eprintln!("frozen {freeze:?} after the cut: beta took the address over {took:?} after it; alpha: {fenced}");
+    if both > 0 || fenced.is_empty() {
+        eprintln!("{}", c.alpha.log());
+    }
+    (both, fenced, took)
+}
+
+/// From the simulator (seed 120930191): alpha's hasvrd freezes shortly before the moment
+/// it would have fenced the node (2.1 s after the cut: a third of the lease, then five
+/// sixths of it). hamond fences it then, for the lease is at stake (the beat misses the
+/// disk, a service is not stopped). Before, it fenced only for volumes, and replaced the
+/// frozen hasvrd 0.9 s after the freeze, when beta (2.6 s after the cut) may already run
+/// the service.
+#[test]
+fn a_frozen_hasvrd_cut_off_with_a_service_without_volumes_is_fenced_by_hamond() {
+    let (both, fenced, _) = frozen_while_giving_up(Duration::from_millis(1700));
+    assert_eq!(both, 0, "the address was on both nodes");
+    assert!(
+        fenced.contains("answers nothing while volumes may be mounted here, or services run while its beat misses the disk"),
+        "hamond fenced alpha for its frozen hasvrd: {fenced:?}"
+    );
+}
+
+/// The same freeze as soon as alpha gives the service up: hamond replaces the frozen
+/// hasvrd before any fence is due, and the new one, which counts the lease from its
+/// predecessor's last renewal, fences the node in time. Before, its clock began at its
+/// own start, so the renewal 1.5 s earlier landed on that start: a fresh lease, and a
+/// fence 0.9 s after beta had taken the service over.
+#[test]
+fn a_hasvrd_that_replaces_a_frozen_one_cut_off_fences_on_the_old_lease() {
+    let (both, fenced, took) = frozen_while_giving_up(Duration::ZERO);
+    assert_eq!(both, 0, "the address was on both nodes");
+    assert!(
+        fenced.contains("could not be given up in time"),
+        "the new hasvrd fenced alpha: {fenced:?}"
+    );
+    // Silence limit 600 ms, then a lease (1.8 s) and a beat (200 ms).
+    assert!(
+        took >= Duration::from_millis(2400),
+        "beta took over after {took:?}"
+    );
+}
+
 /// Test 3: the active node's data path fails (EIO): the service moves to the peer, whose
 /// path is good; status says which path failed. Repaired, the path is OK again; without
 /// switchback the service stays, and a planned move takes it back.
@@ -457,6 +551,16 @@ fn a_node_whose_hamond_stands_still_when_hasvrd_dies_keeps_its_volume_locks() {
         .alpha
         .log()
         .contains("hasvrd died; repeating its last beat"));
+    // The new hasvrd counts the lease from the orphan's last write, not from what hamond
+    // heard before it stood still (6 s ago: it would fence the node at once).
+    assert!(
+        c.alpha
+            .log()
+            .contains("the previous hasvrd's orphaned hahb-disk last renewed the volume locks"),
+        "{}",
+        c.alpha.log()
+    );
+    assert!(!c.alpha.path("tmp/fenced").exists(), "alpha was fenced");
     assert!(
         !c.beta.log().contains("service db: starting here"),
         "{}",

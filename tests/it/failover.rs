@@ -63,7 +63,10 @@ impl VipWatch {
             };
             let began = Instant::now();
             while !st.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(120) {
-                if has(&na) && has(&nb) {
+                // The two reads are milliseconds apart, and a move in between would look
+                // like an overlap: alpha is read again after beta, and only a VIP alpha
+                // held before and after beta held it counts (no move re-adds it that fast).
+                if has(&na) && has(&nb) && has(&na) {
                     b.store(true, Ordering::SeqCst);
                 }
                 std::thread::sleep(Duration::from_millis(5));

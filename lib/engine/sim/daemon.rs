@@ -128,7 +128,7 @@ impl Sim {
         self.hosts[n].hung = Some((self.now, until));
         // Its last answer to hamond's pings said when it last renewed the volume locks.
         self.hosts[n].renewed_told = self.engines[n].lease_renewed_at();
-        self.hosts[n].holding_told = self.engines[n].holds_volumes();
+        self.hosts[n].holding_told = self.engines[n].lease_at_stake();
     }
 
     /// When a frozen hasvrd thaws, or hamond replaces it, or fences the node for it.
@@ -139,7 +139,7 @@ impl Sim {
         Some(until.min(since + limit).min(self.hamond_fence_time(n)?))
     }
 
-    /// When hamond fences for a frozen hasvrd holding volumes (`Hamond::watch`): once the
+    /// When hamond fences for a frozen hasvrd with the lease at stake (`Hamond::watch`): once the
     /// locks it last said renewed are where it would have fenced, and a ping has gone
     /// unanswered (pings every `ping_period`, 50 ms to call one unanswered).
     fn hamond_fence_time(&self, n: usize) -> Option<Millis> {
@@ -166,7 +166,7 @@ impl Sim {
             let until = self.hosts[n].hung.map_or(t, |h| h.1);
             if t < until && Some(t) == self.hamond_fence_time(n) {
                 self.trace.push(format!(
-                    "{} {} FENCE by hamond: the frozen hasvrd holds volumes whose locks run out",
+                    "{} {} FENCE by hamond: the frozen hasvrd holds what the peer takes once the lease runs out",
                     self.now, NAMES[n]
                 ));
                 self.crash(n);

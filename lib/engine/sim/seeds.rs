@@ -158,10 +158,17 @@ fn regression_seeds() {
     // 70922753 (invariant 10): simulator: an administrator took over what a peer had left
     //    running with QUIT although that peer's hasvrd, started again and cut off, had
     //    adopted it; the log asks them to make sure it stopped there, and one who looks does.
+    // From a million (120000001 on):
+    // 120930191 (invariant 10): a node cut off from the peer and the disk began to stop a
+    //    service without volumes (its stop script hung), and its hasvrd froze before the
+    //    deadline at which it would have fenced; hamond fenced only for volumes, and
+    //    replaced the frozen hasvrd after the peer had started the service (fixed: hasvrd
+    //    tells hamond the lease is at stake while its beat misses the disk and a service is
+    //    not stopped, and hamond fences for it as for volumes).
     for seed in [
-        2, 123, 356, 5435, 262118, 818352, 1557, 1570, 404166, 406474, 507, 2908, 33644, 199809,
-        122895, 9832, 11254, 17580, 93737, 108351, 429, 5749, 1996, 3003802, 12819, 561938, 217,
-        236, 400, 54617, 1561, 1466, 2436, 2775, 127326, 881128, 934081, 8051386, 13007094,
+        120930191, 2, 123, 356, 5435, 262118, 818352, 1557, 1570, 404166, 406474, 507, 2908, 33644,
+        199809, 122895, 9832, 11254, 17580, 93737, 108351, 429, 5749, 1996, 3003802, 12819, 561938,
+        217, 236, 400, 54617, 1561, 1466, 2436, 2775, 127326, 881128, 934081, 8051386, 13007094,
         13035341, 13040378, 13033015, 13040887, 15039304, 20554879, 20671534, 20941727, 20588006,
         20845469, 60036136, 60180523, 70788887, 70922753,
     ] {

@@ -218,6 +218,33 @@ fn what_hasvrd_tells_hamond_of_its_volumes_is_what_it_holds() {
     assert_eq!(t.e.lease_renewed_at(), None);
 }
 
+#[test]
+fn a_service_without_volumes_puts_the_lease_at_stake_once_the_beat_misses_the_disk() {
+    // No volumes: nothing for the lock, but the peer takes the service over once this
+    // node's lease runs out, so a frozen hasvrd must be fenced for it then.
+    let mut t = with_disk("");
+    t.at(2100, renewed());
+    assert!(!t.e.holds_volumes());
+    assert!(!t.e.lease_at_stake(), "on the disk: the lease is renewed");
+    // A third of the lease (300 ms) without a renewal: the lease is lost, and the node,
+    // cut off (its peer is silent), begins to give the service up.
+    let acts = t.at(2401, Input::Tick);
+    assert!(
+        t.e.lease_at_stake(),
+        "not stopped, and the beat misses the disk"
+    );
+    t.run_plan(2401, acts);
+    assert_eq!(t.e.phase_of("web"), Phase::Stopped);
+    assert!(
+        !t.e.lease_at_stake(),
+        "stopped: nothing for the peer to take"
+    );
+    // With volumes the lock is at stake whether the beat reaches the disk or not.
+    let mut t = with_disk("volume = /dev/a /dev/b /m1\n");
+    t.at(2100, renewed());
+    assert!(t.e.lease_at_stake());
+}
+
 /// Cut off from the peer and the disk, a node counts its isolation from when the peer may
 /// have found it silent at the earliest: a third of a lease after its last renewal (300 ms
 /// here), or the peer's last word that it heard us, whichever is later; it fences itself

@@ -926,6 +926,34 @@ fn alerts_tell_each_node_its_side_of_a_crash_a_failure_and_a_switch_back() {
 }
 
 #[test]
+fn a_move_asked_on_one_node_is_told_on_the_other_as_asked_not_as_a_failure() {
+    let mut s = Sim::new(&format!("{}{ALERTS}", config_text(&service("web", ""))));
+    s.run(100);
+    s.command(ALPHA, "service bringin web", Some("in"));
+    s.run(100);
+    ok(&s, ALPHA, "in");
+    s.command(BETA, "service takeover web", Some("take"));
+    s.run(300);
+    ok(&s, BETA, "take");
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+    let last = |s: &Sim, n| s.alerts(n).last().cloned().unwrap_or_default();
+    assert!(
+        last(&s, ALPHA).ends_with("failing over to beta: beta asks for it"),
+        "{:?}",
+        s.alerts(ALPHA)
+    );
+    s.command(BETA, "service failover web", Some("give"));
+    s.run(300);
+    ok(&s, BETA, "give");
+    assert_eq!(s.running_on("web"), vec!["alpha"]);
+    assert!(
+        last(&s, ALPHA).ends_with("taking it over: beta hands it over"),
+        "{:?}",
+        s.alerts(ALPHA)
+    );
+}
+
+#[test]
 fn alerts_are_made_only_for_the_events_some_section_wants() {
     let only = "\n[alert pager]\nprogram = /usr/local/bin/tell\nevents = node-down\n";
     let mut s = Sim::new(&format!("{}{only}", config_text(&service("web", ""))));
