@@ -36,12 +36,12 @@ fn bench_crash_outage() {
         for _ in 0..runs() {
             let c = NsCluster::new(&ns_config(interval, &web_service("")));
             c.start();
-            // Every millisecond, 5 ms to connect and to read: a request caught by the crash
-            // costs 10 ms at most, and the outage is the move's own.
-            let probe = Probe::start_with(
+            // Every millisecond, by five clients of 5 ms patience each: a request caught by
+            // the crash blinds none of the others, and the outage is the move's own.
+            let probe = Probe::start_fine(
                 &c.topo.ns("c"),
                 Duration::from_millis(1),
-                Duration::from_millis(5),
+                5,
                 Duration::from_millis(5),
             );
             c.alpha.ok(&["service", "bringin", "web"]);
@@ -85,10 +85,10 @@ fn bench_crash_outage() {
 fn bench_planned_failover() {
     let c = NsCluster::new(&ns_config("100ms", &web_service("")));
     c.start();
-    let probe = Probe::start_with(
+    let probe = Probe::start_fine(
         &c.topo.ns("c"),
         Duration::from_millis(1),
-        Duration::from_millis(5),
+        5,
         Duration::from_millis(5),
     );
     c.alpha.ok(&["service", "bringin", "web"]);

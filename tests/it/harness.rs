@@ -945,7 +945,7 @@ pub struct Sample {
 pub struct Probe {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     samples: std::sync::Arc<std::sync::Mutex<Vec<Sample>>>,
-    handle: Option<std::thread::JoinHandle<()>>,
+    handles: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Probe {
@@ -988,45 +988,74 @@ impl Probe {
         connect: Duration,
         read: Duration,
     ) -> Probe {
+        Probe::start_staggered(client_ns, addr, every, 1, connect, read)
+    }
+
+    /// A probe of the demo service on the floating address by `workers` clients, each every
+    /// `every × workers`, staggered by `every`: one waiting out its timeout on a connection
+    /// lost in a move does not blind the others, so gaps are seen to within `every`.
+    pub fn start_fine(client_ns: &str, every: Duration, workers: u32, timeout: Duration) -> Probe {
+        let addr: std::net::SocketAddr = format!("{VIP}:8080").parse().unwrap();
+        Probe::start_staggered(client_ns, addr, every, workers, timeout, timeout)
+    }
+
+    fn start_staggered(
+        client_ns: &str,
+        addr: std::net::SocketAddr,
+        every: Duration,
+        workers: u32,
+        connect: Duration,
+        read: Duration,
+    ) -> Probe {
         use std::sync::{atomic::AtomicBool, Arc, Mutex};
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
-        let (s2, st2) = (samples.clone(), stop.clone());
         let path = PathBuf::from(format!("/run/netns/{client_ns}"));
-        let handle = std::thread::spawn(move || {
-            sureha::sys::enter_netns(&path).expect("cannot enter the client namespace");
-            let began = Instant::now();
-            let mut next = Instant::now();
-            while !st2.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600) {
-                let at = Instant::now();
-                let (who, how) = match std::net::TcpStream::connect_timeout(&addr, connect) {
-                    Err(e) => (None, format!("connect: {e}")),
-                    Ok(mut c) => {
-                        use std::io::Read;
-                        let _ = c.set_read_timeout(Some(read));
-                        let mut s = String::new();
-                        match c.read_to_string(&mut s) {
-                            Ok(_) if !s.trim().is_empty() => {
-                                (Some(s.trim().to_string()), "ok".to_string())
+        let began = Instant::now();
+        let handles = (0..workers.max(1))
+            .map(|w| {
+                let (s2, st2, path) = (samples.clone(), stop.clone(), path.clone());
+                std::thread::spawn(move || {
+                    sureha::sys::enter_netns(&path).expect("cannot enter the client namespace");
+                    let mut next = began + every * w;
+                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                    while !st2.load(Ordering::SeqCst) && began.elapsed() < Duration::from_secs(600)
+                    {
+                        let at = Instant::now();
+                        let (who, how) = match std::net::TcpStream::connect_timeout(&addr, connect)
+                        {
+                            Err(e) => (None, format!("connect: {e}")),
+                            Ok(mut c) => {
+                                use std::io::Read;
+                                let _ = c.set_read_timeout(Some(read));
+                                let mut s = String::new();
+                                match c.read_to_string(&mut s) {
+                                    Ok(_) if !s.trim().is_empty() => {
+                                        (Some(s.trim().to_string()), "ok".to_string())
+                                    }
+                                    Ok(_) => (None, "read: empty".to_string()),
+                                    Err(e) => (None, format!("read: {e}")),
+                                }
                             }
-                            Ok(_) => (None, "read: empty".to_string()),
-                            Err(e) => (None, format!("read: {e}")),
-                        }
+                        };
+                        s2.lock().unwrap().push(Sample { at, who, how });
+                        pace(&mut next, every * workers.max(1));
                     }
-                };
-                s2.lock().unwrap().push(Sample { at, who, how });
-                pace(&mut next, every);
-            }
-        });
+                })
+            })
+            .collect();
         Probe {
             stop,
             samples,
-            handle: Some(handle),
+            handles,
         }
     }
 
+    /// In the order they were sent (several workers finish out of order).
     pub fn samples(&self) -> Vec<Sample> {
-        self.samples.lock().unwrap().clone()
+        let mut v = self.samples.lock().unwrap().clone();
+        v.sort_by_key(|x| x.at);
+        v
     }
 
     /// The last node that answered.
@@ -1104,7 +1133,7 @@ impl Probe {
 impl Drop for Probe {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.handle.take() {
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
     }
