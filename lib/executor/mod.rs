@@ -181,6 +181,16 @@ impl Hasvrd {
         log.echo = echo;
         files::ensure_dirs(&home)?;
         let lock = files::InstanceLock::acquire(&home, Daemon::Hasvrd)?;
+        // Handled before the pid file names us: a SIGHUP sent to the pid found there (a log
+        // rotation) must reopen the log, not kill the hasvrd that just started.
+        let signals = Signals::new(&[
+            sys::SIGTERM,
+            sys::SIGINT,
+            sys::SIGHUP,
+            sys::SIGQUIT,
+            sys::SIGUSR1,
+            sys::SIGCHLD,
+        ])?;
         // The pid file first: a client that finds the FIFO served knows which hasvrd it asks.
         files::write_pid(&home, Daemon::Hasvrd)?;
         let fifo = FifoServer::open(&home.fifo())?;
@@ -193,14 +203,6 @@ impl Hasvrd {
                 return Err(e);
             }
         };
-        let signals = Signals::new(&[
-            sys::SIGTERM,
-            sys::SIGINT,
-            sys::SIGHUP,
-            sys::SIGQUIT,
-            sys::SIGUSR1,
-            sys::SIGCHLD,
-        ])?;
         let boot_id = files::boot_id();
         let saved = match files::read_regular_text(&home.state(), state::MAX_FILE) {
             Ok(t) => match state::parse(&t, &boot_id) {
