@@ -180,10 +180,7 @@ impl Engine {
 
     /// The peer's beat shows its stamp: send ours if it is behind (at most once a second).
     pub(super) fn compare_admin(&mut self, stamp: u64, by_node: &str) {
-        if (stamp, by_node) < self.admin.rank()
-            && self.admin_sent_at.is_none_or(|t| self.now >= t + 1000)
-        {
-            self.admin_sent_at = Some(self.now);
+        if (stamp, by_node) < self.admin.rank() && self.sending.admin_due(self.now) {
             self.send_admin();
         }
     }

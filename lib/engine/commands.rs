@@ -197,7 +197,7 @@ impl Engine {
             Command::Stop => self.shutdown(true, reply),
             Command::Reload => {
                 if let Some(r) = reply {
-                    self.pending_reload.push(r);
+                    self.edits.reloads.push(r);
                 }
                 self.out.push(Action::ReadConfig);
             }

@@ -15,6 +15,38 @@ pub(super) enum Edit {
     Remove(&'static str, String),
 }
 
+/// A configuration change on its way to the disk.
+#[derive(Clone)]
+pub(super) struct PendingWrite {
+    pub config: Config,
+    pub text: String,
+    pub reply: Option<ReplyTo>,
+    pub what: String,
+    pub generation: u64,
+}
+
+/// An edit waiting its turn: who asked, the edit, until when it may wait, and why it waits.
+type Queued = (Option<ReplyTo>, Edit, Millis, String);
+
+/// The configuration changes of this node: one written at a time, the rest waiting.
+#[derive(Clone, Default)]
+pub(super) struct Edits {
+    /// The change being written (ours, or the peer's newer configuration taken).
+    pub write: Option<PendingWrite>,
+    /// Reloads that answer once the write is done.
+    pub reloads: Vec<ReplyTo>,
+    queue: VecDeque<Queued>,
+    /// An edit taken from the queue is being tried (it may not queue again behind others).
+    retrying: bool,
+}
+
+impl Edits {
+    /// When the first waiting edit gives up.
+    pub(super) fn queue_deadline(&self) -> Option<Millis> {
+        self.queue.front().map(|q| q.2)
+    }
+}
+
 impl Engine {
     /// A create or remove: checked at once (a bad key or value is said even with the peer
     /// down), then written when the peer can follow; while it only needs a moment (the last
@@ -26,13 +58,13 @@ impl Engine {
         };
         match self.edit_blocked() {
             Some((why, false)) => self.reply(reply, Reply::err(why)),
-            None if self.edit_queue.is_empty() || self.retrying => {
+            None if self.edits.queue.is_empty() || self.edits.retrying => {
                 self.start_write(reply, text, what, cfg)
             }
             blocked => {
                 let why = blocked.map_or_else(why_busy, |b| b.0);
                 let until = self.now + EDIT_WAIT;
-                self.edit_queue.push_back((reply, edit, until, why));
+                self.edits.queue.push_back((reply, edit, until, why));
             }
         }
     }
@@ -40,14 +72,14 @@ impl Engine {
     /// Why an edit cannot be written now: (reason, worth waiting for).
     fn edit_blocked(&self) -> Option<(String, bool)> {
         // A node alone, before its first link, has nothing to keep in step with.
-        if self.config.links.is_empty() && self.pending_write.is_none() {
+        if self.config.links.is_empty() && self.edits.write.is_none() {
             return None;
         }
         let peer = self.peer_name().to_string();
         if self.peer_status() != PeerStatus::Up {
             return Some((format!("peer {peer} is not reachable: creating or removing a service or link needs both nodes, so that they keep one configuration"), false));
         }
-        if self.pending_write.is_some() {
+        if self.edits.write.is_some() {
             return Some((why_busy(), true));
         }
         if !self.peer_in_sync() {
@@ -61,23 +93,23 @@ impl Engine {
 
     /// Queued changes, in order, as soon as they can go (or refused when waiting is over).
     pub(super) fn retry_edits(&mut self) {
-        while let Some((_, _, until, _)) = self.edit_queue.front() {
+        while let Some((_, _, until, _)) = self.edits.queue.front() {
             let until = *until;
             match self.edit_blocked() {
                 None => {
-                    let Some((reply, edit, _, _)) = self.edit_queue.pop_front() else {
+                    let Some((reply, edit, _, _)) = self.edits.queue.pop_front() else {
                         return;
                     };
-                    self.retrying = true;
+                    self.edits.retrying = true;
                     self.edit_config(reply, edit);
-                    self.retrying = false;
+                    self.edits.retrying = false;
                     // One write at a time: the next waits for this one to be synced.
-                    if self.pending_write.is_some() {
+                    if self.edits.write.is_some() {
                         return;
                     }
                 }
                 Some((why, wait)) if !wait || self.now >= until => {
-                    if let Some((reply, _, _, _)) = self.edit_queue.pop_front() {
+                    if let Some((reply, _, _, _)) = self.edits.queue.pop_front() {
                         self.reply(reply, Reply::err(why));
                     }
                 }
@@ -177,7 +209,7 @@ impl Engine {
         } else {
             self.generation + 1
         };
-        self.pending_write = Some(PendingWrite {
+        self.edits.write = Some(PendingWrite {
             config: cfg,
             text,
             reply,
@@ -187,7 +219,7 @@ impl Engine {
     }
 
     pub(super) fn config_written(&mut self, r: Result<(), String>) {
-        let Some(w) = self.pending_write.take() else {
+        let Some(w) = self.edits.write.take() else {
             return;
         };
         match r {
@@ -228,7 +260,7 @@ impl Engine {
     }
 
     pub(super) fn reload(&mut self, r: Result<(Config, String), String>) {
-        let waiters = std::mem::take(&mut self.pending_reload);
+        let waiters = std::mem::take(&mut self.edits.reloads);
         let outcome = r.and_then(|(cfg, text)| {
             self.acceptable(&cfg)?;
             Ok((cfg, text))

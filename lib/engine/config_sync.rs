@@ -10,6 +10,77 @@ pub const CONFIG_PIECE: usize = 256;
 /// Pieces of a configuration too big for one frame, over a fast link.
 pub const CONFIG_PIECE_FAST: usize = 32 * 1024;
 
+/// The pace of what this node sends the peer of its configuration and of its
+/// administrative state, and the conflict it last told.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Sending {
+    /// When the administrative state (lock, licenses) last went (at most once a second).
+    admin_at: Option<Millis>,
+    /// When the whole configuration last went (at most once a second).
+    whole_at: Option<Millis>,
+    /// How many pieces went over a serial line, round and round, and when the last did.
+    pieces_out: usize,
+    pieces_at: Option<Millis>,
+    /// The peer's (generation, digest) last told as a conflict: told once each.
+    conflict_told: Option<(u64, u32)>,
+}
+
+impl Sending {
+    /// The piece of `count` to send over a serial line of beats every `interval`, or
+    /// `None` when the last one went less than an interval ago.
+    fn next_piece(&mut self, now: Millis, interval: Millis, count: usize) -> Option<usize> {
+        if self.pieces_at.is_some_and(|t| now < t + interval) {
+            return None;
+        }
+        self.pieces_at = Some(now);
+        let index = self.pieces_out % count;
+        self.pieces_out += 1;
+        Some(index)
+    }
+
+    /// Whether the whole configuration may go now (and it is noted as gone).
+    fn whole_due(&mut self, now: Millis) -> bool {
+        if self.whole_at.is_some_and(|t| now.saturating_sub(t) < 1000) {
+            return false;
+        }
+        self.whole_at = Some(now);
+        true
+    }
+
+    /// When the next piece (over a serial line of beats every `serial`) or the whole may go.
+    fn due_at(&self, now: Millis, serial: Option<Millis>) -> Millis {
+        match serial {
+            Some(i) => self.pieces_at.map_or(now + i, |s| s + i),
+            None => self.whole_at.map_or(now + 1000, |s| s + 1000),
+        }
+    }
+
+    /// Whether the administrative state may go now (and it is noted as gone).
+    pub(super) fn admin_due(&mut self, now: Millis) -> bool {
+        if self.admin_at.is_some_and(|t| now < t + 1000) {
+            return false;
+        }
+        self.admin_at = Some(now);
+        true
+    }
+
+    fn admin_due_at(&self, now: Millis) -> Millis {
+        self.admin_at.map_or(now + 1000, |s| s + 1000)
+    }
+
+    /// Whether a conflict with the peer's (generation, digest) is new, to be told.
+    fn conflict_is_new(&mut self, generation: u64, digest: u32) -> bool {
+        let new = self.conflict_told != Some((generation, digest));
+        self.conflict_told = Some((generation, digest));
+        new
+    }
+
+    /// The nodes agree: a later conflict, even on the same pair, is told again.
+    pub(super) fn agreed(&mut self) {
+        self.conflict_told = None;
+    }
+}
+
 impl Engine {
     /// What the peer lacks (our newer configuration, our newer administrative state) goes
     /// again, at the pace `config_differs` and `compare_admin` allow, for as long as the
@@ -17,7 +88,7 @@ impl Engine {
     /// lost copy cannot wait for the next beat.
     pub(super) fn sync_with_peer(&mut self) {
         // Not while our own configuration is being written: it is in between.
-        if self.peer_status() != PeerStatus::Up || self.pending_write.is_some() {
+        if self.peer_status() != PeerStatus::Up || self.edits.write.is_some() {
             return;
         }
         let Some(p) = self.peer.as_ref() else { return };
@@ -42,13 +113,10 @@ impl Engine {
             let serial = self
                 .best_link()
                 .and_then(|l| self.links.get(&l).filter(|l| l.serial).map(|l| l.interval));
-            t = Some(match serial {
-                Some(i) => self.parts_sent_at.map_or(self.now + i, |s| s + i),
-                None => self.config_sent_at.map_or(self.now + 1000, |s| s + 1000),
-            });
+            t = Some(self.sending.due_at(self.now, serial));
         }
         if (p.beat.admin.0, p.beat.admin.1.as_str()) < self.admin.rank() {
-            let a = self.admin_sent_at.map_or(self.now + 1000, |s| s + 1000);
+            let a = self.sending.admin_due_at(self.now);
             t = Some(t.map_or(a, |x| x.min(a)));
         }
         // Never a wake-up in the past: that would spin.
@@ -81,13 +149,10 @@ impl Engine {
                 // A slow line: one piece an interval, round and round until the peer has it,
                 // so beats never wait behind a whole configuration.
                 let interval = self.links.get(&link).map_or(1000, |l| l.interval);
-                if self.parts_sent_at.is_some_and(|t| self.now < t + interval) {
-                    return;
-                }
-                self.parts_sent_at = Some(self.now);
                 let count = self.config_text.len().div_ceil(CONFIG_PIECE).max(1);
-                let index = self.parts_out % count;
-                self.parts_out += 1;
+                let Some(index) = self.sending.next_piece(self.now, interval, count) else {
+                    return;
+                };
                 if index == 0 {
                     self.log(Level::Info, format!("configuration: peer {} has generation {generation}, we have {}; sending ours in {count} pieces over link {link}", self.peer_name(), self.generation));
                 }
@@ -95,13 +160,9 @@ impl Engine {
                 return;
             }
             // Ours is newer: send it, at most once a second; whole when it fits one frame.
-            if self
-                .config_sent_at
-                .is_some_and(|t| self.now.saturating_sub(t) < 1000)
-            {
+            if !self.sending.whole_due(self.now) {
                 return;
             }
-            self.config_sent_at = Some(self.now);
             self.log(Level::Info, format!("configuration: peer {} has generation {generation}, we have {}; sending ours over link {link}", self.peer_name(), self.generation));
             if self.config_text.len() + 300 > crate::frame::MAX_PAYLOAD {
                 let count = self.config_text.len().div_ceil(CONFIG_PIECE_FAST);
@@ -118,8 +179,7 @@ impl Engine {
                 link: Some(link),
                 payload,
             });
-        } else if wins.is_none() && self.conflict_logged != Some((generation, digest)) {
-            self.conflict_logged = Some((generation, digest));
+        } else if wins.is_none() && self.sending.conflict_is_new(generation, digest) {
             self.log(Level::Error, format!("configuration conflict: this node and {} both have generation {generation} but different contents; services do not move until it is resolved: fix sureha.conf on one node and run 'haadm reload' there (the higher generation wins)", self.peer_name()));
         }
     }
@@ -154,7 +214,7 @@ impl Engine {
     }
 
     pub(super) fn on_config(&mut self, generation: u64, text: String) {
-        if self.pending_write.is_some() {
+        if self.edits.write.is_some() {
             return;
         }
         let peer = self.peer_name().to_string();
@@ -174,7 +234,7 @@ impl Engine {
                         p.digest = crate::frame::crc32(text.as_bytes());
                     }
                     self.out.push(super::Action::WriteConfig { expected: self.config_text.clone(), text: text.clone() });
-                    self.pending_write = Some(super::PendingWrite {
+                    self.edits.write = Some(super::config_edit::PendingWrite {
                         config: cfg,
                         text,
                         reply: None,
@@ -184,5 +244,39 @@ impl Engine {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sending;
+
+    #[test]
+    fn pieces_go_round_one_an_interval_and_the_whole_once_a_second() {
+        let mut s = Sending::default();
+        assert_eq!(s.next_piece(0, 100, 3), Some(0));
+        assert_eq!(s.next_piece(99, 100, 3), None, "within the interval");
+        assert_eq!(s.due_at(99, Some(100)), 100);
+        assert_eq!(s.next_piece(100, 100, 3), Some(1));
+        assert_eq!(s.next_piece(200, 100, 3), Some(2));
+        assert_eq!(s.next_piece(300, 100, 3), Some(0), "round again");
+        assert_eq!(s.due_at(5, None), 1005, "nothing whole sent yet");
+        assert!(s.whole_due(5000));
+        assert!(!s.whole_due(5999));
+        assert_eq!(s.due_at(5999, None), 6000);
+        assert!(s.whole_due(6000));
+        assert!(s.admin_due(6000), "the administrative state is paced apart");
+        assert!(!s.admin_due(6999));
+        assert_eq!(s.admin_due_at(6999), 7000);
+    }
+
+    #[test]
+    fn a_conflict_is_told_once_until_the_nodes_agree() {
+        let mut s = Sending::default();
+        assert!(s.conflict_is_new(4, 7));
+        assert!(!s.conflict_is_new(4, 7));
+        assert!(s.conflict_is_new(4, 8), "another content");
+        s.agreed();
+        assert!(s.conflict_is_new(4, 8));
     }
 }

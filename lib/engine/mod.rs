@@ -170,8 +170,8 @@ pub struct Engine {
     next_agent: AgentId,
     tasks: BTreeMap<TaskId, String>,
     waiters: Vec<Waiter>,
-    pending_write: Option<PendingWrite>,
-    pending_reload: Vec<ReplyTo>,
+    /// Configuration changes: the one being written, the reloads and edits waiting.
+    edits: config_edit::Edits,
     shutting_down: Option<bool>,
     /// Leaving with QUIT since then: waiting until the beat that says so is on the disk.
     keeping_since: Option<Millis>,
@@ -208,19 +208,14 @@ pub struct Engine {
     api_refused: u64,
     carrier: carrier::CarrierWatch,
     last_beat: Vec<u8>,
-    config_sent_at: Option<Millis>,
-    conflict_logged: Option<(u64, u32)>,
-    /// The peer's configuration coming in pieces, and the next of ours to send.
+    /// The pace of our configuration going to the peer.
+    sending: config_sync::Sending,
+    /// The peer's configuration coming in pieces.
     parts_in: pieces::Pieces,
-    parts_out: usize,
-    parts_sent_at: Option<Millis>,
     disks: disks::Disks,
     /// The lock and the licenses, as both nodes keep them.
     admin: admin_state::AdminState,
-    admin_sent_at: Option<Millis>,
     /// Configuration changes waiting for the one before them: reply, change, until, why.
-    edit_queue: VecDeque<(Option<ReplyTo>, Edit, Millis, String)>,
-    retrying: bool,
     today: String,
     licenses_warned: Vec<String>,
     /// Calm switch-back: health of returning primaries, switch-backs in the last hour.
@@ -244,16 +239,6 @@ pub struct Engine {
     #[cfg(test)]
     pub(crate) after_pass: (Option<Millis>, Vec<&'static str>),
     out: Vec<Action>,
-}
-
-/// A configuration change on its way to the disk.
-#[derive(Clone)]
-struct PendingWrite {
-    config: Config,
-    text: String,
-    reply: Option<ReplyTo>,
-    what: String,
-    generation: u64,
 }
 
 /// How long the peer may stay silent at start-up before it counts as down.
@@ -291,8 +276,7 @@ impl Engine {
             next_agent: 1,
             tasks: BTreeMap::new(),
             waiters: Vec::new(),
-            pending_write: None,
-            pending_reload: Vec::new(),
+            edits: config_edit::Edits::default(),
             shutting_down: None,
             keeping_since: None,
             key_change: keys::KeyChange::default(),
@@ -318,16 +302,10 @@ impl Engine {
             ),
             carrier: carrier::CarrierWatch::default(),
             last_beat: Vec::new(),
-            config_sent_at: None,
-            conflict_logged: None,
+            sending: config_sync::Sending::default(),
             parts_in: pieces::Pieces::default(),
-            parts_out: 0,
-            parts_sent_at: None,
             disks: disks::Disks::new(now),
             admin: admin_state::AdminState::default(),
-            admin_sent_at: None,
-            edit_queue: VecDeque::new(),
-            retrying: false,
             today: String::new(),
             licenses_warned: Vec::new(),
             calm: switchback::Calm::default(),
@@ -643,8 +621,8 @@ impl Engine {
         if let Some(l) = self.sync_wakeup() {
             at("sync", l);
         }
-        if let Some((_, _, until, _)) = self.edit_queue.front() {
-            at("edit queue", *until);
+        if let Some(until) = self.edits.queue_deadline() {
+            at("edit queue", until);
         }
     }
 

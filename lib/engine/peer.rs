@@ -708,7 +708,7 @@ impl Engine {
             payload,
         });
         if digest == self.digest {
-            self.conflict_logged = None;
+            self.sending.agreed();
             self.merge_intents();
             self.check_both_claim(link, boot, seq);
         } else {
