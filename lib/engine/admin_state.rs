@@ -22,6 +22,14 @@ pub struct License {
     pub key: String,
 }
 
+/// Today's date as the executor last told it (licenses expire on it), and the licenses
+/// last warned of (warned again only when that changes).
+#[derive(Clone, Debug, Default)]
+pub(super) struct LicenseWatch {
+    pub today: String,
+    pub warned: Vec<String>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AdminState {
     pub stamp: u64,
@@ -94,8 +102,8 @@ impl Engine {
     }
 
     pub(super) fn today_is(&mut self, today: String) {
-        if today != self.today {
-            self.today = today;
+        if today != self.licenses.today {
+            self.licenses.today = today;
             self.note_licenses();
         }
     }
@@ -231,8 +239,8 @@ impl Engine {
             None => ("MISSING", None),
             Some(l)
                 if l.expiration != "never"
-                    && !self.today.is_empty()
-                    && l.expiration < self.today =>
+                    && !self.licenses.today.is_empty()
+                    && l.expiration < self.licenses.today =>
             {
                 ("EXPIRED", Some(l))
             }
@@ -275,11 +283,11 @@ impl Engine {
                 st => Some(format!("{h} {st}")),
             })
             .collect();
-        if bad != self.licenses_warned {
+        if bad != self.licenses.warned {
             if !bad.is_empty() {
                 self.log(Level::Warning, format!("license: {}; nothing stops because of it (haadm license HOST SERIAL EXPIRATION LICENSE)", bad.join(", ")));
             }
-            self.licenses_warned = bad;
+            self.licenses.warned = bad;
         }
     }
 

@@ -170,7 +170,7 @@ impl Engine {
         }
         // What changed while the nodes were apart (this one booting, the peer away) is
         // history, not a move seen here.
-        if self.peer_was != PeerStatus::Up {
+        if self.contact.was != PeerStatus::Up {
             return;
         }
         for (name, from, to) in moved {

@@ -28,7 +28,7 @@ impl Engine {
         // Only the agent hasvrd started (its process group) reports for the service: a
         // second caller must neither take the agent's paced replies nor vouch for its health.
         if a.pid.is_none() || caller != a.pid {
-            self.api_refused += 1;
+            self.refused.api_refused += 1;
             let agent = a
                 .pid
                 .map_or_else(|| "not started yet".to_string(), |p| format!("pid {p}"));

@@ -228,7 +228,7 @@ impl Engine {
                 // predecessor hasvrd), but not before its last beat on the disk fell a
                 // third of a lease silent, nor before the peer last said it hears us.
                 let since = self.lock_lease().map_or(self.now, |(_, lease)| {
-                    let heard = self.peer_heard_me_at.unwrap_or(0);
+                    let heard = self.contact.heard_me_at.unwrap_or(0);
                     self.now.min((self.last_renewal() + lease / 3).max(heard))
                 });
                 self.disks.isolated_since = Some(since);

@@ -128,7 +128,7 @@ impl Engine {
             "sureha_requests_dropped_total",
             "Request lines that reached the FIFO and were dropped (malformed, overlong).",
             &[("node", me)],
-            self.requests_dropped as f64,
+            self.refused.requests_dropped as f64,
         );
     }
 

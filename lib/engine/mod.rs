@@ -165,7 +165,6 @@ pub struct Engine {
     generation: u64,
     services: BTreeMap<String, Svc>,
     now: Millis,
-    grace_until: Millis,
     next_task: TaskId,
     next_agent: AgentId,
     tasks: BTreeMap<TaskId, String>,
@@ -182,20 +181,11 @@ pub struct Engine {
     last_persisted: Option<Persisted>,
     links: BTreeMap<String, link_view::LinkView>,
     peer: Option<peer::PeerView>,
-    /// The peer came back (a frame after silence on every link) and its first frame was no
-    /// beat: its view in `peer` predates the silence until its next beat.
-    peer_view_stale: bool,
-    /// When a beat of the peer was last taken in (over any path).
-    peer_beat_at: Option<Millis>,
-    /// When a beat of the peer last said it hears this node: it heard us then, so it cannot
-    /// have found us silent earlier.
-    peer_heard_me_at: Option<Millis>,
+    /// How the contact with the peer stands beside its view: since when, what it last said.
+    contact: peer::Contact,
     /// This hasvrd's boot id, as its frames carry it (0: not told; then a beat's word that
     /// its sender hears us is taken as it is).
     boot: u64,
-    peer_was: PeerStatus,
-    /// The peer's last beat said it leaves its services running (kept across restarts).
-    peer_kept: bool,
     /// Services the administrator took over while the peer had left its services running:
     /// they alone start here until the peer is back.
     released: BTreeSet<String>,
@@ -204,8 +194,7 @@ pub struct Engine {
     /// The public-network check: what it knows of the peer there, when it asks.
     public: public::PublicNet,
     /// Request lines dropped by the executor, and agent calls refused from other processes.
-    requests_dropped: u64,
-    api_refused: u64,
+    refused: Refused,
     carrier: carrier::CarrierWatch,
     last_beat: Vec<u8>,
     /// The pace of our configuration going to the peer.
@@ -215,17 +204,14 @@ pub struct Engine {
     disks: disks::Disks,
     /// The lock and the licenses, as both nodes keep them.
     admin: admin_state::AdminState,
-    /// Configuration changes waiting for the one before them: reply, change, until, why.
-    today: String,
-    licenses_warned: Vec<String>,
+    /// Today's date and the licenses last warned of (`admin_state`).
+    licenses: admin_state::LicenseWatch,
     /// Calm switch-back: health of returning primaries, switch-backs in the last hour.
     calm: switchback::Calm,
     /// Readiness and drift: this node's files and devices, the peer's report.
     knowing: readiness::Knowing,
     /// The both-claim alarm's episodes.
     both: both_claim::BothClaims,
-    /// The last frames acted on (boot, sequence): one arriving again on another link is not.
-    recent_frames: VecDeque<(u64, u64)>,
     /// Until then a routine input is taken without a pass (`routine`).
     quiet_until: Millis,
     /// A pass other than a tick found an agent silent: the next tick judges it.
@@ -239,6 +225,15 @@ pub struct Engine {
     #[cfg(test)]
     pub(crate) after_pass: (Option<Millis>, Vec<&'static str>),
     out: Vec<Action>,
+}
+
+/// What the engine was asked and would not take, counted for status and metrics.
+#[derive(Clone, Copy, Debug, Default)]
+struct Refused {
+    /// Request lines the executor dropped (too many waiting, too long).
+    requests_dropped: u64,
+    /// Agent calls from processes that are not the service's agent.
+    api_refused: u64,
 }
 
 /// How long the peer may stay silent at start-up before it counts as down.
@@ -262,9 +257,9 @@ impl Engine {
         now: Millis,
     ) -> Engine {
         let links = link_view::link_views(&config, now);
+        let grace_until = now + grace_of(&config);
         let mut e = Engine {
             node: node.to_string(),
-            grace_until: now + grace_of(&config),
             digest: crate::frame::crc32(text.as_bytes()),
             generation: saved.as_ref().map_or(1, |s| s.generation.max(1)),
             layout: Arc::new(agreement::Layout::of(&config)),
@@ -284,16 +279,12 @@ impl Engine {
             last_persisted: None,
             links,
             peer: None,
-            peer_view_stale: false,
-            peer_beat_at: None,
-            peer_heard_me_at: None,
             boot: 0,
-            peer_was: PeerStatus::Unknown,
-            peer_kept: saved.as_ref().is_some_and(|s| s.peer_kept),
+            licenses: admin_state::LicenseWatch::default(),
+            refused: Refused::default(),
+            contact: peer::Contact::new(grace_until, saved.as_ref().is_some_and(|s| s.peer_kept)),
             released: BTreeSet::new(),
             nics: Vec::new(),
-            requests_dropped: 0,
-            api_refused: 0,
             public: public::PublicNet::new(
                 saved
                     .as_ref()
@@ -306,12 +297,9 @@ impl Engine {
             parts_in: pieces::Pieces::default(),
             disks: disks::Disks::new(now),
             admin: admin_state::AdminState::default(),
-            today: String::new(),
-            licenses_warned: Vec::new(),
             calm: switchback::Calm::default(),
             knowing: readiness::Knowing::default(),
             both: both_claim::BothClaims::default(),
-            recent_frames: VecDeque::new(),
             quiet_until: 0,
             silence_unjudged: false,
             expected_by: Millis::MAX,
@@ -476,7 +464,7 @@ impl Engine {
                 self.nics_changed(nics);
                 self.carrier_changed();
             }
-            Input::RequestsDropped(n) => self.requests_dropped = n,
+            Input::RequestsDropped(n) => self.refused.requests_dropped = n,
             Input::LinkStats { link, line } => self.link_stats(&link, line),
             Input::KeyFiles { step, result } => self.key_files_done(step, result),
             Input::KeysOnDisk { main, next, prev } => self.keys_on_disk(main, next, prev),
@@ -573,8 +561,8 @@ impl Engine {
         if let Some(l) = self.link_wakeup() {
             at("links", l);
         }
-        if self.now < self.grace_until {
-            at("grace", self.grace_until);
+        if self.now < self.contact.grace_until {
+            at("grace", self.contact.grace_until);
         }
         for (name, s) in &self.services {
             if let (Some(a), Some(cfg)) = (&s.agent, self.config.service(name)) {

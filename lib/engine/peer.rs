@@ -18,6 +18,7 @@ use crate::config::AlertEvent;
 use crate::frame::{self, Beat, Message, ServiceRecord};
 use crate::log::Level;
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 /// One service as the peer reports it.
 #[derive(Clone, Debug)]
@@ -80,6 +81,42 @@ fn phase_of(c: u8) -> Phase {
     }
 }
 
+/// How the contact with the peer stands, beside its view (`PeerView`): since when, and what
+/// it last said of itself and of this node.
+#[derive(Clone, Debug)]
+pub(super) struct Contact {
+    /// Until then (start-up) a silent peer is not yet counted down.
+    pub grace_until: Millis,
+    /// The peer came back (a frame after silence on every link) and its first frame was no
+    /// beat: its view predates the silence until its next beat.
+    pub view_stale: bool,
+    /// When a beat of the peer was last taken in (over any path).
+    pub beat_at: Option<Millis>,
+    /// When a beat of the peer last said it hears this node: it heard us then, so it cannot
+    /// have found us silent earlier.
+    pub heard_me_at: Option<Millis>,
+    /// The peer's status as the last pass saw it.
+    pub was: PeerStatus,
+    /// The peer's last beat said it leaves its services running (kept across restarts).
+    pub kept: bool,
+    /// The last frames acted on (boot, sequence): one arriving again on another link is not.
+    pub recent_frames: VecDeque<(u64, u64)>,
+}
+
+impl Contact {
+    pub(super) fn new(grace_until: Millis, kept: bool) -> Contact {
+        Contact {
+            grace_until,
+            view_stale: false,
+            beat_at: None,
+            heard_me_at: None,
+            was: PeerStatus::Unknown,
+            kept,
+            recent_frames: VecDeque::new(),
+        }
+    }
+}
+
 impl Engine {
     /// This hasvrd's boot id (the executor's, as its frames carry it).
     pub fn set_boot(&mut self, boot: u64) {
@@ -110,7 +147,7 @@ impl Engine {
         if self.peer_back() {
             // Heard again after silence: its last beat is old until the next one, which its
             // link process passes up whatever it says.
-            self.peer_view_stale = true;
+            self.contact.view_stale = true;
             self.quiet_until = 0;
         }
         if let Some(l) = self.links.get_mut(link) {
@@ -122,7 +159,7 @@ impl Engine {
     /// the public network either, for longer than the peer may be silent.
     fn peer_back(&self) -> bool {
         self.peer_status() != PeerStatus::Up
-            && self.peer_beat_at.is_none_or(|t| {
+            && self.contact.beat_at.is_none_or(|t| {
                 self.now.saturating_sub(t) >= self.peer_dead_after()
                     || self.carrier.verdict.is_some_and(|v| t <= v)
             })
@@ -163,7 +200,7 @@ impl Engine {
         if self.links.values().any(|l| l.alive(now)) {
             return PeerStatus::Up;
         }
-        if self.peer_kept {
+        if self.contact.kept {
             return PeerStatus::Frozen;
         }
         if self.peer_unreadable() {
@@ -177,7 +214,7 @@ impl Engine {
             PeerStatus::Unknown
         } else if public_recent {
             PeerStatus::Partitioned
-        } else if self.now < self.grace_until && never_heard_privately {
+        } else if self.now < self.contact.grace_until && never_heard_privately {
             PeerStatus::Unknown
         } else {
             PeerStatus::Down
@@ -191,7 +228,7 @@ impl Engine {
     /// back the take-over from a peer this node knew.)
     pub(super) fn peer_unreadable(&self) -> bool {
         let now = self.now;
-        self.peer_beat_at.is_none()
+        self.contact.beat_at.is_none()
             && self
                 .links
                 .values()
@@ -293,7 +330,7 @@ impl Engine {
 
     /// The peer's view of a service, while it is up and shares our configuration.
     pub(super) fn peer_svc(&self, name: &str) -> Option<&PeerSvc> {
-        if self.peer_status() != PeerStatus::Up || self.peer_view_stale {
+        if self.peer_status() != PeerStatus::Up || self.contact.view_stale {
             return None;
         }
         let p = self.peer.as_ref()?;
@@ -303,7 +340,7 @@ impl Engine {
     /// Whether the peer shares our configuration and reports everything.
     pub(super) fn peer_in_sync(&self) -> bool {
         self.peer_status() == PeerStatus::Up
-            && !self.peer_view_stale
+            && !self.contact.view_stale
             && self.peer.as_ref().is_some_and(|p| p.digest == self.digest)
     }
 
@@ -561,7 +598,7 @@ impl Engine {
         // beat (which clears this).
         if (link != PUBLIC && self.peer_back()) || self.peer.as_ref().is_some_and(|p| boot > p.boot)
         {
-            self.peer_view_stale = true;
+            self.contact.view_stale = true;
         }
         match self.links.get_mut(link) {
             Some(l) => l.last_rx = Some(now),
@@ -588,17 +625,17 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|p| p.boot == boot && p.payload == payload)
             {
-                self.peer_view_stale = false;
+                self.contact.view_stale = false;
             }
             return;
         }
-        if self.recent_frames.contains(&(boot, seq)) {
+        if self.contact.recent_frames.contains(&(boot, seq)) {
             return;
         }
-        if self.recent_frames.len() >= 16 {
-            self.recent_frames.pop_front();
+        if self.contact.recent_frames.len() >= 16 {
+            self.contact.recent_frames.pop_front();
         }
-        self.recent_frames.push_back((boot, seq));
+        self.contact.recent_frames.push_back((boot, seq));
         let msg = match Message::decode(payload) {
             Ok(m) => m,
             Err(_) => {
@@ -658,10 +695,10 @@ impl Engine {
     }
 
     fn on_beat(&mut self, link: &str, boot: u64, seq: u64, b: Beat, payload: Vec<u8>) {
-        self.peer_view_stale = false;
-        self.peer_beat_at = Some(self.now);
+        self.contact.view_stale = false;
+        self.contact.beat_at = Some(self.now);
         self.compare_admin(b.admin.0, &b.admin.1);
-        self.peer_kept = b.keeping;
+        self.contact.kept = b.keeping;
         if !b.keeping {
             self.released.clear();
         }
@@ -691,7 +728,7 @@ impl Engine {
         // A restarted hasvrd of the peer has just begun to listen: it cannot have found
         // this node silent before now, whatever its first beat says.
         if hears_me || restarted {
-            self.peer_heard_me_at = Some(self.now);
+            self.contact.heard_me_at = Some(self.now);
         }
         self.peer = Some(PeerView {
             boot,
@@ -806,21 +843,21 @@ impl Engine {
         if now == PeerStatus::Partitioned && !self.public_settled() {
             // A peer coming back is heard on the public network a moment before its links:
             // no partition to report unless it lasts (nothing moves meanwhile either way).
-            now = self.peer_was;
+            now = self.contact.was;
         }
-        if now != self.peer_was {
+        if now != self.contact.was {
             self.knowing.dirty = true;
             let peer = self.peer_name().to_string();
             let (level, event, text) = match now {
                 PeerStatus::Up => (Level::Info, AlertEvent::NodeUp, format!("peer {peer} is up")),
                 PeerStatus::Down
-                    if self.peer_was == PeerStatus::Up
+                    if self.contact.was == PeerStatus::Up
                         && self.peer.as_ref().is_some_and(|p| p.leaving) =>
                 {
                     (Level::Info, AlertEvent::NodeDown, format!("peer {peer} left: SureHA was stopped there on purpose; this node runs the protected services it can"))
                 }
-                PeerStatus::Down if self.peer_was == PeerStatus::Up && carrier_verdict => (Level::Error, AlertEvent::NodeDown, format!("peer {peer} is down: its cable's carrier went and it does not answer on the public network; this node takes over the protected services it can run")),
-                PeerStatus::Down if self.peer_was == PeerStatus::Up => (Level::Error, AlertEvent::NodeDown, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
+                PeerStatus::Down if self.contact.was == PeerStatus::Up && carrier_verdict => (Level::Error, AlertEvent::NodeDown, format!("peer {peer} is down: its cable's carrier went and it does not answer on the public network; this node takes over the protected services it can run")),
+                PeerStatus::Down if self.contact.was == PeerStatus::Up => (Level::Error, AlertEvent::NodeDown, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
                 PeerStatus::Down => (Level::Warning, AlertEvent::NodeDown, format!("peer {peer} not heard since this hasvrd started; taking it as down")),
                 PeerStatus::Partitioned => (Level::Error, AlertEvent::Partition, format!("private network down: no private link carries frames, but {peer} answers on the public network; the cluster is partitioned and nothing moves until a private link is back")),
                 PeerStatus::Frozen => (Level::Warning, AlertEvent::NodeDown, format!("peer {peer} left with its services running (QUIT, for an upgrade): nothing moves until its SureHA is back; to move them anyway, make sure they stopped there, then haadm service takeover NAME here")),
@@ -829,7 +866,7 @@ impl Engine {
             if !text.is_empty() {
                 self.log_alert(level, event, "", text);
             }
-            self.peer_was = now;
+            self.contact.was = now;
         }
         self.note_disk_only();
     }

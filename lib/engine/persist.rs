@@ -101,7 +101,7 @@ impl Engine {
             rebooted: false,
             generation: self.generation,
             peer_public: self.public_addresses(),
-            peer_kept: self.peer_kept,
+            peer_kept: self.contact.kept,
             services: self
                 .services
                 .iter()
@@ -127,7 +127,7 @@ impl Engine {
     fn still_persisted(&self, last: &Persisted) -> bool {
         last.generation == self.generation
             && last.peer_public == self.public_addresses()
-            && last.peer_kept == self.peer_kept
+            && last.peer_kept == self.contact.kept
             && last.services.len() == self.services.len()
             && last.services.iter().zip(&self.services).all(|(p, (n, s))| {
                 p.name == *n

@@ -79,7 +79,7 @@ impl Engine {
         // pass's to take: taken here, the view would stay stale and nothing would move.
         if payload.first() != Some(&crate::frame::BEAT_KIND)
             || !self.link_up(link)
-            || self.peer_view_stale
+            || self.contact.view_stale
         {
             return false;
         }

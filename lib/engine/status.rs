@@ -61,11 +61,11 @@ impl Engine {
         t.push_str(&self.disk_lines());
         t.push_str(&self.admin_lines());
         t.push_str(&format!("CONFIG generation={} {sync}\n", self.generation));
-        if self.requests_dropped + self.api_refused > 0 {
+        if self.refused.requests_dropped + self.refused.api_refused > 0 {
             // What reached the FIFO and was not acted on (details in the log).
             t.push_str(&format!(
                 "REQUESTS dropped={} refused={}\n",
-                self.requests_dropped, self.api_refused
+                self.refused.requests_dropped, self.refused.api_refused
             ));
         }
         for s in &self.config.services {
@@ -126,7 +126,7 @@ impl Engine {
         v.push(format!(
             "dump: in step with the peer {} (view stale {}, configuration {} here, {:?} there; its beat {:?}) peer leaving {} switch-back: waiting since {:?} given up {:?} proposed {:?}",
             self.peer_in_sync(),
-            self.peer_view_stale,
+            self.contact.view_stale,
             self.digest,
             self.peer.as_ref().map(|p| &p.digest),
             self.peer.as_ref().map(|p| (p.boot, p.seq, p.payload.len())),

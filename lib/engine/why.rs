@@ -19,7 +19,7 @@ impl Engine {
             for l in e.links.values_mut() {
                 l.last_rx = None;
             }
-            e.grace_until = 0;
+            e.contact.grace_until = 0;
             e.public.forget_heard();
         }
         e.propose_runners();
