@@ -480,7 +480,7 @@ impl Engine {
     /// links' pipes, the public socket), so their silence counts from now, not from before
     /// the stall: this pass must not take the peer for dead before reading what it sent.
     pub(super) fn stalled(&mut self, gap: Millis) {
-        self.expected_by = Millis::MAX;
+        self.pace.expected_by = Millis::MAX;
         for s in self.services.values_mut() {
             if let Some(a) = s.agent.as_mut() {
                 a.started += gap;
@@ -533,7 +533,7 @@ impl Engine {
                 silent.push((name.clone(), what));
             }
         }
-        self.silence_unjudged = !ticked && !silent.is_empty();
+        self.pace.silence_unjudged = !ticked && !silent.is_empty();
         if !ticked {
             return;
         }

@@ -212,13 +212,8 @@ pub struct Engine {
     knowing: readiness::Knowing,
     /// The both-claim alarm's episodes.
     both: both_claim::BothClaims,
-    /// Until then a routine input is taken without a pass (`routine`).
-    quiet_until: Millis,
-    /// A pass other than a tick found an agent silent: the next tick judges it.
-    silence_unjudged: bool,
-    /// The wake-up the last pass asked for: an input much later shows hasvrd's loop stood
-    /// still (`stalled`).
-    expected_by: Millis,
+    /// The loop's pace: when routine inputs need no pass, when the next one was due.
+    pace: routine::Pace,
     /// Full passes so far, and what the last one left due (the simulator's view).
     #[cfg(test)]
     pub(crate) passes: u64,
@@ -300,9 +295,7 @@ impl Engine {
             calm: switchback::Calm::default(),
             knowing: readiness::Knowing::default(),
             both: both_claim::BothClaims::default(),
-            quiet_until: 0,
-            silence_unjudged: false,
-            expected_by: Millis::MAX,
+            pace: routine::Pace::default(),
             #[cfg(test)]
             passes: 0,
             #[cfg(test)]
@@ -410,8 +403,8 @@ impl Engine {
 
     /// Feeds one input at time `now`; returns the actions to execute, in order.
     pub fn handle(&mut self, now: Millis, input: Input) -> Vec<Action> {
-        if now > self.expected_by.saturating_add(STALL_AFTER) {
-            self.stalled(now - self.expected_by);
+        if now > self.pace.expected_by.saturating_add(STALL_AFTER) {
+            self.stalled(now - self.pace.expected_by);
         }
         self.now = now.max(self.now);
         if self.exited {
@@ -515,8 +508,8 @@ impl Engine {
             self.after_pass = self.wakeup_and_overdue();
             self.after_pass.0
         };
-        self.quiet_until = self.quiet_until_after(next);
-        self.expected_by = next.unwrap_or(Millis::MAX);
+        self.pace.quiet_until = self.quiet_until_after(next);
+        self.pace.expected_by = next.unwrap_or(Millis::MAX);
         let mut out = std::mem::take(&mut self.out);
         // Write-ahead: the state is on disk before anything of this step is done or seen,
         // so a hasvrd killed at any point is succeeded by one that knows what runs.
@@ -568,7 +561,7 @@ impl Engine {
             if let (Some(a), Some(cfg)) = (&s.agent, self.config.service(name)) {
                 if !a.closed && !a.stopping {
                     let mut due = a.last_ok.unwrap_or(a.started) + 3 * cfg.check_interval + 1;
-                    if self.silence_unjudged {
+                    if self.pace.silence_unjudged {
                         // The tick at the end of this turn of the loop judges it; should
                         // none come, a millisecond later.
                         due = due.max(self.now + 1);

@@ -142,13 +142,13 @@ impl Engine {
         // says when the peer is late), and a pass on every read would be an idle hasvrd's
         // main work with many services.
         if !judged_up {
-            self.quiet_until = 0;
+            self.pace.quiet_until = 0;
         }
         if self.peer_back() {
             // Heard again after silence: its last beat is old until the next one, which its
             // link process passes up whatever it says.
             self.contact.view_stale = true;
-            self.quiet_until = 0;
+            self.pace.quiet_until = 0;
         }
         if let Some(l) = self.links.get_mut(link) {
             l.last_rx = Some(at);

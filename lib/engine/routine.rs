@@ -11,10 +11,32 @@
 
 use super::*;
 
+/// The loop's pace, as the last pass left it.
+#[derive(Clone, Debug)]
+pub(super) struct Pace {
+    /// Until then a routine input is taken without a pass.
+    pub quiet_until: Millis,
+    /// A pass other than a tick found an agent silent: the next tick judges it.
+    pub silence_unjudged: bool,
+    /// The wake-up the last pass asked for: an input much later shows hasvrd's loop stood
+    /// still (`stalled`).
+    pub expected_by: Millis,
+}
+
+impl Default for Pace {
+    fn default() -> Pace {
+        Pace {
+            quiet_until: 0,
+            silence_unjudged: false,
+            expected_by: Millis::MAX,
+        }
+    }
+}
+
 impl Engine {
     /// Takes `input` without a pass if it is routine and nothing is due; false: it needs one.
     pub(super) fn routine(&mut self, input: &Input) -> bool {
-        if self.now >= self.quiet_until || self.silence_unjudged {
+        if self.now >= self.pace.quiet_until || self.pace.silence_unjudged {
             return false;
         }
         match input {

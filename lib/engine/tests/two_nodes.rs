@@ -836,7 +836,11 @@ fn at_rest_a_tick_a_lease_renewal_and_a_repeated_beat_make_no_pass_and_news_does
     s.run(3000);
     let e = &mut s.engines[BETA];
     let now = e.now + 1;
-    assert!(now < e.quiet_until, "at rest until {}", e.quiet_until);
+    assert!(
+        now < e.pace.quiet_until,
+        "at rest until {}",
+        e.pace.quiet_until
+    );
     let held = e.peer.as_ref().map(|p| (p.boot, p.seq, p.payload.clone()));
     let (boot, seq, payload) = held.expect("alpha's beat");
     let passes = e.passes;
