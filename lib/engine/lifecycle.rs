@@ -101,8 +101,13 @@ impl Engine {
                     .iter()
                     .all(|g| self.peer_svc(g).is_some_and(|p| p.phase == Phase::Stopped))
                 {
+                    let leaving = self.peer.as_ref().is_some_and(|p| p.leaving);
                     let why: Cow<'static, str> = if s.primary == self.node {
                         "protected; the peer stands by".into()
+                    } else if leaving {
+                        format!("{} is stopping: taking it over", peer()).into()
+                    } else if self.peer_able(&group) {
+                        format!("{} hands it over", peer()).into()
                     } else {
                         format!("{} cannot run it: taking it over", peer()).into()
                     };

@@ -79,6 +79,21 @@ fn planned_moves_stop_first_then_start_and_swap_roles() {
 }
 
 #[test]
+fn a_service_handed_over_by_a_stopping_peer_says_so_where_it_starts() {
+    let mut s = cluster("switchback = yes\n");
+    s.command(ALPHA, "stop", Some("stop"));
+    s.run(200);
+    assert_eq!(s.running_on("web"), vec!["beta"]);
+    assert!(
+        s.log(BETA)
+            .iter()
+            .any(|l| l == "service web: starting here (alpha is stopping: taking it over)"),
+        "{:?}",
+        s.log(BETA)
+    );
+}
+
+#[test]
 fn an_orderly_stop_hands_every_service_over_at_once() {
     let mut s = cluster("");
     s.command(ALPHA, "stop", Some("stop"));
