@@ -250,7 +250,7 @@ fn open_checked(path: &str) -> std::result::Result<Device, String> {
 
 /// The peer's new frames: `Err(Some(bad))` a frame that failed its checks, `Err(None)` a
 /// slot written by another node than the peer.
-type Got = std::result::Result<Vec<u8>, Option<Bad>>;
+type Got = std::result::Result<crate::frame::Opened, Option<Bad>>;
 
 fn read_peer(
     d: &Device,
@@ -388,9 +388,7 @@ mod tests {
         )
         .unwrap();
         let _ = std::fs::remove_file(&path);
-        got.into_iter()
-            .map(|g| frame::open(None, &g.unwrap()).unwrap().payload)
-            .collect()
+        got.into_iter().map(|g| g.unwrap().payload).collect()
     }
 
     #[test]

@@ -163,9 +163,9 @@ impl Hasvrd {
             }
             loop {
                 match l.records.next_record() {
-                    Ok(Some((link::FRAME, bytes))) => {
-                        // Checked by the link process; the header gives boot and sequence.
-                        if let Ok(f) = crate::frame::open(None, &bytes) {
+                    Ok(Some((link::PEER, bytes))) => {
+                        // Checked and opened by the link process.
+                        if let Some(f) = link::read_frame_record(&bytes) {
                             inputs.push(Input::Frame {
                                 link: name.clone(),
                                 boot: f.boot,
@@ -319,8 +319,7 @@ impl Hasvrd {
                 let Ok((n, _)) = sock.recv_from(&mut buf) else {
                     break;
                 };
-                let clear = self.public_wire.accept(&buf[..n], &mut self.public_guard);
-                if let Ok(f) = clear.and_then(|c| crate::frame::open(None, &c)) {
+                if let Ok(f) = self.public_wire.accept(&buf[..n], &mut self.public_guard) {
                     frames.push(f);
                 }
             }

@@ -21,7 +21,10 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
+/// From hasvrd: a frame to send, sealed.
 pub const FRAME: u8 = b'F';
+/// To hasvrd: a frame of the peer, checked and opened here (`frame_record`).
+pub const PEER: u8 = b'P';
 pub const STATS: u8 = b'S';
 /// From hasvrd: this node's beat, repeated by the link every interval.
 pub const BEAT: u8 = b'B';
@@ -33,6 +36,27 @@ pub const KEYS: u8 = b'K';
 /// From hahb-disk: this node's beat is on the shared disk (the volume locks are renewed);
 /// the data is how long the write took, in milliseconds, as text.
 pub const RENEWED: u8 = b'R';
+
+/// A peer's frame as the link process passes it up, opened once: its boot and sequence
+/// (8 bytes each, big endian), then its payload. hasvrd trusts its own link processes.
+pub fn frame_record(f: &frame::Opened) -> Vec<u8> {
+    let mut r = Vec::with_capacity(16 + f.payload.len());
+    r.extend_from_slice(&f.boot.to_be_bytes());
+    r.extend_from_slice(&f.seq.to_be_bytes());
+    r.extend_from_slice(&f.payload);
+    r
+}
+
+/// The frame of a `PEER` record, or `None` if it is too short to be one.
+pub fn read_frame_record(data: &[u8]) -> Option<frame::Opened> {
+    let boot = u64::from_be_bytes(data.get(..8)?.try_into().ok()?);
+    let seq = u64::from_be_bytes(data.get(8..16)?.try_into().ok()?);
+    Some(frame::Opened {
+        boot,
+        seq,
+        payload: data[16..].to_vec(),
+    })
+}
 
 pub fn record(kind: u8, data: &[u8]) -> Vec<u8> {
     let mut r = Vec::with_capacity(5 + data.len());
@@ -60,7 +84,7 @@ impl Records {
         }
         let kind = self.buf[0];
         let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
-        if !matches!(kind, FRAME | STATS | RENEWED | BEAT | LATE | KEYS)
+        if !matches!(kind, FRAME | PEER | STATS | RENEWED | BEAT | LATE | KEYS)
             || len > frame::MAX_FRAME + 64
         {
             self.buf.clear();
@@ -382,8 +406,8 @@ impl Upstream {
     }
 
     /// Passes a checked frame from the peer up (with the turn's other records).
-    pub(crate) fn deliver(&mut self, frame: &[u8]) -> Result<()> {
-        self.write(FRAME, frame)
+    pub(crate) fn deliver(&mut self, frame: &frame::Opened) -> Result<()> {
+        self.write(PEER, &frame_record(frame))
     }
 
     /// Whether the counters wait for a timer: something other than the frames received

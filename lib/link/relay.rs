@@ -206,7 +206,7 @@ impl Inbound {
     /// A good frame (checked) came at `now`: what to pass up, if anything (a short repeat
     /// passes up as the whole beat it stands for). Without a heard page every frame goes up:
     /// hasvrd would otherwise take a quiet peer for a silent one.
-    pub fn arrived(&mut self, frame_bytes: Vec<u8>, now: Instant) -> Option<Vec<u8>> {
+    pub fn arrived(&mut self, f: frame::Opened, now: Instant) -> Option<frame::Opened> {
         let after_silence =
             self.late_told || now.saturating_duration_since(self.last_good) >= self.late_after;
         self.last_good = now;
@@ -215,9 +215,6 @@ impl Inbound {
         if let Some(h) = &self.heard {
             h.store(crate::sys::boottime_millis());
         }
-        let Ok(f) = frame::open(None, &frame_bytes) else {
-            return Some(frame_bytes);
-        };
         let short = match f.payload.first() {
             Some(&frame::BEAT_KIND) => {
                 self.note_whole(f.boot, f.seq, &f.payload);
@@ -228,7 +225,7 @@ impl Inbound {
                 self.asked = true;
                 return None;
             }
-            _ => return Some(frame_bytes),
+            _ => return Some(f),
         };
         let payload = if short {
             // Heard, and nothing more, unless the beat it names came: then it is asked for.
@@ -256,9 +253,10 @@ impl Inbound {
             self.passed = Some((f.boot, payload.clone()));
         }
         if short {
-            frame::seal(None, f.boot, f.seq, payload).ok()
+            let payload = payload.clone();
+            Some(frame::Opened { payload, ..f })
         } else {
-            Some(frame_bytes)
+            Some(f)
         }
     }
 
@@ -327,7 +325,7 @@ impl Relay {
     }
 
     /// A checked frame from the peer: what to pass up, if anything.
-    pub fn arrived(&mut self, frame: Vec<u8>) -> Option<Vec<u8>> {
+    pub fn arrived(&mut self, frame: frame::Opened) -> Option<frame::Opened> {
         self.heard = true;
         let now = Instant::now();
         let up = self.inbound.arrived(frame, now);
@@ -382,8 +380,13 @@ mod tests {
 
     impl Inbound {
         fn arrived_is(&mut self, f: &[u8], now: Instant) -> bool {
-            self.arrived(f.to_vec(), now).is_some()
+            self.arrived(opened(f), now).is_some()
         }
+    }
+
+    /// A frame as the wire gives it, opened.
+    fn opened(f: &[u8]) -> frame::Opened {
+        frame::open(None, f).unwrap()
     }
 
     fn beat(boot: u64, seq: u64, body: &[u8]) -> Vec<u8> {
@@ -562,8 +565,9 @@ mod tests {
         );
         // After a silence the beat it names goes up, rebuilt whole, under its sequence.
         assert!(inb.late(t0 + ms(400)));
-        let up = inb.arrived(short(g1, g1 + 5), t0 + ms(500)).unwrap();
-        let o = frame::open(None, &up).unwrap();
+        let o = inb
+            .arrived(opened(&short(g1, g1 + 5)), t0 + ms(500))
+            .unwrap();
         assert_eq!((o.boot, o.seq), (2, g1 + 5));
         assert_eq!(o.payload, [frame::BEAT_KIND, b'a']);
         assert!(!inb.arrived_is(&short(g1, g1 + 6), t0 + ms(600)));
@@ -602,11 +606,11 @@ mod tests {
         let g = frame::SEQ_STRIDE;
         alpha.given(true, &beat(1, g, b"old"));
         beta.given(true, &beat(2, g, b"beta"));
-        assert!(beta.arrived(beat(1, g, b"old")).is_some());
+        assert!(beta.arrived(opened(&beat(1, g, b"old"))).is_some());
         alpha.given(true, &beat(1, 2 * g, b"new"));
         // beta hears short repeats of a beat it never got: it asks, once a repeat.
         let short = frame::seal(None, 1, 2 * g + 7, &frame::short_repeat(2 * g)).unwrap();
-        assert_eq!(beta.arrived(short), None);
+        assert_eq!(beta.arrived(opened(&short)), None);
         let (out, _) = beta.end_turn(true);
         let ask = out
             .iter()
@@ -617,17 +621,21 @@ mod tests {
         assert!(ask.seq > g && ask.seq < 2 * g, "under beta's own sequences");
         // alpha's next turn sends it whole, without waiting for the interval.
         assert_eq!(
-            alpha.arrived(frame::seal(None, 2, ask.seq, &frame::want_whole(2 * g)).unwrap()),
+            alpha.arrived(opened(
+                &frame::seal(None, 2, ask.seq, &frame::want_whole(2 * g)).unwrap()
+            )),
             None
         );
         let (out, _) = alpha.end_turn(true);
         let whole = frame::open(Some(b"k"), &out[0]).unwrap();
         assert_eq!(whole.payload, [&[frame::BEAT_KIND][..], b"new"].concat());
-        let up = beta.arrived(out[0].clone()).expect("the new beat goes up");
-        assert_eq!(frame::open(None, &up).unwrap().payload, whole.payload);
+        let up = beta
+            .arrived(frame::open(Some(b"k"), &out[0]).unwrap())
+            .expect("the new beat goes up");
+        assert_eq!(up.payload, whole.payload);
         // Toward a link process of the release before, nothing is asked.
         let short = frame::seal(None, 1, 3 * g + 7, &frame::short_repeat(3 * g)).unwrap();
-        beta.arrived(short);
+        beta.arrived(opened(&short));
         let (out, _) = beta.end_turn(false);
         assert!(out
             .iter()

@@ -18,7 +18,7 @@ pub struct StreamFramer {
 /// What came out of the stream.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found {
-    Frame(Vec<u8>),
+    Frame(frame::Opened),
     Bad(Bad),
 }
 
@@ -77,9 +77,9 @@ impl StreamFramer {
         }
         let candidate: Vec<u8> = self.buf[..len].to_vec();
         match wire.accept(&candidate, guard) {
-            Ok(clear) => {
+            Ok(f) => {
                 self.buf.drain(..len);
-                Some(Found::Frame(clear))
+                Some(Found::Frame(f))
             }
             Err(bad) => {
                 // Maybe a false magic inside noise: look again one byte further.
@@ -375,7 +375,7 @@ mod tests {
                 got.push(x);
             }
             let delivered = got.iter().find_map(|x| match x {
-                Found::Frame(f) => crate::frame::open(None, f).ok(),
+                Found::Frame(f) => Some(f.clone()),
                 Found::Bad(_) => None,
             });
             assert_eq!(

@@ -24,7 +24,7 @@ fn cpu_over(node: &Node, secs: u64) -> f64 {
 }
 
 /// The CPU of a process's waited-for children (cutime + cstime, in clock ticks).
-fn children_cpu(pid: u32) -> f64 {
+pub(crate) fn children_cpu(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let Some((_, rest)) = stat.rsplit_once(')') else {
         return 0.0;

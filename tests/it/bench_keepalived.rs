@@ -74,12 +74,12 @@ fn fine_probe(ns: &str) -> Probe {
 }
 
 /// SureHA's service for the comparison: the floating address, instant scripts, no agent.
-fn address_only() -> String {
+pub(crate) fn address_only() -> String {
     format!("\n[service web]\nactive_server = alpha\nstandby_server = beta\nactive_nic = eth0\nstandby_nic = eth0\nactive_ip = {VIP}\nstart = svc.start\nstop = svc.stop\nswitchback = yes\n")
 }
 
 /// keepalived on one node of the topology, with the web service beside it.
-struct Keepalived {
+pub(crate) struct Keepalived {
     dir: std::path::PathBuf,
     ns: String,
     name: &'static str,
@@ -87,10 +87,22 @@ struct Keepalived {
     daemon: Option<Child>,
     advert: &'static str,
     priority: u32,
+    /// A vrrp_script run every second, if any (`bench_checked`).
+    check: Option<String>,
 }
 
 impl Keepalived {
     fn new(topo: &Topology, name: &'static str, advert: &'static str) -> Keepalived {
+        Keepalived::checked(topo, name, advert, None)
+    }
+
+    /// With `check`, a script keepalived runs every second (vrrp_script) and tracks.
+    pub(crate) fn checked(
+        topo: &Topology,
+        name: &'static str,
+        advert: &'static str,
+        check: Option<String>,
+    ) -> Keepalived {
         let ns = topo.node_ns(name);
         let dir = std::env::temp_dir().join(format!("ka-{}-{}-{name}", std::process::id(), ns));
         std::fs::create_dir_all(&dir).unwrap();
@@ -103,6 +115,7 @@ impl Keepalived {
             daemon: None,
             advert,
             priority: if name == "alpha" { 150 } else { 100 },
+            check,
         };
         k.start();
         k
@@ -113,8 +126,11 @@ impl Keepalived {
         std::fs::write(
             &conf,
             format!(
-                "global_defs {{\n  router_id {n}\n  vrrp_garp_master_delay 0\n}}\nvrrp_instance web {{\n  state {state}\n  interface eth0\n  virtual_router_id 51\n  version 3\n  priority {p}\n  advert_int {a}\n  virtual_ipaddress {{\n    {VIP}/24 dev eth0\n  }}\n}}\n",
+                "global_defs {{\n  router_id {n}\n  vrrp_garp_master_delay 0\n{sec}}}\n{script}vrrp_instance web {{\n  state {state}\n  interface eth0\n  virtual_router_id 51\n  version 3\n  priority {p}\n  advert_int {a}\n  virtual_ipaddress {{\n    {VIP}/24 dev eth0\n  }}\n{track}}}\n",
                 n = self.name,
+                sec = if self.check.is_some() { "  enable_script_security\n  script_user root\n" } else { "" },
+                script = self.check.as_ref().map_or(String::new(), |c| format!("vrrp_script chk {{\n  script \"{c}\"\n  interval 1\n}}\n")),
+                track = if self.check.is_some() { "  track_script {\n    chk\n  }\n" } else { "" },
                 state = if self.priority > 100 { "MASTER" } else { "BACKUP" },
                 p = self.priority,
                 a = self.advert,
@@ -136,7 +152,7 @@ impl Keepalived {
     }
 
     /// Every keepalived process of this node (the parent and its VRRP child).
-    fn pids(&self) -> Vec<u32> {
+    pub(crate) fn pids(&self) -> Vec<u32> {
         let mut v = Vec::new();
         for f in ["k.pid", "v.pid"] {
             if let Some(p) = std::fs::read_to_string(self.dir.join(f))
@@ -196,7 +212,7 @@ pub(crate) fn cpu_of(pid: u32) -> f64 {
         / 1e9
 }
 
-fn pss_kb(pid: u32) -> u64 {
+pub(crate) fn pss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .ok()
         .and_then(|s| {
@@ -291,6 +307,15 @@ fn sureha_runs() -> Figures {
         probe.wait_since("alpha", t1, T);
         std::thread::sleep(Duration::from_millis(200));
         f.back.push(probe.outage_since(t1));
+        for n in [&c.beta, &c.alpha] {
+            if let Some(m) = n.log().lines().rev().find(|l| l.contains(" MOVE ")) {
+                println!(
+                    "switch-back, {}: {}",
+                    n.name,
+                    &m[m.find("MOVE").unwrap_or(0)..]
+                );
+            }
+        }
         std::thread::sleep(Duration::from_millis(1500));
         let t2 = c.power_off("alpha");
         probe.wait_for("beta", T);
@@ -366,7 +391,7 @@ fn idle_sureha(secs: u64) -> [(f64, u64); 2] {
     out
 }
 
-fn idle_secs() -> u64 {
+pub(crate) fn idle_secs() -> u64 {
     std::env::var("IDLE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())

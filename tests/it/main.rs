@@ -9,6 +9,7 @@ mod alerts;
 mod api;
 mod bench;
 mod bench_agent;
+mod bench_checked;
 mod bench_keepalived;
 mod bench_scale;
 mod chaos;
