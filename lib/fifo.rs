@@ -379,11 +379,8 @@ fn read_reply(
     let mut data = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
-        let mut fds = [sys::PollFd {
-            fd: reply.fd.as_raw_fd(),
-            events: sys::POLLIN,
-            revents: 0,
-        }];
+        let mut set = sys::PollSet::default();
+        set.read(reply.fd.as_raw_fd());
         // Until hasvrd takes the request, look after it every second. Once taken, it holds
         // our FIFO open until it answers, and its death closes it: sleep until either (a
         // paced apiok costs no wake-up meanwhile).
@@ -395,7 +392,7 @@ fn read_reply(
                 .as_millis()
                 .clamp(1, 60_000) as i32,
         };
-        let _ = sys::poll(&mut fds, wait);
+        let _ = set.wait(wait);
         loop {
             match sys::read_some(&reply.fd, &mut chunk) {
                 Ok(0) if !data.is_empty() => {
@@ -417,13 +414,13 @@ fn read_reply(
                 Err(_) => break,
             }
         }
-        if data.is_empty() && fds[0].revents == 0 {
+        if data.is_empty() && !set.ready(reply.fd.as_raw_fd()) {
             // A new hasvrd may already read the FIFO; it never saw our request.
             let asked_died = server.is_some_and(|p| !files::process_alive(p, 0));
             if asked_died || !server_running(home) {
                 return Err(Gone::DiedWaiting);
             }
-        } else if fds[0].revents & sys::POLLHUP != 0 && data.is_empty() {
+        } else if set.events(reply.fd.as_raw_fd()) & sys::POLLHUP != 0 && data.is_empty() {
             // Some systems report hang-up before any writer came; do not spin on it.
             std::thread::sleep(Duration::from_millis(10));
         }

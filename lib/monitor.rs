@@ -128,30 +128,13 @@ impl Hamond {
                     timeout = timeout.min(t.max(1));
                 }
             }
-            let mut fds = vec![sys::PollFd {
-                fd: self.signals.fd(),
-                events: sys::POLLIN,
-                revents: 0,
-            }];
-            if let Some(fd) = self.partner.fd() {
-                fds.push(sys::PollFd {
-                    fd,
-                    events: sys::POLLIN,
-                    revents: 0,
-                });
-            }
-            if let Some(fd) = self.tmp_watch.fd() {
-                fds.push(sys::PollFd {
-                    fd,
-                    events: sys::POLLIN,
-                    revents: 0,
-                });
-            }
-            let _ = sys::poll(&mut fds, timeout.min(i32::MAX as Millis) as i32);
+            let mut set = sys::PollSet::default();
+            set.read(self.signals.fd())
+                .read(self.partner.fd())
+                .read(self.tmp_watch.fd());
+            let _ = set.wait(timeout.min(i32::MAX as Millis) as i32);
             // Only what poll says is ready is read; children are reaped on SIGCHLD.
-            let ready = |fd: Option<i32>| {
-                fd.is_some_and(|fd| fds.iter().any(|f| f.fd == fd && f.revents != 0))
-            };
+            let ready = |fd: Option<i32>| fd.is_some_and(|fd| set.ready(fd));
             if ready(Some(self.signals.fd())) {
                 let mut child_exited = false;
                 for sig in self.signals.take() {

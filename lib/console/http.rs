@@ -73,19 +73,17 @@ fn read_requests(listener: &TcpListener, tx: &mpsc::SyncSender<(TcpStream, Incom
     let mut open: Vec<Reading> = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
-        let mut fds = vec![crate::sys::PollFd {
-            fd: listener.as_raw_fd(),
-            events: crate::sys::POLLIN,
-            revents: 0,
-        }];
-        fds.extend(open.iter().map(|r| crate::sys::PollFd {
-            fd: r.stream.as_raw_fd(),
-            events: crate::sys::POLLIN,
-            revents: 0,
-        }));
-        let _ = crate::sys::poll(&mut fds, 1000);
-        let mut ready: Vec<bool> = fds.iter().skip(1).map(|f| f.revents != 0).collect();
-        if fds[0].revents != 0 {
+        let mut set = crate::sys::PollSet::default();
+        set.read(listener.as_raw_fd());
+        for r in &open {
+            set.read(r.stream.as_raw_fd());
+        }
+        let _ = set.wait(1000);
+        let mut ready: Vec<bool> = open
+            .iter()
+            .map(|r| set.ready(r.stream.as_raw_fd()))
+            .collect();
+        if set.ready(listener.as_raw_fd()) {
             accept_new(listener, &mut open, &mut ready);
         }
         // Those just taken are read at once (their request is usually there already).

@@ -115,17 +115,14 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
                 }
             }
         }
-        let mut fds = [sys::PollFd {
-            fd: up.fd(),
-            events: sys::POLLIN,
-            revents: 0,
-        }];
+        let mut set = sys::PollSet::default();
+        set.read(up.fd());
         let wait = if dev.is_some() {
             next_read.saturating_duration_since(Instant::now())
         } else {
             Duration::from_secs(1)
         };
-        let _ = sys::poll(&mut fds, wait.as_millis().min(1000) as i32);
+        let _ = set.wait(wait.as_millis().min(1000) as i32);
         // A disk link writes what hasvrd gives it, the standing beat once like any frame: its
         // writes renew the volume locks, so they follow hasvrd's own beats.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;

@@ -487,91 +487,32 @@ impl Hasvrd {
         if !self.watched.is_empty() {
             next = next.min(now + 250);
         }
-        let mut fds = vec![
-            sys::PollFd {
-                fd: self.fifo.fd(),
-                events: sys::POLLIN,
-                revents: 0,
-            },
-            sys::PollFd {
-                fd: self.signals.fd(),
-                events: sys::POLLIN,
-                revents: 0,
-            },
-        ];
+        let mut set = sys::PollSet::default();
+        set.read(self.fifo.fd()).read(self.signals.fd());
         for l in self.links.values() {
-            if let Some(fd) = &l.from {
-                fds.push(sys::PollFd {
-                    fd: fd.as_raw_fd(),
-                    events: sys::POLLIN,
-                    revents: 0,
-                });
-            }
+            set.read(l.from.as_ref().map(|fd| fd.as_raw_fd()));
             if l.pid.is_none() {
                 next = next.min(l.respawn_at.max(now));
             }
         }
-        if let Some(s) = &self.public {
-            fds.push(sys::PollFd {
-                fd: s.as_raw_fd(),
-                events: sys::POLLIN,
-                revents: 0,
-            });
-        }
+        set.read(self.public.as_ref().map(|s| s.as_raw_fd()));
         next = next.min(self.next_nic_poll.max(now));
         // Binding the public-network socket is retried (never, while there are no NICs).
         if self.public.is_none() {
             next = next.min(self.next_public_bind.max(now));
         }
-        if let Some(fd) = &self.nic_events {
-            fds.push(sys::PollFd {
-                fd: fd.as_raw_fd(),
-                events: sys::POLLIN,
-                revents: 0,
-            });
-        }
-        if let Some(fd) = self.paths.fd() {
-            fds.push(sys::PollFd {
-                fd,
-                events: sys::POLLIN,
-                revents: 0,
-            });
-        }
-        if let Some(fd) = self.tmp_watch.fd() {
-            fds.push(sys::PollFd {
-                fd,
-                events: sys::POLLIN,
-                revents: 0,
-            });
-        }
-        if let Some(fd) = self.partner.fd() {
-            fds.push(sys::PollFd {
-                fd,
-                events: sys::POLLIN,
-                revents: 0,
-            });
-        }
-        if let Some(fd) = self.readiness_fd() {
-            fds.push(sys::PollFd {
-                fd,
-                events: sys::POLLIN,
-                revents: 0,
-            });
-        }
+        set.read(self.nic_events.as_ref().map(|fd| fd.as_raw_fd()))
+            .read(self.paths.fd())
+            .read(self.tmp_watch.fd())
+            .read(self.partner.fd())
+            .read(self.readiness_fd());
         for fd in self.outbox.fds() {
-            fds.push(sys::PollFd {
-                fd,
-                events: sys::POLLOUT,
-                revents: 0,
-            });
+            set.write(fd);
             next = next.min(now + 100);
         }
         let timeout = next.saturating_sub(now).min(IDLE_WAKE) as i32;
-        let _ = sys::poll(&mut fds, timeout);
-        fds.iter()
-            .filter(|f| f.revents != 0)
-            .map(|f| f.fd)
-            .collect()
+        let _ = set.wait(timeout);
+        set.ready_fds()
     }
 
     fn signal(&mut self, sig: i32) {

@@ -188,18 +188,8 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
                 }
             }
         }
-        let mut fds = vec![sys::PollFd {
-            fd: up.fd(),
-            events: sys::POLLIN,
-            revents: 0,
-        }];
-        if let Some(p) = &port {
-            fds.push(sys::PollFd {
-                fd: p.as_raw_fd(),
-                events: sys::POLLIN,
-                revents: 0,
-            });
-        }
+        let mut set = sys::PollSet::default();
+        set.read(up.fd()).read(port.as_ref().map(|p| p.as_raw_fd()));
         // Asleep until bytes come, the standing beat is due or the peer turns late; a
         // closed device, half a frame or held-back counters are looked at five times a
         // second.
@@ -210,10 +200,7 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
                 Some(std::time::Instant::now() + std::time::Duration::from_millis(200)),
             );
         }
-        let _ = sys::poll(
-            &mut fds,
-            relay::timeout_until(wake, std::time::Instant::now()),
-        );
+        let _ = set.wait(relay::timeout_until(wake, std::time::Instant::now()));
         // Frames from hasvrd go out; once hasvrd is gone, so are we.
         let (frames, closed) = up.frames(&mut log, &mut buf)?;
         reload_keys(&mut up, home, &mut wire, Some(&mut beats), &mut log, name);
@@ -229,9 +216,9 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
         }
         // A hang-up (the other end of a pty gone, a USB adapter unplugged) reads as end of
         // file: close the device and open it again in a second, instead of spinning.
-        let hung_up = fds
-            .get(1)
-            .is_some_and(|f| f.revents & (sys::POLLHUP | sys::POLLERR) != 0);
+        let hung_up = port
+            .as_ref()
+            .is_some_and(|p| set.events(p.as_raw_fd()) & (sys::POLLHUP | sys::POLLERR) != 0);
         if let Some(p) = &port {
             loop {
                 match sys::read_some(p, &mut buf) {
@@ -323,12 +310,9 @@ fn write_all_bounded(fd: &impl AsRawFd, mut data: &[u8], limit: std::time::Durat
                 if left.is_zero() {
                     return false;
                 }
-                let mut p = [sys::PollFd {
-                    fd: fd.as_raw_fd(),
-                    events: sys::POLLOUT,
-                    revents: 0,
-                }];
-                let _ = sys::poll(&mut p, left.as_millis().max(1) as i32);
+                let _ = sys::PollSet::default()
+                    .write(fd.as_raw_fd())
+                    .wait(left.as_millis().max(1) as i32);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return false,

@@ -41,18 +41,8 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
                 }
             }
         }
-        let mut fds = vec![sys::PollFd {
-            fd: up.fd(),
-            events: sys::POLLIN,
-            revents: 0,
-        }];
-        if let Some(s) = &sock {
-            fds.push(sys::PollFd {
-                fd: s.as_raw_fd(),
-                events: sys::POLLIN,
-                revents: 0,
-            });
-        }
+        let mut set = sys::PollSet::default();
+        set.read(up.fd()).read(sock.as_ref().map(|s| s.as_raw_fd()));
         // Asleep until a frame comes either way, the standing beat is due, the peer turns
         // late, or counters held back by the twice-a-second limit are due.
         let mut wake = beats.wake();
@@ -62,9 +52,9 @@ pub fn run_socket(home: &Home, link: &Link) -> Result<()> {
         if up.report_due(&counters) {
             wake = relay::sooner(wake, Some(Instant::now() + Duration::from_millis(500)));
         }
-        let _ = sys::poll(&mut fds, relay::timeout_until(wake, Instant::now()));
-        let from_hasvrd = fds[0].revents != 0;
-        let from_peer = fds.get(1).is_some_and(|f| f.revents != 0);
+        let _ = set.wait(relay::timeout_until(wake, Instant::now()));
+        let from_hasvrd = set.ready(up.fd());
+        let from_peer = sock.as_ref().is_some_and(|s| set.ready(s.as_raw_fd()));
         // Frames from hasvrd go out; once hasvrd is gone, so are we.
         let (frames, closed) = if from_hasvrd {
             up.frames(&mut log, &mut buf)?

@@ -9,8 +9,10 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 mod dir_watch;
+mod poll;
 mod shared;
 pub use dir_watch::DirWatch;
+pub use poll::{poll, PollFd, PollSet, POLLERR, POLLHUP, POLLIN, POLLOUT};
 pub use shared::{inherited_file, shared_page, SharedU64};
 
 fn cstr(path: &Path) -> io::Result<CString> {
@@ -236,44 +238,6 @@ pub fn lock_wait(fd: &impl AsRawFd) -> io::Result<()> {
             r => return r.map(|_| ()),
         }
     }
-}
-
-pub const POLLIN: i16 = libc::POLLIN;
-pub const POLLOUT: i16 = libc::POLLOUT;
-pub const POLLHUP: i16 = libc::POLLHUP;
-pub const POLLERR: i16 = libc::POLLERR;
-
-/// One entry of a poll set.
-#[derive(Clone, Copy, Debug)]
-pub struct PollFd {
-    pub fd: RawFd,
-    pub events: i16,
-    pub revents: i16,
-}
-
-/// poll(2); EINTR counts as "nothing ready".
-pub fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
-    let mut raw: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|p| libc::pollfd {
-            fd: p.fd,
-            events: p.events,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: `raw` is a valid array of `raw.len()` pollfd structures.
-    let n = unsafe { libc::poll(raw.as_mut_ptr(), raw.len() as libc::nfds_t, timeout_ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINTR) {
-            return Ok(0);
-        }
-        return Err(e);
-    }
-    for (p, r) in fds.iter_mut().zip(raw.iter()) {
-        p.revents = r.revents;
-    }
-    Ok(n as usize)
 }
 
 /// How a reaped child ended.
