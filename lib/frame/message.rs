@@ -454,4 +454,3 @@ pub fn says_keeping(payload: &[u8]) -> bool {
     payload.first() == Some(&BEAT_KIND)
         && matches!(Message::decode(payload), Ok(Message::Beat(b)) if b.keeping)
 }
-

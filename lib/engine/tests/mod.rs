@@ -765,7 +765,9 @@ fn status_lists_nodes_links_and_services() {
 }
 
 mod admin;
+mod alerts;
 mod both_claim;
+mod disk_link;
 mod disks;
 mod left_running;
 mod peer;
