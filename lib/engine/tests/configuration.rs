@@ -1,0 +1,184 @@
+//! One engine's configuration and status: edits that need the peer, conflicts, what status lists, what a restart keeps.
+
+use super::*;
+
+#[test]
+fn configuration_edits_need_the_peer() {
+    let mut t = running("");
+    let r = replies(&t.cmd(
+        2000,
+        "service create db active_server=beta standby_server=alpha start=a stop=b",
+        Some("x"),
+    ));
+    assert!(
+        matches!(&r[0].1, Status::Err(m) if m.contains("peer beta is not reachable")),
+        "{r:?}"
+    );
+    // A reload that drops a protected service is refused whole.
+    let r = t.at(
+        2000,
+        Input::Reload(Ok((config::parse("t", BASE).unwrap(), BASE.into()))),
+    );
+    assert!(r.iter().any(|a| matches!(a, Action::Log { level: Level::Error, text } if text.contains("keeping the running one"))));
+    assert_eq!(t.state(), "ACTIVEACT");
+}
+
+#[test]
+fn status_lists_nodes_links_and_services() {
+    let t = running("");
+    assert_eq!(t.e.status_text(), "NODE alpha UP local\nNODE beta DOWN\nLINK lan socket ERR\nLICENSE alpha - - MISSING\nLICENSE beta - - MISSING\nCONFIG generation=1 UNKNOWN\nSERVICE web USERDEF alpha=ACTIVEACT beta=UNKNOWN\n");
+}
+
+#[test]
+fn a_configuration_conflict_is_reported_not_merged() {
+    use super::sim::*;
+    let text = config_text(&service("web", ""));
+    let mut s = Sim::new(&text);
+    s.run(100);
+    // Each node changes its own file by hand and reloads: both reach generation 2.
+    for (n, extra) in [(ALPHA, "# alpha's edit\n"), (BETA, "# beta's edit\n")] {
+        let t = format!("{text}{extra}");
+        let cfg = crate::config::parse("t", &t).unwrap();
+        // Through the simulated executor: the new beat must reach the link.
+        s.input(n, Input::Reload(Ok((cfg, t))));
+        assert!(s.log(n).iter().any(|l| l.contains("generation 2")));
+    }
+    s.run(300);
+    assert!(
+        s.engines[ALPHA]
+            .status_text()
+            .contains("CONFIG generation=2 CONFLICT"),
+        "{}",
+        s.engines[ALPHA].status_text()
+    );
+    assert!(s
+        .log(ALPHA)
+        .iter()
+        .any(|l| l.contains("configuration conflict: this node and beta both have generation 2")));
+    s.command(ALPHA, "service bringin web", Some("in"));
+    s.run(300);
+    assert!(
+        s.running_on("web").is_empty(),
+        "nothing moves while the nodes disagree"
+    );
+}
+
+#[test]
+fn configuration_changes_need_two_way_contact() {
+    use super::sim::*;
+    let mut s = Sim::new(&config_text(""));
+    s.run(200);
+    // alpha's frames no longer reach beta; alpha still hears beta.
+    s.paths[0][ALPHA].up = false;
+    s.paths[1][ALPHA].up = false;
+    s.run(600);
+    s.command(
+        ALPHA,
+        "service create db active_server=beta standby_server=alpha start=a stop=b",
+        Some("c"),
+    );
+    // It waits a while for contact (the last change may still be syncing), then says why.
+    s.run(5_000);
+    assert!(s.reply(ALPHA, "c").is_none());
+    s.run(5_500);
+    match s.reply(ALPHA, "c").map(|r| r.status) {
+        Some(Status::Err(m)) => assert!(m.contains("beta does not hear this node"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    s.paths[0][ALPHA].up = true;
+    s.paths[1][ALPHA].up = true;
+    s.run(600);
+    s.command(
+        ALPHA,
+        "service create db active_server=beta standby_server=alpha start=a stop=b",
+        Some("c2"),
+    );
+    assert!(matches!(
+        s.reply(ALPHA, "c2").map(|r| r.status),
+        Some(Status::Ok)
+    ));
+}
+
+#[test]
+fn a_restarted_engine_still_knows_where_to_ask_the_peer_over_the_public_network() {
+    use super::sim::*;
+    let text = config_text(&service(
+        "web",
+        "active_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\n",
+    ));
+    let mut s = Sim::new(&text);
+    s.run(300);
+    let saved = s.engines[ALPHA].persisted();
+    assert_eq!(
+        saved.peer_public,
+        vec![std::net::Ipv4Addr::new(192, 0, 2, 2)]
+    );
+    let parsed = crate::state::parse(&crate::state::file_text("b", &saved.to_text()), "b").unwrap();
+    let mut e = Engine::new(
+        "alpha",
+        config::parse("t", &text).unwrap(),
+        text,
+        Some(parsed),
+        0,
+    );
+    let acts = e.handle(0, Input::Tick);
+    assert!(
+        acts.iter().any(|a| matches!(a, Action::SendPublic { to, .. } if to == &vec![std::net::Ipv4Addr::new(192, 0, 2, 2)])),
+        "{acts:?}"
+    );
+}
+
+#[test]
+fn a_running_service_without_a_saved_agent_pid_is_cleaned_up_not_adopted() {
+    let t = running("");
+    let mut saved = t.e.persisted();
+    saved.services[0].agent_pid = None;
+    let text = svc("");
+    let mut e = Engine::new(
+        "alpha",
+        config::parse("t", &text).unwrap(),
+        text,
+        Some(saved),
+        0,
+    );
+    let acts = e.handle(0, Input::Tick);
+    assert!(
+        acts.iter().any(|a| matches!(
+            a,
+            Action::Run {
+                step: Step::StopScript,
+                ..
+            }
+        )),
+        "{acts:?}"
+    );
+    assert!(acts.iter().any(|a| matches!(a, Action::Log { text, .. } if text.contains("in the middle of starting or stopping"))));
+}
+
+#[test]
+fn a_stopping_node_refuses_changes_and_a_move_that_never_ends_is_given_up_in_time() {
+    let mut t = running("");
+    t.cmd(2000, "stop", Some("s"));
+    let r = replies(&t.cmd(2001, "service bringout web", Some("b")));
+    assert_eq!(
+        r[0].1,
+        Status::Err("SureHA is stopping on this node".into())
+    );
+    // A bring-in whose start never finishes: its caller hears within the waiting limit.
+    let mut t = T::new(&svc("restart_times = 1\n"));
+    t.cmd(0, "service bringin web", Some("in"));
+    t.at(1000, Input::Tick);
+    // Two start timeouts (10 s) for each of its tries and the stop between, and 30 s more.
+    let limit = 2 * 10_000 * (1 + 2) + 30_000;
+    assert_eq!(
+        crate::config::waiting_limit(t.e.config().service("web")),
+        limit
+    );
+    assert_eq!(crate::config::waiting_limit(None), 60_000);
+    assert!(replies(&t.at(limit - 1, Input::Tick)).is_empty());
+    let r = replies(&t.at(limit, Input::Tick));
+    assert!(
+        matches!(&r[..], [x] if matches!(&x.1, Status::Err(m) if m.contains("not done in the time allowed"))),
+        "{r:?}"
+    );
+}
