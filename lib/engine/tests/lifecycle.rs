@@ -197,3 +197,250 @@ fn a_restarted_engine_adopts_what_runs_and_cleans_up_what_was_half_done() {
         }
     )));
 }
+
+/// The steps of the `Run` actions among `acts`.
+fn run_steps(acts: &[Action]) -> Vec<Step> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Run { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_late_report_of_an_earlier_agent_is_not_taken_for_the_current_one() {
+    let mut t = running("restart_times = 2\n");
+    let first = t.e.services["web"].agent.as_ref().unwrap().id;
+    let acts = t.cmd(2000, "apierr web", None);
+    t.run_plan(2000, acts);
+    assert_eq!(t.state(), "ACTIVEACT", "restarted");
+    let second = t.e.services["web"].agent.as_ref().unwrap().id;
+    assert_ne!(first, second, "each agent its own id");
+    // The first agent's exit, reported late, is not the new one's.
+    let acts = t.at(
+        2100,
+        Input::AgentExited {
+            service: "web".into(),
+            agent: first,
+            how: "TERM".into(),
+        },
+    );
+    assert!(run_steps(&acts).is_empty(), "{acts:?}");
+    assert_eq!(t.state(), "ACTIVEACT");
+}
+
+#[test]
+fn a_failed_start_undoes_only_what_it_brought_up() {
+    let ip = "active_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\nrestart_times = 0\n";
+    // The start script fails: the addresses it had brought up come off again.
+    let mut t = T::new(&svc(ip));
+    t.cmd(0, "service bringin web", None);
+    let acts = t.at(1000, Input::Tick);
+    let all = t.run_failing(1000, acts, |s| s == Step::StartScript);
+    assert_eq!(
+        run_steps(&all),
+        [
+            Step::AddIps,
+            Step::StartScript,
+            Step::StopScript,
+            Step::DelIps
+        ]
+    );
+    assert_eq!(t.state(), "ERRORACT");
+    // The addresses fail to come up: nothing to take off, the stop script runs alone.
+    let mut t = T::new(&svc(ip));
+    t.cmd(0, "service bringin web", None);
+    let acts = t.at(1000, Input::Tick);
+    let all = t.run_failing(1000, acts, |s| s == Step::AddIps);
+    assert_eq!(run_steps(&all), [Step::AddIps, Step::StopScript]);
+}
+
+#[test]
+fn a_running_service_that_fails_comes_down_whole_addresses_included() {
+    let mut t = running(
+        "active_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\nrestart_times = 0\n",
+    );
+    let acts = t.cmd(2000, "apierr web", None);
+    let (steps, _) = t.run_plan(2000, acts);
+    assert_eq!(steps, [Step::StopAgent, Step::StopScript, Step::DelIps]);
+    assert_eq!(t.state(), "ERRORACT");
+}
+
+#[test]
+fn a_failed_stop_script_is_tried_once_more_and_no_more() {
+    let mut t = running("");
+    let acts = t.cmd(2000, "service bringout web", None);
+    let mut once = true;
+    let all = t.run_failing(2000, acts, |s| {
+        s == Step::StopScript && std::mem::replace(&mut once, false)
+    });
+    assert_eq!(run_steps(&all), [Step::StopScript, Step::StopScript]);
+    assert_eq!(t.state(), "OUTACT");
+    let mut t = running("");
+    let acts = t.cmd(2000, "service bringout web", None);
+    let all = t.run_failing(2000, acts, |s| s == Step::StopScript);
+    assert_eq!(
+        run_steps(&all),
+        [Step::StopScript, Step::StopScript],
+        "twice, then the stop goes on"
+    );
+    assert_eq!(t.state(), "OUTACT");
+}
+
+#[test]
+fn a_failure_exactly_one_start_timeout_after_the_last_is_a_first_again() {
+    // restart_times 1, start_timeout 10 s: failures 10 s apart each get their restart.
+    let mut t = running("restart_times = 1\n");
+    let acts = t.cmd(2000, "apierr web", None);
+    t.run_plan(2000, acts);
+    assert_eq!(t.state(), "ACTIVEACT");
+    let acts = t.cmd(12_000, "apierr web", None);
+    let (steps, _) = t.run_plan(12_000, acts);
+    assert_eq!(
+        steps,
+        [
+            Step::StopAgent,
+            Step::StopScript,
+            Step::StartScript,
+            Step::StartAgent
+        ]
+    );
+    assert_eq!(t.state(), "ACTIVEACT");
+}
+
+#[test]
+fn a_mount_waits_for_the_lease_and_only_addresses_name_a_nic() {
+    let disk = "\n[privnet d]\ntype = disk\nhost1 = alpha\nhost2 = beta\ndevice1 = /dev/sdx\ndevice2 = /dev/sdy\ninterval = 100ms\nmaxmiss = 3\n";
+    let text = svc("active_ip = 192.0.2.100\nactive_nic = eth0\nstandby_nic = eth0\nvolume = /dev/a /dev/b /m1\n")
+        .replacen("\n[service web]", &format!("{disk}\n[service web]"), 1);
+    let mut t = T::new(&text);
+    t.cmd(0, "service bringin web", None);
+    let mut runs = Vec::new();
+    for ms in (0..=3000).step_by(100) {
+        let acts = t.at(
+            ms,
+            Input::LeaseRenewed {
+                link: "d".into(),
+                took: 0,
+            },
+        );
+        let (_, all) = t.run_plan(ms, acts);
+        runs.extend(all.into_iter().filter_map(|a| match a {
+            Action::Run {
+                step, timeout, nic, ..
+            } => Some((step, timeout, nic)),
+            _ => None,
+        }));
+    }
+    // The lease of the disk link: 3 × 300 ms.
+    assert_eq!(
+        runs[..3],
+        [
+            (Step::Mount(0), 30_000 + 900, None),
+            (Step::AddIps, 30_000, Some("eth0".to_string())),
+            (Step::StartScript, 10_000, None),
+        ]
+    );
+}
+
+#[test]
+fn an_agent_that_dies_before_it_is_seen_running_is_a_failure() {
+    let mut t = T::new(&svc("restart_times = 0\n"));
+    t.cmd(0, "service bringin web", None);
+    let mut acts = t.at(1000, Input::Tick);
+    let mut agent = None;
+    for _ in 0..5 {
+        let mut next = Vec::new();
+        for a in &acts {
+            match a {
+                Action::Run { task, .. } => next.push(Input::TaskDone {
+                    task: *task,
+                    result: Ok(()),
+                }),
+                Action::StartAgent { agent: id, .. } => agent = Some(*id),
+                _ => {}
+            }
+        }
+        acts = next.into_iter().flat_map(|i| t.at(1000, i)).collect();
+    }
+    let id = agent.expect("the agent was started");
+    let acts = t.at(
+        1010,
+        Input::AgentExited {
+            service: "web".into(),
+            agent: id,
+            how: "exit status 127".into(),
+        },
+    );
+    t.run_plan(1010, acts);
+    assert_eq!(t.state(), "ERRORACT");
+}
+
+#[test]
+fn a_closed_agent_is_not_called_silent() {
+    let mut t = running("");
+    t.cmd(1500, "apiclose web", Some("c"));
+    // A pass (a command is no routine input), then the tick that judges silence.
+    let mut acts = t.cmd(60_000, "status", Some("s"));
+    acts.extend(t.at(60_000, Input::Tick));
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::StopAgent { .. } | Action::Run { .. })),
+        "{acts:?}"
+    );
+    assert_eq!(t.state(), "ACTIVEACT");
+}
+
+#[test]
+fn an_agent_is_silent_only_past_three_intervals_not_at_them() {
+    let mut t = running("");
+    t.cmd(1500, "apiok web", None);
+    // A pass at that very moment (a command), then the tick that judges silence.
+    let mut acts = t.cmd(4500, "status", Some("s"));
+    acts.extend(t.at(4500, Input::Tick));
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::StopAgent { .. })),
+        "exactly three intervals: {acts:?}"
+    );
+    assert_eq!(t.state(), "ACTIVEACT");
+    let acts = t.at(4501, Input::Tick);
+    assert!(acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
+}
+
+#[test]
+fn a_failed_nic_moves_the_addresses_to_the_next_one_of_the_list() {
+    let nics = |eth0: bool| {
+        Input::Nics(
+            ["eth0", "eth1"]
+                .iter()
+                .map(|n| NicState {
+                    name: n.to_string(),
+                    ok: *n != "eth0" || eth0,
+                    addrs: vec![],
+                })
+                .collect(),
+        )
+    };
+    let mut t = T::new(&svc(
+        "active_ip = 192.0.2.100\nactive_nic = eth0 eth1\nstandby_nic = eth0\n",
+    ));
+    t.at(0, nics(true));
+    t.cmd(0, "service bringin web", None);
+    let acts = t.at(1000, Input::Tick);
+    t.run_plan(1000, acts);
+    assert_eq!(t.state(), "ACTIVEACT");
+    let acts = t.at(2000, nics(false));
+    let moved: Vec<(Step, Option<String>)> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::Run { step, nic, .. } => Some((*step, nic.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moved, [(Step::DelIps, None)], "{acts:?}");
+    let (_, all) = t.run_plan(2000, acts);
+    assert!(all.iter().any(|a| matches!(a,
+        Action::Run { step: Step::AddIps, nic: Some(n), .. } if n == "eth1")));
+}

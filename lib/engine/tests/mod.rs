@@ -92,7 +92,7 @@ impl T {
         &mut self,
         t: Millis,
         mut acts: Vec<Action>,
-        fails: impl Fn(Step) -> bool,
+        mut fails: impl FnMut(Step) -> bool,
     ) -> Vec<Action> {
         let mut all = Vec::new();
         for _ in 0..10 {

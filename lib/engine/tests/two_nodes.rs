@@ -145,6 +145,14 @@ fn with_switchback_the_service_returns_to_its_active_server() {
     s.crash(ALPHA);
     s.run(400);
     assert_eq!(s.word(BETA, "web"), "ACTIVEACT");
+    // alpha stays its primary: beta says whose it takes.
+    assert!(
+        s.log(BETA)
+            .iter()
+            .any(|l| l == "service web: starting here (alpha is down: taking it over)"),
+        "{:?}",
+        s.log(BETA)
+    );
     s.boot(ALPHA);
     s.run(1500);
     assert_eq!(s.running_on("web"), vec!["alpha"]);
