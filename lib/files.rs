@@ -33,6 +33,25 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
     Ok(())
 }
 
+/// Replaces `path` with `data` at once for readers (a new file renamed over it), without
+/// waiting for the disk: for hints that matter only until the next boot, written from a
+/// loop a slow disk must not stall.
+pub fn replace_unsynced(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(data)?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
 /// Reads a regular file of at most `max` bytes. The open never blocks (a FIFO put in the
 /// file's place) and never reads without end (`/dev/zero`): anything but a regular file, or
 /// a larger one, is an error that says so.

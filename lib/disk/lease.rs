@@ -66,9 +66,13 @@ fn orphan_renewal_path(home: &Home, link: &str) -> std::path::PathBuf {
     home.tmp().join(format!("disk-{link}.renewed"))
 }
 
+/// Not synced: the orphan repeats the beat every 200 ms, and a local disk slow to sync must
+/// not hold up the beat that keeps the peer from taking over (a torn or lost hint only costs
+/// the next hasvrd the older renewal hamond heard).
 pub fn write_orphan_renewal(home: &Home, link: &str, at: u64) {
     let text = format!("{} {at}\n", boot_id());
-    let _ = crate::files::write_atomic(&orphan_renewal_path(home, link), text.as_bytes(), 0o600);
+    let _ =
+        crate::files::replace_unsynced(&orphan_renewal_path(home, link), text.as_bytes(), 0o600);
 }
 
 /// The orphan's last renewal, if one was written since this machine booted.
