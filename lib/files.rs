@@ -10,6 +10,18 @@ use std::path::Path;
 
 /// Replaces `path` with `data` so readers see the old or the new file, never a mix.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    replace(path, data, mode, true)
+}
+
+/// Replaces `path` with `data` at once for readers (a new file renamed over it), without
+/// waiting for the disk: for hints that matter only until the next boot, written from a
+/// loop a slow disk must not stall.
+pub fn replace_unsynced(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    replace(path, data, mode, false)
+}
+
+/// A new file beside `path`, renamed over it; with `sync`, on the disk before and after.
+fn replace(path: &Path, data: &[u8], mode: u32, sync: bool) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".new");
     let tmp = std::path::PathBuf::from(tmp);
@@ -22,34 +34,17 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
             .open(&tmp)?;
         f.write_all(data)?;
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
+    if let (true, Some(dir)) = (sync, path.parent()) {
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
     }
     Ok(())
-}
-
-/// Replaces `path` with `data` at once for readers (a new file renamed over it), without
-/// waiting for the disk: for hints that matter only until the next boot, written from a
-/// loop a slow disk must not stall.
-pub fn replace_unsynced(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".new");
-    let tmp = std::path::PathBuf::from(tmp);
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(data)?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 /// Reads a regular file of at most `max` bytes. The open never blocks (a FIFO put in the

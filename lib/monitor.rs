@@ -52,14 +52,7 @@ impl Hamond {
         log.echo = echo;
         files::ensure_dirs(&home)?;
         let lock = files::InstanceLock::acquire(&home, Daemon::Hamond)?;
-        let signals = Signals::new(&[
-            sys::SIGTERM,
-            sys::SIGINT,
-            sys::SIGHUP,
-            sys::SIGQUIT,
-            sys::SIGUSR1,
-            sys::SIGCHLD,
-        ])?;
+        let signals = Signals::new(&crate::signals::DAEMON)?;
         files::write_pid(&home, Daemon::Hamond)?;
         let clock = Clock::new();
         let mut children = Children::default();

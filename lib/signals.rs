@@ -6,6 +6,17 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// The signals hamond and hasvrd both handle (each says what it does with them), registered
+/// before either writes its pid file.
+pub const DAEMON: [i32; 6] = [
+    crate::sys::SIGTERM,
+    crate::sys::SIGINT,
+    crate::sys::SIGHUP,
+    crate::sys::SIGQUIT,
+    crate::sys::SIGUSR1,
+    crate::sys::SIGCHLD,
+];
+
 pub struct Signals {
     wake: UnixStream,
     flags: Vec<(i32, Arc<AtomicBool>)>,

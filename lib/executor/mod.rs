@@ -183,14 +183,7 @@ impl Hasvrd {
         let lock = files::InstanceLock::acquire(&home, Daemon::Hasvrd)?;
         // Handled before the pid file names us: a SIGHUP sent to the pid found there (a log
         // rotation) must reopen the log, not kill the hasvrd that just started.
-        let signals = Signals::new(&[
-            sys::SIGTERM,
-            sys::SIGINT,
-            sys::SIGHUP,
-            sys::SIGQUIT,
-            sys::SIGUSR1,
-            sys::SIGCHLD,
-        ])?;
+        let signals = Signals::new(&crate::signals::DAEMON)?;
         // The pid file first: a client that finds the FIFO served knows which hasvrd it asks.
         files::write_pid(&home, Daemon::Hasvrd)?;
         let fifo = FifoServer::open(&home.fifo())?;
