@@ -9,8 +9,12 @@
 //! | create, remove, bringin, bringout, takeover, failover (haadm or APICMD), stop, license (set), reload, lock | refused: `locked by USER since TIME` |
 //! | a failover because of a fault | never blocked: it is no command |
 
-use super::*;
+use super::interface::{Action, ReplyTo};
+use super::Engine;
+use crate::config::AlertEvent;
+use crate::log::Level;
 use crate::request::{valid_expiration, valid_word};
+use crate::request::{Command, Reply};
 
 /// One host's license line: `HOST SERIAL EXPIRATION LICENSE`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,8 +7,11 @@
 //! peer hears it, and the peer reports it stopped (or the peer is down), which is what keeps a
 //! service from running twice.
 
-use super::*;
-
+use super::{Engine, PeerStatus, Svc};
+use crate::config::{AlertEvent, Config};
+use crate::log::Level;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 /// Why the agreed runner of a service moved, for telling it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Move {

@@ -1,8 +1,13 @@
 //! What administrators and agents ask: the agent API, commands and operations, who waits for which
 //! reply, and leaving.
 
-use super::*;
-
+use super::config_edit::Edit;
+use super::interface::{Action, ReplyTo};
+use super::{Engine, PeerStatus, Phase, WaitFor, Waiter};
+use crate::clock::human;
+use crate::config;
+use crate::log::Level;
+use crate::request::{ApiCall, Command, Operation, Reply};
 impl Engine {
     pub(super) fn api(
         &mut self,

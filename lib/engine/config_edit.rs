@@ -1,7 +1,15 @@
 //! Configuration changes: create and remove (which need the peer), writing the file, reloads.
 
-use super::*;
-
+use super::agreement::Layout;
+use super::interface::{Action, ReplyTo};
+use super::{link_view, Engine, PeerStatus, Phase};
+use crate::clock::Millis;
+use crate::config;
+use crate::config::Config;
+use crate::log::Level;
+use crate::request::Reply;
+use std::collections::VecDeque;
+use std::sync::Arc;
 /// How long a change waits for the one before it to reach the peer.
 const EDIT_WAIT: Millis = 10_000;
 
@@ -300,7 +308,7 @@ impl Engine {
 
     pub(super) fn apply_config(&mut self, cfg: Config, text: String) {
         self.digest = crate::frame::crc32(text.as_bytes());
-        self.layout = Arc::new(agreement::Layout::of(&cfg));
+        self.layout = Arc::new(Layout::of(&cfg));
         self.config = Arc::new(cfg);
         self.config_text = text;
         let names: Vec<String> = self

@@ -1,8 +1,10 @@
 //! Configuration sync with the peer: sending ours when the peer has an older one (whole, or in
 //! pieces), and taking a newer one.
 
-use super::*;
+use super::{Engine, PeerStatus};
+use crate::clock::Millis;
 use crate::frame::Message;
+use crate::log::Level;
 
 /// The size of a configuration piece on a serial line.
 pub const CONFIG_PIECE: usize = 256;

@@ -8,8 +8,13 @@
 //! | a volume device of a service fails its direct read | ERROR; the service is unable here and moves to a peer whose path is good |
 //! | a volume will not unmount (havol already killed its users) | fence, unless `fence = none`: then ERROR, and the service stays |
 
-use super::*;
+use super::interface::Action;
+use super::{Engine, PeerStatus, Phase};
+use crate::clock::{human, Millis};
+use crate::config;
+use crate::config::{AlertEvent, Service};
 use crate::disk::lease;
+use crate::log::Level;
 
 /// One volume device's data path on this node, as the executor last read it.
 #[derive(Clone, Debug, PartialEq, Eq)]

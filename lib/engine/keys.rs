@@ -10,8 +10,11 @@
 //! A node down during all of it keeps the old key: its peer's frames fail their tag there,
 //! and it says what to do (`peer::link_stats`).
 
-use super::*;
-
+use super::interface::{Action, ReplyTo};
+use super::{Engine, PeerStatus};
+use crate::clock::Millis;
+use crate::log::Level;
+use crate::request::Reply;
 /// How often an unanswered word is sent again, and how long an offer may wait.
 const RESEND: Millis = 1000;
 const OFFER_FOR: Millis = 30_000;

@@ -1,8 +1,14 @@
 //! A service on this node: where it should run (placement), its start and stop plans step by step,
 //! failures and local restarts, and its agent.
 
-use super::*;
-
+use super::interface::{Action, AgentId, Step, TaskId};
+use super::{AfterStop, Agent, Engine, PeerStatus, Phase};
+use crate::clock::{human, Millis};
+use crate::config::{AlertEvent, Service};
+use crate::log::Level;
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::Arc;
 impl Engine {
     /// Should this service run here (true) or not (false), and why; `None`: leave it as it
     /// is for now (too early to know, or the nodes do not agree yet).

@@ -1,7 +1,8 @@
 //! The engine's figures for `haadm metrics` (DESIGN §14): the same facts as `haadm status`,
 //! as Prometheus samples. Names start with `sureha_`; nodes and services are labels.
 
-use super::*;
+use super::{Engine, PeerStatus, Phase};
+use crate::clock::Millis;
 use crate::metrics::Metrics;
 
 const PEER_STATES: [(PeerStatus, &str); 5] = [

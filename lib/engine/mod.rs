@@ -24,12 +24,11 @@
 //! `why` (the verdict on a copy of the engine), `both_claim` (the alarm).
 //! `handle` below is the dispatcher: one input, then the same pass over every service.
 
-use crate::clock::{human, Millis};
-use crate::config::{self, AlertEvent, Config, Service};
+use crate::clock::Millis;
+use crate::config::{AlertEvent, Config};
 use crate::log::Level;
-use crate::request::{ApiCall, Command, Operation, Reply};
-use crate::state::{Persisted, PersistedService, SavedPhase};
-use std::borrow::Cow;
+use crate::request::Reply;
+use crate::state::Persisted;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -695,7 +694,6 @@ mod switchback;
 mod timing;
 mod why;
 
-use config_edit::Edit;
 pub use disks::{fence_word, DataPath};
 pub use interface::{newest_beats_only, Action, AgentId, Input, ReplyTo, Step, TaskId};
 pub use lifecycle::{start_plan, stop_plan};

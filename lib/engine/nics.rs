@@ -1,7 +1,8 @@
 //! This node's NICs: which may hold a service's addresses, local NIC failover, and the NIC records.
 
-use super::*;
-
+use super::{Engine, PeerStatus, Phase};
+use crate::log::Level;
+use std::sync::Arc;
 impl Engine {
     /// The first healthy NIC of the service's list on this node (unknown NICs count as
     /// healthy until the first report).

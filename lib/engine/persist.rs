@@ -1,7 +1,11 @@
 //! What survives a restart: adopting what a previous hasvrd ran, and the state to save.
 
-use super::*;
-
+use super::interface::Action;
+use super::lifecycle::{start_plan, stop_plan};
+use super::{Agent, Engine, Phase, Svc};
+use crate::log::Level;
+use crate::state::{Persisted, PersistedService, SavedPhase};
+use std::sync::Arc;
 impl Engine {
     /// Takes over what a previous hasvrd ran: running services stay running, untouched.
     pub(super) fn adopt(&mut self, saved: Persisted) {

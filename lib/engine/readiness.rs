@@ -12,8 +12,13 @@
 //! digits of SHA-256, `-x` appended when not executable, or `missing`), `READY SERVICE yes` or
 //! `READY SERVICE no REASON`, `MOVE SERVICE …` (its last move there).
 
-use super::*;
-
+use super::interface::Action;
+use super::{Engine, PeerStatus};
+use crate::clock::Millis;
+use crate::config::AlertEvent;
+use crate::log::Level;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 /// What the executor found about one file a service uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileFact {

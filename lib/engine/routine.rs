@@ -9,8 +9,10 @@
 //! readiness look). Every other input runs a pass and sets it anew; `heard` clears it when
 //! a dead link comes back, the one change that arrives outside an input.
 
-use super::*;
-
+use super::interface::{Input, ReplyTo};
+use super::{Engine, Phase};
+use crate::clock::Millis;
+use crate::request::{ApiCall, Command};
 /// The loop's pace, as the last pass left it.
 #[derive(Clone, Debug)]
 pub(super) struct Pace {

@@ -1,7 +1,6 @@
 //! What `haadm status` and SIGUSR1 say.
 
-use super::*;
-
+use super::{Engine, PeerStatus};
 impl Engine {
     pub fn status_text(&self) -> String {
         let mut t = String::new();

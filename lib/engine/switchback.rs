@@ -6,8 +6,11 @@
 //! The node running the service decides when to give it back: it is the one that stayed up
 //! and so keeps the count, while the returning node may have just rebooted and knows nothing.
 
-use super::*;
-
+use super::{Engine, PeerStatus};
+use crate::clock::{human, Millis};
+use crate::log::Level;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 /// Per group (by its first member).
 #[derive(Clone, Debug, Default)]
 pub(super) struct Calm {

@@ -6,8 +6,10 @@
 //! `MOVE web out (...)`, from the decision to the last volume unmounted. Detection is the
 //! peer's silence before a takeover; a planned move's other half is on the peer.
 
-use super::*;
-
+use super::interface::Step;
+use super::{Engine, PeerStatus};
+use crate::clock::{human, Millis};
+use crate::log::Level;
 /// A start or stop done here: its phases and total, for metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Timed {

@@ -6,8 +6,10 @@
 //! makes its own proposal and placement, and its answer is the verdict. The lines after it
 //! are the facts that answer rests on.
 
-use super::*;
-
+use super::{Engine, PeerStatus, Phase};
+use crate::clock::{human, Millis};
+use crate::config;
+use crate::config::Service;
 impl Engine {
     /// The engine as it would be were the peer to fall silent now.
     fn with_peer_silent(&self) -> Engine {

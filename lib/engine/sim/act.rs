@@ -1,8 +1,9 @@
 //! What the simulated hosts do with each action of an engine: run a step (and say when it
 //! ends, as its program would), send a frame over the paths, write files, fence, exit.
 
-use super::*;
-
+use super::{Sim, NAMES};
+use crate::config;
+use crate::engine::{Action, Input, Step};
 impl Sim {
     pub(super) fn act(&mut self, n: usize, a: Action) {
         let now = self.now;

@@ -4,8 +4,10 @@
 //! write) while its link processes go on repeating its last beat, and the faults of the
 //! programs it runs: a stop that fails every time, a volume that will not come off.
 
-use super::*;
-
+use super::{Sim, NAMES};
+use crate::clock::Millis;
+use crate::config;
+use crate::engine::{Engine, Input, Step};
 /// How long a link process repeats a standing beat hasvrd has not given again
 /// (`link::relay::STANDING_LIFE`), and how often a live hasvrd gives it again
 /// (`executor::STANDING_REFRESH`).

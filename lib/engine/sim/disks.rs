@@ -7,8 +7,10 @@
 //! fence reboots the node. A volume device's data path can fail or hang. Invariant 7: a
 //! volume is never mounted on both nodes.
 
-use super::*;
-
+use super::{Sim, NAMES};
+use crate::clock::Millis;
+use crate::engine::{Input, Step};
+use std::collections::BTreeMap;
 #[derive(Default)]
 pub struct DiskWorld {
     /// The disk link's name and the lease, when there is one.

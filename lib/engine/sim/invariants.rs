@@ -1,7 +1,8 @@
 //! The invariants, checked after every step of the world (see the module doc).
 
-use super::*;
-
+use super::{set, Path, Sim, NAMES};
+use crate::engine::{Phase, Step};
+use std::collections::BTreeMap;
 impl Sim {
     /// The nodes are in contact: the private link delivers every frame both ways, and each
     /// engine sees the other up (a frozen hasvrd's view is the one it froze with: its peer

@@ -2,8 +2,9 @@
 //! (`executor::keys`; they outlive crashes and restarts), and invariant 12: no node ever
 //! seals with a key its peer does not take, so a change of key never silences a link.
 
-use super::*;
+use super::{Sim, NAMES};
 use crate::engine::keys::{self, KeyFiles};
+use crate::engine::Input;
 
 /// etc/authkey, etc/authkey.next and etc/authkey.prev of one node.
 #[derive(Clone, Debug)]

@@ -36,10 +36,10 @@
 //! 12. during a change of key (`haadm authkey rotate`), each node seals only with a key its
 //!     peer takes (`keys`).
 
-use super::{Action, Engine, Input, NicState, Phase, Step};
+use super::{Engine, Input, NicState, Phase, Step};
 use crate::clock::Millis;
 use crate::config::{self, Config};
-use crate::request::{parse_command, ApiCall, Reply};
+use crate::request::{ApiCall, Reply};
 use std::collections::BTreeMap;
 
 pub const ALPHA: usize = 0;

@@ -2,8 +2,10 @@
 //! nodes show (state words, logs, alerts, steps), and the hands-on faults (a crash, a boot,
 //! a NIC).
 
-use super::*;
-
+use super::{Host, Sim, NAMES};
+use crate::clock::Millis;
+use crate::engine::{Input, Phase, Step};
+use crate::request::{parse_command, Reply};
 impl Sim {
     pub fn command(&mut self, n: usize, words: &str, reply: Option<&str>) {
         let w: Vec<String> = words.split(' ').map(str::to_string).collect();

@@ -1,7 +1,10 @@
 //! Random worlds: a configuration, faults and administrator commands drawn from a seed.
 
 use super::disks::DataFault;
-use super::*;
+use super::{config_text, service, Path, Rng, Sim, ALPHA, NAMES};
+use crate::clock::Millis;
+use crate::config;
+use crate::engine::Input;
 
 /// How long the world needs, once quiet, to settle: a boot's grace (2 s), detection
 /// (1.5 s), and a restart's and a move's steps (each at most 1 s here).

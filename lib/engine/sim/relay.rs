@@ -8,7 +8,9 @@
 //! (given to the engine before each input, as the executor reads the heard page), and rings
 //! once when the peer is late.
 
-use super::*;
+use super::{daemon, Sim, NAMES};
+use crate::clock::Millis;
+use crate::engine::Input;
 use crate::frame::SEQ_STRIDE;
 
 pub(super) const LAN: &str = "lan";

@@ -1,5 +1,5 @@
-use super::*;
-
+use super::{random_run, CHAOS};
+use std::collections::BTreeMap;
 /// `SIM_SEED=N` replays one seed with its whole trace; `SIM_SEEDS=N` runs N seeds
 /// (default 10,000, what `make test` runs); `make sim SEEDS=N` runs more, optimised.
 #[test]

@@ -1,6 +1,9 @@
 //! The engine, state by event, deterministic: no clock, no I/O.
 use super::*;
+use crate::config;
 use crate::request::Status;
+use crate::request::{ApiCall, Command};
+use crate::state::SavedPhase;
 
 pub(super) const BASE: &str = "[privnet lan]\ntype = socket\nhost1 = alpha\nhost2 = beta\nip1 = 10.0.0.1\nip2 = 10.0.0.2\ninterval = 100ms\n";
 
