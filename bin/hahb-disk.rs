@@ -23,7 +23,7 @@ fn run(args: &[String]) -> Result<()> {
     let link = config.link(name).ok_or_else(|| {
         Error::config(format!("{}: no [privnet {name}]", home.config().display()))
     })?;
-    sureha::disk::link::run_disk(&home, link)
+    sureha::link::run_disk(&home, link)
 }
 
 fn main() {

@@ -43,7 +43,7 @@ fn run(args: &[String]) -> Result<()> {
     config
         .check_node(&home.node)
         .map_err(|e| Error::config(format!("{}: {e}", home.config().display())))?;
-    sureha::link::load_key(&home)?;
+    sureha::authkey::load_key(&home)?;
     if m.opt_present("n") {
         println!("{}: OK", home.config().display());
         return Ok(());

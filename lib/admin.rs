@@ -16,7 +16,7 @@ pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
         .unwrap_or_else(|| home.config());
     let text = files::read_regular_text(&path, crate::config::MAX_FILE)
         .map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
-    let key = crate::link::load_key(home).err().map(|e| e.message);
+    let key = crate::authkey::load_key(home).err().map(|e| e.message);
     match crate::config::parse(&path.display().to_string(), &text) {
         Ok(_) if key.is_some() => Err(Error::failed(key.unwrap_or_default())),
         Err(d) => Err(Error::failed(match key {
@@ -54,7 +54,7 @@ pub fn check(home: &Home, file: Option<&str>) -> Result<String> {
                 ));
             }
             // The key first: the last line stays the configuration's verdict.
-            if let Ok(k) = crate::link::load_key(home) {
+            if let Ok(k) = crate::authkey::load_key(home) {
                 out.push_str(&format!(
                     "{}: OK, fingerprint {} (the same on both nodes, or they cannot read each other: copy the file, then haadm authkey install FILE)\n",
                     home.authkey().display(),

@@ -11,15 +11,15 @@
 //! 3. `files` atomic writes, pid files, locks; `log` the log; `child` child processes;
 //!    `watchdog` hamond's watch on hasvrd's loop.
 //! 4. `config` sureha.conf: reading, checking, editing; `supervise` hamond and hasvrd
-//!    watching each other; `tmp_watch` what goes from tmp/.
+//!    watching each other; `tmp_watch` what goes from tmp/; `authkey` the cluster's keys.
 //! 5. `request` request lines and replies; `auth` passwords and logins; `alert` alert runs;
 //!    `events` the log for a follower; `export` a Pacemaker CIB; `fence` taking a node down;
 //!    `forms` the create forms.
 //! 6. `frame` heartbeat frames and their wire; `fifo` the request FIFO.
-//! 7. `link` the link processes; `ask` asking hasvrd and waiting the right time; `scrape`
-//!    `haadm metrics`.
-//! 8. `disk` the disk link and the volume lock; `admin` haadm's one-shot commands; `api` the
-//!    agents' tools; `drill` a timed move there and back.
+//! 7. `disk` the shared disk's layout, its direct I/O and the volume lock; `ask` asking
+//!    hasvrd and waiting the right time; `scrape` `haadm metrics`.
+//! 8. `link` the link processes: one loop, three transports (socket, serial, disk); `admin`
+//!    haadm's one-shot commands; `api` the agents' tools; `drill` a timed move there and back.
 //! 9. `engine` every decision, a pure state machine; `door` the admin door; `volume` havol.
 //! 10. `executor` hasvrd's loop; `monitor` hamond's loop; `console` the browser console;
 //!     `menus` the numbered menus.
@@ -46,6 +46,7 @@ pub mod admin;
 pub mod api;
 pub mod ask;
 pub mod auth;
+pub mod authkey;
 pub mod door;
 pub mod drill;
 pub mod engine;

@@ -248,7 +248,7 @@ impl LeaseDisk {
             .filter(|(_, e)| e.number > 0)
             .collect();
         entries.sort_by_key(|(_, e)| std::cmp::Reverse(e.number));
-        let key = crate::link::load_key(&self.home).ok();
+        let key = crate::authkey::load_key(&self.home).ok();
         let wire = crate::frame::Wire::new(key.as_deref());
         for (i, e) in entries {
             let Ok(data) = self

@@ -1,13 +1,12 @@
 //! Shared disks: the disk link's device (`layout`), direct I/O on it (`device`), the volume
-//! lock (`lease`) and the heartbeat transport over it (`link`, hahb-disk).
+//! lock (`lease`), and writing a node's slot (`slot`); the heartbeat transport over it is
+//! `link::disk` (hahb-disk).
 
 pub mod data_path;
 pub mod device;
 pub mod layout;
 pub mod lease;
-pub mod link;
-mod orphan;
-mod slot;
+pub mod slot;
 
 use crate::error::{Error, Result};
 
@@ -34,7 +33,7 @@ pub fn init(path: &str, force: bool) -> Result<u64> {
             }
         }
     }
-    let id = link::random_u64();
+    let id = crate::sys::random_u64();
     let empty = vec![0u8; 2 * layout::BLOCK];
     for slot in 0..2 {
         d.write(layout::slot_offset(slot), &empty)

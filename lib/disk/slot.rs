@@ -5,7 +5,7 @@ use super::device::Device;
 use super::layout::{self, Beat, Entry, ENTRIES};
 
 /// Writes the last frames (at most one per entry), then the beat block that names them.
-pub(super) fn write_frames(
+pub(crate) fn write_frames(
     d: &Device,
     slot: usize,
     beat: &mut Beat,

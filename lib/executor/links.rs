@@ -371,7 +371,7 @@ impl Hasvrd {
             return;
         }
         self.authkey_seen = stamp;
-        match link::load_keys(&self.home) {
+        match crate::authkey::load_keys(&self.home) {
             Ok((k, also)) => {
                 self.public_wire.set_keys(Some(&k), &also);
                 self.key = Some(k);

@@ -188,8 +188,10 @@ impl Hasvrd {
         files::write_pid(&home, Daemon::Hasvrd)?;
         let fifo = FifoServer::open(&home.fifo())?;
         let authkey_seen = links::authkey_stamp(&home);
-        let also_keys = link::load_keys(&home).map(|k| k.1).unwrap_or_default();
-        let key = match link::load_key(&home) {
+        let also_keys = crate::authkey::load_keys(&home)
+            .map(|k| k.1)
+            .unwrap_or_default();
+        let key = match crate::authkey::load_key(&home) {
             Ok(k) => Some(k),
             Err(e) => {
                 log.error(&e.message);

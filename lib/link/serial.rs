@@ -1,6 +1,16 @@
 //! hahb-serial: a heartbeat link over an RS-232 line, and finding frames in its byte stream.
 
-use super::*;
+use super::transport::{self, Transport, Turn};
+use super::Relay;
+use crate::authkey::load_keys;
+use crate::config::{Link, LinkKind};
+use crate::error::{Error, Result};
+use crate::frame::{self, Bad, Opened, ReplayGuard, Wire};
+use crate::log::Logger;
+use crate::paths::Home;
+use crate::sys::{self, PollSet};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// The largest frame accepted from a serial stream: a corrupted length must not make the
 /// receiver wait for a minute of bytes at 9600 baud.
@@ -118,7 +128,7 @@ fn is_magic(w: &[u8]) -> bool {
 
 /// After opening the line, bytes are discarded this long: what a relay or modem still
 /// carries from before (a dead peer instance's frames) is not taken as live.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// hahb-serial: the same frames over an RS-232 line (`device1`/`device2`, `baudrate`, raw
 /// mode), found again in the byte stream by `StreamFramer`.
@@ -144,158 +154,136 @@ pub fn run_serial(home: &Home, link: &Link) -> Result<()> {
             link.name, home.node
         )));
     };
-    let mut log = Logger::new(home.log(), &home.node, "hahb-serial");
+    let log = Logger::new(home.log(), &home.node, "hahb-serial");
     let (key, also) = load_keys(home)?;
-    let key = Some(key);
-    let name = &link.name;
-    let mut up = Upstream::new(name)?;
-    let interval = std::time::Duration::from_millis(link.interval);
-    let mut beats = Relay::new(key.clone(), interval);
-    let mut wire = Wire::for_link(key.as_deref(), &also);
-    let mut port: Option<serialport::TTYPort> = None;
-    let mut open_error: Option<String> = None;
-    let mut next_open = std::time::Instant::now();
-    let mut framer = StreamFramer::default();
-    let mut guard = ReplayGuard::default();
-    let mut counters = Counters::default();
-    let mut last_rx = std::time::Instant::now();
-    let mut opened = std::time::Instant::now();
-    let mut buf = vec![0u8; 8192];
-    // Ten bits a byte on the line.
-    let byte_time = std::time::Duration::from_micros(10_000_000 / *baudrate as u64);
-    loop {
-        if port.is_none() && std::time::Instant::now() >= next_open {
-            match serialport::new(device.as_str(), *baudrate).open_native() {
-                Ok(p) => {
-                    let _ = sys::set_nonblock(&p, true);
-                    // Whatever waited in the input buffer was sent to an earlier session.
-                    let _ = serialport::SerialPort::clear(&p, serialport::ClearBuffer::Input);
-                    opened = std::time::Instant::now();
-                    framer = StreamFramer::default();
-                    log.info(&format!("link {name}: {device} open at {baudrate} baud"));
-                    open_error = None;
-                    port = Some(p);
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    if open_error.as_deref() != Some(msg.as_str()) {
-                        log.warning(&format!(
-                            "link {name}: cannot open {device}: {msg}; retrying every second"
-                        ));
-                        open_error = Some(msg);
-                    }
-                    next_open = std::time::Instant::now() + std::time::Duration::from_secs(1);
-                }
+    let relay = Relay::new(Some(key.clone()), Duration::from_millis(link.interval));
+    let wire = Wire::for_link(Some(&key), &also);
+    let line = Line {
+        name: link.name.clone(),
+        device: device.clone(),
+        baudrate: *baudrate,
+        // Ten bits a byte on the line.
+        byte_time: Duration::from_micros(10_000_000 / u64::from(*baudrate)),
+        framer: StreamFramer::default(),
+        opened: Instant::now(),
+        last_rx: Instant::now(),
+        buf: vec![0u8; 8192],
+    };
+    transport::run(home, &link.name, line, wire, Some(relay), log)
+}
+
+/// An RS-232 line and the stream read from it.
+struct Line {
+    name: String,
+    device: String,
+    baudrate: u32,
+    byte_time: Duration,
+    framer: StreamFramer,
+    opened: Instant,
+    last_rx: Instant,
+    buf: Vec<u8>,
+}
+
+impl Transport for Line {
+    type Medium = serialport::TTYPort;
+
+    fn open(&mut self) -> std::result::Result<serialport::TTYPort, String> {
+        let p = serialport::new(self.device.as_str(), self.baudrate)
+            .open_native()
+            .map_err(|e| format!("cannot open {}: {e}", self.device))?;
+        let _ = sys::set_nonblock(&p, true);
+        // Whatever waited in the input buffer was sent to an earlier session.
+        let _ = serialport::SerialPort::clear(&p, serialport::ClearBuffer::Input);
+        self.opened = Instant::now();
+        self.framer = StreamFramer::default();
+        Ok(p)
+    }
+
+    fn opened(&mut self, _: &serialport::TTYPort) -> Option<String> {
+        Some(format!("{} open at {} baud", self.device, self.baudrate))
+    }
+
+    fn fd(port: &serialport::TTYPort) -> Option<RawFd> {
+        Some(port.as_raw_fd())
+    }
+
+    fn wake(&self, _: Option<&serialport::TTYPort>) -> Option<Instant> {
+        // Half a frame is looked at five times a second.
+        (self.framer.pending() > 0).then(|| Instant::now() + Duration::from_millis(200))
+    }
+
+    fn send(
+        &mut self,
+        port: &mut serialport::TTYPort,
+        frames: &[Vec<u8>],
+        turn: &mut Turn,
+    ) -> Result<bool> {
+        for f in frames {
+            // Given up after twice its time on the wire.
+            let limit = self.byte_time * f.len() as u32 * 2 + Duration::from_millis(200);
+            if !write_all_bounded(port, f, limit) {
+                turn.counters.txerr += 1;
             }
         }
-        let mut set = sys::PollSet::default();
-        set.read(up.fd()).read(port.as_ref().map(|p| p.as_raw_fd()));
-        // Asleep until bytes come, the standing beat is due or the peer turns late; a
-        // closed device, half a frame or held-back counters are looked at five times a
-        // second.
-        let mut wake = beats.wake();
-        if port.is_none() || framer.pending() > 0 || up.report_due(&counters) {
-            wake = relay::sooner(
-                wake,
-                Some(std::time::Instant::now() + std::time::Duration::from_millis(200)),
-            );
-        }
-        let _ = set.wait(relay::timeout_until(wake, std::time::Instant::now()));
-        // Frames from hasvrd go out; once hasvrd is gone, so are we.
-        let (frames, closed) = up.frames(&mut log, &mut buf)?;
-        reload_keys(&mut up, home, &mut wire, Some(&mut beats), &mut log, name);
-        for (is_beat, f) in frames {
-            if beats.given(is_beat, &f) {
-                if let Some(out) = wire.outgoing(&f) {
-                    write_frame(&port, &out, byte_time, &mut counters);
-                }
-            }
-        }
-        if closed {
-            return Ok(());
-        }
+        Ok(true)
+    }
+
+    fn receive(
+        &mut self,
+        port: &mut serialport::TTYPort,
+        set: &PollSet,
+        turn: &mut Turn,
+    ) -> Result<(Vec<Opened>, bool)> {
+        let (name, device) = (&self.name, &self.device);
         // A hang-up (the other end of a pty gone, a USB adapter unplugged) reads as end of
-        // file: close the device and open it again in a second, instead of spinning.
-        let hung_up = port
-            .as_ref()
-            .is_some_and(|p| set.events(p.as_raw_fd()) & (sys::POLLHUP | sys::POLLERR) != 0);
-        if let Some(p) = &port {
-            loop {
-                match sys::read_some(p, &mut buf) {
-                    Ok(0) => {
-                        if hung_up {
-                            log.warning(&format!(
-                                "link {name}: {device} hung up; reopening it every second"
-                            ));
-                            port = None;
-                            next_open =
-                                std::time::Instant::now() + std::time::Duration::from_secs(1);
-                        }
-                        break;
+        // file: the device is closed and opened again in a second, instead of spinning.
+        let hung_up = set.events(port.as_raw_fd()) & (sys::POLLHUP | sys::POLLERR) != 0;
+        let mut open = true;
+        loop {
+            match sys::read_some(&*port, &mut self.buf) {
+                Ok(0) => {
+                    if hung_up {
+                        turn.log.warning(&format!(
+                            "link {name}: {device} hung up; reopening it every second"
+                        ));
+                        open = false;
                     }
-                    Ok(_) if opened.elapsed() < SETTLE => {}
-                    Ok(n) => {
-                        framer.push(&buf[..n]);
-                        last_rx = std::time::Instant::now();
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        log.warning(&format!("link {name}: reading {device}: {e}; reopening"));
-                        port = None;
-                        next_open = std::time::Instant::now() + std::time::Duration::from_secs(1);
-                        break;
-                    }
+                    break;
+                }
+                // What arrives as the line settles belongs to an earlier session.
+                Ok(_) if self.opened.elapsed() < SETTLE => {}
+                Ok(n) => {
+                    self.framer.push(&self.buf[..n]);
+                    self.last_rx = Instant::now();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    turn.log
+                        .warning(&format!("link {name}: reading {device}: {e}; reopening"));
+                    open = false;
+                    break;
                 }
             }
         }
         // A frame that stops half-way (a corrupted length) is given up after twice its time.
-        if framer.pending() > 0
-            && last_rx.elapsed()
-                > byte_time * MAX_SERIAL_FRAME as u32 * 2 + std::time::Duration::from_millis(500)
+        if self.framer.pending() > 0
+            && self.last_rx.elapsed()
+                > self.byte_time * MAX_SERIAL_FRAME as u32 * 2 + Duration::from_millis(500)
         {
-            if let Some(Found::Bad(b)) = framer.skip_stalled() {
-                counters.count(b);
+            if let Some(Found::Bad(b)) = self.framer.skip_stalled() {
+                turn.counters.count(b);
             }
-            last_rx = std::time::Instant::now();
+            self.last_rx = Instant::now();
         }
-        while let Some(found) = framer.next_found(&mut wire, &mut guard) {
+        let mut got = Vec::new();
+        while let Some(found) = self.framer.next_found(turn.wire, turn.guard) {
             match found {
-                Found::Frame(f) => {
-                    counters.rx += 1;
-                    if let Some(news) = beats.arrived(f) {
-                        counters.up += 1;
-                        up.deliver(&news)?;
-                    }
-                }
-                Found::Bad(b) => counters.count(b),
+                Found::Frame(f) => got.push(f),
+                Found::Bad(b) => turn.counters.count(b),
             }
         }
-        tell_version(&mut wire, &mut counters, &mut log, name);
-        let (frames, late) = beats.end_turn(wire.short_repeats());
-        for f in frames {
-            if let Some(out) = wire.outgoing(&f) {
-                write_frame(&port, &out, byte_time, &mut counters);
-            }
-        }
-        if late {
-            up.write(LATE, b"")?;
-        }
-        up.report(&counters, &mut log)?;
-    }
-}
-
-/// Writes one frame to the line, giving up after twice its time on the wire.
-fn write_frame(
-    port: &Option<serialport::TTYPort>,
-    f: &[u8],
-    byte_time: std::time::Duration,
-    counters: &mut Counters,
-) {
-    let limit = byte_time * f.len() as u32 * 2 + std::time::Duration::from_millis(200);
-    match port {
-        Some(p) if write_all_bounded(p, f, limit) => {}
-        _ => counters.txerr += 1,
+        Ok((got, open))
     }
 }
 

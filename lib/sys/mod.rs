@@ -145,6 +145,21 @@ pub fn try_lock(fd: &impl AsRawFd) -> io::Result<bool> {
 
 /// Milliseconds since this machine booted (CLOCK_BOOTTIME): comparable between processes of
 /// one boot, unlike `Instant`.
+/// A random number from the kernel, or failing that one made of the time and the pid.
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok()
+    {
+        return u64::from_be_bytes(b);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(getpid()) << 40)
+}
+
 pub fn boottime_millis() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

@@ -164,7 +164,7 @@ impl Sim {
         let Some((boot, seq, payload)) = self.disk.last_beat(1 - n).cloned() else {
             return;
         };
-        // As `disk::link::read_peer` at its first look.
+        // As `link::disk::read_peer` at its first look.
         if crate::frame::says_keeping(&payload) {
             self.wire.push((self.now + 50, n, link, boot, seq, payload));
         }

@@ -8,8 +8,9 @@
 //! The peer, hearing this node on the disk link alone, moves nothing. Were hamond gone for
 //! good, that lasts: the peer never runs or mounts what may still run or be mounted here.
 
-use super::device::Device;
-use super::layout::{self, Beat, BLOCK};
+use crate::disk::device::Device;
+use crate::disk::layout::{self, Beat, BLOCK};
+use crate::disk::{lease, slot};
 use crate::frame::{self, Wire};
 use crate::log::Logger;
 use crate::paths::Home;
@@ -70,11 +71,10 @@ impl Orphan<'_> {
                 .and_then(|s| self.wire.outgoing(&s));
             let frames: Vec<Vec<u8>> = sealed.into_iter().collect();
             let at = crate::sys::boottime_millis();
-            let wrote =
-                super::slot::write_frames(self.dev, self.slot, self.beat, self.number, &frames);
+            let wrote = slot::write_frames(self.dev, self.slot, self.beat, self.number, &frames);
             // For the next hasvrd: the locks were renewed, whatever hamond last heard.
             if wrote.is_ok() {
-                super::lease::write_orphan_renewal(self.home, self.link, at);
+                lease::write_orphan_renewal(self.home, self.link, at);
             }
         }
     }

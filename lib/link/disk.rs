@@ -7,15 +7,20 @@
 //!
 //! Writes follow hasvrd's frames only: a node whose hasvrd hangs stops renewing its locks.
 
-use super::device::Device;
-use super::layout::{self, Beat, Entry, BLOCK};
+use super::orphan::Orphan;
+use super::transport::{self, Transport, Turn};
+use super::{Given, RENEWED};
+use crate::authkey::load_keys;
 use crate::config::{Link, LinkKind};
+use crate::disk::device::Device;
+use crate::disk::layout::{self, Beat, Entry, BLOCK};
+use crate::disk::{lease, slot};
 use crate::error::{Error, Result};
-use crate::frame::{Bad, ReplayGuard, Wire};
-use crate::link::{load_keys, tell_version, Counters, Upstream, RENEWED};
+use crate::frame::{Bad, Opened, ReplayGuard, Wire};
 use crate::log::Logger;
 use crate::paths::Home;
-use crate::sys;
+use crate::sys::{self, PollSet};
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 /// The device and slots of a disk link as this node sees them.
@@ -38,17 +43,6 @@ pub fn ends(link: &Link, node: &str) -> Result<(String, usize, String)> {
     }
 }
 
-pub fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .is_ok()
-    {
-        return u64::from_be_bytes(b);
-    }
-    crate::clock::unix_millis() ^ (u64::from(sys::getpid()) << 40)
-}
-
 /// What we remember of the other node's slot.
 #[derive(Default)]
 struct PeerSlot {
@@ -66,172 +60,196 @@ struct PeerSlot {
 
 pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
     let (path, my_slot, peer) = ends(link, &home.node)?;
-    let peer_slot = 1 - my_slot;
-    let name = &link.name;
-    let mut log = Logger::new(home.log(), &home.node, "hahb-disk");
+    let log = Logger::new(home.log(), &home.node, "hahb-disk");
     let (key, also) = load_keys(home)?;
-    let mut wire = Wire::with_keys(Some(&key), &also);
-    let mut up = Upstream::new(name)?;
-    let mut dev: Option<Device> = None;
-    let mut open_error: Option<String> = None;
-    let mut next_open = Instant::now();
-    let mut beat = Beat {
-        node: home.node.clone(),
-        writer: random_u64(),
-        counter: 0,
-        entries: Default::default(),
+    let wire = Wire::with_keys(Some(&key), &also);
+    let disk = Disk {
+        home,
+        name: link.name.clone(),
+        interval: link.interval,
+        path,
+        my_slot,
+        peer,
+        key,
+        beat: Beat {
+            node: home.node.clone(),
+            writer: sys::random_u64(),
+            counter: 0,
+            entries: Default::default(),
+        },
+        number: 0,
+        last_beat: None,
+        write_error: None,
+        read_error: None,
+        slot: PeerSlot::default(),
+        read_every: Duration::from_millis((link.interval / 2).clamp(20, 1000)),
+        next_read: Instant::now(),
     };
-    let mut number = 0u64;
-    // The last beat hasvrd gave (it says whether hasvrd leaves on purpose).
-    let mut last_beat: Option<Vec<u8>> = None;
-    let mut write_error: Option<String> = None;
-    let mut read_error: Option<String> = None;
-    let mut slot = PeerSlot::default();
-    let mut guard = ReplayGuard::default();
-    let mut counters = Counters::default();
-    let read_every = Duration::from_millis((link.interval / 2).clamp(20, 1000));
-    let mut next_read = Instant::now();
-    let mut buf = vec![0u8; 70_000];
-    loop {
-        if dev.is_none() && Instant::now() >= next_open {
-            match open_checked(&path) {
-                Ok(d) => {
-                    if open_error.is_none() && (write_error.is_some() || read_error.is_some()) {
-                        // Reopened after an I/O error: said once already.
-                    } else {
-                        log.info(&format!(
-                        "link {name}: {path} open, slot {my_slot}; the peer {peer} writes slot {peer_slot}"
-                    ));
-                    }
-                    open_error = None;
-                    dev = Some(d);
-                }
-                Err(msg) => {
-                    if open_error.as_deref() != Some(msg.as_str()) {
-                        log.warning(&format!("link {name}: {msg}; retrying every second"));
-                        open_error = Some(msg);
-                    }
-                    next_open = Instant::now() + Duration::from_secs(1);
-                }
-            }
+    // No relay: a disk link writes what hasvrd gives it, the standing beat once like any
+    // frame. Its writes renew the volume locks, so they follow hasvrd's own beats.
+    transport::run(home, &link.name, disk, wire, None, log)
+}
+
+/// This node's slot and the peer's on a shared disk, and what was written and read.
+struct Disk<'a> {
+    home: &'a Home,
+    name: String,
+    interval: u64,
+    path: String,
+    my_slot: usize,
+    peer: String,
+    key: Vec<u8>,
+    beat: Beat,
+    number: u64,
+    /// The last beat hasvrd gave (it says whether hasvrd leaves on purpose).
+    last_beat: Option<Vec<u8>>,
+    write_error: Option<String>,
+    read_error: Option<String>,
+    slot: PeerSlot,
+    read_every: Duration,
+    next_read: Instant,
+}
+
+impl Transport for Disk<'_> {
+    type Medium = Device;
+
+    fn open(&mut self) -> std::result::Result<Device, String> {
+        open_checked(&self.path)
+    }
+
+    fn opened(&mut self, _: &Device) -> Option<String> {
+        // Opened again after an I/O error: that was said already.
+        if self.write_error.is_some() || self.read_error.is_some() {
+            return None;
         }
-        let mut set = sys::PollSet::default();
-        set.read(up.fd());
-        let wait = if dev.is_some() {
-            next_read.saturating_duration_since(Instant::now())
-        } else {
-            Duration::from_secs(1)
-        };
-        let _ = set.wait(wait.as_millis().min(1000) as i32);
-        // A disk link writes what hasvrd gives it, the standing beat once like any frame: its
-        // writes renew the volume locks, so they follow hasvrd's own beats.
-        let (frames, closed) = up.frames(&mut log, &mut buf)?;
-        crate::link::reload_keys(&mut up, home, &mut wire, None, &mut log, name);
+        Some(format!(
+            "{} open, slot {}; the peer {} writes slot {}",
+            self.path,
+            self.my_slot,
+            self.peer,
+            1 - self.my_slot
+        ))
+    }
+
+    fn fd(_: &Device) -> Option<RawFd> {
+        None
+    }
+
+    fn wake(&self, dev: Option<&Device>) -> Option<Instant> {
+        dev.map(|_| self.next_read)
+    }
+
+    fn given(&mut self, frames: &[Given]) {
         if let Some((_, f)) = frames.iter().rev().find(|(standing, _)| *standing) {
-            last_beat = Some(f.clone());
+            self.last_beat = Some(f.clone());
         }
-        let frames: Vec<Vec<u8>> = frames
-            .into_iter()
-            .filter_map(|(_, f)| wire.outgoing(&f))
-            .collect();
-        let mut reopen = false;
-        if !frames.is_empty() {
-            match &dev {
-                Some(d) => {
-                    let started = Instant::now();
-                    match super::slot::write_frames(d, my_slot, &mut beat, &mut number, &frames) {
-                        Ok(()) => {
-                            let took = started.elapsed().as_millis();
-                            up.write(RENEWED, took.to_string().as_bytes())?;
-                            if write_error.take().is_some() {
-                                log.info(&format!(
-                                    "link {name}: writing {path} again; volume locks renewed"
-                                ));
-                            }
-                        }
-                        Err(e) => {
-                            counters.txerr += 1;
-                            let msg = e.to_string();
-                            if write_error.as_deref() != Some(msg.as_str()) {
-                                log.error(&format!("link {name}: cannot write {path}: {msg}; this node's volume locks are not renewed"));
-                                write_error = Some(msg);
-                            }
-                            // Opened afresh in a second: the device may have been replaced.
-                            reopen = true;
-                        }
+    }
+
+    fn send(&mut self, dev: &mut Device, frames: &[Vec<u8>], turn: &mut Turn) -> Result<bool> {
+        let (name, path) = (&self.name, &self.path);
+        let started = Instant::now();
+        match slot::write_frames(dev, self.my_slot, &mut self.beat, &mut self.number, frames) {
+            Ok(()) => {
+                let took = started.elapsed().as_millis();
+                turn.up.write(RENEWED, took.to_string().as_bytes())?;
+                if self.write_error.take().is_some() {
+                    turn.log.info(&format!(
+                        "link {name}: writing {path} again; volume locks renewed"
+                    ));
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                turn.counters.txerr += 1;
+                let msg = e.to_string();
+                if self.write_error.as_deref() != Some(msg.as_str()) {
+                    turn.log.error(&format!(
+                        "link {name}: cannot write {path}: {msg}; this node's volume locks are not renewed"
+                    ));
+                    self.write_error = Some(msg);
+                }
+                // Opened afresh: the device may have been replaced.
+                Ok(false)
+            }
+        }
+    }
+
+    fn receive(
+        &mut self,
+        dev: &mut Device,
+        _: &PollSet,
+        turn: &mut Turn,
+    ) -> Result<(Vec<Opened>, bool)> {
+        let mut opened = Vec::new();
+        if Instant::now() < self.next_read {
+            return Ok((opened, true));
+        }
+        self.next_read = Instant::now() + self.read_every;
+        let (name, path) = (&self.name, &self.path);
+        let peer_slot = 1 - self.my_slot;
+        match read_peer(
+            dev,
+            peer_slot,
+            &self.peer,
+            &mut self.slot,
+            turn.wire,
+            turn.guard,
+        ) {
+            Ok(got) => {
+                // Told once, when the beat has missed two intervals: a live peer's beat
+                // moves every interval, so this costs nothing at rest.
+                let slot = &mut self.slot;
+                let still = sys::boottime_millis().saturating_sub(slot.first_seen);
+                if let (true, false, Some((w, c)), true) = (
+                    slot.unchanged,
+                    slot.told_still,
+                    slot.seen,
+                    still >= 2 * self.interval,
+                ) {
+                    slot.told_still = true;
+                    lease::write_still_hint(self.home, name, w, c, slot.first_seen);
+                }
+                if self.read_error.take().is_some() {
+                    turn.log.info(&format!("link {name}: reading {path} again"));
+                }
+                for f in got {
+                    match f {
+                        Ok(frame) => opened.push(frame),
+                        Err(Some(bad)) => turn.counters.count(bad),
+                        Err(None) => turn.counters.foreign += 1,
                     }
                 }
-                None => counters.txerr += frames.len() as u64,
+                Ok((opened, true))
             }
-        }
-        if closed {
-            // hasvrd is gone. Left on purpose (stopped, or QUIT), its last beat (written
-            // above) says so; died, this node is guarded until hamond's next hasvrd takes
-            // the slot (`orphan`).
-            if let (Some(d), Some(last)) = (&dev, last_beat) {
-                let mut orphan = super::orphan::Orphan {
-                    home,
-                    link: name,
-                    dev: d,
-                    slot: my_slot,
-                    beat: &mut beat,
-                    number: &mut number,
-                    wire: &wire,
-                    key: &key,
-                };
-                orphan.guard(&last, &mut log, name);
-            }
-            return Ok(());
-        }
-        if let Some(d) = &dev {
-            if Instant::now() >= next_read {
-                next_read = Instant::now() + read_every;
-                match read_peer(d, peer_slot, &peer, &mut slot, &mut wire, &mut guard) {
-                    Ok(got) => {
-                        // Told once, when the beat has missed two intervals: a live peer's
-                        // beat moves every interval, so this costs nothing at rest.
-                        let still = sys::boottime_millis().saturating_sub(slot.first_seen);
-                        if let (true, false, Some((w, c)), true) = (
-                            slot.unchanged,
-                            slot.told_still,
-                            slot.seen,
-                            still >= 2 * link.interval,
-                        ) {
-                            slot.told_still = true;
-                            crate::disk::lease::write_still_hint(home, name, w, c, slot.first_seen);
-                        }
-                        if read_error.take().is_some() {
-                            log.info(&format!("link {name}: reading {path} again"));
-                        }
-                        for f in got {
-                            match f {
-                                Ok(frame) => {
-                                    counters.rx += 1;
-                                    up.deliver(&frame)?;
-                                }
-                                Err(Some(bad)) => counters.count(bad),
-                                Err(None) => counters.foreign += 1,
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        counters.count(Bad::Malformed);
-                        let msg = e.to_string();
-                        if read_error.as_deref() != Some(msg.as_str()) {
-                            log.warning(&format!("link {name}: cannot read {path}: {msg}"));
-                            read_error = Some(msg);
-                        }
-                        reopen = true;
-                    }
+            Err(e) => {
+                turn.counters.count(Bad::Malformed);
+                let msg = e.to_string();
+                if self.read_error.as_deref() != Some(msg.as_str()) {
+                    turn.log
+                        .warning(&format!("link {name}: cannot read {path}: {msg}"));
+                    self.read_error = Some(msg);
                 }
+                Ok((opened, false))
             }
         }
-        tell_version(&mut wire, &mut counters, &mut log, name);
-        if reopen {
-            dev = None;
-            next_open = Instant::now() + Duration::from_secs(1);
+    }
+
+    fn hasvrd_gone(&mut self, dev: Option<&mut Device>, turn: &mut Turn) {
+        // Left on purpose (stopped, or QUIT), its last beat (written already) says so; died,
+        // this node is guarded until hamond's next hasvrd takes the slot (`orphan`).
+        if let (Some(d), Some(last)) = (dev, self.last_beat.take()) {
+            let mut orphan = Orphan {
+                home: self.home,
+                link: &self.name,
+                dev: d,
+                slot: self.my_slot,
+                beat: &mut self.beat,
+                number: &mut self.number,
+                wire: turn.wire,
+                key: &self.key,
+            };
+            orphan.guard(&last, turn.log, &self.name);
         }
-        up.report(&counters, &mut log)?;
     }
 }
 
@@ -358,7 +376,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!(
             "sureha-first-look-{}-{}",
             std::process::id(),
-            random_u64()
+            sys::random_u64()
         ));
         let f = std::fs::File::create(&path).unwrap();
         f.set_len(layout::entry_offset(2, 0)).unwrap();
