@@ -230,3 +230,16 @@ pub enum Action {
     /// Everything is done: leave.
     Exit,
 }
+
+/// This node, its peer and the time: what most concerns of the engine need beside their
+/// own data (`here!` borrows them from the engine field by field).
+pub(super) struct Here<'a> {
+    pub node: &'a str,
+    pub peer: &'a str,
+    pub now: Millis,
+}
+
+/// Logs a line: the action every concern hands out.
+pub(super) fn log(out: &mut Vec<Action>, level: Level, text: String) {
+    out.push(Action::Log { level, text });
+}

@@ -10,7 +10,7 @@
 //! A node down during all of it keeps the old key: its peer's frames fail their tag there,
 //! and it says what to do (`peer::link_stats`).
 
-use super::interface::{Action, ReplyTo};
+use super::interface::{log, Action, Here, ReplyTo};
 use super::{Engine, PeerStatus};
 use crate::clock::Millis;
 use crate::log::Level;
@@ -70,82 +70,85 @@ pub(super) enum Rotation {
     Switched { fp: String, began: bool },
 }
 
-impl Engine {
-    /// `haadm authkey rotate`.
-    pub(super) fn rotate_key(&mut self, reply: Option<ReplyTo>) {
-        let peer = self.peer_name().to_string();
-        let clear = self
-            .links
-            .iter()
-            .find(|(_, l)| l.stats.contains("encrypted=no"))
-            .map(|(n, _)| n.clone());
-        let r = if self.key_change.rotation.is_some() {
-            Reply::err("a change of key is under way already (haadm status: KEY)")
-        } else if let Some(link) = clear {
-            Reply::err(format!(
-                "link {link} is not encrypted ({peer} runs the release before): upgrade it first; a key never crosses in clear"
-            ))
-        } else if self.peer_status() != PeerStatus::Up
-            || !self.peer.as_ref().is_some_and(|p| p.hears_me)
-        {
-            Reply::err(format!(
-                "{peer} must be up and hear this node to take the new key; a node that is down gets it later with haadm authkey install FILE"
-            ))
-        } else {
-            self.key_change.rotation = Some(Rotation::Making);
-            self.out.push(Action::Key(KeyFiles::Make));
-            self.log(
-                Level::Info,
-                format!("authkey: a new key is made; it goes to {peer} under the current one"),
-            );
-            Reply::ok(format!(
-                "a new key goes to {peer}; both nodes use it within seconds, then the old one is refused (the log says when)\n"
-            ))
-        };
-        self.reply(reply, r);
+impl KeyChange {
+    /// `haadm authkey rotate`, unless one is under way or the engine refuses (a link in
+    /// clear, the peer not hearing this node).
+    pub(super) fn rotate(
+        &mut self,
+        here: &Here,
+        refusal: Option<Reply>,
+        out: &mut Vec<Action>,
+    ) -> Reply {
+        let peer = here.peer;
+        if self.rotation.is_some() {
+            return Reply::err("a change of key is under way already (haadm status: KEY)");
+        }
+        if let Some(r) = refusal {
+            return r;
+        }
+        self.rotation = Some(Rotation::Making);
+        out.push(Action::Key(KeyFiles::Make));
+        log(
+            out,
+            Level::Info,
+            format!("authkey: a new key is made; it goes to {peer} under the current one"),
+        );
+        Reply::ok(format!(
+            "a new key goes to {peer}; both nodes use it within seconds, then the old one is refused (the log says when)\n"
+        ))
     }
 
     /// The executor made, stored or switched to a key.
-    pub(super) fn key_files_done(&mut self, step: u8, result: Result<(Vec<u8>, String), String>) {
-        let peer = self.peer_name().to_string();
+    pub(super) fn files_done(
+        &mut self,
+        here: &Here,
+        step: u8,
+        result: Result<(Vec<u8>, String), String>,
+        out: &mut Vec<Action>,
+    ) {
         let (key, fp) = match result {
             Ok(k) => k,
             Err(e) => {
-                self.log(
+                log(
+                    out,
                     Level::Error,
                     format!("authkey: {e}; the change of key is abandoned"),
                 );
-                self.key_change.rotation = None;
+                self.rotation = None;
                 return;
             }
         };
         match step {
             OFFER => {
-                self.key_change.rotation = Some(Rotation::Offered {
+                self.rotation = Some(Rotation::Offered {
                     key: key.clone(),
                     fp,
-                    since: self.now,
+                    since: here.now,
                 });
-                self.key_word(OFFER, key);
+                self.word(here, OFFER, key, out);
             }
             HELD => {
-                self.key_change.rotation = Some(Rotation::Holding {
+                self.rotation = Some(Rotation::Holding {
                     fp: fp.clone(),
-                    since: self.now,
+                    since: here.now,
                 });
-                self.key_change.resend = Some((self.now + SETTLE, HELD, fp.into_bytes()));
+                self.resend = Some((here.now + SETTLE, HELD, fp.into_bytes()));
             }
             _ => {
-                let began = matches!(self.key_change.rotation, Some(Rotation::Offered { .. }));
-                self.key_change.rotation = Some(Rotation::Switched {
+                let began = matches!(self.rotation, Some(Rotation::Offered { .. }));
+                self.rotation = Some(Rotation::Switched {
                     fp: fp.clone(),
                     began,
                 });
-                self.log(
+                log(
+                    out,
                     Level::Info,
-                    format!("authkey: sealing with the new key {fp}; the old one is still taken from {peer}"),
+                    format!(
+                        "authkey: sealing with the new key {fp}; the old one is still taken from {}",
+                        here.peer
+                    ),
                 );
-                self.key_change.resend = Some((self.now + SETTLE, SWITCHED, fp.into_bytes()));
+                self.resend = Some((here.now + SETTLE, SWITCHED, fp.into_bytes()));
             }
         }
     }
@@ -153,61 +156,69 @@ impl Engine {
     /// At start: a change of key left unfinished by the last hasvrd goes on. Switched (the
     /// old key still beside it): say so again, so the peer switches too and both drop the
     /// old one. Holding a next key: wait for the peer's word.
-    pub(super) fn keys_on_disk(
+    pub(super) fn on_disk(
         &mut self,
+        now: Millis,
         main: String,
         next: Option<String>,
         prev: Option<String>,
+        out: &mut Vec<Action>,
     ) {
-        self.key_change.rotation = if prev.is_some() {
-            self.key_change.resend = Some((self.now + SETTLE, SWITCHED, main.clone().into_bytes()));
+        self.rotation = if prev.is_some() {
+            self.resend = Some((now + SETTLE, SWITCHED, main.clone().into_bytes()));
             Some(Rotation::Switched {
                 fp: main,
                 began: false,
             })
         } else {
-            next.map(|fp| Rotation::Holding {
-                fp,
-                since: self.now,
-            })
+            next.map(|fp| Rotation::Holding { fp, since: now })
         };
-        if let Some(r) = &self.key_change.rotation {
-            self.log(
+        if let Some(r) = &self.rotation {
+            log(
+                out,
                 Level::Info,
-                format!("authkey: a change of key was under way when hasvrd last stopped; it goes on ({})", self.key_line_of(r).trim_end()),
+                format!("authkey: a change of key was under way when hasvrd last stopped; it goes on ({})", line_of(r).trim_end()),
             );
         }
     }
 
     /// A word of the peer about a change of key.
-    pub(super) fn key_from_peer(&mut self, step: u8, data: Vec<u8>) {
-        let peer = self.peer_name().to_string();
+    pub(super) fn from_peer(
+        &mut self,
+        here: &Here,
+        step: u8,
+        data: Vec<u8>,
+        out: &mut Vec<Action>,
+    ) {
+        let peer = here.peer;
         let fp = String::from_utf8_lossy(&data).into_owned();
-        match (step, self.key_change.rotation.clone()) {
+        match (step, self.rotation.clone()) {
             // Its offer, or a newer one (an earlier change left unfinished): kept as the
             // next key. The same again (our word was lost): said again in time.
             (OFFER, None | Some(Rotation::Holding { .. })) if (16..=128).contains(&data.len()) => {
                 let offered = crate::auth::key_fingerprint(&data);
-                let same = matches!(&self.key_change.rotation, Some(Rotation::Holding { fp, .. }) if *fp == offered);
+                let same =
+                    matches!(&self.rotation, Some(Rotation::Holding { fp, .. }) if *fp == offered);
                 if !same {
-                    self.out.push(Action::Key(KeyFiles::Store(data)));
+                    out.push(Action::Key(KeyFiles::Store(data)));
                 }
             }
             (HELD, Some(Rotation::Offered { fp: mine, .. })) if mine == fp => {
-                self.out.push(Action::Key(KeyFiles::Switch(fp)));
+                out.push(Action::Key(KeyFiles::Switch(fp)));
             }
             // The peer seals with it: so does this node, if it holds it or already does
             // (this hasvrd restarted, or our word was lost; the executor checks which).
-            (SWITCHED, None) => self.out.push(Action::Key(KeyFiles::Switch(fp))),
+            (SWITCHED, None) => out.push(Action::Key(KeyFiles::Switch(fp))),
             (SWITCHED, Some(Rotation::Holding { fp: mine, .. })) if mine == fp => {
-                self.out.push(Action::Key(KeyFiles::Switch(fp)));
+                out.push(Action::Key(KeyFiles::Switch(fp)));
             }
             // Both seal with it: the old key goes.
             (SWITCHED, Some(Rotation::Switched { fp: mine, .. })) if mine == fp => {
-                self.out.push(Action::Key(KeyFiles::DropOld));
-                self.key_change.rotation = None;
-                self.key_word(DONE, fp.clone().into_bytes());
-                self.log(
+                out.push(Action::Key(KeyFiles::DropOld));
+                self.rotation = None;
+                self.word(here, DONE, fp.clone().into_bytes(), out);
+                log(
+                    out,
                     Level::Info,
                     format!(
                         "authkey: both nodes use the new key {fp}; the old one is refused from now"
@@ -215,9 +226,10 @@ impl Engine {
                 );
             }
             (DONE, Some(Rotation::Switched { fp: mine, .. })) if mine == fp => {
-                self.out.push(Action::Key(KeyFiles::DropOld));
-                self.key_change.rotation = None;
-                self.log(
+                out.push(Action::Key(KeyFiles::DropOld));
+                self.rotation = None;
+                log(
+                    out,
                     Level::Info,
                     format!("authkey: both nodes use the new key {fp}, as {peer} says; the old one is refused from now"),
                 );
@@ -227,15 +239,15 @@ impl Engine {
     }
 
     /// Sends a word now, and again every second until the next step replaces it.
-    fn key_word(&mut self, step: u8, data: Vec<u8>) {
-        self.key_change.resend = Some((self.now + RESEND, step, data.clone()));
+    fn word(&mut self, here: &Here, step: u8, data: Vec<u8>, out: &mut Vec<Action>) {
+        self.resend = Some((here.now + RESEND, step, data.clone()));
         let payload = crate::frame::Message::Key {
-            sender: self.node.clone(),
+            sender: here.node.to_string(),
             step,
             data,
         }
         .encode();
-        self.out.push(Action::Send {
+        out.push(Action::Send {
             link: None,
             payload,
         });
@@ -243,48 +255,47 @@ impl Engine {
 
     /// On every pass: sends the last word again when due; gives up an offer never taken,
     /// and a key held for a change the peer never went on with.
-    pub(super) fn check_rotation(&mut self) {
-        if self.key_change.rotation.is_none() {
-            self.key_change.resend = None;
+    pub(super) fn check(&mut self, here: &Here, out: &mut Vec<Action>) {
+        let (now, peer) = (here.now, here.peer);
+        if self.rotation.is_none() {
+            self.resend = None;
             return;
         }
-        if let Some(Rotation::Holding { since, fp }) = &self.key_change.rotation {
-            if self.now >= since + 2 * OFFER_FOR {
-                let (peer, fp) = (self.peer_name().to_string(), fp.clone());
+        if let Some(Rotation::Holding { since, fp }) = &self.rotation {
+            if now >= since + 2 * OFFER_FOR {
                 // The key stays taken (etc/authkey.next): the peer may have switched to it
                 // while its word could not come, and must not fall silent here.
-                self.log(Level::Warning, format!(
+                log(out, Level::Warning, format!(
                     "authkey: the change to key {fp} that {peer} began has not gone on for {}s; this node still takes that key, and goes on when {peer} says it switched",
                     2 * OFFER_FOR / 1000
                 ));
-                self.key_change.rotation = None;
-                self.key_change.resend = None;
+                self.rotation = None;
+                self.resend = None;
                 return;
             }
         }
-        if let Some(Rotation::Offered { since, .. }) = &self.key_change.rotation {
-            if self.now >= since + OFFER_FOR {
-                let peer = self.peer_name().to_string();
-                self.log(Level::Error, format!(
+        if let Some(Rotation::Offered { since, .. }) = &self.rotation {
+            if now >= since + OFFER_FOR {
+                log(out, Level::Error, format!(
                     "authkey: {peer} did not take the new key within {}s (down, cut off, or of the release before); the change is abandoned and the current key stays",
                     OFFER_FOR / 1000
                 ));
-                self.out.push(Action::Key(KeyFiles::DropNext));
-                self.key_change.rotation = None;
-                self.key_change.resend = None;
+                out.push(Action::Key(KeyFiles::DropNext));
+                self.rotation = None;
+                self.resend = None;
                 return;
             }
         }
-        if let Some((at, step, data)) = self.key_change.resend.clone() {
-            if self.now >= at {
-                self.key_word(step, data);
+        if let Some((at, step, data)) = self.resend.clone() {
+            if now >= at {
+                self.word(here, step, data, out);
             }
         }
     }
 
-    pub(super) fn rotation_wakeup(&self) -> Option<Millis> {
-        let resend = self.key_change.resend.as_ref().map(|r| r.0);
-        let give_up = match &self.key_change.rotation {
+    pub(super) fn wakeup(&self) -> Option<Millis> {
+        let resend = self.resend.as_ref().map(|r| r.0);
+        let give_up = match &self.rotation {
             Some(Rotation::Offered { since, .. }) => Some(since + OFFER_FOR),
             Some(Rotation::Holding { since, .. }) => Some(since + 2 * OFFER_FOR),
             _ => None,
@@ -293,21 +304,46 @@ impl Engine {
     }
 
     /// A status line while a change of key is under way.
-    pub(super) fn key_line(&self) -> Option<String> {
-        self.key_change
-            .rotation
-            .as_ref()
-            .map(|r| self.key_line_of(r))
+    pub(super) fn line(&self) -> Option<String> {
+        self.rotation.as_ref().map(line_of)
     }
+}
 
-    fn key_line_of(&self, r: &Rotation) -> String {
-        match r {
-            Rotation::Making => "KEY making a new key\n".into(),
-            Rotation::Offered { fp, .. } => format!("KEY offered {fp} to the peer\n"),
-            Rotation::Holding { fp, .. } => format!("KEY holding {fp}, offered by the peer\n"),
-            Rotation::Switched { fp, .. } => {
-                format!("KEY switched to {fp}; the old key is still taken\n")
-            }
+fn line_of(r: &Rotation) -> String {
+    match r {
+        Rotation::Making => "KEY making a new key\n".into(),
+        Rotation::Offered { fp, .. } => format!("KEY offered {fp} to the peer\n"),
+        Rotation::Holding { fp, .. } => format!("KEY holding {fp}, offered by the peer\n"),
+        Rotation::Switched { fp, .. } => {
+            format!("KEY switched to {fp}; the old key is still taken\n")
         }
+    }
+}
+
+impl Engine {
+    /// `haadm authkey rotate`: only with every link encrypted and the peer up and hearing
+    /// this node.
+    pub(super) fn rotate_key(&mut self, reply: Option<ReplyTo>) {
+        let peer = self.peer_name();
+        let clear = self
+            .links
+            .iter()
+            .find(|(_, l)| l.stats.contains("encrypted=no"))
+            .map(|(n, _)| n);
+        let refusal = if let Some(link) = clear {
+            Some(Reply::err(format!(
+                "link {link} is not encrypted ({peer} runs the release before): upgrade it first; a key never crosses in clear"
+            )))
+        } else if self.peer_status() != PeerStatus::Up
+            || !self.peer.as_ref().is_some_and(|p| p.hears_me)
+        {
+            Some(Reply::err(format!(
+                "{peer} must be up and hear this node to take the new key; a node that is down gets it later with haadm authkey install FILE"
+            )))
+        } else {
+            None
+        };
+        let r = self.key_change.rotate(&here!(self), refusal, &mut self.out);
+        self.reply(reply, r);
     }
 }

@@ -32,6 +32,18 @@ use crate::state::Persisted;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+/// This node, its peer and the time (`interface::Here`), borrowed from the engine field by
+/// field, so a concern of the engine can be changed beside them.
+macro_rules! here {
+    ($e:expr) => {
+        $crate::engine::interface::Here {
+            node: &$e.node,
+            peer: $e.config.peer_of(&$e.node).unwrap_or("peer"),
+            now: $e.now,
+        }
+    };
+}
+
 /// A pass this long after the wake-up it was due at means the loop stood still.
 const STALL_AFTER: Millis = 1000;
 
@@ -458,8 +470,12 @@ impl Engine {
             }
             Input::RequestsDropped(n) => self.refused.requests_dropped = n,
             Input::LinkStats { link, line } => self.link_stats(&link, line),
-            Input::KeyFiles { step, result } => self.key_files_done(step, result),
-            Input::KeysOnDisk { main, next, prev } => self.keys_on_disk(main, next, prev),
+            Input::KeyFiles { step, result } => {
+                self.key_change.files_done(&here!(self), step, result, &mut self.out)
+            }
+            Input::KeysOnDisk { main, next, prev } => {
+                self.key_change.on_disk(self.now, main, next, prev, &mut self.out)
+            }
             Input::LeaseRenewed { link, took } => self.lease_renewed(&link, took),
             Input::AdminLoaded(text) => match admin_state::AdminState::decode(&text) {
                 Some(s) => self.admin_loaded(s),
@@ -479,7 +495,7 @@ impl Engine {
             Input::Shutdown { touch_resources } => self.shutdown(touch_resources, None),
         }
         self.check_agents(ticked);
-        self.check_rotation();
+        self.key_change.check(&here!(self), &mut self.out);
         self.check_lease();
         self.check_isolation();
         self.check_carrier();
@@ -575,7 +591,7 @@ impl Engine {
         if let Some(l) = self.lease_wakeup() {
             at("lease", l);
         }
-        if let Some(k) = self.rotation_wakeup() {
+        if let Some(k) = self.key_change.wakeup() {
             at("authkey: a word again", k);
         }
         if let Some(t) = self.carrier_wakeup() {
@@ -607,7 +623,7 @@ impl Engine {
     }
 
     fn log(&mut self, level: Level, text: String) {
-        self.out.push(Action::Log { level, text });
+        interface::log(&mut self.out, level, text);
     }
 
     /// Logs an event an alert program may be told of; the log line is its description.

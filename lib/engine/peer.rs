@@ -690,7 +690,10 @@ impl Engine {
             }
             Message::Admin { text, .. } => self.admin_from_peer(&text),
             Message::Report { text, .. } => self.report_from_peer(&text),
-            Message::Key { step, data, .. } => self.key_from_peer(step, data),
+            Message::Key { step, data, .. } => {
+                self.key_change
+                    .from_peer(&here!(self), step, data, &mut self.out)
+            }
         }
     }
 

@@ -22,7 +22,7 @@ impl Engine {
                 "CLUSTER FROZEN {peer} left with its services running; nothing moves until it is back\n"
             ));
         }
-        if let Some(k) = self.key_line() {
+        if let Some(k) = self.key_change.line() {
             t.push_str(&k);
         }
         if self.peer_unreadable() {
