@@ -9,9 +9,9 @@
 //! | create, remove, bringin, bringout, takeover, failover (haadm or APICMD), stop, license (set), reload, lock | refused: `locked by USER since TIME` |
 //! | a failover because of a fault | never blocked: it is no command |
 
-use super::interface::{Action, ReplyTo};
+use super::interface::{log, Action, ReplyTo};
 use super::Engine;
-use crate::config::AlertEvent;
+use crate::config::{AlertEvent, Config};
 use crate::log::Level;
 use crate::request::{valid_expiration, valid_word};
 use crate::request::{Command, Reply};
@@ -29,9 +29,9 @@ pub struct License {
 /// Today's date as the executor last told it (licenses expire on it), and the licenses
 /// last warned of (warned again only when that changes).
 #[derive(Clone, Debug, Default)]
-pub(super) struct LicenseWatch {
-    pub today: String,
-    pub warned: Vec<String>,
+struct LicenseWatch {
+    today: String,
+    warned: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -96,25 +96,32 @@ impl AdminState {
     }
 }
 
-impl Engine {
+/// The administrative state as this node keeps it, and the watch on its licenses.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Admin {
+    pub state: AdminState,
+    watch: LicenseWatch,
+}
+
+impl Admin {
     /// What `etc/license` and `etc/lock` held at start.
-    pub(super) fn admin_loaded(&mut self, state: AdminState) {
-        if state.rank() > self.admin.rank() {
-            self.admin = state;
+    pub(super) fn loaded(&mut self, state: AdminState, hosts: &Hosts, out: &mut Vec<Action>) {
+        if state.rank() > self.state.rank() {
+            self.state = state;
         }
-        self.note_licenses();
+        self.note_licenses(hosts, out);
     }
 
-    pub(super) fn today_is(&mut self, today: String) {
-        if today != self.licenses.today {
-            self.licenses.today = today;
-            self.note_licenses();
+    pub(super) fn today_is(&mut self, today: String, hosts: &Hosts, out: &mut Vec<Action>) {
+        if today != self.watch.today {
+            self.watch.today = today;
+            self.note_licenses(hosts, out);
         }
     }
 
     /// The lock refuses this command, and says why.
     pub(super) fn locked_against(&self, cmd: &Command) -> Option<String> {
-        let (by, since) = self.admin.lock.as_ref()?;
+        let (by, since) = self.state.lock.as_ref()?;
         let blocked = match cmd {
             Command::Unlock(_) | Command::License(None) | Command::Api(..) => false,
             Command::License(Some(_)) | Command::Lock(..) => true,
@@ -123,8 +130,16 @@ impl Engine {
         blocked.then(|| format!("locked by {by} since {since}; haadm unlock first"))
     }
 
-    pub(super) fn admin_command(&mut self, cmd: Command, reply: Option<ReplyTo>) {
-        let mut next = self.admin.clone();
+    /// lock, unlock, license: the reply, if the command is one of them. A change of the lock
+    /// is an alert event when `lock_alert`.
+    pub(super) fn command(
+        &mut self,
+        cmd: Command,
+        hosts: &Hosts,
+        lock_alert: bool,
+        out: &mut Vec<Action>,
+    ) -> Option<Reply> {
+        let mut next = self.state.clone();
         let done = match cmd {
             Command::Lock(by, since) => {
                 next.lock = Some((by.clone(), since.clone()));
@@ -132,14 +147,11 @@ impl Engine {
             }
             Command::Unlock(by) => {
                 if next.lock.take().is_none() {
-                    return self.reply(reply, Reply::ok("not locked\n"));
+                    return Some(Reply::ok("not locked\n"));
                 }
                 format!("configuration unlocked by {by}\n")
             }
-            Command::License(None) => {
-                let text = self.license_lines();
-                return self.reply(reply, Reply::ok(text));
-            }
+            Command::License(None) => return Some(Reply::ok(self.license_lines(hosts))),
             Command::License(Some((host, serial, expiration, key))) => {
                 let l = License {
                     host: host.clone(),
@@ -152,66 +164,64 @@ impl Engine {
                 next.licenses.sort_by(|a, b| a.host.cmp(&b.host));
                 format!("license of {host} stored on both nodes\n")
             }
-            _ => return,
+            _ => return None,
         };
-        next.stamp = self.admin.stamp + 1;
-        next.by_node = self.node.clone();
-        if next.lock != self.admin.lock {
-            self.log_alert(
-                Level::Info,
-                AlertEvent::Lock,
-                "",
-                done.trim_end().to_string(),
-            );
-        } else {
-            self.log(Level::Info, done.trim_end().to_string());
+        next.stamp = self.state.stamp + 1;
+        next.by_node = hosts.node.to_string();
+        let text = done.trim_end().to_string();
+        if next.lock != self.state.lock && lock_alert {
+            out.push(Action::Alert {
+                event: AlertEvent::Lock,
+                service: String::new(),
+                text: text.clone(),
+            });
         }
-        self.set_admin(next);
-        self.reply(reply, Reply::ok(done));
+        log(out, Level::Info, text);
+        self.set(next, hosts, out);
+        Some(Reply::ok(done))
     }
 
-    fn set_admin(&mut self, next: AdminState) {
-        self.admin = next;
-        self.out.push(Action::WriteAdmin(self.admin.encode()));
-        self.send_admin();
-        self.note_licenses();
+    fn set(&mut self, next: AdminState, hosts: &Hosts, out: &mut Vec<Action>) {
+        self.state = next;
+        out.push(Action::WriteAdmin(self.state.encode()));
+        self.send(hosts.node, out);
+        self.note_licenses(hosts, out);
     }
 
     /// Sends our state to the peer (it is newer than what the peer's beat showed).
-    pub(super) fn send_admin(&mut self) {
+    pub(super) fn send(&self, node: &str, out: &mut Vec<Action>) {
         let payload = crate::frame::Message::Admin {
-            sender: self.node.clone(),
-            text: self.admin.encode(),
+            sender: node.to_string(),
+            text: self.state.encode(),
         }
         .encode();
-        self.out.push(Action::Send {
+        out.push(Action::Send {
             link: None,
             payload,
         });
     }
 
-    /// The peer's beat shows its stamp: send ours if it is behind (at most once a second).
-    pub(super) fn compare_admin(&mut self, stamp: u64, by_node: &str) {
-        if (stamp, by_node) < self.admin.rank() && self.sending.admin_due(self.now) {
-            self.send_admin();
-        }
+    /// The peer's beat shows its stamp: whether ours is newer.
+    pub(super) fn ahead_of(&self, stamp: u64, by_node: &str) -> bool {
+        (stamp, by_node) < self.state.rank()
     }
 
     /// The peer's whole state: taken when newer.
-    pub(super) fn admin_from_peer(&mut self, text: &str) {
+    pub(super) fn from_peer(&mut self, text: &str, hosts: &Hosts, out: &mut Vec<Action>) {
         let Some(state) = AdminState::decode(text) else {
-            self.log(
+            log(
+                out,
                 Level::Warning,
                 "the peer sent an administrative state (lock, licenses) that does not parse; ignored".into(),
             );
             return;
         };
-        if state.rank() > self.admin.rank() {
+        if state.rank() > self.state.rank() {
             let mut state = state;
             // Licenses entered on each server before they were joined are all kept: ours
             // that the peer lacks go back to it under a new stamp.
             let ours: Vec<License> = self
-                .admin
+                .state
                 .licenses
                 .iter()
                 .filter(|l| !state.licenses.iter().any(|x| x.host == l.host))
@@ -221,10 +231,11 @@ impl Engine {
                 state.licenses.extend(ours);
                 state.licenses.sort_by(|a, b| a.host.cmp(&b.host));
                 state.stamp += 1;
-                state.by_node = self.node.clone();
+                state.by_node = hosts.node.to_string();
             }
-            let lock_changed = state.lock != self.admin.lock;
-            self.log(
+            let lock_changed = state.lock != self.state.lock;
+            log(
+                out,
                 Level::Info,
                 match (&state.lock, lock_changed) {
                     (Some((by, since)), true) => {
@@ -234,31 +245,25 @@ impl Engine {
                     _ => "license lines updated (from the peer)".into(),
                 },
             );
-            self.set_admin(state);
+            self.set(state, hosts, out);
         }
     }
 
     pub(super) fn license_state(&self, host: &str) -> (&'static str, Option<&License>) {
-        match self.admin.licenses.iter().find(|l| l.host == host) {
+        let today = &self.watch.today;
+        match self.state.licenses.iter().find(|l| l.host == host) {
             None => ("MISSING", None),
-            Some(l)
-                if l.expiration != "never"
-                    && !self.licenses.today.is_empty()
-                    && l.expiration < self.licenses.today =>
-            {
+            Some(l) if l.expiration != "never" && !today.is_empty() && l.expiration < *today => {
                 ("EXPIRED", Some(l))
             }
             Some(l) => ("OK", Some(l)),
         }
     }
 
-    pub(super) fn hosts(&self) -> Vec<String> {
-        let mut h: Vec<String> = self
-            .config
-            .nodes()
-            .map(|(a, b)| vec![a.to_string(), b.to_string()])
-            .unwrap_or_else(|| vec![self.node.clone()]);
-        for l in &self.admin.licenses {
+    /// The cluster's hosts, then any other host a license names.
+    pub(super) fn hosts(&self, hosts: &Hosts) -> Vec<String> {
+        let mut h: Vec<String> = hosts.configured.clone();
+        for l in &self.state.licenses {
             if !h.contains(&l.host) {
                 h.push(l.host.clone());
             }
@@ -267,8 +272,8 @@ impl Engine {
     }
 
     /// `LICENSE HOST SERIAL EXPIRATION STATE`, one line a host.
-    pub(super) fn license_lines(&self) -> String {
-        self.hosts()
+    pub(super) fn license_lines(&self, hosts: &Hosts) -> String {
+        self.hosts(hosts)
             .iter()
             .map(|h| match self.license_state(h) {
                 (st, Some(l)) => format!("LICENSE {h} {} {} {st}\n", l.serial, l.expiration),
@@ -278,36 +283,75 @@ impl Engine {
     }
 
     /// A WARNING for each host whose license is missing or expired, once per change.
-    fn note_licenses(&mut self) {
+    fn note_licenses(&mut self, hosts: &Hosts, out: &mut Vec<Action>) {
         let bad: Vec<String> = self
-            .hosts()
+            .hosts(hosts)
             .iter()
             .filter_map(|h| match self.license_state(h).0 {
                 "OK" => None,
                 st => Some(format!("{h} {st}")),
             })
             .collect();
-        if bad != self.licenses.warned {
+        if bad != self.watch.warned {
             if !bad.is_empty() {
-                self.log(Level::Warning, format!("license: {}; nothing stops because of it (haadm license HOST SERIAL EXPIRATION LICENSE)", bad.join(", ")));
+                log(out, Level::Warning, format!("license: {}; nothing stops because of it (haadm license HOST SERIAL EXPIRATION LICENSE)", bad.join(", ")));
             }
-            self.licenses.warned = bad;
+            self.watch.warned = bad;
         }
     }
 
     /// Status records: `LOCKED USER TIME`, and the hosts whose license is not OK.
-    pub(super) fn admin_lines(&self) -> String {
+    pub(super) fn status_lines(&self, hosts: &Hosts) -> String {
         let mut t = String::new();
-        if let Some((by, since)) = &self.admin.lock {
+        if let Some((by, since)) = &self.state.lock {
             t.push_str(&format!("LOCKED {by} {since}\n"));
         }
-        for line in self.license_lines().lines() {
+        for line in self.license_lines(hosts).lines() {
             if !line.ends_with(" OK") {
                 t.push_str(line);
                 t.push('\n');
             }
         }
         t
+    }
+}
+
+/// This node and the cluster's hosts as the configuration names them (this node alone
+/// before it names a pair).
+pub(super) struct Hosts<'a> {
+    pub node: &'a str,
+    pub configured: Vec<String>,
+}
+
+impl Hosts<'_> {
+    pub(super) fn of<'a>(config: &Config, node: &'a str) -> Hosts<'a> {
+        let configured = config
+            .nodes()
+            .map(|(a, b)| vec![a.to_string(), b.to_string()])
+            .unwrap_or_else(|| vec![node.to_string()]);
+        Hosts { node, configured }
+    }
+}
+
+impl Engine {
+    pub(super) fn hosts_now(&self) -> Hosts<'_> {
+        Hosts::of(&self.config, &self.node)
+    }
+
+    /// A command of the administrative state (lock, unlock, license), answered.
+    pub(super) fn admin_command(&mut self, cmd: Command, reply: Option<ReplyTo>) {
+        let hosts = Hosts::of(&self.config, &self.node);
+        let lock_alert = self.config.wants_alert(AlertEvent::Lock);
+        if let Some(r) = self.admin.command(cmd, &hosts, lock_alert, &mut self.out) {
+            self.reply(reply, r);
+        }
+    }
+
+    /// The peer's beat shows its stamp: ours goes if it is behind (at most once a second).
+    pub(super) fn compare_admin(&mut self, stamp: u64, by_node: &str) {
+        if self.admin.ahead_of(stamp, by_node) && self.sending.admin_due(self.now) {
+            self.admin.send(&self.node, &mut self.out);
+        }
     }
 }
 
@@ -402,5 +446,112 @@ mod tests {
             AdminState::decode("stamp 1 alpha\nlock a\u{7f}b now\n").and_then(|s| s.lock),
             None
         );
+    }
+
+    fn pair(node: &str) -> Hosts<'_> {
+        Hosts {
+            node,
+            configured: vec!["alpha".into(), "beta".into()],
+        }
+    }
+
+    fn sent_state(out: &[Action]) -> String {
+        out.iter()
+            .find_map(|a| match a {
+                Action::Send { payload, .. } => match crate::frame::Message::decode(payload) {
+                    Ok(crate::frame::Message::Admin { text, .. }) => Some(text),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .expect("the state is sent to the peer")
+    }
+
+    #[test]
+    fn a_lock_is_taken_alone_stamped_written_sent_and_then_refuses_changes() {
+        let mut a = Admin::default();
+        let mut out = Vec::new();
+        let lock = Command::Lock("ops".into(), "2026-12-07T10:00:00".into());
+        let r = a.command(lock, &pair("alpha"), true, &mut out).unwrap();
+        assert_eq!(r.status, crate::request::Status::Ok);
+        assert_eq!(a.state.rank(), (1, "alpha"));
+        assert!(out.iter().any(|x| matches!(
+            x,
+            Action::Alert {
+                event: AlertEvent::Lock,
+                ..
+            }
+        )));
+        assert!(out
+            .iter()
+            .any(|x| matches!(x, Action::WriteAdmin(t) if t.contains("lock ops"))));
+        assert!(sent_state(&out).contains("lock ops 2026-12-07T10:00:00"));
+        // No license yet: warned once, for both hosts.
+        let warned = |out: &[Action]| {
+            out.iter()
+                .filter(|x| matches!(x, Action::Log { text, .. } if text.starts_with("license:")))
+                .count()
+        };
+        assert_eq!(warned(&out), 1);
+        let words: Vec<String> = ["service", "bringout", "web"].map(String::from).to_vec();
+        let bringout = crate::request::parse_command(&words).unwrap();
+        let why = a.locked_against(&bringout).expect("locked");
+        assert!(
+            why.contains("locked by ops since 2026-12-07T10:00:00"),
+            "{why}"
+        );
+        assert_eq!(a.locked_against(&Command::Unlock("ops".into())), None);
+        // Unlocking, without an alert program for it: no alert, the same warning not again.
+        let mut out = Vec::new();
+        a.command(
+            Command::Unlock("ops".into()),
+            &pair("alpha"),
+            false,
+            &mut out,
+        );
+        assert!(!out.iter().any(|x| matches!(x, Action::Alert { .. })));
+        assert_eq!(warned(&out), 0);
+        assert_eq!(a.locked_against(&bringout), None);
+        assert_eq!(a.state.rank(), (2, "alpha"));
+    }
+
+    #[test]
+    fn a_newer_state_from_the_peer_keeps_our_licenses_it_lacks_and_an_older_one_changes_nothing() {
+        let mut ours = Admin::default();
+        let mut out = Vec::new();
+        let license =
+            |h: &str| Command::License(Some((h.into(), "SN".into(), "never".into(), "K".into())));
+        ours.command(license("alpha"), &pair("alpha"), false, &mut out);
+        let mut theirs = Admin::default();
+        theirs.command(license("beta"), &pair("beta"), false, &mut out);
+        theirs.command(license("beta"), &pair("beta"), false, &mut out);
+        let mut out = Vec::new();
+        ours.from_peer(&theirs.state.encode(), &pair("alpha"), &mut out);
+        let hosts: Vec<&str> = ours
+            .state
+            .licenses
+            .iter()
+            .map(|l| l.host.as_str())
+            .collect();
+        assert_eq!(hosts, ["alpha", "beta"]);
+        // Ours went back under a newer stamp, so the peer takes them.
+        assert_eq!(ours.state.rank(), (3, "alpha"));
+        assert!(ours.ahead_of(2, "beta"));
+        assert!(sent_state(&out).contains("license alpha"));
+        assert_eq!(
+            ours.license_lines(&pair("alpha")),
+            "LICENSE alpha SN never OK\nLICENSE beta SN never OK\n"
+        );
+        let mut out = Vec::new();
+        ours.from_peer(&theirs.state.encode(), &pair("alpha"), &mut out);
+        assert!(out.is_empty(), "older: nothing happens: {out:?}");
+        ours.from_peer("stamp x", &pair("alpha"), &mut out);
+        assert!(matches!(
+            &out[..],
+            [Action::Log {
+                level: Level::Warning,
+                ..
+            }]
+        ));
     }
 }

@@ -106,7 +106,7 @@ impl Engine {
             self.reply(reply, Reply::err("SureHA is stopping on this node"));
             return;
         }
-        if let Some(why) = self.locked_against(&cmd) {
+        if let Some(why) = self.admin.locked_against(&cmd) {
             self.reply(reply, Reply::err(why));
             return;
         }

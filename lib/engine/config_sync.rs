@@ -117,7 +117,7 @@ impl Engine {
                 .and_then(|l| self.links.get(&l).filter(|l| l.serial).map(|l| l.interval));
             t = Some(self.sending.due_at(self.now, serial));
         }
-        if (p.beat.admin.0, p.beat.admin.1.as_str()) < self.admin.rank() {
+        if self.admin.ahead_of(p.beat.admin.0, &p.beat.admin.1) {
             let a = self.sending.admin_due_at(self.now);
             t = Some(t.map_or(a, |x| x.min(a)));
         }

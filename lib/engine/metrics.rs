@@ -71,10 +71,10 @@ impl Engine {
             "sureha_admin_locked",
             "1 while the cluster's configuration is locked (haadm lock).",
             &[("node", me)],
-            flag(self.admin.lock.is_some()),
+            flag(self.admin.state.lock.is_some()),
         );
-        for h in self.hosts() {
-            let (state, l) = self.license_state(&h);
+        for h in self.admin.hosts(&self.hosts_now()) {
+            let (state, l) = self.admin.license_state(&h);
             if let Some(l) = l {
                 // The end of its last day (UTC): days left are (this - time()) / 86400.
                 let end = match day_number(&l.expiration) {

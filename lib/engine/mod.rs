@@ -29,6 +29,7 @@ use crate::config::{AlertEvent, Config};
 use crate::log::Level;
 use crate::request::Reply;
 use crate::state::Persisted;
+use admin_state::Hosts;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -213,10 +214,8 @@ pub struct Engine {
     /// The peer's configuration coming in pieces.
     parts_in: pieces::Pieces,
     disks: disks::Disks,
-    /// The lock and the licenses, as both nodes keep them.
-    admin: admin_state::AdminState,
-    /// Today's date and the licenses last warned of (`admin_state`).
-    licenses: admin_state::LicenseWatch,
+    /// The lock and the licenses, as both nodes keep them, and the watch on the licenses.
+    admin: admin_state::Admin,
     /// Calm switch-back: health of returning primaries, switch-backs in the last hour.
     calm: switchback::Calm,
     /// Readiness and drift: this node's files and devices, the peer's report.
@@ -286,7 +285,6 @@ impl Engine {
             links,
             peer: None,
             boot: 0,
-            licenses: admin_state::LicenseWatch::default(),
             refused: Refused::default(),
             contact: peer::Contact::new(grace_until, saved.as_ref().is_some_and(|s| s.peer_kept)),
             released: BTreeSet::new(),
@@ -302,7 +300,7 @@ impl Engine {
             sending: config_sync::Sending::default(),
             parts_in: pieces::Pieces::default(),
             disks: disks::Disks::new(now),
-            admin: admin_state::AdminState::default(),
+            admin: admin_state::Admin::default(),
             calm: switchback::Calm::default(),
             knowing: readiness::Knowing::default(),
             both: both_claim::BothClaims::default(),
@@ -478,13 +476,16 @@ impl Engine {
             }
             Input::LeaseRenewed { link, took } => self.lease_renewed(&link, took),
             Input::AdminLoaded(text) => match admin_state::AdminState::decode(&text) {
-                Some(s) => self.admin_loaded(s),
+                Some(s) => self.admin.loaded(s, &Hosts::of(&self.config, &self.node), &mut self.out),
                 None => self.log(
                     Level::Warning,
                     "etc/license or etc/lock does not parse; starting without a lock or licenses (haadm license to store them again)".into(),
                 ),
             },
-            Input::Today(d) => self.today_is(d),
+            Input::Today(d) => {
+                let hosts = Hosts::of(&self.config, &self.node);
+                self.admin.today_is(d, &hosts, &mut self.out)
+            }
             Input::Readiness(facts) => self.facts_arrived(facts),
             Input::DataPaths(paths) => {
                 self.knowing.dirty = true;

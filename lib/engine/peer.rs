@@ -12,6 +12,7 @@
 //! each beat from the peer there is answered: that is when a partition must be told from
 //! a dead peer. What the beats mean for each service's intent is `agreement`;
 //! configuration sync is `config_sync`; NICs are `nics`.
+use super::admin_state::Hosts;
 use super::{Engine, PeerStatus, Phase};
 use crate::clock::{human, Millis};
 use crate::config::AlertEvent;
@@ -426,7 +427,7 @@ impl Engine {
                 .iter()
                 .map(|p| (p.device.clone(), p.ok))
                 .collect(),
-            admin: (self.admin.stamp, self.admin.by_node.clone()),
+            admin: (self.admin.state.stamp, self.admin.state.by_node.clone()),
             heard: match (&self.peer, self.peer_status()) {
                 (Some(p), PeerStatus::Up) => p.boot,
                 _ => 0,
@@ -688,7 +689,10 @@ impl Engine {
                     }
                 }
             }
-            Message::Admin { text, .. } => self.admin_from_peer(&text),
+            Message::Admin { text, .. } => {
+                let hosts = Hosts::of(&self.config, &self.node);
+                self.admin.from_peer(&text, &hosts, &mut self.out)
+            }
             Message::Report { text, .. } => self.report_from_peer(&text),
             Message::Key { step, data, .. } => {
                 self.key_change

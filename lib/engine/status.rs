@@ -58,7 +58,7 @@ impl Engine {
         };
         t.push_str(&self.nic_lines(false));
         t.push_str(&self.disk_lines());
-        t.push_str(&self.admin_lines());
+        t.push_str(&self.admin.status_lines(&self.hosts_now()));
         t.push_str(&format!("CONFIG generation={} {sync}\n", self.generation));
         if self.refused.requests_dropped + self.refused.api_refused > 0 {
             // What reached the FIFO and was not acted on (details in the log).

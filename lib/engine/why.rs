@@ -169,7 +169,7 @@ impl Engine {
                 )
             });
         }
-        line(match &self.admin.lock {
+        line(match &self.admin.state.lock {
             Some((by, since)) => format!(
                 "lock: locked by {by} since {since}; a lock never holds back a takeover on failure"
             ),

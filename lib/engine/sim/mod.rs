@@ -620,7 +620,7 @@ impl Sim {
         else {
             return;
         };
-        if self.engines[n].locked_against(cmd).is_none() {
+        if self.engines[n].admin.locked_against(cmd).is_none() {
             for g in self.engines[n].group_of(name).iter() {
                 self.moved_by_admin.insert(g.clone(), true);
             }

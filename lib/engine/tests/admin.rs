@@ -50,7 +50,7 @@ fn the_lock_refuses_what_changes_and_lets_reads_agents_and_unlock_through() {
         "unlock admin",
     ];
     for w in changes.iter().chain(reads.iter()) {
-        assert_eq!(t.e.locked_against(&parse(w)), None, "unlocked: {w}");
+        assert_eq!(t.e.admin.locked_against(&parse(w)), None, "unlocked: {w}");
     }
     let acts = t.cmd(10, "lock admin 2026-12-06T03:00:00", Some("r1"));
     // Stored and sent under a new stamp, so the peer takes it.
@@ -69,7 +69,7 @@ fn the_lock_refuses_what_changes_and_lets_reads_agents_and_unlock_through() {
         .any(|a| matches!(a, Action::Send { link: None, .. })));
     assert!(replies(&acts).iter().all(|r| r.status == Status::Ok));
     for w in changes {
-        let why = t.e.locked_against(&parse(w));
+        let why = t.e.admin.locked_against(&parse(w));
         assert_eq!(
             why.as_deref(),
             Some("locked by admin since 2026-12-06T03:00:00; haadm unlock first"),
@@ -77,7 +77,7 @@ fn the_lock_refuses_what_changes_and_lets_reads_agents_and_unlock_through() {
         );
     }
     for w in reads {
-        assert_eq!(t.e.locked_against(&parse(w)), None, "locked: {w}");
+        assert_eq!(t.e.admin.locked_against(&parse(w)), None, "locked: {w}");
     }
     // Refused through the FIFO too, and nothing moves.
     let acts = t.cmd(20, "service bringin web", Some("r2"));
@@ -93,7 +93,10 @@ fn the_lock_refuses_what_changes_and_lets_reads_agents_and_unlock_through() {
     assert!(!t.e.protected("web"), "not brought in");
     let acts = t.cmd(30, "unlock admin", Some("r3"));
     assert_eq!(stored(&acts).as_deref(), Some("stamp 2 alpha\n"));
-    assert_eq!(t.e.locked_against(&parse("service bringout web")), None);
+    assert_eq!(
+        t.e.admin.locked_against(&parse("service bringout web")),
+        None
+    );
 }
 
 #[test]
@@ -105,19 +108,22 @@ fn the_newest_stored_state_wins_and_an_equal_one_changes_nothing() {
         Input::AdminLoaded("stamp 5 beta\nlock ops 2026-01-01T00:00:00\n".into()),
     );
     assert!(
-        t.e.locked_against(&bringout).is_some(),
+        t.e.admin.locked_against(&bringout).is_some(),
         "newer than nothing: taken"
     );
     t.at(10, Input::AdminLoaded("stamp 4 beta\n".into()));
-    assert!(t.e.locked_against(&bringout).is_some(), "older: ignored");
+    assert!(
+        t.e.admin.locked_against(&bringout).is_some(),
+        "older: ignored"
+    );
     t.at(20, Input::AdminLoaded("stamp 5 beta\n".into()));
     assert!(
-        t.e.locked_against(&bringout).is_some(),
+        t.e.admin.locked_against(&bringout).is_some(),
         "the same rank: kept"
     );
     t.at(30, Input::AdminLoaded("stamp 5 gamma\n".into()));
     assert_eq!(
-        t.e.locked_against(&bringout),
+        t.e.admin.locked_against(&bringout),
         None,
         "same stamp, later node: taken"
     );
