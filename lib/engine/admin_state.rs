@@ -207,7 +207,7 @@ impl Admin {
     }
 
     /// The peer's whole state: taken when newer.
-    pub(super) fn from_peer(&mut self, text: &str, hosts: &Hosts, out: &mut Vec<Action>) {
+    pub(super) fn peer_sent(&mut self, text: &str, hosts: &Hosts, out: &mut Vec<Action>) {
         let Some(state) = AdminState::decode(text) else {
             log(
                 out,
@@ -526,7 +526,7 @@ mod tests {
         theirs.command(license("beta"), &pair("beta"), false, &mut out);
         theirs.command(license("beta"), &pair("beta"), false, &mut out);
         let mut out = Vec::new();
-        ours.from_peer(&theirs.state.encode(), &pair("alpha"), &mut out);
+        ours.peer_sent(&theirs.state.encode(), &pair("alpha"), &mut out);
         let hosts: Vec<&str> = ours
             .state
             .licenses
@@ -543,9 +543,9 @@ mod tests {
             "LICENSE alpha SN never OK\nLICENSE beta SN never OK\n"
         );
         let mut out = Vec::new();
-        ours.from_peer(&theirs.state.encode(), &pair("alpha"), &mut out);
+        ours.peer_sent(&theirs.state.encode(), &pair("alpha"), &mut out);
         assert!(out.is_empty(), "older: nothing happens: {out:?}");
-        ours.from_peer("stamp x", &pair("alpha"), &mut out);
+        ours.peer_sent("stamp x", &pair("alpha"), &mut out);
         assert!(matches!(
             &out[..],
             [Action::Log {

@@ -183,7 +183,7 @@ impl KeyChange {
     }
 
     /// A word of the peer about a change of key.
-    pub(super) fn from_peer(
+    pub(super) fn peer_sent(
         &mut self,
         here: &Here,
         step: u8,

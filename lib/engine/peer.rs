@@ -691,7 +691,7 @@ impl Engine {
             }
             Message::Admin { text, .. } => {
                 let hosts = Hosts::of(&self.config, &self.node);
-                self.admin.from_peer(&text, &hosts, &mut self.out)
+                self.admin.peer_sent(&text, &hosts, &mut self.out)
             }
             Message::Report { text, .. } => self.report_from_peer(&text),
             Message::Key { step, data, .. } => {
