@@ -696,7 +696,7 @@ impl Engine {
             Message::Report { text, .. } => self.report_from_peer(&text),
             Message::Key { step, data, .. } => {
                 self.key_change
-                    .from_peer(&here!(self), step, data, &mut self.out)
+                    .peer_sent(&here!(self), step, data, &mut self.out)
             }
         }
     }
