@@ -486,7 +486,7 @@ impl Engine {
                 let hosts = Hosts::of(&self.config, &self.node);
                 self.admin.today_is(d, &hosts, &mut self.out)
             }
-            Input::Readiness(facts) => self.facts_arrived(facts),
+            Input::Readiness(facts) => self.knowing.facts_arrived(facts),
             Input::DataPaths(paths) => {
                 self.knowing.dirty = true;
                 self.paths_changed(paths)

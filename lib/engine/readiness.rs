@@ -79,6 +79,130 @@ impl Knowing {
     pub(super) fn next_look(&self) -> Option<Millis> {
         self.local.is_some().then_some(self.next_build)
     }
+
+    /// What the executor found on this node.
+    pub(super) fn facts_arrived(&mut self, mut facts: LocalFacts) {
+        facts.files.sort_by(|a, b| a.service.cmp(&b.service));
+        self.files_at.clear();
+        let mut start = 0;
+        for (i, f) in facts.files.iter().enumerate() {
+            if facts
+                .files
+                .get(i + 1)
+                .is_none_or(|next| next.service != f.service)
+            {
+                self.files_at.insert(f.service.clone(), start..i + 1);
+                start = i + 1;
+            }
+        }
+        self.local = Some(facts);
+        self.dirty = true;
+    }
+
+    /// The files this node found for a service.
+    fn files_of(&self, name: &str) -> &[FileFact] {
+        match (&self.local, self.files_at.get(name)) {
+            (Some(local), Some(at)) => local.files.get(at.clone()).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// The files of a service whose digest differs between the nodes: (role and path, ours,
+    /// the peer's).
+    pub(super) fn drift(&self, name: &str) -> Vec<(String, String, String)> {
+        self.files_of(name)
+            .iter()
+            .filter_map(|f| {
+                let what = format!("{}: {}", f.role, f.name);
+                let theirs = self.peer_files.get(&(name.to_string(), what.clone()))?;
+                let ours = digest_word(f);
+                (ours != *theirs).then(|| (what, ours, theirs.clone()))
+            })
+            .collect()
+    }
+
+    /// Why this node's own files and devices cannot run the service, if they cannot.
+    fn local_problem(&self, name: &str) -> Result<(), String> {
+        if self.local.is_none() {
+            return Err("not checked yet".into());
+        }
+        for f in self.files_of(name) {
+            match &f.digest {
+                Err(why) => return Err(format!("{} {} {why}", f.role, f.path)),
+                Ok((_, false)) if f.must_execute => {
+                    return Err(format!("{} {} is not executable", f.role, f.path))
+                }
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A volume device of the service this node cannot use, and why.
+    fn device_problem(&self, name: &str) -> Option<String> {
+        let d = self
+            .local
+            .as_ref()?
+            .devices
+            .iter()
+            .find(|d| d.service == name && d.problem.is_some())?;
+        let why = d.problem.as_deref().unwrap_or("");
+        Some(format!("volume device {} {why}", d.device))
+    }
+
+    /// The peer's report (lines it cannot mean, or of services `known` does not know, are
+    /// skipped); the IPv6 addresses it names on the public network.
+    pub(super) fn peer_report(
+        &mut self,
+        text: &str,
+        known: impl Fn(&str) -> bool,
+    ) -> Vec<std::net::IpAddr> {
+        let mut files = BTreeMap::new();
+        let mut ready = BTreeMap::new();
+        let mut moves = BTreeMap::new();
+        // What status will show: printable lines only.
+        let mut public6 = Vec::new();
+        for line in text.lines().filter(|l| !l.chars().any(char::is_control)) {
+            let mut w = line.splitn(3, ' ');
+            let (kind, svc, rest) = (w.next(), w.next(), w.next().unwrap_or(""));
+            if kind == Some("PUBLIC6") {
+                public6.extend(
+                    rest.split(' ')
+                        .filter_map(|a| a.parse::<std::net::Ipv6Addr>().ok())
+                        .map(std::net::IpAddr::V6)
+                        .take(64),
+                );
+                continue;
+            }
+            let Some(svc) = svc.filter(|s| known(s)) else {
+                continue;
+            };
+            match kind {
+                Some("FILE") => {
+                    if let Some((digest, what)) = rest.split_once(' ') {
+                        files.insert((svc.to_string(), what.to_string()), digest.to_string());
+                    }
+                }
+                Some("READY") => {
+                    ready.insert(svc.to_string(), rest.to_string());
+                }
+                Some("MOVE") => {
+                    moves.insert(svc.to_string(), format!("{svc} {rest}"));
+                }
+                _ => {}
+            }
+        }
+        self.peer_files = files;
+        self.peer_ready = ready;
+        self.peer_moves = moves;
+        self.dirty = true;
+        public6
+    }
+
+    /// The peer's last move of a service, as it reported it.
+    pub(super) fn peer_move(&self, name: &str) -> Option<&String> {
+        self.peer_moves.get(name)
+    }
 }
 
 pub use crate::frame::MAX_REPORT;
@@ -96,34 +220,6 @@ fn digest_word(f: &FileFact) -> String {
 }
 
 impl Engine {
-    pub(super) fn facts_arrived(&mut self, mut facts: LocalFacts) {
-        facts.files.sort_by(|a, b| a.service.cmp(&b.service));
-        self.knowing.files_at.clear();
-        let mut start = 0;
-        for (i, f) in facts.files.iter().enumerate() {
-            if facts
-                .files
-                .get(i + 1)
-                .is_none_or(|next| next.service != f.service)
-            {
-                self.knowing
-                    .files_at
-                    .insert(f.service.clone(), start..i + 1);
-                start = i + 1;
-            }
-        }
-        self.knowing.local = Some(facts);
-        self.knowing.dirty = true;
-    }
-
-    /// The files this node found for a service.
-    fn files_of(&self, name: &str) -> &[FileFact] {
-        match (&self.knowing.local, self.knowing.files_at.get(name)) {
-            (Some(local), Some(at)) => local.files.get(at.clone()).unwrap_or(&[]),
-            _ => &[],
-        }
-    }
-
     /// Where the service runs, or should (the node whose files count when they differ).
     fn home_of(&self, name: &str) -> String {
         self.services
@@ -138,54 +234,21 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// The files of a service whose digest differs between the nodes: (role and path, ours,
-    /// the peer's).
-    pub(super) fn drift(&self, name: &str) -> Vec<(String, String, String)> {
-        self.files_of(name)
-            .iter()
-            .filter_map(|f| {
-                let what = format!("{}: {}", f.role, f.name);
-                let theirs = self
-                    .knowing
-                    .peer_files
-                    .get(&(name.to_string(), what.clone()))?;
-                let ours = digest_word(f);
-                (ours != *theirs).then(|| (what, ours, theirs.clone()))
-            })
-            .collect()
-    }
-
     /// Could this node run the service now, and if not, the first reason why.
     pub(super) fn ready_here(&self, name: &str) -> Result<(), String> {
         let Some(cfg) = self.config.service(name) else {
             return Err("no such service".into());
         };
-        let Some(local) = &self.knowing.local else {
-            return Err("not checked yet".into());
-        };
-        for f in self.files_of(name) {
-            match &f.digest {
-                Err(why) => return Err(format!("{} {} {why}", f.role, f.path)),
-                Ok((_, false)) if f.must_execute => {
-                    return Err(format!("{} {} is not executable", f.role, f.path))
-                }
-                Ok(_) => {}
-            }
-        }
+        self.knowing.local_problem(name)?;
         if let Some(why) = self.unable_here(name) {
             return Err(why);
         }
-        if let Some(d) = local
-            .devices
-            .iter()
-            .find(|d| d.service == name && d.problem.is_some())
-        {
-            let why = d.problem.as_deref().unwrap_or("");
-            return Err(format!("volume device {} {why}", d.device));
+        if let Some(why) = self.knowing.device_problem(name) {
+            return Err(why);
         }
         // Files that differ count against the node the service would move to.
         if self.home_of(name) != self.node {
-            if let Some((what, _, _)) = self.drift(name).first() {
+            if let Some((what, _, _)) = self.knowing.drift(name).first() {
                 let peer = cfg.other_server(&self.node);
                 return Err(format!("{what} differs from {peer}'s"));
             }
@@ -231,7 +294,7 @@ impl Engine {
                 ),
                 _ => {}
             }
-            for f in self.files_of(name) {
+            for f in self.knowing.files_of(name) {
                 report.push_str(&format!(
                     "FILE {name} {} {}: {}\n",
                     digest_word(f),
@@ -289,48 +352,13 @@ impl Engine {
         });
     }
 
-    /// The peer's report (lines it cannot mean are skipped).
+    /// The peer's report.
     pub(super) fn report_from_peer(&mut self, text: &str) {
-        let mut files = BTreeMap::new();
-        let mut ready = BTreeMap::new();
-        let mut moves = BTreeMap::new();
-        // What status will show: printable lines only.
-        let mut public6 = Vec::new();
-        for line in text.lines().filter(|l| !l.chars().any(char::is_control)) {
-            let mut w = line.splitn(3, ' ');
-            let (kind, svc, rest) = (w.next(), w.next(), w.next().unwrap_or(""));
-            if kind == Some("PUBLIC6") {
-                public6.extend(
-                    rest.split(' ')
-                        .filter_map(|a| a.parse::<std::net::Ipv6Addr>().ok())
-                        .map(std::net::IpAddr::V6)
-                        .take(64),
-                );
-                continue;
-            }
-            let Some(svc) = svc.filter(|s| self.config.service(s).is_some()) else {
-                continue;
-            };
-            match kind {
-                Some("FILE") => {
-                    if let Some((digest, what)) = rest.split_once(' ') {
-                        files.insert((svc.to_string(), what.to_string()), digest.to_string());
-                    }
-                }
-                Some("READY") => {
-                    ready.insert(svc.to_string(), rest.to_string());
-                }
-                Some("MOVE") => {
-                    moves.insert(svc.to_string(), format!("{svc} {rest}"));
-                }
-                _ => {}
-            }
-        }
-        self.knowing.peer_files = files;
-        self.knowing.peer_ready = ready;
-        self.knowing.peer_moves = moves;
+        let config = &self.config;
+        let public6 = self
+            .knowing
+            .peer_report(text, |s| config.service(s).is_some());
         self.public.learned6(public6);
-        self.knowing.dirty = true;
     }
 
     /// `READY`, `DRIFT` and the peer's last moves, for status (all services, or one).
@@ -352,7 +380,7 @@ impl Engine {
             if let Some(r) = self.knowing.peer_ready.get(name).filter(|_| peer_known) {
                 t.push_str(&format!("READY {name} {peer} {r}\n"));
             }
-            for (what, ours, theirs) in self.drift(name) {
+            for (what, ours, theirs) in self.knowing.drift(name) {
                 t.push_str(&format!(
                     "DRIFT {name} {}={ours} {peer}={theirs} {what}\n",
                     self.node
@@ -379,11 +407,6 @@ impl Engine {
         (here, there)
     }
 
-    /// The peer's last move of a service, as it reported it.
-    pub(super) fn peer_move(&self, name: &str) -> Option<&String> {
-        self.knowing.peer_moves.get(name)
-    }
-
     /// The peer's moves, for status (`PEERMOVE NODE line`).
     pub(super) fn peer_move_lines(&self) -> String {
         let peer = self.peer_name().to_string();
@@ -393,5 +416,79 @@ impl Engine {
             .filter_map(|s| self.knowing.peer_moves.get(&s.name))
             .map(|m| format!("PEERMOVE {peer} {m}\n"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DeviceFact, FileFact, Knowing, LocalFacts};
+
+    fn file(service: &str, name: &str, digest: Result<(String, bool), String>) -> FileFact {
+        FileFact {
+            service: service.into(),
+            role: "start",
+            name: name.into(),
+            path: format!("/opt/ha/{name}"),
+            digest,
+            must_execute: true,
+        }
+    }
+
+    #[test]
+    fn files_are_found_by_service_and_what_differs_from_the_peer_is_drift() {
+        let mut k = Knowing::default();
+        assert_eq!(k.local_problem("web"), Err("not checked yet".into()));
+        k.facts_arrived(LocalFacts {
+            files: vec![
+                file("web", "web.start", Ok(("aaaa".into(), true))),
+                file("db", "db.start", Ok(("bbbb".into(), false))),
+                file("web", "web.stop", Err("is missing".into())),
+            ],
+            devices: vec![DeviceFact {
+                service: "db".into(),
+                device: "/dev/loop7".into(),
+                problem: Some("is not there".into()),
+            }],
+        });
+        assert!(k.dirty);
+        assert_eq!(k.files_of("web").len(), 2);
+        assert_eq!(k.files_of("db").len(), 1);
+        assert_eq!(
+            k.local_problem("web"),
+            Err("start /opt/ha/web.stop is missing".into())
+        );
+        assert_eq!(
+            k.local_problem("db"),
+            Err("start /opt/ha/db.start is not executable".into())
+        );
+        assert_eq!(
+            k.device_problem("db").as_deref(),
+            Some("volume device /dev/loop7 is not there")
+        );
+        assert_eq!(k.device_problem("web"), None);
+
+        let report = "FILE web aaaa start: web.start\nFILE db cccc start: db.start\n\
+             FILE gone dddd start: gone.start\nREADY db no disk\nMOVE web 12:00 start 40ms\n\
+             READY web \u{7}yes\nPUBLIC6 eth0 fd00::2 nonsense fd00::3\n";
+        let six = k.peer_report(report, |s| s == "web" || s == "db");
+        assert_eq!(six.len(), 2, "{six:?}");
+        assert_eq!(k.drift("web"), vec![]);
+        assert_eq!(
+            k.drift("db"),
+            vec![("start: db.start".into(), "bbbb-x".into(), "cccc".into())]
+        );
+        assert_eq!(
+            k.peer_move("web").map(String::as_str),
+            Some("web 12:00 start 40ms")
+        );
+        assert_eq!(k.peer_ready.get("db").map(String::as_str), Some("no disk"));
+        assert!(
+            !k.peer_ready.contains_key("web"),
+            "a line with a control character"
+        );
+        assert!(
+            !k.peer_files.keys().any(|(s, _)| s == "gone"),
+            "unknown service"
+        );
     }
 }

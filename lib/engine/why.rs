@@ -66,7 +66,7 @@ impl Engine {
         let own = self.services.get(name).and_then(|s| s.last_move.clone());
         let starts = [
             (self.node.as_str(), own),
-            (peer, self.peer_move(name).cloned()),
+            (peer, self.knowing.peer_move(name).cloned()),
         ];
         let last_start = starts.iter().find_map(|(node, m)| {
             let m = m.as_deref()?;
@@ -211,7 +211,7 @@ impl Engine {
         if let Some(m) = s.and_then(|s| s.last_move.as_ref()) {
             line(format!("last move here: {m}"));
         }
-        if let Some(m) = self.peer_move(name) {
+        if let Some(m) = self.knowing.peer_move(name) {
             line(format!("last move on {peer}: {m}"));
         }
         t
