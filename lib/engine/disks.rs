@@ -8,13 +8,14 @@
 //! | a volume device of a service fails its direct read | ERROR; the service is unable here and moves to a peer whose path is good |
 //! | a volume will not unmount (havol already killed its users) | fence, unless `fence = none`: then ERROR, and the service stays |
 
-use super::interface::Action;
-use super::{Engine, PeerStatus, Phase};
+use super::interface::{log, Action};
+use super::{Engine, PeerStatus, Phase, Svc};
 use crate::clock::{human, Millis};
 use crate::config;
-use crate::config::{AlertEvent, Service};
+use crate::config::{AlertEvent, Config, Service};
 use crate::disk::lease;
 use crate::log::Level;
+use std::collections::BTreeMap;
 
 /// One volume device's data path on this node, as the executor last read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +58,212 @@ impl Disks {
     pub(super) fn lease_lost(&self) -> bool {
         self.lease_lost
     }
+
+    /// When this node's beat last reached the lock link, or the engine's start.
+    pub(super) fn last_renewal(&self) -> Millis {
+        self.renewed.unwrap_or(self.since)
+    }
+
+    /// hahb-disk wrote this node's beat on `link`, `took` ago: a renewal if it is the lock
+    /// link.
+    pub(super) fn renewed(
+        &mut self,
+        link: &str,
+        lock: Option<Lock>,
+        took: Millis,
+        now: Millis,
+        out: &mut Vec<Action>,
+    ) {
+        if lock.is_none_or(|(lock_link, _)| lock_link != link) {
+            return;
+        }
+        let at = now.saturating_sub(took);
+        self.renewed = Some(self.renewed.map_or(at, |r| r.max(at)));
+        if self.lease_lost {
+            self.lease_lost = false;
+            self.on_disk_since = at;
+            log(
+                out,
+                Level::Info,
+                format!(
+                    "disk link {link}: this node's beat is on the disk again; volume locks renewed"
+                ),
+            );
+        }
+    }
+
+    /// The executor read the data paths again; `users` names the services of a device.
+    pub(super) fn paths_changed<'a>(
+        &mut self,
+        paths: Vec<DataPath>,
+        users: impl Fn(&str) -> Vec<&'a str>,
+        out: &mut Vec<Action>,
+    ) {
+        for p in &paths {
+            let before = self.paths.iter().find(|x| x.device == p.device);
+            match (before.map(|b| b.ok), p.ok) {
+                (Some(true) | None, false) => {
+                    let users = users(&p.device);
+                    log(
+                        out,
+                        Level::Error,
+                        format!(
+                            "DISK {}: data path failed ({}); {} cannot run here while it lasts",
+                            p.device,
+                            p.why,
+                            if users.is_empty() {
+                                "no service".to_string()
+                            } else {
+                                users.join(", ")
+                            }
+                        ),
+                    )
+                }
+                (Some(false), true) => log(
+                    out,
+                    Level::Info,
+                    format!("DISK {}: data path OK again", p.device),
+                ),
+                _ => {}
+            }
+        }
+        self.paths = paths;
+    }
+
+    /// When a node cut off from everything must have given its services up, while not
+    /// fenced: five sixths of the lease after it learnt so, which is at most a beat after
+    /// the peer did (see `Engine::takeover_wait`).
+    pub(super) fn isolation_deadline(&self, lock: Option<Lock>) -> Option<Millis> {
+        let (_, lease) = lock?;
+        let since = self.isolated_since?;
+        (!self.fenced).then_some(since + lease * 5 / 6)
+    }
+
+    /// On every input: notices a lease that can no longer be renewed, and fences the node
+    /// if volumes are still on (`holding` names their services) when the peer could soon
+    /// take them.
+    pub(super) fn check_lease(
+        &mut self,
+        (link, lease): Lock,
+        now: Millis,
+        holding: impl Fn() -> Vec<String>,
+        fence: &config::Fence,
+        out: &mut Vec<Action>,
+    ) {
+        let silent = now.saturating_sub(self.last_renewal());
+        if !self.lease_lost && silent > lease / 3 {
+            self.lease_lost = true;
+            let holding = holding();
+            log(out, Level::Error, format!(
+                "disk link {link}: this node's beat has not reached the disk for {}; its volume locks run out {} after the last one{}",
+                human(silent),
+                human(lease),
+                if holding.is_empty() {
+                    String::new()
+                } else {
+                    format!("; stopping {} here before then", holding.join(", "))
+                }
+            ));
+        }
+        if self.lease_lost && silent >= lease * 5 / 6 && !self.fenced {
+            let holding = holding();
+            if !holding.is_empty() {
+                self.fence(
+                    format!(
+                        "the volume locks of {} could not be renewed for {} and the volumes are still mounted; the peer may mount them once the lease runs out",
+                        holding.join(", "),
+                        human(silent)
+                    ),
+                    fence,
+                    out,
+                );
+            }
+        }
+    }
+
+    /// When the lease needs a look next; `keeping_since`: a QUIT waiting for its word to
+    /// reach the disk, which gives up a third of the lease later.
+    pub(super) fn lease_wakeup(
+        &self,
+        (_, lease): Lock,
+        keeping_since: Option<Millis>,
+        now: Millis,
+    ) -> Option<Millis> {
+        let r = self.last_renewal();
+        let giving_up = keeping_since.map(|since| since + lease / 3);
+        let at = if self.lease_lost {
+            (!self.fenced).then_some(r + lease * 5 / 6)
+        } else {
+            Some(r + lease / 3 + 1)
+        };
+        // Past every mark and holding nothing, only a renewal (an input) changes anything:
+        // a look due in the past would wake hasvrd at once, again and again.
+        [at, giving_up]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > now)
+            .min()
+    }
+
+    /// Fences this node (once), unless the site turned fencing off (said once).
+    pub(super) fn fence(&mut self, reason: String, fence: &config::Fence, out: &mut Vec<Action>) {
+        if self.fenced {
+            return;
+        }
+        if *fence == config::Fence::Nothing {
+            if !self.fence_refused {
+                self.fence_refused = true;
+                log(out, Level::Error, format!("fence = none: not fencing, although {reason}; the volume may end up mounted on both nodes"));
+            }
+            return;
+        }
+        self.fenced = true;
+        log(
+            out,
+            Level::Error,
+            format!("fencing this node ({}): {reason}", fence_word(fence)),
+        );
+        out.push(Action::Fence { reason });
+    }
+
+    /// Whether only disk links (`disks`) carry frames now; said when that changes.
+    pub(super) fn note_disk_only(&mut self, disks: Vec<String>, peer: &str, out: &mut Vec<Action>) {
+        let now = !disks.is_empty();
+        if now == self.disk_only {
+            return;
+        }
+        self.disk_only = now;
+        if now {
+            log(out, Level::Error, format!(
+                "every network link to {peer} is down; the nodes are in contact only through disk link {}: nothing moves, fix the network",
+                disks.join(", ")
+            ));
+        } else {
+            log(
+                out,
+                Level::Info,
+                format!("in contact with {peer} over a network link again"),
+            );
+        }
+    }
+}
+
+/// The volume locks' link and their lease.
+pub(super) type Lock<'a> = (&'a str, Millis);
+
+/// Services whose volumes may still be mounted here.
+fn holding_volumes(config: &Config, services: &BTreeMap<String, Svc>) -> Vec<String> {
+    config
+        .services
+        .iter()
+        .filter(|c| !c.volumes.is_empty())
+        .filter(|c| {
+            services
+                .get(&c.name)
+                .is_some_and(|s| s.phase != Phase::Stopped || s.volumes_stuck)
+        })
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 impl Engine {
@@ -78,7 +285,7 @@ impl Engine {
 
     /// Volumes may be mounted here (what hasvrd tells hamond).
     pub fn holds_volumes(&self) -> bool {
-        self.lock_lease().is_some() && !self.holding_volumes().is_empty()
+        self.lock_lease().is_some() && !holding_volumes(&self.config, &self.services).is_empty()
     }
 
     /// Something here is what the peer takes once this node's lease runs out (what hasvrd
@@ -99,62 +306,26 @@ impl Engine {
     }
 
     pub(super) fn last_renewal(&self) -> Millis {
-        self.disks.renewed.unwrap_or(self.disks.since)
+        self.disks.last_renewal()
     }
 
     pub(super) fn lease_renewed(&mut self, link: &str, took: Millis) {
-        if self
-            .lock_lease()
-            .is_none_or(|(lock_link, _)| lock_link != link)
-        {
-            return;
-        }
-        let at = self.now.saturating_sub(took);
-        self.disks.renewed = Some(self.disks.renewed.map_or(at, |r| r.max(at)));
-        if self.disks.lease_lost {
-            self.disks.lease_lost = false;
-            self.disks.on_disk_since = at;
-            self.log(
-                Level::Info,
-                format!(
-                    "disk link {link}: this node's beat is on the disk again; volume locks renewed"
-                ),
-            );
-        }
+        let lock = lease::lock_link(&self.config).map(|l| (l.name.as_str(), lease::lease_of(l)));
+        self.disks
+            .renewed(link, lock, took, self.now, &mut self.out);
     }
 
     pub(super) fn paths_changed(&mut self, paths: Vec<DataPath>) {
-        for p in &paths {
-            let before = self.disks.paths.iter().find(|x| x.device == p.device);
-            let users: Vec<&str> = self
-                .config
+        let (config, node) = (&self.config, &self.node);
+        let users = |device: &str| -> Vec<&str> {
+            config
                 .services
                 .iter()
-                .filter(|s| s.volumes.iter().any(|v| self.device_here(s, v) == p.device))
+                .filter(|s| s.volumes.iter().any(|v| s.device_on(v, node) == device))
                 .map(|s| s.name.as_str())
-                .collect();
-            match (before.map(|b| b.ok), p.ok) {
-                (Some(true) | None, false) => self.log(
-                    Level::Error,
-                    format!(
-                        "DISK {}: data path failed ({}); {} cannot run here while it lasts",
-                        p.device,
-                        p.why,
-                        if users.is_empty() {
-                            "no service".to_string()
-                        } else {
-                            users.join(", ")
-                        }
-                    ),
-                ),
-                (Some(false), true) => self.log(
-                    Level::Info,
-                    format!("DISK {}: data path OK again", p.device),
-                ),
-                _ => {}
-            }
-        }
-        self.disks.paths = paths;
+                .collect()
+        };
+        self.disks.paths_changed(paths, users, &mut self.out);
     }
 
     /// The device a volume has on this node.
@@ -213,13 +384,8 @@ impl Engine {
         (self.now < at).then_some(at)
     }
 
-    /// When a node cut off from everything must have given its services up, while not
-    /// fenced: five sixths of the lease after it learnt so, which is at most a beat after
-    /// the peer did (see `takeover_wait`).
     pub(super) fn isolation_deadline(&self) -> Option<Millis> {
-        let (_, lease) = self.lock_lease()?;
-        let since = self.disks.isolated_since?;
-        (!self.disks.fenced).then_some(since + lease * 5 / 6)
+        self.disks.isolation_deadline(self.lock_lease())
     }
 
     /// Called on every input: notes when this node was cut off, and fences it if it still
@@ -254,11 +420,13 @@ impl Engine {
             .map(|(n, _)| n.clone())
             .collect();
         if !running.is_empty() {
-            self.fence(format!(
+            let reason = format!(
                 "cut off from {} and the disk, {} could not be given up in time; the peer takes them over once the lease runs out",
                 self.peer_name(),
                 running.join(", ")
-            ));
+            );
+            self.disks
+                .fence(reason, &self.config.admin.fence, &mut self.out);
         }
     }
 
@@ -287,50 +455,15 @@ impl Engine {
     /// Called on every input: notices a lease that can no longer be renewed, and fences the
     /// node if its volumes are still on when the peer could soon take them.
     pub(super) fn check_lease(&mut self) {
-        let Some((_, lease)) = self.lock_lease() else {
+        let config = &self.config;
+        let Some(lock) = lease::lock_link(config).map(|l| (l.name.as_str(), lease::lease_of(l)))
+        else {
             return;
         };
-        let silent = self.now.saturating_sub(self.last_renewal());
-        if !self.disks.lease_lost && silent > lease / 3 {
-            self.disks.lease_lost = true;
-            let holding = self.holding_volumes();
-            let link = self.lock_link_name();
-            self.log(Level::Error, format!(
-                "disk link {link}: this node's beat has not reached the disk for {}; its volume locks run out {} after the last one{}",
-                human(silent),
-                human(lease),
-                if holding.is_empty() {
-                    String::new()
-                } else {
-                    format!("; stopping {} here before then", holding.join(", "))
-                }
-            ));
-        }
-        if self.disks.lease_lost && silent >= lease * 5 / 6 && !self.disks.fenced {
-            let holding = self.holding_volumes();
-            if !holding.is_empty() {
-                self.fence(format!(
-                    "the volume locks of {} could not be renewed for {} and the volumes are still mounted; the peer may mount them once the lease runs out",
-                    holding.join(", "),
-                    human(silent)
-                ));
-            }
-        }
-    }
-
-    /// Services whose volumes may still be mounted here.
-    fn holding_volumes(&self) -> Vec<String> {
-        self.config
-            .services
-            .iter()
-            .filter(|c| !c.volumes.is_empty())
-            .filter(|c| {
-                self.services
-                    .get(&c.name)
-                    .is_some_and(|s| s.phase != Phase::Stopped || s.volumes_stuck)
-            })
-            .map(|c| c.name.clone())
-            .collect()
+        let services = &self.services;
+        let holding = || holding_volumes(config, services);
+        self.disks
+            .check_lease(lock, self.now, holding, &config.admin.fence, &mut self.out);
     }
 
     /// Leaving with QUIT while volumes are mounted here: nobody will renew their locks,
@@ -367,22 +500,8 @@ impl Engine {
 
     /// When the lease needs a look next.
     pub(super) fn lease_wakeup(&self) -> Option<Millis> {
-        let (_, lease) = self.lock_lease()?;
-        let r = self.last_renewal();
-        // A QUIT waiting for its word to reach the disk gives up then.
-        let giving_up = self.keeping_since.map(|since| since + lease / 3);
-        let at = if self.disks.lease_lost {
-            (!self.disks.fenced).then_some(r + lease * 5 / 6)
-        } else {
-            Some(r + lease / 3 + 1)
-        };
-        // Past every mark and holding nothing, only a renewal (an input) changes anything:
-        // a look due in the past would wake hasvrd at once, again and again.
-        [at, giving_up]
-            .into_iter()
-            .flatten()
-            .filter(|&t| t > self.now)
-            .min()
+        self.disks
+            .lease_wakeup(self.lock_lease()?, self.keeping_since, self.now)
     }
 
     /// The node is being fenced because of this service's volume.
@@ -400,33 +519,11 @@ impl Engine {
             self.log_alert(Level::Error, AlertEvent::Error, name, format!("service {name}: {why}; the volume stays here, so the service is left in ERROR and will not move (fence = none)"));
             false
         } else {
-            self.fence(format!(
-                "service {name}: {why}; the volume cannot be freed for the peer"
-            ));
+            let reason = format!("service {name}: {why}; the volume cannot be freed for the peer");
+            self.disks
+                .fence(reason, &self.config.admin.fence, &mut self.out);
             true
         }
-    }
-
-    fn fence(&mut self, reason: String) {
-        if self.disks.fenced {
-            return;
-        }
-        if self.config.admin.fence == config::Fence::Nothing {
-            if !self.disks.fence_refused {
-                self.disks.fence_refused = true;
-                self.log(Level::Error, format!("fence = none: not fencing, although {reason}; the volume may end up mounted on both nodes"));
-            }
-            return;
-        }
-        self.disks.fenced = true;
-        self.log(
-            Level::Error,
-            format!(
-                "fencing this node ({}): {reason}",
-                fence_word(&self.config.admin.fence)
-            ),
-        );
-        self.out.push(Action::Fence { reason });
     }
 
     /// The disk links that carry frames now, when no network link does (and some exist).
@@ -447,23 +544,8 @@ impl Engine {
 
     pub(super) fn note_disk_only(&mut self) {
         let disks = self.only_disks_up();
-        let now = !disks.is_empty();
-        if now == self.disks.disk_only {
-            return;
-        }
-        self.disks.disk_only = now;
-        let peer = self.peer_name().to_string();
-        if now {
-            self.log(Level::Error, format!(
-                "every network link to {peer} is down; the nodes are in contact only through disk link {}: nothing moves, fix the network",
-                disks.join(", ")
-            ));
-        } else {
-            self.log(
-                Level::Info,
-                format!("in contact with {peer} over a network link again"),
-            );
-        }
+        let peer = self.config.peer_of(&self.node).unwrap_or("peer");
+        self.disks.note_disk_only(disks, peer, &mut self.out);
     }
 
     /// `DISK NODE DEVICE OK|ERR` for both nodes, and the warning of a cluster whose volumes
@@ -527,5 +609,114 @@ pub fn fence_word(f: &config::Fence) -> String {
         config::Fence::Halt => "halt".into(),
         config::Fence::Nothing => "none".into(),
         config::Fence::Program(p) => p.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Action, DataPath, Disks};
+    use crate::config::Fence;
+    use crate::log::Level;
+
+    const LOCK: (&str, u64) = ("shared", 6000);
+
+    fn said(out: &[Action]) -> Vec<(Level, String)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Log { level, text } => Some((*level, text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn fences(out: &[Action]) -> usize {
+        out.iter()
+            .filter(|a| matches!(a, Action::Fence { .. }))
+            .count()
+    }
+
+    #[test]
+    fn a_lease_not_renewed_for_a_third_is_lost_and_volumes_held_at_five_sixths_fence_once() {
+        let mut d = Disks::new(0);
+        let mut out = Vec::new();
+        let holding = || vec!["db".to_string()];
+        d.renewed("shared", Some(LOCK), 0, 1000, &mut out);
+        // Another link's write is no renewal.
+        d.renewed("other", Some(LOCK), 0, 2500, &mut out);
+        assert_eq!(d.last_renewal(), 1000);
+        assert_eq!(d.lease_wakeup(LOCK, None, 1000), Some(3001));
+        d.check_lease(LOCK, 3000, holding, &Fence::Reboot, &mut out);
+        assert!(!d.lease_lost() && out.is_empty());
+        d.check_lease(LOCK, 3001, holding, &Fence::Reboot, &mut out);
+        assert!(d.lease_lost());
+        let lines = said(&out);
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0].1.contains("stopping db here before then"),
+            "{lines:?}"
+        );
+        assert_eq!(d.lease_wakeup(LOCK, None, 3001), Some(6000));
+        d.check_lease(LOCK, 5999, holding, &Fence::Reboot, &mut out);
+        assert_eq!(fences(&out), 0);
+        d.check_lease(LOCK, 6000, holding, &Fence::Reboot, &mut out);
+        d.check_lease(LOCK, 7000, holding, &Fence::Reboot, &mut out);
+        assert_eq!(fences(&out), 1, "fenced once");
+        assert_eq!(
+            d.lease_wakeup(LOCK, None, 7000),
+            None,
+            "fenced: nothing more to look at"
+        );
+        // Renewed again: the lease is back, said once.
+        let mut out = Vec::new();
+        d.renewed("shared", Some(LOCK), 100, 8000, &mut out);
+        assert!(!d.lease_lost());
+        assert_eq!(d.last_renewal(), 7900);
+        assert_eq!(said(&out).len(), 1);
+    }
+
+    #[test]
+    fn with_fence_none_nothing_is_fenced_and_it_is_said_once_and_nothing_held_fences_nothing() {
+        let mut d = Disks::new(0);
+        let mut out = Vec::new();
+        d.check_lease(LOCK, 6000, Vec::new, &Fence::Reboot, &mut out);
+        assert!(d.lease_lost());
+        assert_eq!(fences(&out), 0, "nothing held");
+        let holding = || vec!["db".to_string()];
+        d.check_lease(LOCK, 6001, holding, &Fence::Nothing, &mut out);
+        d.check_lease(LOCK, 6002, holding, &Fence::Nothing, &mut out);
+        assert_eq!(fences(&out), 0);
+        let refused = said(&out)
+            .iter()
+            .filter(|(_, t)| t.starts_with("fence = none"))
+            .count();
+        assert_eq!(refused, 1);
+    }
+
+    #[test]
+    fn a_failed_data_path_is_said_with_its_services_and_its_return_once() {
+        let mut d = Disks::new(0);
+        let mut out = Vec::new();
+        let path = |ok| DataPath {
+            device: "/dev/loop3".into(),
+            ok,
+            why: "read timed out".into(),
+        };
+        let users = |dev: &str| {
+            if dev == "/dev/loop3" {
+                vec!["db", "web"]
+            } else {
+                vec![]
+            }
+        };
+        d.paths_changed(vec![path(false)], users, &mut out);
+        d.paths_changed(vec![path(false)], users, &mut out);
+        d.paths_changed(vec![path(true)], users, &mut out);
+        let lines = said(&out);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].0, Level::Error);
+        assert!(lines[0]
+            .1
+            .contains("read timed out); db, web cannot run here"));
+        assert_eq!(lines[1].1, "DISK /dev/loop3: data path OK again");
     }
 }
