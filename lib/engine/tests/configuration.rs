@@ -182,3 +182,145 @@ fn a_stopping_node_refuses_changes_and_a_move_that_never_ends_is_given_up_in_tim
         "{r:?}"
     );
 }
+
+/// A beat of beta over `link` that hears us and runs our configuration as it is now.
+fn beat_in_sync(e: &Engine, link: &str, seq: u64) -> Input {
+    let payload = crate::frame::Message::Beat(crate::frame::Beat {
+        sender: "beta".into(),
+        generation: e.generation,
+        digest: e.digest,
+        hears_you: true,
+        leaving: false,
+        keeping: false,
+        services: vec![],
+        nics: vec![],
+        disks: vec![],
+        admin: (0, String::new()),
+        heard: 0,
+    })
+    .encode();
+    Input::Frame {
+        link: link.into(),
+        boot: 3,
+        seq,
+        payload,
+    }
+}
+
+/// beta's beats every 100 ms after `t.now` up to `until`: what each brought.
+fn beats_until(t: &mut T, until: Millis) -> Vec<Action> {
+    let mut acts = Vec::new();
+    let mut at = t.now + 100;
+    while at <= until {
+        let b = beat_in_sync(&t.e, "lan", at);
+        acts.extend(t.at(at, b));
+        at += 100;
+    }
+    acts
+}
+
+fn writes(acts: &[Action]) -> usize {
+    acts.iter()
+        .filter(|a| matches!(a, Action::WriteConfig { .. }))
+        .count()
+}
+
+/// The text of the configuration being written, if one is.
+fn written(acts: &[Action]) -> &str {
+    acts.iter()
+        .find_map(|a| match a {
+            Action::WriteConfig { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .unwrap_or("")
+}
+
+const CREATE: &str = "service create NAME active_server=beta standby_server=alpha start=a stop=b";
+
+#[test]
+fn edits_behind_a_write_wait_their_turn_in_order_and_give_up_saying_why() {
+    let mut t = T::new(&svc(""));
+    beats_until(&mut t, 200);
+    let acts = t.cmd(250, &CREATE.replace("NAME", "db1"), Some("c1"));
+    assert_eq!(writes(&acts), 1, "{acts:?}");
+    // Two more while the first is being written: they wait, in order.
+    for (i, at) in [(2, 260), (3, 270)] {
+        let acts = t.cmd(
+            at,
+            &CREATE.replace("NAME", &format!("db{i}")),
+            Some(&format!("c{i}")),
+        );
+        assert!(replies(&acts).is_empty() && writes(&acts) == 0, "{acts:?}");
+    }
+    // The write done and the peer in step again: the next one goes, then the last.
+    let acts = t.at(280, Input::ConfigWritten(Ok(())));
+    assert_eq!(replies(&acts), vec![ok("c1", 280)]);
+    let acts = beats_until(&mut t, 380);
+    assert_eq!(
+        writes(&acts),
+        1,
+        "db2 goes once the peer runs db1: {acts:?}"
+    );
+    assert!(written(&acts).contains("[service db2]") && !written(&acts).contains("db3"));
+    t.at(390, Input::ConfigWritten(Ok(())));
+    let acts = beats_until(&mut t, 490);
+    assert_eq!(writes(&acts), 1, "then db3");
+    assert!(written(&acts).contains("[service db3]"));
+    // A write that never ends: the edits behind it give up after ten seconds, saying why.
+    t.cmd(500, &CREATE.replace("NAME", "db4"), Some("c4"));
+    let acts = beats_until(&mut t, 10_400);
+    assert!(replies(&acts).is_empty(), "{:?}", replies(&acts));
+    let acts = beats_until(&mut t, 10_600);
+    match &replies(&acts)[..] {
+        [(to, Status::Err(m), _)] if to == "c4" => {
+            assert!(
+                m.contains("another configuration change is still reaching the peer"),
+                "{m}"
+            );
+        }
+        other => panic!("expected c4's refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_edit_is_refused_when_its_name_exists_or_the_service_is_protected_or_a_nic_is_missing() {
+    // alpha is web's standby: web in protection but stopped here.
+    let text = svc("").replace(
+        "active_server = alpha\nstandby_server = beta",
+        "active_server = beta\nstandby_server = alpha",
+    );
+    let mut t = T::new(&text);
+    t.cmd(0, "service bringin web", Some("in"));
+    beats_until(&mut t, 1500);
+    assert_eq!(t.e.services["web"].phase, Phase::Stopped);
+    let err = |t: &mut T, at, words: &str| match &replies(&t.cmd(at, words, Some("x")))[..] {
+        [(_, Status::Err(m), _)] => m.clone(),
+        other => panic!("{words}: expected a refusal, got {other:?}"),
+    };
+    let m = err(&mut t, 1600, &CREATE.replace("NAME", "web"));
+    assert_eq!(m, "service 'web' already exists");
+    let m = err(
+        &mut t,
+        1600,
+        "privnet create-socket lan host1=alpha host2=beta ip1=10.0.0.1 ip2=10.0.0.2",
+    );
+    assert_eq!(m, "privnet 'lan' already exists");
+    let m = err(&mut t, 1600, "service remove web");
+    assert_eq!(m, "service web is in protection (STANDBY); bring it out first");
+    // This node's NICs are known: a service naming one it lacks here is refused.
+    beats_until(&mut t, 1700);
+    t.at(
+        1700,
+        Input::Nics(vec![NicState {
+            name: "eth0".into(),
+            ok: true,
+            addrs: vec![],
+        }]),
+    );
+    let m = err(
+        &mut t,
+        1800,
+        "service create db active_server=alpha standby_server=beta start=a stop=b active_ip=192.0.2.9 active_nic=eth9 standby_nic=eth9",
+    );
+    assert_eq!(m, "refused: NIC eth9 does not exist on alpha (its NICs: eth0)");
+}
