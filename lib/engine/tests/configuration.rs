@@ -306,7 +306,10 @@ fn an_edit_is_refused_when_its_name_exists_or_the_service_is_protected_or_a_nic_
     );
     assert_eq!(m, "privnet 'lan' already exists");
     let m = err(&mut t, 1600, "service remove web");
-    assert_eq!(m, "service web is in protection (STANDBY); bring it out first");
+    assert_eq!(
+        m,
+        "service web is in protection (STANDBY); bring it out first"
+    );
     // This node's NICs are known: a service naming one it lacks here is refused.
     beats_until(&mut t, 1700);
     t.at(
@@ -322,5 +325,38 @@ fn an_edit_is_refused_when_its_name_exists_or_the_service_is_protected_or_a_nic_
         1800,
         "service create db active_server=alpha standby_server=beta start=a stop=b active_ip=192.0.2.9 active_nic=eth9 standby_nic=eth9",
     );
-    assert_eq!(m, "refused: NIC eth9 does not exist on alpha (its NICs: eth0)");
+    assert_eq!(
+        m,
+        "refused: NIC eth9 does not exist on alpha (its NICs: eth0)"
+    );
+}
+
+#[test]
+fn a_reload_takes_each_links_new_timing_and_priority_and_keeps_what_it_heard() {
+    let two = format!("{BASE}priority = 1\n\n[privnet lan2]\ntype = socket\nhost1 = alpha\nhost2 = beta\nip1 = 10.0.1.1\nip2 = 10.0.1.2\ninterval = 100ms\npriority = 2\n");
+    let mut t = T::new(&two);
+    for at in (100..=500).step_by(100) {
+        for link in ["lan", "lan2"] {
+            let b = beat_in_sync(&t.e, link, at * 2 + u64::from(link == "lan2"));
+            t.at(at, b);
+        }
+    }
+    assert_eq!(t.e.best_link().as_deref(), Some("lan2"));
+    let heard = t.e.links["lan"].last_rx;
+    let text = two.replacen(
+        "interval = 100ms\npriority = 1",
+        "interval = 1s\npriority = 3",
+        1,
+    );
+    t.at(
+        550,
+        Input::Reload(Ok((config::parse("t", &text).unwrap(), text.clone()))),
+    );
+    let lan = &t.e.links["lan"];
+    assert_eq!(
+        (lan.interval, lan.late_after, lan.priority),
+        (1000, 1500, 3)
+    );
+    assert_eq!(lan.last_rx, heard, "what was heard is kept");
+    assert_eq!(t.e.best_link().as_deref(), Some("lan"));
 }
