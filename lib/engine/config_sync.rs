@@ -83,14 +83,33 @@ impl Sending {
     }
 }
 
+/// A node's configuration as the choice between two sees it.
+struct Side<'a> {
+    node: &'a str,
+    generation: u64,
+    services: usize,
+}
+
+/// Whether our configuration wins over theirs (`Engine::ours_wins`); `None`: a conflict.
+fn ours_wins(ours: &Side, theirs: &Side) -> Option<bool> {
+    if theirs.generation != ours.generation {
+        return Some(theirs.generation < ours.generation);
+    }
+    match (ours.services, theirs.services) {
+        (0, 0) => Some(ours.node < theirs.node),
+        (_, 0) => Some(true),
+        (0, _) => Some(false),
+        _ => None,
+    }
+}
+
 impl Engine {
     /// What the peer lacks (our newer configuration, our newer administrative state) goes
     /// again, at the pace `config_differs` and `compare_admin` allow, for as long as the
     /// peer's last beat says it lacks it: its link passes up only beats that change, so a
     /// lost copy cannot wait for the next beat.
     pub(super) fn sync_with_peer(&mut self) {
-        // Not while our own configuration is being written: it is in between.
-        if self.peer_status() != PeerStatus::Up || self.edits.write.is_some() {
+        if self.peer_status() != PeerStatus::Up {
             return;
         }
         let Some(p) = self.peer.as_ref() else { return };
@@ -132,20 +151,23 @@ impl Engine {
     /// node named first. Both with services, same generation: a conflict for the
     /// administrator (`None`), never merged.
     fn ours_wins(&self, generation: u64, peer_services: usize) -> Option<bool> {
-        if generation != self.generation {
-            return Some(generation < self.generation);
-        }
-        match (self.config.services.len(), peer_services) {
-            (0, 0) => Some(self.node.as_str() < self.peer_name()),
-            (_, 0) => Some(true),
-            (0, _) => Some(false),
-            _ => None,
-        }
+        let ours = Side {
+            node: &self.node,
+            generation: self.generation,
+            services: self.config.services.len(),
+        };
+        let theirs = Side {
+            node: self.peer_name(),
+            generation,
+            services: peer_services,
+        };
+        ours_wins(&ours, &theirs)
     }
 
     pub(super) fn config_differs(&mut self, generation: u64, digest: u32, peer_services: usize) {
         let wins = self.ours_wins(generation, peer_services);
-        if wins == Some(true) {
+        // Not while our own configuration is being written: it is in between.
+        if wins == Some(true) && self.edits.write.is_none() {
             let Some(link) = self.best_link() else { return };
             if self.links.get(&link).is_some_and(|l| l.serial) {
                 // A slow line: one piece an interval, round and round until the peer has it,
@@ -251,7 +273,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::Sending;
+    use super::{ours_wins, Sending, Side};
 
     #[test]
     fn pieces_go_round_one_an_interval_and_the_whole_once_a_second() {
@@ -270,6 +292,39 @@ mod tests {
         assert!(s.admin_due(6000), "the administrative state is paced apart");
         assert!(!s.admin_due(6999));
         assert_eq!(s.admin_due_at(6999), 7000);
+        // Nothing sent yet: a piece may go an interval from now, the state a second.
+        let fresh = Sending::default();
+        assert_eq!(fresh.due_at(7, Some(100)), 107);
+        assert_eq!(fresh.admin_due_at(7), 1007);
+    }
+
+    #[test]
+    fn the_higher_generation_wins_then_services_then_the_node_named_first() {
+        let side = |node, generation, services| Side {
+            node,
+            generation,
+            services,
+        };
+        let wins = |a: &Side, b: &Side| (ours_wins(a, b), ours_wins(b, a));
+        assert_eq!(
+            wins(&side("beta", 5, 0), &side("alpha", 4, 3)),
+            (Some(true), Some(false))
+        );
+        assert_eq!(
+            wins(&side("alpha", 2, 0), &side("beta", 2, 0)),
+            (Some(true), Some(false)),
+            "neither has services: the node named first"
+        );
+        assert_eq!(
+            wins(&side("beta", 2, 1), &side("alpha", 2, 0)),
+            (Some(true), Some(false)),
+            "the one with services"
+        );
+        assert_eq!(
+            wins(&side("alpha", 2, 1), &side("beta", 2, 2)),
+            (None, None),
+            "both with services: a conflict"
+        );
     }
 
     #[test]

@@ -360,3 +360,141 @@ fn a_reload_takes_each_links_new_timing_and_priority_and_keeps_what_it_heard() {
     assert_eq!(lan.last_rx, heard, "what was heard is kept");
     assert_eq!(t.e.best_link().as_deref(), Some("lan"));
 }
+
+/// A beat of beta over lan with another configuration than ours, of our generation, and
+/// without services.
+fn stale_beat(e: &Engine, seq: u64) -> Input {
+    let payload = crate::frame::Message::Beat(crate::frame::Beat {
+        sender: "beta".into(),
+        generation: e.generation,
+        digest: e.digest ^ 1,
+        hears_you: true,
+        leaving: false,
+        keeping: false,
+        services: vec![],
+        nics: vec![],
+        disks: vec![],
+        admin: (0, String::new()),
+        heard: 0,
+    })
+    .encode();
+    Input::Frame {
+        link: "lan".into(),
+        boot: 3,
+        seq,
+        payload,
+    }
+}
+
+fn configs_sent(acts: &[Action]) -> usize {
+    acts.iter()
+        .filter(|a| match a {
+            Action::Send { payload, .. } => matches!(
+                crate::frame::Message::decode(payload),
+                Ok(crate::frame::Message::Config { .. })
+            ),
+            _ => false,
+        })
+        .count()
+}
+
+#[test]
+fn our_configuration_goes_to_a_peer_that_lacks_it_but_not_while_it_is_being_written() {
+    let mut t = T::new(&svc(""));
+    beats_until(&mut t, 200);
+    // In step: nothing to send, nothing to wake for.
+    assert_eq!(t.e.sync_wakeup(), None);
+    t.cmd(250, &CREATE.replace("NAME", "db"), Some("c"));
+    let b = stale_beat(&t.e, 1000);
+    let acts = t.at(300, b);
+    assert_eq!(configs_sent(&acts), 0, "our file is in between: {acts:?}");
+    // Written: it goes at once, the peer's last beat having shown it lacks it.
+    let acts = t.at(350, Input::ConfigWritten(Ok(())));
+    assert_eq!(configs_sent(&acts), 1, "{acts:?}");
+    // Again a second later at most, as long as the peer lacks it.
+    let b = stale_beat(&t.e, 1001);
+    assert_eq!(configs_sent(&t.at(400, b)), 0);
+    assert_eq!(t.e.sync_wakeup(), Some(1350));
+    let b = stale_beat(&t.e, 1002);
+    assert_eq!(configs_sent(&t.at(1350, b)), 1);
+}
+
+#[test]
+fn over_a_serial_line_our_configuration_goes_one_piece_an_interval_round_and_round() {
+    let text = svc("").replace(
+        "type = socket\nhost1 = alpha\nhost2 = beta\nip1 = 10.0.0.1\nip2 = 10.0.0.2\n",
+        "type = rs232\nhost1 = alpha\nhost2 = beta\ndevice1 = /dev/ttyS0\ndevice2 = /dev/ttyS0\nbaudrate = 115200\n",
+    );
+    let mut t = T::new(&text);
+    let count = text
+        .len()
+        .div_ceil(crate::engine::config_sync::CONFIG_PIECE);
+    assert!(count >= 2, "{}", text.len());
+    let mut pieces = Vec::new();
+    let mut told = 0;
+    let mut told_before = Vec::new();
+    for at in (100..=100 * (count as u64 + 1) * 2).step_by(100) {
+        let b = stale_beat(&t.e, at);
+        for a in t.at(at, b) {
+            match a {
+                Action::Send { link, payload } => {
+                    assert_eq!(link.as_deref(), Some("lan"));
+                    match crate::frame::Message::decode(&payload) {
+                        Ok(crate::frame::Message::ConfigPart {
+                            index, count: c, ..
+                        }) => {
+                            assert_eq!(c as usize, count);
+                            pieces.push(index as usize);
+                        }
+                        other => panic!("only pieces go over a serial line: {other:?}"),
+                    }
+                }
+                Action::Log { text, .. } if text.contains("sending ours in") => {
+                    // Said as a round begins: the next piece is the first.
+                    told += 1;
+                    told_before.push(pieces.len());
+                }
+                _ => {}
+            }
+        }
+    }
+    // One an interval (the first beat only makes the peer known), round and round; told once a round.
+    let expected: Vec<usize> = (0..pieces.len()).map(|i| i % count).collect();
+    assert_eq!(pieces, expected);
+    assert!(pieces.len() >= 2 * count, "{pieces:?}");
+    assert_eq!(told, pieces.len().div_ceil(count));
+    assert!(
+        told_before.iter().all(|&i| pieces[i] == 0),
+        "{told_before:?} {pieces:?}"
+    );
+}
+
+#[test]
+fn a_configuration_that_fits_one_frame_goes_whole_and_a_byte_more_goes_in_pieces() {
+    let fits = crate::frame::MAX_PAYLOAD - 300;
+    for (len, whole) in [(fits, true), (fits + 1, false)] {
+        let base = svc("");
+        // Comment lines of 64 bytes, then one of what is left (at least "#\n").
+        let mut text = base.clone();
+        while len - text.len() > 66 {
+            text.push_str(&format!("#{}\n", "x".repeat(62)));
+        }
+        let left = len - text.len();
+        text.push_str(&format!("#{}\n", "x".repeat(left - 2)));
+        assert_eq!(text.len(), len);
+        let mut t = T::new(&text);
+        let b = stale_beat(&t.e, 1);
+        let mut acts = t.at(100, b);
+        let b = stale_beat(&t.e, 2);
+        acts.extend(t.at(200, b));
+        let pieces = acts
+            .iter()
+            .filter(|a| matches!(a, Action::Send { payload, .. } if matches!(crate::frame::Message::decode(payload), Ok(crate::frame::Message::ConfigPart { .. }))))
+            .count();
+        assert_eq!(
+            (configs_sent(&acts), pieces == 2),
+            (usize::from(whole), !whole),
+            "{len}"
+        );
+    }
+}
