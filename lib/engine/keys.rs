@@ -347,3 +347,249 @@ impl Engine {
         self.reply(reply, r);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Message;
+
+    const NODES: [&str; 2] = ["alpha", "beta"];
+
+    /// Two nodes' changes of key, their key files as the executor keeps them, and the
+    /// words between them (lost while `lost[n]` says so for words from n).
+    struct Pair {
+        change: [KeyChange; 2],
+        keys: [Vec<u8>; 2],
+        next: [Option<Vec<u8>>; 2],
+        prev: [Option<Vec<u8>>; 2],
+        logs: [Vec<String>; 2],
+        dropped_next: [usize; 2],
+        lost: [bool; 2],
+        words: [usize; 2],
+        now: Millis,
+    }
+
+    fn here(n: usize, now: Millis) -> Here<'static> {
+        Here {
+            node: NODES[n],
+            peer: NODES[1 - n],
+            now,
+        }
+    }
+
+    impl Pair {
+        fn new() -> Pair {
+            Pair {
+                change: Default::default(),
+                keys: std::array::from_fn(|_| b"the first key of the pair".to_vec()),
+                next: [None, None],
+                prev: [None, None],
+                logs: Default::default(),
+                dropped_next: [0; 2],
+                lost: [false; 2],
+                words: [0; 2],
+                now: 0,
+            }
+        }
+
+        /// Carries out node n's actions: key files at once, words to the peer.
+        fn act(&mut self, n: usize, out: Vec<Action>) {
+            for a in out {
+                match a {
+                    Action::Log { text, .. } => self.logs[n].push(text),
+                    Action::Key(files) => {
+                        let fp = |k: &[u8]| crate::auth::key_fingerprint(k);
+                        let done = match files {
+                            KeyFiles::Make => {
+                                let key = format!("a new key made by {}", NODES[n]).into_bytes();
+                                self.next[n] = Some(key.clone());
+                                Some((OFFER, Ok((key.clone(), fp(&key)))))
+                            }
+                            KeyFiles::Store(key) => {
+                                self.next[n] = Some(key.clone());
+                                Some((HELD, Ok((key.clone(), fp(&key)))))
+                            }
+                            KeyFiles::Switch(want) => {
+                                if self.next[n].as_deref().is_some_and(|k| fp(k) == want) {
+                                    let next = self.next[n].take().unwrap_or_default();
+                                    self.prev[n] = Some(std::mem::replace(&mut self.keys[n], next));
+                                }
+                                let r = if fp(&self.keys[n]) == want {
+                                    Ok((self.keys[n].clone(), want))
+                                } else {
+                                    Err(format!("no key {want}"))
+                                };
+                                Some((SWITCHED, r))
+                            }
+                            KeyFiles::DropOld => {
+                                self.prev[n] = None;
+                                None
+                            }
+                            KeyFiles::DropNext => {
+                                self.dropped_next[n] += 1;
+                                self.next[n] = None;
+                                None
+                            }
+                        };
+                        if let Some((step, result)) = done {
+                            let mut out = Vec::new();
+                            self.change[n].files_done(&here(n, self.now), step, result, &mut out);
+                            self.act(n, out);
+                        }
+                    }
+                    Action::Send { payload, .. } => {
+                        self.words[n] += 1;
+                        if self.lost[n] {
+                            continue;
+                        }
+                        let Ok(Message::Key { step, data, .. }) = Message::decode(&payload) else {
+                            panic!("only key words here");
+                        };
+                        let mut out = Vec::new();
+                        self.change[1 - n].peer_sent(&here(1 - n, self.now), step, data, &mut out);
+                        self.act(1 - n, out);
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+
+        fn rotate(&mut self, n: usize) -> Reply {
+            let mut out = Vec::new();
+            let r = self.change[n].rotate(&here(n, self.now), None, &mut out);
+            self.act(n, out);
+            r
+        }
+
+        /// Passes every 100 ms until `until`.
+        fn run(&mut self, until: Millis) {
+            while self.now < until {
+                self.now += 100;
+                for n in 0..2 {
+                    let mut out = Vec::new();
+                    self.change[n].check(&here(n, self.now), &mut out);
+                    self.act(n, out);
+                }
+            }
+        }
+
+        fn said(&self, n: usize, what: &str) -> bool {
+            self.logs[n].iter().any(|l| l.contains(what))
+        }
+    }
+
+    #[test]
+    fn a_change_of_key_ends_with_both_nodes_on_the_new_key_and_the_old_one_dropped() {
+        let mut p = Pair::new();
+        assert_eq!(p.rotate(0).status, crate::request::Status::Ok);
+        assert_eq!(
+            p.change[0].line().as_deref(),
+            Some("KEY offered ")
+                .map(|_| p.change[0].line().unwrap())
+                .as_deref()
+        );
+        assert!(p.change[1].line().unwrap().starts_with("KEY holding "));
+        assert!(
+            p.rotate(0).status != crate::request::Status::Ok,
+            "one at a time"
+        );
+        p.run(2000);
+        let new = b"a new key made by alpha".to_vec();
+        assert_eq!(p.keys, [new.clone(), new]);
+        assert_eq!(p.prev, [None, None], "the old key is refused on both");
+        assert_eq!(p.next, [None, None]);
+        assert!(p.said(0, "both nodes use the new key") && p.said(1, "as alpha says"));
+        assert_eq!((p.change[0].line(), p.change[1].line()), (None, None));
+        assert_eq!((p.change[0].wakeup(), p.change[1].wakeup()), (None, None));
+        // Quiet afterwards: no word goes again.
+        let words = p.words;
+        p.run(5000);
+        assert_eq!(p.words, words);
+    }
+
+    #[test]
+    fn a_lost_word_is_sent_again_every_second_until_the_next_step() {
+        let mut p = Pair::new();
+        p.lost = [true, false];
+        p.rotate(0);
+        assert_eq!(p.change[0].wakeup(), Some(RESEND));
+        p.run(2900);
+        assert_eq!(p.words[0], 3, "the offer at 0, 1000 and 2000");
+        assert!(p.next[1].is_none(), "beta heard nothing");
+        p.lost = [false, false];
+        p.run(5000);
+        assert!(p.said(0, "both nodes use the new key"));
+        assert_eq!(p.keys[0], p.keys[1]);
+    }
+
+    #[test]
+    fn an_offer_never_taken_is_given_up_and_a_key_held_for_a_change_that_stalls_stays_taken() {
+        let mut p = Pair::new();
+        // beta takes the offer, but none of its words come back.
+        p.lost = [false, true];
+        p.rotate(0);
+        assert_eq!(p.change[0].wakeup(), Some(RESEND));
+        p.run(OFFER_FOR - 100);
+        assert_eq!(p.dropped_next[0], 0);
+        p.run(OFFER_FOR);
+        assert!(p.said(0, "did not take the new key within 30s"));
+        assert_eq!(p.dropped_next[0], 1);
+        assert_eq!(p.change[0].line(), None);
+        // beta holds it for twice as long, then says so, and still takes the key.
+        assert!(p.change[1].line().is_some());
+        p.run(2 * OFFER_FOR - 100);
+        assert!(!p.said(1, "has not gone on"));
+        p.run(2 * OFFER_FOR + 100);
+        assert!(p.said(1, "has not gone on for 60s"));
+        assert_eq!(p.change[1].line(), None);
+        assert_eq!(p.dropped_next[1], 0, "the key stays taken");
+        assert!(p.next[1].is_some());
+        assert_eq!(p.keys[0], p.keys[1], "nobody switched");
+    }
+
+    #[test]
+    fn a_change_left_unfinished_by_a_restart_goes_on_and_an_offer_out_of_bounds_is_ignored() {
+        let mut k = KeyChange::default();
+        let mut out = Vec::new();
+        k.on_disk(5000, "aaaa".into(), None, Some("old".into()), &mut out);
+        assert_eq!(
+            k.line().as_deref(),
+            Some("KEY switched to aaaa; the old key is still taken\n")
+        );
+        assert_eq!(k.wakeup(), Some(5000 + SETTLE));
+        assert_eq!(out.len(), 1, "said in the log");
+        let mut k = KeyChange::default();
+        k.on_disk(5000, "aaaa".into(), Some("bbbb".into()), None, &mut out);
+        assert_eq!(
+            k.line().as_deref(),
+            Some("KEY holding bbbb, offered by the peer\n")
+        );
+        assert_eq!(k.wakeup(), Some(5000 + 2 * OFFER_FOR));
+        let mut k = KeyChange::default();
+        let mut out = Vec::new();
+        k.on_disk(5000, "aaaa".into(), None, None, &mut out);
+        assert!(k.line().is_none() && out.is_empty());
+        for len in [15, 129] {
+            k.peer_sent(&here(1, 0), OFFER, vec![b'k'; len], &mut out);
+            assert!(out.is_empty(), "{len} bytes");
+        }
+        k.peer_sent(&here(1, 0), OFFER, vec![b'k'; 16], &mut out);
+        assert!(matches!(&out[..], [Action::Key(KeyFiles::Store(_))]));
+        // The peer seals with a key while nothing is under way here (a restart, a held key
+        // given up): this node switches too, if it has it.
+        let mut k = KeyChange::default();
+        let mut out = Vec::new();
+        k.peer_sent(&here(1, 0), SWITCHED, b"cccc".to_vec(), &mut out);
+        assert!(matches!(&out[..], [Action::Key(KeyFiles::Switch(fp))] if fp == "cccc"));
+        // Switched to aaaa: the peer's word that another key is done changes nothing.
+        let mut k = KeyChange::default();
+        let mut out = Vec::new();
+        k.on_disk(0, "aaaa".into(), None, Some("old".into()), &mut out);
+        let mut out = Vec::new();
+        k.peer_sent(&here(1, 0), DONE, b"bbbb".to_vec(), &mut out);
+        assert!(out.is_empty() && k.line().is_some());
+        k.peer_sent(&here(1, 0), DONE, b"aaaa".to_vec(), &mut out);
+        assert!(matches!(out[0], Action::Key(KeyFiles::DropOld)));
+        assert!(k.line().is_none());
+    }
+}

@@ -498,3 +498,49 @@ fn a_configuration_that_fits_one_frame_goes_whole_and_a_byte_more_goes_in_pieces
         );
     }
 }
+
+#[test]
+fn a_change_of_key_needs_the_peer_up_hearing_this_node_and_every_link_encrypted() {
+    let mut t = T::new(&svc(""));
+    let refusal = |t: &mut T, at| match &replies(&t.cmd(at, "authkey rotate", Some("k")))[..] {
+        [(_, Status::Err(m), _)] => m.clone(),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(refusal(&mut t, 100).starts_with("beta must be up and hear this node"));
+    // Up, but deaf to this node.
+    for at in [200, 300] {
+        let mut b = beat_in_sync(&t.e, "lan", at);
+        if let Input::Frame { payload, .. } = &mut b {
+            let Ok(crate::frame::Message::Beat(mut beat)) = crate::frame::Message::decode(payload)
+            else {
+                unreachable!()
+            };
+            beat.hears_you = false;
+            *payload = crate::frame::Message::Beat(beat).encode();
+        }
+        t.at(at, b);
+    }
+    assert_eq!(t.e.peer_status(), PeerStatus::Up);
+    assert!(refusal(&mut t, 350).starts_with("beta must be up and hear this node"));
+    beats_until(&mut t, 500);
+    t.at(
+        500,
+        Input::LinkStats {
+            link: "lan".into(),
+            line: "rx=9 up=9 encrypted=no".into(),
+        },
+    );
+    assert!(refusal(&mut t, 550).starts_with("link lan is not encrypted"));
+    t.at(
+        600,
+        Input::LinkStats {
+            link: "lan".into(),
+            line: "rx=10 up=10 encrypted=yes".into(),
+        },
+    );
+    let acts = t.cmd(650, "authkey rotate", Some("k"));
+    assert_eq!(replies(&acts)[0].1, Status::Ok);
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::Key(keys::KeyFiles::Make))));
+}
