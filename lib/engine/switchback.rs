@@ -279,6 +279,27 @@ mod tests {
     }
 
     #[test]
+    fn a_switch_back_counts_against_the_limit_for_exactly_an_hour_and_the_note_ends_with_the_delay()
+    {
+        let mut c = Calm::default();
+        let mut out = Vec::new();
+        c.track("web", true, "alpha", "beta", 0);
+        assert!(c.may_go(&here(10_000), "web", "alpha", (10_000, 1), &mut out));
+        c.track("web", true, "alpha", "alpha", 10_100);
+        c.track("web", true, "alpha", "beta", 20_000);
+        // An hour after the first it no longer counts: the second may go.
+        assert!(c.may_go(&here(10_000 + HOUR), "web", "alpha", (10_000, 1), &mut out));
+        assert!(c.note("web", None, 10_000 + HOUR).is_none());
+        // The note: only while it runs away from its primary, and only until the delay ends.
+        let mut c = Calm::default();
+        c.track("web", true, "alpha", "beta", 0);
+        let intent = |runner| Some(("alpha", runner, 10_000));
+        assert!(c.note("web", intent("beta"), 9_999).is_some());
+        assert_eq!(c.note("web", intent("beta"), 10_000), None);
+        assert_eq!(c.note("web", intent("alpha"), 5_000), None);
+    }
+
+    #[test]
     fn a_primary_that_stops_being_able_waits_the_whole_delay_again() {
         let mut c = Calm::default();
         let mut out = Vec::new();
