@@ -119,7 +119,11 @@ fn a_failed_data_path_makes_the_service_unable_here_and_no_disk_link_is_warned_a
         }]),
     );
     assert!(
-        logged(&acts, Level::Error, "DISK /dev/a: data path failed"),
+        logged(
+            &acts,
+            Level::Error,
+            "DISK /dev/a: data path failed (Input/output error); web cannot run here"
+        ),
         "{acts:?}"
     );
     assert!(acts.iter().any(|a| matches!(a, Action::StopAgent { .. })));
