@@ -444,3 +444,57 @@ fn a_failed_nic_moves_the_addresses_to_the_next_one_of_the_list() {
     assert!(all.iter().any(|a| matches!(a,
         Action::Run { step: Step::AddIps, nic: Some(n), .. } if n == "eth1")));
 }
+
+#[test]
+fn a_local_restart_starts_again_when_its_stop_ends_unless_brought_out_or_stopping_meanwhile() {
+    let logs = |acts: &[Action]| -> Vec<String> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::Log { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    // Left alone: started again as its stop ends, and said so.
+    let mut t = running("restart_times = 1\n");
+    let acts = t.cmd(2000, "apierr web", None);
+    let (steps, all) = t.run_plan(2000, acts);
+    assert_eq!(
+        steps,
+        [
+            Step::StopAgent,
+            Step::StopScript,
+            Step::StartScript,
+            Step::StartAgent
+        ]
+    );
+    assert!(
+        logs(&all).contains(&"service web: stopped; starting it again".to_string()),
+        "{:?}",
+        logs(&all)
+    );
+    // Brought out during the stop: it stays stopped.
+    let mut t = running("restart_times = 1\n");
+    let mut acts = t.cmd(2000, "apierr web", None);
+    acts.extend(t.cmd(2000, "service bringout web", None));
+    let (steps, all) = t.run_plan(2000, acts);
+    assert_eq!(
+        steps,
+        [Step::StopAgent, Step::StopScript],
+        "{:?}",
+        logs(&all)
+    );
+    assert!(!t.e.services["web"].protected);
+    // The node stopping (haadm stop) during it: it stays stopped, and hasvrd leaves.
+    let mut t = running("restart_times = 1\n");
+    let mut acts = t.cmd(2000, "apierr web", None);
+    acts.extend(t.cmd(2000, "stop", None));
+    let (steps, all) = t.run_plan(2000, acts);
+    assert_eq!(
+        steps,
+        [Step::StopAgent, Step::StopScript],
+        "{:?}",
+        logs(&all)
+    );
+    assert!(t.e.has_exited());
+}
