@@ -498,3 +498,39 @@ fn a_local_restart_starts_again_when_its_stop_ends_unless_brought_out_or_stoppin
     );
     assert!(t.e.has_exited());
 }
+
+#[test]
+fn a_failure_past_its_restarts_says_why_and_what_comes_next() {
+    let error_line = |acts: &[Action]| -> String {
+        acts.iter()
+            .find_map(|a| match a {
+                Action::Log {
+                    level: Level::Error,
+                    text,
+                } if text.starts_with("service web: ") => Some(text.clone()),
+                _ => None,
+            })
+            .expect("an ERROR line")
+    };
+    let mut t = running("");
+    let acts = t.cmd(2000, "apierr web", None);
+    assert_eq!(
+        error_line(&acts),
+        "service web: agent reported an error (apierr); no local restarts configured: stopping it here and leaving it in ERROR; beta is down, so it stays stopped"
+    );
+    let mut t = running("restart_times = 1\n");
+    let acts = t.cmd(2000, "apierr web", None);
+    t.run_plan(2000, acts);
+    // beta up now.
+    for (i, at) in [2100, 2200].into_iter().enumerate() {
+        t.at(at, peer_beat(i as u64 + 1, 0));
+    }
+    let acts = t.cmd(2300, "apierr web", None);
+    assert!(
+        error_line(&acts).ends_with(
+            "1 restarts within 10s used up: stopping it here and leaving it in ERROR; handing it to beta"
+        ),
+        "{}",
+        error_line(&acts)
+    );
+}
