@@ -282,6 +282,16 @@ fn a_stall_of_hasvrd_itself_is_not_the_agents_silence_but_their_silence_after_it
     let acts = t.at(deadline, Input::Tick);
     let (steps, _) = t.run_plan(deadline, acts);
     assert_eq!(steps, vec![Step::StopAgent, Step::StopScript]);
+    // An agent that has not reported yet: its start moves on by the stall too, so it is
+    // judged as an on-time loop would have judged it at its deadline.
+    let mut t = running("");
+    t.at(1500, Input::RequestsDropped(0));
+    let woke_by = t.e.next_wakeup().unwrap();
+    assert_eq!(woke_by, 1000 + 3001, "the agent's deadline from its start");
+    let now = woke_by + 5000;
+    assert!(stood_still(&t.at(now, Input::RequestsDropped(0))).is_some());
+    let acts = t.at(now, Input::Tick);
+    assert!(acts.iter().any(|a| matches!(a, Action::Log { text, .. } if text.contains("agent has not reported within 3.0s of its start"))), "{acts:?}");
     // A second past the wake-up is a late loop, not yet a stall; a millisecond more is one.
     for (late, stall) in [(1000, false), (1001, true)] {
         let mut t = running("");
@@ -329,4 +339,26 @@ fn an_agent_that_exits_is_a_failure_unless_it_closed_first() {
         },
     );
     assert!(!acts.iter().any(|a| matches!(a, Action::Run { .. })));
+}
+
+#[test]
+fn a_stall_of_hasvrd_moves_the_peers_silence_on_by_as_much() {
+    let mut t = T::new(&svc(""));
+    t.at(700, peer_beat(1, 0));
+    t.at(750, peer_beat(2, 0));
+    assert_eq!(t.e.peer_status(), PeerStatus::Up);
+    let woke_by = t.e.next_wakeup().unwrap();
+    assert_eq!(woke_by, 800, "the start-up grace: a link process says when the peer is late");
+    // hasvrd stands still 5 s past it: the peer's beats wait unread meanwhile.
+    let now = woke_by + 5000;
+    t.at(now, Input::RequestsDropped(0));
+    t.at(now, Input::Tick);
+    assert_eq!(
+        t.e.peer_status(),
+        PeerStatus::Up,
+        "not down for our own stall"
+    );
+    // Silent after it too: down a silence limit after its last beat, moved on by the stall.
+    t.at(now + 1000, Input::Tick);
+    assert_eq!(t.e.peer_status(), PeerStatus::Down);
 }
