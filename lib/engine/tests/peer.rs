@@ -193,3 +193,18 @@ fn the_configuration_goes_to_the_peer_over_a_live_link_by_its_name() {
         .collect();
     assert_eq!(sent, vec![&Some("lan".to_string())], "{acts:?}");
 }
+
+#[test]
+fn the_peer_is_unknown_until_the_grace_ends_and_down_at_its_silence_limit_to_the_millisecond() {
+    let mut t = T::new(&svc(""));
+    // Grace: the longest silence limit (300 ms) and half a second.
+    t.at(799, Input::Tick);
+    assert_eq!(t.e.peer_status(), PeerStatus::Unknown);
+    t.at(800, Input::Tick);
+    assert_eq!(t.e.peer_status(), PeerStatus::Down);
+    t.at(900, peer_beat(1, 0));
+    t.at(1199, Input::Tick);
+    assert_eq!(t.e.peer_status(), PeerStatus::Up);
+    t.at(1200, Input::Tick);
+    assert_eq!(t.e.peer_status(), PeerStatus::Down);
+}
