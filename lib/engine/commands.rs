@@ -3,7 +3,8 @@
 
 use super::config_edit::Edit;
 use super::interface::{Action, ReplyTo};
-use super::{Engine, PeerStatus, Phase, WaitFor, Waiter};
+use super::waiters::{Local, Remote, Seen, WaitFor, Waiter};
+use super::{Engine, PeerStatus, Phase};
 use crate::clock::human;
 use crate::config;
 use crate::log::Level;
@@ -390,7 +391,7 @@ impl Engine {
     ) {
         let Some(to) = reply else { return };
         let limit = config::waiting_limit(service.and_then(|n| self.config.service(n)));
-        self.waiters.push(Waiter {
+        self.waiters.add(Waiter {
             service: service.map(str::to_string),
             to,
             until,
@@ -400,81 +401,28 @@ impl Engine {
     }
 
     pub(super) fn settle_waiters(&mut self) {
-        if self.waiters.is_empty() {
-            return;
-        }
-        let waiters = std::mem::take(&mut self.waiters);
-        let peer = self.peer_name().to_string();
-        for w in waiters {
-            let name = w.service.clone().unwrap_or_default();
-            let s = self.services.get(&name);
-            let p = self.peer_svc(&name);
-            let peer_down = self.peer_status() == PeerStatus::Down;
-            let failed_here = || {
-                format!(
-                    "service {name} failed here ({}): {}",
-                    self.state_word(&name),
-                    s.and_then(|s| s.last_failure.as_deref())
-                        .unwrap_or("see the log")
-                )
-            };
-            let outcome: Option<Reply> = match (&w.until, s) {
-                (WaitFor::Exit, _) => None,
-                (_, None) => Some(Reply::err("the service was removed meanwhile")),
-                (_, Some(_)) if self.now >= w.deadline => Some(Reply::err(format!(
-                    "service {name}: not done in the time allowed; it is {} here; see the log",
-                    self.state_word(&name)
-                ))),
-                (WaitFor::RunningHere, Some(s)) if s.phase == Phase::Running && !s.busy() => {
-                    Some(Reply::ok(w.done_text.clone()))
-                }
-                (WaitFor::RunningHere, Some(s)) if s.error => Some(Reply::err(failed_here())),
-                (WaitFor::RunningSomewhere, Some(s)) if s.phase == Phase::Running && !s.busy() => {
-                    Some(Reply::ok(w.done_text.clone()))
-                }
-                (WaitFor::RunningSomewhere, Some(_))
-                    if p.is_some_and(|p| p.phase == Phase::Running) =>
-                {
-                    Some(Reply::ok(w.done_text.clone()))
-                }
-                (WaitFor::RunningSomewhere, Some(s))
-                    if s.error && (peer_down || p.is_some_and(|p| p.error)) =>
-                {
-                    Some(Reply::err(failed_here()))
-                }
-                (WaitFor::RunningSomewhere | WaitFor::RunningHere, Some(s)) if !s.protected => {
-                    Some(Reply::err("brought out again before it started"))
-                }
-                (WaitFor::RunningOnPeer, Some(_))
-                    if p.is_some_and(|p| p.phase == Phase::Running) =>
-                {
-                    Some(Reply::ok(w.done_text.clone()))
-                }
-                (WaitFor::RunningOnPeer, Some(_)) if p.is_some_and(|p| p.error) => {
-                    Some(Reply::err(format!(
-                        "service {name} failed to start on {peer}; see the log there"
-                    )))
-                }
-                (WaitFor::RunningOnPeer, Some(_)) if peer_down => Some(Reply::err(format!(
-                    "{peer} went down during the move; the service stays here"
-                ))),
-                (WaitFor::StoppedEverywhere, Some(s))
-                    if s.phase == Phase::Stopped
-                        && (peer_down
-                            || self.peer_status() == PeerStatus::Unknown
-                            || p.is_none_or(|p| p.phase == Phase::Stopped)) =>
-                {
-                    Some(Reply::ok(w.done_text.clone()))
-                }
-                (WaitFor::StoppedEverywhere, Some(s)) if s.protected => {
-                    Some(Reply::err("brought in again before it stopped"))
-                }
-                _ => None,
-            };
-            match outcome {
-                Some(r) => self.reply(Some(w.to), r),
-                None => self.waiters.push(w),
-            }
+        // Out while the services are looked at: the look borrows the whole engine.
+        let mut waiters = std::mem::take(&mut self.waiters);
+        let peer = self.peer_name();
+        let seen = |name: &str| Seen {
+            here: self.services.get(name).map(|s| Local {
+                phase: s.phase,
+                busy: s.busy(),
+                error: s.error,
+                protected: s.protected,
+                last_failure: s.last_failure.as_deref(),
+            }),
+            peer: self.peer_svc(name).map(|p| Remote {
+                phase: p.phase,
+                error: p.error,
+            }),
+            peer_status: self.peer_status(),
+            word: self.state_word(name),
+        };
+        let done = waiters.settle(self.now, peer, seen);
+        self.waiters = waiters;
+        for (to, r) in done {
+            self.reply(Some(to), r);
         }
     }
 
@@ -530,14 +478,8 @@ impl Engine {
         if !touch && (self.keeping_since.is_none() || !self.keeping_recorded()) {
             return;
         }
-        let waiters = std::mem::take(&mut self.waiters);
-        for w in waiters {
-            let r = if w.until == WaitFor::Exit {
-                Reply::ok(w.done_text)
-            } else {
-                Reply::err("SureHA stopped on this node before this finished")
-            };
-            self.reply(Some(w.to), r);
+        for (to, r) in self.waiters.exiting() {
+            self.reply(Some(to), r);
         }
         self.out.push(Action::Exit);
         self.exited = true;

@@ -124,24 +124,6 @@ impl Svc {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum WaitFor {
-    RunningHere,
-    RunningSomewhere,
-    RunningOnPeer,
-    StoppedEverywhere,
-    Exit,
-}
-
-#[derive(Clone, Debug)]
-struct Waiter {
-    service: Option<String>,
-    to: ReplyTo,
-    until: WaitFor,
-    done_text: String,
-    deadline: Millis,
-}
-
 /// What this node knows of its peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PeerStatus {
@@ -180,7 +162,7 @@ pub struct Engine {
     next_task: TaskId,
     next_agent: AgentId,
     tasks: BTreeMap<TaskId, String>,
-    waiters: Vec<Waiter>,
+    waiters: waiters::Waiters,
     /// Configuration changes: the one being written, the reloads and edits waiting.
     edits: config_edit::Edits,
     shutting_down: Option<bool>,
@@ -275,7 +257,7 @@ impl Engine {
             next_task: 1,
             next_agent: 1,
             tasks: BTreeMap::new(),
-            waiters: Vec::new(),
+            waiters: waiters::Waiters::default(),
             edits: config_edit::Edits::default(),
             shutting_down: None,
             keeping_since: None,
@@ -586,8 +568,8 @@ impl Engine {
                 }
             }
         }
-        for w in &self.waiters {
-            at("waiter", w.deadline);
+        for deadline in self.waiters.deadlines() {
+            at("waiter", deadline);
         }
         if let Some(l) = self.lease_wakeup() {
             at("lease", l);
@@ -709,6 +691,7 @@ mod routine;
 mod status;
 mod switchback;
 mod timing;
+mod waiters;
 mod why;
 
 pub use disks::{fence_word, DataPath};

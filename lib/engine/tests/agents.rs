@@ -348,7 +348,10 @@ fn a_stall_of_hasvrd_moves_the_peers_silence_on_by_as_much() {
     t.at(750, peer_beat(2, 0));
     assert_eq!(t.e.peer_status(), PeerStatus::Up);
     let woke_by = t.e.next_wakeup().unwrap();
-    assert_eq!(woke_by, 800, "the start-up grace: a link process says when the peer is late");
+    assert_eq!(
+        woke_by, 800,
+        "the start-up grace: a link process says when the peer is late"
+    );
     // hasvrd stands still 5 s past it: the peer's beats wait unread meanwhile.
     let now = woke_by + 5000;
     t.at(now, Input::RequestsDropped(0));
