@@ -224,6 +224,7 @@ mod disk_link;
 mod disks;
 mod left_running;
 mod lifecycle;
+mod metrics;
 mod peer;
 mod relays;
 mod two_nodes;
