@@ -57,12 +57,21 @@ fn the_peer_the_lock_the_licenses_and_the_service_as_samples() {
     assert_eq!(sample(&m, "sureha_requests_dropped_total", &[]), "0");
     // The license first: the lock refuses it.
     t.cmd(2000, "license beta SN-2 2027-01-31 KEY", None);
+    t.cmd(2000, "license alpha SN-1 never KEY", None);
     t.cmd(2000, "lock ops 2026-12-07T10:00:00", None);
     t.at(2000, Input::RequestsDropped(4));
     let m = metrics(&t.e);
     assert_eq!(sample(&m, "sureha_admin_locked", &[]), "1");
     assert_eq!(sample(&m, "sureha_license_valid", &["host=\"beta\""]), "1");
-    assert_eq!(sample(&m, "sureha_license_valid", &["host=\"alpha\""]), "0");
+    assert_eq!(sample(&m, "sureha_license_valid", &["host=\"alpha\""]), "1");
+    assert_eq!(
+        sample(
+            &m,
+            "sureha_license_expiry_timestamp_seconds",
+            &["host=\"alpha\""]
+        ),
+        "+Inf"
+    );
     // The end of 2027-01-31, UTC.
     assert_eq!(
         sample(
