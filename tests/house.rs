@@ -1,11 +1,12 @@
 //! The house's shape, checked: imports between the library's modules go one way, down.
 //!
 //! Every file of `lib/` is a module (`lib/a/b.rs` is `a::b`, `lib/a/mod.rs` is `a`); a file
-//! depends on the modules its code names (`crate::x::y`, `super::y`), test code left out.
-//! Two checks: the top-level modules (`engine`, `frame`, `admin`, ...) form no circle, and
-//! no two files do either, leaving aside a module and the files inside it (a parent declares
-//! its children, and `use super::*` is how Rust files of one module share; issue "A house a
-//! newcomer reads in an afternoon" takes those on).
+//! depends on the modules its code names (`crate::x::y`, `super::y`, and each member of a
+//! group, `super::{x, y}`), test code left out. Three checks: the top-level modules
+//! (`engine`, `frame`, `admin`, ...) form no circle; no two files do either, leaving aside a
+//! module and the files inside it (a parent declares its children, and a child names its
+//! parent's types); and `lib/lib.rs`'s map puts every module on one floor, each using only
+//! the floors below its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -44,18 +45,36 @@ fn code(text: &str) -> &str {
         .map_or(text, |i| &text[..i])
 }
 
-/// Paths named after `prefix` (`crate::` or `super::`): the words joined by `::`.
-fn named_after<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+/// Paths named after `prefix` (`crate::` or `super::`): the words joined by `::`; a group
+/// (`super::{a, b::C}`) names each of its members.
+fn named_after(text: &str, prefix: &str) -> Vec<String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find(prefix) {
         let before = rest[..i].chars().last();
         let after = &rest[i + prefix.len()..];
-        let end = after
-            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == ':'))
-            .unwrap_or(after.len());
+        let end = after.find(|c: char| !word(c)).unwrap_or(after.len());
+        let path = after[..end].trim_end_matches(':');
         if !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
-            out.push(after[..end].trim_end_matches(':'));
+            if after[end..].starts_with('{') {
+                let group = &after[end + 1..];
+                let close = group.find('}').unwrap_or(group.len());
+                for member in group[..close].split(',') {
+                    let member = member.trim().trim_start_matches('{');
+                    let member: String = member.chars().take_while(|&c| word(c)).collect();
+                    let member = member.trim_end_matches(':');
+                    if member.is_empty() || member == "self" {
+                        out.push(path.to_string());
+                    } else if path.is_empty() {
+                        out.push(member.to_string());
+                    } else {
+                        out.push(format!("{path}::{member}"));
+                    }
+                }
+            } else {
+                out.push(path.to_string());
+            }
         }
         rest = &after[end..];
     }
@@ -93,8 +112,8 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         let text = code(&text);
         let parent = m.rsplit_once("::").map_or("", |(p, _)| p);
         let mut to: BTreeSet<String> = named_after(text, "crate::")
-            .into_iter()
-            .filter_map(&resolve)
+            .iter()
+            .filter_map(|p| resolve(p))
             .collect();
         for s in named_after(text, "super::") {
             let full = if parent.is_empty() {
@@ -169,9 +188,71 @@ fn no_two_files_form_a_circle_outside_a_module_and_its_own_files() {
         })
         .collect();
     assert!(edges.len() > 90, "every file is read: {}", edges.len());
-    for m in edges.keys() {
-        if let Some(c) = circle(&edges, m) {
-            panic!("files in a circle: {} -> {m}", c.join(" -> "));
+    let circles: Vec<String> = edges
+        .keys()
+        .filter_map(|m| circle(&edges, m).map(|c| format!("{} -> {m}", c.join(" -> "))))
+        .collect();
+    assert!(
+        circles.is_empty(),
+        "files in a circle:\n{}",
+        circles.join("\n")
+    );
+}
+
+/// `lib/lib.rs`'s map of the house: each top-level module and its floor (`N. `name` its job;
+/// `name` its job`, a floor's lines together).
+fn floors() -> BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lib/lib.rs"))
+        .unwrap();
+    let mut by_floor: Vec<(usize, String)> = Vec::new();
+    for line in text.lines().filter_map(|l| l.strip_prefix("//!")) {
+        let body = line.trim_start();
+        let number = body
+            .split_once(". ")
+            .and_then(|(n, _)| n.parse::<usize>().ok());
+        match (number, by_floor.last_mut()) {
+            (Some(n), _) => by_floor.push((n, body.to_string())),
+            (None, Some(last)) if line.starts_with("    ") => {
+                last.1.push(' ');
+                last.1.push_str(body);
+            }
+            _ => {}
         }
     }
+    let mut floors = BTreeMap::new();
+    for (n, text) in by_floor {
+        for part in text.split("; ") {
+            let name = part.split('`').nth(1).unwrap_or_default();
+            assert!(
+                floors.insert(name.to_string(), n).is_none(),
+                "{name} is on two floors of lib.rs's map"
+            );
+        }
+    }
+    floors
+}
+
+#[test]
+fn every_module_is_on_the_map_and_uses_only_the_floors_below_its_own() {
+    let floors = floors();
+    let root = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lib/lib.rs"))
+        .unwrap();
+    let modules: BTreeSet<String> = root
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod "))
+        .map(|l| l.trim_end_matches(';').to_string())
+        .collect();
+    let mapped: BTreeSet<String> = floors.keys().cloned().collect();
+    assert_eq!(mapped, modules, "lib.rs's map names each module once");
+    let top = |m: &str| m.split("::").next().unwrap_or(m).to_string();
+    let mut up = Vec::new();
+    for (a, bs) in graph() {
+        for b in bs {
+            let (fa, fb) = (floors[&top(&a)], floors[&top(&b)]);
+            if top(&a) != top(&b) && fb >= fa {
+                up.push(format!("{a} (floor {fa}) uses {b} (floor {fb})"));
+            }
+        }
+    }
+    assert!(up.is_empty(), "imports that do not go down:\n{}", up.join("\n"));
 }

@@ -1,7 +1,7 @@
 //! What goes into the engine and what comes out of it: the inputs the executor (or the
 //! simulator) feeds, the actions it carries out, the steps of a plan.
 
-use super::{keys, readiness, DataPath, NicState};
+use super::{DataPath, NicState};
 use crate::clock::Millis;
 use crate::config::{AlertEvent, Config, Service};
 use crate::log::Level;
@@ -147,7 +147,7 @@ pub enum Input {
     /// What `etc/license` and `etc/lock` held at start (`admin_state` text).
     AdminLoaded(String),
     /// What the executor found about the files and devices the services use, when it changed.
-    Readiness(readiness::LocalFacts),
+    Readiness(LocalFacts),
     /// Today's date, `YYYY-MM-DD` (for license expiry), when it changes.
     Today(String),
     /// Leave: stop every service here first (TERM), or leave everything as it is (QUIT).
@@ -226,7 +226,7 @@ pub enum Action {
         reason: String,
     },
     /// Change the key files (`keys`).
-    Key(keys::KeyFiles),
+    Key(KeyFiles),
     /// Everything is done: leave.
     Exit,
 }
@@ -242,4 +242,48 @@ pub(super) struct Here<'a> {
 /// Logs a line: the action every concern hands out.
 pub(super) fn log(out: &mut Vec<Action>, level: Level, text: String) {
     out.push(Action::Log { level, text });
+}
+
+/// What the executor does to the key files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyFiles {
+    /// A new key in etc/authkey.next; feed `KeyMade`.
+    Make,
+    /// This key (the peer's offer) in etc/authkey.next; feed `KeyStored`.
+    Store(Vec<u8>),
+    /// etc/authkey → etc/authkey.prev, etc/authkey.next (fingerprint) → etc/authkey; feed
+    /// `KeySwitched`.
+    Switch(String),
+    /// etc/authkey.prev removed: the old key is refused.
+    DropOld,
+    /// etc/authkey.next removed: the offer failed.
+    DropNext,
+}
+
+/// What the executor found about one file a service uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileFact {
+    pub service: String,
+    pub role: &'static str,
+    /// As the configuration names it (what both nodes compare: their HAHOMEs may differ).
+    pub name: String,
+    /// Where this node found it.
+    pub path: String,
+    /// Its digest and whether it is executable; or why it cannot be used (missing, unreadable).
+    pub digest: Result<(String, bool), String>,
+    pub must_execute: bool,
+}
+
+/// A volume device as this node sees it: `None` when it is there and readable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceFact {
+    pub service: String,
+    pub device: String,
+    pub problem: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalFacts {
+    pub files: Vec<FileFact>,
+    pub devices: Vec<DeviceFact>,
 }

@@ -10,7 +10,7 @@
 //! A node down during all of it keeps the old key: its peer's frames fail their tag there,
 //! and it says what to do (`peer::link_stats`).
 
-use super::interface::{log, Action, Here, ReplyTo};
+use super::interface::{log, Action, Here, KeyFiles, ReplyTo};
 use super::{Engine, PeerStatus};
 use crate::clock::Millis;
 use crate::log::Level;
@@ -27,22 +27,6 @@ pub const OFFER: u8 = 1;
 pub const HELD: u8 = 2;
 pub const SWITCHED: u8 = 3;
 pub const DONE: u8 = 4;
-
-/// What the executor does to the key files.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyFiles {
-    /// A new key in etc/authkey.next; feed `KeyMade`.
-    Make,
-    /// This key (the peer's offer) in etc/authkey.next; feed `KeyStored`.
-    Store(Vec<u8>),
-    /// etc/authkey → etc/authkey.prev, etc/authkey.next (fingerprint) → etc/authkey; feed
-    /// `KeySwitched`.
-    Switch(String),
-    /// etc/authkey.prev removed: the old key is refused.
-    DropOld,
-    /// etc/authkey.next removed: the offer failed.
-    DropNext,
-}
 
 /// This node's part in a change of key: where it stands, and the word to send again
 /// (when, step, data).

@@ -695,7 +695,10 @@ mod waiters;
 mod why;
 
 pub use disks::{fence_word, DataPath};
-pub use interface::{newest_beats_only, Action, AgentId, Input, ReplyTo, Step, TaskId};
+pub use interface::{
+    newest_beats_only, Action, AgentId, DeviceFact, FileFact, Input, KeyFiles, LocalFacts, ReplyTo,
+    Step, TaskId,
+};
 pub use lifecycle::{start_plan, stop_plan};
 
 #[cfg(test)]

@@ -12,41 +12,13 @@
 //! digits of SHA-256, `-x` appended when not executable, or `missing`), `READY SERVICE yes` or
 //! `READY SERVICE no REASON`, `MOVE SERVICE …` (its last move there).
 
-use super::interface::Action;
+use super::interface::{Action, FileFact, LocalFacts};
 use super::{Engine, PeerStatus};
 use crate::clock::Millis;
 use crate::config::AlertEvent;
 use crate::log::Level;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-/// What the executor found about one file a service uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileFact {
-    pub service: String,
-    pub role: &'static str,
-    /// As the configuration names it (what both nodes compare: their HAHOMEs may differ).
-    pub name: String,
-    /// Where this node found it.
-    pub path: String,
-    /// Its digest and whether it is executable; or why it cannot be used (missing, unreadable).
-    pub digest: Result<(String, bool), String>,
-    pub must_execute: bool,
-}
-
-/// A volume device as this node sees it: `None` when it is there and readable.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceFact {
-    pub service: String,
-    pub device: String,
-    pub problem: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LocalFacts {
-    pub files: Vec<FileFact>,
-    pub devices: Vec<DeviceFact>,
-}
-
 /// What this node knows of both nodes' readiness.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Knowing {
@@ -421,7 +393,8 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::{DeviceFact, FileFact, Knowing, LocalFacts};
+    use super::Knowing;
+    use crate::engine::interface::{DeviceFact, FileFact, LocalFacts};
 
     fn file(service: &str, name: &str, digest: Result<(String, bool), String>) -> FileFact {
         FileFact {

@@ -3,7 +3,8 @@
 //! atomically, then the links restart with the keys as they now are (`check_authkey`).
 
 use super::*;
-use crate::engine::keys::{self, KeyFiles};
+use crate::engine::keys;
+use crate::engine::KeyFiles;
 
 impl Hasvrd {
     pub(super) fn key_files(&mut self, now: Millis, files: KeyFiles) {

@@ -10,8 +10,8 @@
 use super::Hasvrd;
 use crate::clock::Millis;
 use crate::config::Config;
-use crate::engine::readiness::{DeviceFact, FileFact, LocalFacts};
 use crate::engine::Input;
+use crate::engine::{DeviceFact, FileFact, LocalFacts};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;

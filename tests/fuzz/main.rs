@@ -213,7 +213,7 @@ fn peer_reports_into_the_engine() {
         0,
     ));
     // This node's files, so that the peer's digests are compared (drift).
-    use sureha::engine::readiness::{FileFact, LocalFacts};
+    use sureha::engine::{FileFact, LocalFacts};
     let facts = LocalFacts {
         files: vec![FileFact {
             service: "web".into(),

@@ -3,8 +3,9 @@
 //! seals with a key its peer does not take, so a change of key never silences a link.
 
 use super::{Sim, NAMES};
-use crate::engine::keys::{self, KeyFiles};
+use crate::engine::keys;
 use crate::engine::Input;
+use crate::engine::KeyFiles;
 
 /// etc/authkey, etc/authkey.next and etc/authkey.prev of one node.
 #[derive(Clone, Debug)]

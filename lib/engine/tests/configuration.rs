@@ -542,5 +542,5 @@ fn a_change_of_key_needs_the_peer_up_hearing_this_node_and_every_link_encrypted(
     assert_eq!(replies(&acts)[0].1, Status::Ok);
     assert!(acts
         .iter()
-        .any(|a| matches!(a, Action::Key(keys::KeyFiles::Make))));
+        .any(|a| matches!(a, Action::Key(KeyFiles::Make))));
 }

@@ -318,11 +318,8 @@ fn a_flapping_node_gets_the_service_back_only_when_calm_and_not_too_often() {
     assert_eq!(s.running_on("web"), vec!["alpha"], "switching back again");
 }
 
-fn facts(
-    svc: &str,
-    stop_digest: Result<(String, bool), String>,
-) -> crate::engine::readiness::LocalFacts {
-    use crate::engine::readiness::*;
+fn facts(svc: &str, stop_digest: Result<(String, bool), String>) -> crate::engine::LocalFacts {
+    use crate::engine::{FileFact, LocalFacts};
     let f = |role, path: &str, digest| FileFact {
         service: svc.into(),
         role,
