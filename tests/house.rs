@@ -202,8 +202,8 @@ fn no_two_files_form_a_circle_outside_a_module_and_its_own_files() {
 /// `lib/lib.rs`'s map of the house: each top-level module and its floor (`N. `name` its job;
 /// `name` its job`, a floor's lines together).
 fn floors() -> BTreeMap<String, usize> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lib/lib.rs"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lib/lib.rs")).unwrap();
     let mut by_floor: Vec<(usize, String)> = Vec::new();
     for line in text.lines().filter_map(|l| l.strip_prefix("//!")) {
         let body = line.trim_start();
@@ -235,8 +235,8 @@ fn floors() -> BTreeMap<String, usize> {
 #[test]
 fn every_module_is_on_the_map_and_uses_only_the_floors_below_its_own() {
     let floors = floors();
-    let root = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lib/lib.rs"))
-        .unwrap();
+    let root =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lib/lib.rs")).unwrap();
     let modules: BTreeSet<String> = root
         .lines()
         .filter_map(|l| l.strip_prefix("pub mod "))
@@ -254,5 +254,9 @@ fn every_module_is_on_the_map_and_uses_only_the_floors_below_its_own() {
             }
         }
     }
-    assert!(up.is_empty(), "imports that do not go down:\n{}", up.join("\n"));
+    assert!(
+        up.is_empty(),
+        "imports that do not go down:\n{}",
+        up.join("\n")
+    );
 }

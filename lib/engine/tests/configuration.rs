@@ -544,3 +544,20 @@ fn a_change_of_key_needs_the_peer_up_hearing_this_node_and_every_link_encrypted(
         .iter()
         .any(|a| matches!(a, Action::Key(KeyFiles::Make))));
 }
+
+#[test]
+fn a_new_link_is_written_with_its_type_first_and_once() {
+    let mut t = T::new(&svc(""));
+    beats_until(&mut t, 200);
+    let acts = t.cmd(
+        250,
+        "privnet create-socket lan2 host1=alpha host2=beta ip1=10.0.1.1 ip2=10.0.1.2 type=socket",
+        Some("c"),
+    );
+    let text = written(&acts);
+    assert!(
+        text.contains("[privnet lan2]\ntype = socket\nhost1 = alpha\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("type = socket").count(), 2, "lan's and lan2's");
+}
