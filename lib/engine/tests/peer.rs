@@ -208,3 +208,65 @@ fn the_peer_is_unknown_until_the_grace_ends_and_down_at_its_silence_limit_to_the
     t.at(1200, Input::Tick);
     assert_eq!(t.e.peer_status(), PeerStatus::Down);
 }
+
+#[test]
+fn nics_are_logged_as_they_fail_and_return_and_listed_by_status_and_network() {
+    let mut t = running("active_ip = 192.0.2.10\nactive_nic = eth0\nstandby_nic = eth0\n");
+    let nic = |name: &str, ok: bool, addr: &str| NicState {
+        name: name.into(),
+        ok,
+        addrs: vec![addr.parse().unwrap()],
+    };
+    let logs = |acts: &[Action]| -> Vec<String> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::Log { text, .. } if text.starts_with("NIC ") => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let acts = t.at(
+        2000,
+        Input::Nics(vec![
+            nic("eth1", true, "10.1.0.1"),
+            nic("eth0", true, "192.0.2.1"),
+        ]),
+    );
+    assert!(logs(&acts).is_empty(), "{:?}", logs(&acts));
+    let acts = t.at(
+        2100,
+        Input::Nics(vec![
+            nic("eth1", true, "10.1.0.1"),
+            nic("eth0", false, "192.0.2.1"),
+        ]),
+    );
+    assert_eq!(logs(&acts), ["NIC eth0: ERR (no link or no carrier)"]);
+    let acts = t.at(
+        2200,
+        Input::Nics(vec![
+            nic("eth1", false, "10.1.0.1"),
+            nic("eth0", true, "192.0.2.1"),
+        ]),
+    );
+    assert_eq!(
+        logs(&acts),
+        ["NIC eth0: OK again"],
+        "eth1 is no service's: not watched aloud"
+    );
+    // Status: the NICs the services name, without addresses; network: every NIC, with them.
+    let status = t.e.status_text();
+    assert!(
+        status.contains("NIC alpha eth0 OK\n") && !status.contains("eth1"),
+        "{status}"
+    );
+    let r = t.cmd(2300, "network", Some("n"));
+    let body = r
+        .iter()
+        .find_map(|a| match a {
+            Action::Reply { reply, .. } => Some(reply.body.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(body.contains("NIC alpha eth1 ERR 10.1.0.1\n"), "{body}");
+    assert!(body.contains("NIC alpha eth0 OK 192.0.2.1\n"), "{body}");
+}
