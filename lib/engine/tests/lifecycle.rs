@@ -534,3 +534,23 @@ fn a_failure_past_its_restarts_says_why_and_what_comes_next() {
         error_line(&acts)
     );
 }
+
+#[test]
+fn a_saved_state_naming_a_node_the_configuration_no_longer_has_keeps_the_configured_one() {
+    let mut t = running("");
+    t.cmd(1500, "apiok web", None);
+    let text = svc("");
+    let cfg = config::parse("t", &text).unwrap();
+    let restart = |primary: &str, runner: &str| {
+        let mut saved = t.e.persisted();
+        saved.services[0].primary = primary.into();
+        saved.services[0].runner = runner.into();
+        let e = Engine::new("alpha", cfg.clone(), text.clone(), Some(saved), 0);
+        let s = &e.services["web"];
+        (s.primary.clone(), s.runner.clone())
+    };
+    assert_eq!(restart("beta", "beta"), ("beta".into(), "beta".into()));
+    assert_eq!(restart("beta", ""), ("beta".into(), String::new()));
+    assert_eq!(restart("gamma", "gamma"), ("alpha".into(), "alpha".into()));
+    assert_eq!(restart("alpha", "gamma"), ("alpha".into(), "alpha".into()));
+}
