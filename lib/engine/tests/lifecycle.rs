@@ -554,3 +554,85 @@ fn a_saved_state_naming_a_node_the_configuration_no_longer_has_keeps_the_configu
     assert_eq!(restart("gamma", "gamma"), ("alpha".into(), "alpha".into()));
     assert_eq!(restart("alpha", "gamma"), ("alpha".into(), "alpha".into()));
 }
+
+#[test]
+fn the_state_is_saved_when_it_changes_and_only_then() {
+    let persists = |acts: &[Action]| -> Vec<String> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::Persist(text) => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut t = running("");
+    t.cmd(1500, "apiok web", None);
+    t.at(1600, Input::Tick);
+    // A pass that changes nothing saved (a status request) writes nothing.
+    let passes = t.e.passes;
+    let acts = t.cmd(1700, "status", Some("s"));
+    assert_eq!(t.e.passes, passes + 1);
+    assert!(
+        persists(&acts).is_empty(),
+        "at rest, nothing is written: {acts:?}"
+    );
+    let acts = t.cmd(1800, "service bringout web", None);
+    let (_, all) = t.run_plan(1800, acts);
+    let saved = persists(&all);
+    assert!(
+        saved.last().is_some_and(|s| s.contains("protected=0")),
+        "{saved:?}"
+    );
+    assert!(persists(&t.cmd(1900, "status", Some("s"))).is_empty());
+    // A reload that changes nothing of the services but the generation is saved too.
+    let text = svc("# another comment\n");
+    let acts = t.at(
+        2000,
+        Input::Reload(Ok((config::parse("t", &text).unwrap(), text))),
+    );
+    let saved = persists(&acts);
+    assert!(
+        saved.last().is_some_and(|s| s.contains("generation=2")),
+        "{saved:?}"
+    );
+}
+
+#[test]
+fn an_adopted_agent_keeps_its_own_id_and_a_service_without_one_is_adopted_too() {
+    let mut t = running("restart_times = 1\n");
+    t.cmd(1500, "apiok web", None);
+    let text = svc("restart_times = 1\n");
+    let cfg = config::parse("t", &text).unwrap();
+    let mut e = Engine::new("alpha", cfg, text, Some(t.e.persisted()), 0);
+    let adopted = e.services["web"].agent.as_ref().unwrap().id;
+    // The adopted agent dies: its successor has another id, so a late word of the first
+    // is not taken for the second.
+    let acts = e.handle(
+        100,
+        Input::AgentExited {
+            service: "web".into(),
+            agent: adopted,
+            how: "KILL".into(),
+        },
+    );
+    let mut t2 = T { e, now: 100 };
+    let (_, all) = t2.run_plan(100, acts);
+    let started = all.iter().find_map(|a| match a {
+        Action::StartAgent { agent, .. } => Some(*agent),
+        _ => None,
+    });
+    assert!(
+        started.is_some_and(|id| id != adopted),
+        "{started:?} after {adopted}"
+    );
+    // A service without an agent is adopted running, and said so.
+    let text = svc("").replace("agent = web.agent\n", "");
+    let cfg = config::parse("t", &text).unwrap();
+    let mut t = T::new(&text);
+    t.cmd(0, "service bringin web", None);
+    let acts = t.at(1000, Input::Tick);
+    t.run_plan(1000, acts);
+    let mut e = Engine::new("alpha", cfg, text, Some(t.e.persisted()), 0);
+    let acts = e.handle(0, Input::Tick);
+    assert!(acts.iter().any(|a| matches!(a, Action::Log { text, .. } if text == "service web: adopted, running since before this hasvrd started")), "{acts:?}");
+}
