@@ -128,7 +128,7 @@ impl Engine {
 
     /// Whether `last` still says what `persisted()` would (checked at every step, so without
     /// building anything).
-    fn still_persisted(&self, last: &Persisted) -> bool {
+    pub(super) fn still_persisted(&self, last: &Persisted) -> bool {
         last.generation == self.generation
             && last.peer_public == self.public_addresses()
             && last.peer_kept == self.contact.kept

@@ -636,3 +636,40 @@ fn an_adopted_agent_keeps_its_own_id_and_a_service_without_one_is_adopted_too() 
     let acts = e.handle(0, Input::Tick);
     assert!(acts.iter().any(|a| matches!(a, Action::Log { text, .. } if text == "service web: adopted, running since before this hasvrd started")), "{acts:?}");
 }
+
+#[test]
+fn any_field_of_the_saved_state_that_differs_is_noticed() {
+    let mut t = running("");
+    t.cmd(1500, "apiok web", None);
+    let now = t.e.persisted();
+    assert!(t.e.still_persisted(&now));
+    type Change = fn(&mut crate::state::Persisted);
+    let changes: [(&str, Change); 15] = [
+        ("generation", |p| p.generation += 1),
+        ("peer_public", |p| {
+            p.peer_public.push("192.0.2.7".parse().unwrap())
+        }),
+        ("peer_kept", |p| p.peer_kept = !p.peer_kept),
+        ("services", |p| p.services.clear()),
+        ("name", |p| p.services[0].name.push('x')),
+        ("protected", |p| {
+            p.services[0].protected = !p.services[0].protected
+        }),
+        ("primary", |p| p.services[0].primary = "beta".into()),
+        ("runner", |p| p.services[0].runner = "beta".into()),
+        ("epoch", |p| p.services[0].epoch += 1),
+        ("resets", |p| p.services[0].resets += 1),
+        ("error", |p| p.services[0].error = !p.services[0].error),
+        ("error_was_active", |p| {
+            p.services[0].error_was_active = !p.services[0].error_was_active
+        }),
+        ("phase", |p| p.services[0].phase = SavedPhase::Stopped),
+        ("agent_pid", |p| p.services[0].agent_pid = Some(4242)),
+        ("agent_token", |p| p.services[0].agent_token += 1),
+    ];
+    for (what, change) in changes {
+        let mut last = now.clone();
+        change(&mut last);
+        assert!(!t.e.still_persisted(&last), "{what}");
+    }
+}
