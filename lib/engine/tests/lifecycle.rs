@@ -643,6 +643,7 @@ fn any_field_of_the_saved_state_that_differs_is_noticed() {
     t.cmd(1500, "apiok web", None);
     let now = t.e.persisted();
     assert!(t.e.still_persisted(&now));
+    assert_eq!(now.services[0].phase, SavedPhase::Running);
     type Change = fn(&mut crate::state::Persisted);
     let changes: [(&str, Change); 15] = [
         ("generation", |p| p.generation += 1),
@@ -672,4 +673,36 @@ fn any_field_of_the_saved_state_that_differs_is_noticed() {
         change(&mut last);
         assert!(!t.e.still_persisted(&last), "{what}");
     }
+}
+
+#[test]
+fn a_running_service_moving_its_addresses_to_another_nic_is_saved_as_in_transition() {
+    let mut t = running("active_ip = 192.0.2.10\nactive_nic = eth0 eth1\nstandby_nic = eth0\n");
+    t.cmd(1500, "apiok web", None);
+    let nic = |name: &str, ok: bool| NicState {
+        name: name.into(),
+        ok,
+        addrs: vec![],
+    };
+    t.at(
+        1600,
+        Input::Nics(vec![nic("eth0", true), nic("eth1", true)]),
+    );
+    assert_eq!(t.e.persisted().services[0].phase, SavedPhase::Running);
+    let acts = t.at(
+        1700,
+        Input::Nics(vec![nic("eth0", false), nic("eth1", true)]),
+    );
+    assert!(
+        acts.iter().any(|a| matches!(
+            a,
+            Action::Run {
+                step: Step::DelIps,
+                ..
+            }
+        )),
+        "{acts:?}"
+    );
+    assert_eq!(t.e.services["web"].phase, Phase::Running);
+    assert_eq!(t.e.persisted().services[0].phase, SavedPhase::Transition);
 }
