@@ -416,6 +416,10 @@ mod tests {
                 file("web", "web.start", Ok(("aaaa".into(), true))),
                 file("db", "db.start", Ok(("bbbb".into(), false))),
                 file("web", "web.stop", Err("is missing".into())),
+                FileFact {
+                    must_execute: false,
+                    ..file("conf", "app.conf", Ok(("dddd".into(), false)))
+                },
             ],
             devices: vec![DeviceFact {
                 service: "db".into(),
@@ -434,6 +438,7 @@ mod tests {
             k.local_problem("db"),
             Err("start /opt/ha/db.start is not executable".into())
         );
+        assert_eq!(k.local_problem("conf"), Ok(()), "a file it only reads");
         assert_eq!(
             k.device_problem("db").as_deref(),
             Some("volume device /dev/loop7 is not there")

@@ -270,3 +270,113 @@ fn nics_are_logged_as_they_fail_and_return_and_listed_by_status_and_network() {
     assert!(body.contains("NIC alpha eth1 ERR 10.1.0.1\n"), "{body}");
     assert!(body.contains("NIC alpha eth0 OK 192.0.2.1\n"), "{body}");
 }
+
+fn reports(acts: &[Action]) -> Vec<String> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Send { payload, .. } => match crate::frame::Message::decode(payload) {
+                Ok(crate::frame::Message::Report { text, .. }) => Some(text),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_readiness_report_goes_when_it_changes_when_the_peer_restarts_and_every_two_minutes() {
+    let mut t = running("");
+    let facts = |digest: &str| {
+        Input::Readiness(crate::engine::LocalFacts {
+            files: vec![crate::engine::FileFact {
+                service: "web".into(),
+                role: "start",
+                name: "web.start".into(),
+                path: "/opt/web.start".into(),
+                digest: Ok((digest.into(), true)),
+                must_execute: true,
+            }],
+            devices: vec![],
+        })
+    };
+    t.at(2000, facts("aaaa"));
+    // The peer comes: the report goes once.
+    let mut sent = Vec::new();
+    let mut seq = 0;
+    let mut beat = |t: &mut T, at: Millis, boot: u64| {
+        seq += 1;
+        let mut b = peer_beat(seq, 0);
+        if let Input::Frame { boot: bt, .. } = &mut b {
+            *bt = boot;
+        }
+        t.at(at, b)
+    };
+    for at in (2100..=3000).step_by(100) {
+        sent.extend(reports(&beat(&mut t, at, 3)));
+    }
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains("FILE web aaaa start: web.start\nREADY web yes\n"),
+        "{}",
+        sent[0]
+    );
+    // Judged again every 5 s; unchanged, it does not go again.
+    let look = t.e.knowing.next_look().unwrap();
+    assert!(look > 3000 && look <= 2100 + 5000, "{look}");
+    // A change goes at once.
+    let mut acts = t.at(3050, facts("bbbb"));
+    acts.extend(beat(&mut t, 3100, 3));
+    let r = reports(&acts);
+    assert!(r.len() == 1 && r[0].contains("FILE web bbbb"), "{r:?}");
+    // The peer restarted (another boot id): again.
+    let mut sent = Vec::new();
+    for at in (3200..=4000).step_by(100) {
+        sent.extend(reports(&beat(&mut t, at, 4)));
+    }
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    // Two minutes after the last one, again, unchanged.
+    let mut sent = Vec::new();
+    for at in (4100..=123_100).step_by(100) {
+        sent.extend(reports(&beat(&mut t, at, 4)));
+    }
+    assert_eq!(sent.len(), 0, "{sent:?}");
+    let mut sent = Vec::new();
+    for at in (123_200..=124_500).step_by(100) {
+        sent.extend(reports(&beat(&mut t, at, 4)));
+    }
+    assert_eq!(sent.len(), 1, "{sent:?}");
+}
+
+#[test]
+fn a_readiness_report_too_long_for_a_frame_is_cut_at_a_line() {
+    let mut t = running("");
+    let files = (0..2000)
+        .map(|i| crate::engine::FileFact {
+            service: "web".into(),
+            role: "file",
+            name: format!("some/rather/long/path/to/a/file/of/the/service/number-{i}"),
+            path: format!("/opt/{i}"),
+            digest: Ok(("0123456789abcdef".into(), true)),
+            must_execute: false,
+        })
+        .collect();
+    t.at(
+        2000,
+        Input::Readiness(crate::engine::LocalFacts {
+            files,
+            devices: vec![],
+        }),
+    );
+    let mut sent = Vec::new();
+    for (i, at) in (2100..=2500).step_by(100).enumerate() {
+        sent.extend(reports(&t.at(at, peer_beat(i as u64 + 1, 0))));
+    }
+    assert_eq!(sent.len(), 1);
+    let r = &sent[0];
+    assert!(
+        r.len() <= crate::frame::MAX_REPORT && r.len() > crate::frame::MAX_REPORT - 200,
+        "{}",
+        r.len()
+    );
+    assert!(r.ends_with('\n') && r.starts_with("FILE web "));
+}
