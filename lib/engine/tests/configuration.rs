@@ -561,3 +561,116 @@ fn a_new_link_is_written_with_its_type_first_and_once() {
     );
     assert_eq!(text.matches("type = socket").count(), 2, "lan's and lan2's");
 }
+
+/// A beat of beta over lan with `generation` and a digest other than ours.
+fn beat_of_generation(e: &Engine, generation: u64, seq: u64) -> Input {
+    let mut b = stale_beat(e, seq);
+    if let Input::Frame { payload, .. } = &mut b {
+        let Ok(crate::frame::Message::Beat(mut beat)) = crate::frame::Message::decode(payload)
+        else {
+            unreachable!()
+        };
+        beat.generation = generation;
+        *payload = crate::frame::Message::Beat(beat).encode();
+    }
+    b
+}
+
+#[test]
+fn status_says_whose_configuration_is_newer_what_was_refused_and_who_is_ready() {
+    let text = format!(
+        "{}\n[service db]\nactive_server = alpha\nstandby_server = beta\nstart = db.start\nstop = db.stop\n",
+        svc("")
+    );
+    let mut t = T::new(&text);
+    let config_word = |t: &T| {
+        let s = t.e.status_text();
+        s.lines()
+            .find(|l| l.starts_with("CONFIG "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    beats_until(&mut t, 200);
+    assert_eq!(config_word(&t), "CONFIG generation=1 SAME");
+    let b = beat_of_generation(&t.e, 2, 300);
+    t.at(300, b);
+    assert_eq!(config_word(&t), "CONFIG generation=1 PEER-NEWER");
+    t.e.generation = 3;
+    let b = beat_of_generation(&t.e, 2, 400);
+    t.at(400, b);
+    assert_eq!(config_word(&t), "CONFIG generation=3 PEER-OLDER");
+    // Readiness: this node's verdicts, and the peer's as its report says.
+    let facts = crate::engine::LocalFacts {
+        files: vec![],
+        devices: vec![],
+    };
+    t.at(600, Input::Readiness(facts));
+    let report = crate::frame::Message::Report {
+        sender: "beta".into(),
+        text: "READY web yes\nREADY db no start /opt/db.start is missing\n".into(),
+    }
+    .encode();
+    t.e.generation = 1;
+    beats_until(&mut t, 700);
+    t.at(
+        700,
+        Input::Frame {
+            link: "lan".into(),
+            boot: 3,
+            seq: 10_000,
+            payload: report,
+        },
+    );
+    beats_until(&mut t, 800);
+    let s = t.e.status_text();
+    for line in [
+        "READY web alpha yes\n",
+        "READY web beta yes\n",
+        "READY db alpha yes\n",
+        "READY db beta no start /opt/db.start is missing\n",
+    ] {
+        assert!(s.contains(line), "{line}{s}");
+    }
+    let r = t.cmd(800, "service review db", Some("r"));
+    let body = r
+        .iter()
+        .find_map(|a| match a {
+            Action::Reply { reply, .. } => Some(reply.body.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        body.contains("# READY db beta no") && !body.contains("web"),
+        "{body}"
+    );
+    let mut m = crate::metrics::Metrics::default();
+    t.e.metrics(&mut m);
+    let m = m.text();
+    for (svc, node, v) in [("web", "beta", 1), ("db", "beta", 0), ("db", "alpha", 1)] {
+        let sample = format!("sureha_service_ready{{service=\"{svc}\",node=\"{node}\"}} {v}\n");
+        assert!(m.contains(&sample), "{sample}{m}");
+    }
+}
+
+#[test]
+fn status_says_how_many_request_lines_were_dropped_and_agent_calls_refused() {
+    let mut t = running("");
+    // As many lines dropped as agent calls refused: both are said.
+    t.at(2000, Input::RequestsDropped(2));
+    let cmd = |w: &str| {
+        let w: Vec<String> = w.split(' ').map(str::to_string).collect();
+        crate::request::parse_command(&w).unwrap()
+    };
+    for _ in 0..2 {
+        t.at(
+            2000,
+            Input::Command {
+                cmd: cmd("apiok web"),
+                reply: None,
+                caller: Some(99_999),
+            },
+        );
+    }
+    let s = t.e.status_text();
+    assert!(s.contains("REQUESTS dropped=2 refused=2\n"), "{s}");
+}
