@@ -158,3 +158,28 @@ impl Engine {
         self.log(Level::Info, format!("MOVE {line}"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MoveClock;
+
+    #[test]
+    fn a_phase_met_twice_adds_up_and_the_line_says_each_phase_and_the_total() {
+        let mut c = MoveClock {
+            starting: true,
+            why: "alpha is down: taking it over".into(),
+            began: 1000,
+            step_at: 1000,
+            phases: Vec::new(),
+            awaiting_ok: false,
+        };
+        c.add("detection", 300);
+        c.add("volumes on", 40);
+        c.add("volumes on", 2);
+        c.add("start script", 12);
+        assert_eq!(
+            c.line("web", 1400),
+            "web in (alpha is down: taking it over): detection 300ms, volumes on 42ms, start script 12ms; total 400ms"
+        );
+    }
+}
