@@ -117,7 +117,8 @@ sim:
 # (not the simulator) against its unit tests, the regression seeds and 2,000 random seeds.
 # MUTANTS_SHARD=k/n runs a share; MUTANTS_ARGS=--iterate skips what the last run caught.
 # The oracle takes about 2 s: a mutant past 20 s has made the engine spin (a timeout).
-# Survivors are judged in tests/mutants/survivors.md.
+# Survivors are judged in tests/mutants/survivors.md. Each job builds in a copy of the tree
+# made when the job starts (after the baseline): edit nothing until every job has begun.
 MUTANTS_SHARD ?= 0/1
 MUTANTS_JOBS ?= 2
 mutants:

@@ -81,6 +81,7 @@ pub fn run_disk(home: &Home, link: &Link) -> Result<()> {
         last_beat: None,
         write_error: None,
         read_error: None,
+        open_failed: false,
         slot: PeerSlot::default(),
         read_every: Duration::from_millis((link.interval / 2).clamp(20, 1000)),
         next_read: Instant::now(),
@@ -105,6 +106,8 @@ struct Disk<'a> {
     last_beat: Option<Vec<u8>>,
     write_error: Option<String>,
     read_error: Option<String>,
+    /// An open failed since the device was last open (its return is then said).
+    open_failed: bool,
     slot: PeerSlot,
     read_every: Duration,
     next_read: Instant,
@@ -114,12 +117,16 @@ impl Transport for Disk<'_> {
     type Medium = Device;
 
     fn open(&mut self) -> std::result::Result<Device, String> {
-        open_checked(&self.path)
+        let opened = open_checked(&self.path);
+        self.open_failed |= opened.is_err();
+        opened
     }
 
     fn opened(&mut self, _: &Device) -> Option<String> {
-        // Opened again after an I/O error: that was said already.
-        if self.write_error.is_some() || self.read_error.is_some() {
+        // Opened again after an I/O error, with no failed open between: that was said
+        // already (and is again with the next write or read).
+        let failed = std::mem::take(&mut self.open_failed);
+        if !failed && (self.write_error.is_some() || self.read_error.is_some()) {
             return None;
         }
         Some(format!(
