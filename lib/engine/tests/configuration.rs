@@ -674,3 +674,19 @@ fn status_says_how_many_request_lines_were_dropped_and_agent_calls_refused() {
     let s = t.e.status_text();
     assert!(s.contains("REQUESTS dropped=2 refused=2\n"), "{s}");
 }
+
+#[test]
+fn a_reload_that_drops_a_service_in_protection_is_refused_even_where_it_is_stopped() {
+    // In ERROR here: stopped, still in protection.
+    let mut t = running("");
+    let acts = t.cmd(2000, "apierr web", None);
+    t.run_plan(2000, acts);
+    assert_eq!(t.state(), "ERRORACT");
+    assert_eq!(t.e.services["web"].phase, Phase::Stopped);
+    let acts = t.at(
+        2100,
+        Input::Reload(Ok((config::parse("t", BASE).unwrap(), BASE.into()))),
+    );
+    assert!(acts.iter().any(|a| matches!(a, Action::Log { level: Level::Error, text } if text.contains("service web is in protection"))), "{acts:?}");
+    assert!(t.e.services.contains_key("web"));
+}
