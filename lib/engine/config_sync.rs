@@ -292,6 +292,7 @@ mod tests {
         assert!(s.admin_due(6000), "the administrative state is paced apart");
         assert!(!s.admin_due(6999));
         assert_eq!(s.admin_due_at(6999), 7000);
+        assert!(s.admin_due(7000), "a second later to the millisecond");
         // Nothing sent yet: a piece may go an interval from now, the state a second.
         let fresh = Sending::default();
         assert_eq!(fresh.due_at(7, Some(100)), 107);

@@ -359,6 +359,18 @@ fn a_reload_takes_each_links_new_timing_and_priority_and_keeps_what_it_heard() {
     );
     assert_eq!(lan.last_rx, heard, "what was heard is kept");
     assert_eq!(t.e.best_link().as_deref(), Some("lan"));
+    assert!(lan.relays);
+    // The same name, now a disk link: its frames are not repeated by a relay any more.
+    let text = two.replacen(
+        "type = socket\nhost1 = alpha\nhost2 = beta\nip1 = 10.0.0.1\nip2 = 10.0.0.2\n",
+        "type = disk\nhost1 = alpha\nhost2 = beta\ndevice1 = /dev/sdx\ndevice2 = /dev/sdy\n",
+        1,
+    );
+    t.at(
+        600,
+        Input::Reload(Ok((config::parse("t", &text).unwrap(), text.clone()))),
+    );
+    assert!(!t.e.links["lan"].relays);
 }
 
 /// A beat of beta over lan with another configuration than ours, of our generation, and
