@@ -565,6 +565,23 @@ mod tests {
         let mut out = Vec::new();
         k.peer_sent(&here(1, 0), SWITCHED, b"cccc".to_vec(), &mut out);
         assert!(matches!(&out[..], [Action::Key(KeyFiles::Switch(fp))] if fp == "cccc"));
+        // Words about another key than the one under way change nothing.
+        let mut k = KeyChange::default();
+        let mut out = Vec::new();
+        k.on_disk(0, "aaaa".into(), Some("bbbb".into()), None, &mut out);
+        let mut out = Vec::new();
+        k.peer_sent(&here(1, 0), SWITCHED, b"cccc".to_vec(), &mut out);
+        assert!(out.is_empty(), "holding bbbb: {out:?}");
+        let mut k = KeyChange {
+            rotation: Some(Rotation::Offered {
+                key: b"a key of sixteen bytes".to_vec(),
+                fp: "dddd".into(),
+                since: 0,
+            }),
+            resend: None,
+        };
+        k.peer_sent(&here(1, 0), HELD, b"eeee".to_vec(), &mut out);
+        assert!(out.is_empty(), "offered dddd: {out:?}");
         // Switched to aaaa: the peer's word that another key is done changes nothing.
         let mut k = KeyChange::default();
         let mut out = Vec::new();

@@ -605,8 +605,14 @@ fn status_says_whose_configuration_is_newer_what_was_refused_and_who_is_ready() 
     beats_until(&mut t, 200);
     assert_eq!(config_word(&t), "CONFIG generation=1 SAME");
     let b = beat_of_generation(&t.e, 2, 300);
-    t.at(300, b);
+    let acts = t.at(300, b);
     assert_eq!(config_word(&t), "CONFIG generation=1 PEER-NEWER");
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::Log { text, .. } if text.contains("conflict"))),
+        "a newer configuration is no conflict: {acts:?}"
+    );
     t.e.generation = 3;
     let b = beat_of_generation(&t.e, 2, 400);
     t.at(400, b);
