@@ -582,12 +582,24 @@ mod tests {
         };
         k.peer_sent(&here(1, 0), HELD, b"eeee".to_vec(), &mut out);
         assert!(out.is_empty(), "offered dddd: {out:?}");
+        // An offer is given up 30 s after it was made, a held key 60 s after (the resends
+        // come sooner while there are any).
+        k.resend = None;
+        k.rotation = Some(Rotation::Offered {
+            key: b"a key of sixteen bytes".to_vec(),
+            fp: "dddd".into(),
+            since: 40_000,
+        });
+        assert_eq!(k.wakeup(), Some(40_000 + OFFER_FOR));
+        k.resend = Some((41_000, OFFER, Vec::new()));
+        assert_eq!(k.wakeup(), Some(41_000));
         // Switched to aaaa: the peer's word that another key is done changes nothing.
         let mut k = KeyChange::default();
         let mut out = Vec::new();
         k.on_disk(0, "aaaa".into(), None, Some("old".into()), &mut out);
         let mut out = Vec::new();
         k.peer_sent(&here(1, 0), DONE, b"bbbb".to_vec(), &mut out);
+        k.peer_sent(&here(1, 0), SWITCHED, b"bbbb".to_vec(), &mut out);
         assert!(out.is_empty() && k.line().is_some());
         k.peer_sent(&here(1, 0), DONE, b"aaaa".to_vec(), &mut out);
         assert!(matches!(out[0], Action::Key(KeyFiles::DropOld)));
