@@ -705,4 +705,41 @@ fn a_running_service_moving_its_addresses_to_another_nic_is_saved_as_in_transiti
     );
     assert_eq!(t.e.services["web"].phase, Phase::Running);
     assert_eq!(t.e.persisted().services[0].phase, SavedPhase::Transition);
+    // The old addresses off, the new going on: a report then that the new NIC failed too
+    // waits for the move to end (it is judged afresh then).
+    let task = acts
+        .iter()
+        .find_map(|a| match a {
+            Action::Run {
+                task,
+                step: Step::DelIps,
+                ..
+            } => Some(*task),
+            _ => None,
+        })
+        .unwrap();
+    let acts = t.at(
+        1720,
+        Input::TaskDone {
+            task,
+            result: Ok(()),
+        },
+    );
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::Run {
+            step: Step::AddIps,
+            ..
+        }
+    )));
+    let acts = t.at(
+        1750,
+        Input::Nics(vec![nic("eth0", false), nic("eth1", false)]),
+    );
+    let about_web = |a: &Action| match a {
+        Action::Run { .. } => true,
+        Action::Log { text, .. } => text.starts_with("service web"),
+        _ => false,
+    };
+    assert!(!acts.iter().any(about_web), "{acts:?}");
 }
