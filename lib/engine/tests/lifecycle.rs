@@ -605,6 +605,8 @@ fn an_adopted_agent_keeps_its_own_id_and_a_service_without_one_is_adopted_too() 
     let cfg = config::parse("t", &text).unwrap();
     let mut e = Engine::new("alpha", cfg, text, Some(t.e.persisted()), 0);
     let adopted = e.services["web"].agent.as_ref().unwrap().id;
+    let acts = e.handle(50, Input::Tick);
+    assert!(acts.iter().any(|a| matches!(a, Action::Log { text, .. } if text == "service web: adopted, running since before this hasvrd started (agent pid 101)")), "{acts:?}");
     // The adopted agent dies: its successor has another id, so a late word of the first
     // is not taken for the second.
     let acts = e.handle(
