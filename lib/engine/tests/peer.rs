@@ -323,6 +323,9 @@ fn the_readiness_report_goes_when_it_changes_when_the_peer_restarts_and_every_tw
     // Judged again every 5 s; unchanged, it does not go again.
     let look = t.e.knowing.next_look().unwrap();
     assert!(look > 3000 && look <= 2100 + 5000, "{look}");
+    // A pass before then does not judge again (it costs in proportion to the services).
+    t.cmd(3010, "status", Some("s"));
+    assert_eq!(t.e.knowing.next_look(), Some(look));
     // A change goes at once.
     let mut acts = t.at(3050, facts("bbbb"));
     acts.extend(beat(&mut t, 3100, 3));
