@@ -625,7 +625,7 @@ fn status_says_whose_configuration_is_newer_what_was_refused_and_who_is_ready() 
     t.at(600, Input::Readiness(facts));
     let report = crate::frame::Message::Report {
         sender: "beta".into(),
-        text: "READY web yes\nREADY db no start /opt/db.start is missing\n".into(),
+        text: "READY web yes\nREADY db no start /opt/db.start is missing\nMOVE web out (moved): total 12ms\n".into(),
     }
     .encode();
     t.e.generation = 1;
@@ -646,6 +646,7 @@ fn status_says_whose_configuration_is_newer_what_was_refused_and_who_is_ready() 
         "READY web beta yes\n",
         "READY db alpha yes\n",
         "READY db beta no start /opt/db.start is missing\n",
+        "PEERMOVE beta web out (moved): total 12ms\n",
     ] {
         assert!(s.contains(line), "{line}{s}");
     }

@@ -745,3 +745,36 @@ fn a_running_service_moving_its_addresses_to_another_nic_is_saved_as_in_transiti
     };
     assert!(!acts.iter().any(about_web), "{acts:?}");
 }
+
+#[test]
+fn only_a_takeover_counts_the_peers_silence_as_detection() {
+    let move_line = |acts: &[Action]| -> Option<String> {
+        acts.iter().find_map(|a| match a {
+            Action::Log { text, .. } if text.starts_with("MOVE ") => Some(text.clone()),
+            _ => None,
+        })
+    };
+    // web's primary is beta: alpha takes it over once beta falls silent.
+    let text = svc("").replace(
+        "active_server = alpha\nstandby_server = beta",
+        "active_server = beta\nstandby_server = alpha",
+    );
+    let mut t = T::new(&text);
+    t.cmd(0, "service bringin web", None);
+    t.at(100, peer_beat(1, 0));
+    let acts = t.at(1000, Input::Tick);
+    assert_eq!(t.e.peer_status(), PeerStatus::Down);
+    let (_, all) = t.run_plan(1000, acts);
+    let mut all = all;
+    all.extend(t.cmd(1000, "apiok web", None));
+    let line = move_line(&all).expect("a MOVE line");
+    assert!(line.contains("detection 900ms"), "{line}");
+    // Its stop is no takeover: no detection, though the peer is still down.
+    let acts = t.cmd(2000, "service bringout web", None);
+    let (_, all) = t.run_plan(2000, acts);
+    let line = move_line(&all).expect("a MOVE line");
+    assert!(
+        line.starts_with("MOVE web out") && !line.contains("detection"),
+        "{line}"
+    );
+}
