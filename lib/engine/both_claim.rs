@@ -7,6 +7,9 @@
 //! peer has not yet shown it was told of) and decides when one begins and ends, from each
 //! service's `Claim`; the engine supplies the claims, and logs and alerts.
 
+use super::{Engine, Phase};
+use crate::config::AlertEvent;
+use crate::log::Level;
 use std::collections::BTreeSet;
 
 /// One service as the alarm sees it.
@@ -99,6 +102,85 @@ impl BothClaims {
     fn keep_telling(&mut self, name: &str, claim: Claim) {
         if claim.peer_untold() {
             self.untold.insert(name.to_string());
+        }
+    }
+}
+
+impl Engine {
+    /// A service as the both-claim alarm sees it.
+    fn claim_of(&self, name: &str) -> super::both_claim::Claim {
+        let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
+        let peer = self.peer_reported(name);
+        super::both_claim::Claim {
+            here: self.services.get(name).is_some_and(|s| claims(s.phase)),
+            there: peer.is_some_and(|p| claims(p.phase)),
+            there_says_both: peer.is_some_and(|p| p.both),
+        }
+    }
+
+    /// After a beat from the peer (its view merged): the services both nodes claim. The
+    /// frame is the evidence, whichever way it came (over the public network while the
+    /// links are still down, too).
+    pub(super) fn check_both_claim(&mut self, link: &str, boot: u64, seq: u64) {
+        let layout = std::sync::Arc::clone(&self.layout);
+        let mut both = std::mem::take(&mut self.both);
+        let (begun, ended) = both.after_beat(&layout.names, |n| self.claim_of(n));
+        self.both = both;
+        let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
+        let peer = self.peer_name().to_string();
+        for name in begun {
+            let (Some(s), Some(p)) = (self.services.get(&name), self.peer_reported(&name)) else {
+                continue;
+            };
+            let resolution = if s.runner == self.node {
+                format!(
+                    "the agreed intent (epoch {}) keeps it here; {peer} stops its copy",
+                    s.epoch
+                )
+            } else if s.runner == peer {
+                format!(
+                    "the agreed intent (epoch {}) puts it on {peer}; this node stops its copy",
+                    s.epoch
+                )
+            } else {
+                format!(
+                    "neither node is to run it (epoch {}); both stop it",
+                    s.epoch
+                )
+            };
+            let text = format!(
+                "service {name}: BOTH NODES RUN IT: here it is {:?} ({}), and {peer}'s beat (link {link}, boot {boot}, sequence {seq}) says {:?} ({}, epoch {}){}; {resolution}",
+                s.phase,
+                self.state_word(&name),
+                p.phase,
+                crate::frame::word_of(p.word),
+                p.epoch,
+                if claims(p.phase) {
+                    ""
+                } else {
+                    ", having seen it run on both nodes"
+                },
+            );
+            self.log_alert(Level::Error, AlertEvent::BothClaim, &name, text);
+        }
+        for name in ended {
+            self.log(
+                Level::Info,
+                format!("service {name}: runs on one node again"),
+            );
+        }
+    }
+
+    /// Every pass: episodes a copy stopped here ends too.
+    pub(super) fn end_both_claims(&mut self) {
+        let mut both = std::mem::take(&mut self.both);
+        let ended = both.each_pass(|n| self.claim_of(n));
+        self.both = both;
+        for name in ended {
+            self.log(
+                Level::Info,
+                format!("service {name}: runs on one node again"),
+            );
         }
     }
 }

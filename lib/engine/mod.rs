@@ -670,6 +670,7 @@ impl Engine {
 
 pub mod admin_state;
 mod agreement;
+mod beats;
 mod both_claim;
 mod carrier;
 mod commands;

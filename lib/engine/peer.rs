@@ -1,5 +1,6 @@
 //! The engine's view of the other node: link liveness, the peer's state from its beats
-//! (membership, partitions), and the beats this node sends.
+//! (membership, partitions). The beats this node sends are `beats`; the both-claim alarm's
+//! part of a beat is `both_claim`.
 //!
 //! A link is up while frames arrive on it (silent for `interval × maxmiss`: down); the peer
 //! is up while any link is. Every beat carries the sender's whole view, so a lost one loses
@@ -16,7 +17,7 @@ use super::admin_state::Hosts;
 use super::{Engine, PeerStatus, Phase};
 use crate::clock::{human, Millis};
 use crate::config::AlertEvent;
-use crate::frame::{self, Beat, Message, ServiceRecord};
+use crate::frame::{self, Beat, Message};
 use crate::log::Level;
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
@@ -63,15 +64,6 @@ pub(super) struct PeerView {
 
 /// The pseudo-link name of the public network.
 pub const PUBLIC: &str = "public";
-
-fn phase_code(p: Phase) -> u8 {
-    match p {
-        Phase::Stopped => 0,
-        Phase::Starting => 1,
-        Phase::Running => 2,
-        Phase::Stopping => 3,
-    }
-}
 
 fn phase_of(c: u8) -> Phase {
     match c {
@@ -345,242 +337,10 @@ impl Engine {
             && self.peer.as_ref().is_some_and(|p| p.digest == self.digest)
     }
 
-    fn node_index(&self, node: &str) -> u8 {
-        match self.config.nodes() {
-            Some((_, b)) if b == node => 1,
-            _ => 0,
-        }
-    }
-
     fn node_of(&self, index: u8) -> String {
         match self.config.nodes() {
             Some((a, b)) => if index == 1 { b } else { a }.to_string(),
             None => String::new(),
-        }
-    }
-
-    pub(super) fn beat_payload(&self) -> Vec<u8> {
-        let services = self
-            .config
-            .services
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| {
-                let s = self.services.get(&c.name)?;
-                Some(ServiceRecord {
-                    index: i as u16,
-                    word: frame::word_code(self.state_word(&c.name)),
-                    phase: phase_code(s.phase),
-                    protected: s.protected,
-                    error: s.error,
-                    error_was_active: s.error_was_active,
-                    unable: self.unable_here(&c.name).is_some(),
-                    both: self.both.flag(&c.name),
-                    primary: self.node_index(&s.primary),
-                    runner: if s.runner.is_empty() {
-                        2
-                    } else {
-                        self.node_index(&s.runner)
-                    },
-                    epoch: s.epoch,
-                    resets: s.resets,
-                })
-            })
-            .collect();
-        // Our own addresses, floating ones excepted: where the peer may ask us.
-        let floating: Vec<std::net::IpAddr> = self
-            .config
-            .services
-            .iter()
-            .flat_map(|s| s.active_ip.iter().copied())
-            .collect();
-        let nics = self
-            .nics
-            .iter()
-            .map(|n| frame::NicRecord {
-                name: n.name.clone(),
-                ok: n.ok,
-                addrs: n
-                    .addrs
-                    .iter()
-                    .filter(|a| !floating.contains(a))
-                    .filter_map(|a| match a {
-                        std::net::IpAddr::V4(a) => Some(*a),
-                        // In the report (`public6_lines`).
-                        std::net::IpAddr::V6(_) => None,
-                    })
-                    .collect(),
-            })
-            .collect();
-        let mut payload = Message::Beat(Beat {
-            sender: self.node.clone(),
-            generation: self.generation,
-            digest: self.digest,
-            hears_you: self.peer_status() == PeerStatus::Up,
-            leaving: self.shutting_down == Some(true),
-            keeping: self.keeping_since.is_some(),
-            services,
-            nics,
-            disks: self
-                .disks
-                .paths
-                .iter()
-                .map(|p| (p.device.clone(), p.ok))
-                .collect(),
-            admin: (self.admin.state.stamp, self.admin.state.by_node.clone()),
-            heard: match (&self.peer, self.peer_status()) {
-                (Some(p), PeerStatus::Up) => p.boot,
-                _ => 0,
-            },
-        })
-        .encode();
-        // A peer of the release before `heard` refuses a beat that has it.
-        if self.peer.as_ref().is_some_and(|p| p.short_beats) {
-            frame::beat_without_heard(&mut payload);
-        }
-        payload
-    }
-
-    /// Beats: to every link on each change (socket and serial links repeat it), to a disk
-    /// link also at each of its intervals; over the public network while the peer is late
-    /// on every private link, and in answer to the peer's beats there.
-    pub(super) fn send_beats(&mut self) {
-        if self.shutting_down.is_some() && self.exited {
-            return;
-        }
-        let payload = self.beat_payload();
-        let now = self.now;
-        self.send_public_beat(&payload);
-        if payload != self.last_beat {
-            self.last_beat = payload.clone();
-            for l in self.links.values_mut() {
-                l.next_beat = now + l.interval;
-            }
-            self.out.push(super::Action::Beat { payload });
-            return;
-        }
-        let due: Vec<String> = self
-            .links
-            .iter()
-            .filter(|(_, l)| !l.relays && l.next_beat <= now)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in due {
-            if let Some(l) = self.links.get_mut(&name) {
-                l.next_beat = now + l.interval;
-            }
-            self.out.push(super::Action::Send {
-                link: Some(name),
-                payload: payload.clone(),
-            });
-        }
-    }
-
-    /// The shortest interval of the private links.
-    fn shortest_interval(&self) -> Millis {
-        self.links
-            .values()
-            .map(|l| l.interval)
-            .min()
-            .unwrap_or(1000)
-    }
-
-    /// Within this of our last public beat the peer has a fresh one (`public::quick`).
-    pub(super) fn public_quick(&self) -> Millis {
-        super::public::quick(self.shortest_interval())
-    }
-
-    /// The public network carries the same beats when it matters (`public`).
-    fn send_public_beat(&mut self, payload: &[u8]) {
-        let now = super::public::BeatNow {
-            now: self.now,
-            interval: self.shortest_interval(),
-            late: self.peer_late(),
-            peer_up: self.peer_status() == PeerStatus::Up,
-            changed: payload != self.last_beat.as_slice(),
-        };
-        if let Some(to) = self.public.beat_due(&now) {
-            self.out.push(super::Action::SendPublic {
-                to,
-                payload: payload.to_vec(),
-            });
-        }
-    }
-
-    /// A service as the both-claim alarm sees it.
-    fn claim_of(&self, name: &str) -> super::both_claim::Claim {
-        let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
-        let peer = self.peer_reported(name);
-        super::both_claim::Claim {
-            here: self.services.get(name).is_some_and(|s| claims(s.phase)),
-            there: peer.is_some_and(|p| claims(p.phase)),
-            there_says_both: peer.is_some_and(|p| p.both),
-        }
-    }
-
-    /// After a beat from the peer (its view merged): the services both nodes claim. The
-    /// frame is the evidence, whichever way it came (over the public network while the
-    /// links are still down, too).
-    pub(super) fn check_both_claim(&mut self, link: &str, boot: u64, seq: u64) {
-        let layout = std::sync::Arc::clone(&self.layout);
-        let mut both = std::mem::take(&mut self.both);
-        let (begun, ended) = both.after_beat(&layout.names, |n| self.claim_of(n));
-        self.both = both;
-        let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
-        let peer = self.peer_name().to_string();
-        for name in begun {
-            let (Some(s), Some(p)) = (self.services.get(&name), self.peer_reported(&name)) else {
-                continue;
-            };
-            let resolution = if s.runner == self.node {
-                format!(
-                    "the agreed intent (epoch {}) keeps it here; {peer} stops its copy",
-                    s.epoch
-                )
-            } else if s.runner == peer {
-                format!(
-                    "the agreed intent (epoch {}) puts it on {peer}; this node stops its copy",
-                    s.epoch
-                )
-            } else {
-                format!(
-                    "neither node is to run it (epoch {}); both stop it",
-                    s.epoch
-                )
-            };
-            let text = format!(
-                "service {name}: BOTH NODES RUN IT: here it is {:?} ({}), and {peer}'s beat (link {link}, boot {boot}, sequence {seq}) says {:?} ({}, epoch {}){}; {resolution}",
-                s.phase,
-                self.state_word(&name),
-                p.phase,
-                crate::frame::word_of(p.word),
-                p.epoch,
-                if claims(p.phase) {
-                    ""
-                } else {
-                    ", having seen it run on both nodes"
-                },
-            );
-            self.log_alert(Level::Error, AlertEvent::BothClaim, &name, text);
-        }
-        for name in ended {
-            self.log(
-                Level::Info,
-                format!("service {name}: runs on one node again"),
-            );
-        }
-    }
-
-    /// Every pass: episodes a copy stopped here ends too.
-    pub(super) fn end_both_claims(&mut self) {
-        let mut both = std::mem::take(&mut self.both);
-        let ended = both.each_pass(|n| self.claim_of(n));
-        self.both = both;
-        for name in ended {
-            self.log(
-                Level::Info,
-                format!("service {name}: runs on one node again"),
-            );
         }
     }
 
