@@ -39,13 +39,7 @@ fn a_second_caller_is_logged_once_a_minute_and_counted_in_the_status() {
     assert_eq!(warned, vec![true, false, true]);
     assert_eq!(t.state(), "ACTIVEACT", "the agent kept it well meanwhile");
     let acts = t.cmd(63_001, "status", Some("s2"));
-    let body = acts
-        .iter()
-        .find_map(|a| match a {
-            Action::Reply { reply, .. } => Some(reply.body.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let body = reply_body(&acts);
     assert!(body.contains("REQUESTS dropped=0 refused=3\n"), "{body}");
     // A caller the kernel did not name is an unknown process.
     let acts = t.at(

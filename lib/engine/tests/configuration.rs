@@ -185,26 +185,7 @@ fn a_stopping_node_refuses_changes_and_a_move_that_never_ends_is_given_up_in_tim
 
 /// A beat of beta over `link` that hears us and runs our configuration as it is now.
 fn beat_in_sync(e: &Engine, link: &str, seq: u64) -> Input {
-    let payload = crate::frame::Message::Beat(crate::frame::Beat {
-        sender: "beta".into(),
-        generation: e.generation,
-        digest: e.digest,
-        hears_you: true,
-        leaving: false,
-        keeping: false,
-        services: vec![],
-        nics: vec![],
-        disks: vec![],
-        admin: (0, String::new()),
-        heard: 0,
-    })
-    .encode();
-    Input::Frame {
-        link: link.into(),
-        boot: 3,
-        seq,
-        payload,
-    }
+    beat_of_beta(link, seq, (e.generation, e.digest), 0)
 }
 
 /// beta's beats every 100 ms after `t.now` up to `until`: what each brought.
@@ -376,26 +357,7 @@ fn a_reload_takes_each_links_new_timing_and_priority_and_keeps_what_it_heard() {
 /// A beat of beta over lan with another configuration than ours, of our generation, and
 /// without services.
 fn stale_beat(e: &Engine, seq: u64) -> Input {
-    let payload = crate::frame::Message::Beat(crate::frame::Beat {
-        sender: "beta".into(),
-        generation: e.generation,
-        digest: e.digest ^ 1,
-        hears_you: true,
-        leaving: false,
-        keeping: false,
-        services: vec![],
-        nics: vec![],
-        disks: vec![],
-        admin: (0, String::new()),
-        heard: 0,
-    })
-    .encode();
-    Input::Frame {
-        link: "lan".into(),
-        boot: 3,
-        seq,
-        payload,
-    }
+    beat_of_beta("lan", seq, (e.generation, e.digest ^ 1), 0)
 }
 
 fn configs_sent(acts: &[Action]) -> usize {
@@ -576,16 +538,7 @@ fn a_new_link_is_written_with_its_type_first_and_once() {
 
 /// A beat of beta over lan with `generation` and a digest other than ours.
 fn beat_of_generation(e: &Engine, generation: u64, seq: u64) -> Input {
-    let mut b = stale_beat(e, seq);
-    if let Input::Frame { payload, .. } = &mut b {
-        let Ok(crate::frame::Message::Beat(mut beat)) = crate::frame::Message::decode(payload)
-        else {
-            unreachable!()
-        };
-        beat.generation = generation;
-        *payload = crate::frame::Message::Beat(beat).encode();
-    }
-    b
+    beat_of_beta("lan", seq, (generation, e.digest ^ 1), 0)
 }
 
 #[test]
@@ -651,13 +604,7 @@ fn status_says_whose_configuration_is_newer_what_was_refused_and_who_is_ready() 
         assert!(s.contains(line), "{line}{s}");
     }
     let r = t.cmd(800, "service review db", Some("r"));
-    let body = r
-        .iter()
-        .find_map(|a| match a {
-            Action::Reply { reply, .. } => Some(reply.body.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let body = reply_body(&r);
     assert!(
         body.contains("# READY db beta no") && !body.contains("web"),
         "{body}"

@@ -128,10 +128,16 @@ impl T {
 /// A beat of beta (boot 3) over link lan, at `seq`: it hears us, and which of our boots
 /// it heard (0: it does not say).
 pub(super) fn peer_beat(seq: u64, heard: u64) -> Input {
+    beat_of_beta("lan", seq, (1, 0), heard)
+}
+
+/// A beat of beta (boot 3, no services) over `link` that hears us, running configuration
+/// (generation, digest), and which of our boots it heard.
+pub(super) fn beat_of_beta(link: &str, seq: u64, config: (u64, u32), heard: u64) -> Input {
     let payload = crate::frame::Message::Beat(crate::frame::Beat {
         sender: "beta".into(),
-        generation: 1,
-        digest: 0,
+        generation: config.0,
+        digest: config.1,
         hears_you: true,
         leaving: false,
         keeping: false,
@@ -143,11 +149,21 @@ pub(super) fn peer_beat(seq: u64, heard: u64) -> Input {
     })
     .encode();
     Input::Frame {
-        link: "lan".into(),
+        link: link.into(),
         boot: 3,
         seq,
         payload,
     }
+}
+
+/// The body of the first reply among `acts`.
+pub(super) fn reply_body(acts: &[Action]) -> String {
+    acts.iter()
+        .find_map(|a| match a {
+            Action::Reply { reply, .. } => Some(reply.body.clone()),
+            _ => None,
+        })
+        .expect("a reply")
 }
 
 pub(super) fn replies(acts: &[Action]) -> Vec<(String, Status, Millis)> {

@@ -260,13 +260,7 @@ fn nics_are_logged_as_they_fail_and_return_and_listed_by_status_and_network() {
         "{status}"
     );
     let r = t.cmd(2300, "network", Some("n"));
-    let body = r
-        .iter()
-        .find_map(|a| match a {
-            Action::Reply { reply, .. } => Some(reply.body.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let body = reply_body(&r);
     assert!(body.contains("NIC alpha eth1 ERR 10.1.0.1\n"), "{body}");
     assert!(body.contains("NIC alpha eth0 OK 192.0.2.1\n"), "{body}");
 }
