@@ -86,16 +86,16 @@ impl Engine {
             let mine = group.iter().any(|g| {
                 self.services
                     .get(g)
-                    .is_some_and(|s| s.protected && s.runner == me)
+                    .is_some_and(|s| s.intent.protected && s.intent.runner == me)
             });
             if !mine || !self.peer_able(group) {
                 continue;
             }
             let switchback = self.config.service(name).is_some_and(|c| c.switchback);
             self.bump(group, |x| {
-                x.runner = peer.clone();
+                x.intent.runner = peer.clone();
                 if !switchback {
-                    x.primary = peer.clone();
+                    x.intent.primary = peer.clone();
                 }
             });
             self.log(
@@ -125,18 +125,19 @@ impl Engine {
     pub(super) fn bump(&mut self, names: &[String], change: impl Fn(&mut Svc)) {
         let mut top = 0;
         for n in names {
-            top = top.max(self.services.get(n).map_or(0, |s| s.epoch));
+            top = top.max(self.services.get(n).map_or(0, |s| s.intent.epoch));
             top = top.max(
                 self.peer
+                    .view
                     .as_ref()
                     .and_then(|p| p.services.get(n))
-                    .map_or(0, |p| p.epoch),
+                    .map_or(0, |p| p.intent.epoch),
             );
         }
         for n in names {
             if let Some(s) = self.services.get_mut(n) {
                 change(s);
-                s.epoch = top + 1;
+                s.intent.epoch = top + 1;
             }
         }
     }
@@ -144,7 +145,7 @@ impl Engine {
     /// Adopts the peer's intent where it is newer (or equal and the peer's name sorts first).
     pub(super) fn merge_intents(&mut self) {
         let peer_first = self.peer_name() < self.node.as_str();
-        let Some(view) = self.peer.as_ref() else {
+        let Some(view) = self.peer.view.as_ref() else {
             return;
         };
         let mut moved: Vec<(String, String, String)> = Vec::new();
@@ -152,34 +153,28 @@ impl Engine {
             let Some(s) = self.services.get_mut(name) else {
                 continue;
             };
-            let was = (s.runner != p.runner).then(|| s.runner.clone());
-            let differs = (s.protected, &s.primary, &s.runner, s.resets)
-                != (p.protected, &p.primary, &p.runner, p.resets);
-            if p.epoch > s.epoch || (p.epoch == s.epoch && differs && peer_first) {
-                if p.resets > s.resets && s.error {
-                    s.error = false;
-                    s.failures.clear();
-                    s.last_failure = None;
-                }
-                s.protected = p.protected;
-                s.primary.clone_from(&p.primary);
-                s.runner.clone_from(&p.runner);
-                s.epoch = p.epoch;
-                s.resets = s.resets.max(p.resets);
-                if let Some(was) = was {
-                    moved.push((name.clone(), was, p.runner.clone()));
-                }
+            let adopted = s.intent.adopt(&p.intent, peer_first);
+            if adopted.reset && s.error {
+                s.error = false;
+                s.failures.clear();
+                s.last_failure = None;
+            }
+            if let Some(was) = adopted.moved_from {
+                moved.push((name.clone(), was, p.intent.runner.clone()));
             }
         }
         // What changed while the nodes were apart (this one booting, the peer away) is
         // history, not a move seen here.
-        if self.contact.was != PeerStatus::Up {
+        if self.peer.contact.was != PeerStatus::Up {
             return;
         }
         for (name, from, to) in moved {
             // The peer proposed it: a move to the primary is a switch-back when the node it
             // leaves could still run it.
-            let primary_back = self.services.get(&name).is_some_and(|s| s.primary == to)
+            let primary_back = self
+                .services
+                .get(&name)
+                .is_some_and(|s| s.intent.primary == to)
                 && self.config.service(&name).is_some_and(|c| c.switchback);
             let group = self.group_of(&name);
             let from_able = if from == self.node {
@@ -225,10 +220,7 @@ impl Engine {
         group
             .iter()
             .all(|g| match (self.services.get(g), self.peer_svc(g)) {
-                (Some(x), Some(p)) => {
-                    (x.protected, &x.primary, &x.runner, x.epoch)
-                        == (p.protected, &p.primary, &p.runner, p.epoch)
-                }
+                (Some(x), Some(p)) => x.intent.same_placement(&p.intent),
                 _ => false,
             })
     }
@@ -252,16 +244,16 @@ impl Engine {
             let Some(s) = self.services.get(name) else {
                 continue;
             };
-            if !s.protected {
+            if !s.intent.protected {
                 continue;
             }
             let (desired, switching_back) =
                 match self.desired_runner(status, in_sync, name, group, s) {
-                    Some((d, back)) if d != s.runner => (d.to_string(), back),
+                    Some((d, back)) if d != s.intent.runner => (d.to_string(), back),
                     _ => continue,
                 };
             if switching_back {
-                let runner = s.runner.clone();
+                let runner = s.intent.runner.clone();
                 if !self.calm_switchback(name, &runner, &desired) {
                     continue;
                 }
@@ -269,14 +261,14 @@ impl Engine {
             let Some(s) = self.services.get(name) else {
                 continue;
             };
-            let was = s.runner.clone();
+            let was = s.intent.runner.clone();
             // Without switchback a takeover swaps the roles for good.
             let switchback = self.config.service(name).is_some_and(|c| c.switchback);
-            let swap = !switchback && !desired.is_empty() && desired != s.primary;
+            let swap = !switchback && !desired.is_empty() && desired != s.intent.primary;
             self.bump(group, |x| {
-                x.runner.clone_from(&desired);
+                x.intent.runner.clone_from(&desired);
                 if swap {
-                    x.primary.clone_from(&desired);
+                    x.intent.primary.clone_from(&desired);
                 }
             });
             for g in group.iter() {
@@ -306,7 +298,7 @@ impl Engine {
                 format!("service {name}: switching back from {from} to {to}, its primary"),
             )
         } else if to == me {
-            let leaving = self.peer.as_ref().is_some_and(|p| p.leaving);
+            let leaving = self.peer.view.as_ref().is_some_and(|p| p.leaving);
             let why = if self.peer_status() == PeerStatus::Down {
                 "is down"
             } else if leaving {
@@ -351,10 +343,10 @@ impl Engine {
         match status {
             PeerStatus::Down if me_able => Some((me, false)),
             PeerStatus::Up if in_sync && self.agreed(group) => {
-                let (primary, runner) = (s.primary.as_str(), s.runner.as_str());
+                let (primary, runner) = (s.intent.primary.as_str(), s.intent.runner.as_str());
                 // A peer on its way out (haadm stop) handed its services over: with
                 // switchback they must not be proposed back to it as it leaves.
-                let leaving = self.peer.as_ref().is_some_and(|p| p.leaving);
+                let leaving = self.peer.view.as_ref().is_some_and(|p| p.leaving);
                 let peer_able = !leaving && self.peer_able(group);
                 let able = |n: &str| if n == me { me_able } else { peer_able };
                 let other = if primary == me { self.peer_name() } else { me };

@@ -37,19 +37,19 @@ impl Engine {
                     index: i as u16,
                     word: frame::word_code(self.state_word(&c.name)),
                     phase: phase_code(s.phase),
-                    protected: s.protected,
+                    protected: s.intent.protected,
                     error: s.error,
                     error_was_active: s.error_was_active,
                     unable: self.unable_here(&c.name).is_some(),
                     both: self.both.flag(&c.name),
-                    primary: self.node_index(&s.primary),
-                    runner: if s.runner.is_empty() {
+                    primary: self.node_index(&s.intent.primary),
+                    runner: if s.intent.runner.is_empty() {
                         2
                     } else {
-                        self.node_index(&s.runner)
+                        self.node_index(&s.intent.runner)
                     },
-                    epoch: s.epoch,
-                    resets: s.resets,
+                    epoch: s.intent.epoch,
+                    resets: s.intent.resets,
                 })
             })
             .collect();
@@ -94,14 +94,14 @@ impl Engine {
                 .map(|p| (p.device.clone(), p.ok))
                 .collect(),
             admin: (self.admin.state.stamp, self.admin.state.by_node.clone()),
-            heard: match (&self.peer, self.peer_status()) {
+            heard: match (&self.peer.view, self.peer_status()) {
                 (Some(p), PeerStatus::Up) => p.boot,
                 _ => 0,
             },
         })
         .encode();
         // A peer of the release before `heard` refuses a beat that has it.
-        if self.peer.as_ref().is_some_and(|p| p.short_beats) {
+        if self.peer.view.as_ref().is_some_and(|p| p.short_beats) {
             frame::beat_without_heard(&mut payload);
         }
         payload
@@ -119,20 +119,21 @@ impl Engine {
         self.send_public_beat(&payload);
         if payload != self.last_beat {
             self.last_beat = payload.clone();
-            for l in self.links.values_mut() {
+            for l in self.peer.links.values_mut() {
                 l.next_beat = now + l.interval;
             }
             self.out.push(super::Action::Beat { payload });
             return;
         }
         let due: Vec<String> = self
+            .peer
             .links
             .iter()
             .filter(|(_, l)| !l.relays && l.next_beat <= now)
             .map(|(n, _)| n.clone())
             .collect();
         for name in due {
-            if let Some(l) = self.links.get_mut(&name) {
+            if let Some(l) = self.peer.links.get_mut(&name) {
                 l.next_beat = now + l.interval;
             }
             self.out.push(super::Action::Send {
@@ -144,7 +145,8 @@ impl Engine {
 
     /// The shortest interval of the private links.
     fn shortest_interval(&self) -> Millis {
-        self.links
+        self.peer
+            .links
             .values()
             .map(|l| l.interval)
             .min()
@@ -165,7 +167,7 @@ impl Engine {
             peer_up: self.peer_status() == PeerStatus::Up,
             changed: payload != self.last_beat.as_slice(),
         };
-        if let Some(to) = self.public.beat_due(&now) {
+        if let Some(to) = self.peer.public.beat_due(&now) {
             self.out.push(super::Action::SendPublic {
                 to,
                 payload: payload.to_vec(),

@@ -132,20 +132,20 @@ impl Engine {
             let (Some(s), Some(p)) = (self.services.get(&name), self.peer_reported(&name)) else {
                 continue;
             };
-            let resolution = if s.runner == self.node {
+            let resolution = if s.intent.runner == self.node {
                 format!(
                     "the agreed intent (epoch {}) keeps it here; {peer} stops its copy",
-                    s.epoch
+                    s.intent.epoch
                 )
-            } else if s.runner == peer {
+            } else if s.intent.runner == peer {
                 format!(
                     "the agreed intent (epoch {}) puts it on {peer}; this node stops its copy",
-                    s.epoch
+                    s.intent.epoch
                 )
             } else {
                 format!(
                     "neither node is to run it (epoch {}); both stop it",
-                    s.epoch
+                    s.intent.epoch
                 )
             };
             let text = format!(
@@ -154,7 +154,7 @@ impl Engine {
                 self.state_word(&name),
                 p.phase,
                 crate::frame::word_of(p.word),
-                p.epoch,
+                p.intent.epoch,
                 if claims(p.phase) {
                     ""
                 } else {

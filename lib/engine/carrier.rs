@@ -48,17 +48,18 @@ impl Engine {
         let down = self.links_without_carrier();
         let lost: Vec<String> = down
             .iter()
-            .filter(|l| !self.carrier.down.contains(l))
+            .filter(|l| !self.peer.carrier.down.contains(l))
             .cloned()
             .collect();
         let back: Vec<String> = self
+            .peer
             .carrier
             .down
             .iter()
             .filter(|l| !down.contains(l))
             .cloned()
             .collect();
-        self.carrier.down = down;
+        self.peer.carrier.down = down;
         if !back.is_empty() {
             self.log(
                 Level::Info,
@@ -69,7 +70,7 @@ impl Engine {
             self.log(Level::Info, format!("link {}: no carrier", lost.join(", ")));
         }
         if lost.is_empty()
-            || self.carrier.asked_at.is_some()
+            || self.peer.carrier.asked_at.is_some()
             || self.peer_status() != super::PeerStatus::Up
         {
             return;
@@ -92,36 +93,41 @@ impl Engine {
                 lost.join(", ")
             ),
         );
-        self.carrier.asked_at = Some(self.now);
-        self.public.ask();
+        self.peer.carrier.asked_at = Some(self.now);
+        self.peer.public.ask();
     }
 
     /// Judges a question asked: answered (or the carrier back, or a frame on some link
     /// since): a link failure; otherwise the peer is down now.
     pub(super) fn check_carrier(&mut self) {
-        let Some(asked) = self.carrier.asked_at else {
+        let Some(asked) = self.peer.carrier.asked_at else {
             return;
         };
         if self.now < asked + CARRIER_WAIT {
             return;
         }
-        if self.now >= asked + 2 * CARRIER_WAIT && !self.carrier.down.is_empty() {
+        if self.now >= asked + 2 * CARRIER_WAIT && !self.peer.carrier.down.is_empty() {
             // Judged this late, hasvrd itself stood still (stopped, starved): an answer may be
             // waiting unread behind this very pass. Ask again and give it the time anew.
-            self.carrier.asked_at = Some(self.now);
-            self.public.ask();
+            self.peer.carrier.asked_at = Some(self.now);
+            self.peer.public.ask();
             return;
         }
-        self.carrier.asked_at = None;
+        self.peer.carrier.asked_at = None;
         let peer = self.peer_name().to_string();
         // A frame on a link without carrier was on its way before the carrier went.
-        let down = &self.carrier.down;
+        let down = &self.peer.carrier.down;
         // Its public beat just before we asked counts: both ends lost the carrier at once and
         // asked each other, and it does not answer a question it had just asked itself (an
         // answer within `public_quick` is not sent).
         let quick = self.public_quick();
-        let heard_since = self.public.last_rx().is_some_and(|t| t + quick >= asked)
+        let heard_since = self
+            .peer
+            .public
+            .last_rx()
+            .is_some_and(|t| t + quick >= asked)
             || self
+                .peer
                 .links
                 .iter()
                 .any(|(n, l)| !down.contains(n) && l.last_rx.is_some_and(|t| t > asked));
@@ -130,30 +136,30 @@ impl Engine {
                 Level::Warning,
                 format!(
                     "link {}: no carrier, but {peer} is heard: a cable or port failed; nothing moves",
-                    self.carrier.down.join(", ")
+                    self.peer.carrier.down.join(", ")
                 ),
             );
             return;
         }
-        if self.carrier.down.is_empty() {
+        if self.peer.carrier.down.is_empty() {
             return;
         }
         let now = self.now;
-        self.carrier.verdict = Some(now);
-        for l in self.links.values_mut().filter(|l| l.relays) {
+        self.peer.carrier.verdict = Some(now);
+        for l in self.peer.links.values_mut().filter(|l| l.relays) {
             l.cut_at = Some(now);
         }
         self.log(
             Level::Error,
             format!(
                 "link {}: no carrier and no answer from {peer} on the public network within {CARRIER_WAIT} ms: {peer} lost power or crashed (not waiting for the links' silence)",
-                self.carrier.down.join(", ")
+                self.peer.carrier.down.join(", ")
             ),
         );
     }
 
     /// When a question asked is judged.
     pub(super) fn carrier_wakeup(&self) -> Option<Millis> {
-        self.carrier.asked_at.map(|t| t + CARRIER_WAIT)
+        self.peer.carrier.asked_at.map(|t| t + CARRIER_WAIT)
     }
 }

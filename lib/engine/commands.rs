@@ -243,7 +243,7 @@ impl Engine {
         let error_there = group
             .iter()
             .any(|g| self.peer_svc(g).is_some_and(|p| p.error));
-        let protected = self.services.get(name).is_some_and(|s| s.protected);
+        let protected = self.services.get(name).is_some_and(|s| s.intent.protected);
         let refuse = |e: &mut Engine, why: String| {
             e.reply(
                 reply.clone(),
@@ -261,8 +261,8 @@ impl Engine {
                     return;
                 }
                 self.bump(&group, |s| {
-                    s.protected = true;
-                    s.resets = s.resets.wrapping_add(1);
+                    s.intent.protected = true;
+                    s.intent.resets = s.intent.resets.wrapping_add(1);
                 });
                 for g in group.iter() {
                     if let Some(s) = self.services.get_mut(g) {
@@ -283,7 +283,7 @@ impl Engine {
                 );
             }
             Operation::BringOut => {
-                self.bump(&group, |s| s.protected = false);
+                self.bump(&group, |s| s.intent.protected = false);
                 for g in group.iter() {
                     if let Some(s) = self.services.get_mut(g) {
                         s.error = false;
@@ -305,8 +305,8 @@ impl Engine {
             // the peer's other services still run there, unwatched but running.
             Operation::TakeOver if self.peer_status() == PeerStatus::Frozen => {
                 self.bump(&group, |s| {
-                    s.primary = me.clone();
-                    s.runner = me.clone();
+                    s.intent.primary = me.clone();
+                    s.intent.runner = me.clone();
                 });
                 self.released.extend(group.iter().cloned());
                 self.log(Level::Warning, format!("service {name}: take-over at the administrator's request while {peer} had left its services running: it{with} starts here; {peer}'s other services stay where they run until its SureHA is back"));
@@ -343,8 +343,8 @@ impl Engine {
             ),
             Operation::FailOver => {
                 self.bump(&group, |s| {
-                    s.primary = peer.clone();
-                    s.runner = peer.clone();
+                    s.intent.primary = peer.clone();
+                    s.intent.runner = peer.clone();
                 });
                 self.log(Level::Info, format!("service {name}: failing over to {peer} at the administrator's request{with}"));
                 self.wait(
@@ -368,8 +368,8 @@ impl Engine {
             }
             Operation::TakeOver => {
                 self.bump(&group, |s| {
-                    s.primary = me.clone();
-                    s.runner = me.clone();
+                    s.intent.primary = me.clone();
+                    s.intent.runner = me.clone();
                 });
                 self.log(Level::Info, format!("service {name}: taking it over from {peer} at the administrator's request{with}"));
                 self.wait(
@@ -409,7 +409,7 @@ impl Engine {
                 phase: s.phase,
                 busy: s.busy(),
                 error: s.error,
-                protected: s.protected,
+                protected: s.intent.protected,
                 last_failure: s.last_failure.as_deref(),
             }),
             peer: self.peer_svc(name).map(|p| Remote {

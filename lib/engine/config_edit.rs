@@ -93,7 +93,7 @@ impl Engine {
         if !self.peer_in_sync() {
             return Some((format!("the configuration differs from {peer}'s (see haadm status); wait for it to be synchronised"), true));
         }
-        if !self.peer.as_ref().is_some_and(|p| p.hears_me) {
+        if !self.peer.view.as_ref().is_some_and(|p| p.hears_me) {
             return Some((format!("{peer} does not hear this node (a one-way link?): configuration changes need both nodes to hear each other"), true));
         }
         None
@@ -147,7 +147,7 @@ impl Engine {
                 if *kind == "service" {
                     match self.services.get(name) {
                         None => return Err(format!("no service named '{name}'")),
-                        Some(s) if s.protected || s.phase != Phase::Stopped => {
+                        Some(s) if s.intent.protected || s.phase != Phase::Stopped => {
                             return Err(format!(
                                 "service {name} is in protection ({}); bring it out first",
                                 self.state_word(name)
@@ -185,6 +185,7 @@ impl Engine {
                 self.nics.iter().map(|n| n.name.as_str()).collect()
             } else {
                 self.peer
+                    .view
                     .as_ref()
                     .map(|p| p.nics.iter().map(|n| n.name.as_str()).collect())
                     .unwrap_or_default()
@@ -257,7 +258,7 @@ impl Engine {
     pub(super) fn acceptable(&self, cfg: &Config) -> Result<(), String> {
         cfg.check_node(&self.node)?;
         for (name, s) in &self.services {
-            if cfg.service(name).is_none() && (s.protected || s.phase != Phase::Stopped) {
+            if cfg.service(name).is_none() && (s.intent.protected || s.phase != Phase::Stopped) {
                 return Err(format!(
                     "service {name} is in protection ({}); bring it out before removing it",
                     self.state_word(name)
@@ -325,8 +326,8 @@ impl Engine {
             }
         }
         let fresh = link_view::link_views(&self.config, self.now);
-        let old = std::mem::take(&mut self.links);
-        self.links = fresh
+        let old = std::mem::take(&mut self.peer.links);
+        self.peer.links = fresh
             .into_iter()
             .map(|(n, v)| {
                 let kept = old.get(&n).map(|o| link_view::LinkView {

@@ -112,7 +112,9 @@ impl Engine {
         if self.peer_status() != PeerStatus::Up {
             return;
         }
-        let Some(p) = self.peer.as_ref() else { return };
+        let Some(p) = self.peer.view.as_ref() else {
+            return;
+        };
         let (generation, digest, count) = (p.generation, p.digest, p.beat.services.len());
         let admin = p.beat.admin.clone();
         if digest != self.digest {
@@ -126,14 +128,18 @@ impl Engine {
         if self.peer_status() != PeerStatus::Up {
             return None;
         }
-        let p = self.peer.as_ref()?;
+        let p = self.peer.view.as_ref()?;
         let mut t: Option<Millis> = None;
         if p.digest != self.digest
             && self.ours_wins(p.generation, p.beat.services.len()) == Some(true)
         {
-            let serial = self
-                .best_link()
-                .and_then(|l| self.links.get(&l).filter(|l| l.serial).map(|l| l.interval));
+            let serial = self.best_link().and_then(|l| {
+                self.peer
+                    .links
+                    .get(&l)
+                    .filter(|l| l.serial)
+                    .map(|l| l.interval)
+            });
             t = Some(self.sending.due_at(self.now, serial));
         }
         if self.admin.ahead_of(p.beat.admin.0, &p.beat.admin.1) {
@@ -169,10 +175,10 @@ impl Engine {
         // Not while our own configuration is being written: it is in between.
         if wins == Some(true) && self.edits.write.is_none() {
             let Some(link) = self.best_link() else { return };
-            if self.links.get(&link).is_some_and(|l| l.serial) {
+            if self.peer.links.get(&link).is_some_and(|l| l.serial) {
                 // A slow line: one piece an interval, round and round until the peer has it,
                 // so beats never wait behind a whole configuration.
-                let interval = self.links.get(&link).map_or(1000, |l| l.interval);
+                let interval = self.peer.links.get(&link).map_or(1000, |l| l.interval);
                 let count = self.config_text.len().div_ceil(CONFIG_PIECE).max(1);
                 let Some(index) = self.sending.next_piece(self.now, interval, count) else {
                     return;
@@ -253,7 +259,7 @@ impl Engine {
                 Err(e) => self.log(Level::Error, format!("configuration generation {generation} from {peer} refused, keeping ours: {e}")),
                 Ok(()) => {
                     // The peer has what we take: its last beat may predate it.
-                    if let Some(p) = self.peer.as_mut() {
+                    if let Some(p) = self.peer.view.as_mut() {
                         p.generation = generation;
                         p.digest = crate::frame::crc32(text.as_bytes());
                     }

@@ -341,7 +341,7 @@ impl Engine {
             PeerStatus::Down | PeerStatus::Unknown | PeerStatus::Frozen => true,
             // Its beats (on a link, or on the public network) say whether it hears us.
             PeerStatus::Up | PeerStatus::Partitioned => {
-                !self.peer.as_ref().is_some_and(|p| p.hears_me)
+                !self.peer.view.as_ref().is_some_and(|p| p.hears_me)
             }
         }
     }
@@ -364,10 +364,15 @@ impl Engine {
     /// link's silence limit, the latest of them (or of this engine's start).
     fn peer_silent_at(&self) -> Millis {
         let links = self
+            .peer
             .links
             .values()
             .map(|l| l.last_rx.unwrap_or(self.disks.since) + l.dead_after);
-        let public = self.public.last_rx().map(|t| t + self.peer_dead_after());
+        let public = self
+            .peer
+            .public
+            .last_rx()
+            .map(|t| t + self.peer.dead_after());
         links.chain(public).fold(self.disks.since, Millis::max)
     }
 
@@ -378,7 +383,13 @@ impl Engine {
     /// node is on the disk again, if it was not). When that is, while still ahead.
     pub(super) fn takeover_wait(&self) -> Option<Millis> {
         let (_, lease) = self.lock_lease()?;
-        let beat = self.links.values().map(|l| l.interval).max().unwrap_or(0);
+        let beat = self
+            .peer
+            .links
+            .values()
+            .map(|l| l.interval)
+            .max()
+            .unwrap_or(0);
         // A silence on the disk counts only while this node could see the disk.
         let at = self.peer_silent_at().max(self.disks.on_disk_since) + lease + beat;
         (self.now < at).then_some(at)
@@ -399,7 +410,7 @@ impl Engine {
                 // predecessor hasvrd), but not before its last beat on the disk fell a
                 // third of a lease silent, nor before the peer last said it hears us.
                 let since = self.lock_lease().map_or(self.now, |(_, lease)| {
-                    let heard = self.contact.heard_me_at.unwrap_or(0);
+                    let heard = self.peer.contact.heard_me_at.unwrap_or(0);
                     self.now.min((self.last_renewal() + lease / 3).max(heard))
                 });
                 self.disks.isolated_since = Some(since);
@@ -528,7 +539,7 @@ impl Engine {
 
     /// The disk links that carry frames now, when no network link does (and some exist).
     pub(super) fn only_disks_up(&self) -> Vec<String> {
-        let up = |n: &str| self.links.get(n).is_some_and(|l| l.alive(self.now));
+        let up = |n: &str| self.peer.links.get(n).is_some_and(|l| l.alive(self.now));
         // Asked on every input: no allocation unless every network link is down.
         let disk = |l: &config::Link| l.type_name() == "disk";
         let links = &self.config.links;
@@ -565,7 +576,7 @@ impl Engine {
             .iter()
             .map(|p| (self.node.clone(), p.device.clone(), p.ok))
             .collect();
-        if let Some(p) = &self.peer {
+        if let Some(p) = &self.peer.view {
             let peer = self.peer_name().to_string();
             paths.extend(p.disks.iter().map(|(d, ok)| (peer.clone(), d.clone(), *ok)));
         }

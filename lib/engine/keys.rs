@@ -310,6 +310,7 @@ impl Engine {
     pub(super) fn rotate_key(&mut self, reply: Option<ReplyTo>) {
         let peer = self.peer_name();
         let clear = self
+            .peer
             .links
             .iter()
             .find(|(_, l)| l.stats.contains("encrypted=no"))
@@ -319,7 +320,7 @@ impl Engine {
                 "link {link} is not encrypted ({peer} runs the release before): upgrade it first; a key never crosses in clear"
             )))
         } else if self.peer_status() != PeerStatus::Up
-            || !self.peer.as_ref().is_some_and(|p| p.hears_me)
+            || !self.peer.view.as_ref().is_some_and(|p| p.hears_me)
         {
             Some(Reply::err(format!(
                 "{peer} must be up and hear this node to take the new key; a node that is down gets it later with haadm authkey install FILE"

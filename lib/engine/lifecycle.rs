@@ -20,7 +20,7 @@ impl Engine {
             Some(false) => return None,
             None => {}
         }
-        if !s.protected {
+        if !s.intent.protected {
             return Some((false, "brought out of protection".into()));
         }
         let group = self.group_of(name);
@@ -41,7 +41,7 @@ impl Engine {
             // this copy stops (stopping is always safe; nothing starts in a partition).
             PeerStatus::Partitioned
                 if s.phase == Phase::Running
-                    && s.runner == peer()
+                    && s.intent.runner == peer()
                     && self
                         .peer_reported(name)
                         .is_some_and(|p| p.phase == Phase::Running) =>
@@ -61,23 +61,25 @@ impl Engine {
             {
                 None
             }
-            PeerStatus::Frozen if s.runner == self.node && self.released.contains(name) => Some((
-                true,
-                format!(
-                    "taken over at the administrator's request; {} left it running",
-                    peer()
-                )
-                .into(),
-            )),
+            PeerStatus::Frozen if s.intent.runner == self.node && self.released.contains(name) => {
+                Some((
+                    true,
+                    format!(
+                        "taken over at the administrator's request; {} left it running",
+                        peer()
+                    )
+                    .into(),
+                ))
+            }
             PeerStatus::Unknown | PeerStatus::Partitioned | PeerStatus::Frozen => None,
             // Not before the silent peer, if alive, has given up what it ran (the lease).
             PeerStatus::Down if s.phase == Phase::Stopped && self.takeover_wait().is_some() => None,
-            PeerStatus::Down if s.primary == self.node => {
+            PeerStatus::Down if s.intent.primary == self.node => {
                 Some((true, "protected, and the peer is down".into()))
             }
             PeerStatus::Down => Some((true, format!("{} is down: taking it over", peer()).into())),
             PeerStatus::Up => {
-                if s.runner != self.node {
+                if s.intent.runner != self.node {
                     // Stopping is always safe; starting waits for agreement.
                     return if s.phase == Phase::Stopped {
                         None
@@ -93,7 +95,7 @@ impl Engine {
                 }
                 // Start only in two-way contact: a peer that does not hear us yet (we just
                 // booted, or a link is one-way) may be taking the service over this moment.
-                if !self.peer.as_ref().is_some_and(|p| p.hears_me) {
+                if !self.peer.view.as_ref().is_some_and(|p| p.hears_me) {
                     return None;
                 }
                 // Nor on an old word of the peer: late (its beats lost, or this hasvrd stood
@@ -107,8 +109,8 @@ impl Engine {
                     .iter()
                     .all(|g| self.peer_svc(g).is_some_and(|p| p.phase == Phase::Stopped))
                 {
-                    let leaving = self.peer.as_ref().is_some_and(|p| p.leaving);
-                    let why: Cow<'static, str> = if s.primary == self.node {
+                    let leaving = self.peer.view.as_ref().is_some_and(|p| p.leaving);
+                    let why: Cow<'static, str> = if s.intent.primary == self.node {
                         "protected; the peer stands by".into()
                     } else if leaving {
                         format!("{} is stopping: taking it over", peer()).into()
@@ -454,7 +456,9 @@ impl Engine {
         s.agent = None;
         s.started_steps.clear();
         match s.after_stop {
-            AfterStop::Restart if s.protected && !s.error && self.shutting_down.is_none() => {
+            AfterStop::Restart
+                if s.intent.protected && !s.error && self.shutting_down.is_none() =>
+            {
                 s.after_stop = AfterStop::Rest;
                 self.log(
                     Level::Info,
@@ -470,7 +474,7 @@ impl Engine {
             }
             AfterStop::Error => {
                 s.error = true;
-                s.error_was_active = s.primary == self.node;
+                s.error_was_active = s.intent.primary == self.node;
                 s.after_stop = AfterStop::Rest;
                 let word = self.state_word(name);
                 self.log_alert(Level::Error, AlertEvent::Error, name, format!("service {name}: stopped here, state {word}; bring it in again once the cause is fixed"));
@@ -498,10 +502,10 @@ impl Engine {
                 a.last_ok = a.last_ok.map(|t| t + gap);
             }
         }
-        for l in self.links.values_mut() {
+        for l in self.peer.links.values_mut() {
             l.last_rx = l.last_rx.map(|t| t + gap);
         }
-        self.public.stalled(gap);
+        self.peer.public.stalled(gap);
         self.log(
             Level::Warning,
             format!(

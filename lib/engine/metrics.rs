@@ -147,7 +147,11 @@ impl Engine {
                 &labels,
                 flag(self.link_up(&l.name)),
             );
-            let stats = self.links.get(&l.name).map_or("", |v| v.stats.as_str());
+            let stats = self
+                .peer
+                .links
+                .get(&l.name)
+                .map_or("", |v| v.stats.as_str());
             let count = |key: &str| {
                 stats
                     .split_whitespace()
@@ -215,7 +219,7 @@ impl Engine {
                 "sureha_service_protected",
                 "1 while the service is in protection.",
                 &[("service", name), ("node", me)],
-                flag(s.protected),
+                flag(s.intent.protected),
             );
             let (here, there) = self.ready_on_both(name);
             for (node, ready) in [(me, here), (peer, there)] {

@@ -17,9 +17,10 @@
 //! | Stopping, a step fails | WARNING, the plan goes on (a volume that will not unmount leaves ERROR) |
 //!
 //! Each question has its module: `lifecycle` (should it run here, its plans, failures and
-//! agent), `agreement` (groups, the agreed intent, who runs what), `peer` (links, membership,
-//! partitions, beats), `nics`, `commands` (the API, admin commands and who waits for which
-//! reply), `config_edit` and `config_sync`, `status`, `persist` (what survives a restart),
+//! agent), `agreement` (groups, who runs what), `intent` (a service's intent and its epochs),
+//! `membership` (what this node knows of its peer: links, last beat, contact; its status),
+//! `peer` (frames and beats coming in), `beats` (going out), `nics`, `commands` (the API,
+//! admin commands and who waits for which reply), `config_edit` and `config_sync`, `status`, `persist` (what survives a restart),
 //! `switchback` (when a service may go back), `readiness` (could each node run it; drift),
 //! `why` (the verdict on a copy of the engine), `both_claim` (the alarm).
 //! `handle` below is the dispatcher: one input, then the same pass over every service.
@@ -30,6 +31,7 @@ use crate::log::Level;
 use crate::request::Reply;
 use crate::state::Persisted;
 use admin_state::Hosts;
+use intent::Intent;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -85,13 +87,7 @@ struct Agent {
 #[derive(Clone, Debug)]
 struct Svc {
     /// Cluster-wide intent, agreed with the peer: the highest epoch wins.
-    protected: bool,
-    primary: String,
-    /// Who should run it now (empty: neither can); agreed like the rest of the intent.
-    runner: String,
-    epoch: u32,
-    /// Bumped by every BringIn: a node that sees a higher count clears its ERROR.
-    resets: u16,
+    intent: Intent,
     /// This node's part.
     phase: Phase,
     error: bool,
@@ -173,23 +169,15 @@ pub struct Engine {
     exited: bool,
     /// What was last handed out to be saved; compared as data, formatted only on change.
     last_persisted: Option<Persisted>,
-    links: BTreeMap<String, link_view::LinkView>,
-    peer: Option<peer::PeerView>,
-    /// How the contact with the peer stands beside its view: since when, what it last said.
-    contact: peer::Contact,
-    /// This hasvrd's boot id, as its frames carry it (0: not told; then a beat's word that
-    /// its sender hears us is taken as it is).
-    boot: u64,
+    /// The peer: links, its last beat, the contact, the public network, the carriers.
+    peer: membership::Membership,
     /// Services the administrator took over while the peer had left its services running:
     /// they alone start here until the peer is back.
     released: BTreeSet<String>,
     /// This node's NICs named in the configuration (empty until the executor reports).
     nics: Vec<NicState>,
-    /// The public-network check: what it knows of the peer there, when it asks.
-    public: public::PublicNet,
     /// Request lines dropped by the executor, and agent calls refused from other processes.
     refused: Refused,
-    carrier: carrier::CarrierWatch,
     last_beat: Vec<u8>,
     /// The pace of our configuration going to the peer.
     sending: config_sync::Sending,
@@ -264,20 +252,19 @@ impl Engine {
             key_change: keys::KeyChange::default(),
             exited: false,
             last_persisted: None,
-            links,
-            peer: None,
-            boot: 0,
+            peer: membership::Membership::new(
+                links,
+                membership::Contact::new(grace_until, saved.as_ref().is_some_and(|s| s.peer_kept)),
+                public::PublicNet::new(
+                    saved
+                        .as_ref()
+                        .map_or_else(Vec::new, |s| s.peer_public.clone()),
+                    now,
+                ),
+            ),
             refused: Refused::default(),
-            contact: peer::Contact::new(grace_until, saved.as_ref().is_some_and(|s| s.peer_kept)),
             released: BTreeSet::new(),
             nics: Vec::new(),
-            public: public::PublicNet::new(
-                saved
-                    .as_ref()
-                    .map_or_else(Vec::new, |s| s.peer_public.clone()),
-                now,
-            ),
-            carrier: carrier::CarrierWatch::default(),
             last_beat: Vec::new(),
             sending: config_sync::Sending::default(),
             parts_in: pieces::Pieces::default(),
@@ -313,11 +300,7 @@ impl Engine {
             .service(name)
             .map_or_else(String::new, |s| s.active_server.clone());
         Svc {
-            protected: false,
-            runner: primary.clone(),
-            primary,
-            epoch: 0,
-            resets: 0,
+            intent: Intent::of(&primary),
             phase: Phase::Stopped,
             error: false,
             error_was_active: false,
@@ -357,19 +340,21 @@ impl Engine {
 
     /// The node that is the service's active server now ("" for an unknown service).
     pub fn primary_ref(&self, name: &str) -> &str {
-        self.services.get(name).map_or("", |s| s.primary.as_str())
+        self.services
+            .get(name)
+            .map_or("", |s| s.intent.primary.as_str())
     }
 
     /// The node that is the service's active server now.
     pub fn primary_of(&self, name: &str) -> String {
         self.services
             .get(name)
-            .map_or_else(String::new, |s| s.primary.clone())
+            .map_or_else(String::new, |s| s.intent.primary.clone())
     }
 
     /// Whether the service is in protection, as this node knows.
     pub fn protected(&self, name: &str) -> bool {
-        self.services.get(name).is_some_and(|s| s.protected)
+        self.services.get(name).is_some_and(|s| s.intent.protected)
     }
 
     /// The pid of the service's agent here, once it runs.
@@ -552,8 +537,8 @@ impl Engine {
         if let Some(l) = self.link_wakeup() {
             at("links", l);
         }
-        if self.now < self.contact.grace_until {
-            at("grace", self.contact.grace_until);
+        if self.now < self.peer.contact.grace_until {
+            at("grace", self.peer.contact.grace_until);
         }
         for (name, s) in &self.services {
             if let (Some(a), Some(cfg)) = (&s.agent, self.config.service(name)) {
@@ -581,7 +566,7 @@ impl Engine {
             at("carrier: the public network's answer", t);
         }
         // A peer unreadable (another authkey) counts as down once its frames stop.
-        for l in self.links.values() {
+        for l in self.peer.links.values() {
             if let Some(t) = l.unreadable_until().filter(|&t| t > self.now) {
                 at("unreadable frames stop counting", t);
             }
@@ -637,11 +622,11 @@ impl Engine {
         let Some(s) = self.services.get(name) else {
             return "UNKNOWN";
         };
-        let act = s.primary == self.node;
+        let act = s.intent.primary == self.node;
         if s.phase != Phase::Stopped {
             let peer_can_take_over = self.group_of(name).iter().all(|g| {
                 self.peer_svc(g)
-                    .is_some_and(|p| !p.error && !p.unable && p.protected)
+                    .is_some_and(|p| !p.error && !p.unable && p.intent.protected)
             });
             if !peer_can_take_over {
                 "ACTIVEACT"
@@ -656,7 +641,7 @@ impl Engine {
             } else {
                 "ERRORSTB"
             }
-        } else if !s.protected {
+        } else if !s.intent.protected {
             if act {
                 "OUTACT"
             } else {
@@ -677,10 +662,12 @@ mod commands;
 mod config_edit;
 mod config_sync;
 mod disks;
+mod intent;
 mod interface;
 pub mod keys;
 mod lifecycle;
 mod link_view;
+mod membership;
 mod metrics;
 mod nics;
 mod peer;

@@ -102,7 +102,7 @@ impl Engine {
         }
         // A peer that is down reports nothing: its NICs' state is unknown, not what it last said.
         let peer_heard = matches!(self.peer_status(), PeerStatus::Up | PeerStatus::Partitioned);
-        if let Some(p) = &self.peer {
+        if let Some(p) = &self.peer.view {
             let peer = self.peer_name().to_string();
             for n in p.nics.iter().filter(|n| shown(&peer, &n.name)) {
                 t.push_str(&fmt(

@@ -1,6 +1,7 @@
-//! The engine's view of the other node: link liveness, the peer's state from its beats
-//! (membership, partitions). The beats this node sends are `beats`; the both-claim alarm's
-//! part of a beat is `both_claim`.
+//! Frames and beats of the other node coming in, and what they change: the engine's view of
+//! the peer (`membership`, which also says from it alone whether the peer is up, down or
+//! partitioned), its intents (`agreement`), transitions told in the log. The beats this
+//! node sends are `beats`; the both-claim alarm's part of a beat is `both_claim`.
 //!
 //! A link is up while frames arrive on it (silent for `interval × maxmiss`: down); the peer
 //! is up while any link is. Every beat carries the sender's whole view, so a lost one loses
@@ -14,56 +15,14 @@
 //! a dead peer. What the beats mean for each service's intent is `agreement`;
 //! configuration sync is `config_sync`; NICs are `nics`.
 use super::admin_state::Hosts;
+use super::intent::Intent;
+use super::membership::{PeerSvc, PeerView, PUBLIC};
 use super::{Engine, PeerStatus, Phase};
 use crate::clock::{human, Millis};
 use crate::config::AlertEvent;
 use crate::frame::{self, Beat, Message};
 use crate::log::Level;
 use std::collections::BTreeMap;
-use std::collections::VecDeque;
-
-/// One service as the peer reports it.
-#[derive(Clone, Debug)]
-pub(super) struct PeerSvc {
-    pub word: u8,
-    pub phase: Phase,
-    pub protected: bool,
-    pub error: bool,
-    pub unable: bool,
-    /// The peer saw it running on both nodes (its both-claim alarm).
-    pub both: bool,
-    pub primary: String,
-    pub runner: String,
-    pub epoch: u32,
-    pub resets: u16,
-}
-
-#[derive(Clone, Debug)]
-pub(super) struct PeerView {
-    pub boot: u64,
-    pub seq: u64,
-    pub generation: u64,
-    pub digest: u32,
-    /// By name; filled only while the peer's configuration digest equals ours.
-    pub services: BTreeMap<String, PeerSvc>,
-    pub nics: Vec<frame::NicRecord>,
-    pub disks: Vec<(String, bool)>,
-    /// The peer hears us (its last beat said so).
-    pub hears_me: bool,
-    /// Its last beat said it was stopping on purpose.
-    pub leaving: bool,
-    /// The beat itself: read again when our configuration changes (its service records
-    /// mean something only under the same one), and what `sync_with_peer` goes by between
-    /// beats.
-    pub beat: Beat,
-    /// Its beats come without `heard` (a release before it), and so must ours.
-    pub short_beats: bool,
-    /// The beat as it came: the same again is routine.
-    pub payload: Vec<u8>,
-}
-
-/// The pseudo-link name of the public network.
-pub const PUBLIC: &str = "public";
 
 fn phase_of(c: u8) -> Phase {
     match c {
@@ -74,109 +33,30 @@ fn phase_of(c: u8) -> Phase {
     }
 }
 
-/// How the contact with the peer stands, beside its view (`PeerView`): since when, and what
-/// it last said of itself and of this node.
-#[derive(Clone, Debug)]
-pub(super) struct Contact {
-    /// Until then (start-up) a silent peer is not yet counted down.
-    pub grace_until: Millis,
-    /// The peer came back (a frame after silence on every link) and its first frame was no
-    /// beat: its view predates the silence until its next beat.
-    pub view_stale: bool,
-    /// When a beat of the peer was last taken in (over any path).
-    pub beat_at: Option<Millis>,
-    /// When a beat of the peer last said it hears this node: it heard us then, so it cannot
-    /// have found us silent earlier.
-    pub heard_me_at: Option<Millis>,
-    /// The peer's status as the last pass saw it.
-    pub was: PeerStatus,
-    /// The peer's last beat said it leaves its services running (kept across restarts).
-    pub kept: bool,
-    /// The last frames acted on (boot, sequence): one arriving again on another link is not.
-    pub recent_frames: VecDeque<(u64, u64)>,
-}
-
-impl Contact {
-    pub(super) fn new(grace_until: Millis, kept: bool) -> Contact {
-        Contact {
-            grace_until,
-            view_stale: false,
-            beat_at: None,
-            heard_me_at: None,
-            was: PeerStatus::Unknown,
-            kept,
-            recent_frames: VecDeque::new(),
-        }
-    }
-}
-
 impl Engine {
     /// This hasvrd's boot id (the executor's, as its frames carry it).
     pub fn set_boot(&mut self, boot: u64) {
-        self.boot = boot;
+        self.peer.boot = boot;
     }
 
     pub(super) fn link_up(&self, name: &str) -> bool {
-        self.links.get(name).is_some_and(|l| l.alive(self.now))
+        self.peer.link_up(name, self.now)
     }
 
     /// The time of a link's last good frame, as its process keeps it (the executor reads it
     /// before each pass: a repeated beat is not passed up, but it is heard).
     pub fn heard(&mut self, link: &str, at: Millis) {
-        let Some((last, judged_up)) = self.links.get(link).map(|l| (l.last_rx, l.was_up)) else {
-            return;
-        };
-        if last.is_some_and(|t| t >= at) {
-            return;
-        }
-        // A link the last pass judged down that comes back changes what the next pass
-        // decides. Not one it judged up: between two reads of a relaying link's page its
-        // last time here ages past the silence limit while its process hears the peer (it
-        // says when the peer is late), and a pass on every read would be an idle hasvrd's
-        // main work with many services.
-        if !judged_up {
+        if self.peer.heard(link, at, self.now) {
             self.pace.quiet_until = 0;
-        }
-        if self.peer_back() {
-            // Heard again after silence: its last beat is old until the next one, which its
-            // link process passes up whatever it says.
-            self.contact.view_stale = true;
-            self.pace.quiet_until = 0;
-        }
-        if let Some(l) = self.links.get_mut(link) {
-            l.last_rx = Some(at);
         }
     }
 
-    /// A frame now ends a silence: no link carried the peer, and no beat of it came over
-    /// the public network either, for longer than the peer may be silent.
-    fn peer_back(&self) -> bool {
-        self.peer_status() != PeerStatus::Up
-            && self.contact.beat_at.is_none_or(|t| {
-                self.now.saturating_sub(t) >= self.peer_dead_after()
-                    || self.carrier.verdict.is_some_and(|v| t <= v)
-            })
-    }
-
-    /// No private link has heard the peer for an interval and a half: time to ask over the
-    /// public network, before any link's deadline.
     pub(super) fn peer_late(&self) -> bool {
-        let now = self.now;
-        self.links
-            .values()
-            .all(|l| !l.heard_within(now, l.late_after))
+        self.peer.late(self.now)
     }
 
-    /// How long every link must be silent before the peer counts as gone (the slowest link).
-    pub(super) fn peer_dead_after(&self) -> Millis {
-        self.links.values().map(|l| l.dead_after).max().unwrap_or(0)
-    }
-
-    /// The peer's own view of a service from its last beat, whatever its status now (the
-    /// both-claim alarm and a partition act on that evidence; `peer_svc` is for decisions
-    /// that need the peer up and in step).
     pub(super) fn peer_reported(&self, name: &str) -> Option<&PeerSvc> {
-        self.peer.as_ref()?.services.get(name)
+        self.peer.reported(name)
     }
 
     pub(super) fn link_word(&self, name: &str) -> &'static str {
@@ -188,89 +68,18 @@ impl Engine {
     }
 
     pub fn peer_status(&self) -> PeerStatus {
-        // Asked many times a step: the usual answer first, without lookups.
-        let now = self.now;
-        if self.links.values().any(|l| l.alive(now)) {
-            return PeerStatus::Up;
-        }
-        if self.contact.kept {
-            return PeerStatus::Frozen;
-        }
-        if self.peer_unreadable() {
-            return PeerStatus::Unknown;
-        }
-        let dead = self.peer_dead_after();
-        let never_heard_privately = self.links.values().all(|l| l.last_rx.is_none());
-        let public_recent = self.public.recent(self.now, dead);
-        if public_recent && never_heard_privately && !self.public_settled() {
-            // A starting peer's public beat outruns its link processes: wait for them.
-            PeerStatus::Unknown
-        } else if public_recent {
-            PeerStatus::Partitioned
-        } else if self.now < self.contact.grace_until && never_heard_privately {
-            PeerStatus::Unknown
-        } else {
-            PeerStatus::Down
-        }
+        self.peer.status(self.now)
     }
 
-    /// Never read since this hasvrd started, yet something keeps sending frames on a link
-    /// whose tag does not check out: a peer with another authkey (rotated while this node was
-    /// down), alive. Nothing is taken over from it; only its silence would say it is down.
-    /// (Only before a first good beat: frames forged by a stranger on a link must not hold
-    /// back the take-over from a peer this node knew.)
-    pub(super) fn peer_unreadable(&self) -> bool {
-        let now = self.now;
-        self.contact.beat_at.is_none()
-            && self
-                .links
-                .values()
-                .any(|l| l.unreadable_until().is_some_and(|t| now < t))
-    }
-
-    /// A link process's counters that say nothing new of the peer's key (its count of
-    /// frames whose tag fails did not grow): kept for status and metrics, without a pass.
+    /// A link process's counters that say nothing new of the peer's key: kept, no pass.
     pub(super) fn routine_stats(&mut self, link: &str, line: &str) -> bool {
-        let tags = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("tag="))
-            .and_then(|v| v.parse::<u64>().ok());
-        let Some(l) = self.links.get_mut(link) else {
-            return false;
-        };
-        if tags.is_some_and(|t| t > l.tag_failures) {
-            return false;
-        }
-        // A restarted link process counts from zero again.
-        if let Some(t) = tags {
-            l.tag_failures = t;
-        }
-        l.stats = line.to_string();
-        true
+        self.peer.routine_counters(link, line)
     }
 
     /// A link process's counters: a growing count of frames whose tag fails is the sign of
     /// a peer with another key.
     pub(super) fn link_stats(&mut self, link: &str, line: String) {
-        let tags = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("tag="))
-            .and_then(|v| v.parse::<u64>().ok());
-        let Some(l) = self.links.get_mut(link) else {
-            return;
-        };
-        l.stats = line;
-        let Some(tags) = tags else { return };
-        let grew = tags > l.tag_failures;
-        l.tag_failures = tags;
-        if !grew {
-            return;
-        }
-        let was = self.peer_unreadable();
-        if let Some(l) = self.links.get_mut(link) {
-            l.unreadable_at = Some(self.now);
-        }
-        if !was && self.peer_unreadable() {
+        if self.peer.counters(link, line, self.now) {
             let peer = self.peer_name();
             self.log(Level::Error, format!(
                 "link {link}: frames arrive whose tag does not check out, and none from {peer} has since this node started: {peer}'s authkey differs (rotated while this node was down?); nothing is taken over from it while they come. Copy etc/authkey from {peer} and run haadm authkey install FILE here"
@@ -278,17 +87,10 @@ impl Engine {
         }
     }
 
-    /// The public network has carried the peer's frames for longer than a private beat
-    /// takes: silence on every private link then means a partition, not a peer starting.
-    fn public_settled(&self) -> bool {
-        let beat = self.links.values().map(|l| l.interval).max().unwrap_or(0);
-        self.public.settled(self.now, beat)
-    }
-
     /// Where to ask the peer over the public network: its IPv4 addresses (from its beats) and
     /// its IPv6 ones (from its report).
     pub(super) fn public_addresses(&self) -> Vec<std::net::IpAddr> {
-        self.public.addresses()
+        self.peer.public.addresses()
     }
 
     /// This node's IPv6 addresses on the services' NICs, floating ones excepted, for the
@@ -323,18 +125,12 @@ impl Engine {
 
     /// The peer's view of a service, while it is up and shares our configuration.
     pub(super) fn peer_svc(&self, name: &str) -> Option<&PeerSvc> {
-        if self.peer_status() != PeerStatus::Up || self.contact.view_stale {
-            return None;
-        }
-        let p = self.peer.as_ref()?;
-        (p.digest == self.digest).then(|| p.services.get(name))?
+        self.peer.svc(name, self.now, self.digest)
     }
 
     /// Whether the peer shares our configuration and reports everything.
     pub(super) fn peer_in_sync(&self) -> bool {
-        self.peer_status() == PeerStatus::Up
-            && !self.contact.view_stale
-            && self.peer.as_ref().is_some_and(|p| p.digest == self.digest)
+        self.peer.in_sync(self.now, self.digest)
     }
 
     fn node_of(&self, index: u8) -> String {
@@ -346,26 +142,23 @@ impl Engine {
 
     /// The live link of highest priority, for control traffic (configuration).
     pub(super) fn best_link(&self) -> Option<String> {
-        self.links
-            .iter()
-            .filter(|(n, _)| self.link_up(n))
-            .max_by_key(|(_, l)| l.priority)
-            .map(|(n, _)| n.clone())
+        self.peer.best_link(self.now)
     }
 
     pub(super) fn on_frame(&mut self, link: &str, boot: u64, seq: u64, payload: &[u8]) {
         let now = self.now;
         // Back after silence, or restarted: what we last knew of it is old until its next
         // beat (which clears this).
-        if (link != PUBLIC && self.peer_back()) || self.peer.as_ref().is_some_and(|p| boot > p.boot)
+        if (link != PUBLIC && self.peer.back(now))
+            || self.peer.view.as_ref().is_some_and(|p| boot > p.boot)
         {
-            self.contact.view_stale = true;
+            self.peer.contact.view_stale = true;
         }
-        match self.links.get_mut(link) {
+        match self.peer.links.get_mut(link) {
             Some(l) => l.last_rx = Some(now),
             None if link == PUBLIC => {
-                let dead = self.peer_dead_after();
-                self.public.heard(now, dead);
+                let dead = self.peer.dead_after();
+                self.peer.public.heard(now, dead);
             }
             None => return,
         }
@@ -376,6 +169,7 @@ impl Engine {
         if beat
             && self
                 .peer
+                .view
                 .as_ref()
                 .is_some_and(|p| (boot, seq) <= (p.boot, p.seq))
         {
@@ -383,20 +177,21 @@ impl Engine {
             // hold is current.
             if self
                 .peer
+                .view
                 .as_ref()
                 .is_some_and(|p| p.boot == boot && p.payload == payload)
             {
-                self.contact.view_stale = false;
+                self.peer.contact.view_stale = false;
             }
             return;
         }
-        if self.contact.recent_frames.contains(&(boot, seq)) {
+        if self.peer.contact.recent_frames.contains(&(boot, seq)) {
             return;
         }
-        if self.contact.recent_frames.len() >= 16 {
-            self.contact.recent_frames.pop_front();
+        if self.peer.contact.recent_frames.len() >= 16 {
+            self.peer.contact.recent_frames.pop_front();
         }
-        self.contact.recent_frames.push_back((boot, seq));
+        self.peer.contact.recent_frames.push_back((boot, seq));
         let msg = match Message::decode(payload) {
             Ok(m) => m,
             Err(_) => {
@@ -462,14 +257,14 @@ impl Engine {
     }
 
     fn on_beat(&mut self, link: &str, boot: u64, seq: u64, b: Beat, payload: Vec<u8>) {
-        self.contact.view_stale = false;
-        self.contact.beat_at = Some(self.now);
+        self.peer.contact.view_stale = false;
+        self.peer.contact.beat_at = Some(self.now);
         self.compare_admin(b.admin.0, &b.admin.1);
-        self.contact.kept = b.keeping;
+        self.peer.contact.kept = b.keeping;
         if !b.keeping {
             self.released.clear();
         }
-        let restarted = self.peer.as_ref().is_some_and(|p| p.boot != boot);
+        let restarted = self.peer.view.as_ref().is_some_and(|p| p.boot != boot);
         if restarted {
             self.log(
                 Level::Info,
@@ -485,19 +280,20 @@ impl Engine {
             .filter(|n| public_nics.contains(&n.name))
             .flat_map(|n| n.addrs.iter().map(|&a| std::net::IpAddr::V4(a)))
             .collect();
-        self.public.learned(addrs);
+        self.peer.public.learned(addrs);
         let (generation, digest, count) = (b.generation, b.digest, b.services.len());
         // A beat sent before this hasvrd started (delayed on a link, or left in a buffer)
         // says nothing of contact with it. A release before `heard` does not say whom it
         // hears: its word is taken as it is, as that release took it.
         let short_beats = frame::beat_lacks_heard(&b, &payload);
-        let hears_me = b.hears_you && (self.boot == 0 || short_beats || b.heard == self.boot);
+        let hears_me =
+            b.hears_you && (self.peer.boot == 0 || short_beats || b.heard == self.peer.boot);
         // A restarted hasvrd of the peer has just begun to listen: it cannot have found
         // this node silent before now, whatever its first beat says.
         if hears_me || restarted {
-            self.contact.heard_me_at = Some(self.now);
+            self.peer.contact.heard_me_at = Some(self.now);
         }
-        self.peer = Some(PeerView {
+        self.peer.view = Some(PeerView {
             boot,
             seq,
             generation,
@@ -524,10 +320,12 @@ impl Engine {
     /// link passes up no copy of a beat that did not change). What the peer lacks goes to it
     /// from `sync_with_peer`, once our new configuration is in place.
     pub(super) fn reread_peer_beat(&mut self) {
-        let Some(p) = self.peer.as_ref() else { return };
+        let Some(p) = self.peer.view.as_ref() else {
+            return;
+        };
         let services = self.peer_services(&p.beat);
         let same = p.beat.digest == self.digest;
-        if let Some(p) = self.peer.as_mut() {
+        if let Some(p) = self.peer.view.as_mut() {
             p.services = services;
         }
         if same {
@@ -549,18 +347,20 @@ impl Engine {
                     PeerSvc {
                         word: r.word,
                         phase: phase_of(r.phase),
-                        protected: r.protected,
                         error: r.error,
                         unable: r.unable,
                         both: r.both,
-                        primary: self.node_of(r.primary),
-                        runner: if r.runner == 2 {
-                            String::new()
-                        } else {
-                            self.node_of(r.runner)
+                        intent: Intent {
+                            protected: r.protected,
+                            primary: self.node_of(r.primary),
+                            runner: if r.runner == 2 {
+                                String::new()
+                            } else {
+                                self.node_of(r.runner)
+                            },
+                            epoch: r.epoch,
+                            resets: r.resets,
                         },
-                        epoch: r.epoch,
-                        resets: r.resets,
                     },
                 );
             }
@@ -573,6 +373,7 @@ impl Engine {
         let at = self.now;
         // Down with frames still within the silence limit: cut by the carrier's verdict.
         let changed: Vec<(String, bool, Millis, bool)> = self
+            .peer
             .links
             .iter_mut()
             .filter_map(|(n, l)| {
@@ -607,24 +408,24 @@ impl Engine {
             }
         }
         let mut now = self.peer_status();
-        if now == PeerStatus::Partitioned && !self.public_settled() {
+        if now == PeerStatus::Partitioned && !self.peer.public_settled(self.now) {
             // A peer coming back is heard on the public network a moment before its links:
             // no partition to report unless it lasts (nothing moves meanwhile either way).
-            now = self.contact.was;
+            now = self.peer.contact.was;
         }
-        if now != self.contact.was {
+        if now != self.peer.contact.was {
             self.knowing.dirty = true;
             let peer = self.peer_name().to_string();
             let (level, event, text) = match now {
                 PeerStatus::Up => (Level::Info, AlertEvent::NodeUp, format!("peer {peer} is up")),
                 PeerStatus::Down
-                    if self.contact.was == PeerStatus::Up
-                        && self.peer.as_ref().is_some_and(|p| p.leaving) =>
+                    if self.peer.contact.was == PeerStatus::Up
+                        && self.peer.view.as_ref().is_some_and(|p| p.leaving) =>
                 {
                     (Level::Info, AlertEvent::NodeDown, format!("peer {peer} left: SureHA was stopped there on purpose; this node runs the protected services it can"))
                 }
-                PeerStatus::Down if self.contact.was == PeerStatus::Up && carrier_verdict => (Level::Error, AlertEvent::NodeDown, format!("peer {peer} is down: its cable's carrier went and it does not answer on the public network; this node takes over the protected services it can run")),
-                PeerStatus::Down if self.contact.was == PeerStatus::Up => (Level::Error, AlertEvent::NodeDown, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
+                PeerStatus::Down if self.peer.contact.was == PeerStatus::Up && carrier_verdict => (Level::Error, AlertEvent::NodeDown, format!("peer {peer} is down: its cable's carrier went and it does not answer on the public network; this node takes over the protected services it can run")),
+                PeerStatus::Down if self.peer.contact.was == PeerStatus::Up => (Level::Error, AlertEvent::NodeDown, format!("peer {peer} is down: every link is silent; this node takes over the protected services it can run")),
                 PeerStatus::Down => (Level::Warning, AlertEvent::NodeDown, format!("peer {peer} not heard since this hasvrd started; taking it as down")),
                 PeerStatus::Partitioned => (Level::Error, AlertEvent::Partition, format!("private network down: no private link carries frames, but {peer} answers on the public network; the cluster is partitioned and nothing moves until a private link is back")),
                 PeerStatus::Frozen => (Level::Warning, AlertEvent::NodeDown, format!("peer {peer} left with its services running (QUIT, for an upgrade): nothing moves until its SureHA is back; to move them anyway, make sure they stopped there, then haadm service takeover NAME here")),
@@ -633,33 +434,12 @@ impl Engine {
             if !text.is_empty() {
                 self.log_alert(level, event, "", text);
             }
-            self.contact.was = now;
+            self.peer.contact.was = now;
         }
         self.note_disk_only();
     }
 
-    /// The nearest moment a link may die or a beat is due. A relaying link's deadline is
-    /// watched only once its process said the peer is late (until then it is not near).
     pub(super) fn link_wakeup(&self) -> Option<Millis> {
-        let now = self.now;
-        self.links
-            .values()
-            .flat_map(|l| {
-                let beat = (!l.relays).then_some(l.next_beat);
-                let deadline = l
-                    .last_rx
-                    .filter(|&t| !l.relays || now >= t + l.late_after)
-                    .map(|t| t + l.dead_after);
-                [beat, deadline]
-            })
-            .flatten()
-            .chain(
-                self.public
-                    .wakeups(self.peer_dead_after())
-                    .into_iter()
-                    .flatten(),
-            )
-            .filter(|&t| t > now)
-            .min()
+        self.peer.wakeup(self.now)
     }
 }

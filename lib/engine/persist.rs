@@ -26,20 +26,20 @@ impl Engine {
             let Some(s) = self.services.get_mut(&p.name) else {
                 continue;
             };
-            s.protected = p.protected;
+            s.intent.protected = p.protected;
             if p.primary == cfg.active_server || p.primary == cfg.standby_server {
-                s.primary = p.primary.clone();
+                s.intent.primary = p.primary.clone();
             }
             if p.runner.is_empty()
                 || p.runner == cfg.active_server
                 || p.runner == cfg.standby_server
             {
-                s.runner = p.runner.clone();
+                s.intent.runner = p.runner.clone();
             }
             s.error = p.error;
             s.error_was_active = p.error_was_active;
-            s.epoch = p.epoch;
-            s.resets = p.resets;
+            s.intent.epoch = p.epoch;
+            s.intent.resets = p.resets;
             let mut watch = None;
             if p.phase != SavedPhase::Stopped && !saved.rebooted {
                 if let (Some(pid), Some(_)) = (p.agent_pid, &cfg.agent) {
@@ -105,17 +105,17 @@ impl Engine {
             rebooted: false,
             generation: self.generation,
             peer_public: self.public_addresses(),
-            peer_kept: self.contact.kept,
+            peer_kept: self.peer.contact.kept,
             services: self
                 .services
                 .iter()
                 .map(|(n, s)| PersistedService {
                     name: n.clone(),
-                    protected: s.protected,
-                    primary: s.primary.clone(),
-                    runner: s.runner.clone(),
-                    epoch: s.epoch,
-                    resets: s.resets,
+                    protected: s.intent.protected,
+                    primary: s.intent.primary.clone(),
+                    runner: s.intent.runner.clone(),
+                    epoch: s.intent.epoch,
+                    resets: s.intent.resets,
                     error: s.error,
                     error_was_active: s.error_was_active,
                     phase: saved_phase(s),
@@ -131,15 +131,15 @@ impl Engine {
     pub(super) fn still_persisted(&self, last: &Persisted) -> bool {
         last.generation == self.generation
             && last.peer_public == self.public_addresses()
-            && last.peer_kept == self.contact.kept
+            && last.peer_kept == self.peer.contact.kept
             && last.services.len() == self.services.len()
             && last.services.iter().zip(&self.services).all(|(p, (n, s))| {
                 p.name == *n
-                    && p.protected == s.protected
-                    && p.primary == s.primary
-                    && p.runner == s.runner
-                    && p.epoch == s.epoch
-                    && p.resets == s.resets
+                    && p.protected == s.intent.protected
+                    && p.primary == s.intent.primary
+                    && p.runner == s.intent.runner
+                    && p.epoch == s.intent.epoch
+                    && p.resets == s.intent.resets
                     && p.error == s.error
                     && p.error_was_active == s.error_was_active
                     && p.phase == saved_phase(s)

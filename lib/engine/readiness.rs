@@ -197,10 +197,10 @@ impl Engine {
         self.services
             .get(name)
             .map(|s| {
-                if s.runner.is_empty() {
-                    s.primary.clone()
+                if s.intent.runner.is_empty() {
+                    s.intent.primary.clone()
                 } else {
-                    s.runner.clone()
+                    s.intent.runner.clone()
                 }
             })
             .unwrap_or_default()
@@ -288,7 +288,7 @@ impl Engine {
 
     /// The report to the peer, when it changed, the peer restarted, or it is due again.
     fn send_report(&mut self) {
-        let Some(boot) = self.peer.as_ref().map(|p| p.boot) else {
+        let Some(boot) = self.peer.view.as_ref().map(|p| p.boot) else {
             return;
         };
         if self.peer_status() != PeerStatus::Up {
@@ -330,7 +330,7 @@ impl Engine {
         let public6 = self
             .knowing
             .peer_report(text, |s| config.service(s).is_some());
-        self.public.learned6(public6);
+        self.peer.public.learned6(public6);
     }
 
     /// `READY`, `DRIFT` and the peer's last moves, for status (all services, or one).

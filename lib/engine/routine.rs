@@ -103,11 +103,11 @@ impl Engine {
         // pass's to take: taken here, the view would stay stale and nothing would move.
         if payload.first() != Some(&crate::frame::BEAT_KIND)
             || !self.link_up(link)
-            || self.contact.view_stale
+            || self.peer.contact.view_stale
         {
             return false;
         }
-        let Some(p) = self.peer.as_mut() else {
+        let Some(p) = self.peer.view.as_mut() else {
             return false;
         };
         if boot != p.boot {
@@ -120,7 +120,7 @@ impl Engine {
         } else {
             return false;
         }
-        if let Some(l) = self.links.get_mut(link) {
+        if let Some(l) = self.peer.links.get_mut(link) {
             l.last_rx = Some(self.now);
         }
         true

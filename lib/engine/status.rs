@@ -25,7 +25,7 @@ impl Engine {
         if let Some(k) = self.key_change.line() {
             t.push_str(&k);
         }
-        if self.peer_unreadable() {
+        if self.peer.unreadable(self.now) {
             t.push_str(
                 "CLUSTER KEY-MISMATCH the peer's frames do not authenticate: its authkey differs; copy it here with haadm authkey install FILE\n",
             );
@@ -36,7 +36,11 @@ impl Engine {
             );
         }
         for l in &self.config.links {
-            let stats = self.links.get(&l.name).map_or("", |v| v.stats.as_str());
+            let stats = self
+                .peer
+                .links
+                .get(&l.name)
+                .map_or("", |v| v.stats.as_str());
             let stats = if stats.is_empty() {
                 String::new()
             } else {
@@ -49,7 +53,7 @@ impl Engine {
                 self.link_word(&l.name)
             ));
         }
-        let sync = match &self.peer {
+        let sync = match &self.peer.view {
             _ if self.peer_status() != PeerStatus::Up => "UNKNOWN",
             Some(p) if p.digest == self.digest => "SAME",
             Some(p) if p.generation > self.generation => "PEER-NEWER",
@@ -109,12 +113,12 @@ impl Engine {
                 "dump: service {n} state {} phase {:?} protected {} primary {} runner {:?} epoch {} resets {} peer {:?} error {} failures {} plan {:?} inflight {:?} agent {}",
                 self.state_word(n),
                 s.phase,
-                s.protected,
-                s.primary,
-                s.runner,
-                s.epoch,
-                s.resets,
-                self.peer_svc(n).map(|p| (p.phase, p.protected, p.error, p.unable, p.primary.clone(), p.runner.clone(), p.epoch, p.resets)),
+                s.intent.protected,
+                s.intent.primary,
+                s.intent.runner,
+                s.intent.epoch,
+                s.intent.resets,
+                self.peer_svc(n).map(|p| (p.phase, p.intent.protected, p.error, p.unable, p.intent.primary.clone(), p.intent.runner.clone(), p.intent.epoch, p.intent.resets)),
                 s.error,
                 s.failures.len(),
                 s.plan,
@@ -125,11 +129,11 @@ impl Engine {
         v.push(format!(
             "dump: in step with the peer {} (view stale {}, configuration {} here, {:?} there; its beat {:?}) peer leaving {} switch-back: waiting since {:?} given up {:?} proposed {:?}",
             self.peer_in_sync(),
-            self.contact.view_stale,
+            self.peer.contact.view_stale,
             self.digest,
-            self.peer.as_ref().map(|p| &p.digest),
-            self.peer.as_ref().map(|p| (p.boot, p.seq, p.payload.len())),
-            self.peer.as_ref().is_some_and(|p| p.leaving),
+            self.peer.view.as_ref().map(|p| &p.digest),
+            self.peer.view.as_ref().map(|p| (p.boot, p.seq, p.payload.len())),
+            self.peer.view.as_ref().is_some_and(|p| p.leaving),
             self.calm.healthy_since_view(),
             self.calm.gave_up_view(),
             self.calm.proposed_view(),

@@ -159,7 +159,7 @@ impl Engine {
         }
         self.peer_status() == PeerStatus::Up
             && self.peer_in_sync()
-            && !self.peer.as_ref().is_some_and(|p| p.leaving)
+            && !self.peer.view.as_ref().is_some_and(|p| p.leaving)
             && self.peer_able(group)
     }
 
@@ -173,8 +173,9 @@ impl Engine {
             if !cfg.switchback {
                 continue;
             }
-            let able = self.primary_able(group, &s.primary);
-            self.calm.track(name, able, &s.primary, &s.runner, self.now);
+            let able = self.primary_able(group, &s.intent.primary);
+            self.calm
+                .track(name, able, &s.intent.primary, &s.intent.runner, self.now);
         }
     }
 
@@ -200,7 +201,7 @@ impl Engine {
             .filter_map(|(name, since)| {
                 let cfg = self.config.service(name)?;
                 let s = self.services.get(name)?;
-                (s.runner == self.node && s.primary != self.node)
+                (s.intent.runner == self.node && s.intent.primary != self.node)
                     .then_some(since + cfg.switchback_delay)
             })
             .filter(|t| *t > self.now)
@@ -215,7 +216,11 @@ impl Engine {
             .iter()
             .find_map(|(l, g)| g.iter().any(|x| x == name).then_some(l.as_str()))?;
         let intent = match (self.config.service(leader), self.services.get(leader)) {
-            (Some(c), Some(s)) => Some((s.primary.as_str(), s.runner.as_str(), c.switchback_delay)),
+            (Some(c), Some(s)) => Some((
+                s.intent.primary.as_str(),
+                s.intent.runner.as_str(),
+                c.switchback_delay,
+            )),
             _ => None,
         };
         self.calm.note(leader, intent, self.now)

@@ -79,7 +79,7 @@ impl Engine {
         let now = self.now;
         // Before a takeover, how long the peer had been silent.
         let detection = (self.peer_status() == PeerStatus::Down && starting)
-            .then(|| self.links.values().filter_map(|l| l.last_rx).max())
+            .then(|| self.peer.links.values().filter_map(|l| l.last_rx).max())
             .flatten()
             .map(|t| now.saturating_sub(t));
         let Some(s) = self.services.get_mut(name) else {

@@ -18,11 +18,11 @@ impl Engine {
         // A partition is the present, not a hypothesis: every link is silent already, the
         // peer answers on the public network, and that is what holds this node back.
         if self.peer_status() != PeerStatus::Partitioned {
-            for l in e.links.values_mut() {
+            for l in e.peer.links.values_mut() {
                 l.last_rx = None;
             }
-            e.contact.grace_until = 0;
-            e.public.forget_heard();
+            e.peer.contact.grace_until = 0;
+            e.peer.public.forget_heard();
         }
         e.propose_runners();
         e
@@ -62,7 +62,7 @@ impl Engine {
     /// How long clients would wait, from the detection time and the last start of the
     /// service (either node's `MOVE … in` line, its detection left out).
     fn expected_wait(&self, name: &str, peer: &str) -> String {
-        let detect = self.peer_dead_after();
+        let detect = self.peer.dead_after();
         let own = self.services.get(name).and_then(|s| s.last_move.clone());
         let starts = [
             (self.node.as_str(), own),
@@ -130,8 +130,8 @@ impl Engine {
                 )
             });
         }
-        let dead = self.peer_dead_after();
-        let public_now = self.public.recent(self.now, dead);
+        let dead = self.peer.dead_after();
+        let public_now = self.peer.public.recent(self.now, dead);
         line(match (status, public_now) {
             (PeerStatus::Partitioned, _) => format!(
                 "public network: {peer} answers there although every link is silent: a partition, so nothing moves; were {peer} to stop answering there too, this node would take over"
@@ -190,7 +190,7 @@ impl Engine {
         line(format!(
             "state here: {}{}{}",
             self.state_word(name),
-            if s.is_some_and(|s| s.protected) {
+            if s.is_some_and(|s| s.intent.protected) {
                 ", protected"
             } else {
                 ", out of protection"

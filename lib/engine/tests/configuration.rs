@@ -323,7 +323,7 @@ fn a_reload_takes_each_links_new_timing_and_priority_and_keeps_what_it_heard() {
         }
     }
     assert_eq!(t.e.best_link().as_deref(), Some("lan2"));
-    let heard = t.e.links["lan"].last_rx;
+    let heard = t.e.peer.links["lan"].last_rx;
     let text = two.replacen(
         "interval = 100ms\npriority = 1",
         "interval = 1s\npriority = 3",
@@ -333,7 +333,7 @@ fn a_reload_takes_each_links_new_timing_and_priority_and_keeps_what_it_heard() {
         550,
         Input::Reload(Ok((config::parse("t", &text).unwrap(), text.clone()))),
     );
-    let lan = &t.e.links["lan"];
+    let lan = &t.e.peer.links["lan"];
     assert_eq!(
         (lan.interval, lan.late_after, lan.priority),
         (1000, 1500, 3)
@@ -351,7 +351,7 @@ fn a_reload_takes_each_links_new_timing_and_priority_and_keeps_what_it_heard() {
         600,
         Input::Reload(Ok((config::parse("t", &text).unwrap(), text.clone()))),
     );
-    assert!(!t.e.links["lan"].relays);
+    assert!(!t.e.peer.links["lan"].relays);
 }
 
 /// A beat of beta over lan with another configuration than ours, of our generation, and

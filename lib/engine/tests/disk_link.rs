@@ -85,7 +85,11 @@ fn at_rest_a_tick_a_lease_renewal_and_a_repeated_beat_make_no_pass_and_news_does
         "at rest until {}",
         e.pace.quiet_until
     );
-    let held = e.peer.as_ref().map(|p| (p.boot, p.seq, p.payload.clone()));
+    let held = e
+        .peer
+        .view
+        .as_ref()
+        .map(|p| (p.boot, p.seq, p.payload.clone()));
     let (boot, seq, payload) = held.expect("alpha's beat");
     let passes = e.passes;
     e.handle(now, Input::Tick);

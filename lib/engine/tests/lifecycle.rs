@@ -484,7 +484,7 @@ fn a_local_restart_starts_again_when_its_stop_ends_unless_brought_out_or_stoppin
         "{:?}",
         logs(&all)
     );
-    assert!(!t.e.services["web"].protected);
+    assert!(!t.e.services["web"].intent.protected);
     // The node stopping (haadm stop) during it: it stays stopped, and hasvrd leaves.
     let mut t = running("restart_times = 1\n");
     let mut acts = t.cmd(2000, "apierr web", None);
@@ -547,7 +547,7 @@ fn a_saved_state_naming_a_node_the_configuration_no_longer_has_keeps_the_configu
         saved.services[0].runner = runner.into();
         let e = Engine::new("alpha", cfg.clone(), text.clone(), Some(saved), 0);
         let s = &e.services["web"];
-        (s.primary.clone(), s.runner.clone())
+        (s.intent.primary.clone(), s.intent.runner.clone())
     };
     assert_eq!(restart("beta", "beta"), ("beta".into(), "beta".into()));
     assert_eq!(restart("beta", ""), ("beta".into(), String::new()));

@@ -13,11 +13,11 @@ fn a_beat_that_heard_an_earlier_boot_of_this_hasvrd_is_no_two_way_contact() {
     t.e.set_boot(7);
     t.at(100, peer_beat(1 << 20, 6));
     assert!(
-        !t.e.peer.as_ref().unwrap().hears_me,
+        !t.e.peer.view.as_ref().unwrap().hears_me,
         "it heard boot 6, not us"
     );
     t.at(200, peer_beat(2 << 20, 7));
-    assert!(t.e.peer.as_ref().unwrap().hears_me);
+    assert!(t.e.peer.view.as_ref().unwrap().hears_me);
     // What this hasvrd says it hears: the boot of the peer's frames.
     let ours = t.e.beat_payload();
     match crate::frame::Message::decode(&ours) {
@@ -52,7 +52,7 @@ fn a_peer_of_the_release_before_heard_is_heard_and_answered_in_its_own_format() 
             payload: payload.clone(),
         },
     );
-    let p = t.e.peer.as_ref().unwrap();
+    let p = t.e.peer.view.as_ref().unwrap();
     assert!(p.hears_me && p.short_beats);
     let ours = t.e.beat_payload();
     let Ok(crate::frame::Message::Beat(b)) = crate::frame::Message::decode(&ours) else {
@@ -64,7 +64,7 @@ fn a_peer_of_the_release_before_heard_is_heard_and_answered_in_its_own_format() 
     );
     // The peer upgraded: its beats carry `heard` again, and so do ours.
     t.at(200, peer_beat(2 << 20, 7));
-    assert!(!t.e.peer.as_ref().unwrap().short_beats);
+    assert!(!t.e.peer.view.as_ref().unwrap().short_beats);
     let ours = t.e.beat_payload();
     let Ok(crate::frame::Message::Beat(b)) = crate::frame::Message::decode(&ours) else {
         panic!("our beat does not decode")
