@@ -1,10 +1,12 @@
-//! A service on this node: where it should run (placement), its start and stop plans step by step,
-//! failures and local restarts, and its agent.
+//! A service on this node: where it should run (placement), carrying out its start and stop
+//! plans (`plan` keeps them and judges each step's result), failures and local restarts, and
+//! its agent.
 
 use super::interface::{Action, AgentId, Step, TaskId};
-use super::{AfterStop, Agent, Engine, PeerStatus, Phase};
+use super::plan::{start_plan, stop_plan, AfterStop, Outcome};
+use super::{Agent, Engine, PeerStatus, Phase};
 use crate::clock::{human, Millis};
-use crate::config::{AlertEvent, Service};
+use crate::config::AlertEvent;
 use crate::log::Level;
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -131,10 +133,10 @@ impl Engine {
         let Some(s) = self.services.get(name) else {
             return;
         };
-        if s.inflight.is_some() {
+        if s.plan.in_flight().is_some() {
             return;
         }
-        if !s.plan.is_empty() {
+        if s.plan.waiting() {
             // A plan adopted from a previous hasvrd has not begun yet.
             self.advance(name);
             return;
@@ -195,12 +197,7 @@ impl Engine {
     ) {
         if let Some(s) = self.services.get_mut(name) {
             s.phase = phase;
-            s.plan = plan;
-            s.after_stop = after;
-            s.stop_retried = false;
-            if phase == Phase::Starting {
-                s.started_steps.clear();
-            }
+            s.plan.begin(plan, after, phase == Phase::Starting);
         }
         self.advance(name);
     }
@@ -215,10 +212,10 @@ impl Engine {
             let Some(s) = self.services.get_mut(name) else {
                 return;
             };
-            if s.inflight.is_some() {
+            if s.plan.in_flight().is_some() {
                 return;
             }
-            let Some(step) = s.plan.pop_front() else {
+            let Some(step) = s.plan.next() else {
                 match s.phase {
                     Phase::Starting => {
                         s.phase = Phase::Running;
@@ -250,7 +247,7 @@ impl Engine {
                     });
                     // Done when the executor reports its pid: the state says "running" only
                     // once the agent that proves it is on disk too.
-                    s.inflight = Some((step, 0));
+                    s.plan.under_way(step, 0);
                     self.out.push(Action::StartAgent {
                         service: name.to_string(),
                         agent: id,
@@ -262,7 +259,7 @@ impl Engine {
                     let Some(a) = s.agent.as_mut() else { continue };
                     a.stopping = true;
                     let id = a.id;
-                    s.inflight = Some((step, 0));
+                    s.plan.under_way(step, 0);
                     self.out.push(Action::StopAgent {
                         service: name.to_string(),
                         agent: id,
@@ -273,7 +270,7 @@ impl Engine {
                 _ => {
                     let task = self.next_task;
                     self.next_task += 1;
-                    s.inflight = Some((step, task));
+                    s.plan.under_way(step, task);
                     self.tasks.insert(task, name.to_string());
                     let timeout = match step {
                         Step::StartScript | Step::StopScript => cfg.start_timeout,
@@ -317,31 +314,25 @@ impl Engine {
         let Some(s) = self.services.get_mut(&name) else {
             return;
         };
-        let Some((step, _)) = s.inflight.take() else {
+        let Some(step) = s.plan.finished() else {
             return;
         };
         self.clock_step(&name, step);
         let Some(s) = self.services.get_mut(&name) else {
             return;
         };
-        match (s.phase, result) {
-            (Phase::Starting, Ok(())) => {
-                s.started_steps.push(step);
+        let (starting, running) = (s.phase == Phase::Starting, s.phase == Phase::Running);
+        match s.plan.step_done(step, result, starting, running) {
+            Outcome::Next => self.advance(&name),
+            Outcome::Unmounted => {
+                s.volumes_stuck = false;
                 self.advance(&name);
             }
-            (Phase::Starting | Phase::Running, Err(why)) => {
+            Outcome::Failed(why) => {
                 let what = format!("{} failed: {why}", step.describe(cfg));
                 self.failure(&name, what);
             }
-            (_, Ok(())) => {
-                if matches!(step, Step::Umount(_)) {
-                    s.volumes_stuck = false;
-                }
-                self.advance(&name)
-            }
-            (_, Err(why)) if step == Step::StopScript && !s.stop_retried => {
-                s.stop_retried = true;
-                s.plan.push_front(Step::StopScript);
+            Outcome::StopRetried(why) => {
                 self.log(
                     Level::Warning,
                     format!(
@@ -351,27 +342,27 @@ impl Engine {
                 );
                 self.advance(&name);
             }
-            (_, Err(why)) => {
-                if matches!(step, Step::Umount(_)) {
-                    s.after_stop = AfterStop::Error;
-                    s.last_failure = Some(format!("{} failed: {why}", step.describe(cfg)));
-                    if self.volume_stuck(&name, &format!("{} failed: {why}", step.describe(cfg))) {
-                        // Being fenced: the volume is still mounted, so the service must not
-                        // look stopped to the peer in the moments this node has left.
-                        if let Some(s) = self.services.get_mut(&name) {
-                            s.plan.clear();
-                        }
-                        return;
+            Outcome::VolumeStuck(why) => {
+                let what = format!("{} failed: {why}", step.describe(cfg));
+                s.last_failure = Some(what.clone());
+                if self.volume_stuck(&name, &what) {
+                    // Being fenced: the volume is still mounted, so the service must not
+                    // look stopped to the peer in the moments this node has left.
+                    if let Some(s) = self.services.get_mut(&name) {
+                        s.plan.drop_steps();
                     }
-                } else {
-                    self.log(
-                        Level::Warning,
-                        format!(
-                            "service {name}: {} failed: {why}; going on with the stop",
-                            step.describe(cfg)
-                        ),
-                    );
+                    return;
                 }
+                self.advance(&name);
+            }
+            Outcome::StopGoesOn(why) => {
+                self.log(
+                    Level::Warning,
+                    format!(
+                        "service {name}: {} failed: {why}; going on with the stop",
+                        step.describe(cfg)
+                    ),
+                );
                 self.advance(&name);
             }
         }
@@ -395,21 +386,8 @@ impl Engine {
         s.failures.push(now);
         s.last_failure = Some(what.clone());
         let n = s.failures.len() as u32;
-        let started: Vec<Step> = std::mem::take(&mut s.started_steps);
-        let plan: VecDeque<Step> = if s.phase == Phase::Starting {
-            // Undo only what this start brought up, plus the stop script, in reverse.
-            stop_plan(cfg, s.agent.is_some())
-                .into_iter()
-                .filter(|st| match st {
-                    Step::StopScript | Step::StopAgent => true,
-                    Step::DelIps => started.contains(&Step::AddIps),
-                    Step::Umount(i) => started.contains(&Step::Mount(*i)),
-                    _ => false,
-                })
-                .collect()
-        } else {
-            stop_plan(cfg, s.agent.is_some()).into()
-        };
+        let starting = s.phase == Phase::Starting;
+        let plan = s.plan.undo(cfg, s.agent.is_some(), starting);
         if n <= cfg.restart_times {
             self.log(
                 Level::Warning,
@@ -454,12 +432,12 @@ impl Engine {
         };
         s.phase = Phase::Stopped;
         s.agent = None;
-        s.started_steps.clear();
-        match s.after_stop {
+        s.plan.stopped();
+        match s.plan.after {
             AfterStop::Restart
                 if s.intent.protected && !s.error && self.shutting_down.is_none() =>
             {
-                s.after_stop = AfterStop::Rest;
+                s.plan.after = AfterStop::Rest;
                 self.log(
                     Level::Info,
                     format!("service {name}: stopped; starting it again"),
@@ -475,12 +453,12 @@ impl Engine {
             AfterStop::Error => {
                 s.error = true;
                 s.error_was_active = s.intent.primary == self.node;
-                s.after_stop = AfterStop::Rest;
+                s.plan.after = AfterStop::Rest;
                 let word = self.state_word(name);
                 self.log_alert(Level::Error, AlertEvent::Error, name, format!("service {name}: stopped here, state {word}; bring it in again once the cause is fixed"));
             }
             _ => {
-                s.after_stop = AfterStop::Rest;
+                s.plan.after = AfterStop::Rest;
                 let word = self.state_word(name);
                 self.log(
                     Level::Info,
@@ -567,8 +545,7 @@ impl Engine {
         }
         if a.stopping {
             s.agent = None;
-            if matches!(s.inflight, Some((Step::StopAgent, _))) {
-                s.inflight = None;
+            if s.plan.finished_if(Step::StopAgent) {
                 self.clock_step(name, Step::StopAgent);
                 self.advance(name);
             }
@@ -576,10 +553,8 @@ impl Engine {
         }
         let closed = a.closed;
         s.agent = None;
-        if matches!(s.inflight, Some((Step::StartAgent, _))) {
-            // It could not start at all.
-            s.inflight = None;
-        }
+        // It could not start at all.
+        s.plan.finished_if(Step::StartAgent);
         if closed {
             self.log(Level::Info, format!("service {name}: agent ended ({how}) after apiclose; the service is no longer monitored"));
             return;
@@ -588,27 +563,4 @@ impl Engine {
             self.failure(name, format!("agent ended ({how})"));
         }
     }
-}
-
-/// Volumes, addresses, start script, agent.
-pub fn start_plan(cfg: &Service) -> Vec<Step> {
-    let mut p: Vec<Step> = (0..cfg.volumes.len()).map(Step::Mount).collect();
-    p.push(Step::AddIps);
-    p.push(Step::StartScript);
-    if cfg.agent.is_some() {
-        p.push(Step::StartAgent);
-    }
-    p
-}
-
-/// The reverse: agent, stop script, addresses, volumes.
-pub fn stop_plan(cfg: &Service, agent: bool) -> Vec<Step> {
-    let mut p = Vec::new();
-    if agent {
-        p.push(Step::StopAgent);
-    }
-    p.push(Step::StopScript);
-    p.push(Step::DelIps);
-    p.extend((0..cfg.volumes.len()).rev().map(Step::Umount));
-    p
 }

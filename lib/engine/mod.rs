@@ -16,8 +16,8 @@
 //! | Starting, a step fails | failure, as above |
 //! | Stopping, a step fails | WARNING, the plan goes on (a volume that will not unmount leaves ERROR) |
 //!
-//! Each question has its module: `lifecycle` (should it run here, its plans, failures and
-//! agent), `agreement` (groups, who runs what), `intent` (a service's intent and its epochs),
+//! Each question has its module: `lifecycle` (should it run here, failures and agent),
+//! `plan` (a start or stop step by step, what each result means), `agreement` (groups, who runs what), `intent` (a service's intent and its epochs),
 //! `membership` (what this node knows of its peer: links, last beat, contact; its status),
 //! `peer` (frames and beats coming in), `beats` (going out), `nics`, `commands` (the API,
 //! admin commands and who waits for which reply), `config_edit` and `config_sync`, `status`, `persist` (what survives a restart),
@@ -32,7 +32,7 @@ use crate::request::Reply;
 use crate::state::Persisted;
 use admin_state::Hosts;
 use intent::Intent;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// This node, its peer and the time (`interface::Here`), borrowed from the engine field by
@@ -56,17 +56,6 @@ pub enum Phase {
     Starting,
     Running,
     Stopping,
-}
-
-/// Where a stop plan leads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AfterStop {
-    /// Left as it is: out, standby or shut down, as the intent says.
-    Rest,
-    /// A local restart: start again.
-    Restart,
-    /// Failed for good here.
-    Error,
 }
 
 #[derive(Clone, Debug)]
@@ -95,11 +84,8 @@ struct Svc {
     last_failure: Option<String>,
     failures: Vec<Millis>,
     agent: Option<Agent>,
-    plan: VecDeque<Step>,
-    inflight: Option<(Step, TaskId)>,
-    after_stop: AfterStop,
-    /// A start plan brings up what is listed here, so a failed start stops only that.
-    started_steps: Vec<Step>,
+    /// The start or stop under way here, step by step.
+    plan: plan::Plan,
     /// The NIC holding its addresses here.
     vip_nic: Option<String>,
     /// The start or stop under way, timed by phase; the last one done, as its MOVE line.
@@ -110,13 +96,11 @@ struct Svc {
     moves_done: [u64; 2],
     /// A volume would not unmount: it may still be mounted here.
     volumes_stuck: bool,
-    /// The stop script failed once in this stop; it gets one more try.
-    stop_retried: bool,
 }
 
 impl Svc {
     fn busy(&self) -> bool {
-        self.inflight.is_some() || !self.plan.is_empty()
+        self.plan.busy()
     }
 }
 
@@ -307,17 +291,13 @@ impl Engine {
             last_failure: None,
             failures: Vec::new(),
             agent: None,
-            plan: VecDeque::new(),
-            inflight: None,
-            after_stop: AfterStop::Rest,
-            started_steps: Vec::new(),
+            plan: plan::Plan::default(),
             vip_nic: None,
             clock: None,
             last_move: None,
             last_timed: None,
             moves_done: [0, 0],
             volumes_stuck: false,
-            stop_retried: false,
         }
     }
 
@@ -405,11 +385,7 @@ impl Engine {
                     if let Some(a) = s.agent.as_mut().filter(|a| a.id == agent) {
                         a.pid = Some(pid);
                         a.token = token;
-                        if matches!(s.inflight, Some((Step::StartAgent, _))) {
-                            s.inflight = None;
-                            s.started_steps.push(Step::StartAgent);
-                            started = true;
-                        }
+                        started = s.plan.agent_started();
                     }
                 }
                 if started {
@@ -673,6 +649,7 @@ mod nics;
 mod peer;
 mod persist;
 mod pieces;
+mod plan;
 mod public;
 pub mod readiness;
 mod routine;
@@ -687,7 +664,7 @@ pub use interface::{
     newest_beats_only, Action, AgentId, DeviceFact, FileFact, Input, KeyFiles, LocalFacts, ReplyTo,
     Step, TaskId,
 };
-pub use lifecycle::{start_plan, stop_plan};
+pub use plan::{start_plan, stop_plan};
 
 #[cfg(test)]
 pub(crate) mod sim;

@@ -1,5 +1,6 @@
 //! This node's NICs: which may hold a service's addresses, local NIC failover, and the NIC records.
 
+use super::plan::AfterStop;
 use super::{Engine, PeerStatus, Phase};
 use crate::log::Level;
 use std::sync::Arc;
@@ -67,7 +68,7 @@ impl Engine {
                         name,
                         Phase::Running,
                         vec![super::Step::DelIps, super::Step::AddIps].into(),
-                        super::AfterStop::Rest,
+                        AfterStop::Rest,
                     );
                 } else {
                     self.log(Level::Error, format!("service {name}: NIC {held} failed and no other NIC of its list is healthy; handing it to {}", self.peer_name()));

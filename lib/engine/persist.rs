@@ -1,7 +1,7 @@
 //! What survives a restart: adopting what a previous hasvrd ran, and the state to save.
 
 use super::interface::Action;
-use super::lifecycle::{start_plan, stop_plan};
+
 use super::{Agent, Engine, Phase, Svc};
 use crate::log::Level;
 use crate::state::{Persisted, PersistedService, SavedPhase};
@@ -63,11 +63,11 @@ impl Engine {
                 let unproven = cfg.agent.is_some() && s.agent.is_none();
                 if p.phase == SavedPhase::Running && !unproven {
                     s.phase = Phase::Running;
-                    s.started_steps = start_plan(cfg);
+                    s.plan.adopt_running(cfg);
                 } else {
                     // We do not know how far it got: stop everything, then decide afresh.
                     s.phase = Phase::Stopping;
-                    s.plan = stop_plan(cfg, s.agent.is_some()).into();
+                    s.plan.adopt_stopping(cfg, s.agent.is_some());
                 }
             }
             if let Some((agent, pid, token)) = watch {

@@ -121,8 +121,8 @@ impl Engine {
                 self.peer_svc(n).map(|p| (p.phase, p.intent.protected, p.error, p.unable, p.intent.primary.clone(), p.intent.runner.clone(), p.intent.epoch, p.intent.resets)),
                 s.error,
                 s.failures.len(),
-                s.plan,
-                s.inflight.map(|(st, _)| st),
+                s.plan.steps(),
+                s.plan.in_flight(),
                 s.agent.as_ref().map_or("none".to_string(), |a| format!("id {} pid {:?} last_ok {:?} closed {}", a.id, a.pid, a.last_ok.map(|t| self.now.saturating_sub(t)), a.closed)),
             ));
         }
