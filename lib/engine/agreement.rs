@@ -231,7 +231,7 @@ impl Engine {
     /// node starts before both agree, so a stale view of the peer can cost a move, never a
     /// double start. With the peer down this node takes over alone.
     pub(super) fn propose_runners(&mut self) {
-        if self.shutting_down.is_some() {
+        if self.leaving.asked() {
             return;
         }
         let status = self.peer_status();

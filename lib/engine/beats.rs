@@ -83,8 +83,8 @@ impl Engine {
             generation: self.generation,
             digest: self.digest,
             hears_you: self.peer_status() == PeerStatus::Up,
-            leaving: self.shutting_down == Some(true),
-            keeping: self.keeping_since.is_some(),
+            leaving: self.leaving.stopping_services(),
+            keeping: self.leaving.keeping_since().is_some(),
             services,
             nics,
             disks: self
@@ -111,7 +111,7 @@ impl Engine {
     /// link also at each of its intervals; over the public network while the peer is late
     /// on every private link, and in answer to the peer's beats there.
     pub(super) fn send_beats(&mut self) {
-        if self.shutting_down.is_some() && self.exited {
+        if self.leaving.asked() && self.leaving.exited {
             return;
         }
         let payload = self.beat_payload();

@@ -100,7 +100,7 @@ impl Engine {
     }
 
     pub(super) fn command(&mut self, cmd: Command, reply: Option<ReplyTo>, caller: Option<u32>) {
-        if self.shutting_down.is_some()
+        if self.leaving.asked()
             && cmd.changes_anything()
             && !matches!(cmd, Command::Api(..) | Command::Stop)
         {
@@ -427,13 +427,12 @@ impl Engine {
     }
 
     pub(super) fn shutdown(&mut self, touch: bool, reply: Option<ReplyTo>) {
-        if self.shutting_down.is_none() && touch {
+        if !self.leaving.asked() && touch {
             // An orderly stop is a planned move: the peer takes every service over as soon
             // as it is stopped here, instead of noticing our silence much later.
             self.hand_over_all();
         }
-        if self.shutting_down.is_none() {
-            self.shutting_down = Some(touch);
+        if self.leaving.ask(touch) {
             let what = if touch {
                 "stopping the services running here, then leaving"
             } else {
@@ -455,33 +454,29 @@ impl Engine {
     /// fenced itself meanwhile must not leave its peer waiting for it. (Before the beats of
     /// the pass are built, so the word goes out with it.)
     pub(super) fn begin_keeping(&mut self) {
-        if self.shutting_down == Some(false)
-            && self.keeping_since.is_none()
-            && !self.services.values().any(|s| s.busy())
-        {
-            self.keeping_since = Some(self.now);
+        if self.leaving.quitting() {
+            let busy = self.services.values().any(|s| s.busy());
+            self.leaving.keep_from(self.now, busy);
         }
     }
 
     pub(super) fn maybe_exit(&mut self) {
-        let Some(touch) = self.shutting_down else {
-            return;
-        };
-        if touch
-            && self
-                .services
-                .values()
-                .any(|s| s.phase != Phase::Stopped || s.busy())
-        {
+        if !self.leaving.asked() {
             return;
         }
-        if !touch && (self.keeping_since.is_none() || !self.keeping_recorded()) {
+        let all_stopped = !self
+            .services
+            .values()
+            .any(|s| s.phase != Phase::Stopped || s.busy());
+        // Asks the disk only while the services stay (QUIT); it may refuse the QUIT.
+        let recorded = self.keeping_recorded();
+        if !self.leaving.may_exit(all_stopped, recorded) {
             return;
         }
         for (to, r) in self.waiters.exiting() {
             self.reply(Some(to), r);
         }
         self.out.push(Action::Exit);
-        self.exited = true;
+        self.leaving.exited = true;
     }
 }

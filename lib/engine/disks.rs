@@ -483,7 +483,7 @@ impl Engine {
     /// is written, hasvrd stays; if it cannot be within a third of the lease (the disk is
     /// out of reach), the QUIT is refused and hasvrd goes on guarding the volumes.
     pub(super) fn keeping_recorded(&mut self) -> bool {
-        let Some(since) = self.keeping_since else {
+        let Some(since) = self.leaving.keeping_since() else {
             return true;
         };
         let Some((link, lease)) = self.lock_lease() else {
@@ -500,8 +500,7 @@ impl Engine {
         // Cut off from the peer and the disk, the services must be given up, not kept.
         if self.now >= since + lease / 3 || self.isolated_unable().is_some() {
             let link = link.to_string();
-            self.keeping_since = None;
-            self.shutting_down = None;
+            self.leaving.refuse_quit();
             self.log(Level::Error, format!(
                 "QUIT refused: this node's beat cannot reach disk link {link}, so the peer could not know that the services (and volumes) stay here and might take them; SureHA stays and guards them (stop the services first, or fix the disk path, then QUIT again)"
             ));
@@ -512,7 +511,7 @@ impl Engine {
     /// When the lease needs a look next.
     pub(super) fn lease_wakeup(&self) -> Option<Millis> {
         self.disks
-            .lease_wakeup(self.lock_lease()?, self.keeping_since, self.now)
+            .lease_wakeup(self.lock_lease()?, self.leaving.keeping_since(), self.now)
     }
 
     /// The node is being fenced because of this service's volume.

@@ -16,11 +16,12 @@ impl Engine {
     /// is for now (too early to know, or the nodes do not agree yet).
     pub(super) fn placement(&self, name: &str) -> Option<(bool, Cow<'static, str>)> {
         let s = self.services.get(name)?;
-        match self.shutting_down {
-            Some(true) => return Some((false, "SureHA is stopping on this node".into())),
+        if self.leaving.stopping_services() {
+            return Some((false, "SureHA is stopping on this node".into()));
+        }
+        if self.leaving.quitting() {
             // Leaving without touching resources: whatever runs keeps running.
-            Some(false) => return None,
-            None => {}
+            return None;
         }
         if !s.intent.protected {
             return Some((false, "brought out of protection".into()));
@@ -232,8 +233,7 @@ impl Engine {
             };
             match step {
                 Step::StartAgent => {
-                    let id = self.next_agent;
-                    self.next_agent += 1;
+                    let id = self.tasks.new_agent();
                     s.agent = Some(Agent {
                         id,
                         pid: None,
@@ -268,10 +268,8 @@ impl Engine {
                 }
                 Step::AddIps | Step::DelIps if cfg.active_ip.is_empty() => continue,
                 _ => {
-                    let task = self.next_task;
-                    self.next_task += 1;
+                    let task = self.tasks.task_for(name);
                     s.plan.under_way(step, task);
-                    self.tasks.insert(task, name.to_string());
                     let timeout = match step {
                         Step::StartScript | Step::StopScript => cfg.start_timeout,
                         // havol may wait for the other node's lease to run out.
@@ -304,7 +302,7 @@ impl Engine {
     }
 
     pub(super) fn task_done(&mut self, task: TaskId, result: Result<(), String>) {
-        let Some(name) = self.tasks.remove(&task) else {
+        let Some(name) = self.tasks.done(task) else {
             return;
         };
         let config = Arc::clone(&self.config);
@@ -434,9 +432,7 @@ impl Engine {
         s.agent = None;
         s.plan.stopped();
         match s.plan.after {
-            AfterStop::Restart
-                if s.intent.protected && !s.error && self.shutting_down.is_none() =>
-            {
+            AfterStop::Restart if s.intent.protected && !s.error && !self.leaving.asked() => {
                 s.plan.after = AfterStop::Rest;
                 self.log(
                     Level::Info,

@@ -20,7 +20,8 @@
 //! `plan` (a start or stop step by step, what each result means), `agreement` (groups, who runs what), `intent` (a service's intent and its epochs),
 //! `membership` (what this node knows of its peer: links, last beat, contact; its status),
 //! `peer` (frames and beats coming in), `beats` (going out), `nics`, `commands` (the API,
-//! admin commands and who waits for which reply), `config_edit` and `config_sync`, `status`, `persist` (what survives a restart),
+//! admin commands and who waits for which reply), `leaving` (stop or QUIT),
+//! `config_edit` and `config_sync`, `status`, `persist` (what survives a restart),
 //! `switchback` (when a service may go back), `readiness` (could each node run it; drift),
 //! `why` (the verdict on a copy of the engine), `both_claim` (the alarm).
 //! `handle` below is the dispatcher: one input, then the same pass over every service.
@@ -139,18 +140,15 @@ pub struct Engine {
     generation: u64,
     services: BTreeMap<String, Svc>,
     now: Millis,
-    next_task: TaskId,
-    next_agent: AgentId,
-    tasks: BTreeMap<TaskId, String>,
+    /// The tasks under way and whose they are; the next ids.
+    tasks: plan::Tasks,
     waiters: waiters::Waiters,
     /// Configuration changes: the one being written, the reloads and edits waiting.
     edits: config_edit::Edits,
-    shutting_down: Option<bool>,
-    /// Leaving with QUIT since then: waiting until the beat that says so is on the disk.
-    keeping_since: Option<Millis>,
+    /// Asked to leave (stopping the services or not), keeping them since when, gone.
+    leaving: leaving::Leaving,
     /// A change of the authkey under way, and the word to send again (when, step, data).
     key_change: keys::KeyChange,
-    exited: bool,
     /// What was last handed out to be saved; compared as data, formatted only on change.
     last_persisted: Option<Persisted>,
     /// The peer: links, its last beat, the contact, the public network, the carriers.
@@ -226,15 +224,11 @@ impl Engine {
             config_text: text,
             services: BTreeMap::new(),
             now,
-            next_task: 1,
-            next_agent: 1,
-            tasks: BTreeMap::new(),
+            tasks: plan::Tasks::default(),
             waiters: waiters::Waiters::default(),
             edits: config_edit::Edits::default(),
-            shutting_down: None,
-            keeping_since: None,
+            leaving: leaving::Leaving::default(),
             key_change: keys::KeyChange::default(),
-            exited: false,
             last_persisted: None,
             peer: membership::Membership::new(
                 links,
@@ -310,7 +304,7 @@ impl Engine {
     }
 
     pub fn has_exited(&self) -> bool {
-        self.exited
+        self.leaving.exited
     }
 
     /// The configuration, shared (a caller may hold it while the engine changes).
@@ -354,7 +348,7 @@ impl Engine {
 
     /// Leaving with QUIT: services keep running for the next hasvrd to adopt.
     pub fn leaves_resources_untouched(&self) -> bool {
-        self.shutting_down == Some(false)
+        self.leaving.quitting()
     }
 
     /// Feeds one input at time `now`; returns the actions to execute, in order.
@@ -363,7 +357,7 @@ impl Engine {
             self.stalled(now - self.pace.expected_by);
         }
         self.now = now.max(self.now);
-        if self.exited {
+        if self.leaving.exited {
             return Vec::new();
         }
         if self.routine(&input) {
@@ -641,6 +635,7 @@ mod disks;
 mod intent;
 mod interface;
 pub mod keys;
+mod leaving;
 mod lifecycle;
 mod link_view;
 mod membership;

@@ -22,7 +22,7 @@ impl Engine {
                 );
                 continue;
             };
-            let next_agent = &mut self.next_agent;
+            let tasks = &mut self.tasks;
             let Some(s) = self.services.get_mut(&p.name) else {
                 continue;
             };
@@ -43,8 +43,7 @@ impl Engine {
             let mut watch = None;
             if p.phase != SavedPhase::Stopped && !saved.rebooted {
                 if let (Some(pid), Some(_)) = (p.agent_pid, &cfg.agent) {
-                    let id = *next_agent;
-                    *next_agent += 1;
+                    let id = tasks.new_agent();
                     s.agent = Some(Agent {
                         id,
                         pid: Some(pid),

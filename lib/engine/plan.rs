@@ -3,9 +3,9 @@
 //! what each step's result means for the plan. Whether a plan begins, and what a failure
 //! leads to (restart or ERROR), is `lifecycle`.
 
-use super::interface::{Step, TaskId};
+use super::interface::{AgentId, Step, TaskId};
 use crate::config::Service;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Where a stop plan leads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,6 +193,50 @@ impl Plan {
             }
             Err(why) => Outcome::StopGoesOn(why),
         }
+    }
+}
+
+/// The tasks handed to the executor and whose service each is for, and the next ids of tasks
+/// and agents.
+#[derive(Clone, Debug)]
+pub(super) struct Tasks {
+    next_task: TaskId,
+    next_agent: AgentId,
+    owners: BTreeMap<TaskId, String>,
+}
+
+impl Default for Tasks {
+    fn default() -> Tasks {
+        Tasks {
+            next_task: 1,
+            next_agent: 1,
+            owners: BTreeMap::new(),
+        }
+    }
+}
+
+impl Tasks {
+    /// A new task of `service`.
+    pub(super) fn task_for(&mut self, service: &str) -> TaskId {
+        let task = self.next_task;
+        self.next_task += 1;
+        self.owners.insert(task, service.to_string());
+        task
+    }
+
+    pub(super) fn new_agent(&mut self) -> AgentId {
+        let id = self.next_agent;
+        self.next_agent += 1;
+        id
+    }
+
+    /// The service of a task that is over (`None`: not one of ours, or told twice).
+    pub(super) fn done(&mut self, task: TaskId) -> Option<String> {
+        self.owners.remove(&task)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.owners.len()
     }
 }
 

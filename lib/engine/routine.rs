@@ -50,7 +50,7 @@ impl Engine {
             } => self.routine_ok(name, reply, *caller),
             Input::LeaseRenewed { link, took } => {
                 // A lost lease coming back, or the renewal a QUIT waits for: a pass acts on it.
-                if self.disks.lease_lost() || self.keeping_since.is_some() {
+                if self.disks.lease_lost() || self.leaving.keeping_since().is_some() {
                     return false;
                 }
                 self.lease_renewed(link, *took);

@@ -104,7 +104,7 @@ impl Engine {
             "dump: node {} peer {:?} shutting_down {:?} tasks in flight {} waiters {}",
             self.node,
             self.peer_status(),
-            self.shutting_down,
+            self.leaving.word(),
             self.tasks.len(),
             self.waiters.len()
         )];
