@@ -16,14 +16,14 @@
 //! | Starting, a step fails | failure, as above |
 //! | Stopping, a step fails | WARNING, the plan goes on (a volume that will not unmount leaves ERROR) |
 //!
-//! Each question has its module: `lifecycle` (should it run here, failures and agent),
-//! `plan` (a start or stop step by step, what each result means), `agreement` (groups, who runs what), `intent` (a service's intent and its epochs),
-//! `membership` (what this node knows of its peer: links, last beat, contact; its status),
-//! `peer` (frames and beats coming in), `beats` (going out), `nics`, `commands` (the API,
-//! admin commands and who waits for which reply), `leaving` (stop or QUIT),
-//! `config_edit` and `config_sync`, `status`, `persist` (what survives a restart),
-//! `switchback` (when a service may go back), `readiness` (could each node run it; drift),
-//! `why` (the verdict on a copy of the engine), `both_claim` (the alarm).
+//! Each question has its module: `lifecycle` (should it run here, failures and agent), `plan`
+//! (a start or stop step by step, what each result means), `agreement` (groups, who runs what),
+//! `intent` (a service's intent and its epochs), `membership` (what this node knows of its
+//! peer: links, last beat, contact; its status), `peer` (frames and beats coming in), `beats`
+//! (going out), `nics`, `commands` (the API, admin commands and who waits for which reply),
+//! `leaving` (stop or QUIT), `config_edit` and `config_sync`, `status`, `persist` (what
+//! survives a restart), `switchback` (when a service may go back), `readiness` (could each node
+//! run it; drift), `why` (the verdict on a copy of the engine), `both_claim` (the alarm).
 //! `handle` below is the dispatcher: one input, then the same pass over every service.
 
 use crate::clock::Millis;
