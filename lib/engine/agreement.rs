@@ -7,6 +7,7 @@
 //! peer hears it, and the peer reports it stopped (or the peer is down), which is what keeps a
 //! service from running twice.
 
+use super::intent::Intent;
 use super::{Engine, PeerStatus, Svc};
 use crate::config::{AlertEvent, Config};
 use crate::log::Level;
@@ -338,39 +339,181 @@ impl Engine {
         group: &[String],
         s: &'a Svc,
     ) -> Option<(&'a str, bool)> {
-        let me = self.node.as_str();
         let me_able = self.group_able_here(group);
-        match status {
-            PeerStatus::Down if me_able => Some((me, false)),
+        let peer = match status {
+            PeerStatus::Down => PeerSide::Down,
             PeerStatus::Up if in_sync && self.agreed(group) => {
-                let (primary, runner) = (s.intent.primary.as_str(), s.intent.runner.as_str());
                 // A peer on its way out (haadm stop) handed its services over: with
                 // switchback they must not be proposed back to it as it leaves.
                 let leaving = self.peer.view.as_ref().is_some_and(|p| p.leaving);
-                let peer_able = !leaving && self.peer_able(group);
-                let able = |n: &str| if n == me { me_able } else { peer_able };
-                let other = if primary == me { self.peer_name() } else { me };
-                let switchback = self.config.service(name).is_some_and(|c| c.switchback);
-                let switching_back = switchback
-                    && able(primary)
-                    && !runner.is_empty()
-                    && runner != primary
-                    && able(runner);
-                if switching_back {
-                    return Some((primary, true));
+                PeerSide::Agreed {
+                    name: self.peer_name(),
+                    able: !leaving && self.peer_able(group),
                 }
-                Some((
-                    if able(primary) {
-                        primary
-                    } else if able(other) {
-                        other
-                    } else {
-                        ""
-                    },
-                    false,
-                ))
             }
-            _ => None,
+            _ => return None,
+        };
+        let switchback = self.config.service(name).is_some_and(|c| c.switchback);
+        runner_wanted(&self.node, me_able, peer, &s.intent, switchback)
+    }
+}
+
+/// The peer as `runner_wanted` needs it.
+#[derive(Clone, Copy, Debug)]
+enum PeerSide<'a> {
+    Down,
+    /// Up, in step, and agreeing on the group's intent; `able`: it could run the group.
+    Agreed {
+        name: &'a str,
+        able: bool,
+    },
+}
+
+/// Who should run a group now (`""`: nobody can), and whether that is a switch-back, or
+/// `None` to leave it as it is. With the peer down: this node, if it can. With the peer
+/// agreeing: the primary when it can, else the other node; and with `switchback`, back to
+/// the primary from a runner that could keep it.
+fn runner_wanted<'a>(
+    me: &'a str,
+    me_able: bool,
+    peer: PeerSide<'a>,
+    intent: &'a Intent,
+    switchback: bool,
+) -> Option<(&'a str, bool)> {
+    let (peer, peer_able) = match peer {
+        PeerSide::Down => return me_able.then_some((me, false)),
+        PeerSide::Agreed { name, able } => (name, able),
+    };
+    let (primary, runner) = (intent.primary.as_str(), intent.runner.as_str());
+    let able = |n: &str| if n == me { me_able } else { peer_able };
+    let other = if primary == me { peer } else { me };
+    let switching_back =
+        switchback && able(primary) && !runner.is_empty() && runner != primary && able(runner);
+    if switching_back {
+        return Some((primary, true));
+    }
+    Some((
+        if able(primary) {
+            primary
+        } else if able(other) {
+            other
+        } else {
+            ""
+        },
+        false,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{runner_wanted, PeerSide};
+    use crate::engine::intent::Intent;
+
+    fn on(primary: &str, runner: &str) -> Intent {
+        Intent {
+            protected: true,
+            primary: primary.into(),
+            runner: runner.into(),
+            epoch: 1,
+            resets: 0,
         }
+    }
+
+    fn beta(able: bool) -> PeerSide<'static> {
+        PeerSide::Agreed { name: "beta", able }
+    }
+
+    #[test]
+    fn with_the_peer_down_this_node_takes_what_it_can_run() {
+        let i = on("beta", "beta");
+        assert_eq!(
+            runner_wanted("alpha", true, PeerSide::Down, &i, false),
+            Some(("alpha", false))
+        );
+        assert_eq!(
+            runner_wanted("alpha", false, PeerSide::Down, &i, true),
+            None
+        );
+    }
+
+    #[test]
+    fn with_the_peer_agreeing_the_primary_runs_it_when_it_can_else_the_other_else_nobody() {
+        let i = on("alpha", "alpha");
+        assert_eq!(
+            runner_wanted("alpha", true, beta(true), &i, false),
+            Some(("alpha", false))
+        );
+        assert_eq!(
+            runner_wanted("alpha", false, beta(true), &i, false),
+            Some(("beta", false))
+        );
+        assert_eq!(
+            runner_wanted("alpha", false, beta(false), &i, false),
+            Some(("", false))
+        );
+        // Seen from the standby: the same answers.
+        assert_eq!(
+            runner_wanted(
+                "beta",
+                true,
+                PeerSide::Agreed {
+                    name: "alpha",
+                    able: true
+                },
+                &i,
+                false
+            ),
+            Some(("alpha", false))
+        );
+        assert_eq!(
+            runner_wanted(
+                "beta",
+                true,
+                PeerSide::Agreed {
+                    name: "alpha",
+                    able: false
+                },
+                &i,
+                false
+            ),
+            Some(("beta", false))
+        );
+    }
+
+    #[test]
+    fn switchback_goes_back_to_the_primary_only_from_a_runner_that_could_keep_it() {
+        let away = on("alpha", "beta");
+        assert_eq!(
+            runner_wanted("alpha", true, beta(true), &away, true),
+            Some(("alpha", true))
+        );
+        // Without switchback (a takeover there makes the runner the primary, so this intent is
+        // rare) the able primary is still wanted, but with no calm wait.
+        assert_eq!(
+            runner_wanted("alpha", true, beta(true), &away, false),
+            Some(("alpha", false))
+        );
+        // The runner cannot keep it: a move, not a switch-back.
+        assert_eq!(
+            runner_wanted("alpha", true, beta(false), &away, true),
+            Some(("alpha", false))
+        );
+        // The primary cannot take it: it stays.
+        assert_eq!(
+            runner_wanted("alpha", false, beta(true), &away, true),
+            Some(("beta", false))
+        );
+        // Nobody runs it: a start, not a switch-back.
+        let nowhere = on("alpha", "");
+        assert_eq!(
+            runner_wanted("alpha", true, beta(true), &nowhere, true),
+            Some(("alpha", false))
+        );
+        // Already home.
+        let home = on("alpha", "alpha");
+        assert_eq!(
+            runner_wanted("alpha", true, beta(true), &home, true),
+            Some(("alpha", false))
+        );
     }
 }
