@@ -33,7 +33,7 @@ impl Engine {
         };
         // Only the agent hasvrd started (its process group) reports for the service: a
         // second caller must neither take the agent's paced replies nor vouch for its health.
-        if a.pid.is_none() || caller != a.pid {
+        if !a.is(caller) {
             self.refused.api_refused += 1;
             let agent = a
                 .pid
@@ -42,10 +42,7 @@ impl Engine {
                 || "an unknown process".to_string(),
                 |c| format!("process group {c}"),
             );
-            let log_now = a.intruder_logged.is_none_or(|t| now >= t + 60_000);
-            if log_now {
-                a.intruder_logged = Some(now);
-            }
+            let log_now = a.refused(now);
             let text = format!("service {name}: {} from {from} ignored: only the service's agent ({agent}) reports its health; use APICMD.x for commands", call.word());
             if log_now {
                 self.log(Level::Warning, text.clone());
@@ -87,9 +84,7 @@ impl Engine {
         let Some(a) = self.services.get_mut(name).and_then(|s| s.agent.as_mut()) else {
             return;
         };
-        a.last_ok = Some(now);
-        let at = a.next_reply.max(now);
-        a.next_reply = at + interval;
+        let at = a.ok(now, interval);
         if let Some(to) = reply {
             self.out.push(Action::Reply {
                 to,

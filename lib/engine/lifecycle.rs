@@ -234,17 +234,7 @@ impl Engine {
             match step {
                 Step::StartAgent => {
                     let id = self.tasks.new_agent();
-                    s.agent = Some(Agent {
-                        id,
-                        pid: None,
-                        token: 0,
-                        started: self.now,
-                        last_ok: None,
-                        next_reply: self.now,
-                        closed: false,
-                        stopping: false,
-                        intruder_logged: None,
-                    });
+                    s.agent = Some(Agent::starting(id, self.now));
                     // Done when the executor reports its pid: the state says "running" only
                     // once the agent that proves it is on disk too.
                     s.plan.under_way(step, 0);
@@ -472,8 +462,7 @@ impl Engine {
         self.pace.expected_by = Millis::MAX;
         for s in self.services.values_mut() {
             if let Some(a) = s.agent.as_mut() {
-                a.started += gap;
-                a.last_ok = a.last_ok.map(|t| t + gap);
+                a.stalled(gap);
             }
         }
         for l in self.peer.links.values_mut() {
@@ -503,22 +492,10 @@ impl Engine {
             let (Some(a), Some(cfg)) = (&s.agent, self.config.service(name)) else {
                 continue;
             };
-            if a.closed || a.stopping {
+            if !a.watched() {
                 continue;
             }
-            let since = a.last_ok.unwrap_or(a.started);
-            if now.saturating_sub(since) > 3 * cfg.check_interval {
-                let what = match a.last_ok {
-                    Some(_) => format!(
-                        "agent silent for {} (3 × check_interval {})",
-                        human(now - since),
-                        human(cfg.check_interval)
-                    ),
-                    None => format!(
-                        "agent has not reported within {} of its start (3 × check_interval)",
-                        human(now - since)
-                    ),
-                };
+            if let Some(what) = a.silence(now, cfg.check_interval) {
                 silent.push((name.clone(), what));
             }
         }

@@ -16,14 +16,15 @@
 //! | Starting, a step fails | failure, as above |
 //! | Stopping, a step fails | WARNING, the plan goes on (a volume that will not unmount leaves ERROR) |
 //!
-//! Each question has its module: `lifecycle` (should it run here, failures and agent), `plan`
-//! (a start or stop step by step, what each result means), `agreement` (groups, who runs what),
-//! `intent` (a service's intent and its epochs), `membership` (what this node knows of its
-//! peer: links, last beat, contact; its status), `peer` (frames and beats coming in), `beats`
-//! (going out), `nics`, `commands` (the API, admin commands and who waits for which reply),
-//! `leaving` (stop or QUIT), `config_edit` and `config_sync`, `status`, `persist` (what
-//! survives a restart), `switchback` (when a service may go back), `readiness` (could each node
-//! run it; drift), `why` (the verdict on a copy of the engine), `both_claim` (the alarm).
+//! Each question has its module: `lifecycle` (should it run here, failures), `agent` (its API's
+//! rules), `plan` (a start or stop step by step, what each result means), `agreement` (groups,
+//! who runs what), `intent` (a service's intent and its epochs), `membership` (what this node
+//! knows of its peer: links, last beat, contact; its status), `peer` (frames and beats coming
+//! in), `beats` (going out), `nics`, `commands` (the API, admin commands and who waits for
+//! which reply), `leaving` (stop or QUIT), `config_edit` and `config_sync`, `status`, `persist`
+//! (what survives a restart), `switchback` (when a service may go back), `readiness` (could
+//! each node run it; drift), `why` (the verdict on a copy of the engine), `both_claim` (the
+//! alarm).
 //! `handle` below is the dispatcher: one input, then the same pass over every service.
 
 use crate::clock::Millis;
@@ -32,6 +33,7 @@ use crate::log::Level;
 use crate::request::Reply;
 use crate::state::Persisted;
 use admin_state::Hosts;
+use agent::Agent;
 use intent::Intent;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -57,21 +59,6 @@ pub enum Phase {
     Starting,
     Running,
     Stopping,
-}
-
-#[derive(Clone, Debug)]
-struct Agent {
-    id: AgentId,
-    pid: Option<u32>,
-    token: u64,
-    started: Millis,
-    last_ok: Option<Millis>,
-    next_reply: Millis,
-    closed: bool,
-    stopping: bool,
-    /// When a process other than the agent last had its API call refused (logged once a
-    /// minute at most).
-    intruder_logged: Option<Millis>,
 }
 
 #[derive(Clone, Debug)]
@@ -512,8 +499,8 @@ impl Engine {
         }
         for (name, s) in &self.services {
             if let (Some(a), Some(cfg)) = (&s.agent, self.config.service(name)) {
-                if !a.closed && !a.stopping {
-                    let mut due = a.last_ok.unwrap_or(a.started) + 3 * cfg.check_interval + 1;
+                if a.watched() {
+                    let mut due = a.silence_due(cfg.check_interval);
                     if self.pace.silence_unjudged {
                         // The tick at the end of this turn of the loop judges it; should
                         // none come, a millisecond later.
@@ -624,6 +611,7 @@ impl Engine {
 }
 
 pub mod admin_state;
+mod agent;
 mod agreement;
 mod beats;
 mod both_claim;

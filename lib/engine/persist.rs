@@ -44,17 +44,7 @@ impl Engine {
             if p.phase != SavedPhase::Stopped && !saved.rebooted {
                 if let (Some(pid), Some(_)) = (p.agent_pid, &cfg.agent) {
                     let id = tasks.new_agent();
-                    s.agent = Some(Agent {
-                        id,
-                        pid: Some(pid),
-                        token: p.agent_token,
-                        started: now,
-                        last_ok: None,
-                        next_reply: now,
-                        closed: false,
-                        stopping: false,
-                        intruder_logged: None,
-                    });
+                    s.agent = Some(Agent::adopted(id, pid, p.agent_token, now));
                     watch = Some((id, pid, p.agent_token));
                 }
                 // Killed between spawning the agent and saving its pid: no evidence that it

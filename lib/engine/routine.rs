@@ -87,7 +87,7 @@ impl Engine {
         let own = s
             .agent
             .as_ref()
-            .is_some_and(|a| !a.stopping && !a.closed && a.pid.is_some() && a.pid == caller);
+            .is_some_and(|a| a.watched() && a.is(caller));
         if !(steady && own) {
             return false;
         }
