@@ -163,7 +163,7 @@ impl Engine {
         let now = super::public::BeatNow {
             now: self.now,
             interval: self.shortest_interval(),
-            late: self.peer_late(),
+            late: self.peer.late(self.now),
             peer_up: self.peer_status() == PeerStatus::Up,
             changed: payload != self.last_beat.as_slice(),
         };

@@ -110,7 +110,7 @@ impl Engine {
     /// A service as the both-claim alarm sees it.
     fn claim_of(&self, name: &str) -> super::both_claim::Claim {
         let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
-        let peer = self.peer_reported(name);
+        let peer = self.peer.reported(name);
         super::both_claim::Claim {
             here: self.services.get(name).is_some_and(|s| claims(s.phase)),
             there: peer.is_some_and(|p| claims(p.phase)),
@@ -129,7 +129,7 @@ impl Engine {
         let claims = |p: Phase| matches!(p, Phase::Starting | Phase::Running);
         let peer = self.peer_name().to_string();
         for name in begun {
-            let (Some(s), Some(p)) = (self.services.get(&name), self.peer_reported(&name)) else {
+            let (Some(s), Some(p)) = (self.services.get(&name), self.peer.reported(&name)) else {
                 continue;
             };
             let resolution = if s.intent.runner == self.node {

@@ -133,7 +133,7 @@ impl Engine {
         if p.digest != self.digest
             && self.ours_wins(p.generation, p.beat.services.len()) == Some(true)
         {
-            let serial = self.best_link().and_then(|l| {
+            let serial = self.peer.best_link(self.now).and_then(|l| {
                 self.peer
                     .links
                     .get(&l)
@@ -174,7 +174,9 @@ impl Engine {
         let wins = self.ours_wins(generation, peer_services);
         // Not while our own configuration is being written: it is in between.
         if wins == Some(true) && self.edits.write.is_none() {
-            let Some(link) = self.best_link() else { return };
+            let Some(link) = self.peer.best_link(self.now) else {
+                return;
+            };
             if self.peer.links.get(&link).is_some_and(|l| l.serial) {
                 // A slow line: one piece an interval, round and round until the peer has it,
                 // so beats never wait behind a whole configuration.

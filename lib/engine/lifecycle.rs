@@ -46,7 +46,8 @@ impl Engine {
                 if s.phase == Phase::Running
                     && s.intent.runner == peer()
                     && self
-                        .peer_reported(name)
+                        .peer
+                        .reported(name)
                         .is_some_and(|p| p.phase == Phase::Running) =>
             {
                 Some((
@@ -104,7 +105,7 @@ impl Engine {
                 // Nor on an old word of the peer: late (its beats lost, or this hasvrd stood
                 // still with them waiting unread behind this input), it may have taken the
                 // service over meanwhile. Its next beat, or its silence, decides.
-                if self.peer_late() {
+                if self.peer.late(self.now) {
                     return None;
                 }
                 // Start only once the peer has the whole group stopped.

@@ -145,7 +145,7 @@ impl Engine {
                 "sureha_link_up",
                 "1 while frames from the peer arrive on the link.",
                 &labels,
-                flag(self.link_up(&l.name)),
+                flag(self.peer.link_up(&l.name, self.now)),
             );
             let stats = self
                 .peer

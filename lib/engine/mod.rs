@@ -491,7 +491,7 @@ impl Engine {
 
     /// Every time something is due, with what it is.
     fn wakeups(&self, mut at: impl FnMut(&'static str, Millis)) {
-        if let Some(l) = self.link_wakeup() {
+        if let Some(l) = self.peer.wakeup(self.now) {
             at("links", l);
         }
         if self.now < self.peer.contact.grace_until {

@@ -39,10 +39,6 @@ impl Engine {
         self.peer.boot = boot;
     }
 
-    pub(super) fn link_up(&self, name: &str) -> bool {
-        self.peer.link_up(name, self.now)
-    }
-
     /// The time of a link's last good frame, as its process keeps it (the executor reads it
     /// before each pass: a repeated beat is not passed up, but it is heard).
     pub fn heard(&mut self, link: &str, at: Millis) {
@@ -51,16 +47,8 @@ impl Engine {
         }
     }
 
-    pub(super) fn peer_late(&self) -> bool {
-        self.peer.late(self.now)
-    }
-
-    pub(super) fn peer_reported(&self, name: &str) -> Option<&PeerSvc> {
-        self.peer.reported(name)
-    }
-
     pub(super) fn link_word(&self, name: &str) -> &'static str {
-        if self.link_up(name) {
+        if self.peer.link_up(name, self.now) {
             "OK"
         } else {
             "ERR"
@@ -69,11 +57,6 @@ impl Engine {
 
     pub fn peer_status(&self) -> PeerStatus {
         self.peer.status(self.now)
-    }
-
-    /// A link process's counters that say nothing new of the peer's key: kept, no pass.
-    pub(super) fn routine_stats(&mut self, link: &str, line: &str) -> bool {
-        self.peer.routine_counters(link, line)
     }
 
     /// A link process's counters: a growing count of frames whose tag fails is the sign of
@@ -138,11 +121,6 @@ impl Engine {
             Some((a, b)) => if index == 1 { b } else { a }.to_string(),
             None => String::new(),
         }
-    }
-
-    /// The live link of highest priority, for control traffic (configuration).
-    pub(super) fn best_link(&self) -> Option<String> {
-        self.peer.best_link(self.now)
     }
 
     pub(super) fn on_frame(&mut self, link: &str, boot: u64, seq: u64, payload: &[u8]) {
@@ -437,9 +415,5 @@ impl Engine {
             self.peer.contact.was = now;
         }
         self.note_disk_only();
-    }
-
-    pub(super) fn link_wakeup(&self) -> Option<Millis> {
-        self.peer.wakeup(self.now)
     }
 }

@@ -299,7 +299,7 @@ impl Engine {
             || public6 != self.knowing.sent6
             || boot != self.knowing.sent_to_boot
             || self.now >= self.knowing.sent_at + RESEND;
-        let Some(link) = self.best_link().filter(|_| due) else {
+        let Some(link) = self.peer.best_link(self.now).filter(|_| due) else {
             return;
         };
         // The IPv6 addresses first: a report cut to its limit keeps them.

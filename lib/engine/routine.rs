@@ -62,7 +62,7 @@ impl Engine {
                 seq,
                 payload,
             } => self.routine_frame(link, *boot, *seq, payload),
-            Input::LinkStats { link, line } => self.routine_stats(link, line),
+            Input::LinkStats { link, line } => self.peer.routine_counters(link, line),
             _ => false,
         }
     }
@@ -102,7 +102,7 @@ impl Engine {
         // A beat that may end a stale view (the peer heard again after silence) is the
         // pass's to take: taken here, the view would stay stale and nothing would move.
         if payload.first() != Some(&crate::frame::BEAT_KIND)
-            || !self.link_up(link)
+            || !self.peer.link_up(link, self.now)
             || self.peer.contact.view_stale
         {
             return false;

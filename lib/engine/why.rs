@@ -116,7 +116,7 @@ impl Engine {
         ));
         for l in &self.config.links {
             let dead = human(l.dead_after());
-            line(if self.link_up(&l.name) {
+            line(if self.peer.link_up(&l.name, self.now) {
                 format!(
                     "link {} ({}): OK; silence for {dead} on every link means {peer} is gone",
                     l.name,

@@ -322,7 +322,7 @@ fn a_reload_takes_each_links_new_timing_and_priority_and_keeps_what_it_heard() {
             t.at(at, b);
         }
     }
-    assert_eq!(t.e.best_link().as_deref(), Some("lan2"));
+    assert_eq!(t.e.peer.best_link(t.e.now).as_deref(), Some("lan2"));
     let heard = t.e.peer.links["lan"].last_rx;
     let text = two.replacen(
         "interval = 100ms\npriority = 1",
@@ -339,7 +339,7 @@ fn a_reload_takes_each_links_new_timing_and_priority_and_keeps_what_it_heard() {
         (1000, 1500, 3)
     );
     assert_eq!(lan.last_rx, heard, "what was heard is kept");
-    assert_eq!(t.e.best_link().as_deref(), Some("lan"));
+    assert_eq!(t.e.peer.best_link(t.e.now).as_deref(), Some("lan"));
     assert!(lan.relays);
     // The same name, now a disk link: its frames are not repeated by a relay any more.
     let text = two.replacen(
