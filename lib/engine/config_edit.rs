@@ -48,10 +48,78 @@ pub(super) struct Edits {
     retrying: bool,
 }
 
+/// What becomes of an edit that was asked for (`Edits::admit`).
+pub(super) enum Admit {
+    /// Written now.
+    Write(Option<ReplyTo>),
+    /// Refused at once: waiting would not help.
+    Refuse(Option<ReplyTo>, String),
+    /// It waits its turn.
+    Queued,
+}
+
+/// The first waiting edit's turn (`Edits::turn`).
+pub(super) enum Turn {
+    /// It can go now.
+    Go(Option<ReplyTo>, Edit),
+    /// Its wait is over, or waiting would not help: refused.
+    GiveUp(Option<ReplyTo>, String),
+    /// Not yet.
+    Wait,
+}
+
 impl Edits {
     /// When the first waiting edit gives up.
     pub(super) fn queue_deadline(&self) -> Option<Millis> {
         self.queue.front().map(|q| q.2)
+    }
+
+    pub(super) fn waiting(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// An edit that checked out, and why it cannot be written now if it cannot (`blocked`:
+    /// the reason and whether it is worth waiting for). One that finds others waiting joins
+    /// the end of the queue, unless it is the queue's own being retried.
+    pub(super) fn admit(
+        &mut self,
+        reply: Option<ReplyTo>,
+        edit: Edit,
+        blocked: Option<(String, bool)>,
+        now: Millis,
+    ) -> Admit {
+        match blocked {
+            Some((why, false)) => Admit::Refuse(reply, why),
+            None if self.queue.is_empty() || self.retrying => Admit::Write(reply),
+            blocked => {
+                let why = blocked.map_or_else(why_busy, |b| b.0);
+                self.queue.push_back((reply, edit, now + EDIT_WAIT, why));
+                Admit::Queued
+            }
+        }
+    }
+
+    /// The first waiting edit, given why edits cannot be written now (if they cannot).
+    pub(super) fn turn(&mut self, blocked: Option<(String, bool)>, now: Millis) -> Turn {
+        let Some(&(_, _, until, _)) = self.queue.front() else {
+            return Turn::Wait;
+        };
+        match blocked {
+            None => match self.queue.pop_front() {
+                Some((reply, edit, _, _)) => Turn::Go(reply, edit),
+                None => Turn::Wait,
+            },
+            Some((why, wait)) if !wait || now >= until => match self.queue.pop_front() {
+                Some((reply, _, _, _)) => Turn::GiveUp(reply, why),
+                None => Turn::Wait,
+            },
+            Some(_) => Turn::Wait,
+        }
+    }
+
+    /// The queue's own edit is being tried: it does not queue again behind others.
+    pub(super) fn set_retrying(&mut self, on: bool) {
+        self.retrying = on;
     }
 }
 
@@ -64,16 +132,11 @@ impl Engine {
             Ok(x) => x,
             Err(e) => return self.reply(reply, Reply::err(e)),
         };
-        match self.edit_blocked() {
-            Some((why, false)) => self.reply(reply, Reply::err(why)),
-            None if self.edits.queue.is_empty() || self.edits.retrying => {
-                self.start_write(reply, text, what, cfg)
-            }
-            blocked => {
-                let why = blocked.map_or_else(why_busy, |b| b.0);
-                let until = self.now + EDIT_WAIT;
-                self.edits.queue.push_back((reply, edit, until, why));
-            }
+        let blocked = self.edit_blocked();
+        match self.edits.admit(reply, edit, blocked, self.now) {
+            Admit::Refuse(reply, why) => self.reply(reply, Reply::err(why)),
+            Admit::Write(reply) => self.start_write(reply, text, what, cfg),
+            Admit::Queued => {}
         }
     }
 
@@ -101,27 +164,20 @@ impl Engine {
 
     /// Queued changes, in order, as soon as they can go (or refused when waiting is over).
     pub(super) fn retry_edits(&mut self) {
-        while let Some((_, _, until, _)) = self.edits.queue.front() {
-            let until = *until;
-            match self.edit_blocked() {
-                None => {
-                    let Some((reply, edit, _, _)) = self.edits.queue.pop_front() else {
-                        return;
-                    };
-                    self.edits.retrying = true;
+        while self.edits.waiting() {
+            let blocked = self.edit_blocked();
+            match self.edits.turn(blocked, self.now) {
+                Turn::Go(reply, edit) => {
+                    self.edits.set_retrying(true);
                     self.edit_config(reply, edit);
-                    self.edits.retrying = false;
+                    self.edits.set_retrying(false);
                     // One write at a time: the next waits for this one to be synced.
                     if self.edits.write.is_some() {
                         return;
                     }
                 }
-                Some((why, wait)) if !wait || self.now >= until => {
-                    if let Some((reply, _, _, _)) = self.edits.queue.pop_front() {
-                        self.reply(reply, Reply::err(why));
-                    }
-                }
-                Some(_) => return,
+                Turn::GiveUp(reply, why) => self.reply(reply, Reply::err(why)),
+                Turn::Wait => return,
             }
         }
     }
@@ -342,5 +398,68 @@ impl Engine {
             })
             .collect();
         self.reread_peer_beat();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Admit, Edit, Edits, Turn, EDIT_WAIT};
+    use crate::engine::interface::ReplyTo;
+
+    fn asked(n: u32) -> (Option<ReplyTo>, Edit) {
+        (
+            Some(format!("r{n}")),
+            Edit::Remove("service", format!("s{n}")),
+        )
+    }
+
+    fn busy() -> Option<(String, bool)> {
+        Some(("the last change is syncing".into(), true))
+    }
+
+    #[test]
+    fn an_edit_is_written_at_once_refused_at_once_or_queued_behind_the_others() {
+        let mut e = Edits::default();
+        let (r, x) = asked(1);
+        assert!(matches!(e.admit(r, x, None, 0), Admit::Write(Some(_))));
+        let (r, x) = asked(2);
+        let down = Some(("peer is down".to_string(), false));
+        assert!(matches!(e.admit(r, x, down, 0), Admit::Refuse(_, why) if why == "peer is down"));
+        assert!(!e.waiting());
+        let (r, x) = asked(3);
+        assert!(matches!(e.admit(r, x, busy(), 100), Admit::Queued));
+        assert_eq!(e.queue_deadline(), Some(100 + EDIT_WAIT));
+        // Free now, but one waits: the newcomer goes behind it.
+        let (r, x) = asked(4);
+        assert!(matches!(e.admit(r, x, None, 200), Admit::Queued));
+        assert_eq!(
+            e.queue_deadline(),
+            Some(100 + EDIT_WAIT),
+            "the first one's deadline"
+        );
+        // The queue's own edit, retried, is written.
+        e.set_retrying(true);
+        let (r, x) = asked(3);
+        assert!(matches!(e.admit(r, x, None, 300), Admit::Write(_)));
+    }
+
+    #[test]
+    fn waiting_edits_go_in_order_and_give_up_when_their_wait_is_over_or_pointless() {
+        let mut e = Edits::default();
+        assert!(matches!(e.turn(None, 0), Turn::Wait), "nothing waits");
+        for n in 1..=3 {
+            let (r, x) = asked(n);
+            e.admit(r, x, busy(), 0);
+        }
+        assert!(matches!(e.turn(busy(), EDIT_WAIT - 1), Turn::Wait));
+        assert!(
+            matches!(e.turn(None, 10), Turn::Go(Some(r), Edit::Remove(_, n)) if r == "r1" && n == "s1")
+        );
+        assert!(matches!(e.turn(busy(), EDIT_WAIT), Turn::GiveUp(Some(r), _) if r == "r2"));
+        let down = Some(("peer is down".to_string(), false));
+        assert!(
+            matches!(e.turn(down, 0), Turn::GiveUp(Some(r), why) if r == "r3" && why == "peer is down")
+        );
+        assert!(!e.waiting());
     }
 }
