@@ -9,7 +9,7 @@
 //! | a volume will not unmount (havol already killed its users) | fence, unless `fence = none`: then ERROR, and the service stays |
 
 use super::interface::{log, Action};
-use super::{Engine, PeerStatus, Phase, Svc};
+use super::{Engine, Phase, Svc};
 use crate::clock::{human, Millis};
 use crate::config;
 use crate::config::{AlertEvent, Config, Service};
@@ -57,6 +57,26 @@ impl Disks {
     /// This node's beat has not reached the disk for a third of the lease.
     pub(super) fn lease_lost(&self) -> bool {
         self.lease_lost
+    }
+
+    /// The engine's start: silence on the disk is counted from then at the earliest.
+    pub(super) fn started(&self) -> Millis {
+        self.since
+    }
+
+    /// Since when this node has been on the disk without a break.
+    pub(super) fn on_disk_since(&self) -> Millis {
+        self.on_disk_since
+    }
+
+    /// Whether this node is now cut off from the peer and the disk; `since` says from when
+    /// (asked only as it begins).
+    pub(super) fn note_cut_off(&mut self, cut_off: bool, since: impl FnOnce() -> Millis) {
+        match (cut_off, self.isolated_since) {
+            (true, None) => self.isolated_since = Some(since()),
+            (false, Some(_)) => self.isolated_since = None,
+            _ => {}
+        }
     }
 
     /// When this node's beat last reached the lock link, or the engine's start.
@@ -273,7 +293,7 @@ impl Engine {
         lease::lock_link(&self.config).map(|l| (l.name.as_str(), lease::lease_of(l)))
     }
 
-    fn lock_link_name(&self) -> String {
+    pub(super) fn lock_link_name(&self) -> String {
         self.lock_lease()
             .map_or_else(String::new, |l| l.0.to_string())
     }
@@ -331,114 +351,6 @@ impl Engine {
     /// The device a volume has on this node.
     pub(super) fn device_here<'a>(&self, s: &'a Service, v: &'a config::Volume) -> &'a str {
         s.device_on(v, &self.node)
-    }
-
-    /// The peer does not hear this node on any path: it is silent everywhere, or says so.
-    fn peer_deaf(&self) -> bool {
-        match self.peer_status() {
-            // Not heard since this hasvrd started, or gone with QUIT (a new one may start
-            // any moment): nothing says it hears us.
-            PeerStatus::Down | PeerStatus::Unknown | PeerStatus::Frozen => true,
-            // Its beats (on a link, or on the public network) say whether it hears us.
-            PeerStatus::Up | PeerStatus::Partitioned => {
-                !self.peer.view.as_ref().is_some_and(|p| p.hears_me)
-            }
-        }
-    }
-
-    /// This node's peer hears it by no path, the disk included: it gives up every service
-    /// (not only those with volumes) before the lease runs out, as sbd's nodes do, for the
-    /// peer takes them over once it has.
-    pub(super) fn isolated_unable(&self) -> Option<String> {
-        if !self.disks.lease_lost || self.lock_lease().is_none() || !self.peer_deaf() {
-            return None;
-        }
-        let peer = self.peer_name();
-        Some(format!(
-            "{peer} hears this node by no path, the disk included (its beat is not reaching disk link {}): it gives up every service before {peer} may take them over",
-            self.lock_link_name()
-        ))
-    }
-
-    /// When the peer went silent on every path: the last frame on each link plus that
-    /// link's silence limit, the latest of them (or of this engine's start).
-    fn peer_silent_at(&self) -> Millis {
-        let links = self
-            .peer
-            .links
-            .values()
-            .map(|l| l.last_rx.unwrap_or(self.disks.since) + l.dead_after);
-        let public = self
-            .peer
-            .public
-            .last_rx()
-            .map(|t| t + self.peer.dead_after());
-        links.chain(public).fold(self.disks.since, Millis::max)
-    }
-
-    /// With a disk link, a peer silent everywhere may be alive and cut off from everything,
-    /// its services still running until it learns that it is (at most a beat after this
-    /// node) and gives them up (within five sixths of the lease, or it fences itself). So
-    /// they are taken over a lease and a beat after the peer went silent (and after this
-    /// node is on the disk again, if it was not). When that is, while still ahead.
-    pub(super) fn takeover_wait(&self) -> Option<Millis> {
-        let (_, lease) = self.lock_lease()?;
-        let beat = self
-            .peer
-            .links
-            .values()
-            .map(|l| l.interval)
-            .max()
-            .unwrap_or(0);
-        // A silence on the disk counts only while this node could see the disk.
-        let at = self.peer_silent_at().max(self.disks.on_disk_since) + lease + beat;
-        (self.now < at).then_some(at)
-    }
-
-    pub(super) fn isolation_deadline(&self) -> Option<Millis> {
-        self.disks.isolation_deadline(self.lock_lease())
-    }
-
-    /// Called on every input: notes when this node was cut off, and fences it if it still
-    /// runs a service when the peer may soon take it over.
-    pub(super) fn check_isolation(&mut self) {
-        let cut_off = self.isolated_unable().is_some();
-        match (cut_off, self.disks.isolated_since) {
-            (true, None) => {
-                // The peer may have found this node silent before this node learnt that it
-                // is cut off (its last word that it hears us can be old, or come from a
-                // predecessor hasvrd), but not before its last beat on the disk fell a
-                // third of a lease silent, nor before the peer last said it hears us.
-                let since = self.lock_lease().map_or(self.now, |(_, lease)| {
-                    let heard = self.peer.contact.heard_me_at.unwrap_or(0);
-                    self.now.min((self.last_renewal() + lease / 3).max(heard))
-                });
-                self.disks.isolated_since = Some(since);
-            }
-            (false, Some(_)) => self.disks.isolated_since = None,
-            _ => {}
-        }
-        let Some(deadline) = self.isolation_deadline() else {
-            return;
-        };
-        if self.now < deadline {
-            return;
-        }
-        let running: Vec<String> = self
-            .services
-            .iter()
-            .filter(|(_, s)| s.phase != Phase::Stopped)
-            .map(|(n, _)| n.clone())
-            .collect();
-        if !running.is_empty() {
-            let reason = format!(
-                "cut off from {} and the disk, {} could not be given up in time; the peer takes them over once the lease runs out",
-                self.peer_name(),
-                running.join(", ")
-            );
-            self.disks
-                .fence(reason, &self.config.admin.fence, &mut self.out);
-        }
     }
 
     /// Why the service's volumes cannot be held here, if they cannot.
@@ -728,5 +640,20 @@ mod tests {
             .1
             .contains("read timed out); db, web cannot run here"));
         assert_eq!(lines[1].1, "DISK /dev/loop3: data path OK again");
+    }
+
+    #[test]
+    fn being_cut_off_is_noted_from_when_it_began_until_it_ends() {
+        let mut d = Disks::new(0);
+        let lock = Some(("d", 3000));
+        assert_eq!(d.isolation_deadline(lock), None);
+        d.note_cut_off(true, || 1000);
+        d.note_cut_off(true, || panic!("noted once, as it begins"));
+        assert_eq!(d.isolation_deadline(lock), Some(1000 + 2500), "five sixths of the lease");
+        assert_eq!(d.isolation_deadline(None), None, "no disk link, no lease");
+        d.note_cut_off(false, || panic!("not asked as it ends"));
+        assert_eq!(d.isolation_deadline(lock), None);
+        d.note_cut_off(true, || 9000);
+        assert_eq!(d.isolation_deadline(lock), Some(11_500), "a new episode, a new start");
     }
 }

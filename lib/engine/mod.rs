@@ -622,6 +622,7 @@ mod config_sync;
 mod disks;
 mod intent;
 mod interface;
+mod isolation;
 pub mod keys;
 mod leaving;
 mod lifecycle;
