@@ -649,11 +649,19 @@ mod tests {
         assert_eq!(d.isolation_deadline(lock), None);
         d.note_cut_off(true, || 1000);
         d.note_cut_off(true, || panic!("noted once, as it begins"));
-        assert_eq!(d.isolation_deadline(lock), Some(1000 + 2500), "five sixths of the lease");
+        assert_eq!(
+            d.isolation_deadline(lock),
+            Some(1000 + 2500),
+            "five sixths of the lease"
+        );
         assert_eq!(d.isolation_deadline(None), None, "no disk link, no lease");
         d.note_cut_off(false, || panic!("not asked as it ends"));
         assert_eq!(d.isolation_deadline(lock), None);
         d.note_cut_off(true, || 9000);
-        assert_eq!(d.isolation_deadline(lock), Some(11_500), "a new episode, a new start");
+        assert_eq!(
+            d.isolation_deadline(lock),
+            Some(11_500),
+            "a new episode, a new start"
+        );
     }
 }

@@ -22,9 +22,9 @@
 //! knows of its peer: links, last beat, contact; its status), `peer` (frames and beats coming
 //! in), `beats` (going out), `nics`, `commands` (the API, admin commands and who waits for
 //! which reply), `leaving` (stop or QUIT), `config_edit` and `config_sync`, `status`, `persist`
-//! (what survives a restart), `switchback` (when a service may go back), `readiness` (could
-//! each node run it; drift), `why` (the verdict on a copy of the engine), `both_claim` (the
-//! alarm).
+//! (what survives a restart), `isolation` (cut off from the peer and the disk), `disks` (lease,
+//! data paths, fence), `switchback` (when a service may go back), `readiness` (could each node
+//! run it; drift), `why` (the verdict on a copy of the engine), `both_claim` (the alarm).
 //! `handle` below is the dispatcher: one input, then the same pass over every service.
 
 use crate::clock::Millis;
