@@ -291,6 +291,8 @@ fn an_edit_is_refused_when_its_name_exists_or_the_service_is_protected_or_a_nic_
         m,
         "service web is in protection (STANDBY); bring it out first"
     );
+    let m = err(&mut t, 1600, "service remove nosuch");
+    assert_eq!(m, "no service named 'nosuch'");
     // This node's NICs are known: a service naming one it lacks here is refused.
     beats_until(&mut t, 1700);
     t.at(
