@@ -17,6 +17,10 @@ pub(super) struct LinkView {
     /// Its process repeats the standing beat and says when the peer is late (socket and
     /// serial links); a disk link gets every beat from the engine.
     pub relays: bool,
+    /// Its process said the peer is late, and no newer frame came since. The process says
+    /// it once; after a stall of hasvrd this engine's own reckoning of the link's last frame
+    /// is later than the process's (`Engine::stalled`), so it is the word that counts.
+    pub late_said: bool,
     pub priority: u32,
     pub stats: String,
     pub was_up: bool,
@@ -63,6 +67,7 @@ pub(super) fn link_views(config: &Config, now: Millis) -> BTreeMap<String, LinkV
                     dead_after: l.dead_after(),
                     late_after: l.interval + l.interval / 2,
                     relays: l.type_name() != "disk",
+                    late_said: false,
                     priority: l.priority,
                     stats: String::new(),
                     was_up: false,

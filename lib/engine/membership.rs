@@ -142,7 +142,14 @@ impl Membership {
     pub(super) fn late(&self, now: Millis) -> bool {
         self.links
             .values()
-            .all(|l| !l.heard_within(now, l.late_after))
+            .all(|l| l.late_said || !l.heard_within(now, l.late_after))
+    }
+
+    /// A link process said the peer is late on its link.
+    pub(super) fn late_said(&mut self, link: &str) {
+        if let Some(l) = self.links.get_mut(link) {
+            l.late_said = true;
+        }
     }
 
     pub(super) fn status(&self, now: Millis) -> PeerStatus {
@@ -224,6 +231,7 @@ impl Membership {
         }
         if let Some(l) = self.links.get_mut(link) {
             l.last_rx = Some(at);
+            l.late_said = false;
         }
         pass
     }
@@ -309,7 +317,7 @@ impl Membership {
                 let beat = (!l.relays).then_some(l.next_beat);
                 let deadline = l
                     .last_rx
-                    .filter(|&t| !l.relays || now >= t + l.late_after)
+                    .filter(|&t| !l.relays || l.late_said || now >= t + l.late_after)
                     .map(|t| t + l.dead_after);
                 [beat, deadline]
             })
@@ -338,6 +346,7 @@ mod tests {
             dead_after: 3 * interval,
             late_after: interval + interval / 2,
             relays,
+            late_said: false,
             priority,
             stats: String::new(),
             was_up: false,
@@ -508,5 +517,31 @@ mod tests {
         m.links.get_mut("serial").unwrap().relays = false;
         m.links.get_mut("serial").unwrap().next_beat = 10_400;
         assert_eq!(m.wakeup(10_100), Some(10_400));
+    }
+
+    #[test]
+    fn a_link_whose_process_said_late_is_watched_even_before_this_engines_own_reckoning_says_so() {
+        let mut m = pair();
+        m.links.get_mut("serial").unwrap().relays = false;
+        m.links.get_mut("serial").unwrap().next_beat = 0;
+        m.links.get_mut("serial").unwrap().last_rx = None;
+        // After a stall this engine counts lan's last frame later than its process does.
+        m.links.get_mut("lan").unwrap().last_rx = Some(10_000);
+        assert_eq!(
+            m.wakeup(10_100),
+            None,
+            "not late by this engine's reckoning"
+        );
+        assert!(!m.late(10_100));
+        m.late_said("lan");
+        assert_eq!(m.wakeup(10_100), Some(13_000), "its deadline is watched");
+        assert!(m.late(10_100));
+        // A newer frame ends it; the same time again does not.
+        assert!(!m.heard("lan", 10_000, 10_200));
+        assert!(m.links["lan"].late_said);
+        m.heard("lan", 10_300, 10_300);
+        assert!(!m.links["lan"].late_said);
+        assert_eq!(m.wakeup(10_400), None);
+        m.late_said("nosuch");
     }
 }

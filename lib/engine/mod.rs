@@ -352,7 +352,8 @@ impl Engine {
         }
         let ticked = matches!(input, Input::Tick);
         match input {
-            Input::Tick | Input::Late { .. } => {}
+            Input::Tick => {}
+            Input::Late { link } => self.peer.late_said(&link),
             Input::Command { cmd, reply, caller } => self.command(cmd, reply, caller),
             Input::TaskDone { task, result } => self.task_done(task, result),
             Input::AgentSpawned {

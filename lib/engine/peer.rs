@@ -133,7 +133,10 @@ impl Engine {
             self.peer.contact.view_stale = true;
         }
         match self.peer.links.get_mut(link) {
-            Some(l) => l.last_rx = Some(now),
+            Some(l) => {
+                l.last_rx = Some(now);
+                l.late_said = false;
+            }
             None if link == PUBLIC => {
                 let dead = self.peer.dead_after();
                 self.peer.public.heard(now, dead);
