@@ -142,7 +142,7 @@ impl Plan {
         self.started = start_plan(cfg);
     }
 
-    /// Adopted from a previous hasvrd that got we do not know how far: stop everything.
+    /// Adopted from a previous hasvrd that stopped we do not know where in a plan: stop all.
     pub(super) fn adopt_stopping(&mut self, cfg: &Service, agent: bool) {
         self.steps = stop_plan(cfg, agent).into();
     }
