@@ -423,97 +423,118 @@ mod tests {
         PeerSide::Agreed { name: "beta", able }
     }
 
+    /// (this node, able here, the peer's side, primary, runner, switchback) → the wish.
+    type Case = (
+        &'static str,
+        bool,
+        PeerSide<'static>,
+        &'static str,
+        &'static str,
+        bool,
+    );
+
+    /// A case, the wish it must give, and what it shows.
+    type Row = (Case, Option<(&'static str, bool)>, &'static str);
+
+    fn check(cases: &[Row]) {
+        for &((me, me_able, peer, primary, runner, switchback), want, why) in cases {
+            let i = on(primary, runner);
+            assert_eq!(
+                runner_wanted(me, me_able, peer, &i, switchback),
+                want,
+                "{why}"
+            );
+        }
+    }
+
     #[test]
     fn with_the_peer_down_this_node_takes_what_it_can_run() {
-        let i = on("beta", "beta");
-        assert_eq!(
-            runner_wanted("alpha", true, PeerSide::Down, &i, false),
-            Some(("alpha", false))
-        );
-        assert_eq!(
-            runner_wanted("alpha", false, PeerSide::Down, &i, true),
-            None
-        );
+        use PeerSide::Down;
+        check(&[
+            (
+                ("alpha", true, Down, "beta", "beta", false),
+                Some(("alpha", false)),
+                "able: takes it",
+            ),
+            (
+                ("alpha", false, Down, "beta", "beta", true),
+                None,
+                "unable: leaves it",
+            ),
+        ]);
     }
 
     #[test]
     fn with_the_peer_agreeing_the_primary_runs_it_when_it_can_else_the_other_else_nobody() {
-        let i = on("alpha", "alpha");
-        assert_eq!(
-            runner_wanted("alpha", true, beta(true), &i, false),
-            Some(("alpha", false))
-        );
-        assert_eq!(
-            runner_wanted("alpha", false, beta(true), &i, false),
-            Some(("beta", false))
-        );
-        assert_eq!(
-            runner_wanted("alpha", false, beta(false), &i, false),
-            Some(("", false))
-        );
-        // Seen from the standby: the same answers.
-        assert_eq!(
-            runner_wanted(
-                "beta",
-                true,
-                PeerSide::Agreed {
-                    name: "alpha",
-                    able: true
-                },
-                &i,
-                false
+        let alpha = |able| PeerSide::Agreed {
+            name: "alpha",
+            able,
+        };
+        check(&[
+            (
+                ("alpha", true, beta(true), "alpha", "alpha", false),
+                Some(("alpha", false)),
+                "the primary",
             ),
-            Some(("alpha", false))
-        );
-        assert_eq!(
-            runner_wanted(
-                "beta",
-                true,
-                PeerSide::Agreed {
-                    name: "alpha",
-                    able: false
-                },
-                &i,
-                false
+            (
+                ("alpha", false, beta(true), "alpha", "alpha", false),
+                Some(("beta", false)),
+                "the other",
             ),
-            Some(("beta", false))
-        );
+            (
+                ("alpha", false, beta(false), "alpha", "alpha", false),
+                Some(("", false)),
+                "nobody",
+            ),
+            // Seen from the standby: the same answers.
+            (
+                ("beta", true, alpha(true), "alpha", "alpha", false),
+                Some(("alpha", false)),
+                "standby: the primary",
+            ),
+            (
+                ("beta", true, alpha(false), "alpha", "alpha", false),
+                Some(("beta", false)),
+                "standby: itself",
+            ),
+        ]);
     }
 
     #[test]
     fn switchback_goes_back_to_the_primary_only_from_a_runner_that_could_keep_it() {
-        let away = on("alpha", "beta");
-        assert_eq!(
-            runner_wanted("alpha", true, beta(true), &away, true),
-            Some(("alpha", true))
-        );
-        // Without switchback (a takeover there makes the runner the primary, so this intent is
-        // rare) the able primary is still wanted, but with no calm wait.
-        assert_eq!(
-            runner_wanted("alpha", true, beta(true), &away, false),
-            Some(("alpha", false))
-        );
-        // The runner cannot keep it: a move, not a switch-back.
-        assert_eq!(
-            runner_wanted("alpha", true, beta(false), &away, true),
-            Some(("alpha", false))
-        );
-        // The primary cannot take it: it stays.
-        assert_eq!(
-            runner_wanted("alpha", false, beta(true), &away, true),
-            Some(("beta", false))
-        );
-        // Nobody runs it: a start, not a switch-back.
-        let nowhere = on("alpha", "");
-        assert_eq!(
-            runner_wanted("alpha", true, beta(true), &nowhere, true),
-            Some(("alpha", false))
-        );
-        // Already home.
-        let home = on("alpha", "alpha");
-        assert_eq!(
-            runner_wanted("alpha", true, beta(true), &home, true),
-            Some(("alpha", false))
-        );
+        check(&[
+            (
+                ("alpha", true, beta(true), "alpha", "beta", true),
+                Some(("alpha", true)),
+                "a switch-back",
+            ),
+            // Without switchback (a takeover there makes the runner the primary, so this
+            // intent is rare) the able primary is still wanted, but with no calm wait.
+            (
+                ("alpha", true, beta(true), "alpha", "beta", false),
+                Some(("alpha", false)),
+                "no switchback",
+            ),
+            (
+                ("alpha", true, beta(false), "alpha", "beta", true),
+                Some(("alpha", false)),
+                "the runner cannot keep it: a move",
+            ),
+            (
+                ("alpha", false, beta(true), "alpha", "beta", true),
+                Some(("beta", false)),
+                "the primary cannot take it: it stays",
+            ),
+            (
+                ("alpha", true, beta(true), "alpha", "", true),
+                Some(("alpha", false)),
+                "nobody runs it: a start",
+            ),
+            (
+                ("alpha", true, beta(true), "alpha", "alpha", true),
+                Some(("alpha", false)),
+                "already home",
+            ),
+        ]);
     }
 }

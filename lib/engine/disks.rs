@@ -69,11 +69,11 @@ impl Disks {
         self.on_disk_since
     }
 
-    /// Whether this node is now cut off from the peer and the disk; `since` says from when
-    /// (asked only as it begins).
-    pub(super) fn note_cut_off(&mut self, cut_off: bool, since: impl FnOnce() -> Millis) {
+    /// Whether this node is now cut off from the peer and the disk; `since` says from when,
+    /// given the last renewal (asked only as it begins: this runs on every input).
+    pub(super) fn note_cut_off(&mut self, cut_off: bool, since: impl FnOnce(Millis) -> Millis) {
         match (cut_off, self.isolated_since) {
-            (true, None) => self.isolated_since = Some(since()),
+            (true, None) => self.isolated_since = Some(since(self.last_renewal())),
             (false, Some(_)) => self.isolated_since = None,
             _ => {}
         }
@@ -647,17 +647,20 @@ mod tests {
         let mut d = Disks::new(0);
         let lock = Some(("d", 3000));
         assert_eq!(d.isolation_deadline(lock), None);
-        d.note_cut_off(true, || 1000);
-        d.note_cut_off(true, || panic!("noted once, as it begins"));
+        d.note_cut_off(true, |_| 1000);
+        d.note_cut_off(true, |_| panic!("noted once, as it begins"));
         assert_eq!(
             d.isolation_deadline(lock),
             Some(1000 + 2500),
             "five sixths of the lease"
         );
         assert_eq!(d.isolation_deadline(None), None, "no disk link, no lease");
-        d.note_cut_off(false, || panic!("not asked as it ends"));
+        d.note_cut_off(false, |_| panic!("not asked as it ends"));
         assert_eq!(d.isolation_deadline(lock), None);
-        d.note_cut_off(true, || 9000);
+        d.note_cut_off(true, |renewed| {
+            assert_eq!(renewed, 0, "no renewal yet: the engine's start");
+            9000
+        });
         assert_eq!(
             d.isolation_deadline(lock),
             Some(11_500),

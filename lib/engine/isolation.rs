@@ -5,6 +5,7 @@
 
 use super::{Engine, PeerStatus, Phase};
 use crate::clock::Millis;
+use crate::disk::lease;
 
 impl Engine {
     /// The peer does not hear this node on any path: it is silent everywhere, or says so.
@@ -81,12 +82,12 @@ impl Engine {
         // off (its last word that it hears us can be old, or come from a predecessor
         // hasvrd), but not before its last beat on the disk fell a third of a lease silent,
         // nor before the peer last said it hears us.
-        let now = self.now;
-        let lease = self.lock_lease().map(|l| l.1);
-        let renewed = self.last_renewal();
-        let heard = self.peer.contact.heard_me_at.unwrap_or(0);
-        self.disks.note_cut_off(cut_off, || {
-            lease.map_or(now, |lease| now.min((renewed + lease / 3).max(heard)))
+        let (config, contact, now) = (&self.config, &self.peer.contact, self.now);
+        self.disks.note_cut_off(cut_off, |renewed| {
+            let heard = contact.heard_me_at.unwrap_or(0);
+            lease::lock_link(config).map_or(now, |l| {
+                now.min((renewed + lease::lease_of(l) / 3).max(heard))
+            })
         });
         let Some(deadline) = self.isolation_deadline() else {
             return;
